@@ -1,0 +1,45 @@
+//! The email channel of helpdesk: turns one RFC 822 message into the neutral
+//! [`InboundMessage`](helpdesk_channel::InboundMessage) that intake takes.
+//!
+//! [`parse_message`] does the work: sender, subject, text and sanitized HTML bodies,
+//! attachments (inline images and forwarded messages included), threading hints and the
+//! marks of automatic mail (auto-replies, mailing lists, bounces). It never panics on
+//! any input; what cannot be read as mail is a [`ParseError`].
+//!
+//! MIME decoding is done by `mail-parser`, HTML sanitizing by `ammonia`.
+
+mod parse;
+mod sanitize;
+
+use sha2::{Digest, Sha256};
+
+pub use parse::parse_message;
+pub use sanitize::sanitize_html;
+
+/// Why a message could not become an inbound message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Nothing but whitespace was received.
+    #[error("empty message")]
+    Empty,
+    /// The bytes do not start with a header section.
+    #[error("not an RFC 822 message: no headers")]
+    NotRfc822,
+    /// No header names an address a reply could go to.
+    #[error(
+        "no sender address (From, Sender, Reply-To and Return-Path are all missing or invalid)"
+    )]
+    NoSender,
+}
+
+/// The stable external id of a message without a Message-ID (or of bytes that cannot be
+/// parsed at all): `<sha256 hex of raw>@generated.helpdesk.invalid`, without angle brackets.
+///
+/// Derived from the bytes alone so that the same mail fetched twice gets the same id and
+/// intake can recognise the duplicate.
+pub fn fallback_message_id(raw: &[u8]) -> String {
+    format!(
+        "{}@generated.helpdesk.invalid",
+        hex::encode(Sha256::digest(raw))
+    )
+}

@@ -1,0 +1,390 @@
+use std::panic;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use helpdesk_channel::{
+    Attachment, AutomationMarks, ChannelKind, Identity, InboundMessage, ThreadHints,
+    ticket_number_in_subject,
+};
+use mail_parser::{
+    Encoding, Header, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
+    PartType,
+};
+
+use crate::{ParseError, fallback_message_id, sanitize_html};
+
+/// Parses one RFC 822 message into the neutral form intake takes.
+///
+/// The raw bytes are kept in the result as received.
+pub fn parse_message(raw: &[u8]) -> Result<InboundMessage, ParseError> {
+    if raw.trim_ascii().is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let message = parse_mime(raw).ok_or(ParseError::NotRfc822)?;
+    // mail-parser reads any run of bytes up to a colon (or the end) as a header name, so
+    // garbage still "parses"; insist on at least one well-formed header field.
+    if !message.headers().iter().any(|h| is_real_header(raw, h)) {
+        return Err(ParseError::NotRfc822);
+    }
+
+    let sender = sender(&message).ok_or(ParseError::NoSender)?;
+    let subject = first_value(&message, HeaderName::Subject)
+        .and_then(HeaderValue::as_text)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let external_id = first_value(&message, HeaderName::MessageId)
+        .and_then(|value| ids(value).next())
+        .unwrap_or_else(|| fallback_message_id(raw));
+
+    // body_text derives text from the HTML body when there is no plain one.
+    let text = message
+        .body_text(0)
+        .map(|text| text.replace("\r\n", "\n"))
+        .unwrap_or_default();
+    // html_body also lists plain-text parts (mail-parser would convert them); only a real
+    // text/html part counts.
+    let html = message.html_bodies().find_map(|part| match &part.body {
+        PartType::Html(html) => Some(sanitize_html(html)),
+        _ => None,
+    });
+
+    let mut forwarded = 0;
+    let attachments = message
+        .attachments()
+        .enumerate()
+        .map(|(index, part)| attachment(raw, part, index + 1, &mut forwarded))
+        .collect();
+
+    let thread = ThreadHints {
+        in_reply_to: all_ids(&message, HeaderName::InReplyTo),
+        references: all_ids(&message, HeaderName::References),
+        ticket_number: subject.as_deref().and_then(ticket_number_in_subject),
+        conversation: None,
+        reply_to: None,
+    };
+    let automation = AutomationMarks {
+        auto_reply: is_auto_reply(&message, raw),
+        bounce: is_bounce(&message, raw, &sender, subject.as_deref()),
+    };
+    let sent_at = first_value(&message, HeaderName::Date)
+        .and_then(HeaderValue::as_datetime)
+        .and_then(to_utc);
+
+    Ok(InboundMessage {
+        channel: ChannelKind::Email,
+        external_id,
+        sender,
+        subject,
+        text,
+        html,
+        attachments,
+        thread,
+        automation,
+        sent_at,
+        raw: raw.to_vec(),
+    })
+}
+
+/// Runs mail-parser, which has `debug_assert!`s that malformed nesting (a broken
+/// message/rfc822 part inside a multipart) can trip. A mail must never take intake down, so
+/// a panic is caught and the headers alone are parsed instead: sender and subject survive,
+/// the body is left empty and the raw bytes are still kept.
+fn parse_mime(raw: &[u8]) -> Option<Message<'_>> {
+    let parser = MessageParser::default();
+    match panic::catch_unwind(|| parser.parse(raw)) {
+        Ok(message) => message,
+        Err(_) => panic::catch_unwind(|| parser.parse_headers(raw))
+            .ok()
+            .flatten(),
+    }
+}
+
+/// A header field whose name is printable ASCII without spaces and ends in a colon.
+fn is_real_header(raw: &[u8], header: &Header<'_>) -> bool {
+    let Some(field) = raw.get(header.offset_field as usize..header.offset_start as usize) else {
+        return false;
+    };
+    let Some(name) = field.strip_suffix(b":") else {
+        return false;
+    };
+    let name = name.trim_ascii_end();
+    !name.is_empty() && name.iter().all(|&b| b.is_ascii_graphic() && b != b':')
+}
+
+/// The first occurrence of a top-level header (mail-parser's own accessors take the last).
+fn first_value<'a>(
+    message: &'a Message<'_>,
+    name: HeaderName<'static>,
+) -> Option<&'a HeaderValue<'a>> {
+    message
+        .headers()
+        .iter()
+        .find(|h| h.name == name)
+        .map(|h| &h.value)
+}
+
+/// The top-level headers named `name`, as raw text with folding undone and whitespace
+/// collapsed; used for headers mail-parser does not interpret (Precedence, X-...).
+fn raw_values<'a>(
+    message: &'a Message<'_>,
+    raw: &'a [u8],
+    name: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    message
+        .headers()
+        .iter()
+        .filter(move |h| h.name.as_str().eq_ignore_ascii_case(name))
+        .map(move |h| {
+            raw.get(h.offset_start as usize..h.offset_end as usize)
+                .map(|bytes| {
+                    String::from_utf8_lossy(bytes)
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default()
+        })
+}
+
+fn has_header(message: &Message<'_>, name: &str) -> bool {
+    message
+        .headers()
+        .iter()
+        .any(|h| h.name.as_str().eq_ignore_ascii_case(name))
+}
+
+/// Message ids of an id header, without angle brackets, empty ones dropped.
+fn ids<'a>(value: &'a HeaderValue<'_>) -> impl Iterator<Item = String> + 'a {
+    let list: &[_] = match value {
+        HeaderValue::Text(id) => std::slice::from_ref(id),
+        HeaderValue::TextList(ids) => ids,
+        _ => &[],
+    };
+    list.iter()
+        .map(|id| id.trim().trim_matches(['<', '>']).trim())
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
+/// Every id of every occurrence of an id header, in order, deduplicated.
+fn all_ids(message: &Message<'_>, name: HeaderName<'static>) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for value in message.header_values(name) {
+        for id in ids(value) {
+            if !all.contains(&id) {
+                all.push(id);
+            }
+        }
+    }
+    all
+}
+
+/// From, else Sender, else Reply-To, else Return-Path: the first usable address.
+fn sender(message: &Message<'_>) -> Option<Identity> {
+    [HeaderName::From, HeaderName::Sender, HeaderName::ReplyTo]
+        .into_iter()
+        .flat_map(|name| message.header_values(name))
+        .filter_map(|value| value.as_address()?.first())
+        .find_map(|addr| identity(addr.address()?, addr.name()))
+        .or_else(|| {
+            // A null Return-Path `<>` parses to no id at all, so it never gets here.
+            message
+                .header_values(HeaderName::ReturnPath)
+                .flat_map(ids)
+                .find_map(|address| identity(&address, None))
+        })
+}
+
+fn identity(address: &str, name: Option<&str>) -> Option<Identity> {
+    let address = address.trim().to_lowercase();
+    let (local, domain) = address.rsplit_once('@')?;
+    if local.is_empty() || domain.is_empty() || address.contains(char::is_whitespace) {
+        return None;
+    }
+    Some(Identity {
+        channel: ChannelKind::Email,
+        display_name: name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned),
+        address,
+    })
+}
+
+fn is_auto_reply(message: &Message<'_>, raw: &[u8]) -> bool {
+    // RFC 3834: anything but "no" (parameters after ';' aside) is automatic.
+    let auto_submitted = raw_values(message, raw, "Auto-Submitted").any(|v| {
+        let keyword = v.split(';').next().unwrap_or_default().trim();
+        !keyword.is_empty() && !keyword.eq_ignore_ascii_case("no")
+    });
+    let precedence = raw_values(message, raw, "Precedence").any(|v| {
+        ["bulk", "junk", "list", "auto_reply"]
+            .iter()
+            .any(|p| v.eq_ignore_ascii_case(p))
+    });
+    let suppress = raw_values(message, raw, "X-Auto-Response-Suppress").any(|v| {
+        v.split([',', ' ']).any(|t| {
+            ["all", "oof", "autoreply"]
+                .iter()
+                .any(|k| t.eq_ignore_ascii_case(k))
+        })
+    });
+    auto_submitted
+        || precedence
+        || suppress
+        || has_header(message, "X-Autoreply")
+        || has_header(message, "X-Autorespond")
+        // Mailing-list traffic is bulk: never answer it with a ticket acknowledgement.
+        || has_header(message, "List-Id")
+        || has_header(message, "List-Unsubscribe")
+}
+
+fn is_bounce(message: &Message<'_>, raw: &[u8], sender: &Identity, subject: Option<&str>) -> bool {
+    let delivery_report = message.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct
+                .attribute("report-type")
+                .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
+    });
+    let local = sender.address.split('@').next().unwrap_or_default();
+    let daemon = matches!(local, "mailer-daemon" | "postmaster")
+        && subject.is_some_and(looks_like_delivery_failure);
+    let null_sender = raw_values(message, raw, "Return-Path").any(|v| v.replace(' ', "") == "<>");
+    delivery_report || daemon || null_sender
+}
+
+fn looks_like_delivery_failure(subject: &str) -> bool {
+    const MARKERS: [&str; 10] = [
+        "undeliverable",
+        "undelivered",
+        "delivery status notification",
+        "delivery failure",
+        "delivery failed",
+        "delivery has failed",
+        "failure notice",
+        "returned mail",
+        "could not be delivered",
+        "non-delivery",
+    ];
+    let subject = subject.to_lowercase();
+    MARKERS.iter().any(|m| subject.contains(m))
+}
+
+/// One attachment part; `position` (1-based) and the count of forwarded messages so far
+/// name the parts that came without a file name.
+fn attachment(
+    raw: &[u8],
+    part: &MessagePart<'_>,
+    position: usize,
+    forwarded: &mut usize,
+) -> Attachment {
+    let content_type = part
+        .content_type()
+        .and_then(|ct| {
+            let subtype = ct.subtype()?.trim();
+            let ctype = ct.ctype().trim();
+            (!ctype.is_empty() && !subtype.is_empty())
+                .then(|| format!("{ctype}/{subtype}").to_ascii_lowercase())
+        })
+        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let is_message = matches!(part.body, PartType::Message(_))
+        || matches!(content_type.as_str(), "message/rfc822" | "message/global");
+
+    let content = match &part.body {
+        // An attached message is kept byte for byte as it sits in the raw mail, so it can
+        // be downloaded as an .eml and opened elsewhere.
+        PartType::Message(_) if part.encoding == Encoding::None => raw
+            .get(part.offset_body as usize..part.offset_end as usize)
+            .unwrap_or_else(|| part.contents())
+            .to_vec(),
+        _ => part.contents().to_vec(),
+    };
+
+    let filename = part
+        .attachment_name()
+        .and_then(clean_filename)
+        .unwrap_or_else(|| generated_filename(&content_type, is_message, position, forwarded));
+
+    let disposition = part.content_disposition();
+    let content_id = part
+        .headers
+        .iter()
+        .find(|h| h.name == HeaderName::ContentId)
+        .and_then(|h| ids(&h.value).next());
+    let inline = disposition.is_some_and(|d| d.is_inline())
+        || (content_id.is_some() && !disposition.is_some_and(|d| d.is_attachment()));
+
+    Attachment {
+        filename,
+        content_type,
+        content,
+        inline,
+        content_id,
+    }
+}
+
+fn generated_filename(
+    content_type: &str,
+    is_message: bool,
+    position: usize,
+    forwarded: &mut usize,
+) -> String {
+    if is_message {
+        *forwarded += 1;
+        return match *forwarded {
+            1 => "forwarded-message.eml".to_owned(),
+            n => format!("forwarded-message-{n}.eml"),
+        };
+    }
+    match extension(content_type) {
+        Some(ext) => format!("attachment-{position}.{ext}"),
+        None => format!("attachment-{position}"),
+    }
+}
+
+/// The last path component of a sender-supplied file name, without control characters:
+/// the name is untrusted and may end up on a file system.
+fn clean_filename(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
+    let cleaned = cleaned.trim();
+    (!cleaned.is_empty() && cleaned != "." && cleaned != "..").then(|| cleaned.to_owned())
+}
+
+fn extension(content_type: &str) -> Option<&'static str> {
+    Some(match content_type {
+        "application/pdf" => "pdf",
+        "application/zip" => "zip",
+        "application/json" => "json",
+        "application/msword" => "doc",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => "docx",
+        "application/vnd.ms-excel" => "xls",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        "image/svg+xml" => "svg",
+        "text/plain" | "text/rfc822-headers" | "message/delivery-status" => "txt",
+        "text/html" => "html",
+        "text/csv" => "csv",
+        "text/calendar" => "ics",
+        "message/rfc822" | "message/global" => "eml",
+        _ => return None,
+    })
+}
+
+/// mail-parser keeps the local time and its offset; chrono also rejects impossible dates.
+fn to_utc(date: &mail_parser::DateTime) -> Option<DateTime<Utc>> {
+    let sign = if date.tz_before_gmt { -1 } else { 1 };
+    let offset = sign * (i32::from(date.tz_hour) * 3600 + i32::from(date.tz_minute) * 60);
+    let local = NaiveDate::from_ymd_opt(date.year.into(), date.month.into(), date.day.into())?
+        .and_hms_opt(date.hour.into(), date.minute.into(), date.second.into())?;
+    let zoned = FixedOffset::east_opt(offset)?
+        .from_local_datetime(&local)
+        .single()?;
+    Some(zoned.with_timezone(&Utc))
+}

@@ -1,0 +1,24 @@
+//! Wiring shared by the commands: the store and intake built from settings.
+
+use crate::config::Settings;
+use crate::intake::{Intake, Limits};
+use crate::store::attachments::BlobStore;
+use crate::store::{Store, StoreError};
+
+/// Opens the configured database and brings its schema up to date.
+pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
+    let store = Store::connect(&settings.database.url, settings.database.max_connections).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+pub fn intake(settings: &Settings, store: Store) -> Intake {
+    Intake::new(
+        store,
+        BlobStore::new(settings.attachments_dir()),
+        Limits {
+            max_attachment_bytes: settings.intake.max_attachment_bytes,
+            max_message_bytes: settings.intake.max_message_bytes,
+        },
+    )
+}

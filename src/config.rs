@@ -1,0 +1,480 @@
+//! Layered settings: config/default.toml (built in) < the file given by `--config` <
+//! `HELPDESK_SECTION__KEY` environment variables.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::{Table, Value};
+
+/// The documented defaults; the same file ships in config/ for people to read.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+const ENV_PREFIX: &str = "HELPDESK_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read settings file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("settings file {origin} is not valid TOML: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("setting `{key}` (from {origin}): {message}")]
+    Key {
+        key: String,
+        origin: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database: DatabaseSettings,
+    pub web: WebSettings,
+    pub intake: IntakeSettings,
+    pub log: LogSettings,
+    pub email: EmailSettings,
+    pub telegram: TelegramSettings,
+    pub discord: DiscordSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    pub listen: SocketAddr,
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeSettings {
+    pub max_attachment_bytes: u64,
+    pub max_message_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    pub enabled: bool,
+    pub address: String,
+    pub imap: ImapSettings,
+    pub smtp: SmtpSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub username: String,
+    pub password: String,
+    pub mailbox: String,
+    pub idle: bool,
+    pub poll_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSettings {
+    pub enabled: bool,
+    pub token: String,
+    pub api_url: String,
+    pub agents_chat_id: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordSettings {
+    pub enabled: bool,
+    pub token: String,
+    pub api_url: String,
+    pub agents_channel_id: u64,
+}
+
+/// Which layer last set a key, so an error can say where to look.
+struct Layered {
+    table: Table,
+    origins: Vec<(String, String)>,
+}
+
+impl Layered {
+    fn origin_of(&self, key: &str) -> String {
+        self.origins
+            .iter()
+            .rev()
+            .find(|(set, _)| key == set || key.starts_with(&format!("{set}.")))
+            .map(|(_, origin)| origin.clone())
+            .unwrap_or_else(|| "the built-in defaults".to_owned())
+    }
+}
+
+impl Settings {
+    /// Loads the settings of this process: defaults, `file`, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Settings::load_from(file, std::env::vars())
+    }
+
+    /// Loads settings from the defaults, an optional file and the given environment.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut layered = Layered {
+            table: parse_toml(DEFAULT_TOML, "the built-in defaults")?,
+            origins: Vec::new(),
+        };
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let origin = path.display().to_string();
+            let overlay = parse_toml(&text, &origin)?;
+            merge(&mut layered, overlay, "", &origin)?;
+        }
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+            .collect();
+        env.sort();
+        for (name, value) in env {
+            apply_env(&mut layered, &name, value)?;
+        }
+        let settings: Settings = serde_path_to_error::deserialize(Value::Table(
+            layered.table.clone(),
+        ))
+        .map_err(|error| {
+            let key = error.path().to_string();
+            ConfigError::Key {
+                origin: layered.origin_of(&key),
+                message: error.into_inner().message().to_owned(),
+                key,
+            }
+        })?;
+        settings.validate(&layered)?;
+        Ok(settings)
+    }
+
+    fn validate(&self, layered: &Layered) -> Result<(), ConfigError> {
+        let fail = |key: &str, message: String| ConfigError::Key {
+            key: key.to_owned(),
+            origin: layered.origin_of(key),
+            message,
+        };
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(fail(
+                "database.url",
+                format!("{url:?} is neither a sqlite: nor a postgres:// URL"),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(fail(
+                "database.max_connections",
+                "must be at least 1".into(),
+            ));
+        }
+        if !(self.web.public_url.starts_with("http://")
+            || self.web.public_url.starts_with("https://"))
+        {
+            return Err(fail(
+                "web.public_url",
+                format!(
+                    "{:?} must start with http:// or https://",
+                    self.web.public_url
+                ),
+            ));
+        }
+        if self.intake.max_attachment_bytes > self.intake.max_message_bytes {
+            return Err(fail(
+                "intake.max_attachment_bytes",
+                "is larger than intake.max_message_bytes, so it could never apply".into(),
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(fail(
+                "log.level",
+                format!(
+                    "{:?} is not a tracing filter such as \"info\"",
+                    self.log.level
+                ),
+            ));
+        }
+        if self.email.enabled {
+            if !self.email.address.contains('@') {
+                return Err(fail(
+                    "email.address",
+                    format!("{:?} is not an email address", self.email.address),
+                ));
+            }
+            if self.email.imap.host.is_empty() {
+                return Err(fail(
+                    "email.imap.host",
+                    "is empty but email is enabled".into(),
+                ));
+            }
+            if self.email.smtp.host.is_empty() {
+                return Err(fail(
+                    "email.smtp.host",
+                    "is empty but email is enabled".into(),
+                ));
+            }
+            if self.email.imap.poll_seconds == 0 {
+                return Err(fail("email.imap.poll_seconds", "must be at least 1".into()));
+            }
+        }
+        if self.telegram.enabled && self.telegram.token.is_empty() {
+            return Err(fail(
+                "telegram.token",
+                "is empty but telegram is enabled".into(),
+            ));
+        }
+        if self.discord.enabled && self.discord.token.is_empty() {
+            return Err(fail(
+                "discord.token",
+                "is empty but discord is enabled".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where attachments are stored, content-addressed.
+    pub fn attachments_dir(&self) -> PathBuf {
+        self.data_dir.join("attachments")
+    }
+}
+
+fn parse_toml(text: &str, origin: &str) -> Result<Table, ConfigError> {
+    text.parse::<Table>().map_err(|error| ConfigError::Syntax {
+        origin: origin.to_owned(),
+        message: error.to_string(),
+    })
+}
+
+/// Lays `overlay` over `layered`, refusing keys the defaults do not know.
+fn merge(
+    layered: &mut Layered,
+    overlay: Table,
+    prefix: &str,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    for (name, value) in overlay {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let slot = lookup_mut(&mut layered.table, &key).ok_or_else(|| ConfigError::Key {
+            key: key.clone(),
+            origin: origin.to_owned(),
+            message: "unknown setting (see config/default.toml for every key)".into(),
+        })?;
+        match (slot, value) {
+            (Value::Table(_), Value::Table(inner)) => merge(layered, inner, &key, origin)?,
+            (slot, value) => {
+                *slot = value;
+                layered.origins.push((key, origin.to_owned()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn lookup_mut<'t>(table: &'t mut Table, dotted: &str) -> Option<&'t mut Value> {
+    let mut parts = dotted.split('.');
+    let mut current = table.get_mut(parts.next()?)?;
+    for part in parts {
+        current = current.as_table_mut()?.get_mut(part)?;
+    }
+    Some(current)
+}
+
+/// `HELPDESK_EMAIL__IMAP__PORT=143` sets `email.imap.port`; the value is read as the type the
+/// default has, so a password of digits stays a string.
+fn apply_env(layered: &mut Layered, name: &str, raw: String) -> Result<(), ConfigError> {
+    let key = name[ENV_PREFIX.len()..]
+        .to_ascii_lowercase()
+        .replace("__", ".");
+    let origin = format!("environment variable {name}");
+    let fail = |message: String| ConfigError::Key {
+        key: key.clone(),
+        origin: origin.clone(),
+        message,
+    };
+    let slot = lookup_mut(&mut layered.table, &key)
+        .ok_or_else(|| fail("unknown setting (see config/default.toml for every key)".into()))?;
+    let value = match slot {
+        Value::String(_) => Value::String(raw),
+        Value::Integer(_) => Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| fail(format!("{raw:?} is not a whole number")))?,
+        ),
+        Value::Boolean(_) => Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" => false,
+            _ => return Err(fail(format!("{raw:?} is not true or false"))),
+        }),
+        Value::Table(_) => return Err(fail("is a section; set one of its keys".into())),
+        other => {
+            return Err(fail(format!(
+                "cannot be set from the environment (a {})",
+                other.type_str()
+            )));
+        }
+    };
+    *slot = value;
+    layered.origins.push((key, origin));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load_text(text: &str, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("helpdesk.toml");
+        std::fs::write(&path, text).expect("write settings");
+        Settings::load_from(Some(&path), env(vars))
+    }
+
+    #[test]
+    fn defaults_load_and_use_embedded_sqlite() {
+        let settings = Settings::load_from(None, env(&[])).expect("defaults are valid");
+        assert_eq!(settings.database.url, "sqlite://data/helpdesk.db");
+        assert_eq!(settings.web.listen.port(), 8080);
+        assert_eq!(settings.email.imap.tls, Tls::Tls);
+        assert!(!settings.email.enabled);
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        let settings = load_text(
+            "[database]\nurl = \"postgres://db/helpdesk\"\n[email.imap]\nport = 143\n",
+            &[
+                ("HELPDESK_EMAIL__IMAP__PORT", "1143"),
+                ("HELPDESK_EMAIL__IMAP__PASSWORD", "12345"),
+                ("HELPDESK_TELEGRAM__ENABLED", "no"),
+                ("OTHER_VARIABLE", "ignored"),
+            ],
+        )
+        .expect("valid settings");
+        assert_eq!(settings.database.url, "postgres://db/helpdesk");
+        assert_eq!(settings.email.imap.port, 1143);
+        assert_eq!(settings.email.imap.password, "12345");
+        assert!(!settings.telegram.enabled);
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key_and_its_origin() {
+        let error = load_text("[email.imap]\nport = \"imap\"\n", &[]).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("`email.imap.port`"), "{message}");
+        assert!(message.contains("helpdesk.toml"), "{message}");
+
+        let error = Settings::load_from(None, env(&[("HELPDESK_WEB__LISTEN", "localhost")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`web.listen`"), "{error}");
+        assert!(error.contains("HELPDESK_WEB__LISTEN"), "{error}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let error = load_text("[email]\nadress = \"x@y\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`email.adress`") && error.contains("unknown"),
+            "{error}"
+        );
+
+        let error = Settings::load_from(None, env(&[("HELPDESK_NOPE", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`nope`"), "{error}");
+
+        let error = load_text("[database]\nurl = \"mysql://x\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`database.url`"), "{error}");
+
+        let error = load_text("[email.imap]\ntls = \"ssl\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`email.imap.tls`") && error.contains("starttls"),
+            "{error}"
+        );
+
+        let error = Settings::load_from(None, env(&[("HELPDESK_EMAIL__ENABLED", "true")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`email.imap.host`"), "{error}");
+    }
+
+    #[test]
+    fn syntax_errors_and_missing_files_are_clear() {
+        let error = load_text("[database\n", &[]).unwrap_err().to_string();
+        assert!(error.contains("not valid TOML"), "{error}");
+        let error = Settings::load_from(Some(Path::new("/nonexistent/helpdesk.toml")), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("/nonexistent/helpdesk.toml"), "{error}");
+    }
+}

@@ -1,0 +1,441 @@
+//! Intake: an inbound message becomes part of a ticket, in one transaction.
+//!
+//! The raw message is stored first, so it is kept whatever happens next; a duplicate (same
+//! channel and external id) is dropped and counted; the sender becomes (or is found as) a
+//! customer; thread hints find the ticket the message continues, or a new one is opened; the
+//! message, its attachments and its thread links are stored; follow-up work goes to the outbox.
+//! Only after the commit may a channel acknowledge the message at its source.
+
+use chrono::{DateTime, Utc};
+use helpdesk_channel::{ChannelKind, InboundMessage};
+
+use crate::domain::{Direction, MessageKind, Priority, Status};
+use crate::store::attachments::{BlobStore, NewAttachment};
+use crate::store::outbox::OutboxKind;
+use crate::store::raw::RawInsert;
+use crate::store::tickets::{Actor, NewEvent, NewMessage, NewTicket, TicketRef};
+use crate::store::{self, Store, StoreError, Tx};
+
+/// Most thread references looked at per message; long References chains keep their newest.
+const MAX_THREAD_REFERENCES: usize = 50;
+/// Subjects made from chat text are cut to this many characters.
+const SUBJECT_FROM_TEXT_CHARS: usize = 80;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Size limits from the `[intake]` settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_attachment_bytes: u64,
+    pub max_message_bytes: u64,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new ticket was opened.
+    Created { number: i64, message_id: i64 },
+    /// The message joined an existing ticket (reopening it if it was resolved or pending).
+    Threaded {
+        number: i64,
+        message_id: i64,
+        reopened: bool,
+    },
+    /// The same message was taken in before; nothing changed.
+    Duplicate,
+    /// The message was kept raw with this error and is not part of a ticket.
+    Rejected { reason: String },
+}
+
+impl Outcome {
+    pub fn ticket_number(&self) -> Option<i64> {
+        match self {
+            Outcome::Created { number, .. } | Outcome::Threaded { number, .. } => Some(*number),
+            Outcome::Duplicate | Outcome::Rejected { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Intake {
+    store: Store,
+    blobs: BlobStore,
+    limits: Limits,
+}
+
+impl Intake {
+    pub fn new(store: Store, blobs: BlobStore, limits: Limits) -> Intake {
+        Intake {
+            store,
+            blobs,
+            limits,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Parses and takes in one RFC 822 message; a message that cannot be parsed is kept raw
+    /// with the parser's error.
+    pub async fn accept_email(&self, raw: Vec<u8>) -> Result<Outcome, IntakeError> {
+        if let Some(reason) = self.too_large(raw.len()) {
+            let external_id = helpdesk_email::fallback_message_id(&raw);
+            return self
+                .reject(ChannelKind::Email, &external_id, &raw, &reason)
+                .await;
+        }
+        // Parsing is CPU work: keep it off the async worker threads.
+        let parsed = tokio::task::spawn_blocking(move || {
+            let result = helpdesk_email::parse_message(&raw);
+            (raw, result)
+        })
+        .await;
+        match parsed {
+            Ok((_, Ok(message))) => self.accept(message).await,
+            Ok((raw, Err(error))) => {
+                let external_id = helpdesk_email::fallback_message_id(&raw);
+                self.reject(ChannelKind::Email, &external_id, &raw, &error.to_string())
+                    .await
+            }
+            Err(join_error) => Err(IntakeError::Store(StoreError::Invalid(format!(
+                "the mail parser stopped: {join_error}"
+            )))),
+        }
+    }
+
+    /// Keeps a message that cannot be taken in, with the reason.
+    pub async fn reject(
+        &self,
+        channel: ChannelKind,
+        external_id: &str,
+        raw: &[u8],
+        reason: &str,
+    ) -> Result<Outcome, IntakeError> {
+        tracing::warn!(%channel, external_id, reason, "message kept raw, not taken in");
+        store::raw::keep_failed(&self.store, channel, external_id, raw, reason, Utc::now()).await?;
+        Ok(Outcome::Rejected {
+            reason: reason.to_owned(),
+        })
+    }
+
+    /// Takes in one parsed message. If the transaction fails, the raw message is still kept,
+    /// with the error, and the outcome says so.
+    pub async fn accept(&self, message: InboundMessage) -> Result<Outcome, IntakeError> {
+        if let Some(reason) = self.too_large(message.raw.len()) {
+            return self
+                .reject(message.channel, &message.external_id, &message.raw, &reason)
+                .await;
+        }
+        let attachments = self.store_attachment_contents(&message).await;
+        let now = Utc::now();
+        let mut tx = self.store.begin_write().await?;
+        match self.take_in(&mut tx, &message, &attachments, now).await {
+            Ok(outcome) => {
+                tx.commit().await?;
+                Ok(outcome)
+            }
+            Err(error) => {
+                // Rolling back also drops the raw row: keep it again, with the error.
+                tx.rollback().await.ok();
+                self.reject(
+                    message.channel,
+                    &message.external_id,
+                    &message.raw,
+                    &format!("intake failed: {error}"),
+                )
+                .await
+            }
+        }
+    }
+
+    fn too_large(&self, size: usize) -> Option<String> {
+        (size as u64 > self.limits.max_message_bytes).then(|| {
+            format!(
+                "message is {size} bytes, larger than intake.max_message_bytes ({})",
+                self.limits.max_message_bytes
+            )
+        })
+    }
+
+    /// Writes attachment contents to the blob store before the transaction, so file I/O does
+    /// not hold the database's write lock. A content written for a transaction that then rolls
+    /// back is only an unreferenced file.
+    async fn store_attachment_contents(
+        &self,
+        message: &InboundMessage,
+    ) -> Vec<Result<String, String>> {
+        let mut stored = Vec::with_capacity(message.attachments.len());
+        for attachment in &message.attachments {
+            let size = attachment.content.len() as u64;
+            if size > self.limits.max_attachment_bytes {
+                stored.push(Err(format!(
+                    "not kept: {size} bytes is larger than intake.max_attachment_bytes ({})",
+                    self.limits.max_attachment_bytes
+                )));
+                continue;
+            }
+            let blobs = self.blobs.clone();
+            let content = attachment.content.clone();
+            let result = tokio::task::spawn_blocking(move || blobs.put(&content))
+                .await
+                .map_err(|join_error| format!("not kept: {join_error}"))
+                .and_then(|put| put.map_err(|error| format!("not kept: {error}")));
+            if let Err(reason) = &result {
+                tracing::error!(
+                    filename = attachment.filename,
+                    reason,
+                    "attachment not stored"
+                );
+            }
+            stored.push(result);
+        }
+        stored
+    }
+
+    async fn take_in(
+        &self,
+        tx: &mut Tx,
+        message: &InboundMessage,
+        attachments: &[Result<String, String>],
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let channel = message.channel;
+        let raw_id =
+            match store::raw::insert(tx, channel, &message.external_id, &message.raw, now).await? {
+                RawInsert::New(id) => id,
+                RawInsert::Known(_) => return Ok(Outcome::Duplicate),
+                RawInsert::Failed(id) => {
+                    store::raw::clear_error(tx, id).await?;
+                    id
+                }
+            };
+        let customer_id = store::customers::find_or_create(tx, &message.sender, now).await?;
+        let continued = find_thread(tx, message).await?;
+
+        let (ticket, created, reopened) = match continued {
+            Some(ticket) if ticket.status != Status::Closed => {
+                let new_status = ticket.status.after_customer_reply();
+                store::tickets::customer_wrote(tx, ticket.id, new_status, now).await?;
+                if let Some(status) = new_status {
+                    store::tickets::record_event(
+                        tx,
+                        &NewEvent {
+                            ticket_id: ticket.id,
+                            actor: Actor::Customer(customer_id),
+                            kind: "status",
+                            old_value: Some(ticket.status.as_str()),
+                            new_value: Some(status.as_str()),
+                            reason: Some("the customer wrote again"),
+                            at: now,
+                        },
+                    )
+                    .await?;
+                }
+                (ticket, false, new_status.is_some())
+            }
+            closed => {
+                let ticket = open_ticket(tx, message, customer_id, closed, now).await?;
+                (ticket, true, false)
+            }
+        };
+
+        let Some(message_id) = store::tickets::insert_message(
+            tx,
+            &NewMessage {
+                ticket_id: ticket.id,
+                direction: Direction::Inbound,
+                kind: MessageKind::Public,
+                author_customer_id: Some(customer_id),
+                author_agent_id: None,
+                channel,
+                external_id: Some(&message.external_id),
+                subject: message.subject.as_deref(),
+                body_text: &message.text,
+                body_html: message.html.as_deref(),
+                raw_message_id: Some(raw_id),
+                sent_at: message.sent_at,
+                now,
+            },
+        )
+        .await?
+        else {
+            // Only reachable if a message row exists without its raw row; treat it as known.
+            return Ok(Outcome::Duplicate);
+        };
+
+        let references = thread_references(message);
+        store::tickets::insert_references(tx, message_id, channel, &references).await?;
+
+        for (attachment, stored) in message.attachments.iter().zip(attachments) {
+            store::attachments::insert(
+                tx,
+                message_id,
+                &NewAttachment {
+                    filename: &attachment.filename,
+                    content_type: &attachment.content_type,
+                    size: i64::try_from(attachment.content.len()).unwrap_or(i64::MAX),
+                    inline: attachment.inline,
+                    content_id: attachment.content_id.as_deref(),
+                    stored: stored.clone(),
+                },
+                now,
+            )
+            .await?;
+        }
+
+        let outbox = if created {
+            OutboxKind::TicketCreated
+        } else if reopened {
+            OutboxKind::TicketReopened
+        } else {
+            OutboxKind::CustomerReplied
+        };
+        store::outbox::record(tx, outbox, ticket.id, Some(message_id), now).await?;
+
+        Ok(if created {
+            Outcome::Created {
+                number: ticket.number,
+                message_id,
+            }
+        } else {
+            Outcome::Threaded {
+                number: ticket.number,
+                message_id,
+                reopened,
+            }
+        })
+    }
+}
+
+/// The Message-IDs a mail points to, newest first, at most [`MAX_THREAD_REFERENCES`].
+fn thread_references(message: &InboundMessage) -> Vec<&str> {
+    let mut ids: Vec<&str> = Vec::new();
+    let hints = &message.thread;
+    for id in hints
+        .in_reply_to
+        .iter()
+        .chain(hints.references.iter().rev())
+        .chain(hints.reply_to.iter())
+    {
+        if ids.len() == MAX_THREAD_REFERENCES {
+            break;
+        }
+        if !id.is_empty() && id != &message.external_id && !ids.contains(&id.as_str()) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// The ticket a message continues: by the messages it replies to, by a `[#1042]` subject tag,
+/// by an earlier-arrived reply that points to it, or by its chat conversation.
+async fn find_thread(
+    tx: &mut Tx,
+    message: &InboundMessage,
+) -> Result<Option<TicketRef>, StoreError> {
+    let channel = message.channel;
+    let references = thread_references(message);
+    let conversation_key = message
+        .thread
+        .conversation
+        .as_ref()
+        .map(|conversation| format!("{channel}:conversation:{conversation}"));
+    let mut lock_keys: Vec<&str> = references.clone();
+    lock_keys.push(&message.external_id);
+    lock_keys.extend(conversation_key.as_deref());
+    store::tickets::lock_thread(tx, &lock_keys).await?;
+    if let Some(ticket) = store::tickets::find_by_message_ids(tx, channel, &references).await? {
+        return Ok(Some(ticket));
+    }
+    if let Some(number) = message.thread.ticket_number {
+        if let Some(ticket) = store::tickets::find_by_number(tx, number).await? {
+            return Ok(Some(ticket));
+        }
+    }
+    if channel == ChannelKind::Email {
+        if let Some(ticket) =
+            store::tickets::find_referring_to(tx, channel, &message.external_id).await?
+        {
+            return Ok(Some(ticket));
+        }
+    }
+    if let Some(conversation) = &message.thread.conversation {
+        return store::tickets::find_in_conversation(tx, channel, conversation).await;
+    }
+    Ok(None)
+}
+
+async fn open_ticket(
+    tx: &mut Tx,
+    message: &InboundMessage,
+    customer_id: i64,
+    closed_predecessor: Option<TicketRef>,
+    now: DateTime<Utc>,
+) -> Result<TicketRef, StoreError> {
+    let number = store::tickets::next_number(tx).await?;
+    let subject = ticket_subject(message);
+    let ticket = store::tickets::create(
+        tx,
+        &NewTicket {
+            number,
+            subject: &subject,
+            priority: Priority::Normal,
+            customer_id,
+            channel: message.channel,
+            conversation: message.thread.conversation.as_deref(),
+            follows_ticket_id: closed_predecessor.map(|closed| closed.id),
+            now,
+        },
+    )
+    .await?;
+    let reason = match closed_predecessor {
+        Some(closed) => format!(
+            "new {} message continuing closed ticket #{}",
+            message.channel, closed.number
+        ),
+        None => format!("new {} message", message.channel),
+    };
+    store::tickets::record_event(
+        tx,
+        &NewEvent {
+            ticket_id: ticket.id,
+            actor: Actor::Customer(customer_id),
+            kind: "created",
+            old_value: None,
+            new_value: Some(Status::New.as_str()),
+            reason: Some(&reason),
+            at: now,
+        },
+    )
+    .await?;
+    Ok(ticket)
+}
+
+/// The subject of a new ticket: the message's subject, else the start of its text.
+fn ticket_subject(message: &InboundMessage) -> String {
+    if let Some(subject) = message.subject.as_deref().map(str::trim) {
+        if !subject.is_empty() {
+            return subject.to_owned();
+        }
+    }
+    let first_line = message
+        .text
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("");
+    if first_line.is_empty() {
+        return "(no subject)".to_owned();
+    }
+    let mut subject: String = first_line.chars().take(SUBJECT_FROM_TEXT_CHARS).collect();
+    if first_line.chars().count() > SUBJECT_FROM_TEXT_CHARS {
+        subject.push('…');
+    }
+    subject
+}

@@ -1,0 +1,15 @@
+//! helpdesk: email and chat messages become tickets, assigned by rules and answered from chat
+//! or the web.
+
+pub mod app;
+pub mod auth;
+pub mod bench;
+pub mod config;
+pub mod corpus;
+pub mod domain;
+pub mod ingest;
+pub mod intake;
+pub mod seed;
+pub mod store;
+pub mod web;
+pub use helpdesk_channel;

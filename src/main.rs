@@ -1,0 +1,685 @@
+//! The `helpdesk` command line.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use helpdesk::config::{LogFormat, Settings};
+use helpdesk::domain::{AssignmentStrategy, Role, Status};
+use helpdesk::helpdesk_channel::ChannelKind;
+use helpdesk::store::agents::NewAgent;
+use helpdesk::store::tickets::TicketFilter;
+use helpdesk::{app, auth, bench, ingest, seed, store, web};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(
+    name = "helpdesk",
+    version,
+    about = "Email and chat messages become tickets, assigned by rules and answered from chat or the web"
+)]
+struct Cli {
+    /// Settings file laid over the built-in defaults (see config/default.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything: migrations, the web server, enabled channels and job workers.
+    Serve,
+    /// Bring the database schema up to date.
+    Migrate,
+    /// Agents and admins.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Departments tickets are routed to.
+    #[command(subcommand)]
+    Department(DepartmentCommand),
+    /// Feed .eml files, mbox files or directories (Maildir) through intake.
+    Ingest(IngestArgs),
+    /// Look at tickets.
+    #[command(subcommand)]
+    Ticket(TicketCommand),
+    /// Add demo data for a first look.
+    Seed {
+        /// How many demo tickets to create.
+        #[arg(long, default_value_t = 50)]
+        tickets: usize,
+    },
+    /// Benchmarks; see docs/BENCHMARKS.md.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an agent or admin; the password is read from stdin or --password-file.
+    Add(UserAddArgs),
+    /// List agents and admins.
+    List {
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+}
+
+#[derive(Args)]
+struct UserAddArgs {
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    name: String,
+    #[arg(long, value_parser = parse_role)]
+    role: Role,
+    /// A department the agent works in (repeat for several).
+    #[arg(long = "department", value_name = "NAME")]
+    departments: Vec<String>,
+    /// The agent's Telegram user id, so they can act from the agents' group.
+    #[arg(long)]
+    telegram_id: Option<String>,
+    /// The agent's Discord user id, so they can act from the agents' channel.
+    #[arg(long)]
+    discord_id: Option<String>,
+    /// Most open tickets assigned to the agent at once.
+    #[arg(long)]
+    max_open_tickets: Option<i64>,
+    /// Read the password from this file's first line instead of stdin.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum DepartmentCommand {
+    Add {
+        name: String,
+        #[arg(long, value_parser = parse_strategy, default_value = "round_robin")]
+        strategy: AssignmentStrategy,
+    },
+    List {
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// .eml files, mbox files (auto-detected) or directories of them.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Messages in flight at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum TicketCommand {
+    List {
+        #[arg(long, value_parser = parse_status)]
+        status: Option<Status>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    Show {
+        /// The ticket number, with or without '#'.
+        number: String,
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Intake throughput on a generated corpus with realistic threading and attachments.
+    Ingest {
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        /// A postgres:// server URL to measure PostgreSQL (a scratch database is created);
+        /// default: a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ShowFormat {
+    Text,
+    Json,
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    value
+        .parse()
+        .map_err(|error: helpdesk::domain::UnknownValue| error.to_string())
+}
+
+fn parse_status(value: &str) -> Result<Status, String> {
+    value
+        .parse()
+        .map_err(|error: helpdesk::domain::UnknownValue| error.to_string())
+}
+
+fn parse_strategy(value: &str) -> Result<AssignmentStrategy, String> {
+    value
+        .parse()
+        .map_err(|error: helpdesk::domain::UnknownValue| error.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("helpdesk: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&settings, matches!(cli.command, Command::Serve));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("helpdesk: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("helpdesk: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(settings: &Settings, serving: bool) {
+    // One-shot commands report through their own output; their logs stay at warnings unless
+    // RUST_LOG asks for more.
+    let level = match std::env::var("RUST_LOG") {
+        Ok(level) => level,
+        Err(_) if serving => settings.log.level.clone(),
+        Err(_) => "warn,helpdesk::intake=error".to_owned(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match settings.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> Result<()> {
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            app::open_store(&settings).await?;
+            println!("database schema is up to date");
+            Ok(())
+        }
+        Command::User(command) => user(command, &settings).await,
+        Command::Department(command) => department(command, &settings).await,
+        Command::Ingest(args) => ingest_files(args, &settings).await,
+        Command::Ticket(command) => ticket(command, &settings).await,
+        Command::Seed { tickets } => {
+            let store = app::open_store(&settings).await?;
+            let intake = app::intake(&settings, store);
+            let report = seed::seed(&intake, tickets).await?;
+            println!(
+                "seeded {} departments, {} agents, {} tickets with {} messages",
+                report.departments_created,
+                report.agents_created,
+                report.tickets_created,
+                report.messages
+            );
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Ingest {
+            messages,
+            database_url,
+            concurrency,
+            json,
+        }) => {
+            let report = bench::ingest(&bench::IngestBench {
+                messages,
+                database_url,
+                concurrency,
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "backend {}: {} messages ({:.1} MB) in {:.2} s = {:.0} messages/s \
+                     (concurrency {}); {} tickets for {} generated threads, {} threaded, \
+                     {} rejected, {} failed, {} attachment contents stored",
+                    report.backend,
+                    report.messages,
+                    report.corpus_bytes as f64 / 1e6,
+                    report.seconds,
+                    report.messages_per_second,
+                    report.concurrency,
+                    report.tickets,
+                    report.threads_generated,
+                    report.summary.threaded,
+                    report.summary.rejected,
+                    report.summary.failed,
+                    report.stored_attachment_contents,
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    let store = app::open_store(&settings)
+        .await
+        .context("cannot open the database")?;
+    tracing::info!(
+        database = %store::redact_password(&settings.database.url),
+        "database ready"
+    );
+    let state = web::AppState {
+        store: store.clone(),
+    };
+    web::serve(state, settings.web.listen, shutdown_signal())
+        .await
+        .with_context(|| format!("web server on {}", settings.web.listen))?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+async fn user(command: UserCommand, settings: &Settings) -> Result<()> {
+    let store = app::open_store(settings).await?;
+    match command {
+        UserCommand::Add(args) => {
+            let password = read_password(args.password_file.as_deref())?;
+            let password_hash = auth::hash_password(&password)?;
+            let mut department_ids = Vec::new();
+            for name in &args.departments {
+                match store::agents::department_by_name(&store, name).await? {
+                    Some(department) => department_ids.push(department.id),
+                    None => bail!(
+                        "no department named {name:?}; add it with `helpdesk department add {name:?}`"
+                    ),
+                }
+            }
+            let mut identities = Vec::new();
+            if let Some(id) = &args.telegram_id {
+                identities.push((ChannelKind::Telegram, id.as_str()));
+            }
+            if let Some(id) = &args.discord_id {
+                identities.push((ChannelKind::Discord, id.as_str()));
+            }
+            let id = store::agents::create_agent(
+                &store,
+                &NewAgent {
+                    email: &args.email,
+                    name: &args.name,
+                    role: args.role,
+                    password_hash: Some(&password_hash),
+                    department_ids: &department_ids,
+                    identities: &identities,
+                    max_open_tickets: args.max_open_tickets,
+                },
+                Utc::now(),
+            )
+            .await?;
+            println!(
+                "added {} {} <{}> (id {id})",
+                args.role, args.name, args.email
+            );
+        }
+        UserCommand::List { format } => {
+            let agents = store::agents::list_agents(&store).await?;
+            match format {
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&agents)?),
+                ListFormat::Table => {
+                    let rows: Vec<Vec<String>> = agents
+                        .iter()
+                        .map(|agent| {
+                            vec![
+                                agent.email.clone(),
+                                agent.name.clone(),
+                                agent.role.clone(),
+                                agent.departments.clone(),
+                                agent.identities.clone(),
+                                if agent.available { "yes" } else { "no" }.to_owned(),
+                            ]
+                        })
+                        .collect();
+                    print_table(
+                        &["EMAIL", "NAME", "ROLE", "DEPARTMENTS", "CHAT", "AVAILABLE"],
+                        &rows,
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first line of `file`, or of stdin (prompting when stdin is a terminal).
+fn read_password(file: Option<&Path>) -> Result<String> {
+    let line = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read password file {}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned(),
+        None => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprint!("Password (shown as typed): ");
+                std::io::stderr().flush().ok();
+            }
+            let mut line = String::new();
+            stdin
+                .lock()
+                .read_line(&mut line)
+                .context("cannot read the password from stdin")?;
+            line
+        }
+    };
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        bail!("no password given: pipe it to stdin or use --password-file FILE");
+    }
+    Ok(password)
+}
+
+async fn department(command: DepartmentCommand, settings: &Settings) -> Result<()> {
+    let store = app::open_store(settings).await?;
+    match command {
+        DepartmentCommand::Add { name, strategy } => {
+            let department =
+                store::agents::create_department(&store, &name, strategy, Utc::now()).await?;
+            println!(
+                "added department {} ({})",
+                department.name, department.assignment_strategy
+            );
+        }
+        DepartmentCommand::List { format } => {
+            let departments = store::agents::departments(&store).await?;
+            match format {
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&departments)?),
+                ListFormat::Table => print_table(
+                    &["NAME", "STRATEGY"],
+                    &departments
+                        .iter()
+                        .map(|d| vec![d.name.clone(), d.assignment_strategy.clone()])
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn ingest_files(args: IngestArgs, settings: &Settings) -> Result<()> {
+    let store = app::open_store(settings).await?;
+    let intake = app::intake(settings, store);
+    let files = ingest::expand_paths(&args.files)?;
+    let progress = if std::io::stderr().is_terminal() && !args.json {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed} {pos} messages ({per_sec}) {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let (messages, reader) = ingest::spawn_reader(files);
+    let summary = ingest::run(&intake, messages, args.concurrency, |summary| {
+        progress.set_position(summary.messages);
+        progress.set_message(format!(
+            "{} new tickets, {} threaded, {} duplicates, {} rejected",
+            summary.new_tickets, summary.threaded, summary.duplicates, summary.rejected
+        ));
+    })
+    .await;
+    progress.finish_and_clear();
+    let read_errors = reader.await.context("the file reader stopped")?;
+
+    if args.json {
+        let errors: Vec<String> = read_errors.iter().map(ToString::to_string).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "summary": summary,
+                "unreadable_files": errors,
+            }))?
+        );
+    } else {
+        println!(
+            "{} messages: {} new tickets, {} replies threaded ({} reopened), {} duplicates, {} rejected",
+            summary.messages,
+            summary.new_tickets,
+            summary.threaded,
+            summary.reopened,
+            summary.duplicates,
+            summary.rejected
+        );
+        for (reason, count) in &summary.rejected_reasons {
+            println!("  rejected {count}×: {reason}");
+        }
+        for (origin, reason) in &summary.rejected_examples {
+            println!("    {origin}: {reason}");
+        }
+        for (origin, error) in &summary.failures {
+            println!("  FAILED {origin}: {error}");
+        }
+        for error in &read_errors {
+            println!("  unreadable: {error}");
+        }
+    }
+    if summary.failed > 0 || !read_errors.is_empty() {
+        bail!(
+            "{} messages could not be stored and {} files could not be read",
+            summary.failed,
+            read_errors.len()
+        );
+    }
+    Ok(())
+}
+
+fn parse_ticket_number(text: &str) -> Result<i64> {
+    text.trim()
+        .trim_start_matches('#')
+        .parse()
+        .with_context(|| format!("{text:?} is not a ticket number such as 1042 or #1042"))
+}
+
+async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
+    let store = app::open_store(settings).await?;
+    match command {
+        TicketCommand::List {
+            status,
+            limit,
+            format,
+        } => {
+            let tickets = store::tickets::list(&store, &TicketFilter { status, limit }).await?;
+            match format {
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&tickets)?),
+                ListFormat::Table => {
+                    let rows: Vec<Vec<String>> = tickets
+                        .iter()
+                        .map(|t| {
+                            vec![
+                                format!("#{}", t.number),
+                                t.status.clone(),
+                                t.priority.clone(),
+                                truncate(&t.subject, 48),
+                                truncate(&t.customer, 32),
+                                t.assignee.clone().unwrap_or_else(|| "-".into()),
+                                t.department.clone().unwrap_or_else(|| "-".into()),
+                                t.channel.clone(),
+                                t.updated_at.format("%Y-%m-%d %H:%M").to_string(),
+                            ]
+                        })
+                        .collect();
+                    print_table(
+                        &[
+                            "NUMBER",
+                            "STATUS",
+                            "PRIORITY",
+                            "SUBJECT",
+                            "CUSTOMER",
+                            "ASSIGNEE",
+                            "DEPARTMENT",
+                            "CHANNEL",
+                            "UPDATED",
+                        ],
+                        &rows,
+                    );
+                }
+            }
+        }
+        TicketCommand::Show { number, format } => {
+            let number = parse_ticket_number(&number)?;
+            let Some(ticket) = store::tickets::detail(&store, number).await? else {
+                bail!("no ticket #{number}");
+            };
+            match format {
+                ShowFormat::Json => println!("{}", serde_json::to_string_pretty(&ticket)?),
+                ShowFormat::Text => {
+                    let t = &ticket.summary;
+                    println!("#{} {}", t.number, t.subject);
+                    println!(
+                        "status {} · priority {} · department {} · assignee {} · customer {} · via {}",
+                        t.status,
+                        t.priority,
+                        t.department.as_deref().unwrap_or("-"),
+                        t.assignee.as_deref().unwrap_or("-"),
+                        t.customer,
+                        t.channel
+                    );
+                    println!("created {} · updated {}", t.created_at, t.updated_at);
+                    for message in &ticket.messages {
+                        println!(
+                            "\n--- {} {} {} from {} at {}",
+                            message.direction,
+                            message.kind,
+                            message.channel,
+                            message.author,
+                            message.created_at.format("%Y-%m-%d %H:%M")
+                        );
+                        println!("{}", message.body_text.trim_end());
+                        for attachment in &message.attachments {
+                            match &attachment.rejected_reason {
+                                None => println!(
+                                    "[attachment {} ({}, {} bytes)]",
+                                    attachment.filename, attachment.content_type, attachment.size
+                                ),
+                                Some(reason) => println!(
+                                    "[attachment {} ({} bytes) {reason}]",
+                                    attachment.filename, attachment.size
+                                ),
+                            }
+                        }
+                    }
+                    println!("\nhistory:");
+                    for event in &ticket.history {
+                        println!(
+                            "  {} {} {} {} → {}{}",
+                            event.at.format("%Y-%m-%d %H:%M"),
+                            event.actor,
+                            event.kind,
+                            event.old_value.as_deref().unwrap_or("-"),
+                            event.new_value.as_deref().unwrap_or("-"),
+                            event
+                                .reason
+                                .as_deref()
+                                .map(|reason| format!(" ({reason})"))
+                                .unwrap_or_default()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn truncate(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

@@ -1,0 +1,290 @@
+//! Data access on SQLite (embedded default) and PostgreSQL (production).
+//!
+//! One set of SQL wherever the two agree: `$1…$N` placeholders, `RETURNING`, `ON CONFLICT`.
+//! The [`on_pool!`] and [`on_tx!`] macros expand a query once per backend, so each arm is checked
+//! against its concrete driver; backend-specific SQL is written out where the two differ.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub mod agents;
+pub mod attachments;
+pub mod customers;
+pub mod outbox;
+pub mod raw;
+pub mod scratch;
+pub mod tickets;
+
+/// The name of our migration table, apart from the job queue's own `_sqlx_migrations`.
+const MIGRATIONS_TABLE: &str = "helpdesk_migrations";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot open database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot create directory {path} for the database: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("stored value is invalid: {0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<crate::domain::UnknownValue> for StoreError {
+    fn from(error: crate::domain::UnknownValue) -> Self {
+        StoreError::Invalid(error.to_string())
+    }
+}
+
+/// Which database the store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+/// A connection pool on one of the two backends.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite {
+        pool: SqlitePool,
+        /// Writers of this process queue here, in order, rather than in SQLite's busy handler,
+        /// which polls with sleeps.
+        writer: Arc<Mutex<()>>,
+    },
+    Postgres {
+        pool: PgPool,
+    },
+}
+
+/// A transaction on one of the two backends.
+pub enum Tx {
+    Sqlite {
+        // Declared before the guard: a dropped transaction rolls back before the next writer
+        // may begin.
+        transaction: Transaction<'static, Sqlite>,
+        _writer: OwnedMutexGuard<()>,
+    },
+    Postgres {
+        transaction: Transaction<'static, Postgres>,
+    },
+}
+
+/// Runs `$body` with `$conn` bound to the pool of whichever backend `$store` is.
+macro_rules! on_pool {
+    ($store:expr, $conn:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite { pool: $conn, .. } => $body,
+            $crate::store::Store::Postgres { pool: $conn } => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$conn` bound to the connection of the transaction `$tx`.
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite { transaction, .. } => {
+                let $conn = &mut **transaction;
+                $body
+            }
+            $crate::store::Tx::Postgres { transaction } => {
+                let $conn = &mut **transaction;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use {on_pool, on_tx};
+
+impl Store {
+    /// Opens the database at `url`, creating an SQLite file (and its directory) when missing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        let connect_error = |source| StoreError::Connect {
+            url: redact_password(url),
+            source,
+        };
+        match Backend::of_url(url) {
+            Backend::Postgres => {
+                let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_error)?;
+                Ok(Store::Postgres { pool })
+            }
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(connect_error)?
+                    .create_if_missing(true)
+                    // WAL lets the web pages read while intake writes; NORMAL keeps every
+                    // committed transaction across a process crash (only an OS crash or power
+                    // loss may take the last commits back).
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(30));
+                let file = options.get_filename();
+                if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                }
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_error)?;
+                Ok(Store::Sqlite {
+                    pool,
+                    writer: Arc::new(Mutex::new(())),
+                })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Sqlite { .. } => Backend::Sqlite,
+            Store::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Brings the schema up to date; safe to run from several instances at once.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Store::Sqlite { pool, .. } => {
+                let mut migrator = sqlx::migrate!("migrations/sqlite");
+                migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+                migrator.run(pool).await?;
+            }
+            Store::Postgres { pool } => {
+                let mut migrator = sqlx::migrate!("migrations/postgres");
+                migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+                migrator.run(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a transaction that writes. On SQLite it takes the write lock up front, so two
+    /// writers queue instead of both reading and then failing to upgrade their locks.
+    pub async fn begin_write(&self) -> Result<Tx> {
+        Ok(match self {
+            Store::Sqlite { pool, writer } => {
+                let writer = Arc::clone(writer).lock_owned().await;
+                Tx::Sqlite {
+                    transaction: pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _writer: writer,
+                }
+            }
+            Store::Postgres { pool } => Tx::Postgres {
+                transaction: pool.begin().await?,
+            },
+        })
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+
+    /// Whether the database answers; for /healthz and /readyz.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite { transaction, .. } => transaction.commit().await?,
+            Tx::Postgres { transaction } => transaction.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        match self {
+            Tx::Sqlite { transaction, .. } => transaction.rollback().await?,
+            Tx::Postgres { transaction } => transaction.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Whether an error is a unique-constraint violation (a concurrent writer got there first).
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_password("postgres://app:s3cret@db:5432/helpdesk"),
+            "postgres://app:***@db:5432/helpdesk"
+        );
+        assert_eq!(
+            redact_password("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(
+            redact_password("sqlite://data/helpdesk.db"),
+            "sqlite://data/helpdesk.db"
+        );
+    }
+}

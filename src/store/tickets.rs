@@ -1,0 +1,536 @@
+//! Tickets with their messages, history events and thread links.
+
+use chrono::{DateTime, Utc};
+use helpdesk_channel::ChannelKind;
+use sha2::{Digest, Sha256};
+use sqlx::AssertSqlSafe;
+
+use super::{Result, Store, StoreError, Tx, on_pool, on_tx};
+use crate::domain::{Direction, MessageKind, Priority, Status};
+
+/// The few facts about a ticket that threading needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketRef {
+    pub id: i64,
+    pub number: i64,
+    pub status: Status,
+}
+
+type TicketRefRow = (i64, i64, String);
+
+fn to_ref(row: Option<TicketRefRow>) -> Result<Option<TicketRef>> {
+    row.map(|(id, number, status)| {
+        Ok(TicketRef {
+            id,
+            number,
+            status: status.parse()?,
+        })
+    })
+    .transpose()
+}
+
+/// The next human ticket number (#1001, #1002, …).
+pub async fn next_number(tx: &mut Tx) -> Result<i64> {
+    let number = match tx {
+        // SQLite has one writer at a time, so a counter row costs nothing.
+        Tx::Sqlite { transaction, .. } => sqlx::query_scalar(
+            "UPDATE counters SET value = value + 1 WHERE name = 'ticket_number' RETURNING value",
+        )
+        .fetch_one(&mut **transaction)
+        .await?,
+        // A sequence does not hold a row lock until commit, so intakes run side by side.
+        Tx::Postgres { transaction } => {
+            sqlx::query_scalar("SELECT nextval('ticket_numbers')")
+                .fetch_one(&mut **transaction)
+                .await?
+        }
+    };
+    Ok(number)
+}
+
+/// Serialises transactions that touch the same conversation, so that a reply and the message
+/// it answers, taken in at the same moment, still end up on one ticket. SQLite runs one writer
+/// at a time anyway; PostgreSQL takes transaction-scoped advisory locks, in sorted order so two
+/// transactions never wait on each other crosswise.
+pub async fn lock_thread(tx: &mut Tx, keys: &[&str]) -> Result<()> {
+    let Tx::Postgres { transaction } = tx else {
+        return Ok(());
+    };
+    let mut hashes: Vec<i64> = keys
+        .iter()
+        .map(|key| {
+            let digest = Sha256::digest(key.as_bytes());
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            i64::from_be_bytes(first)
+        })
+        .collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    for hash in hashes {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(hash)
+            .execute(&mut **transaction)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The ticket of the most recent message among `external_ids` on `channel`.
+pub async fn find_by_message_ids(
+    tx: &mut Tx,
+    channel: ChannelKind,
+    external_ids: &[&str],
+) -> Result<Option<TicketRef>> {
+    if external_ids.is_empty() {
+        return Ok(None);
+    }
+    let placeholders: Vec<String> = (0..external_ids.len())
+        .map(|index| format!("${}", index + 2))
+        .collect();
+    let sql = format!(
+        "SELECT t.id, t.number, t.status FROM messages m JOIN tickets t ON t.id = m.ticket_id
+         WHERE m.channel = $1 AND m.external_id IN ({})
+         ORDER BY m.id DESC LIMIT 1",
+        placeholders.join(", ")
+    );
+    let row = on_tx!(tx, conn => {
+        let mut query = sqlx::query_as(AssertSqlSafe(sql)).bind(channel.as_str());
+        for id in external_ids {
+            query = query.bind(*id);
+        }
+        query.fetch_optional(&mut *conn).await
+    })?;
+    to_ref(row)
+}
+
+pub async fn find_by_number(tx: &mut Tx, number: i64) -> Result<Option<TicketRef>> {
+    let row = on_tx!(tx, conn => sqlx::query_as(
+        "SELECT id, number, status FROM tickets WHERE number = $1",
+    )
+    .bind(number)
+    .fetch_optional(&mut *conn)
+    .await)?;
+    to_ref(row)
+}
+
+/// The ticket of a message that referred to `external_id` before that message arrived.
+pub async fn find_referring_to(
+    tx: &mut Tx,
+    channel: ChannelKind,
+    external_id: &str,
+) -> Result<Option<TicketRef>> {
+    let row = on_tx!(tx, conn => sqlx::query_as(
+        "SELECT t.id, t.number, t.status FROM message_references r
+         JOIN messages m ON m.id = r.message_id JOIN tickets t ON t.id = m.ticket_id
+         WHERE r.channel = $1 AND r.referenced_external_id = $2
+         ORDER BY m.id LIMIT 1",
+    )
+    .bind(channel.as_str())
+    .bind(external_id)
+    .fetch_optional(&mut *conn)
+    .await)?;
+    to_ref(row)
+}
+
+/// The newest ticket of a chat conversation that is not closed.
+pub async fn find_in_conversation(
+    tx: &mut Tx,
+    channel: ChannelKind,
+    conversation: &str,
+) -> Result<Option<TicketRef>> {
+    let row = on_tx!(tx, conn => sqlx::query_as(
+        "SELECT id, number, status FROM tickets
+         WHERE channel = $1 AND conversation = $2 AND status <> 'closed'
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(channel.as_str())
+    .bind(conversation)
+    .fetch_optional(&mut *conn)
+    .await)?;
+    to_ref(row)
+}
+
+pub struct NewTicket<'a> {
+    pub number: i64,
+    pub subject: &'a str,
+    pub priority: Priority,
+    pub customer_id: i64,
+    pub channel: ChannelKind,
+    pub conversation: Option<&'a str>,
+    pub follows_ticket_id: Option<i64>,
+    pub now: DateTime<Utc>,
+}
+
+pub async fn create(tx: &mut Tx, ticket: &NewTicket<'_>) -> Result<TicketRef> {
+    let id = on_tx!(tx, conn => sqlx::query_scalar(
+        "INSERT INTO tickets (number, subject, status, priority, customer_id, channel,
+                              conversation, follows_ticket_id, created_at, updated_at,
+                              last_customer_message_at)
+         VALUES ($1, $2, 'new', $3, $4, $5, $6, $7, $8, $8, $8)
+         RETURNING id",
+    )
+    .bind(ticket.number)
+    .bind(ticket.subject)
+    .bind(ticket.priority.as_str())
+    .bind(ticket.customer_id)
+    .bind(ticket.channel.as_str())
+    .bind(ticket.conversation)
+    .bind(ticket.follows_ticket_id)
+    .bind(ticket.now)
+    .fetch_one(&mut *conn)
+    .await)?;
+    Ok(TicketRef {
+        id,
+        number: ticket.number,
+        status: Status::New,
+    })
+}
+
+/// Records that the customer wrote on a ticket, moving it to `new_status` when given.
+pub async fn customer_wrote(
+    tx: &mut Tx,
+    ticket_id: i64,
+    new_status: Option<Status>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE tickets
+         SET updated_at = $1, last_customer_message_at = $1,
+             status = COALESCE($2, status),
+             resolved_at = CASE WHEN $2 IS NULL THEN resolved_at ELSE NULL END
+         WHERE id = $3",
+    )
+    .bind(now)
+    .bind(new_status.map(Status::as_str))
+    .bind(ticket_id)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+pub struct NewMessage<'a> {
+    pub ticket_id: i64,
+    pub direction: Direction,
+    pub kind: MessageKind,
+    pub author_customer_id: Option<i64>,
+    pub author_agent_id: Option<i64>,
+    pub channel: ChannelKind,
+    pub external_id: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub body_text: &'a str,
+    pub body_html: Option<&'a str>,
+    pub raw_message_id: Option<i64>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+/// Stores a message; `None` when a message with the same external id is already on the channel.
+pub async fn insert_message(tx: &mut Tx, message: &NewMessage<'_>) -> Result<Option<i64>> {
+    let id = on_tx!(tx, conn => sqlx::query_scalar(
+        "INSERT INTO messages (ticket_id, direction, kind, author_customer_id, author_agent_id,
+                               channel, external_id, subject, body_text, body_html,
+                               raw_message_id, sent_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT (channel, external_id) DO NOTHING
+         RETURNING id",
+    )
+    .bind(message.ticket_id)
+    .bind(message.direction.as_str())
+    .bind(message.kind.as_str())
+    .bind(message.author_customer_id)
+    .bind(message.author_agent_id)
+    .bind(message.channel.as_str())
+    .bind(message.external_id)
+    .bind(message.subject)
+    .bind(message.body_text)
+    .bind(message.body_html)
+    .bind(message.raw_message_id)
+    .bind(message.sent_at)
+    .bind(message.now)
+    .fetch_optional(&mut *conn)
+    .await)?;
+    Ok(id)
+}
+
+/// Remembers the ids a message pointed to, for replies that arrive before their parents.
+pub async fn insert_references(
+    tx: &mut Tx,
+    message_id: i64,
+    channel: ChannelKind,
+    referenced: &[&str],
+) -> Result<()> {
+    for external_id in referenced {
+        on_tx!(tx, conn => sqlx::query(
+            "INSERT INTO message_references (message_id, channel, referenced_external_id)
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(message_id)
+        .bind(channel.as_str())
+        .bind(*external_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    }
+    Ok(())
+}
+
+/// Who did something to a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    System,
+    Agent(i64),
+    Customer(i64),
+}
+
+pub struct NewEvent<'a> {
+    pub ticket_id: i64,
+    pub actor: Actor,
+    pub kind: &'a str,
+    pub old_value: Option<&'a str>,
+    pub new_value: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn record_event(tx: &mut Tx, event: &NewEvent<'_>) -> Result<()> {
+    let (agent, customer) = match event.actor {
+        Actor::System => (None, None),
+        Actor::Agent(id) => (Some(id), None),
+        Actor::Customer(id) => (None, Some(id)),
+    };
+    on_tx!(tx, conn => sqlx::query(
+        "INSERT INTO ticket_events (ticket_id, at, actor_agent_id, actor_customer_id, kind,
+                                    old_value, new_value, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(event.ticket_id)
+    .bind(event.at)
+    .bind(agent)
+    .bind(customer)
+    .bind(event.kind)
+    .bind(event.old_value)
+    .bind(event.new_value)
+    .bind(event.reason)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// Changes a ticket's status along the workflow and records who did it and why.
+pub async fn change_status(
+    tx: &mut Tx,
+    number: i64,
+    to: Status,
+    actor: Actor,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<TicketRef> {
+    let ticket = find_by_number(tx, number)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no ticket #{number}")))?;
+    ticket
+        .status
+        .transition(to)
+        .map_err(|error| StoreError::Conflict(format!("ticket #{number}: {error}")))?;
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE tickets SET status = $1, updated_at = $2,
+             resolved_at = CASE WHEN $1 = 'resolved' THEN $2
+                                WHEN $1 IN ('new', 'open', 'pending') THEN NULL
+                                ELSE resolved_at END,
+             closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE closed_at END
+         WHERE id = $3",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(ticket.id)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    record_event(
+        tx,
+        &NewEvent {
+            ticket_id: ticket.id,
+            actor,
+            kind: "status",
+            old_value: Some(ticket.status.as_str()),
+            new_value: Some(to.as_str()),
+            reason,
+            at: now,
+        },
+    )
+    .await?;
+    Ok(TicketRef {
+        status: to,
+        ..ticket
+    })
+}
+
+/// A ticket as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct TicketSummary {
+    #[serde(skip)]
+    pub id: i64,
+    pub number: i64,
+    pub subject: String,
+    pub status: String,
+    pub priority: String,
+    pub department: Option<String>,
+    pub assignee: Option<String>,
+    pub customer: String,
+    pub channel: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const SUMMARY_COLUMNS: &str = "t.id, t.number, t.subject, t.status, t.priority,
+    d.name AS department, a.name AS assignee,
+    COALESCE(c.name, (SELECT ci.address FROM customer_identities ci
+                      WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1), '') AS customer,
+    t.channel, t.created_at, t.updated_at
+    FROM tickets t
+    JOIN customers c ON c.id = t.customer_id
+    LEFT JOIN departments d ON d.id = t.department_id
+    LEFT JOIN agents a ON a.id = t.assignee_id";
+
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub status: Option<Status>,
+    pub limit: i64,
+}
+
+/// The most recently updated tickets first.
+pub async fn list(store: &Store, filter: &TicketFilter) -> Result<Vec<TicketSummary>> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}
+         WHERE ($1 IS NULL OR t.status = $1)
+         ORDER BY t.updated_at DESC, t.id DESC LIMIT $2"
+    );
+    let status = filter.status.map(Status::as_str);
+    let rows = on_pool!(store, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
+        .bind(status)
+        .bind(filter.limit)
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows)
+}
+
+pub async fn summary(store: &Store, number: i64) -> Result<Option<TicketSummary>> {
+    let sql = format!("SELECT {SUMMARY_COLUMNS} WHERE t.number = $1");
+    let row = on_pool!(store, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
+        .bind(number)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(row)
+}
+
+/// A message as the ticket page and `ticket show` present it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct MessageView {
+    pub id: i64,
+    pub direction: String,
+    pub kind: String,
+    pub author: String,
+    pub channel: String,
+    pub external_id: Option<String>,
+    pub subject: Option<String>,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub created_at: DateTime<Utc>,
+    #[sqlx(skip)]
+    pub attachments: Vec<super::attachments::AttachmentView>,
+}
+
+pub async fn messages(store: &Store, ticket_id: i64) -> Result<Vec<MessageView>> {
+    let mut rows: Vec<MessageView> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT m.id, m.direction, m.kind,
+                COALESCE(a.name, c.name,
+                         (SELECT ci.address FROM customer_identities ci
+                          WHERE ci.customer_id = m.author_customer_id ORDER BY ci.id LIMIT 1),
+                         'helpdesk') AS author,
+                m.channel, m.external_id, m.subject, m.body_text, m.body_html, m.created_at
+         FROM messages m
+         LEFT JOIN agents a ON a.id = m.author_agent_id
+         LEFT JOIN customers c ON c.id = m.author_customer_id
+         WHERE m.ticket_id = $1 ORDER BY m.id",
+    )
+    .bind(ticket_id)
+    .fetch_all(pool)
+    .await)?;
+    let attachments = super::attachments::of_ticket(store, ticket_id).await?;
+    for attachment in attachments {
+        if let Some(message) = rows.iter_mut().find(|m| m.id == attachment.message_id) {
+            message.attachments.push(attachment);
+        }
+    }
+    Ok(rows)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct EventView {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub reason: Option<String>,
+}
+
+pub async fn events(store: &Store, ticket_id: i64) -> Result<Vec<EventView>> {
+    let rows = on_pool!(store, pool => sqlx::query_as(
+        "SELECT e.at,
+                COALESCE(a.name, c.name,
+                         (SELECT ci.address FROM customer_identities ci
+                          WHERE ci.customer_id = e.actor_customer_id ORDER BY ci.id LIMIT 1),
+                         'system') AS actor,
+                e.kind, e.old_value, e.new_value, e.reason
+         FROM ticket_events e
+         LEFT JOIN agents a ON a.id = e.actor_agent_id
+         LEFT JOIN customers c ON c.id = e.actor_customer_id
+         WHERE e.ticket_id = $1 ORDER BY e.id",
+    )
+    .bind(ticket_id)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
+}
+
+/// Everything about one ticket, as `ticket show --format json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TicketDetail {
+    #[serde(flatten)]
+    pub summary: TicketSummary,
+    pub messages: Vec<MessageView>,
+    pub history: Vec<EventView>,
+}
+
+pub async fn detail(store: &Store, number: i64) -> Result<Option<TicketDetail>> {
+    let Some(summary) = summary(store, number).await? else {
+        return Ok(None);
+    };
+    let messages = messages(store, summary.id).await?;
+    let history = events(store, summary.id).await?;
+    Ok(Some(TicketDetail {
+        summary,
+        messages,
+        history,
+    }))
+}
+
+/// Totals for summaries and dashboards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    pub tickets: i64,
+    pub messages: i64,
+}
+
+pub async fn totals(store: &Store) -> Result<Totals> {
+    let (tickets, messages) = on_pool!(store, pool => sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM tickets), (SELECT COUNT(*) FROM messages)",
+    )
+    .fetch_one(pool)
+    .await)?;
+    Ok(Totals { tickets, messages })
+}
