@@ -70,3 +70,10 @@ pub async fn find_or_create(tx: &mut Tx, identity: &Identity, now: DateTime<Utc>
     .await)?;
     Ok(existing)
 }
+
+pub async fn count(store: &super::Store) -> Result<i64> {
+    let count = super::on_pool!(store, pool => sqlx::query_scalar("SELECT COUNT(*) FROM customers")
+        .fetch_one(pool)
+        .await)?;
+    Ok(count)
+}

@@ -1,0 +1,616 @@
+//! Intake on every backend: tickets, threading, duplicates, attachments, bad input.
+
+mod support;
+
+use chrono::Utc;
+use helpdesk::domain::Status;
+use helpdesk::helpdesk_channel::{
+    AutomationMarks, ChannelKind, Identity, InboundMessage, ThreadHints,
+};
+use helpdesk::intake::{Limits, Outcome};
+use helpdesk::store::tickets::Actor;
+use helpdesk::store::{self, Backend};
+use support::{mail, stores};
+
+fn first(id: &str, from: &str, subject: &str) -> Vec<u8> {
+    mail(
+        &[
+            &format!("From: {from}"),
+            "To: support@helpdesk.example",
+            &format!("Subject: {subject}"),
+            &format!("Message-ID: <{id}>"),
+            "Date: Tue, 24 Nov 2026 10:00:00 +0000",
+        ],
+        "Hello, my printer is on fire.\r\n",
+    )
+}
+
+fn reply(id: &str, in_reply_to: &str, references: &str, subject: &str) -> Vec<u8> {
+    mail(
+        &[
+            "From: Ada Lovelace <ada@example.org>",
+            &format!("Subject: {subject}"),
+            &format!("Message-ID: <{id}>"),
+            &format!("In-Reply-To: <{in_reply_to}>"),
+            &format!("References: {references}"),
+        ],
+        "Any news?\r\n\r\n> Hello, my printer is on fire.\r\n",
+    )
+}
+
+fn created(outcome: &Outcome) -> i64 {
+    match outcome {
+        Outcome::Created { number, .. } => *number,
+        other => panic!("expected a new ticket, got {other:?}"),
+    }
+}
+
+fn threaded(outcome: &Outcome) -> i64 {
+    match outcome {
+        Outcome::Threaded { number, .. } => *number,
+        other => panic!("expected a threaded reply, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_new_mail_opens_a_ticket_and_keeps_the_raw_message() {
+    for db in stores("new_mail").await {
+        let raw = first(
+            "a1@example.org",
+            "Ada Lovelace <Ada@Example.org>",
+            "Printer on fire",
+        );
+        let outcome = db.intake.accept_email(raw.clone()).await.expect("taken in");
+        assert_eq!(created(&outcome), 1001, "{:?}", db.backend());
+
+        let ticket = store::tickets::detail(&db.store, 1001)
+            .await
+            .expect("readable")
+            .expect("ticket exists");
+        assert_eq!(ticket.summary.subject, "Printer on fire");
+        assert_eq!(ticket.summary.status, "new");
+        assert_eq!(ticket.summary.priority, "normal");
+        assert_eq!(ticket.summary.channel, "email");
+        assert_eq!(ticket.summary.customer, "Ada Lovelace");
+        assert_eq!(ticket.messages.len(), 1);
+        let message = &ticket.messages[0];
+        assert_eq!(message.direction, "inbound");
+        assert_eq!(message.kind, "public");
+        assert_eq!(message.external_id.as_deref(), Some("a1@example.org"));
+        assert_eq!(message.body_text, "Hello, my printer is on fire.\n");
+        assert_eq!(ticket.history.len(), 1);
+        assert_eq!(ticket.history[0].kind, "created");
+        assert_eq!(ticket.history[0].actor, "Ada Lovelace");
+
+        let counts = store::raw::counts(&db.store).await.expect("counts");
+        assert_eq!(
+            (counts.kept, counts.failed, counts.duplicates_dropped),
+            (1, 0, 0)
+        );
+        let pending = store::outbox::pending(&db.store, 10).await.expect("outbox");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].kind, "ticket_created");
+    }
+}
+
+#[tokio::test]
+async fn replies_thread_by_headers_and_by_subject_tag() {
+    for db in stores("threading").await {
+        let intake = &db.intake;
+        let number = created(
+            &intake
+                .accept_email(first("t1@example.org", "ada@example.org", "Printer"))
+                .await
+                .expect("first"),
+        );
+        let by_in_reply_to = reply(
+            "t2@example.org",
+            "t1@example.org",
+            "<t1@example.org>",
+            "Re: Printer",
+        );
+        assert_eq!(
+            threaded(&intake.accept_email(by_in_reply_to).await.expect("t2")),
+            number
+        );
+
+        // Only References point into the thread (In-Reply-To names a message we never saw).
+        let by_references = reply(
+            "t3@example.org",
+            "unknown@elsewhere",
+            "<t1@example.org> <t2@example.org> <unknown@elsewhere>",
+            "Re: Printer",
+        );
+        assert_eq!(
+            threaded(&intake.accept_email(by_references).await.expect("t3")),
+            number
+        );
+
+        // A mail client that dropped every header but kept the subject tag.
+        let by_tag = mail(
+            &[
+                "From: ada@example.org",
+                &format!("Subject: Re: [#{number}] Printer"),
+                "Message-ID: <t4@example.org>",
+            ],
+            "Still broken.",
+        );
+        assert_eq!(
+            threaded(&intake.accept_email(by_tag).await.expect("t4")),
+            number
+        );
+
+        let unrelated = first("u1@example.org", "grace@example.net", "Invoice");
+        assert_eq!(
+            created(&intake.accept_email(unrelated).await.expect("u1")),
+            number + 1
+        );
+
+        let totals = store::tickets::totals(&db.store).await.expect("totals");
+        assert_eq!(
+            (totals.tickets, totals.messages),
+            (2, 5),
+            "{:?}",
+            db.backend()
+        );
+        assert_eq!(store::customers::count(&db.store).await.expect("count"), 2);
+    }
+}
+
+#[tokio::test]
+async fn a_reply_that_arrives_before_its_parent_still_shares_its_ticket() {
+    for db in stores("out_of_order").await {
+        let child = reply(
+            "o2@example.org",
+            "o1@example.org",
+            "<o1@example.org>",
+            "Re: Modem",
+        );
+        let number = created(&db.intake.accept_email(child).await.expect("child"));
+        let parent = first("o1@example.org", "ada@example.org", "Modem");
+        assert_eq!(
+            threaded(&db.intake.accept_email(parent).await.expect("parent")),
+            number
+        );
+        assert_eq!(
+            store::tickets::totals(&db.store)
+                .await
+                .expect("totals")
+                .tickets,
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_same_message_twice_is_a_counted_duplicate() {
+    for db in stores("duplicates").await {
+        let raw = first("d1@example.org", "ada@example.org", "Twice");
+        created(&db.intake.accept_email(raw.clone()).await.expect("first"));
+        assert_eq!(
+            db.intake.accept_email(raw.clone()).await.expect("again"),
+            Outcome::Duplicate
+        );
+        assert_eq!(
+            db.intake.accept_email(raw).await.expect("third"),
+            Outcome::Duplicate
+        );
+        let totals = store::tickets::totals(&db.store).await.expect("totals");
+        assert_eq!((totals.tickets, totals.messages), (1, 1));
+        let counts = store::raw::counts(&db.store).await.expect("counts");
+        assert_eq!((counts.kept, counts.duplicates_dropped), (1, 2));
+    }
+}
+
+#[tokio::test]
+async fn concurrent_intakes_of_one_message_store_it_once() {
+    for db in stores("concurrent_same").await {
+        let raw = first("c1@example.org", "ada@example.org", "Race");
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let intake = db.intake.clone();
+            let raw = raw.clone();
+            tasks.push(tokio::spawn(async move { intake.accept_email(raw).await }));
+        }
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.expect("task").expect("taken in"));
+        }
+        let created = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Created { .. }))
+            .count();
+        let duplicates = outcomes
+            .iter()
+            .filter(|o| **o == Outcome::Duplicate)
+            .count();
+        assert_eq!(
+            (created, duplicates),
+            (1, 7),
+            "{:?}: {outcomes:?}",
+            db.backend()
+        );
+        let totals = store::tickets::totals(&db.store).await.expect("totals");
+        assert_eq!((totals.tickets, totals.messages), (1, 1));
+    }
+}
+
+#[tokio::test]
+async fn a_parent_and_its_reply_taken_in_at_once_share_one_ticket() {
+    for db in stores("concurrent_thread").await {
+        let pairs = 25;
+        let mut tasks = Vec::new();
+        for pair in 0..pairs {
+            let parent_id = format!("p{pair}@example.org");
+            let parent = first(&parent_id, &format!("c{pair}@example.org"), "Parent");
+            let child = reply(
+                &format!("r{pair}@example.org"),
+                &parent_id,
+                &format!("<{parent_id}>"),
+                "Re: Parent",
+            );
+            for raw in [parent, child] {
+                let intake = db.intake.clone();
+                tasks.push(tokio::spawn(async move { intake.accept_email(raw).await }));
+            }
+        }
+        for task in tasks {
+            task.await.expect("task").expect("taken in");
+        }
+        let totals = store::tickets::totals(&db.store).await.expect("totals");
+        assert_eq!(
+            (totals.tickets, totals.messages),
+            (pairs, pairs * 2),
+            "{:?}",
+            db.backend()
+        );
+    }
+}
+
+fn with_attachment(id: &str, filename: &str, content: &[u8]) -> Vec<u8> {
+    use std::fmt::Write;
+    let mut encoded = String::new();
+    // Hex in a text/plain attachment keeps the test free of a base64 encoder; the content is
+    // what the parser decodes.
+    for byte in content {
+        let _ = write!(encoded, "{byte:02x}");
+    }
+    format!(
+        "From: ada@example.org\r\nSubject: Logs\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n\
+         Content-Type: text/plain\r\n\r\nSee attached.\r\n--b1\r\n\
+         Content-Type: application/octet-stream; name=\"{filename}\"\r\n\
+         Content-Disposition: attachment; filename=\"{filename}\"\r\n\r\n{encoded}\r\n--b1--\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn attachment_contents_are_stored_once_and_oversized_ones_only_recorded() {
+    for db in stores("attachments").await {
+        let content = vec![0xabu8; 3000];
+        let a = created(
+            &db.intake
+                .accept_email(with_attachment("at1@x", "log.txt", &content))
+                .await
+                .expect("a"),
+        );
+        let b = created(
+            &db.intake
+                .accept_email(with_attachment("at2@x", "same-log.txt", &content))
+                .await
+                .expect("b"),
+        );
+        assert_ne!(a, b);
+        let (blobs, bytes) = store::attachments::blob_totals(&db.store)
+            .await
+            .expect("totals");
+        assert_eq!(blobs, 1, "same content stored once");
+        assert_eq!(bytes, 6000, "hex text of 3000 bytes");
+
+        let ticket = store::tickets::detail(&db.store, a)
+            .await
+            .expect("read")
+            .expect("exists");
+        let attachment = &ticket.messages[0].attachments[0];
+        assert_eq!(attachment.filename, "log.txt");
+        assert_eq!(attachment.size, 6000);
+        let sha = attachment.sha256.clone().expect("content kept");
+        assert_eq!(db.blobs().get(&sha).expect("on disk").len(), 6000);
+
+        let small = db.intake_with(Limits {
+            max_attachment_bytes: 100,
+            ..support::LIMITS
+        });
+        let c = created(
+            &small
+                .accept_email(with_attachment("at3@x", "big.bin", &[7u8; 500]))
+                .await
+                .expect("c"),
+        );
+        let ticket = store::tickets::detail(&db.store, c)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(ticket.messages[0].body_text.trim(), "See attached.");
+        let attachment = &ticket.messages[0].attachments[0];
+        assert_eq!(
+            (attachment.filename.as_str(), attachment.size),
+            ("big.bin", 1000)
+        );
+        assert_eq!(attachment.sha256, None);
+        let reason = attachment.rejected_reason.as_deref().expect("reason");
+        assert!(reason.contains("max_attachment_bytes"), "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn unreadable_and_oversized_mail_is_kept_raw_with_its_error() {
+    for db in stores("bad_input").await {
+        let garbage = b"\x00\x01\x02 this is not mail".to_vec();
+        let outcome = db.intake.accept_email(garbage.clone()).await.expect("kept");
+        assert!(
+            matches!(&outcome, Outcome::Rejected { reason } if reason.contains("RFC 822")),
+            "{outcome:?}"
+        );
+        let no_sender = mail(&["Subject: who am I", "Message-ID: <ns@x>"], "body");
+        let outcome = db.intake.accept_email(no_sender).await.expect("kept");
+        assert!(
+            matches!(&outcome, Outcome::Rejected { reason } if reason.contains("no sender")),
+            "{outcome:?}"
+        );
+        let tiny = db.intake_with(Limits {
+            max_attachment_bytes: 10,
+            max_message_bytes: 50,
+        });
+        let outcome = tiny
+            .accept_email(first("big@x", "ada@example.org", "Big"))
+            .await
+            .expect("kept");
+        assert!(
+            matches!(&outcome, Outcome::Rejected { reason } if reason.contains("max_message_bytes")),
+            "{outcome:?}"
+        );
+
+        // Again: still kept once each, still not a ticket.
+        let outcome = db
+            .intake
+            .accept_email(garbage.clone())
+            .await
+            .expect("kept again");
+        assert!(matches!(outcome, Outcome::Rejected { .. }));
+        let counts = store::raw::counts(&db.store).await.expect("counts");
+        assert_eq!((counts.kept, counts.failed), (3, 3));
+        assert_eq!(
+            store::tickets::totals(&db.store)
+                .await
+                .expect("totals")
+                .tickets,
+            0
+        );
+        let failed = store::raw::list_failed(&db.store, 10)
+            .await
+            .expect("failed");
+        let garbage_row = failed
+            .iter()
+            .find(|f| f.size == garbage.len() as i64)
+            .expect("garbage kept");
+        assert_eq!(
+            store::raw::content(&db.store, garbage_row.id)
+                .await
+                .expect("read"),
+            Some(garbage)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_customer_reply_reopens_a_resolved_ticket_and_a_closed_one_gets_a_follow_up() {
+    for db in stores("reopen").await {
+        let number = created(
+            &db.intake
+                .accept_email(first("r1@x", "ada@example.org", "VPN"))
+                .await
+                .expect("r1"),
+        );
+        for status in [Status::Open, Status::Resolved] {
+            let mut tx = db.store.begin_write().await.expect("tx");
+            store::tickets::change_status(
+                &mut tx,
+                number,
+                status,
+                Actor::System,
+                Some("test"),
+                Utc::now(),
+            )
+            .await
+            .expect("status");
+            tx.commit().await.expect("commit");
+        }
+        let outcome = db
+            .intake
+            .accept_email(reply("r2@x", "r1@x", "<r1@x>", "Re: VPN"))
+            .await
+            .expect("r2");
+        assert_eq!(
+            outcome,
+            match outcome {
+                Outcome::Threaded { message_id, .. } => Outcome::Threaded {
+                    number,
+                    message_id,
+                    reopened: true
+                },
+                ref other => panic!("{other:?}"),
+            }
+        );
+        let ticket = store::tickets::detail(&db.store, number)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(ticket.summary.status, "open");
+        let last = ticket.history.last().expect("history");
+        assert_eq!(
+            (
+                last.kind.as_str(),
+                last.old_value.as_deref(),
+                last.new_value.as_deref()
+            ),
+            ("status", Some("resolved"), Some("open"))
+        );
+        assert_eq!(last.reason.as_deref(), Some("the customer wrote again"));
+
+        let mut tx = db.store.begin_write().await.expect("tx");
+        store::tickets::change_status(
+            &mut tx,
+            number,
+            Status::Closed,
+            Actor::System,
+            None,
+            Utc::now(),
+        )
+        .await
+        .expect("close");
+        tx.commit().await.expect("commit");
+        let mut tx = db.store.begin_write().await.expect("tx");
+        let refused = store::tickets::change_status(
+            &mut tx,
+            number,
+            Status::Open,
+            Actor::System,
+            None,
+            Utc::now(),
+        )
+        .await;
+        assert!(refused.is_err(), "closed is final");
+        tx.rollback().await.expect("rollback");
+
+        let follow_up = created(
+            &db.intake
+                .accept_email(reply("r3@x", "r2@x", "<r1@x> <r2@x>", "Re: VPN"))
+                .await
+                .expect("r3"),
+        );
+        assert_eq!(follow_up, number + 1);
+        let ticket = store::tickets::detail(&db.store, follow_up)
+            .await
+            .expect("read")
+            .expect("exists");
+        let reason = ticket.history[0].reason.as_deref().expect("reason");
+        assert!(
+            reason.contains(&format!("closed ticket #{number}")),
+            "{reason}"
+        );
+    }
+}
+
+fn chat(id: &str, conversation: &str, reply_to: Option<&str>, text: &str) -> InboundMessage {
+    InboundMessage {
+        channel: ChannelKind::Telegram,
+        external_id: id.to_owned(),
+        sender: Identity {
+            channel: ChannelKind::Telegram,
+            address: "424242".to_owned(),
+            display_name: Some("@ada".to_owned()),
+        },
+        subject: None,
+        text: text.to_owned(),
+        html: None,
+        attachments: Vec::new(),
+        thread: ThreadHints {
+            conversation: Some(conversation.to_owned()),
+            reply_to: reply_to.map(str::to_owned),
+            ..ThreadHints::default()
+        },
+        automation: AutomationMarks::default(),
+        sent_at: None,
+        raw: format!("{{\"message_id\":\"{id}\"}}").into_bytes(),
+    }
+}
+
+#[tokio::test]
+async fn chat_messages_continue_their_conversation_until_it_is_closed() {
+    for db in stores("chat").await {
+        let number = created(
+            &db.intake
+                .accept(chat(
+                    "42:1",
+                    "42",
+                    None,
+                    "My order never arrived\nit was #77",
+                ))
+                .await
+                .expect("1"),
+        );
+        let ticket = store::tickets::summary(&db.store, number)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(ticket.subject, "My order never arrived");
+        assert_eq!(ticket.channel, "telegram");
+        assert_eq!(
+            threaded(
+                &db.intake
+                    .accept(chat("42:2", "42", None, "Hello?"))
+                    .await
+                    .expect("2")
+            ),
+            number
+        );
+        assert_eq!(
+            threaded(
+                &db.intake
+                    .accept(chat("42:3", "42", Some("42:1"), "See above"))
+                    .await
+                    .expect("3")
+            ),
+            number
+        );
+        // The same message id in another channel is another message.
+        let email_with_same_id = first("42:1", "ada@example.org", "Not a duplicate");
+        created(
+            &db.intake
+                .accept_email(email_with_same_id)
+                .await
+                .expect("email"),
+        );
+
+        let mut tx = db.store.begin_write().await.expect("tx");
+        store::tickets::change_status(
+            &mut tx,
+            number,
+            Status::Closed,
+            Actor::System,
+            None,
+            Utc::now(),
+        )
+        .await
+        .expect("close");
+        tx.commit().await.expect("commit");
+        let next = created(
+            &db.intake
+                .accept(chat("42:4", "42", None, "Another question"))
+                .await
+                .expect("4"),
+        );
+        assert_ne!(next, number);
+        assert_eq!(
+            threaded(
+                &db.intake
+                    .accept(chat("42:5", "42", None, "and more"))
+                    .await
+                    .expect("5")
+            ),
+            next
+        );
+    }
+}
+
+#[tokio::test]
+async fn migrations_can_run_again() {
+    for db in stores("migrate_twice").await {
+        db.store.migrate().await.expect("second run is a no-op");
+        if db.backend() == Backend::Postgres {
+            assert!(db.url.contains("helpdesk_test_migrate_twice"));
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! What the integration tests need: a fresh store on every backend under test.
+//!
+//! SQLite (in a temporary directory) always; PostgreSQL when `DATABASE_URL` names a server, on
+//! which each test creates its own database. In CI (`CI=true`) PostgreSQL is required: a missing
+//! `DATABASE_URL` fails the test rather than skipping it.
+
+#![allow(dead_code)]
+
+use helpdesk::intake::{Intake, Limits};
+use helpdesk::store::attachments::BlobStore;
+use helpdesk::store::{Backend, Store, scratch};
+use tempfile::TempDir;
+
+pub const LIMITS: Limits = Limits {
+    max_attachment_bytes: 1 << 20,
+    max_message_bytes: 4 << 20,
+};
+
+pub struct TestStore {
+    pub store: Store,
+    pub intake: Intake,
+    pub dir: TempDir,
+    pub url: String,
+}
+
+impl TestStore {
+    pub fn backend(&self) -> Backend {
+        self.store.backend()
+    }
+
+    pub fn blobs(&self) -> BlobStore {
+        BlobStore::new(self.dir.path().join("attachments"))
+    }
+
+    /// Another intake on the same database, e.g. with other limits.
+    pub fn intake_with(&self, limits: Limits) -> Intake {
+        Intake::new(self.store.clone(), self.blobs(), limits)
+    }
+}
+
+/// The PostgreSQL server to test against, if any.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("CI=true but DATABASE_URL is not set: the PostgreSQL suite must run in CI")
+        }
+        _ => None,
+    }
+}
+
+/// A fresh, migrated store per backend under test, named after the test.
+pub async fn stores(test: &str) -> Vec<TestStore> {
+    let mut stores = vec![sqlite().await];
+    if let Some(server) = postgres_url() {
+        stores.push(postgres(&server, test).await);
+    }
+    stores
+}
+
+pub async fn sqlite() -> TestStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("helpdesk.db").display());
+    open(url, dir).await
+}
+
+pub async fn postgres(server: &str, test: &str) -> TestStore {
+    let name = format!("helpdesk_test_{test}");
+    let url = scratch::create_postgres_database(server, &name)
+        .await
+        .unwrap_or_else(|error| panic!("PostgreSQL at {server} must be reachable: {error}"));
+    open(url, tempfile::tempdir().expect("temp dir")).await
+}
+
+async fn open(url: String, dir: TempDir) -> TestStore {
+    let store = Store::connect(&url, 8).await.expect("database opens");
+    store.migrate().await.expect("migrations run");
+    let intake = Intake::new(
+        store.clone(),
+        BlobStore::new(dir.path().join("attachments")),
+        LIMITS,
+    );
+    TestStore {
+        store,
+        intake,
+        dir,
+        url,
+    }
+}
+
+/// A plain mail with the given headers (one per line, without CRLF) and body.
+pub fn mail(headers: &[&str], body: &str) -> Vec<u8> {
+    let mut raw = String::new();
+    for header in headers {
+        raw.push_str(header);
+        raw.push_str("\r\n");
+    }
+    raw.push_str("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
+    raw.push_str(body);
+    raw.into_bytes()
+}
