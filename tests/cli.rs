@@ -1,0 +1,377 @@
+//! The `helpdesk` binary as operators use it.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Env {
+    dir: tempfile::TempDir,
+    database_url: String,
+}
+
+impl Env {
+    fn sqlite() -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = format!("sqlite://{}", dir.path().join("helpdesk.db").display());
+        Env { dir, database_url }
+    }
+
+    async fn postgres(server: &str, test: &str) -> Env {
+        let database_url = helpdesk::store::scratch::create_postgres_database(
+            server,
+            &format!("helpdesk_cli_{test}"),
+        )
+        .await
+        .expect("PostgreSQL reachable");
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+            database_url,
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_helpdesk"));
+        command
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env("HELPDESK_DATA_DIR", self.dir.path().join("data"))
+            .env("HELPDESK_DATABASE__URL", &self.database_url);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("helpdesk runs")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "helpdesk {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8 output")
+    }
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail")
+}
+
+async fn envs(test: &str) -> Vec<Env> {
+    let mut envs = vec![Env::sqlite()];
+    if let Some(server) = support::postgres_url() {
+        envs.push(Env::postgres(&server, test).await);
+    }
+    envs
+}
+
+#[tokio::test]
+async fn ingesting_a_mailbox_twice_creates_its_tickets_once() {
+    for env in envs("ingest").await {
+        let fixtures = fixtures();
+        let fixtures = fixtures.to_str().expect("utf-8 path");
+        let first = env.ok(&["ingest", "--concurrency", "1", fixtures]);
+        assert!(
+            first.starts_with(
+                "7 messages: 3 new tickets, 3 replies threaded (0 reopened), 0 duplicates, 1 rejected"
+            ),
+            "{first}"
+        );
+        assert!(
+            first.contains("no-sender.eml: no sender address"),
+            "{first}"
+        );
+
+        let second = env.ok(&["ingest", fixtures]);
+        assert!(
+            second.starts_with(
+                "7 messages: 0 new tickets, 0 replies threaded (0 reopened), 6 duplicates, 1 rejected"
+            ),
+            "{second}"
+        );
+
+        let list: Value = serde_json::from_str(&env.ok(&["ticket", "list", "--format", "json"]))
+            .expect("json list");
+        let subjects: Vec<&str> = list
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|t| t["subject"].as_str())
+            .collect();
+        assert_eq!(subjects.len(), 3, "{subjects:?}");
+        assert!(
+            subjects.contains(&"VPN verbindet sich nicht – dringend"),
+            "{subjects:?}"
+        );
+
+        let invoice: Value =
+            serde_json::from_str(&env.ok(&["ticket", "show", "#1001", "--format", "json"]))
+                .expect("json ticket");
+        assert_eq!(invoice["number"], 1001);
+        assert_eq!(invoice["subject"], "Invoice 2026-118 charged twice");
+        assert_eq!(invoice["status"], "new");
+        assert_eq!(invoice["customer"], "Ada Lovelace");
+        assert_eq!(invoice["channel"], "email");
+        for key in [
+            "priority",
+            "department",
+            "assignee",
+            "created_at",
+            "updated_at",
+        ] {
+            assert!(invoice.get(key).is_some(), "{key} missing: {invoice}");
+        }
+        let messages = invoice["messages"].as_array().expect("messages");
+        assert_eq!(
+            messages.len(),
+            3,
+            "first mail, reply and the subject-tag reply"
+        );
+        assert_eq!(messages[0]["direction"], "inbound");
+        assert_eq!(messages[0]["kind"], "public");
+        assert_eq!(messages[0]["author"], "Ada Lovelace");
+        let body = messages[0]["body_text"].as_str().expect("text");
+        assert!(
+            body.contains("\nFrom what I can see"),
+            "mbox >From unquoted: {body}"
+        );
+
+        let vpn: Value =
+            serde_json::from_str(&env.ok(&["ticket", "show", "1002", "--format", "json"]))
+                .expect("json ticket");
+        assert_eq!(vpn["customer"], "Gräce Höpper");
+        let messages = vpn["messages"].as_array().expect("messages");
+        assert!(
+            messages[0]["body_text"]
+                .as_str()
+                .expect("text")
+                .contains("Grüße")
+        );
+        let attachment = &messages[1]["attachments"][0];
+        assert_eq!(attachment["filename"], "vpn.log");
+        assert_eq!(attachment["content_type"], "text/plain");
+
+        let printer: Value =
+            serde_json::from_str(&env.ok(&["ticket", "show", "1003", "--format", "json"]))
+                .expect("json ticket");
+        let html = printer["messages"][0]["body_html"]
+            .as_str()
+            .expect("html kept");
+        assert!(
+            html.contains("<b>blank pages</b>")
+                && !html.contains("script")
+                && !html.contains("onclick"),
+            "{html}"
+        );
+        let text = printer["messages"][0]["body_text"]
+            .as_str()
+            .expect("text derived");
+        assert!(text.contains("blank pages"), "{text}");
+
+        let shown = env.ok(&["ticket", "show", "1001"]);
+        assert!(
+            shown.starts_with("#1001 Invoice 2026-118 charged twice\n"),
+            "{shown}"
+        );
+        let missing = env.run(&["ticket", "show", "999"]);
+        assert!(!missing.status.success());
+        assert!(String::from_utf8_lossy(&missing.stderr).contains("no ticket #999"));
+    }
+}
+
+#[tokio::test]
+async fn users_are_added_with_hashed_passwords_and_listed() {
+    for env in envs("users").await {
+        env.ok(&["department", "add", "Billing", "--strategy", "least_open"]);
+        let mut add = env
+            .command()
+            .args([
+                "user",
+                "add",
+                "--email",
+                "Boss@Helpdesk.example",
+                "--name",
+                "Bo Boss",
+                "--role",
+                "admin",
+                "--department",
+                "Billing",
+                "--telegram-id",
+                "1234",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        add.stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"a long secret\n")
+            .expect("password written");
+        let output = add.wait_with_output().expect("finished");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+
+        let list: Value =
+            serde_json::from_str(&env.ok(&["user", "list", "--format", "json"])).expect("json");
+        let user = &list[0];
+        assert_eq!(user["email"], "boss@helpdesk.example");
+        assert_eq!(user["role"], "admin");
+        assert_eq!(user["departments"], "Billing");
+        assert_eq!(user["identities"], "telegram:1234");
+        assert_eq!(user["has_password"], true);
+
+        let password_file = env.dir.path().join("password");
+        std::fs::write(&password_file, "another secret\n").expect("write");
+        let again = env.run(&[
+            "user",
+            "add",
+            "--email",
+            "boss@helpdesk.example",
+            "--name",
+            "X",
+            "--role",
+            "agent",
+            "--password-file",
+            password_file.to_str().expect("path"),
+        ]);
+        assert!(!again.status.success());
+        assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+        let unknown = env.run(&[
+            "user",
+            "add",
+            "--email",
+            "x@helpdesk.example",
+            "--name",
+            "X",
+            "--role",
+            "agent",
+            "--department",
+            "Nope",
+            "--password-file",
+            password_file.to_str().expect("path"),
+        ]);
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("no department named \"Nope\""));
+        let no_password = env
+            .command()
+            .args([
+                "user",
+                "add",
+                "--email",
+                "y@helpdesk.example",
+                "--name",
+                "Y",
+                "--role",
+                "agent",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("runs");
+        assert!(String::from_utf8_lossy(&no_password.stderr).contains("no password given"));
+    }
+}
+
+#[test]
+fn a_broken_setting_stops_start_up_and_names_the_key() {
+    let env = Env::sqlite();
+    let output = env
+        .command()
+        .env("HELPDESK_EMAIL__IMAP__PORT", "imap")
+        .args(["migrate"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`email.imap.port`"), "{stderr}");
+    assert!(stderr.contains("HELPDESK_EMAIL__IMAP__PORT"), "{stderr}");
+
+    let config = env.dir.path().join("broken.toml");
+    std::fs::write(&config, "[web]\nlisten = \"everywhere\"\n").expect("write");
+    let output = env
+        .command()
+        .args(["--config", config.to_str().expect("path"), "serve"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`web.listen`") && stderr.contains("broken.toml"),
+        "{stderr}"
+    );
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+#[test]
+fn serve_migrates_and_answers_health_checks_until_terminated() {
+    let env = Env::sqlite();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let mut server = env
+        .command()
+        .env("HELPDESK_WEB__LISTEN", format!("127.0.0.1:{port}"))
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let response = loop {
+        if let Some(response) = http_get(port, "/healthz") {
+            break response;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not answer within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
+        "{response}"
+    );
+    assert!(response.contains("{\"status\":\"ok\"}"), "{response}");
+    assert!(
+        env.dir.path().join("helpdesk.db").exists(),
+        "SQLite file created"
+    );
+    let home = http_get(port, "/").expect("home page");
+    assert!(home.contains("0 tickets"), "{home}");
+
+    // SIGTERM ends it cleanly.
+    let pid = server.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    let status = server.wait().expect("exits");
+    let mut stderr = String::new();
+    server
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
+    assert!(status.success(), "exit {status:?}: {stderr}");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+}
