@@ -13,7 +13,7 @@ use crate::domain::{Direction, MessageKind, Priority, Status};
 use crate::store::attachments::{BlobStore, NewAttachment};
 use crate::store::outbox::OutboxKind;
 use crate::store::raw::RawInsert;
-use crate::store::tickets::{Actor, NewEvent, NewMessage, NewTicket, TicketRef};
+use crate::store::tickets::{Actor, NewEvent, NewMessage, NewTicket, ThreadLookup, TicketRef};
 use crate::store::{self, Store, StoreError, Tx};
 
 /// Most thread references looked at per message; long References chains keep their newest.
@@ -341,34 +341,24 @@ async fn find_thread(
 ) -> Result<Option<TicketRef>, StoreError> {
     let channel = message.channel;
     let references = thread_references(message);
-    let conversation_key = message
-        .thread
-        .conversation
-        .as_ref()
-        .map(|conversation| format!("{channel}:conversation:{conversation}"));
+    let conversation = message.thread.conversation.as_deref();
+    let conversation_key = conversation.map(|c| format!("{channel}:conversation:{c}"));
     let mut lock_keys: Vec<&str> = references.clone();
     lock_keys.push(&message.external_id);
     lock_keys.extend(conversation_key.as_deref());
     store::tickets::lock_thread(tx, &lock_keys).await?;
-    if let Some(ticket) = store::tickets::find_by_message_ids(tx, channel, &references).await? {
-        return Ok(Some(ticket));
-    }
-    if let Some(number) = message.thread.ticket_number {
-        if let Some(ticket) = store::tickets::find_by_number(tx, number).await? {
-            return Ok(Some(ticket));
-        }
-    }
-    if channel == ChannelKind::Email {
-        if let Some(ticket) =
-            store::tickets::find_referring_to(tx, channel, &message.external_id).await?
-        {
-            return Ok(Some(ticket));
-        }
-    }
-    if let Some(conversation) = &message.thread.conversation {
-        return store::tickets::find_in_conversation(tx, channel, conversation).await;
-    }
-    Ok(None)
+    store::tickets::find_thread(
+        tx,
+        &ThreadLookup {
+            channel,
+            referenced_ids: &references,
+            ticket_number: message.thread.ticket_number,
+            // Chat replies always name what they answer; only mail arrives out of order.
+            external_id: (channel == ChannelKind::Email).then_some(message.external_id.as_str()),
+            conversation,
+        },
+    )
+    .await
 }
 
 async fn open_ticket(
@@ -378,12 +368,10 @@ async fn open_ticket(
     closed_predecessor: Option<TicketRef>,
     now: DateTime<Utc>,
 ) -> Result<TicketRef, StoreError> {
-    let number = store::tickets::next_number(tx).await?;
     let subject = ticket_subject(message);
     let ticket = store::tickets::create(
         tx,
         &NewTicket {
-            number,
             subject: &subject,
             priority: Priority::Normal,
             customer_id,
@@ -419,10 +407,10 @@ async fn open_ticket(
 
 /// The subject of a new ticket: the message's subject, else the start of its text.
 fn ticket_subject(message: &InboundMessage) -> String {
-    if let Some(subject) = message.subject.as_deref().map(str::trim) {
-        if !subject.is_empty() {
-            return subject.to_owned();
-        }
+    if let Some(subject) = message.subject.as_deref().map(str::trim)
+        && !subject.is_empty()
+    {
+        return subject.to_owned();
     }
     let first_line = message
         .text

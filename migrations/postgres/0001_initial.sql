@@ -51,12 +51,8 @@ CREATE TABLE customer_identities (
 );
 CREATE INDEX customer_identities_customer ON customer_identities (customer_id);
 
--- Human ticket numbers and other monotonically increasing counters.
-CREATE TABLE counters (
-    name TEXT PRIMARY KEY,
-    value BIGINT NOT NULL
-);
-INSERT INTO counters (name, value) VALUES ('ticket_number', 1000);
+-- Human ticket numbers (#1001, #1002, …); a sequence, so concurrent intakes never queue on a row.
+CREATE SEQUENCE ticket_numbers START WITH 1001;
 
 CREATE TABLE tickets (
     id BIGSERIAL PRIMARY KEY,
@@ -206,6 +202,3 @@ CREATE TABLE outbox (
     processed_at TIMESTAMPTZ
 );
 CREATE INDEX outbox_pending ON outbox (id) WHERE processed_at IS NULL;
-
--- Ticket numbers come from a sequence here, so concurrent intakes do not queue on one row.
-CREATE SEQUENCE ticket_numbers START WITH 1001;

@@ -51,7 +51,9 @@ CREATE TABLE customer_identities (
 );
 CREATE INDEX customer_identities_customer ON customer_identities (customer_id);
 
--- Human ticket numbers and other monotonically increasing counters.
+-- The last human ticket number handed out (SQLite has no sequences). A new ticket takes
+-- value + 1 in its INSERT; the trigger below moves the counter on, so numbers never repeat even
+-- when tickets are deleted.
 CREATE TABLE counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -84,6 +86,11 @@ CREATE INDEX tickets_updated ON tickets (updated_at);
 CREATE INDEX tickets_customer ON tickets (customer_id);
 CREATE INDEX tickets_assignee ON tickets (assignee_id, status);
 CREATE INDEX tickets_conversation ON tickets (channel, conversation) WHERE conversation IS NOT NULL;
+
+CREATE TRIGGER tickets_advance_number AFTER INSERT ON tickets
+BEGIN
+    UPDATE counters SET value = NEW.number WHERE name = 'ticket_number' AND value < NEW.number;
+END;
 
 CREATE TABLE ticket_tags (
     ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,

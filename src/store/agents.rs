@@ -154,15 +154,27 @@ pub struct AgentSummary {
     pub has_password: bool,
 }
 
+#[derive(sqlx::FromRow)]
+struct AgentRow {
+    id: i64,
+    email: String,
+    name: String,
+    role: String,
+    active: bool,
+    available: bool,
+    max_open_tickets: Option<i64>,
+    has_password: bool,
+}
+
 pub async fn list_agents(store: &Store) -> Result<Vec<AgentSummary>> {
     // Aggregated in Rust rather than with string_agg/group_concat, which the two spell apart.
-    let agents: Vec<(i64, String, String, String, bool, bool, Option<i64>, bool)> = on_pool!(store, pool => sqlx::query_as(
-            "SELECT id, email, name, role, active, available, max_open_tickets,
-                    password_hash IS NOT NULL
-             FROM agents ORDER BY email",
-        )
-        .fetch_all(pool)
-        .await)?;
+    let agents: Vec<AgentRow> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT id, email, name, role, active, available, max_open_tickets,
+                password_hash IS NOT NULL AS has_password
+         FROM agents ORDER BY email",
+    )
+    .fetch_all(pool)
+    .await)?;
     let departments: Vec<(i64, String)> = on_pool!(store, pool => sqlx::query_as(
         "SELECT ad.agent_id, d.name FROM agent_departments ad
          JOIN departments d ON d.id = ad.department_id ORDER BY d.name",
@@ -176,31 +188,27 @@ pub async fn list_agents(store: &Store) -> Result<Vec<AgentSummary>> {
     .await)?;
     Ok(agents
         .into_iter()
-        .map(
-            |(id, email, name, role, active, available, max_open_tickets, has_password)| {
-                AgentSummary {
-                    departments: departments
-                        .iter()
-                        .filter(|(agent, _)| *agent == id)
-                        .map(|(_, name)| name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    identities: identities
-                        .iter()
-                        .filter(|(agent, _, _)| *agent == id)
-                        .map(|(_, channel, address)| format!("{channel}:{address}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    id,
-                    email,
-                    name,
-                    role,
-                    active,
-                    available,
-                    max_open_tickets,
-                    has_password,
-                }
-            },
-        )
+        .map(|agent| AgentSummary {
+            departments: departments
+                .iter()
+                .filter(|(id, _)| *id == agent.id)
+                .map(|(_, name)| name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            identities: identities
+                .iter()
+                .filter(|(id, _, _)| *id == agent.id)
+                .map(|(_, channel, address)| format!("{channel}:{address}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            id: agent.id,
+            email: agent.email,
+            name: agent.name,
+            role: agent.role,
+            active: agent.active,
+            available: agent.available,
+            max_open_tickets: agent.max_open_tickets,
+            has_password: agent.has_password,
+        })
         .collect())
 }

@@ -5,13 +5,11 @@
 //! against its concrete driver; backend-specific SQL is written out where the two differ.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub mod agents;
 pub mod attachments;
@@ -74,10 +72,12 @@ impl Backend {
 #[derive(Debug, Clone)]
 pub enum Store {
     Sqlite {
+        /// Connections for reading.
         pool: SqlitePool,
-        /// Writers of this process queue here, in order, rather than in SQLite's busy handler,
-        /// which polls with sleeps.
-        writer: Arc<Mutex<()>>,
+        /// The one connection that writes. Writers of this process queue for it in order
+        /// rather than in SQLite's busy handler, which polls with sleeps; and as no other
+        /// connection of ours writes, its page cache stays valid between transactions.
+        writer: SqlitePool,
     },
     Postgres {
         pool: PgPool,
@@ -87,10 +87,7 @@ pub enum Store {
 /// A transaction on one of the two backends.
 pub enum Tx {
     Sqlite {
-        // Declared before the guard: a dropped transaction rolls back before the next writer
-        // may begin.
         transaction: Transaction<'static, Sqlite>,
-        _writer: OwnedMutexGuard<()>,
     },
     Postgres {
         transaction: Transaction<'static, Postgres>,
@@ -152,6 +149,9 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
+                    // Sorts and statement journals in memory: on disk each one creates and
+                    // deletes a temporary file, which dominated the cost of an intake.
+                    .pragma("temp_store", "memory")
                     .busy_timeout(Duration::from_secs(30));
                 let file = options.get_filename();
                 if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
@@ -160,16 +160,23 @@ impl Store {
                         source,
                     })?;
                 }
+                let writer = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    // A ping before every transaction would cost a round trip to the
+                    // connection's thread each time; a broken file shows in the next query.
+                    .test_before_acquire(false)
+                    // Writers wait here for their turn, as long as a large batch may take.
+                    .acquire_timeout(Duration::from_secs(300))
+                    .connect_with(options.clone().pragma("cache_size", "-32768"))
+                    .await
+                    .map_err(connect_error)?;
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options)
                     .await
                     .map_err(connect_error)?;
-                Ok(Store::Sqlite {
-                    pool,
-                    writer: Arc::new(Mutex::new(())),
-                })
+                Ok(Store::Sqlite { pool, writer })
             }
         }
     }
@@ -184,10 +191,10 @@ impl Store {
     /// Brings the schema up to date; safe to run from several instances at once.
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Store::Sqlite { pool, .. } => {
+            Store::Sqlite { writer, .. } => {
                 let mut migrator = sqlx::migrate!("migrations/sqlite");
                 migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
-                migrator.run(pool).await?;
+                migrator.run(writer).await?;
             }
             Store::Postgres { pool } => {
                 let mut migrator = sqlx::migrate!("migrations/postgres");
@@ -202,13 +209,9 @@ impl Store {
     /// writers queue instead of both reading and then failing to upgrade their locks.
     pub async fn begin_write(&self) -> Result<Tx> {
         Ok(match self {
-            Store::Sqlite { pool, writer } => {
-                let writer = Arc::clone(writer).lock_owned().await;
-                Tx::Sqlite {
-                    transaction: pool.begin_with("BEGIN IMMEDIATE").await?,
-                    _writer: writer,
-                }
-            }
+            Store::Sqlite { writer, .. } => Tx::Sqlite {
+                transaction: writer.begin_with("BEGIN IMMEDIATE").await?,
+            },
             Store::Postgres { pool } => Tx::Postgres {
                 transaction: pool.begin().await?,
             },
@@ -216,6 +219,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Store::Sqlite { writer, .. } = self {
+            writer.close().await;
+        }
         on_pool!(self, pool => pool.close().await)
     }
 

@@ -29,25 +29,6 @@ fn to_ref(row: Option<TicketRefRow>) -> Result<Option<TicketRef>> {
     .transpose()
 }
 
-/// The next human ticket number (#1001, #1002, …).
-pub async fn next_number(tx: &mut Tx) -> Result<i64> {
-    let number = match tx {
-        // SQLite has one writer at a time, so a counter row costs nothing.
-        Tx::Sqlite { transaction, .. } => sqlx::query_scalar(
-            "UPDATE counters SET value = value + 1 WHERE name = 'ticket_number' RETURNING value",
-        )
-        .fetch_one(&mut **transaction)
-        .await?,
-        // A sequence does not hold a row lock until commit, so intakes run side by side.
-        Tx::Postgres { transaction } => {
-            sqlx::query_scalar("SELECT nextval('ticket_numbers')")
-                .fetch_one(&mut **transaction)
-                .await?
-        }
-    };
-    Ok(number)
-}
-
 /// Serialises transactions that touch the same conversation, so that a reply and the message
 /// it answers, taken in at the same moment, still end up on one ticket. SQLite runs one writer
 /// at a time anyway; PostgreSQL takes transaction-scoped advisory locks, in sorted order so two
@@ -76,27 +57,56 @@ pub async fn lock_thread(tx: &mut Tx, keys: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// The ticket of the most recent message among `external_ids` on `channel`.
-pub async fn find_by_message_ids(
-    tx: &mut Tx,
-    channel: ChannelKind,
-    external_ids: &[&str],
-) -> Result<Option<TicketRef>> {
-    if external_ids.is_empty() {
-        return Ok(None);
+/// What a message tells about the ticket it may continue.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadLookup<'a> {
+    pub channel: ChannelKind,
+    /// Ids of messages it answers or refers to, any order.
+    pub referenced_ids: &'a [&'a str],
+    /// A `[#1042]` subject tag.
+    pub ticket_number: Option<i64>,
+    /// The message's own id, to find replies that arrived before it.
+    pub external_id: Option<&'a str>,
+    /// A chat conversation whose newest ticket that is not closed it continues.
+    pub conversation: Option<&'a str>,
+}
+
+/// The ticket a message continues, in one query. In order of trust: the newest message it
+/// refers to; its subject tag; the oldest earlier-arrived message that refers to it; its chat
+/// conversation.
+pub async fn find_thread(tx: &mut Tx, lookup: &ThreadLookup<'_>) -> Result<Option<TicketRef>> {
+    let ids = lookup.referenced_ids;
+    // $1 channel, $2 tag, $3 own id, $4 conversation, $5… the referenced ids.
+    let mut candidates = vec![
+        "SELECT id AS ticket_id, 2 AS rank, 0 AS recency FROM tickets WHERE number = $2".to_owned(),
+        "SELECT m.ticket_id, 3, -m.id FROM message_references r
+         JOIN messages m ON m.id = r.message_id
+         WHERE r.channel = $1 AND r.referenced_external_id = $3"
+            .to_owned(),
+        "SELECT id, 4, id FROM tickets
+         WHERE channel = $1 AND conversation = $4 AND status <> 'closed'"
+            .to_owned(),
+    ];
+    if !ids.is_empty() {
+        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 5)).collect();
+        candidates.push(format!(
+            "SELECT ticket_id, 1, id FROM messages
+             WHERE channel = $1 AND external_id IN ({})",
+            placeholders.join(", ")
+        ));
     }
-    let placeholders: Vec<String> = (0..external_ids.len())
-        .map(|index| format!("${}", index + 2))
-        .collect();
     let sql = format!(
-        "SELECT t.id, t.number, t.status FROM messages m JOIN tickets t ON t.id = m.ticket_id
-         WHERE m.channel = $1 AND m.external_id IN ({})
-         ORDER BY m.id DESC LIMIT 1",
-        placeholders.join(", ")
+        "SELECT t.id, t.number, t.status FROM ({}) c JOIN tickets t ON t.id = c.ticket_id
+         ORDER BY c.rank, c.recency DESC LIMIT 1",
+        candidates.join(" UNION ALL ")
     );
     let row = on_tx!(tx, conn => {
-        let mut query = sqlx::query_as(AssertSqlSafe(sql)).bind(channel.as_str());
-        for id in external_ids {
+        let mut query = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(lookup.channel.as_str())
+            .bind(lookup.ticket_number)
+            .bind(lookup.external_id)
+            .bind(lookup.conversation);
+        for id in ids {
             query = query.bind(*id);
         }
         query.fetch_optional(&mut *conn).await
@@ -114,45 +124,7 @@ pub async fn find_by_number(tx: &mut Tx, number: i64) -> Result<Option<TicketRef
     to_ref(row)
 }
 
-/// The ticket of a message that referred to `external_id` before that message arrived.
-pub async fn find_referring_to(
-    tx: &mut Tx,
-    channel: ChannelKind,
-    external_id: &str,
-) -> Result<Option<TicketRef>> {
-    let row = on_tx!(tx, conn => sqlx::query_as(
-        "SELECT t.id, t.number, t.status FROM message_references r
-         JOIN messages m ON m.id = r.message_id JOIN tickets t ON t.id = m.ticket_id
-         WHERE r.channel = $1 AND r.referenced_external_id = $2
-         ORDER BY m.id LIMIT 1",
-    )
-    .bind(channel.as_str())
-    .bind(external_id)
-    .fetch_optional(&mut *conn)
-    .await)?;
-    to_ref(row)
-}
-
-/// The newest ticket of a chat conversation that is not closed.
-pub async fn find_in_conversation(
-    tx: &mut Tx,
-    channel: ChannelKind,
-    conversation: &str,
-) -> Result<Option<TicketRef>> {
-    let row = on_tx!(tx, conn => sqlx::query_as(
-        "SELECT id, number, status FROM tickets
-         WHERE channel = $1 AND conversation = $2 AND status <> 'closed'
-         ORDER BY id DESC LIMIT 1",
-    )
-    .bind(channel.as_str())
-    .bind(conversation)
-    .fetch_optional(&mut *conn)
-    .await)?;
-    to_ref(row)
-}
-
 pub struct NewTicket<'a> {
-    pub number: i64,
     pub subject: &'a str,
     pub priority: Priority,
     pub customer_id: i64,
@@ -162,15 +134,20 @@ pub struct NewTicket<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// Opens a ticket with the next human number.
 pub async fn create(tx: &mut Tx, ticket: &NewTicket<'_>) -> Result<TicketRef> {
-    let id = on_tx!(tx, conn => sqlx::query_scalar(
+    let number = match tx {
+        Tx::Sqlite { .. } => "(SELECT value + 1 FROM counters WHERE name = 'ticket_number')",
+        Tx::Postgres { .. } => "nextval('ticket_numbers')",
+    };
+    let sql = format!(
         "INSERT INTO tickets (number, subject, status, priority, customer_id, channel,
                               conversation, follows_ticket_id, created_at, updated_at,
                               last_customer_message_at)
-         VALUES ($1, $2, 'new', $3, $4, $5, $6, $7, $8, $8, $8)
-         RETURNING id",
-    )
-    .bind(ticket.number)
+         VALUES ({number}, $1, 'new', $2, $3, $4, $5, $6, $7, $7, $7)
+         RETURNING id, number"
+    );
+    let (id, number) = on_tx!(tx, conn => sqlx::query_as(AssertSqlSafe(sql))
     .bind(ticket.subject)
     .bind(ticket.priority.as_str())
     .bind(ticket.customer_id)
@@ -182,7 +159,7 @@ pub async fn create(tx: &mut Tx, ticket: &NewTicket<'_>) -> Result<TicketRef> {
     .await)?;
     Ok(TicketRef {
         id,
-        number: ticket.number,
+        number,
         status: Status::New,
     })
 }
@@ -261,18 +238,24 @@ pub async fn insert_references(
     channel: ChannelKind,
     referenced: &[&str],
 ) -> Result<()> {
-    for external_id in referenced {
-        on_tx!(tx, conn => sqlx::query(
-            "INSERT INTO message_references (message_id, channel, referenced_external_id)
-             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(message_id)
-        .bind(channel.as_str())
-        .bind(*external_id)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected()))?;
+    if referenced.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<String> = (0..referenced.len())
+        .map(|i| format!("($1, $2, ${})", i + 3))
+        .collect();
+    let sql = format!(
+        "INSERT INTO message_references (message_id, channel, referenced_external_id)
+         VALUES {} ON CONFLICT DO NOTHING",
+        rows.join(", ")
+    );
+    on_tx!(tx, conn => {
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(message_id).bind(channel.as_str());
+        for external_id in referenced {
+            query = query.bind(*external_id);
+        }
+        query.execute(&mut *conn).await.map(|done| done.rows_affected())
+    })?;
     Ok(())
 }
 
