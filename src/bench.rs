@@ -17,6 +17,7 @@ pub struct IngestBench {
     /// on which a scratch database is created (and dropped afterwards).
     pub database_url: Option<String>,
     pub concurrency: usize,
+    pub batch_size: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -24,6 +25,7 @@ pub struct IngestReport {
     pub backend: String,
     pub messages: usize,
     pub concurrency: usize,
+    pub batch_size: usize,
     pub corpus_bytes: usize,
     pub seconds: f64,
     pub messages_per_second: f64,
@@ -90,16 +92,22 @@ pub async fn ingest(options: &IngestBench) -> Result<IngestReport, BenchError> {
     eprintln!("taking in on {:?}…", store.backend());
     let started = Instant::now();
     let mut last_report = Instant::now();
-    let summary = ingest::run(&intake, receiver, options.concurrency, |summary| {
-        if last_report.elapsed() > Duration::from_secs(5) {
-            last_report = Instant::now();
-            eprintln!(
-                "  {} messages, {:.0}/s",
-                summary.messages,
-                summary.messages as f64 / started.elapsed().as_secs_f64()
-            );
-        }
-    })
+    let summary = ingest::run(
+        &intake,
+        receiver,
+        options.concurrency,
+        options.batch_size,
+        |summary| {
+            if last_report.elapsed() > Duration::from_secs(5) {
+                last_report = Instant::now();
+                eprintln!(
+                    "  {} messages, {:.0}/s",
+                    summary.messages,
+                    summary.messages as f64 / started.elapsed().as_secs_f64()
+                );
+            }
+        },
+    )
     .await;
     let seconds = started.elapsed().as_secs_f64();
     feeder.await.ok();
@@ -114,6 +122,7 @@ pub async fn ingest(options: &IngestBench) -> Result<IngestReport, BenchError> {
         backend: format!("{:?}", store.backend()),
         messages: options.messages,
         concurrency: options.concurrency,
+        batch_size: options.batch_size,
         corpus_bytes,
         seconds,
         messages_per_second: summary.messages as f64 / seconds,

@@ -225,12 +225,14 @@ impl Summary {
     }
 }
 
-/// Takes in messages from `source` with up to `concurrency` in flight (parsing overlaps with
-/// writing); `progress` is called after each message.
+/// Takes in messages from `source` in batches of up to `batch_size` (one commit per batch;
+/// see [`Intake::accept_batch`]), with up to `concurrency` batches in flight so that parsing
+/// overlaps with writing; `progress` is called after each message.
 pub async fn run(
     intake: &Intake,
     mut source: mpsc::Receiver<SourceMessage>,
     concurrency: usize,
+    batch_size: usize,
     mut progress: impl FnMut(&Summary),
 ) -> Summary {
     let mut summary = Summary::default();
@@ -238,27 +240,63 @@ pub async fn run(
     let mut source_open = true;
     loop {
         while source_open && in_flight.len() < concurrency.max(1) {
-            match source.recv().await {
-                Some(message) => {
-                    let intake = intake.clone();
-                    in_flight.spawn(async move {
-                        let outcome = intake.accept_email(message.raw).await;
-                        (message.origin, outcome)
-                    });
+            let Some(first) = source.recv().await else {
+                source_open = false;
+                break;
+            };
+            // Whatever else is ready joins the batch; nothing waits to fill it.
+            let mut batch = vec![first];
+            while batch.len() < batch_size.max(1) {
+                match source.try_recv() {
+                    Ok(message) => batch.push(message),
+                    Err(_) => break,
                 }
-                None => source_open = false,
             }
+            let intake = intake.clone();
+            in_flight.spawn(async move {
+                let (origins, raws): (Vec<String>, Vec<Vec<u8>>) = batch
+                    .into_iter()
+                    .map(|message| (message.origin, message.raw))
+                    .unzip();
+                let preparer = intake.clone();
+                let prepared = tokio::task::spawn_blocking(move || {
+                    raws.into_iter()
+                        .map(|raw| preparer.prepare_email(raw))
+                        .collect::<Vec<_>>()
+                })
+                .await;
+                match prepared {
+                    Ok(prepared) => origins
+                        .into_iter()
+                        .zip(intake.accept_batch(prepared).await)
+                        .collect::<Vec<_>>(),
+                    Err(join_error) => {
+                        let reason = format!("preparing the batch stopped: {join_error}");
+                        origins
+                            .into_iter()
+                            .map(|origin| {
+                                let error = IntakeError::Store(crate::store::StoreError::Invalid(
+                                    reason.clone(),
+                                ));
+                                (origin, Err(error))
+                            })
+                            .collect()
+                    }
+                }
+            });
         }
         match in_flight.join_next().await {
-            Some(Ok((origin, outcome))) => {
-                summary.count(&origin, outcome);
-                progress(&summary);
+            Some(Ok(results)) => {
+                for (origin, outcome) in results {
+                    summary.count(&origin, outcome);
+                    progress(&summary);
+                }
             }
             Some(Err(join_error)) => {
                 summary.failed += 1;
                 summary
                     .failures
-                    .push(("(task)".to_owned(), join_error.to_string()));
+                    .push(("(batch)".to_owned(), join_error.to_string()));
             }
             None => break,
         }

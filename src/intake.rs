@@ -8,12 +8,15 @@
 
 use chrono::{DateTime, Utc};
 use helpdesk_channel::{ChannelKind, InboundMessage};
+use sha2::{Digest, Sha256};
 
 use crate::domain::{Direction, MessageKind, Priority, Status};
 use crate::store::attachments::{BlobStore, NewAttachment};
 use crate::store::outbox::OutboxKind;
 use crate::store::raw::RawInsert;
-use crate::store::tickets::{Actor, NewEvent, NewMessage, NewTicket, ThreadLookup, TicketRef};
+use crate::store::tickets::{
+    Actor, NewEvent, NewMessage, NewTicket, ThreadLookup, ThreadMatch, TicketRef,
+};
 use crate::store::{self, Store, StoreError, Tx};
 
 /// Most thread references looked at per message; long References chains keep their newest.
@@ -25,6 +28,31 @@ const SUBJECT_FROM_TEXT_CHARS: usize = 80;
 pub enum IntakeError {
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Per attachment: the stored content's sha256, or why it was not kept.
+pub type StoredAttachments = Vec<Result<String, String>>;
+
+/// A message made ready for the database: parsed, checked, attachment contents on disk.
+#[derive(Debug)]
+pub enum Prepared {
+    Message {
+        message: Box<InboundMessage>,
+        attachments: StoredAttachments,
+    },
+    /// Cannot become part of a ticket; kept raw with the reason.
+    Unreadable {
+        channel: ChannelKind,
+        external_id: String,
+        raw: Vec<u8>,
+        reason: String,
+    },
+}
+
+fn stopped(join_error: tokio::task::JoinError) -> IntakeError {
+    IntakeError::Store(StoreError::Invalid(format!(
+        "message preparation stopped: {join_error}"
+    )))
 }
 
 /// Size limits from the `[intake]` settings.
@@ -84,58 +112,85 @@ impl Intake {
     /// Parses and takes in one RFC 822 message; a message that cannot be parsed is kept raw
     /// with the parser's error.
     pub async fn accept_email(&self, raw: Vec<u8>) -> Result<Outcome, IntakeError> {
-        if let Some(reason) = self.too_large(raw.len()) {
-            let external_id = helpdesk_email::fallback_message_id(&raw);
-            return self
-                .reject(ChannelKind::Email, &external_id, &raw, &reason)
-                .await;
-        }
-        // Parsing is CPU work: keep it off the async worker threads.
-        let parsed = tokio::task::spawn_blocking(move || {
-            let result = helpdesk_email::parse_message(&raw);
-            (raw, result)
-        })
-        .await;
-        match parsed {
-            Ok((_, Ok(message))) => self.accept(message).await,
-            Ok((raw, Err(error))) => {
-                let external_id = helpdesk_email::fallback_message_id(&raw);
-                self.reject(ChannelKind::Email, &external_id, &raw, &error.to_string())
-                    .await
-            }
-            Err(join_error) => Err(IntakeError::Store(StoreError::Invalid(format!(
-                "the mail parser stopped: {join_error}"
-            )))),
-        }
+        let intake = self.clone();
+        // Parsing and writing attachment files are blocking work: keep them off the async
+        // worker threads.
+        let prepared = tokio::task::spawn_blocking(move || intake.prepare_email(raw))
+            .await
+            .map_err(stopped)?;
+        self.accept_prepared(prepared).await
     }
 
-    /// Keeps a message that cannot be taken in, with the reason.
-    pub async fn reject(
-        &self,
-        channel: ChannelKind,
-        external_id: &str,
-        raw: &[u8],
-        reason: &str,
-    ) -> Result<Outcome, IntakeError> {
-        tracing::warn!(%channel, external_id, reason, "message kept raw, not taken in");
-        store::raw::keep_failed(&self.store, channel, external_id, raw, reason, Utc::now()).await?;
-        Ok(Outcome::Rejected {
-            reason: reason.to_owned(),
-        })
-    }
-
-    /// Takes in one parsed message. If the transaction fails, the raw message is still kept,
-    /// with the error, and the outcome says so.
+    /// Takes in one message a channel has parsed (a chat message, say).
     pub async fn accept(&self, message: InboundMessage) -> Result<Outcome, IntakeError> {
-        if let Some(reason) = self.too_large(message.raw.len()) {
-            return self
-                .reject(message.channel, &message.external_id, &message.raw, &reason)
-                .await;
+        let intake = self.clone();
+        let prepared = tokio::task::spawn_blocking(move || intake.prepare(message))
+            .await
+            .map_err(stopped)?;
+        self.accept_prepared(prepared).await
+    }
+
+    /// Parses a mail and stores its attachment contents: the part of intake that needs no
+    /// database, so it can run in parallel ahead of the writing.
+    pub fn prepare_email(&self, raw: Vec<u8>) -> Prepared {
+        if let Some(reason) = self.too_large(raw.len()) {
+            return Prepared::Unreadable {
+                channel: ChannelKind::Email,
+                external_id: helpdesk_email::fallback_message_id(&raw),
+                raw,
+                reason,
+            };
         }
-        let attachments = self.store_attachment_contents(&message).await;
-        let now = Utc::now();
+        match helpdesk_email::parse_message(&raw) {
+            Ok(message) => self.prepare(message),
+            Err(error) => Prepared::Unreadable {
+                channel: ChannelKind::Email,
+                external_id: helpdesk_email::fallback_message_id(&raw),
+                raw,
+                reason: error.to_string(),
+            },
+        }
+    }
+
+    /// Checks a parsed message's size, makes its text storable and stores its attachment
+    /// contents.
+    pub fn prepare(&self, mut message: InboundMessage) -> Prepared {
+        make_storable(&mut message);
+        if let Some(reason) = self.too_large(message.raw.len()) {
+            return Prepared::Unreadable {
+                channel: message.channel,
+                external_id: message.external_id,
+                raw: message.raw,
+                reason,
+            };
+        }
+        let attachments = self.store_attachment_contents(&message);
+        Prepared::Message {
+            message: Box::new(message),
+            attachments,
+        }
+    }
+
+    /// Takes in one prepared message in its own transaction. If the transaction fails, the raw
+    /// message is still kept, with the error, and the outcome says so.
+    pub async fn accept_prepared(&self, prepared: Prepared) -> Result<Outcome, IntakeError> {
+        let (message, attachments) = match prepared {
+            Prepared::Message {
+                message,
+                attachments,
+            } => (message, attachments),
+            Prepared::Unreadable {
+                channel,
+                external_id,
+                raw,
+                reason,
+            } => return self.reject(channel, &external_id, &raw, &reason).await,
+        };
         let mut tx = self.store.begin_write().await?;
-        match self.take_in(&mut tx, &message, &attachments, now).await {
+        match self
+            .take_in(&mut tx, &message, &attachments, Utc::now())
+            .await
+        {
             Ok(outcome) => {
                 tx.commit().await?;
                 Ok(outcome)
@@ -154,6 +209,89 @@ impl Intake {
         }
     }
 
+    /// Takes in several prepared messages with one commit (group commit): each message is
+    /// still all or nothing, and a source must acknowledge none of them before this returns.
+    /// Should any message fail, the batch is rolled back and every message taken in alone, so
+    /// one bad message never costs another its place. Outcomes are in the order given.
+    pub async fn accept_batch(&self, batch: Vec<Prepared>) -> Vec<Result<Outcome, IntakeError>> {
+        let mut outcomes: Vec<Option<Result<Outcome, IntakeError>>> =
+            batch.iter().map(|_| None).collect();
+        let mut readable = Vec::with_capacity(batch.len());
+        for (index, prepared) in batch.into_iter().enumerate() {
+            match prepared {
+                Prepared::Message {
+                    message,
+                    attachments,
+                } => readable.push((index, message, attachments)),
+                unreadable => outcomes[index] = Some(self.accept_prepared(unreadable).await),
+            }
+        }
+        if readable.len() > 1
+            && let Some(taken) = self.take_in_together(&readable).await
+        {
+            for (index, outcome) in taken {
+                outcomes[index] = Some(Ok(outcome));
+            }
+            readable.clear();
+        }
+        for (index, message, attachments) in readable {
+            let prepared = Prepared::Message {
+                message,
+                attachments,
+            };
+            outcomes[index] = Some(self.accept_prepared(prepared).await);
+        }
+        outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or(Ok(Outcome::Duplicate)))
+            .collect()
+    }
+
+    /// All of `messages` in one transaction, or `None` if any of it failed (then nothing of it
+    /// is stored).
+    async fn take_in_together(
+        &self,
+        messages: &[(usize, Box<InboundMessage>, StoredAttachments)],
+    ) -> Option<Vec<(usize, Outcome)>> {
+        let mut tx = self.store.begin_write().await.ok()?;
+        let mut taken = Vec::with_capacity(messages.len());
+        for (index, message, attachments) in messages {
+            match self
+                .take_in(&mut tx, message, attachments, Utc::now())
+                .await
+            {
+                Ok(outcome) => taken.push((*index, outcome)),
+                Err(error) => {
+                    tracing::info!(%error, "batch rolled back; taking its messages in one by one");
+                    tx.rollback().await.ok();
+                    return None;
+                }
+            }
+        }
+        match tx.commit().await {
+            Ok(()) => Some(taken),
+            Err(error) => {
+                tracing::info!(%error, "batch commit failed; taking its messages in one by one");
+                None
+            }
+        }
+    }
+
+    /// Keeps a message that cannot be taken in, with the reason.
+    pub async fn reject(
+        &self,
+        channel: ChannelKind,
+        external_id: &str,
+        raw: &[u8],
+        reason: &str,
+    ) -> Result<Outcome, IntakeError> {
+        tracing::warn!(%channel, external_id, reason, "message kept raw, not taken in");
+        store::raw::keep_failed(&self.store, channel, external_id, raw, reason, Utc::now()).await?;
+        Ok(Outcome::Rejected {
+            reason: reason.to_owned(),
+        })
+    }
+
     fn too_large(&self, size: usize) -> Option<String> {
         (size as u64 > self.limits.max_message_bytes).then(|| {
             format!(
@@ -166,36 +304,24 @@ impl Intake {
     /// Writes attachment contents to the blob store before the transaction, so file I/O does
     /// not hold the database's write lock. A content written for a transaction that then rolls
     /// back is only an unreferenced file.
-    async fn store_attachment_contents(
-        &self,
-        message: &InboundMessage,
-    ) -> Vec<Result<String, String>> {
-        let mut stored = Vec::with_capacity(message.attachments.len());
-        for attachment in &message.attachments {
-            let size = attachment.content.len() as u64;
-            if size > self.limits.max_attachment_bytes {
-                stored.push(Err(format!(
-                    "not kept: {size} bytes is larger than intake.max_attachment_bytes ({})",
-                    self.limits.max_attachment_bytes
-                )));
-                continue;
-            }
-            let blobs = self.blobs.clone();
-            let content = attachment.content.clone();
-            let result = tokio::task::spawn_blocking(move || blobs.put(&content))
-                .await
-                .map_err(|join_error| format!("not kept: {join_error}"))
-                .and_then(|put| put.map_err(|error| format!("not kept: {error}")));
-            if let Err(reason) = &result {
-                tracing::error!(
-                    filename = attachment.filename,
-                    reason,
-                    "attachment not stored"
-                );
-            }
-            stored.push(result);
-        }
-        stored
+    fn store_attachment_contents(&self, message: &InboundMessage) -> StoredAttachments {
+        message
+            .attachments
+            .iter()
+            .map(|attachment| {
+                let size = attachment.content.len() as u64;
+                if size > self.limits.max_attachment_bytes {
+                    return Err(format!(
+                        "not kept: {size} bytes is larger than intake.max_attachment_bytes ({})",
+                        self.limits.max_attachment_bytes
+                    ));
+                }
+                self.blobs.put(&attachment.content).map_err(|error| {
+                    tracing::error!(filename = attachment.filename, %error, "attachment not stored");
+                    format!("not kept: {error}")
+                })
+            })
+            .collect()
     }
 
     async fn take_in(
@@ -215,8 +341,10 @@ impl Intake {
                     id
                 }
             };
-        let customer_id = store::customers::find_or_create(tx, &message.sender, now).await?;
-        let continued = find_thread(tx, message).await?;
+        let found = find_thread(tx, message).await?;
+        let customer_id =
+            store::customers::resolve(tx, &message.sender, found.customer, now).await?;
+        let continued = found.ticket;
 
         let (ticket, created, reopened) = match continued {
             Some(ticket) if ticket.status != Status::Closed => {
@@ -313,6 +441,59 @@ impl Intake {
     }
 }
 
+/// Longest message id kept as it is; longer ones (hostile or broken mail) are replaced by a
+/// digest, the same for every mention, so threading still works and indexes stay small.
+const MAX_ID_BYTES: usize = 512;
+/// Longest sender address kept as it is (RFC 5321 allows 254).
+const MAX_ADDRESS_BYTES: usize = 320;
+
+/// Text the database can store whatever the sender put in: NUL characters removed (PostgreSQL
+/// refuses them in text), overlong ids and addresses replaced by digests. The raw message keeps
+/// the original.
+fn make_storable(message: &mut InboundMessage) {
+    fn strip_nul(text: &mut String) {
+        if text.contains('\0') {
+            text.retain(|c| c != '\0');
+        }
+    }
+    fn bounded(id: &mut String, limit: usize) {
+        strip_nul(id);
+        if id.len() > limit {
+            *id = format!("long-{}", hex::encode(Sha256::digest(id.as_bytes())));
+        }
+    }
+    bounded(&mut message.external_id, MAX_ID_BYTES);
+    bounded(&mut message.sender.address, MAX_ADDRESS_BYTES);
+    for id in message
+        .thread
+        .in_reply_to
+        .iter_mut()
+        .chain(message.thread.references.iter_mut())
+        .chain(message.thread.reply_to.iter_mut())
+        .chain(message.thread.conversation.iter_mut())
+    {
+        bounded(id, MAX_ID_BYTES);
+    }
+    strip_nul(&mut message.text);
+    for text in [
+        message.subject.as_mut(),
+        message.html.as_mut(),
+        message.sender.display_name.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        strip_nul(text);
+    }
+    for attachment in &mut message.attachments {
+        strip_nul(&mut attachment.filename);
+        strip_nul(&mut attachment.content_type);
+        if let Some(content_id) = attachment.content_id.as_mut() {
+            bounded(content_id, MAX_ID_BYTES);
+        }
+    }
+}
+
 /// The Message-IDs a mail points to, newest first, at most [`MAX_THREAD_REFERENCES`].
 fn thread_references(message: &InboundMessage) -> Vec<&str> {
     let mut ids: Vec<&str> = Vec::new();
@@ -335,10 +516,7 @@ fn thread_references(message: &InboundMessage) -> Vec<&str> {
 
 /// The ticket a message continues: by the messages it replies to, by a `[#1042]` subject tag,
 /// by an earlier-arrived reply that points to it, or by its chat conversation.
-async fn find_thread(
-    tx: &mut Tx,
-    message: &InboundMessage,
-) -> Result<Option<TicketRef>, StoreError> {
+async fn find_thread(tx: &mut Tx, message: &InboundMessage) -> Result<ThreadMatch, StoreError> {
     let channel = message.channel;
     let references = thread_references(message);
     let conversation = message.thread.conversation.as_deref();
@@ -351,6 +529,7 @@ async fn find_thread(
         tx,
         &ThreadLookup {
             channel,
+            sender: &message.sender,
             referenced_ids: &references,
             ticket_number: message.thread.ticket_number,
             // Chat replies always name what they answer; only mail arrives out of order.

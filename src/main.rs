@@ -111,9 +111,12 @@ struct IngestArgs {
     /// .eml files, mbox files (auto-detected) or directories of them.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Messages in flight at once.
+    /// Batches in flight at once.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// Most messages committed together (each is still all or nothing).
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -147,8 +150,12 @@ enum BenchCommand {
         /// default: a fresh SQLite file.
         #[arg(long)]
         database_url: Option<String>,
+        /// Batches in flight at once.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Most messages committed together; 1 for a transaction per message.
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
         #[arg(long)]
         json: bool,
     },
@@ -258,12 +265,14 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             messages,
             database_url,
             concurrency,
+            batch_size,
             json,
         }) => {
             let report = bench::ingest(&bench::IngestBench {
                 messages,
                 database_url,
                 concurrency,
+                batch_size,
             })
             .await?;
             if json {
@@ -271,7 +280,7 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             } else {
                 println!(
                     "backend {}: {} messages ({:.1} MB) in {:.2} s = {:.0} messages/s \
-                     (concurrency {}); {} tickets for {} generated threads, {} threaded, \
+                     (concurrency {}, batches of {}); {} tickets for {} generated threads, {} threaded, \
                      {} rejected, {} failed, {} attachment contents stored",
                     report.backend,
                     report.messages,
@@ -279,6 +288,7 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                     report.seconds,
                     report.messages_per_second,
                     report.concurrency,
+                    report.batch_size,
                     report.tickets,
                     report.threads_generated,
                     report.summary.threaded,
@@ -483,13 +493,19 @@ async fn ingest_files(args: IngestArgs, settings: &Settings) -> Result<()> {
         ProgressBar::hidden()
     };
     let (messages, reader) = ingest::spawn_reader(files);
-    let summary = ingest::run(&intake, messages, args.concurrency, |summary| {
-        progress.set_position(summary.messages);
-        progress.set_message(format!(
-            "{} new tickets, {} threaded, {} duplicates, {} rejected",
-            summary.new_tickets, summary.threaded, summary.duplicates, summary.rejected
-        ));
-    })
+    let summary = ingest::run(
+        &intake,
+        messages,
+        args.concurrency,
+        args.batch_size,
+        |summary| {
+            progress.set_position(summary.messages);
+            progress.set_message(format!(
+                "{} new tickets, {} threaded, {} duplicates, {} rejected",
+                summary.new_tickets, summary.threaded, summary.duplicates, summary.rejected
+            ));
+        },
+    )
     .await;
     progress.finish_and_clear();
     let read_errors = reader.await.context("the file reader stopped")?;

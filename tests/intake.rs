@@ -614,3 +614,135 @@ async fn migrations_can_run_again() {
         }
     }
 }
+
+fn prepared(db: &support::TestStore, raws: Vec<Vec<u8>>) -> Vec<helpdesk::intake::Prepared> {
+    raws.into_iter()
+        .map(|raw| db.intake.prepare_email(raw))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_commits_together_and_reports_each_message_in_order() {
+    for db in stores("batch").await {
+        let batch = prepared(
+            &db,
+            vec![
+                first("b1@x", "ada@example.org", "Batch parent"),
+                reply("b2@x", "b1@x", "<b1@x>", "Re: Batch parent"),
+                b"garbage without headers".to_vec(),
+                first("b1@x", "ada@example.org", "Batch parent"),
+                first("b3@x", "grace@example.net", "Other"),
+            ],
+        );
+        let outcomes: Vec<Outcome> = db
+            .intake
+            .accept_batch(batch)
+            .await
+            .into_iter()
+            .map(|outcome| outcome.expect("taken in"))
+            .collect();
+        assert_eq!(created(&outcomes[0]), 1001, "{outcomes:?}");
+        assert_eq!(
+            threaded(&outcomes[1]),
+            1001,
+            "a reply to a message of the same batch"
+        );
+        assert!(
+            matches!(outcomes[2], Outcome::Rejected { .. }),
+            "{outcomes:?}"
+        );
+        assert_eq!(outcomes[3], Outcome::Duplicate);
+        assert_eq!(created(&outcomes[4]), 1002);
+        let totals = store::tickets::totals(&db.store).await.expect("totals");
+        assert_eq!((totals.tickets, totals.messages), (2, 3));
+    }
+}
+
+#[tokio::test]
+async fn when_the_database_refuses_a_batch_every_message_is_still_kept_raw() {
+    for db in stores("batch_failure").await {
+        // Break intake on purpose: without the outbox no message can be taken in.
+        let drop = "DROP TABLE outbox";
+        match &db.store {
+            store::Store::Sqlite { writer, .. } => {
+                sqlx::query(drop).execute(writer).await.expect("dropped");
+            }
+            store::Store::Postgres { pool } => {
+                sqlx::query(drop).execute(pool).await.expect("dropped");
+            }
+        }
+        let batch = prepared(
+            &db,
+            vec![
+                first("f1@x", "ada@example.org", "One"),
+                first("f2@x", "grace@example.net", "Two"),
+            ],
+        );
+        for outcome in db.intake.accept_batch(batch).await {
+            match outcome.expect("kept") {
+                Outcome::Rejected { reason } => {
+                    assert!(reason.starts_with("intake failed:"), "{reason}");
+                    assert!(reason.contains("outbox"), "{reason}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let counts = store::raw::counts(&db.store).await.expect("counts");
+        assert_eq!((counts.kept, counts.failed), (2, 2));
+        assert_eq!(
+            store::tickets::totals(&db.store)
+                .await
+                .expect("totals")
+                .tickets,
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn nul_characters_and_overlong_ids_are_stored_on_every_backend() {
+    for db in stores("hostile_text").await {
+        let long_id = format!("{}@example.org", "x".repeat(5000));
+        let hostile = mail(
+            &[
+                "From: Null \u{0}Byte <nul@example.org>",
+                "Subject: has a \u{0} in it",
+                &format!("Message-ID: <{long_id}>"),
+            ],
+            "body with \u{0} inside",
+        );
+        let number = created(
+            &db.intake
+                .accept_email(hostile.clone())
+                .await
+                .expect("taken in"),
+        );
+        let ticket = store::tickets::detail(&db.store, number)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(ticket.summary.subject, "has a  in it");
+        assert!(!ticket.messages[0].body_text.contains('\0'));
+        let external_id = ticket.messages[0].external_id.clone().expect("id");
+        assert!(
+            external_id.starts_with("long-") && external_id.len() < 100,
+            "{external_id}"
+        );
+
+        // The same message again is recognised; a reply naming the long id threads.
+        assert_eq!(
+            db.intake.accept_email(hostile).await.expect("again"),
+            Outcome::Duplicate
+        );
+        let answer = reply(
+            "long-reply@x",
+            &long_id,
+            &format!("<{long_id}>"),
+            "Re: hostile",
+        );
+        assert_eq!(
+            threaded(&db.intake.accept_email(answer).await.expect("reply")),
+            number
+        );
+    }
+}

@@ -5,19 +5,17 @@ use helpdesk_channel::Identity;
 
 use super::{Result, Tx, on_tx};
 
-/// Finds the customer behind an identity, or creates both. Safe under concurrency: the unique
+/// The customer behind `identity`, given what a lookup found: a known identity gets the display
+/// name it was missing; an unknown one becomes a new customer. Safe under concurrency: the unique
 /// (channel, address) key decides which of two racing writers creates the identity.
-pub async fn find_or_create(tx: &mut Tx, identity: &Identity, now: DateTime<Utc>) -> Result<i64> {
+pub async fn resolve(
+    tx: &mut Tx,
+    identity: &Identity,
+    known: Option<(i64, Option<String>)>,
+    now: DateTime<Utc>,
+) -> Result<i64> {
     let channel = identity.channel.as_str();
-    let found: Option<(i64, Option<String>)> = on_tx!(tx, conn => sqlx::query_as(
-        "SELECT customer_id, display_name FROM customer_identities
-         WHERE channel = $1 AND address = $2",
-    )
-    .bind(channel)
-    .bind(&identity.address)
-    .fetch_optional(&mut *conn)
-    .await)?;
-    if let Some((customer_id, known_name)) = found {
+    if let Some((customer_id, known_name)) = known {
         if known_name.is_none() && identity.display_name.is_some() {
             on_tx!(tx, conn => sqlx::query(
                 "UPDATE customer_identities SET display_name = $1 WHERE channel = $2 AND address = $3",

@@ -1,7 +1,7 @@
 //! Tickets with their messages, history events and thread links.
 
 use chrono::{DateTime, Utc};
-use helpdesk_channel::ChannelKind;
+use helpdesk_channel::{ChannelKind, Identity};
 use sha2::{Digest, Sha256};
 use sqlx::AssertSqlSafe;
 
@@ -61,6 +61,8 @@ pub async fn lock_thread(tx: &mut Tx, keys: &[&str]) -> Result<()> {
 #[derive(Debug, Clone, Copy)]
 pub struct ThreadLookup<'a> {
     pub channel: ChannelKind,
+    /// Who wrote it: their customer record is looked up in the same query.
+    pub sender: &'a Identity,
     /// Ids of messages it answers or refers to, any order.
     pub referenced_ids: &'a [&'a str],
     /// A `[#1042]` subject tag.
@@ -71,12 +73,21 @@ pub struct ThreadLookup<'a> {
     pub conversation: Option<&'a str>,
 }
 
-/// The ticket a message continues, in one query. In order of trust: the newest message it
-/// refers to; its subject tag; the oldest earlier-arrived message that refers to it; its chat
-/// conversation.
-pub async fn find_thread(tx: &mut Tx, lookup: &ThreadLookup<'_>) -> Result<Option<TicketRef>> {
+/// The sender's customer, if known, and the ticket the message continues, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadMatch {
+    /// The customer behind the sender's identity, with the name that identity has so far.
+    pub customer: Option<(i64, Option<String>)>,
+    pub ticket: Option<TicketRef>,
+}
+
+/// Finds, in one query, the sender's customer and the ticket a message continues. Tickets in
+/// order of trust: the newest message it refers to; its subject tag; the oldest earlier-arrived
+/// message that refers to it; its chat conversation.
+pub async fn find_thread(tx: &mut Tx, lookup: &ThreadLookup<'_>) -> Result<ThreadMatch> {
     let ids = lookup.referenced_ids;
-    // $1 channel, $2 tag, $3 own id, $4 conversation, $5… the referenced ids.
+    // $1 channel, $2 tag, $3 own id, $4 conversation, $5 and $6 the sender's identity,
+    // $7… the referenced ids.
     let mut candidates = vec![
         "SELECT id AS ticket_id, 2 AS rank, 0 AS recency FROM tickets WHERE number = $2".to_owned(),
         "SELECT m.ticket_id, 3, -m.id FROM message_references r
@@ -88,7 +99,7 @@ pub async fn find_thread(tx: &mut Tx, lookup: &ThreadLookup<'_>) -> Result<Optio
             .to_owned(),
     ];
     if !ids.is_empty() {
-        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 5)).collect();
+        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 7)).collect();
         candidates.push(format!(
             "SELECT ticket_id, 1, id FROM messages
              WHERE channel = $1 AND external_id IN ({})",
@@ -96,22 +107,43 @@ pub async fn find_thread(tx: &mut Tx, lookup: &ThreadLookup<'_>) -> Result<Optio
         ));
     }
     let sql = format!(
-        "SELECT t.id, t.number, t.status FROM ({}) c JOIN tickets t ON t.id = c.ticket_id
-         ORDER BY c.rank, c.recency DESC LIMIT 1",
+        "SELECT ci.customer_id, ci.display_name, found.id, found.number, found.status
+         FROM (SELECT 1 AS one) base
+         LEFT JOIN customer_identities ci ON ci.channel = $5 AND ci.address = $6
+         LEFT JOIN (SELECT t.id, t.number, t.status
+                    FROM ({}) c JOIN tickets t ON t.id = c.ticket_id
+                    ORDER BY c.rank, c.recency DESC LIMIT 1) found ON 1 = 1",
         candidates.join(" UNION ALL ")
     );
-    let row = on_tx!(tx, conn => {
+    type Row = (
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+    );
+    let row: Row = on_tx!(tx, conn => {
         let mut query = sqlx::query_as(AssertSqlSafe(sql))
             .bind(lookup.channel.as_str())
             .bind(lookup.ticket_number)
             .bind(lookup.external_id)
-            .bind(lookup.conversation);
+            .bind(lookup.conversation)
+            .bind(lookup.sender.channel.as_str())
+            .bind(&lookup.sender.address);
         for id in ids {
             query = query.bind(*id);
         }
-        query.fetch_optional(&mut *conn).await
+        query.fetch_one(&mut *conn).await
     })?;
-    to_ref(row)
+    let (customer_id, display_name, ticket_id, number, status) = row;
+    let ticket = match (ticket_id, number, status) {
+        (Some(id), Some(number), Some(status)) => to_ref(Some((id, number, status)))?,
+        _ => None,
+    };
+    Ok(ThreadMatch {
+        customer: customer_id.map(|id| (id, display_name)),
+        ticket,
+    })
 }
 
 pub async fn find_by_number(tx: &mut Tx, number: i64) -> Result<Option<TicketRef>> {
