@@ -349,8 +349,8 @@ impl Intake {
         let (ticket, created, reopened) = match continued {
             Some(ticket) if ticket.status != Status::Closed => {
                 let new_status = ticket.status.after_customer_reply();
-                store::tickets::customer_wrote(tx, ticket.id, new_status, now).await?;
                 if let Some(status) = new_status {
+                    store::tickets::reopen(tx, ticket.id, status).await?;
                     store::tickets::record_event(
                         tx,
                         &NewEvent {
@@ -558,26 +558,6 @@ async fn open_ticket(
             conversation: message.thread.conversation.as_deref(),
             follows_ticket_id: closed_predecessor.map(|closed| closed.id),
             now,
-        },
-    )
-    .await?;
-    let reason = match closed_predecessor {
-        Some(closed) => format!(
-            "new {} message continuing closed ticket #{}",
-            message.channel, closed.number
-        ),
-        None => format!("new {} message", message.channel),
-    };
-    store::tickets::record_event(
-        tx,
-        &NewEvent {
-            ticket_id: ticket.id,
-            actor: Actor::Customer(customer_id),
-            kind: "created",
-            old_value: None,
-            new_value: Some(Status::New.as_str()),
-            reason: Some(&reason),
-            at: now,
         },
     )
     .await?;

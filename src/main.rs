@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use helpdesk::config::{LogFormat, Settings};
 use helpdesk::domain::{AssignmentStrategy, Role, Status};
 use helpdesk::helpdesk_channel::ChannelKind;
+use helpdesk::store::Backend;
 use helpdesk::store::agents::NewAgent;
 use helpdesk::store::tickets::TicketFilter;
 use helpdesk::{app, auth, bench, ingest, seed, store, web};
@@ -111,12 +112,13 @@ struct IngestArgs {
     /// .eml files, mbox files (auto-detected) or directories of them.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Batches in flight at once.
-    #[arg(long, default_value_t = 4)]
-    concurrency: usize,
-    /// Most messages committed together (each is still all or nothing).
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
+    /// Batches in flight at once [default: 4 on SQLite, 8 on PostgreSQL].
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Most messages committed together, each still all or nothing [default: 256 on SQLite,
+    /// 1 on PostgreSQL, where parallel transactions do better].
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -150,12 +152,13 @@ enum BenchCommand {
         /// default: a fresh SQLite file.
         #[arg(long)]
         database_url: Option<String>,
-        /// Batches in flight at once.
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
-        /// Most messages committed together; 1 for a transaction per message.
-        #[arg(long, default_value_t = 64)]
-        batch_size: usize,
+        /// Batches in flight at once [default: 4 on SQLite, 8 on PostgreSQL].
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Most messages committed together; 1 for a transaction per message [default: 256 on
+        /// SQLite, 1 on PostgreSQL].
+        #[arg(long)]
+        batch_size: Option<usize>,
         #[arg(long)]
         json: bool,
     },
@@ -268,11 +271,12 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             batch_size,
             json,
         }) => {
+            let backend = Backend::of_url(database_url.as_deref().unwrap_or("sqlite:"));
             let report = bench::ingest(&bench::IngestBench {
                 messages,
                 database_url,
-                concurrency,
-                batch_size,
+                concurrency: concurrency.unwrap_or(default_concurrency(backend)),
+                batch_size: batch_size.unwrap_or(default_batch_size(backend)),
             })
             .await?;
             if json {
@@ -493,19 +497,16 @@ async fn ingest_files(args: IngestArgs, settings: &Settings) -> Result<()> {
         ProgressBar::hidden()
     };
     let (messages, reader) = ingest::spawn_reader(files);
-    let summary = ingest::run(
-        &intake,
-        messages,
-        args.concurrency,
-        args.batch_size,
-        |summary| {
-            progress.set_position(summary.messages);
-            progress.set_message(format!(
-                "{} new tickets, {} threaded, {} duplicates, {} rejected",
-                summary.new_tickets, summary.threaded, summary.duplicates, summary.rejected
-            ));
-        },
-    )
+    let backend = intake.store().backend();
+    let concurrency = args.concurrency.unwrap_or(default_concurrency(backend));
+    let batch_size = args.batch_size.unwrap_or(default_batch_size(backend));
+    let summary = ingest::run(&intake, messages, concurrency, batch_size, |summary| {
+        progress.set_position(summary.messages);
+        progress.set_message(format!(
+            "{} new tickets, {} threaded, {} duplicates, {} rejected",
+            summary.new_tickets, summary.threaded, summary.duplicates, summary.rejected
+        ));
+    })
     .await;
     progress.finish_and_clear();
     let read_errors = reader.await.context("the file reader stopped")?;
@@ -550,6 +551,24 @@ async fn ingest_files(args: IngestArgs, settings: &Settings) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// SQLite writes one transaction at a time, so a few batches in flight keep parsing ahead of
+/// it; PostgreSQL writes in parallel.
+fn default_concurrency(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 4,
+        Backend::Postgres => 8,
+    }
+}
+
+/// On SQLite a shared commit is what makes bulk intake fast; on PostgreSQL parallel
+/// single-message transactions are faster than batches that wait on each other's locks.
+fn default_batch_size(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 256,
+        Backend::Postgres => 1,
+    }
 }
 
 fn parse_ticket_number(text: &str) -> Result<i64> {

@@ -134,6 +134,17 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_external_id ON messages (channel, external_id);
 CREATE INDEX messages_ticket ON messages (ticket_id, id);
 
+-- A message moves its ticket's updated_at, and a customer's its last_customer_message_at:
+-- kept by the database so no writer can forget it.
+CREATE TRIGGER messages_touch_ticket AFTER INSERT ON messages
+BEGIN
+    UPDATE tickets
+    SET updated_at = NEW.created_at,
+        last_customer_message_at = CASE WHEN NEW.direction = 'inbound' AND NEW.kind = 'public'
+                                        THEN NEW.created_at ELSE last_customer_message_at END
+    WHERE id = NEW.ticket_id;
+END;
+
 -- The Message-IDs a mail pointed to, so that a reply that arrives before the message it answers
 -- is joined when that message comes in.
 CREATE TABLE message_references (

@@ -196,22 +196,12 @@ pub async fn create(tx: &mut Tx, ticket: &NewTicket<'_>) -> Result<TicketRef> {
     })
 }
 
-/// Records that the customer wrote on a ticket, moving it to `new_status` when given.
-pub async fn customer_wrote(
-    tx: &mut Tx,
-    ticket_id: i64,
-    new_status: Option<Status>,
-    now: DateTime<Utc>,
-) -> Result<()> {
+/// Reopens a ticket its customer wrote to again (its `updated_at` moves with the message).
+pub async fn reopen(tx: &mut Tx, ticket_id: i64, to: Status) -> Result<()> {
     on_tx!(tx, conn => sqlx::query(
-        "UPDATE tickets
-         SET updated_at = $1, last_customer_message_at = $1,
-             status = COALESCE($2, status),
-             resolved_at = CASE WHEN $2 IS NULL THEN resolved_at ELSE NULL END
-         WHERE id = $3",
+        "UPDATE tickets SET status = $1, resolved_at = NULL WHERE id = $2",
     )
-    .bind(now)
-    .bind(new_status.map(Status::as_str))
+    .bind(to.as_str())
     .bind(ticket_id)
     .execute(&mut *conn)
     .await
@@ -494,17 +484,36 @@ pub struct EventView {
 }
 
 pub async fn events(store: &Store, ticket_id: i64) -> Result<Vec<EventView>> {
+    // Creation is not stored as an event: the ticket row records who opened it, when, on
+    // which channel and after which closed ticket, and the history shows it first.
     let rows = on_pool!(store, pool => sqlx::query_as(
-        "SELECT e.at,
-                COALESCE(a.name, c.name,
-                         (SELECT ci.address FROM customer_identities ci
-                          WHERE ci.customer_id = e.actor_customer_id ORDER BY ci.id LIMIT 1),
-                         'system') AS actor,
-                e.kind, e.old_value, e.new_value, e.reason
-         FROM ticket_events e
-         LEFT JOIN agents a ON a.id = e.actor_agent_id
-         LEFT JOIN customers c ON c.id = e.actor_customer_id
-         WHERE e.ticket_id = $1 ORDER BY e.id",
+        "SELECT at, actor, kind, old_value, new_value, reason FROM (
+            SELECT t.created_at AS at,
+                   COALESCE(c.name,
+                            (SELECT ci.address FROM customer_identities ci
+                             WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1),
+                            'customer') AS actor,
+                   'created' AS kind, NULL AS old_value, 'new' AS new_value,
+                   'new ' || t.channel || ' message' ||
+                       CASE WHEN f.number IS NULL THEN ''
+                            ELSE ' continuing closed ticket #' || f.number END AS reason,
+                   0 AS seq
+            FROM tickets t
+            JOIN customers c ON c.id = t.customer_id
+            LEFT JOIN tickets f ON f.id = t.follows_ticket_id
+            WHERE t.id = $1
+            UNION ALL
+            SELECT e.at,
+                   COALESCE(a.name, c.name,
+                            (SELECT ci.address FROM customer_identities ci
+                             WHERE ci.customer_id = e.actor_customer_id ORDER BY ci.id LIMIT 1),
+                            'system'),
+                   e.kind, e.old_value, e.new_value, e.reason, e.id
+            FROM ticket_events e
+            LEFT JOIN agents a ON a.id = e.actor_agent_id
+            LEFT JOIN customers c ON c.id = e.actor_customer_id
+            WHERE e.ticket_id = $1
+         ) history ORDER BY seq",
     )
     .bind(ticket_id)
     .fetch_all(pool)
