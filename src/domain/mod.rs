@@ -1,6 +1,9 @@
 //! Pure types and rules of the helpdesk: no I/O here.
 
 mod agent;
+pub mod assignment;
+pub mod rules;
+pub mod sla;
 mod ticket;
 
 pub use agent::{AssignmentStrategy, Role};

@@ -1,0 +1,535 @@
+//! Routing rules: ordered conditions → actions, as admins define them.
+//!
+//! A rule matches when all its conditions hold; its actions then apply in order, and `stop`
+//! ends the evaluation. Rules are stored as JSON and validated before they are saved.
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveTime, Utc, Weekday};
+use helpdesk_channel::ChannelKind;
+use serde::{Deserialize, Serialize};
+
+use super::Priority;
+
+/// One test on a ticket's facts. Text comparisons ignore case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "if", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Condition {
+    /// The channel the ticket came in on is one of these.
+    Channel {
+        any: Vec<ChannelKind>,
+    },
+    /// The sender's address is one of these.
+    SenderAddress {
+        any: Vec<String>,
+    },
+    /// The sender's address is at one of these domains (subdomains included).
+    SenderDomain {
+        any: Vec<String>,
+    },
+    /// The subject contains one of these words or phrases.
+    SubjectContains {
+        any: Vec<String>,
+    },
+    /// The subject or the text contains one of these words or phrases.
+    TextContains {
+        any: Vec<String>,
+    },
+    /// The subject or the text matches this regular expression.
+    TextMatches {
+        regex: String,
+    },
+    /// The ticket is in one of these departments (by id); an empty list means "in none".
+    Department {
+        any: Vec<i64>,
+    },
+    Priority {
+        any: Vec<Priority>,
+    },
+    /// The ticket arrived inside (or, with `inside: false`, outside) business hours.
+    BusinessHours {
+        inside: bool,
+    },
+}
+
+/// A change a matching rule makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "then", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    SetDepartment { department: i64 },
+    SetPriority { priority: Priority },
+    AddTags { tags: Vec<String> },
+    AssignTo { agent: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub id: i64,
+    pub name: String,
+    pub enabled: bool,
+    pub conditions: Vec<Condition>,
+    pub actions: Vec<Action>,
+    /// No later rule runs after this one matched.
+    pub stop: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("a rule needs a name")]
+    NoName,
+    #[error("rule {rule:?} has no actions, so it would never change anything")]
+    NoActions { rule: String },
+    #[error("rule {rule:?}, condition {position}: the list of values is empty")]
+    EmptyList { rule: String, position: usize },
+    #[error("rule {rule:?}, condition {position}: {value:?} is a whole address, not a domain")]
+    AddressAsDomain {
+        rule: String,
+        position: usize,
+        value: String,
+    },
+    #[error("rule {rule:?}, condition {position}: invalid regular expression: {message}")]
+    Regex {
+        rule: String,
+        position: usize,
+        message: String,
+    },
+    #[error(
+        "rule {rule:?}, action {position}: a tag must not be empty or contain spaces ({tag:?})"
+    )]
+    BadTag {
+        rule: String,
+        position: usize,
+        tag: String,
+    },
+}
+
+/// The longest compiled regular expression allowed, against patterns that exhaust memory.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+fn compile(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+}
+
+impl Rule {
+    /// Checks a rule before it is saved; every error names the rule and the place.
+    pub fn validate(&self) -> Result<(), RuleError> {
+        let rule = || self.name.clone();
+        if self.name.trim().is_empty() {
+            return Err(RuleError::NoName);
+        }
+        if self.actions.is_empty() {
+            return Err(RuleError::NoActions { rule: rule() });
+        }
+        for (index, condition) in self.conditions.iter().enumerate() {
+            let position = index + 1;
+            let empty = match condition {
+                Condition::Channel { any } => any.is_empty(),
+                Condition::SenderAddress { any }
+                | Condition::SenderDomain { any }
+                | Condition::SubjectContains { any }
+                | Condition::TextContains { any } => any.iter().all(|v| v.trim().is_empty()),
+                Condition::Priority { any } => any.is_empty(),
+                Condition::Department { .. } | Condition::BusinessHours { .. } => false,
+                Condition::TextMatches { regex } => regex.is_empty(),
+            };
+            if empty {
+                return Err(RuleError::EmptyList {
+                    rule: rule(),
+                    position,
+                });
+            }
+            if let Condition::SenderDomain { any } = condition
+                && let Some(value) = any.iter().find(|v| v.contains('@'))
+            {
+                return Err(RuleError::AddressAsDomain {
+                    rule: rule(),
+                    position,
+                    value: value.clone(),
+                });
+            }
+            if let Condition::TextMatches { regex } = condition
+                && let Err(error) = compile(regex)
+            {
+                return Err(RuleError::Regex {
+                    rule: rule(),
+                    position,
+                    message: error.to_string(),
+                });
+            }
+        }
+        for (index, action) in self.actions.iter().enumerate() {
+            if let Action::AddTags { tags } = action
+                && let Some(tag) = tags
+                    .iter()
+                    .find(|t| t.trim().is_empty() || t.contains(char::is_whitespace))
+            {
+                return Err(RuleError::BadTag {
+                    rule: rule(),
+                    position: index + 1,
+                    tag: tag.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// When the team works: days of the week and hours, in one fixed UTC offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessHours {
+    pub days: Vec<Weekday>,
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+    pub offset: FixedOffset,
+}
+
+impl BusinessHours {
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        let local = at.with_timezone(&self.offset);
+        let time = local.time();
+        self.days.contains(&local.weekday()) && time >= self.start && time < self.end
+    }
+}
+
+/// What rules look at, and what their actions change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketFacts {
+    pub channel: ChannelKind,
+    pub sender_address: String,
+    pub subject: String,
+    pub text: String,
+    pub department: Option<i64>,
+    pub priority: Priority,
+    pub tags: Vec<String>,
+    pub assignee: Option<i64>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A rule that matched, for the ticket's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub rule_id: i64,
+    pub rule_name: String,
+    pub actions: Vec<Action>,
+}
+
+fn contains_any(haystack: &str, needles: &[String]) -> bool {
+    let haystack = haystack.to_lowercase();
+    needles
+        .iter()
+        .map(|needle| needle.trim().to_lowercase())
+        .any(|needle| !needle.is_empty() && haystack.contains(&needle))
+}
+
+impl Condition {
+    pub fn holds(&self, facts: &TicketFacts, hours: &BusinessHours) -> bool {
+        match self {
+            Condition::Channel { any } => any.contains(&facts.channel),
+            Condition::SenderAddress { any } => any
+                .iter()
+                .any(|address| address.trim().eq_ignore_ascii_case(&facts.sender_address)),
+            Condition::SenderDomain { any } => {
+                let domain = facts
+                    .sender_address
+                    .rsplit_once('@')
+                    .map(|(_, domain)| domain.to_ascii_lowercase())
+                    .unwrap_or_default();
+                any.iter()
+                    .map(|d| d.trim().to_ascii_lowercase())
+                    .any(|wanted| {
+                        !wanted.is_empty()
+                            && (domain == wanted || domain.ends_with(&format!(".{wanted}")))
+                    })
+            }
+            Condition::SubjectContains { any } => contains_any(&facts.subject, any),
+            Condition::TextContains { any } => {
+                contains_any(&facts.subject, any) || contains_any(&facts.text, any)
+            }
+            // Patterns are validated on save; one that fails to compile never matches.
+            Condition::TextMatches { regex } => compile(regex)
+                .map(|regex| regex.is_match(&facts.subject) || regex.is_match(&facts.text))
+                .unwrap_or(false),
+            Condition::Department { any } => match facts.department {
+                Some(department) => any.contains(&department),
+                None => any.is_empty(),
+            },
+            Condition::Priority { any } => any.contains(&facts.priority),
+            Condition::BusinessHours { inside } => hours.contains(facts.received_at) == *inside,
+        }
+    }
+}
+
+/// Runs enabled rules in order over `facts`, applying the actions of each that matches, until
+/// one with `stop` matched. Later rules see what earlier ones changed.
+pub fn apply(rules: &[Rule], facts: &mut TicketFacts, hours: &BusinessHours) -> Vec<Applied> {
+    let mut applied = Vec::new();
+    for rule in rules.iter().filter(|rule| rule.enabled) {
+        if !rule.conditions.iter().all(|c| c.holds(facts, hours)) {
+            continue;
+        }
+        for action in &rule.actions {
+            match action {
+                Action::SetDepartment { department } => facts.department = Some(*department),
+                Action::SetPriority { priority } => facts.priority = *priority,
+                Action::AddTags { tags } => {
+                    for tag in tags {
+                        let tag = tag.trim().to_lowercase();
+                        if !facts.tags.contains(&tag) {
+                            facts.tags.push(tag);
+                        }
+                    }
+                }
+                Action::AssignTo { agent } => facts.assignee = Some(*agent),
+            }
+        }
+        applied.push(Applied {
+            rule_id: rule.id,
+            rule_name: rule.name.clone(),
+            actions: rule.actions.clone(),
+        });
+        if rule.stop {
+            break;
+        }
+    }
+    applied
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hours() -> BusinessHours {
+        BusinessHours {
+            days: vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+            ],
+            start: NaiveTime::from_hms_opt(9, 0, 0).expect("valid"),
+            end: NaiveTime::from_hms_opt(17, 0, 0).expect("valid"),
+            offset: FixedOffset::east_opt(3600).expect("valid"),
+        }
+    }
+
+    fn facts() -> TicketFacts {
+        TicketFacts {
+            channel: ChannelKind::Email,
+            sender_address: "ada@billing.example.org".into(),
+            subject: "Invoice charged TWICE".into(),
+            text: "Please refund order 4711.".into(),
+            department: None,
+            priority: Priority::Normal,
+            tags: Vec::new(),
+            assignee: None,
+            // Wednesday 2026-11-25 10:30 UTC = 11:30 at +01:00.
+            received_at: "2026-11-25T10:30:00Z".parse().expect("date"),
+        }
+    }
+
+    fn rule(id: i64, conditions: Vec<Condition>, actions: Vec<Action>, stop: bool) -> Rule {
+        Rule {
+            id,
+            name: format!("rule {id}"),
+            enabled: true,
+            conditions,
+            actions,
+            stop,
+        }
+    }
+
+    #[test]
+    fn conditions_compare_without_regard_to_case() {
+        let f = facts();
+        let h = hours();
+        let holds = |c: Condition| c.holds(&f, &h);
+        assert!(holds(Condition::SubjectContains {
+            any: vec!["twice".into()]
+        }));
+        assert!(holds(Condition::TextContains {
+            any: vec!["REFUND".into()]
+        }));
+        assert!(!holds(Condition::SubjectContains {
+            any: vec!["refund".into()]
+        }));
+        assert!(holds(Condition::SenderDomain {
+            any: vec!["example.org".into()]
+        }));
+        assert!(!holds(Condition::SenderDomain {
+            any: vec!["ample.org".into()]
+        }));
+        assert!(holds(Condition::SenderAddress {
+            any: vec!["Ada@Billing.Example.org".into()]
+        }));
+        assert!(holds(Condition::TextMatches {
+            regex: r"order \d{4}".into()
+        }));
+        assert!(holds(Condition::Channel {
+            any: vec![ChannelKind::Email]
+        }));
+        assert!(holds(Condition::Department { any: vec![] }));
+        assert!(!holds(Condition::Department { any: vec![3] }));
+        assert!(holds(Condition::Priority {
+            any: vec![Priority::Normal]
+        }));
+        assert!(holds(Condition::BusinessHours { inside: true }));
+    }
+
+    #[test]
+    fn business_hours_follow_the_offset_and_the_days() {
+        let h = hours();
+        assert!(
+            !h.contains("2026-11-25T16:30:00Z".parse().expect("date")),
+            "17:30 local"
+        );
+        assert!(
+            h.contains("2026-11-25T08:00:00Z".parse().expect("date")),
+            "09:00 local"
+        );
+        assert!(
+            !h.contains("2026-11-28T10:00:00Z".parse().expect("date")),
+            "Saturday"
+        );
+    }
+
+    #[test]
+    fn rules_apply_in_order_see_earlier_changes_and_stop() {
+        let billing = 2;
+        let rules = vec![
+            rule(
+                1,
+                vec![Condition::TextContains {
+                    any: vec!["invoice".into(), "refund".into()],
+                }],
+                vec![
+                    Action::SetDepartment {
+                        department: billing,
+                    },
+                    Action::AddTags {
+                        tags: vec!["Billing".into()],
+                    },
+                ],
+                false,
+            ),
+            Rule {
+                enabled: false,
+                ..rule(
+                    2,
+                    vec![],
+                    vec![Action::SetPriority {
+                        priority: Priority::Low,
+                    }],
+                    false,
+                )
+            },
+            rule(
+                3,
+                vec![Condition::Department { any: vec![billing] }],
+                vec![Action::SetPriority {
+                    priority: Priority::High,
+                }],
+                true,
+            ),
+            rule(4, vec![], vec![Action::AssignTo { agent: 9 }], false),
+        ];
+        let mut f = facts();
+        let applied = apply(&rules, &mut f, &hours());
+        let ids: Vec<i64> = applied.iter().map(|a| a.rule_id).collect();
+        assert_eq!(ids, vec![1, 3], "disabled rule skipped, rule 4 stopped");
+        assert_eq!(f.department, Some(billing));
+        assert_eq!(f.priority, Priority::High);
+        assert_eq!(f.tags, vec!["billing".to_owned()]);
+        assert_eq!(f.assignee, None);
+    }
+
+    #[test]
+    fn validation_names_the_rule_and_the_place() {
+        let bad_regex = rule(
+            1,
+            vec![
+                Condition::Channel {
+                    any: vec![ChannelKind::Email],
+                },
+                Condition::TextMatches {
+                    regex: "(unclosed".into(),
+                },
+            ],
+            vec![Action::AssignTo { agent: 1 }],
+            false,
+        );
+        let error = bad_regex.validate().unwrap_err();
+        assert!(
+            matches!(error, RuleError::Regex { position: 2, .. }),
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("rule \"rule 1\", condition 2:"),
+            "{error}"
+        );
+
+        let no_actions = rule(2, vec![], vec![], false);
+        assert_eq!(
+            no_actions.validate(),
+            Err(RuleError::NoActions {
+                rule: "rule 2".into()
+            })
+        );
+        let domain = rule(
+            3,
+            vec![Condition::SenderDomain {
+                any: vec!["ada@example.org".into()],
+            }],
+            vec![Action::AssignTo { agent: 1 }],
+            false,
+        );
+        assert!(matches!(
+            domain.validate(),
+            Err(RuleError::AddressAsDomain { .. })
+        ));
+        let tag = rule(
+            4,
+            vec![],
+            vec![Action::AddTags {
+                tags: vec!["two words".into()],
+            }],
+            false,
+        );
+        assert!(matches!(tag.validate(), Err(RuleError::BadTag { .. })));
+        let empty = rule(
+            5,
+            vec![Condition::TextContains {
+                any: vec![" ".into()],
+            }],
+            vec![Action::AssignTo { agent: 1 }],
+            false,
+        );
+        assert!(matches!(
+            empty.validate(),
+            Err(RuleError::EmptyList { position: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn rules_round_trip_through_their_stored_json() {
+        let stored = r#"{"id":7,"name":"VIP","enabled":true,"stop":true,
+            "conditions":[{"if":"sender_domain","any":["bigcustomer.example"]}],
+            "actions":[{"then":"set_priority","priority":"urgent"},{"then":"assign_to","agent":3}]}"#;
+        let rule: Rule = serde_json::from_str(stored).expect("valid JSON");
+        assert_eq!(
+            rule.actions[0],
+            Action::SetPriority {
+                priority: Priority::Urgent
+            }
+        );
+        assert!(rule.validate().is_ok());
+        let again: Rule =
+            serde_json::from_str(&serde_json::to_string(&rule).expect("json")).expect("json");
+        assert_eq!(again, rule);
+        let unknown = r#"{"if":"sender_domian","any":["x"]}"#;
+        assert!(serde_json::from_str::<Condition>(unknown).is_err());
+    }
+}

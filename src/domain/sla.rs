@@ -1,0 +1,113 @@
+//! Service-level targets: when a ticket's first response and resolution are due.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::Priority;
+
+/// Targets per priority, in minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinutesByPriority {
+    pub low: i64,
+    pub normal: i64,
+    pub high: i64,
+    pub urgent: i64,
+}
+
+impl MinutesByPriority {
+    pub fn get(&self, priority: Priority) -> Duration {
+        Duration::minutes(match priority {
+            Priority::Low => self.low,
+            Priority::Normal => self.normal,
+            Priority::High => self.high,
+            Priority::Urgent => self.urgent,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlaTargets {
+    pub first_response: MinutesByPriority,
+    pub resolution: MinutesByPriority,
+}
+
+/// When a ticket's targets fall due; `None` once met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    pub first_response: Option<DateTime<Utc>>,
+    pub resolution: Option<DateTime<Utc>>,
+}
+
+impl SlaTargets {
+    pub fn due(
+        &self,
+        created_at: DateTime<Utc>,
+        priority: Priority,
+        first_response_at: Option<DateTime<Utc>>,
+        resolved_at: Option<DateTime<Utc>>,
+    ) -> Due {
+        Due {
+            first_response: first_response_at
+                .is_none()
+                .then(|| created_at + self.first_response.get(priority)),
+            resolution: resolved_at
+                .is_none()
+                .then(|| created_at + self.resolution.get(priority)),
+        }
+    }
+}
+
+impl Due {
+    /// The earliest target missed by `now`, if any: "first response" or "resolution".
+    pub fn breached(&self, now: DateTime<Utc>) -> Option<&'static str> {
+        if self.first_response.is_some_and(|due| due <= now) {
+            Some("first response")
+        } else if self.resolution.is_some_and(|due| due <= now) {
+            Some("resolution")
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TARGETS: SlaTargets = SlaTargets {
+        first_response: MinutesByPriority {
+            low: 1440,
+            normal: 480,
+            high: 120,
+            urgent: 30,
+        },
+        resolution: MinutesByPriority {
+            low: 10080,
+            normal: 2880,
+            high: 1440,
+            urgent: 240,
+        },
+    };
+
+    #[test]
+    fn targets_depend_on_priority_and_stop_once_met() {
+        let created: DateTime<Utc> = "2026-11-25T10:00:00Z".parse().expect("date");
+        let due = TARGETS.due(created, Priority::Urgent, None, None);
+        assert_eq!(due.first_response, Some(created + Duration::minutes(30)));
+        assert_eq!(due.resolution, Some(created + Duration::hours(4)));
+        assert_eq!(due.breached(created + Duration::minutes(29)), None);
+        assert_eq!(
+            due.breached(created + Duration::minutes(30)),
+            Some("first response")
+        );
+
+        let answered = TARGETS.due(created, Priority::Urgent, Some(created), None);
+        assert_eq!(answered.first_response, None);
+        assert_eq!(
+            answered.breached(created + Duration::hours(5)),
+            Some("resolution")
+        );
+        let done = TARGETS.due(created, Priority::Low, Some(created), Some(created));
+        assert_eq!(done.breached(created + Duration::days(30)), None);
+    }
+}
