@@ -13,3 +13,5 @@ pub mod seed;
 pub mod store;
 pub mod web;
 pub use helpdesk_channel;
+pub mod email;
+pub mod jobs;

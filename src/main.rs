@@ -13,7 +13,7 @@ use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::store::Backend;
 use helpdesk::store::agents::NewAgent;
 use helpdesk::store::tickets::TicketFilter;
-use helpdesk::{app, auth, bench, ingest, seed, store, web};
+use helpdesk::{app, auth, bench, email, ingest, jobs, seed, store, web};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -56,6 +56,23 @@ enum Command {
     /// Benchmarks; see docs/BENCHMARKS.md.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The job queue.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Jobs, newest first.
+    List {
+        /// Only jobs in this state: Pending, Running, Done, Failed or Killed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
 }
 
 #[derive(Subcommand)]
@@ -264,6 +281,33 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             );
             Ok(())
         }
+        Command::Jobs(JobsCommand::List {
+            state,
+            limit,
+            format,
+        }) => {
+            let store = app::open_store(&settings).await?;
+            let jobs = jobs::list(&store, state.as_deref(), limit).await?;
+            match format {
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&jobs)?),
+                ListFormat::Table => print_table(
+                    &["ID", "QUEUE", "STATE", "ATTEMPTS", "LAST RESULT"],
+                    &jobs
+                        .iter()
+                        .map(|job| {
+                            vec![
+                                job.id.clone(),
+                                job.queue.clone(),
+                                job.status.clone(),
+                                format!("{}/{}", job.attempts, job.max_attempts),
+                                truncate(job.last_result.as_deref().unwrap_or("-"), 60),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+            Ok(())
+        }
         Command::Bench(BenchCommand::Ingest {
             messages,
             database_url,
@@ -314,12 +358,41 @@ async fn serve(settings: Settings) -> Result<()> {
         database = %store::redact_password(&settings.database.url),
         "database ready"
     );
+    let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
+    let imap = settings.email.enabled.then(|| {
+        let mut stop = jobs_stop.clone();
+        let shutdown = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        let (_health, task) =
+            email::start_imap(&settings, app::intake(&settings, store.clone()), shutdown);
+        tracing::info!(
+            host = settings.email.imap.host,
+            mailbox = settings.email.imap.mailbox,
+            "IMAP intake started"
+        );
+        task
+    });
+    let workers = tokio::spawn(jobs::run(store.clone(), jobs_stop));
     let state = web::AppState {
         store: store.clone(),
     };
-    web::serve(state, settings.web.listen, shutdown_signal())
+    let served = web::serve(state, settings.web.listen, shutdown_signal())
         .await
-        .with_context(|| format!("web server on {}", settings.web.listen))?;
+        .with_context(|| format!("web server on {}", settings.web.listen));
+    // Running jobs finish; queued ones stay in the database for the next start.
+    stop_jobs.send(true).ok();
+    match workers.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "job workers stopped with an error"),
+        Err(error) => tracing::error!(%error, "job workers panicked"),
+    }
+    if let Some(imap) = imap
+        && let Err(error) = imap.await
+    {
+        tracing::error!(%error, "IMAP intake panicked");
+    }
+    served?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -13,9 +13,11 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 pub mod agents;
 pub mod attachments;
+pub mod cursors;
 pub mod customers;
 pub mod outbox;
 pub mod raw;
+pub mod rules;
 pub mod scratch;
 pub mod tickets;
 
@@ -202,7 +204,7 @@ impl Store {
                 migrator.run(pool).await?;
             }
         }
-        Ok(())
+        crate::jobs::migrate(self).await
     }
 
     /// Starts a transaction that writes. On SQLite it takes the write lock up front, so two

@@ -7,7 +7,11 @@
 //! any input; what cannot be read as mail is a [`ParseError`].
 //!
 //! MIME decoding is done by `mail-parser`, HTML sanitizing by `ammonia`.
+//!
+//! [`imap`] reads new mail from a mailbox (async-imap, with IDLE) and hands the raw messages
+//! to the application, acknowledging them only after the application committed them.
 
+pub mod imap;
 mod parse;
 mod sanitize;
 

@@ -1,0 +1,286 @@
+//! The job queue (apalis on the same database as the tickets) and its workers.
+//!
+//! Intake records follow-up work in the outbox inside its transaction; the relay turns outbox
+//! entries into apalis jobs and marks them done in one transaction of its own, so every ticket
+//! gets its jobs exactly once. Jobs are idempotent all the same: a job run twice (after a crash
+//! between its work and its acknowledgement) changes nothing the second time.
+
+pub mod assign;
+
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
+use chrono::{NaiveTime, Offset, Utc, Weekday};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::domain::rules::BusinessHours;
+use crate::store::{Result, Store, StoreError, Tx, on_tx};
+
+/// The queue assignment jobs go to.
+pub const ASSIGN_QUEUE: &str = "helpdesk.assign";
+/// How many attempts a job gets before it is marked failed.
+const MAX_ATTEMPTS: usize = 5;
+/// How often the worker asks the queue for due jobs; apalis would otherwise back off to a
+/// minute when the queue was empty, and new tickets must be assigned within a second.
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How often the relay looks at the outbox when nothing woke it.
+const RELAY_INTERVAL: Duration = Duration::from_millis(200);
+/// How often tickets waiting for an agent are offered again.
+const WAITING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Assign a ticket: rules first, then the department's strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignTicket {
+    pub ticket_id: i64,
+}
+
+/// Runs the job queue's own migrations (its tables live beside ours).
+pub async fn migrate(store: &Store) -> Result<()> {
+    match store {
+        Store::Sqlite { writer, .. } => SqliteStorage::<()>::migrations().run(writer).await?,
+        Store::Postgres { pool } => PostgresStorage::<()>::migrations().run(pool).await?,
+    }
+    Ok(())
+}
+
+fn encode<T: Serialize>(job: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(job).map_err(|error| StoreError::Invalid(error.to_string()))
+}
+
+/// Puts an assignment job in the queue inside `tx`; the idempotency key makes a second push of
+/// the same key a no-op.
+pub async fn enqueue_assign(tx: &mut Tx, job: AssignTicket, idempotency_key: &str) -> Result<()> {
+    let args = encode(&job)?;
+    // The queue compares whole seconds with `run_at < now()`: a job due this very second would
+    // wait for the next one.
+    let due = u64::try_from(Utc::now().timestamp() - 1).unwrap_or_default();
+    let queue_error = |error: String| StoreError::Invalid(format!("job queue: {error}"));
+    match tx {
+        Tx::Sqlite { transaction } => {
+            let task = TaskBuilder::new(args)
+                .run_at_timestamp(due)
+                .max_attempts(MAX_ATTEMPTS)
+                .idempotency_key(idempotency_key)
+                .build();
+            apalis_sqlite::queries::push_tasks(&mut **transaction, ASSIGN_QUEUE, &[task])
+                .await
+                .map_err(|error| queue_error(error.to_string()))
+        }
+        Tx::Postgres { transaction } => {
+            let task = TaskBuilder::new(args)
+                .run_at_timestamp(due)
+                .max_attempts(MAX_ATTEMPTS)
+                .idempotency_key(idempotency_key)
+                .build();
+            apalis_postgres::queries::push_tasks(&mut **transaction, ASSIGN_QUEUE, vec![task])
+                .await
+                .map_err(|error| queue_error(error.to_string()))
+        }
+    }
+}
+
+/// Turns pending outbox entries into jobs; returns how many entries it handled. Several
+/// instances may run it at once: on PostgreSQL each takes rows the others have not locked.
+pub async fn relay_outbox(store: &Store, limit: i64) -> Result<usize> {
+    let mut tx = store.begin_write().await?;
+    let skip_locked = match &tx {
+        Tx::Sqlite { .. } => "",
+        Tx::Postgres { .. } => "FOR UPDATE SKIP LOCKED",
+    };
+    let sql = format!(
+        "SELECT id, kind, ticket_id FROM outbox WHERE processed_at IS NULL
+         ORDER BY id LIMIT $1 {skip_locked}"
+    );
+    let pending: Vec<(i64, String, i64)> = on_tx!(&mut tx, conn => sqlx::query_as(
+        sqlx::AssertSqlSafe(sql)
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await)?;
+    for (id, kind, ticket_id) in &pending {
+        if kind == "ticket_created" || kind == "ticket_reopened" {
+            enqueue_assign(
+                &mut tx,
+                AssignTicket {
+                    ticket_id: *ticket_id,
+                },
+                &format!("outbox:{id}"),
+            )
+            .await?;
+        }
+        on_tx!(&mut tx, conn => sqlx::query("UPDATE outbox SET processed_at = $1 WHERE id = $2")
+            .bind(Utc::now())
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()))?;
+    }
+    tx.commit().await?;
+    Ok(pending.len())
+}
+
+/// Monday to Friday, 09:00–17:00 UTC, until business hours are a setting.
+pub fn default_business_hours() -> BusinessHours {
+    BusinessHours {
+        days: vec![
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri,
+        ],
+        start: NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+        end: NaiveTime::from_hms_opt(17, 0, 0).unwrap_or_default(),
+        offset: chrono::FixedOffset::east_opt(0).unwrap_or_else(|| Utc.fix()),
+    }
+}
+
+#[derive(Clone)]
+struct JobContext {
+    store: Store,
+    hours: BusinessHours,
+}
+
+async fn run_assign(
+    job: AssignTicket,
+    context: Data<JobContext>,
+) -> std::result::Result<(), BoxDynError> {
+    let outcome =
+        assign::assign_ticket(&context.store, job.ticket_id, &context.hours, Utc::now()).await?;
+    tracing::debug!(ticket_id = job.ticket_id, ?outcome, "assignment ran");
+    Ok(())
+}
+
+/// Runs the relay, the assignment worker and the waiting-ticket sweep until `shutdown` turns
+/// true; a running job finishes first.
+pub async fn run(
+    store: Store,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::result::Result<(), BoxDynError> {
+    let context = JobContext {
+        store: store.clone(),
+        hours: default_business_hours(),
+    };
+    let relay = {
+        let store = store.clone();
+        let mut shutdown = shutdown.clone();
+        async move {
+            let mut waiting_tick = tokio::time::interval(WAITING_INTERVAL);
+            loop {
+                match relay_outbox(&store, 500).await {
+                    Ok(moved) if moved > 0 => continue,
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "outbox relay"),
+                }
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    _ = tokio::time::sleep(RELAY_INTERVAL) => {}
+                    _ = waiting_tick.tick() => offer_waiting(&store).await,
+                }
+            }
+        }
+    };
+    let stop = async move {
+        // A closed sender means the process is going away: stop as well.
+        let _ = shutdown.wait_for(|stop| *stop).await;
+        Ok::<(), std::io::Error>(())
+    };
+    let worker = match &store {
+        Store::Sqlite { pool, .. } => {
+            let backend = SqliteStorage::<AssignTicket>::new(pool)
+                .with_config(apalis_sqlite::Config::default().queue(ASSIGN_QUEUE))
+                .poll_with_interval(POLL_INTERVAL);
+            let worker = WorkerBuilder::new("helpdesk-assign")
+                .backend(backend)
+                .data(context)
+                .build(run_assign);
+            tokio::spawn(worker.run_until(stop))
+        }
+        Store::Postgres { pool } => {
+            let backend = PostgresStorage::<AssignTicket>::new(pool)
+                .with_config(apalis_postgres::Config::default().queue(ASSIGN_QUEUE))
+                .poll_with_interval(POLL_INTERVAL);
+            let worker = WorkerBuilder::new("helpdesk-assign")
+                .backend(backend)
+                .data(context)
+                .build(run_assign);
+            tokio::spawn(worker.run_until(stop))
+        }
+    };
+    relay.await;
+    worker.await??;
+    Ok(())
+}
+
+/// Offers tickets waiting for an agent to the assignment again.
+async fn offer_waiting(store: &Store) {
+    let waiting = match assign::waiting(store, 100).await {
+        Ok(waiting) => waiting,
+        Err(error) => {
+            tracing::warn!(%error, "listing tickets waiting for an agent");
+            return;
+        }
+    };
+    for ticket_id in waiting {
+        let result = async {
+            let mut tx = store.begin_write().await?;
+            let key = format!("waiting:{ticket_id}:{}", Utc::now().timestamp() / 30);
+            enqueue_assign(&mut tx, AssignTicket { ticket_id }, &key).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, ticket_id, "offering a waiting ticket");
+        }
+    }
+}
+
+impl From<apalis_sqlite::Error> for StoreError {
+    fn from(error: apalis_sqlite::Error) -> Self {
+        StoreError::Invalid(format!("job queue: {error}"))
+    }
+}
+
+/// A row of `helpdesk jobs list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: String,
+    pub queue: String,
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub last_result: Option<String>,
+}
+
+/// The queue's jobs, newest first, optionally only those with `status` (Pending, Running,
+/// Done, Failed, Killed).
+pub async fn list(store: &Store, status: Option<&str>, limit: i64) -> Result<Vec<JobRow>> {
+    let rows = match store {
+        Store::Sqlite { pool, .. } => {
+            sqlx::query_as(
+                "SELECT id, job_type AS queue, status, attempts, max_attempts, last_result
+             FROM Jobs WHERE ($1 IS NULL OR status = $1) ORDER BY run_at DESC, id DESC LIMIT $2",
+            )
+            .bind(status)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }
+        Store::Postgres { pool } => {
+            sqlx::query_as(
+                "SELECT id, job_type AS queue, status, attempts::BIGINT AS attempts,
+                    max_attempts::BIGINT AS max_attempts, last_result::TEXT AS last_result
+             FROM apalis.jobs WHERE ($1::TEXT IS NULL OR status = $1)
+             ORDER BY run_at DESC, id DESC LIMIT $2",
+            )
+            .bind(status)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    Ok(rows)
+}

@@ -1,0 +1,135 @@
+//! Mail in a real IMAP mailbox (Dovecot) becomes tickets through the application's intake,
+//! once, across restarts.
+
+#[path = "../channels/email/tests/support/dovecot.rs"]
+mod dovecot;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use helpdesk::email::{IntakeSink, StoredCursor};
+use helpdesk::store;
+use helpdesk_email::imap::ImapIntake;
+use support::{TestStore, mail, stores};
+use tokio::sync::watch;
+
+fn start(
+    db: &TestStore,
+    dovecot: &dovecot::Dovecot,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let settings = dovecot.settings();
+    let cursor = StoredCursor::new(db.store.clone(), &settings.mailbox);
+    let runner = ImapIntake::new(settings, cursor, IntakeSink::new(db.intake.clone()));
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(runner.run(async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }));
+    (stop, task)
+}
+
+async fn wait_for_messages(db: &TestStore, messages: i64) -> store::tickets::Totals {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let totals = store::tickets::totals(&db.store).await.expect("totals");
+        if totals.messages >= messages {
+            return totals;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {totals:?} after 30 s on {:?}",
+            db.backend()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn mailbox_mail_becomes_tickets_once_across_restarts() {
+    for db in stores("imap_intake").await {
+        // A mailbox of its own per backend.
+        let Some(dovecot) = dovecot::Dovecot::start() else {
+            return;
+        };
+        let n = db.backend() as u8;
+        let id = |name: &str| format!("{name}.{n}@example.org");
+        dovecot
+            .append(&mail(
+                &[
+                    "From: ada@example.org",
+                    "Subject: Printer",
+                    &format!("Message-ID: <{}>", id("a")),
+                ],
+                "It is on fire.",
+            ))
+            .await;
+        dovecot
+            .append(&mail(
+                &[
+                    "From: ada@example.org",
+                    "Subject: Re: Printer",
+                    &format!("Message-ID: <{}>", id("b")),
+                    &format!("In-Reply-To: <{}>", id("a")),
+                ],
+                "Still burning.",
+            ))
+            .await;
+        dovecot
+            .append(&mail(
+                &[
+                    "From: grace@example.net",
+                    "Subject: VPN",
+                    &format!("Message-ID: <{}>", id("c")),
+                ],
+                "Down.",
+            ))
+            .await;
+
+        let (stop, task) = start(&db, &dovecot);
+        let totals = wait_for_messages(&db, 3).await;
+        assert_eq!(
+            (totals.tickets, totals.messages),
+            (2, 3),
+            "{:?}",
+            db.backend()
+        );
+        stop.send(true).expect("running");
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("stops")
+            .expect("task");
+        let cursor = store::cursors::get(&db.store, "email", "imap:INBOX")
+            .await
+            .expect("read");
+        assert!(cursor.is_some_and(|value| value.contains(':')));
+
+        // A restart reads nothing twice and picks up what came meanwhile.
+        dovecot
+            .append(&mail(
+                &[
+                    "From: grace@example.net",
+                    "Subject: Re: VPN",
+                    &format!("Message-ID: <{}>", id("d")),
+                    &format!("References: <{}>", id("c")),
+                ],
+                "Thanks",
+            ))
+            .await;
+        let (stop, task) = start(&db, &dovecot);
+        let totals = wait_for_messages(&db, 4).await;
+        stop.send(true).expect("running");
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("stops")
+            .expect("task");
+        assert_eq!((totals.tickets, totals.messages), (2, 4));
+        let raw = store::raw::counts(&db.store).await.expect("counts");
+        assert_eq!((raw.kept, raw.duplicates_dropped, raw.failed), (4, 0, 0));
+        let seen = dovecot.seen().await;
+        assert_eq!(seen.len(), 4);
+        assert_eq!(
+            seen,
+            dovecot.all().await,
+            "everything taken in is marked seen"
+        );
+    }
+}

@@ -1,0 +1,386 @@
+//! The job queue on every backend: outbox relay, rules, assignment strategies, workers.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use helpdesk::domain::rules::{Action, Condition};
+use helpdesk::domain::{AssignmentStrategy, Priority, Role};
+use helpdesk::intake::Outcome;
+use helpdesk::jobs::{self, assign::Assigned};
+use helpdesk::store::agents::NewAgent;
+use helpdesk::store::rules::NewRule;
+use helpdesk::store::{self, Store};
+use support::{TestStore, mail, stores};
+
+async fn department(store: &Store, name: &str, strategy: AssignmentStrategy) -> i64 {
+    store::agents::create_department(store, name, strategy, Utc::now())
+        .await
+        .expect("department")
+        .id
+}
+
+async fn agent(store: &Store, email: &str, departments: &[i64], limit: Option<i64>) -> i64 {
+    store::agents::create_agent(
+        store,
+        &NewAgent {
+            email,
+            name: email.split('@').next().unwrap_or(email),
+            role: Role::Agent,
+            password_hash: None,
+            department_ids: departments,
+            identities: &[],
+            max_open_tickets: limit,
+        },
+        Utc::now(),
+    )
+    .await
+    .expect("agent")
+}
+
+async fn rule(
+    store: &Store,
+    name: &str,
+    conditions: Vec<Condition>,
+    actions: Vec<Action>,
+    stop: bool,
+) {
+    store::rules::create(
+        store,
+        NewRule {
+            name: name.to_owned(),
+            enabled: true,
+            conditions,
+            actions,
+            stop,
+        },
+        Utc::now(),
+    )
+    .await
+    .expect("valid rule");
+}
+
+async fn ticket(db: &TestStore, id: &str, from: &str, subject: &str) -> i64 {
+    let raw = mail(
+        &[
+            &format!("From: {from}"),
+            &format!("Subject: {subject}"),
+            &format!("Message-ID: <{id}>"),
+        ],
+        "Hello",
+    );
+    match db.intake.accept_email(raw).await.expect("taken in") {
+        Outcome::Created { number, .. } => number,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn ticket_id(store: &Store, number: i64) -> i64 {
+    store::tickets::summary(store, number)
+        .await
+        .expect("read")
+        .expect("exists")
+        .id
+}
+
+async fn assign(db: &TestStore, number: i64) -> Assigned {
+    let id = ticket_id(&db.store, number).await;
+    jobs::assign::assign_ticket(&db.store, id, &jobs::default_business_hours(), Utc::now())
+        .await
+        .expect("assignment runs")
+}
+
+#[tokio::test]
+async fn rules_route_tickets_and_strategies_share_them_fairly() {
+    for db in stores("jobs_rules").await {
+        let s = &db.store;
+        let billing = department(s, "Billing", AssignmentStrategy::RoundRobin).await;
+        let support = department(s, "Support", AssignmentStrategy::LeastOpen).await;
+        let anna = agent(s, "anna@helpdesk.example", &[billing], None).await;
+        let ben = agent(s, "ben@helpdesk.example", &[billing], Some(1)).await;
+        let cleo = agent(s, "cleo@helpdesk.example", &[billing], None).await;
+        agent(s, "dora@helpdesk.example", &[], None).await;
+        rule(
+            s,
+            "VIP customers are urgent",
+            vec![Condition::SenderDomain {
+                any: vec!["vip.example".into()],
+            }],
+            vec![Action::SetPriority {
+                priority: Priority::Urgent,
+            }],
+            false,
+        )
+        .await;
+        rule(
+            s,
+            "Money goes to billing",
+            vec![Condition::TextContains {
+                any: vec!["invoice".into(), "refund".into()],
+            }],
+            vec![
+                Action::SetDepartment {
+                    department: billing,
+                },
+                Action::AddTags {
+                    tags: vec!["money".into()],
+                },
+            ],
+            true,
+        )
+        .await;
+        rule(
+            s,
+            "Everything else to support",
+            vec![],
+            vec![Action::SetDepartment {
+                department: support,
+            }],
+            false,
+        )
+        .await;
+
+        let mut given = Vec::new();
+        for n in 0..7 {
+            let number = ticket(
+                &db,
+                &format!("inv{n}@x"),
+                "c@vip.example",
+                &format!("Invoice {n}"),
+            )
+            .await;
+            given.push(assign(&db, number).await);
+        }
+        // Round robin over anna, ben, cleo; ben takes no second ticket (limit 1).
+        assert_eq!(
+            given,
+            vec![
+                Assigned::To { agent_id: anna },
+                Assigned::To { agent_id: ben },
+                Assigned::To { agent_id: cleo },
+                Assigned::To { agent_id: anna },
+                Assigned::To { agent_id: cleo },
+                Assigned::To { agent_id: anna },
+                Assigned::To { agent_id: cleo },
+            ],
+            "{:?}",
+            db.backend()
+        );
+        let first = store::tickets::detail(s, 1001)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(first.summary.department.as_deref(), Some("Billing"));
+        assert_eq!(first.summary.priority, "urgent");
+        assert_eq!(first.summary.assignee.as_deref(), Some("anna"));
+        let kinds: Vec<(&str, Option<&str>)> = first
+            .history
+            .iter()
+            .map(|e| (e.kind.as_str(), e.new_value.as_deref()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("created", Some("new")),
+                ("rule", Some("VIP customers are urgent")),
+                ("rule", Some("Money goes to billing")),
+                ("department", Some("Billing")),
+                ("priority", Some("urgent")),
+                ("assignee", Some("anna")),
+            ]
+        );
+        let why = first
+            .history
+            .last()
+            .and_then(|e| e.reason.clone())
+            .expect("reason");
+        assert!(
+            why.starts_with("round robin: anna is next of 3 eligible agents"),
+            "{why}"
+        );
+
+        // Support has no agents: the ticket waits, and says why, once.
+        let other = ticket(&db, "other@x", "someone@example.org", "Printer").await;
+        let waiting = assign(&db, other).await;
+        assert_eq!(
+            waiting,
+            Assigned::Waiting {
+                reason: "the department has no agents".into()
+            }
+        );
+        assert_eq!(
+            assign(&db, other).await,
+            waiting,
+            "asked again, still waiting"
+        );
+        let detail = store::tickets::detail(s, other)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(
+            detail
+                .history
+                .iter()
+                .filter(|e| e.kind == "unassigned")
+                .count(),
+            1
+        );
+        assert_eq!(detail.summary.department.as_deref(), Some("Support"));
+
+        // An agent joins Support: the waiting ticket is picked up.
+        let eva = agent(s, "eva@helpdesk.example", &[support], None).await;
+        assert_eq!(
+            jobs::assign::waiting(s, 10).await.expect("waiting"),
+            vec![ticket_id(s, other).await]
+        );
+        assert_eq!(assign(&db, other).await, Assigned::To { agent_id: eva });
+        assert_eq!(
+            assign(&db, other).await,
+            Assigned::Skipped,
+            "already assigned"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_outbox_becomes_jobs_exactly_once() {
+    for db in stores("jobs_relay").await {
+        for n in 0..3 {
+            ticket(&db, &format!("r{n}@x"), "ada@example.org", "Hello").await;
+        }
+        let reply = mail(
+            &[
+                "From: ada@example.org",
+                "Subject: Re: Hello",
+                "Message-ID: <r9@x>",
+                "In-Reply-To: <r0@x>",
+            ],
+            "more",
+        );
+        db.intake.accept_email(reply).await.expect("reply");
+        assert_eq!(jobs::relay_outbox(&db.store, 100).await.expect("relay"), 4);
+        assert_eq!(
+            jobs::relay_outbox(&db.store, 100)
+                .await
+                .expect("relay again"),
+            0
+        );
+        let queued = jobs::list(&db.store, Some("Pending"), 100)
+            .await
+            .expect("jobs");
+        assert_eq!(
+            queued.len(),
+            3,
+            "one assignment job per new ticket, none for the reply"
+        );
+        assert!(
+            queued
+                .iter()
+                .all(|job| job.queue == jobs::ASSIGN_QUEUE && job.attempts == 0)
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_ticket_assigned_from_two_places_at_once_is_assigned_once() {
+    for db in stores("jobs_race").await {
+        let s = &db.store;
+        let team = department(s, "Team", AssignmentStrategy::RoundRobin).await;
+        for n in 0..3 {
+            agent(s, &format!("a{n}@helpdesk.example"), &[team], None).await;
+        }
+        rule(
+            s,
+            "all to team",
+            vec![],
+            vec![Action::SetDepartment { department: team }],
+            false,
+        )
+        .await;
+        for n in 0..10 {
+            let number = ticket(&db, &format!("race{n}@x"), "ada@example.org", "Race").await;
+            let id = ticket_id(s, number).await;
+            let mut runs = Vec::new();
+            for _ in 0..2 {
+                let store = s.clone();
+                runs.push(tokio::spawn(async move {
+                    jobs::assign::assign_ticket(
+                        &store,
+                        id,
+                        &jobs::default_business_hours(),
+                        Utc::now(),
+                    )
+                    .await
+                }));
+            }
+            let mut outcomes = Vec::new();
+            for run in runs {
+                outcomes.push(run.await.expect("task").expect("assignment"));
+            }
+            let assigned = outcomes
+                .iter()
+                .filter(|o| matches!(o, Assigned::To { .. }))
+                .count();
+            assert_eq!(assigned, 1, "{:?}: {outcomes:?}", db.backend());
+            let detail = store::tickets::detail(s, number)
+                .await
+                .expect("read")
+                .expect("exists");
+            assert_eq!(
+                detail
+                    .history
+                    .iter()
+                    .filter(|e| e.kind == "assignee")
+                    .count(),
+                1
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_worker_assigns_a_new_ticket_within_seconds_and_stops_on_request() {
+    for db in stores("jobs_worker").await {
+        let s = &db.store;
+        let team = department(s, "Team", AssignmentStrategy::LeastOpen).await;
+        let zoe = agent(s, "zoe@helpdesk.example", &[team], None).await;
+        rule(
+            s,
+            "all to team",
+            vec![],
+            vec![Action::SetDepartment { department: team }],
+            false,
+        )
+        .await;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = tokio::spawn(jobs::run(s.clone(), stopped));
+        let number = ticket(&db, "live@x", "ada@example.org", "Live").await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let summary = store::tickets::summary(s, number)
+                .await
+                .expect("read")
+                .expect("exists");
+            if summary.assignee.is_some() {
+                assert_eq!(summary.assignee.as_deref(), Some("zoe"));
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not assigned within 20 s on {:?}",
+                db.backend()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = zoe;
+        stop.send(true).expect("workers listening");
+        tokio::time::timeout(Duration::from_secs(20), workers)
+            .await
+            .expect("workers stop")
+            .expect("task")
+            .expect("clean stop");
+        let done = jobs::list(s, Some("Done"), 10).await.expect("jobs");
+        assert_eq!(done.len(), 1, "{done:?}");
+    }
+}
