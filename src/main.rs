@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use helpdesk::config::{LogFormat, Settings};
-use helpdesk::domain::{AssignmentStrategy, Role, Status};
+use helpdesk::domain::{AssignmentStrategy, MessageKind, Role, Status};
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::store::Backend;
 use helpdesk::store::agents::NewAgent;
@@ -156,6 +156,19 @@ enum TicketCommand {
         number: String,
         #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
         format: ShowFormat,
+    },
+    /// Answer the customer (delivered on their channel by the job queue), or add a note.
+    Reply {
+        number: String,
+        /// The agent who writes, by email address.
+        #[arg(long)]
+        agent: String,
+        /// An internal note, never sent to the customer.
+        #[arg(long)]
+        note: bool,
+        /// The text; read from stdin when missing.
+        #[arg(long)]
+        text: Option<String>,
     },
 }
 
@@ -373,7 +386,9 @@ async fn serve(settings: Settings) -> Result<()> {
         );
         task
     });
-    let workers = tokio::spawn(jobs::run(store.clone(), jobs_stop));
+    // Channels that deliver replies join here as they are enabled.
+    let deliverers = jobs::deliver::Deliverers::default();
+    let workers = tokio::spawn(jobs::run(store.clone(), deliverers, jobs_stop));
     let state = web::AppState {
         store: store.clone(),
     };
@@ -694,6 +709,48 @@ async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
                         &rows,
                     );
                 }
+            }
+        }
+        TicketCommand::Reply {
+            number,
+            agent,
+            note,
+            text,
+        } => {
+            let number = parse_ticket_number(&number)?;
+            let Some(agent_id) = store::agents::agent_id_by_email(&store, &agent).await? else {
+                bail!("no agent with email {agent}");
+            };
+            let text = match text {
+                Some(text) => text,
+                None => {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                        .context("cannot read the reply from stdin")?;
+                    text
+                }
+            };
+            let external_id = jobs::deliver::new_mail_message_id(&settings.email.address, number);
+            let stored = jobs::deliver::send_reply(
+                &store,
+                &store::outbound::NewReply {
+                    number,
+                    agent_id,
+                    text: &text,
+                    kind: if note {
+                        MessageKind::Internal
+                    } else {
+                        MessageKind::Public
+                    },
+                    external_id: Some(&external_id),
+                    now: Utc::now(),
+                },
+            )
+            .await?;
+            if stored.to_deliver {
+                println!("reply to #{number} queued for delivery");
+            } else {
+                println!("note added to #{number}");
             }
         }
         TicketCommand::Show { number, format } => {

@@ -375,3 +375,80 @@ fn serve_migrates_and_answers_health_checks_until_terminated() {
     assert!(status.success(), "exit {status:?}: {stderr}");
     assert!(stderr.contains("shutting down"), "{stderr}");
 }
+
+#[tokio::test]
+async fn an_agent_replies_from_the_command_line_and_the_reply_is_queued() {
+    for env in envs("reply").await {
+        let fixtures = fixtures();
+        env.ok(&[
+            "ingest",
+            "--concurrency",
+            "1",
+            fixtures.to_str().expect("path"),
+        ]);
+        let password_file = env.dir.path().join("password");
+        std::fs::write(&password_file, "a long secret\n").expect("write");
+        env.ok(&[
+            "user",
+            "add",
+            "--email",
+            "sam@helpdesk.example",
+            "--name",
+            "Sam",
+            "--role",
+            "agent",
+            "--password-file",
+            password_file.to_str().expect("path"),
+        ]);
+        let queued = env.ok(&[
+            "ticket",
+            "reply",
+            "1001",
+            "--agent",
+            "sam@helpdesk.example",
+            "--text",
+            "Refund is on its way.",
+        ]);
+        assert_eq!(queued.trim(), "reply to #1001 queued for delivery");
+        let noted = env.ok(&[
+            "ticket",
+            "reply",
+            "#1001",
+            "--agent",
+            "sam@helpdesk.example",
+            "--note",
+            "--text",
+            "Checked with the bank.",
+        ]);
+        assert_eq!(noted.trim(), "note added to #1001");
+
+        let ticket: Value =
+            serde_json::from_str(&env.ok(&["ticket", "show", "1001", "--format", "json"]))
+                .expect("json");
+        assert_eq!(ticket["status"], "open");
+        let messages = ticket["messages"].as_array().expect("messages");
+        let reply = &messages[messages.len() - 2];
+        assert_eq!(reply["direction"], "outbound");
+        assert_eq!(reply["kind"], "public");
+        assert_eq!(reply["author"], "Sam");
+        assert_eq!(reply["delivery_status"], "pending");
+        let note = &messages[messages.len() - 1];
+        assert_eq!(note["kind"], "internal");
+        assert_eq!(note["delivery_status"], Value::Null);
+
+        let jobs: Value =
+            serde_json::from_str(&env.ok(&["jobs", "list", "--format", "json"])).expect("json");
+        let queues: Vec<&str> = jobs
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .filter_map(|j| j["queue"].as_str())
+            .collect();
+        assert!(queues.contains(&"helpdesk.deliver"), "{queues:?}");
+
+        let unknown = env.run(&[
+            "ticket", "reply", "1001", "--agent", "nobody@x", "--text", "x",
+        ]);
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("no agent with email nobody@x"));
+    }
+}

@@ -354,7 +354,11 @@ async fn the_worker_assigns_a_new_ticket_within_seconds_and_stops_on_request() {
         )
         .await;
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let workers = tokio::spawn(jobs::run(s.clone(), stopped));
+        let workers = tokio::spawn(jobs::run(
+            s.clone(),
+            jobs::deliver::Deliverers::default(),
+            stopped,
+        ));
         let number = ticket(&db, "live@x", "ada@example.org", "Live").await;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {

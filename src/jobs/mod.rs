@@ -6,6 +6,7 @@
 //! between its work and its acknowledgement) changes nothing the second time.
 
 pub mod assign;
+pub mod deliver;
 
 use std::time::Duration;
 
@@ -50,36 +51,42 @@ fn encode<T: Serialize>(job: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(job).map_err(|error| StoreError::Invalid(error.to_string()))
 }
 
-/// Puts an assignment job in the queue inside `tx`; the idempotency key makes a second push of
+/// Puts a job in `queue` inside `tx`, due at `due`; the idempotency key makes a second push of
 /// the same key a no-op.
-pub async fn enqueue_assign(tx: &mut Tx, job: AssignTicket, idempotency_key: &str) -> Result<()> {
-    let args = encode(&job)?;
+pub(crate) async fn push<T: Serialize>(
+    tx: &mut Tx,
+    queue: &str,
+    job: &T,
+    idempotency_key: &str,
+    due: chrono::DateTime<Utc>,
+) -> Result<()> {
+    let args = encode(job)?;
     // The queue compares whole seconds with `run_at < now()`: a job due this very second would
     // wait for the next one.
-    let due = u64::try_from(Utc::now().timestamp() - 1).unwrap_or_default();
+    let due = u64::try_from(due.timestamp() - 1).unwrap_or_default();
     let queue_error = |error: String| StoreError::Invalid(format!("job queue: {error}"));
+    let task = TaskBuilder::new(args)
+        .run_at_timestamp(due)
+        .max_attempts(MAX_ATTEMPTS)
+        .idempotency_key(idempotency_key)
+        .build();
     match tx {
         Tx::Sqlite { transaction } => {
-            let task = TaskBuilder::new(args)
-                .run_at_timestamp(due)
-                .max_attempts(MAX_ATTEMPTS)
-                .idempotency_key(idempotency_key)
-                .build();
-            apalis_sqlite::queries::push_tasks(&mut **transaction, ASSIGN_QUEUE, &[task])
+            apalis_sqlite::queries::push_tasks(&mut **transaction, queue, &[task])
                 .await
                 .map_err(|error| queue_error(error.to_string()))
         }
         Tx::Postgres { transaction } => {
-            let task = TaskBuilder::new(args)
-                .run_at_timestamp(due)
-                .max_attempts(MAX_ATTEMPTS)
-                .idempotency_key(idempotency_key)
-                .build();
-            apalis_postgres::queries::push_tasks(&mut **transaction, ASSIGN_QUEUE, vec![task])
+            apalis_postgres::queries::push_tasks(&mut **transaction, queue, vec![task])
                 .await
                 .map_err(|error| queue_error(error.to_string()))
         }
     }
+}
+
+/// Puts an assignment job in the queue inside `tx`.
+pub async fn enqueue_assign(tx: &mut Tx, job: AssignTicket, idempotency_key: &str) -> Result<()> {
+    push(tx, ASSIGN_QUEUE, &job, idempotency_key, Utc::now()).await
 }
 
 /// Turns pending outbox entries into jobs; returns how many entries it handled. Several
@@ -142,6 +149,22 @@ pub fn default_business_hours() -> BusinessHours {
 struct JobContext {
     store: Store,
     hours: BusinessHours,
+    deliverers: deliver::Deliverers,
+}
+
+async fn run_deliver(
+    job: deliver::DeliverMessage,
+    context: Data<JobContext>,
+) -> std::result::Result<(), BoxDynError> {
+    let outcome = deliver::deliver_message(
+        &context.store,
+        &context.deliverers,
+        job.message_id,
+        Utc::now(),
+    )
+    .await?;
+    tracing::debug!(message_id = job.message_id, ?outcome, "delivery ran");
+    Ok(())
 }
 
 async fn run_assign(
@@ -154,15 +177,17 @@ async fn run_assign(
     Ok(())
 }
 
-/// Runs the relay, the assignment worker and the waiting-ticket sweep until `shutdown` turns
-/// true; a running job finishes first.
+/// Runs the relay, the assignment and delivery workers and the waiting-ticket sweep until
+/// `shutdown` turns true; running jobs finish first, queued ones stay for the next start.
 pub async fn run(
     store: Store,
-    mut shutdown: watch::Receiver<bool>,
+    deliverers: deliver::Deliverers,
+    shutdown: watch::Receiver<bool>,
 ) -> std::result::Result<(), BoxDynError> {
     let context = JobContext {
         store: store.clone(),
         hours: default_business_hours(),
+        deliverers,
     };
     let relay = {
         let store = store.clone();
@@ -183,35 +208,64 @@ pub async fn run(
             }
         }
     };
-    let stop = async move {
+    let stopper = |mut shutdown: watch::Receiver<bool>| async move {
         // A closed sender means the process is going away: stop as well.
         let _ = shutdown.wait_for(|stop| *stop).await;
         Ok::<(), std::io::Error>(())
     };
-    let worker = match &store {
+    let (assigner, deliverer) = match &store {
         Store::Sqlite { pool, .. } => {
-            let backend = SqliteStorage::<AssignTicket>::new(pool)
+            let assign = SqliteStorage::<AssignTicket>::new(pool)
                 .with_config(apalis_sqlite::Config::default().queue(ASSIGN_QUEUE))
                 .poll_with_interval(POLL_INTERVAL);
-            let worker = WorkerBuilder::new("helpdesk-assign")
-                .backend(backend)
-                .data(context)
-                .build(run_assign);
-            tokio::spawn(worker.run_until(stop))
+            let deliver = SqliteStorage::<deliver::DeliverMessage>::new(pool)
+                .with_config(apalis_sqlite::Config::default().queue(deliver::DELIVER_QUEUE))
+                .poll_with_interval(POLL_INTERVAL);
+            (
+                tokio::spawn(
+                    WorkerBuilder::new("helpdesk-assign")
+                        .backend(assign)
+                        .data(context.clone())
+                        .build(run_assign)
+                        .run_until(stopper(shutdown.clone())),
+                ),
+                tokio::spawn(
+                    WorkerBuilder::new("helpdesk-deliver")
+                        .backend(deliver)
+                        .data(context)
+                        .build(run_deliver)
+                        .run_until(stopper(shutdown.clone())),
+                ),
+            )
         }
         Store::Postgres { pool } => {
-            let backend = PostgresStorage::<AssignTicket>::new(pool)
+            let assign = PostgresStorage::<AssignTicket>::new(pool)
                 .with_config(apalis_postgres::Config::default().queue(ASSIGN_QUEUE))
                 .poll_with_interval(POLL_INTERVAL);
-            let worker = WorkerBuilder::new("helpdesk-assign")
-                .backend(backend)
-                .data(context)
-                .build(run_assign);
-            tokio::spawn(worker.run_until(stop))
+            let deliver = PostgresStorage::<deliver::DeliverMessage>::new(pool)
+                .with_config(apalis_postgres::Config::default().queue(deliver::DELIVER_QUEUE))
+                .poll_with_interval(POLL_INTERVAL);
+            (
+                tokio::spawn(
+                    WorkerBuilder::new("helpdesk-assign")
+                        .backend(assign)
+                        .data(context.clone())
+                        .build(run_assign)
+                        .run_until(stopper(shutdown.clone())),
+                ),
+                tokio::spawn(
+                    WorkerBuilder::new("helpdesk-deliver")
+                        .backend(deliver)
+                        .data(context)
+                        .build(run_deliver)
+                        .run_until(stopper(shutdown.clone())),
+                ),
+            )
         }
     };
     relay.await;
-    worker.await??;
+    assigner.await??;
+    deliverer.await??;
     Ok(())
 }
 

@@ -212,3 +212,12 @@ pub async fn list_agents(store: &Store) -> Result<Vec<AgentSummary>> {
         })
         .collect())
 }
+
+/// The id of the agent with this email address.
+pub async fn agent_id_by_email(store: &Store, email: &str) -> Result<Option<i64>> {
+    let id = on_pool!(store, pool => sqlx::query_scalar("SELECT id FROM agents WHERE email = $1")
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(pool)
+        .await)?;
+    Ok(id)
+}

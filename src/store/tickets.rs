@@ -444,6 +444,9 @@ pub struct MessageView {
     pub body_text: String,
     pub body_html: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Replies: pending, sent or failed; `None` for what the customer wrote.
+    pub delivery_status: Option<String>,
+    pub delivery_error: Option<String>,
     #[sqlx(skip)]
     pub attachments: Vec<super::attachments::AttachmentView>,
 }
@@ -455,7 +458,8 @@ pub async fn messages(store: &Store, ticket_id: i64) -> Result<Vec<MessageView>>
                          (SELECT ci.address FROM customer_identities ci
                           WHERE ci.customer_id = m.author_customer_id ORDER BY ci.id LIMIT 1),
                          'helpdesk') AS author,
-                m.channel, m.external_id, m.subject, m.body_text, m.body_html, m.created_at
+                m.channel, m.external_id, m.subject, m.body_text, m.body_html, m.created_at,
+                m.delivery_status, m.delivery_error
          FROM messages m
          LEFT JOIN agents a ON a.id = m.author_agent_id
          LEFT JOIN customers c ON c.id = m.author_customer_id

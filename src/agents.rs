@@ -1,0 +1,223 @@
+//! Agents (people who answer tickets; admins among them) and departments.
+
+use chrono::{DateTime, Utc};
+use helpdesk_channel::ChannelKind;
+
+use super::{Result, Store, StoreError, is_unique_violation, on_pool, on_tx};
+use crate::domain::{AssignmentStrategy, Role};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct Department {
+    pub id: i64,
+    pub name: String,
+    pub assignment_strategy: String,
+}
+
+pub async fn create_department(
+    store: &Store,
+    name: &str,
+    strategy: AssignmentStrategy,
+    now: DateTime<Utc>,
+) -> Result<Department> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(StoreError::Conflict("a department needs a name".into()));
+    }
+    let inserted = on_pool!(store, pool => sqlx::query_as(
+        "INSERT INTO departments (name, assignment_strategy, created_at) VALUES ($1, $2, $3)
+         RETURNING id, name, assignment_strategy",
+    )
+    .bind(name)
+    .bind(strategy.as_str())
+    .bind(now)
+    .fetch_one(pool)
+    .await);
+    match inserted {
+        Ok(department) => Ok(department),
+        Err(error) if is_unique_violation(&error) => Err(StoreError::Conflict(format!(
+            "a department named {name:?} already exists"
+        ))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub async fn departments(store: &Store) -> Result<Vec<Department>> {
+    let rows = on_pool!(store, pool => sqlx::query_as(
+        "SELECT id, name, assignment_strategy FROM departments ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
+}
+
+pub async fn department_by_name(store: &Store, name: &str) -> Result<Option<Department>> {
+    let row = on_pool!(store, pool => sqlx::query_as(
+        "SELECT id, name, assignment_strategy FROM departments WHERE name = $1",
+    )
+    .bind(name.trim())
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row)
+}
+
+/// What `user add` asks for.
+#[derive(Debug, Clone)]
+pub struct NewAgent<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+    pub password_hash: Option<&'a str>,
+    pub department_ids: &'a [i64],
+    /// Chat identities: (channel, user id on that channel).
+    pub identities: &'a [(ChannelKind, &'a str)],
+    pub max_open_tickets: Option<i64>,
+}
+
+/// Creates an agent with their departments and chat identities in one transaction.
+pub async fn create_agent(store: &Store, agent: &NewAgent<'_>, now: DateTime<Utc>) -> Result<i64> {
+    let email = agent.email.trim().to_lowercase();
+    if !email.contains('@') {
+        return Err(StoreError::Conflict(format!(
+            "{:?} is not an email address",
+            agent.email
+        )));
+    }
+    let mut tx = store.begin_write().await?;
+    let inserted = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "INSERT INTO agents (email, name, role, password_hash, max_open_tickets, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(&email)
+    .bind(agent.name.trim())
+    .bind(agent.role.as_str())
+    .bind(agent.password_hash)
+    .bind(agent.max_open_tickets)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await);
+    let agent_id: i64 = match inserted {
+        Ok(id) => id,
+        Err(error) if is_unique_violation(&error) => {
+            return Err(StoreError::Conflict(format!(
+                "an agent with email {email} already exists"
+            )));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    for department_id in agent.department_ids {
+        on_tx!(&mut tx, conn => sqlx::query(
+            "INSERT INTO agent_departments (agent_id, department_id) VALUES ($1, $2)",
+        )
+        .bind(agent_id)
+        .bind(department_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    }
+    for (channel, address) in agent.identities {
+        let linked = on_tx!(&mut tx, conn => sqlx::query(
+            "INSERT INTO agent_identities (agent_id, channel, address) VALUES ($1, $2, $3)",
+        )
+        .bind(agent_id)
+        .bind(channel.as_str())
+        .bind(address.trim())
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()));
+        match linked {
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::Conflict(format!(
+                    "the {channel} identity {address} already belongs to another agent"
+                )));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    tx.commit().await?;
+    Ok(agent_id)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct AgentSummary {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub active: bool,
+    pub available: bool,
+    pub max_open_tickets: Option<i64>,
+    /// Department names, comma separated.
+    pub departments: String,
+    /// Chat identities as `channel:id`, comma separated.
+    pub identities: String,
+    pub has_password: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct AgentRow {
+    id: i64,
+    email: String,
+    name: String,
+    role: String,
+    active: bool,
+    available: bool,
+    max_open_tickets: Option<i64>,
+    has_password: bool,
+}
+
+pub async fn list_agents(store: &Store) -> Result<Vec<AgentSummary>> {
+    // Aggregated in Rust rather than with string_agg/group_concat, which the two spell apart.
+    let agents: Vec<AgentRow> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT id, email, name, role, active, available, max_open_tickets,
+                password_hash IS NOT NULL AS has_password
+         FROM agents ORDER BY email",
+    )
+    .fetch_all(pool)
+    .await)?;
+    let departments: Vec<(i64, String)> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT ad.agent_id, d.name FROM agent_departments ad
+         JOIN departments d ON d.id = ad.department_id ORDER BY d.name",
+    )
+    .fetch_all(pool)
+    .await)?;
+    let identities: Vec<(i64, String, String)> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT agent_id, channel, address FROM agent_identities ORDER BY channel, address",
+    )
+    .fetch_all(pool)
+    .await)?;
+    Ok(agents
+        .into_iter()
+        .map(|agent| AgentSummary {
+            departments: departments
+                .iter()
+                .filter(|(id, _)| *id == agent.id)
+                .map(|(_, name)| name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            identities: identities
+                .iter()
+                .filter(|(id, _, _)| *id == agent.id)
+                .map(|(_, channel, address)| format!("{channel}:{address}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            id: agent.id,
+            email: agent.email,
+            name: agent.name,
+            role: agent.role,
+            active: agent.active,
+            available: agent.available,
+            max_open_tickets: agent.max_open_tickets,
+            has_password: agent.has_password,
+        })
+        .collect())
+}
+
+/// The id of the agent with this email address.
+pub async fn agent_id_by_email(store: &Store, email: &str) -> Result<Option<i64>> {
+    let id = on_pool!(store, pool => sqlx::query_scalar("SELECT id FROM agents WHERE email = $1")
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(pool)
+        .await)?;
+    Ok(id)
+}

@@ -1,0 +1,199 @@
+//! Delivery of replies on the customer's channel, retried with exponential backoff and a cap;
+//! after the last attempt the reply is marked failed, shown on the ticket, never dropped.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use helpdesk_channel::{ChannelKind, Deliver, Delivered, DeliveryError, OutboundMessage};
+use serde::{Deserialize, Serialize};
+
+use crate::store::outbound::{self, PendingDelivery};
+use crate::store::tickets::{Actor, NewEvent, record_event};
+use crate::store::{Result, Store, Tx};
+
+/// The queue delivery jobs go to.
+pub const DELIVER_QUEUE: &str = "helpdesk.deliver";
+/// Attempts before a reply is marked failed.
+pub const MAX_DELIVERY_ATTEMPTS: i64 = 8;
+const FIRST_RETRY: Duration = Duration::seconds(30);
+const LONGEST_RETRY: Duration = Duration::hours(1);
+
+/// Deliver one stored reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverMessage {
+    pub message_id: i64,
+}
+
+/// [`Deliver`] for a registry of channels (its futures are boxed so channels can differ).
+pub trait DynDeliver: Send + Sync {
+    fn deliver_boxed<'a>(
+        &'a self,
+        message: &'a OutboundMessage,
+    ) -> Pin<Box<dyn Future<Output = Result<Delivered, DeliveryError>> + Send + 'a>>;
+}
+
+impl<T: Deliver> DynDeliver for T {
+    fn deliver_boxed<'a>(
+        &'a self,
+        message: &'a OutboundMessage,
+    ) -> Pin<Box<dyn Future<Output = Result<Delivered, DeliveryError>> + Send + 'a>> {
+        Box::pin(self.deliver(message))
+    }
+}
+
+/// The enabled channels, by kind.
+#[derive(Clone, Default)]
+pub struct Deliverers {
+    channels: HashMap<ChannelKind, Arc<dyn DynDeliver>>,
+}
+
+impl Deliverers {
+    pub fn with(mut self, channel: ChannelKind, deliver: Arc<dyn DynDeliver>) -> Deliverers {
+        self.channels.insert(channel, deliver);
+        self
+    }
+}
+
+/// The wait before attempt `attempt + 1`, after `attempt` failed ones: 30 s, 1 min, 2 min, …,
+/// at most an hour.
+pub fn backoff(failed_attempts: i64) -> Duration {
+    let doublings = u32::try_from(failed_attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(20);
+    let wait = FIRST_RETRY * 2i32.saturating_pow(doublings);
+    wait.min(LONGEST_RETRY)
+}
+
+/// What one run of a delivery job did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Sent {
+        external_id: String,
+    },
+    /// Failed for now; the next attempt is queued for this time.
+    RetryAt(DateTime<Utc>),
+    /// Failed for good, with the reason; the ticket's history says so.
+    Failed(String),
+    /// Already sent or failed (a repeated job), or no such reply.
+    NothingToDo,
+}
+
+pub async fn enqueue(tx: &mut Tx, message_id: i64, attempt: i64, at: DateTime<Utc>) -> Result<()> {
+    super::push(
+        tx,
+        DELIVER_QUEUE,
+        &DeliverMessage { message_id },
+        &format!("deliver:{message_id}:{attempt}"),
+        at,
+    )
+    .await
+}
+
+fn outbound_message(pending: &PendingDelivery) -> OutboundMessage {
+    let subject = if pending.subject.to_lowercase().starts_with("re:") {
+        pending.subject.clone()
+    } else {
+        format!("Re: {}", pending.subject)
+    };
+    OutboundMessage {
+        channel: pending.channel,
+        external_id: pending.external_id.clone(),
+        ticket_number: pending.ticket_number,
+        recipient: pending.recipient.clone(),
+        subject,
+        text: pending.text.clone(),
+        html: None,
+        attachments: Vec::new(),
+        thread: pending.thread.clone(),
+    }
+}
+
+/// Makes one delivery attempt for a stored reply at time `now`.
+pub async fn deliver_message(
+    store: &Store,
+    deliverers: &Deliverers,
+    message_id: i64,
+    now: DateTime<Utc>,
+) -> Result<DeliveryOutcome> {
+    let Some(pending) = outbound::pending_delivery(store, message_id).await? else {
+        return Ok(DeliveryOutcome::NothingToDo);
+    };
+    if pending.status != "pending" {
+        return Ok(DeliveryOutcome::NothingToDo);
+    }
+    let result = match deliverers.channels.get(&pending.channel) {
+        Some(channel) => channel.deliver_boxed(&outbound_message(&pending)).await,
+        None => Err(DeliveryError::Temporary(format!(
+            "the {} channel is not enabled",
+            pending.channel
+        ))),
+    };
+    let attempt = pending.attempts + 1;
+    let mut tx = store.begin_write().await?;
+    let outcome = match result {
+        Ok(delivered) => {
+            outbound::record_attempt(&mut tx, message_id, Ok(&delivered.external_id), now).await?;
+            DeliveryOutcome::Sent {
+                external_id: delivered.external_id,
+            }
+        }
+        Err(error) => {
+            let permanent = matches!(error, DeliveryError::Permanent(_));
+            let reason = error.to_string();
+            if permanent || attempt >= MAX_DELIVERY_ATTEMPTS {
+                outbound::record_attempt(&mut tx, message_id, Err((&reason, true)), now).await?;
+                let why = format!("after {attempt} attempts: {reason}");
+                record_event(
+                    &mut tx,
+                    &NewEvent {
+                        ticket_id: pending.ticket_id,
+                        actor: Actor::System,
+                        kind: "delivery_failed",
+                        old_value: None,
+                        new_value: Some(pending.channel.as_str()),
+                        reason: Some(&why),
+                        at: now,
+                    },
+                )
+                .await?;
+                tracing::warn!(message_id, ticket = pending.ticket_number, %reason, "delivery failed for good");
+                DeliveryOutcome::Failed(why)
+            } else {
+                outbound::record_attempt(&mut tx, message_id, Err((&reason, false)), now).await?;
+                let at = now + backoff(attempt);
+                enqueue(&mut tx, message_id, attempt + 1, at).await?;
+                DeliveryOutcome::RetryAt(at)
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// A Message-ID for a reply on ticket `number`, in the domain of the support address.
+pub fn new_mail_message_id(support_address: &str, number: i64) -> String {
+    let domain = support_address
+        .rsplit_once('@')
+        .map(|(_, domain)| domain)
+        .filter(|domain| !domain.is_empty())
+        .unwrap_or("helpdesk.invalid");
+    format!("{:016x}.{number}@{domain}", fastrand::u64(..))
+}
+
+/// Stores an agent's reply or note and, for a public reply, queues its delivery in the same
+/// transaction.
+pub async fn send_reply(
+    store: &Store,
+    reply: &outbound::NewReply<'_>,
+) -> Result<outbound::StoredReply> {
+    let mut tx = store.begin_write().await?;
+    let stored = outbound::add_reply(&mut tx, reply).await?;
+    if stored.to_deliver {
+        enqueue(&mut tx, stored.message_id, 1, reply.now).await?;
+    }
+    tx.commit().await?;
+    Ok(stored)
+}

@@ -1,0 +1,283 @@
+//! Outbound messages: agents' replies and notes, and what became of their delivery.
+
+use chrono::{DateTime, Utc};
+use helpdesk_channel::{ChannelKind, Identity, ThreadHints};
+
+use super::tickets::{
+    Actor, NewEvent, NewMessage, TicketRef, find_by_number, insert_message, record_event,
+};
+use super::{Result, Store, StoreError, Tx, on_pool, on_tx};
+use crate::domain::{Direction, MessageKind, Status};
+
+/// What an agent wrote on a ticket.
+#[derive(Debug, Clone)]
+pub struct NewReply<'a> {
+    pub number: i64,
+    pub agent_id: i64,
+    pub text: &'a str,
+    /// Public (goes to the customer) or internal (a note, never sent).
+    pub kind: MessageKind,
+    /// For mail: the Message-ID the reply will carry, chosen now so every delivery attempt
+    /// sends the same message.
+    pub external_id: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+/// The stored reply: its message id, and whether it waits for delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredReply {
+    pub ticket: TicketRef,
+    pub message_id: i64,
+    pub to_deliver: bool,
+}
+
+/// Stores an agent's reply or note. A public reply on a new ticket opens it and counts as the
+/// first response; it is marked pending delivery (the caller enqueues the job in `tx`).
+pub async fn add_reply(tx: &mut Tx, reply: &NewReply<'_>) -> Result<StoredReply> {
+    let ticket = find_by_number(tx, reply.number)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no ticket #{}", reply.number)))?;
+    if ticket.status == Status::Closed {
+        return Err(StoreError::Conflict(format!(
+            "ticket #{} is closed; a new message opens a follow-up ticket",
+            reply.number
+        )));
+    }
+    if reply.text.trim().is_empty() {
+        return Err(StoreError::Conflict("an empty reply cannot be sent".into()));
+    }
+    let channel: String = on_tx!(tx, conn => sqlx::query_scalar(
+        "SELECT channel FROM tickets WHERE id = $1",
+    )
+    .bind(ticket.id)
+    .fetch_one(&mut *conn)
+    .await)?;
+    let channel: ChannelKind =
+        channel
+            .parse()
+            .map_err(|error: helpdesk_channel::UnknownChannel| {
+                StoreError::Invalid(error.to_string())
+            })?;
+    let public = reply.kind == MessageKind::Public;
+    let message_id = insert_message(
+        tx,
+        &NewMessage {
+            ticket_id: ticket.id,
+            direction: Direction::Outbound,
+            kind: reply.kind,
+            author_customer_id: None,
+            author_agent_id: Some(reply.agent_id),
+            channel,
+            external_id: reply.external_id,
+            subject: None,
+            body_text: reply.text,
+            body_html: None,
+            raw_message_id: None,
+            sent_at: None,
+            now: reply.now,
+        },
+    )
+    .await?
+    .ok_or_else(|| StoreError::Conflict("a message with this id exists already".into()))?;
+    if public {
+        on_tx!(tx, conn => sqlx::query(
+            "UPDATE messages SET delivery_status = 'pending' WHERE id = $1",
+        )
+        .bind(message_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+        on_tx!(tx, conn => sqlx::query(
+            "UPDATE tickets SET first_response_at = COALESCE(first_response_at, $1) WHERE id = $2",
+        )
+        .bind(reply.now)
+        .bind(ticket.id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    }
+    let ticket = if public && ticket.status == Status::New {
+        super::tickets::change_status(
+            tx,
+            ticket.number,
+            Status::Open,
+            Actor::Agent(reply.agent_id),
+            Some("first reply"),
+            reply.now,
+        )
+        .await?
+    } else {
+        ticket
+    };
+    record_event(
+        tx,
+        &NewEvent {
+            ticket_id: ticket.id,
+            actor: Actor::Agent(reply.agent_id),
+            kind: if public { "replied" } else { "note" },
+            old_value: None,
+            new_value: None,
+            reason: None,
+            at: reply.now,
+        },
+    )
+    .await?;
+    Ok(StoredReply {
+        ticket,
+        message_id,
+        to_deliver: public,
+    })
+}
+
+/// Everything a channel needs to deliver one stored reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDelivery {
+    pub message_id: i64,
+    pub ticket_id: i64,
+    pub ticket_number: i64,
+    pub channel: ChannelKind,
+    pub recipient: Identity,
+    pub subject: String,
+    pub text: String,
+    pub external_id: Option<String>,
+    pub attempts: i64,
+    pub status: String,
+    pub thread: ThreadHints,
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    ticket_id: i64,
+    number: i64,
+    channel: String,
+    subject: String,
+    body_text: String,
+    external_id: Option<String>,
+    delivery_attempts: i64,
+    delivery_status: Option<String>,
+    address: Option<String>,
+    display_name: Option<String>,
+    conversation: Option<String>,
+}
+
+/// The reply with id `message_id` and where it goes: the customer's identity on the ticket's
+/// channel, and the ids of the customer's messages for threading (newest last).
+pub async fn pending_delivery(store: &Store, message_id: i64) -> Result<Option<PendingDelivery>> {
+    let row: Option<PendingRow> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT t.id AS ticket_id, t.number, t.channel, t.subject, m.body_text, m.external_id,
+                m.delivery_attempts, m.delivery_status, ci.address, ci.display_name,
+                t.conversation
+         FROM messages m JOIN tickets t ON t.id = m.ticket_id
+         LEFT JOIN customer_identities ci
+                ON ci.customer_id = t.customer_id AND ci.channel = t.channel
+         WHERE m.id = $1 AND m.direction = 'outbound'
+         ORDER BY ci.id LIMIT 1",
+    )
+    .bind(message_id)
+    .fetch_optional(pool)
+    .await)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let channel: ChannelKind =
+        row.channel
+            .parse()
+            .map_err(|error: helpdesk_channel::UnknownChannel| {
+                StoreError::Invalid(error.to_string())
+            })?;
+    let address = row.address.ok_or_else(|| {
+        StoreError::NotFound(format!(
+            "the customer of ticket #{} has no {channel} identity to reply to",
+            row.number
+        ))
+    })?;
+    let references: Vec<String> = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT external_id FROM messages
+         WHERE ticket_id = $1 AND external_id IS NOT NULL AND id < $2 AND kind = 'public'
+         ORDER BY id",
+    )
+    .bind(row.ticket_id)
+    .bind(message_id)
+    .fetch_all(pool)
+    .await)?;
+    let last_inbound: Option<String> = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT external_id FROM messages
+         WHERE ticket_id = $1 AND direction = 'inbound' AND external_id IS NOT NULL AND id < $2
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(row.ticket_id)
+    .bind(message_id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(Some(PendingDelivery {
+        message_id,
+        ticket_id: row.ticket_id,
+        ticket_number: row.number,
+        channel,
+        recipient: Identity {
+            channel,
+            address,
+            display_name: row.display_name,
+        },
+        subject: row.subject,
+        text: row.body_text,
+        external_id: row.external_id,
+        attempts: row.delivery_attempts,
+        status: row.delivery_status.unwrap_or_default(),
+        thread: ThreadHints {
+            in_reply_to: last_inbound.clone().into_iter().collect(),
+            references,
+            ticket_number: Some(row.number),
+            conversation: row.conversation,
+            reply_to: last_inbound,
+        },
+    }))
+}
+
+/// Records one delivery attempt: sent (with the id the channel gave), or failed for good, or
+/// (`final_failure: false`) failed for now.
+pub async fn record_attempt(
+    tx: &mut Tx,
+    message_id: i64,
+    result: std::result::Result<&str, (&str, bool)>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    match result {
+        Ok(external_id) => on_tx!(tx, conn => sqlx::query(
+            "UPDATE messages SET delivery_status = 'sent', delivered_at = $1, delivery_error = NULL,
+                    delivery_attempts = delivery_attempts + 1,
+                    external_id = COALESCE(external_id, $2)
+             WHERE id = $3",
+        )
+        .bind(now)
+        .bind(external_id)
+        .bind(message_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?,
+        Err((error, final_failure)) => on_tx!(tx, conn => sqlx::query(
+            "UPDATE messages SET delivery_error = $1, delivery_attempts = delivery_attempts + 1,
+                    delivery_status = CASE WHEN $2 THEN 'failed' ELSE delivery_status END
+             WHERE id = $3",
+        )
+        .bind(error)
+        .bind(final_failure)
+        .bind(message_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?,
+    };
+    Ok(())
+}
+
+/// How many replies wait for delivery and how many failed for good.
+pub async fn delivery_counts(store: &Store) -> Result<(i64, i64)> {
+    let counts = on_pool!(store, pool => sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN delivery_status = 'pending' THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN delivery_status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT)
+         FROM messages WHERE delivery_status IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await)?;
+    Ok(counts)
+}
