@@ -4,8 +4,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use chrono::{FixedOffset, NaiveTime, Weekday};
 use serde::Deserialize;
 use toml::{Table, Value};
+
+use crate::domain::rules::BusinessHours;
+use crate::domain::sla::{MinutesByPriority, SlaTargets};
 
 /// The documented defaults; the same file ships in config/ for people to read.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -36,6 +40,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub web: WebSettings,
     pub intake: IntakeSettings,
+    pub sla: SlaSettings,
+    pub workflow: WorkflowSettings,
     pub log: LogSettings,
     pub email: EmailSettings,
     pub telegram: TelegramSettings,
@@ -61,6 +67,65 @@ pub struct WebSettings {
 pub struct IntakeSettings {
     pub max_attachment_bytes: u64,
     pub max_message_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSettings {
+    pub first_response_minutes: MinutesByPriority,
+    pub resolution_minutes: MinutesByPriority,
+}
+
+impl SlaSettings {
+    pub fn targets(&self) -> SlaTargets {
+        SlaTargets {
+            first_response: self.first_response_minutes,
+            resolution: self.resolution_minutes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowSettings {
+    pub auto_close_days: u32,
+    pub business_days: Vec<String>,
+    pub business_hours: String,
+    pub utc_offset_minutes: i32,
+}
+
+impl WorkflowSettings {
+    /// The business hours these settings describe; `None` names what is wrong.
+    pub fn business_hours(&self) -> Result<BusinessHours, String> {
+        let days = self
+            .business_days
+            .iter()
+            .map(|day| {
+                day.parse::<Weekday>()
+                    .map_err(|_| format!("{day:?} is not a day such as \"mon\""))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (start, end) = self
+            .business_hours
+            .split_once('-')
+            .ok_or_else(|| format!("{:?} is not \"HH:MM-HH:MM\"", self.business_hours))?;
+        let time = |text: &str| {
+            NaiveTime::parse_from_str(text.trim(), "%H:%M")
+                .map_err(|_| format!("{text:?} is not a time such as \"09:00\""))
+        };
+        let (start, end) = (time(start)?, time(end)?);
+        if start >= end {
+            return Err(format!("{:?} ends before it starts", self.business_hours));
+        }
+        let offset = FixedOffset::east_opt(self.utc_offset_minutes.saturating_mul(60))
+            .ok_or_else(|| format!("{} minutes is not a UTC offset", self.utc_offset_minutes))?;
+        Ok(BusinessHours {
+            days,
+            start,
+            end,
+            offset,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -237,6 +302,30 @@ impl Settings {
                 "intake.max_attachment_bytes",
                 "is larger than intake.max_message_bytes, so it could never apply".into(),
             ));
+        }
+        for (key, minutes) in [
+            (
+                "sla.first_response_minutes",
+                self.sla.first_response_minutes,
+            ),
+            ("sla.resolution_minutes", self.sla.resolution_minutes),
+        ] {
+            if [minutes.low, minutes.normal, minutes.high, minutes.urgent]
+                .iter()
+                .any(|m| *m <= 0)
+            {
+                return Err(fail(key, "every target must be at least 1 minute".into()));
+            }
+        }
+        if let Err(message) = self.workflow.business_hours() {
+            let key = if message.contains("day") {
+                "workflow.business_days"
+            } else if message.contains("UTC") {
+                "workflow.utc_offset_minutes"
+            } else {
+                "workflow.business_hours"
+            };
+            return Err(fail(key, message));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(fail(
@@ -466,6 +555,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("`email.imap.host`"), "{error}");
+    }
+
+    #[test]
+    fn sla_targets_and_business_hours_are_read_and_checked() {
+        let settings = Settings::load_from(
+            None,
+            env(&[("HELPDESK_SLA__FIRST_RESPONSE_MINUTES__URGENT", "15")]),
+        )
+        .expect("valid");
+        assert_eq!(settings.sla.first_response_minutes.urgent, 15);
+        let hours = settings.workflow.business_hours().expect("valid hours");
+        assert_eq!(hours.days.len(), 5);
+        let error = load_text("[workflow]\nbusiness_hours = \"17:00-09:00\"\n", &[]).unwrap_err();
+        assert!(
+            error.to_string().contains("`workflow.business_hours`"),
+            "{error}"
+        );
+        let error = load_text(
+            "[workflow]\nbusiness_days = [\"monday\", \"funday\"]\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("`workflow.business_days`"),
+            "{error}"
+        );
+        let error =
+            Settings::load_from(None, env(&[("HELPDESK_SLA__RESOLUTION_MINUTES__LOW", "0")]))
+                .unwrap_err();
+        assert!(
+            error.to_string().contains("`sla.resolution_minutes`"),
+            "{error}"
+        );
     }
 
     #[test]

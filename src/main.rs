@@ -388,7 +388,13 @@ async fn serve(settings: Settings) -> Result<()> {
     });
     // Channels that deliver replies join here as they are enabled.
     let deliverers = jobs::deliver::Deliverers::default();
-    let workers = tokio::spawn(jobs::run(store.clone(), deliverers, jobs_stop));
+    let job_settings = jobs::JobSettings::from_settings(&settings);
+    let workers = tokio::spawn(jobs::run(
+        store.clone(),
+        job_settings,
+        deliverers,
+        jobs_stop,
+    ));
     let state = web::AppState {
         store: store.clone(),
     };

@@ -3,6 +3,12 @@
 
 mod support;
 
+fn test_settings() -> helpdesk::jobs::JobSettings {
+    helpdesk::jobs::JobSettings::from_settings(
+        &helpdesk::config::Settings::load_from(None, Vec::new()).expect("default settings"),
+    )
+}
+
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -278,7 +284,12 @@ async fn the_delivery_worker_sends_a_reply_soon_after_it_is_written() {
         let channel = FlakyMail::new(0, false);
         let deliverers = Deliverers::default().with(ChannelKind::Email, channel.clone());
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let workers = tokio::spawn(jobs::run(db.store.clone(), deliverers, stopped));
+        let workers = tokio::spawn(jobs::run(
+            db.store.clone(),
+            test_settings(),
+            deliverers,
+            stopped,
+        ));
         reply(&db, number, agent, MessageKind::Public, Utc::now()).await;
         let deadline = Instant::now() + Duration::from_secs(20);
         while channel.sent.lock().expect("lock").is_empty() {

@@ -2,6 +2,12 @@
 
 mod support;
 
+fn test_settings() -> helpdesk::jobs::JobSettings {
+    helpdesk::jobs::JobSettings::from_settings(
+        &helpdesk::config::Settings::load_from(None, Vec::new()).expect("default settings"),
+    )
+}
+
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -259,9 +265,14 @@ async fn the_outbox_becomes_jobs_exactly_once() {
             "more",
         );
         db.intake.accept_email(reply).await.expect("reply");
-        assert_eq!(jobs::relay_outbox(&db.store, 100).await.expect("relay"), 4);
         assert_eq!(
-            jobs::relay_outbox(&db.store, 100)
+            jobs::relay_outbox(&db.store, &test_settings().sla, 100)
+                .await
+                .expect("relay"),
+            4
+        );
+        assert_eq!(
+            jobs::relay_outbox(&db.store, &test_settings().sla, 100)
                 .await
                 .expect("relay again"),
             0
@@ -269,16 +280,18 @@ async fn the_outbox_becomes_jobs_exactly_once() {
         let queued = jobs::list(&db.store, Some("Pending"), 100)
             .await
             .expect("jobs");
+        let count = |queue: &str| queued.iter().filter(|job| job.queue == queue).count();
         assert_eq!(
-            queued.len(),
+            count(jobs::ASSIGN_QUEUE),
             3,
-            "one assignment job per new ticket, none for the reply"
+            "one assignment job per new ticket, none for the reply: {queued:?}"
         );
-        assert!(
-            queued
-                .iter()
-                .all(|job| job.queue == jobs::ASSIGN_QUEUE && job.attempts == 0)
+        assert_eq!(
+            count(jobs::sla::SLA_QUEUE),
+            6,
+            "two SLA timers per new ticket"
         );
+        assert!(queued.iter().all(|job| job.attempts == 0));
     }
 }
 
@@ -356,6 +369,7 @@ async fn the_worker_assigns_a_new_ticket_within_seconds_and_stops_on_request() {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let workers = tokio::spawn(jobs::run(
             s.clone(),
+            test_settings(),
             jobs::deliver::Deliverers::default(),
             stopped,
         ));

@@ -7,6 +7,7 @@
 
 pub mod assign;
 pub mod deliver;
+pub mod sla;
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::domain::rules::BusinessHours;
+use crate::domain::sla::SlaTargets;
 use crate::store::{Result, Store, StoreError, Tx, on_tx};
 
 /// The queue assignment jobs go to.
@@ -29,8 +31,8 @@ const MAX_ATTEMPTS: usize = 5;
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// How often the relay looks at the outbox when nothing woke it.
 const RELAY_INTERVAL: Duration = Duration::from_millis(200);
-/// How often tickets waiting for an agent are offered again.
-const WAITING_INTERVAL: Duration = Duration::from_secs(30);
+/// How often tickets waiting for an agent are offered again and quiet tickets closed.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Assign a ticket: rules first, then the department's strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,9 +79,19 @@ pub(crate) async fn push<T: Serialize>(
                 .map_err(|error| queue_error(error.to_string()))
         }
         Tx::Postgres { transaction } => {
-            apalis_postgres::queries::push_tasks(&mut **transaction, queue, vec![task])
-                .await
-                .map_err(|error| queue_error(error.to_string()))
+            // Unlike its SQLite twin, the PostgreSQL push fails on a known idempotency key,
+            // and a failed statement would abort our transaction: push under a savepoint.
+            let mut savepoint = sqlx::Connection::begin(&mut **transaction).await?;
+            match apalis_postgres::queries::push_tasks(&mut *savepoint, queue, vec![task]).await {
+                Ok(()) => savepoint.commit().await?,
+                Err(apalis_postgres::Error::Database(error))
+                    if crate::store::is_unique_violation(&error) =>
+                {
+                    savepoint.rollback().await?;
+                }
+                Err(error) => return Err(queue_error(error.to_string())),
+            }
+            Ok(())
         }
     }
 }
@@ -89,34 +101,34 @@ pub async fn enqueue_assign(tx: &mut Tx, job: AssignTicket, idempotency_key: &st
     push(tx, ASSIGN_QUEUE, &job, idempotency_key, Utc::now()).await
 }
 
-/// Turns pending outbox entries into jobs; returns how many entries it handled. Several
-/// instances may run it at once: on PostgreSQL each takes rows the others have not locked.
-pub async fn relay_outbox(store: &Store, limit: i64) -> Result<usize> {
+/// Turns pending outbox entries into jobs (assignment for new and reopened tickets, SLA timers
+/// for new ones); returns how many entries it handled. Several instances may run it at once:
+/// on PostgreSQL each takes rows the others have not locked.
+pub async fn relay_outbox(store: &Store, targets: &SlaTargets, limit: i64) -> Result<usize> {
     let mut tx = store.begin_write().await?;
     let skip_locked = match &tx {
         Tx::Sqlite { .. } => "",
-        Tx::Postgres { .. } => "FOR UPDATE SKIP LOCKED",
+        Tx::Postgres { .. } => "FOR UPDATE OF o SKIP LOCKED",
     };
     let sql = format!(
-        "SELECT id, kind, ticket_id FROM outbox WHERE processed_at IS NULL
-         ORDER BY id LIMIT $1 {skip_locked}"
+        "SELECT o.id, o.kind, o.ticket_id, t.created_at
+         FROM outbox o JOIN tickets t ON t.id = o.ticket_id
+         WHERE o.processed_at IS NULL
+         ORDER BY o.id LIMIT $1 {skip_locked}"
     );
-    let pending: Vec<(i64, String, i64)> = on_tx!(&mut tx, conn => sqlx::query_as(
-        sqlx::AssertSqlSafe(sql)
-    )
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await)?;
-    for (id, kind, ticket_id) in &pending {
+    let pending: Vec<(i64, String, i64, chrono::DateTime<Utc>)> = on_tx!(&mut tx, conn => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await)?;
+    for (id, kind, ticket_id, created_at) in &pending {
         if kind == "ticket_created" || kind == "ticket_reopened" {
-            enqueue_assign(
-                &mut tx,
-                AssignTicket {
-                    ticket_id: *ticket_id,
-                },
-                &format!("outbox:{id}"),
-            )
-            .await?;
+            let job = AssignTicket {
+                ticket_id: *ticket_id,
+            };
+            enqueue_assign(&mut tx, job, &format!("outbox:{id}")).await?;
+        }
+        if kind == "ticket_created" {
+            sla::schedule_new(&mut tx, *ticket_id, *created_at, targets).await?;
         }
         on_tx!(&mut tx, conn => sqlx::query("UPDATE outbox SET processed_at = $1 WHERE id = $2")
             .bind(Utc::now())
@@ -145,11 +157,50 @@ pub fn default_business_hours() -> BusinessHours {
     }
 }
 
+/// What the workers need from the settings.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    pub hours: BusinessHours,
+    pub sla: SlaTargets,
+    /// Resolved tickets close after this long without news; `None` = never.
+    pub auto_close_after: Option<chrono::Duration>,
+}
+
+impl JobSettings {
+    pub fn from_settings(settings: &crate::config::Settings) -> JobSettings {
+        JobSettings {
+            // Validated when the settings were loaded.
+            hours: settings
+                .workflow
+                .business_hours()
+                .unwrap_or_else(|_| default_business_hours()),
+            sla: settings.sla.targets(),
+            auto_close_after: (settings.workflow.auto_close_days > 0)
+                .then(|| chrono::Duration::days(i64::from(settings.workflow.auto_close_days))),
+        }
+    }
+}
+
 #[derive(Clone)]
 struct JobContext {
     store: Store,
-    hours: BusinessHours,
+    settings: JobSettings,
     deliverers: deliver::Deliverers,
+}
+
+async fn run_assign(
+    job: AssignTicket,
+    context: Data<JobContext>,
+) -> std::result::Result<(), BoxDynError> {
+    let outcome = assign::assign_ticket(
+        &context.store,
+        job.ticket_id,
+        &context.settings.hours,
+        Utc::now(),
+    )
+    .await?;
+    tracing::debug!(ticket_id = job.ticket_id, ?outcome, "assignment ran");
+    Ok(())
 }
 
 async fn run_deliver(
@@ -167,35 +218,70 @@ async fn run_deliver(
     Ok(())
 }
 
-async fn run_assign(
-    job: AssignTicket,
+async fn run_sla(
+    job: sla::SlaCheck,
     context: Data<JobContext>,
 ) -> std::result::Result<(), BoxDynError> {
-    let outcome =
-        assign::assign_ticket(&context.store, job.ticket_id, &context.hours, Utc::now()).await?;
-    tracing::debug!(ticket_id = job.ticket_id, ?outcome, "assignment ran");
+    let outcome = sla::check(&context.store, &context.settings.sla, job, Utc::now()).await?;
+    if let sla::SlaOutcome::Escalated { from, to } = &outcome {
+        tracing::info!(ticket_id = job.ticket_id, target = ?job.target, %from, %to, "ticket escalated");
+    }
     Ok(())
 }
 
-/// Runs the relay, the assignment and delivery workers and the waiting-ticket sweep until
-/// `shutdown` turns true; running jobs finish first, queued ones stay for the next start.
+/// Starts one apalis worker on `queue` of whichever backend the store is.
+macro_rules! spawn_worker {
+    ($store:expr, $job:ty, $queue:expr, $name:literal, $handler:expr, $context:expr, $stop:expr) => {
+        match $store {
+            Store::Sqlite { pool, .. } => {
+                let backend = SqliteStorage::<$job>::new(pool)
+                    .with_config(apalis_sqlite::Config::default().queue($queue))
+                    .poll_with_interval(POLL_INTERVAL);
+                tokio::spawn(
+                    WorkerBuilder::new($name)
+                        .backend(backend)
+                        .data($context)
+                        .build($handler)
+                        .run_until($stop),
+                )
+            }
+            Store::Postgres { pool } => {
+                let backend = PostgresStorage::<$job>::new(pool)
+                    .with_config(apalis_postgres::Config::default().queue($queue))
+                    .poll_with_interval(POLL_INTERVAL);
+                tokio::spawn(
+                    WorkerBuilder::new($name)
+                        .backend(backend)
+                        .data($context)
+                        .build($handler)
+                        .run_until($stop),
+                )
+            }
+        }
+    };
+}
+
+/// Runs the relay, the assignment, delivery and SLA workers, the waiting-ticket sweep and
+/// auto-close until `shutdown` turns true; running jobs finish first, queued ones stay for the
+/// next start.
 pub async fn run(
     store: Store,
+    settings: JobSettings,
     deliverers: deliver::Deliverers,
     shutdown: watch::Receiver<bool>,
 ) -> std::result::Result<(), BoxDynError> {
     let context = JobContext {
         store: store.clone(),
-        hours: default_business_hours(),
+        settings: settings.clone(),
         deliverers,
     };
     let relay = {
         let store = store.clone();
         let mut shutdown = shutdown.clone();
         async move {
-            let mut waiting_tick = tokio::time::interval(WAITING_INTERVAL);
+            let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
             loop {
-                match relay_outbox(&store, 500).await {
+                match relay_outbox(&store, &settings.sla, 500).await {
                     Ok(moved) if moved > 0 => continue,
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "outbox relay"),
@@ -203,7 +289,7 @@ pub async fn run(
                 tokio::select! {
                     _ = shutdown.changed() => break,
                     _ = tokio::time::sleep(RELAY_INTERVAL) => {}
-                    _ = waiting_tick.tick() => offer_waiting(&store).await,
+                    _ = sweep.tick() => sweep_once(&store, &settings).await,
                 }
             }
         }
@@ -213,60 +299,55 @@ pub async fn run(
         let _ = shutdown.wait_for(|stop| *stop).await;
         Ok::<(), std::io::Error>(())
     };
-    let (assigner, deliverer) = match &store {
-        Store::Sqlite { pool, .. } => {
-            let assign = SqliteStorage::<AssignTicket>::new(pool)
-                .with_config(apalis_sqlite::Config::default().queue(ASSIGN_QUEUE))
-                .poll_with_interval(POLL_INTERVAL);
-            let deliver = SqliteStorage::<deliver::DeliverMessage>::new(pool)
-                .with_config(apalis_sqlite::Config::default().queue(deliver::DELIVER_QUEUE))
-                .poll_with_interval(POLL_INTERVAL);
-            (
-                tokio::spawn(
-                    WorkerBuilder::new("helpdesk-assign")
-                        .backend(assign)
-                        .data(context.clone())
-                        .build(run_assign)
-                        .run_until(stopper(shutdown.clone())),
-                ),
-                tokio::spawn(
-                    WorkerBuilder::new("helpdesk-deliver")
-                        .backend(deliver)
-                        .data(context)
-                        .build(run_deliver)
-                        .run_until(stopper(shutdown.clone())),
-                ),
-            )
-        }
-        Store::Postgres { pool } => {
-            let assign = PostgresStorage::<AssignTicket>::new(pool)
-                .with_config(apalis_postgres::Config::default().queue(ASSIGN_QUEUE))
-                .poll_with_interval(POLL_INTERVAL);
-            let deliver = PostgresStorage::<deliver::DeliverMessage>::new(pool)
-                .with_config(apalis_postgres::Config::default().queue(deliver::DELIVER_QUEUE))
-                .poll_with_interval(POLL_INTERVAL);
-            (
-                tokio::spawn(
-                    WorkerBuilder::new("helpdesk-assign")
-                        .backend(assign)
-                        .data(context.clone())
-                        .build(run_assign)
-                        .run_until(stopper(shutdown.clone())),
-                ),
-                tokio::spawn(
-                    WorkerBuilder::new("helpdesk-deliver")
-                        .backend(deliver)
-                        .data(context)
-                        .build(run_deliver)
-                        .run_until(stopper(shutdown.clone())),
-                ),
-            )
-        }
-    };
+    let workers = [
+        spawn_worker!(
+            &store,
+            AssignTicket,
+            ASSIGN_QUEUE,
+            "helpdesk-assign",
+            run_assign,
+            context.clone(),
+            stopper(shutdown.clone())
+        ),
+        spawn_worker!(
+            &store,
+            deliver::DeliverMessage,
+            deliver::DELIVER_QUEUE,
+            "helpdesk-deliver",
+            run_deliver,
+            context.clone(),
+            stopper(shutdown.clone())
+        ),
+        spawn_worker!(
+            &store,
+            sla::SlaCheck,
+            sla::SLA_QUEUE,
+            "helpdesk-sla",
+            run_sla,
+            context,
+            stopper(shutdown.clone())
+        ),
+    ];
     relay.await;
-    assigner.await??;
-    deliverer.await??;
+    for worker in workers {
+        worker.await??;
+    }
     Ok(())
+}
+
+/// The periodic work: tickets waiting for an agent are offered again, quiet resolved tickets
+/// close.
+async fn sweep_once(store: &Store, settings: &JobSettings) {
+    offer_waiting(store).await;
+    if let Some(quiet) = settings.auto_close_after {
+        match sla::close_quiet(store, quiet, Utc::now()).await {
+            Ok(closed) if !closed.is_empty() => {
+                tracing::info!(count = closed.len(), "quiet resolved tickets closed");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "closing quiet tickets"),
+        }
+    }
 }
 
 /// Offers tickets waiting for an agent to the assignment again.

@@ -12,6 +12,7 @@ pub enum OutboxKind {
     TicketCreated,
     CustomerReplied,
     TicketReopened,
+    TicketEscalated,
 }
 
 impl OutboxKind {
@@ -20,6 +21,7 @@ impl OutboxKind {
             OutboxKind::TicketCreated => "ticket_created",
             OutboxKind::CustomerReplied => "customer_replied",
             OutboxKind::TicketReopened => "ticket_reopened",
+            OutboxKind::TicketEscalated => "ticket_escalated",
         }
     }
 }
