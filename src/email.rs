@@ -5,6 +5,7 @@ use std::future::Future;
 use helpdesk_email::imap::{
     Cursor, CursorPosition, ImapHealth, ImapIntake, ImapSettings, ImapTls, Sink, Uid,
 };
+use helpdesk_email::smtp::{SmtpSettings, SmtpTls};
 
 use crate::config::{Settings, Tls};
 use crate::intake::{Intake, IntakeError};
@@ -26,6 +27,24 @@ pub fn imap_settings(settings: &Settings) -> ImapSettings {
         mailbox: imap.mailbox.clone(),
         idle: imap.idle,
         poll_seconds: imap.poll_seconds,
+    }
+}
+
+/// The SMTP settings of `[email.smtp]`, sending as `email.address`.
+pub fn smtp_settings(settings: &Settings) -> SmtpSettings {
+    let smtp = &settings.email.smtp;
+    SmtpSettings {
+        host: smtp.host.clone(),
+        port: smtp.port,
+        tls: match smtp.tls {
+            Tls::None => SmtpTls::None,
+            Tls::Starttls => SmtpTls::Starttls,
+            Tls::Tls => SmtpTls::Tls,
+        },
+        username: smtp.username.clone(),
+        password: smtp.password.clone(),
+        from_address: settings.email.address.clone(),
+        from_name: None,
     }
 }
 

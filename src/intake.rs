@@ -6,9 +6,12 @@
 //! message, its attachments and its thread links are stored; follow-up work goes to the outbox.
 //! Only after the commit may a channel acknowledge the message at its source.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use helpdesk_channel::{ChannelKind, InboundMessage};
 use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
 
 use crate::domain::{Direction, MessageKind, Priority, Status};
 use crate::store::attachments::{BlobStore, NewAttachment};
@@ -94,6 +97,7 @@ pub struct Intake {
     store: Store,
     blobs: BlobStore,
     limits: Limits,
+    committed: Arc<Notify>,
 }
 
 impl Intake {
@@ -102,7 +106,14 @@ impl Intake {
             store,
             blobs,
             limits,
+            committed: Arc::new(Notify::new()),
         }
+    }
+
+    /// Woken after every commit that took messages in, so the job relay of this process need
+    /// not wait for its next poll.
+    pub fn committed(&self) -> Arc<Notify> {
+        Arc::clone(&self.committed)
     }
 
     pub fn store(&self) -> &Store {
@@ -193,6 +204,7 @@ impl Intake {
         {
             Ok(outcome) => {
                 tx.commit().await?;
+                self.committed.notify_one();
                 Ok(outcome)
             }
             Err(error) => {
@@ -269,7 +281,10 @@ impl Intake {
             }
         }
         match tx.commit().await {
-            Ok(()) => Some(taken),
+            Ok(()) => {
+                self.committed.notify_one();
+                Some(taken)
+            }
             Err(error) => {
                 tracing::info!(%error, "batch commit failed; taking its messages in one by one");
                 None

@@ -192,6 +192,19 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Time from intake commit to assignment under a steady load, and assignments per second
+    /// with a backlog, with the real job workers.
+    Assign {
+        /// Tickets in the steady phase, and again in the backlog.
+        #[arg(long, default_value_t = 2000)]
+        tickets: usize,
+        /// New tickets per second in the steady phase.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// A postgres:// server URL to measure PostgreSQL; default: a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -321,6 +334,31 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             }
             Ok(())
         }
+        Command::Bench(BenchCommand::Assign {
+            tickets,
+            rate,
+            database_url,
+        }) => {
+            let report = bench::assign(&bench::AssignBench {
+                tickets,
+                rate,
+                database_url,
+            })
+            .await?;
+            println!(
+                "backend {}: {} tickets at {}/s: intake commit to assignment p50 {:.1} ms, \
+                 p99 {:.1} ms, max {:.1} ms; backlog of {} drained at {:.0} assignments/s",
+                report.backend,
+                report.tickets,
+                report.rate,
+                report.latency_ms_p50,
+                report.latency_ms_p99,
+                report.latency_ms_max,
+                report.tickets,
+                report.saturated_jobs_per_second
+            );
+            Ok(())
+        }
         Command::Bench(BenchCommand::Ingest {
             messages,
             database_url,
@@ -372,13 +410,13 @@ async fn serve(settings: Settings) -> Result<()> {
         "database ready"
     );
     let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
+    let intake = app::intake(&settings, store.clone());
     let imap = settings.email.enabled.then(|| {
         let mut stop = jobs_stop.clone();
         let shutdown = async move {
             let _ = stop.wait_for(|stop| *stop).await;
         };
-        let (_health, task) =
-            email::start_imap(&settings, app::intake(&settings, store.clone()), shutdown);
+        let (_health, task) = email::start_imap(&settings, intake.clone(), shutdown);
         tracing::info!(
             host = settings.email.imap.host,
             mailbox = settings.email.imap.mailbox,
@@ -387,12 +425,21 @@ async fn serve(settings: Settings) -> Result<()> {
         task
     });
     // Channels that deliver replies join here as they are enabled.
-    let deliverers = jobs::deliver::Deliverers::default();
+    let mut deliverers = jobs::deliver::Deliverers::default();
+    if settings.email.enabled {
+        let sender = helpdesk_email::smtp::SmtpSender::new(&email::smtp_settings(&settings))
+            .context("the SMTP settings in [email.smtp]")?;
+        deliverers = deliverers.with(
+            helpdesk::helpdesk_channel::ChannelKind::Email,
+            std::sync::Arc::new(sender),
+        );
+    }
     let job_settings = jobs::JobSettings::from_settings(&settings);
     let workers = tokio::spawn(jobs::run(
         store.clone(),
         job_settings,
         deliverers,
+        intake.committed(),
         jobs_stop,
     ));
     let state = web::AppState {

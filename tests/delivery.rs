@@ -288,6 +288,7 @@ async fn the_delivery_worker_sends_a_reply_soon_after_it_is_written() {
             db.store.clone(),
             test_settings(),
             deliverers,
+            db.intake.committed(),
             stopped,
         ));
         reply(&db, number, agent, MessageKind::Public, Utc::now()).await;

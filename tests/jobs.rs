@@ -371,6 +371,7 @@ async fn the_worker_assigns_a_new_ticket_within_seconds_and_stops_on_request() {
             s.clone(),
             test_settings(),
             jobs::deliver::Deliverers::default(),
+            db.intake.committed(),
             stopped,
         ));
         let number = ticket(&db, "live@x", "ada@example.org", "Live").await;

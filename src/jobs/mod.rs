@@ -16,7 +16,9 @@ use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use chrono::{NaiveTime, Offset, Utc, Weekday};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, watch};
 
 use crate::domain::rules::BusinessHours;
 use crate::domain::sla::SlaTargets;
@@ -28,7 +30,7 @@ pub const ASSIGN_QUEUE: &str = "helpdesk.assign";
 const MAX_ATTEMPTS: usize = 5;
 /// How often the worker asks the queue for due jobs; apalis would otherwise back off to a
 /// minute when the queue was empty, and new tickets must be assigned within a second.
-const POLL_INTERVAL: Duration = Duration::from_millis(200);
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How often the relay looks at the outbox when nothing woke it.
 const RELAY_INTERVAL: Duration = Duration::from_millis(200);
 /// How often tickets waiting for an agent are offered again and quiet tickets closed.
@@ -268,6 +270,7 @@ pub async fn run(
     store: Store,
     settings: JobSettings,
     deliverers: deliver::Deliverers,
+    wake: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
 ) -> std::result::Result<(), BoxDynError> {
     let context = JobContext {
@@ -288,6 +291,7 @@ pub async fn run(
                 }
                 tokio::select! {
                     _ = shutdown.changed() => break,
+                    () = wake.notified() => {}
                     _ = tokio::time::sleep(RELAY_INTERVAL) => {}
                     _ = sweep.tick() => sweep_once(&store, &settings).await,
                 }

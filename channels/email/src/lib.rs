@@ -10,14 +10,21 @@
 //!
 //! [`imap`] reads new mail from a mailbox (async-imap, with IDLE) and hands the raw messages
 //! to the application, acknowledging them only after the application committed them.
+//!
+//! [`smtp`] delivers outbound mail (lettre over rustls) with the headers that make the
+//! customer's answer thread back; [`quote`] separates the new text of a reply from the quoted
+//! mail and signature below it.
 
 pub mod imap;
 mod parse;
+pub mod quote;
 mod sanitize;
+pub mod smtp;
 
 use sha2::{Digest, Sha256};
 
 pub use parse::parse_message;
+pub use quote::{Reply, split_reply};
 pub use sanitize::sanitize_html;
 
 /// Why a message could not become an inbound message.
