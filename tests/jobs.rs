@@ -8,6 +8,7 @@ fn test_settings() -> helpdesk::jobs::JobSettings {
     )
 }
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -366,40 +367,147 @@ async fn the_worker_assigns_a_new_ticket_within_seconds_and_stops_on_request() {
             false,
         )
         .await;
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let workers = tokio::spawn(jobs::run(
-            s.clone(),
-            test_settings(),
-            jobs::deliver::Deliverers::default(),
-            db.intake.committed(),
-            stopped,
-        ));
-        let number = ticket(&db, "live@x", "ada@example.org", "Live").await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let summary = store::tickets::summary(s, number)
-                .await
-                .expect("read")
-                .expect("exists");
-            if summary.assignee.is_some() {
-                assert_eq!(summary.assignee.as_deref(), Some("zoe"));
-                break;
+        // Twice: a restarted process starts its workers again on the same database.
+        for round in 0..2 {
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let workers = tokio::spawn(jobs::run(
+                s.clone(),
+                test_settings(),
+                jobs::deliver::Deliverers::default(),
+                db.intake.committed(),
+                stopped,
+            ));
+            let number = ticket(&db, &format!("live{round}@x"), "ada@example.org", "Live").await;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let summary = store::tickets::summary(s, number)
+                    .await
+                    .expect("read")
+                    .expect("exists");
+                if summary.assignee.is_some() {
+                    assert_eq!(summary.assignee.as_deref(), Some("zoe"));
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "round {round}: not assigned within 20 s on {:?}",
+                    db.backend()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            assert!(
-                Instant::now() < deadline,
-                "not assigned within 20 s on {:?}",
-                db.backend()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            stop.send(true).expect("workers listening");
+            tokio::time::timeout(Duration::from_secs(20), workers)
+                .await
+                .expect("workers stop")
+                .expect("task")
+                .expect("clean stop");
         }
         let _ = zoe;
-        stop.send(true).expect("workers listening");
-        tokio::time::timeout(Duration::from_secs(20), workers)
-            .await
-            .expect("workers stop")
-            .expect("task")
-            .expect("clean stop");
         let done = jobs::list(s, Some("Done"), 10).await.expect("jobs");
-        assert_eq!(done.len(), 1, "{done:?}");
+        let assigned = done
+            .iter()
+            .filter(|job| job.queue == jobs::ASSIGN_QUEUE)
+            .count();
+        assert_eq!(assigned, 2, "{done:?}");
+    }
+}
+
+/// A channel that records what it was asked to post.
+#[derive(Default)]
+struct Recorder {
+    posted: std::sync::Mutex<Vec<helpdesk::helpdesk_channel::OutboundMessage>>,
+}
+
+impl helpdesk::helpdesk_channel::Deliver for Recorder {
+    fn channel(&self) -> helpdesk::helpdesk_channel::ChannelKind {
+        helpdesk::helpdesk_channel::ChannelKind::Telegram
+    }
+
+    async fn deliver(
+        &self,
+        message: &helpdesk::helpdesk_channel::OutboundMessage,
+    ) -> Result<helpdesk::helpdesk_channel::Delivered, helpdesk::helpdesk_channel::DeliveryError>
+    {
+        self.posted.lock().expect("lock").push(message.clone());
+        Ok(helpdesk::helpdesk_channel::Delivered {
+            external_id: "1".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn agents_are_told_about_new_and_assigned_tickets_in_their_place() {
+    use helpdesk::helpdesk_channel::{ChannelKind, Identity};
+    use helpdesk::jobs::notify::{self, Event, NotifyAgents};
+
+    for db in stores("jobs_notify").await {
+        let s = &db.store;
+        let team = department(s, "Team", AssignmentStrategy::RoundRobin).await;
+        agent(s, "kim@helpdesk.example", &[team], None).await;
+        rule(
+            s,
+            "all to team",
+            vec![],
+            vec![Action::SetDepartment { department: team }],
+            false,
+        )
+        .await;
+        let number = ticket(&db, "n1@x", "Ada <ada@example.org>", "Printer on fire").await;
+        jobs::relay_outbox(s, &test_settings().sla, 100)
+            .await
+            .expect("relay");
+        assign(&db, number).await;
+        jobs::relay_outbox(s, &test_settings().sla, 100)
+            .await
+            .expect("relay");
+        let queued = jobs::list(s, Some("Pending"), 50).await.expect("jobs");
+        let notifications = queued
+            .iter()
+            .filter(|job| job.queue == notify::NOTIFY_QUEUE)
+            .count();
+        assert_eq!(notifications, 2, "created and assigned: {queued:?}");
+
+        let recorder = Arc::new(Recorder::default());
+        let deliverers =
+            jobs::deliver::Deliverers::default().with(ChannelKind::Telegram, recorder.clone());
+        let places = vec![Identity {
+            channel: ChannelKind::Telegram,
+            address: "-100123".into(),
+            display_name: None,
+        }];
+        let ticket_id = ticket_id(s, number).await;
+        for event in [Event::Created, Event::Assigned] {
+            let posted = notify::notify(s, &deliverers, &places, NotifyAgents { ticket_id, event })
+                .await
+                .expect("notified");
+            assert_eq!(posted, 1);
+        }
+        let posted = recorder.posted.lock().expect("lock").clone();
+        assert_eq!(posted.len(), 2);
+        assert_eq!(posted[0].recipient.address, "-100123");
+        assert_eq!(
+            posted[0].text,
+            format!("New ticket #{number}: Printer on fire\nfrom Ada via email")
+        );
+        assert!(
+            posted[1]
+                .text
+                .starts_with(&format!("Ticket #{number} assigned to kim:")),
+            "{}",
+            posted[1].text
+        );
+        // No place on an enabled channel: nothing to post, nothing fails.
+        let none = notify::notify(
+            s,
+            &jobs::deliver::Deliverers::default(),
+            &places,
+            NotifyAgents {
+                ticket_id,
+                event: Event::Created,
+            },
+        )
+        .await
+        .expect("nothing to do");
+        assert_eq!(none, 0);
     }
 }

@@ -343,7 +343,15 @@ async fn give_to(
         .await
         .map(|done| done.rows_affected()))?;
     }
-    record_change(tx, ticket_id, "assignee", None, Some(&name), reason, now).await
+    record_change(tx, ticket_id, "assignee", None, Some(&name), reason, now).await?;
+    crate::store::outbox::record(
+        tx,
+        crate::store::outbox::OutboxKind::TicketAssigned,
+        ticket_id,
+        None,
+        now,
+    )
+    .await
 }
 
 /// Active tickets with a department but nobody assigned, oldest first: the ones waiting for an

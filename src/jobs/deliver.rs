@@ -55,6 +55,10 @@ impl Deliverers {
         self.channels.insert(channel, deliver);
         self
     }
+
+    pub fn get(&self, channel: ChannelKind) -> Option<&Arc<dyn DynDeliver>> {
+        self.channels.get(&channel)
+    }
 }
 
 /// The wait before attempt `attempt + 1`, after `attempt` failed ones: 30 s, 1 min, 2 min, …,
@@ -124,7 +128,7 @@ pub async fn deliver_message(
     if pending.status != "pending" {
         return Ok(DeliveryOutcome::NothingToDo);
     }
-    let result = match deliverers.channels.get(&pending.channel) {
+    let result = match deliverers.get(pending.channel) {
         Some(channel) => channel.deliver_boxed(&outbound_message(&pending)).await,
         None => Err(DeliveryError::Temporary(format!(
             "the {} channel is not enabled",

@@ -7,6 +7,7 @@
 
 pub mod assign;
 pub mod deliver;
+pub mod notify;
 pub mod sla;
 
 use std::time::Duration;
@@ -132,6 +133,13 @@ pub async fn relay_outbox(store: &Store, targets: &SlaTargets, limit: i64) -> Re
         if kind == "ticket_created" {
             sla::schedule_new(&mut tx, *ticket_id, *created_at, targets).await?;
         }
+        if let Some(event) = notify::Event::of_outbox(kind) {
+            let job = notify::NotifyAgents {
+                ticket_id: *ticket_id,
+                event,
+            };
+            notify::enqueue(&mut tx, job, &format!("notify:{id}")).await?;
+        }
         on_tx!(&mut tx, conn => sqlx::query("UPDATE outbox SET processed_at = $1 WHERE id = $2")
             .bind(Utc::now())
             .bind(id)
@@ -163,6 +171,8 @@ pub fn default_business_hours() -> BusinessHours {
 #[derive(Debug, Clone)]
 pub struct JobSettings {
     pub hours: BusinessHours,
+    /// Where agents are told about new, assigned and escalated tickets.
+    pub agents_places: Vec<helpdesk_channel::Identity>,
     pub sla: SlaTargets,
     /// Resolved tickets close after this long without news; `None` = never.
     pub auto_close_after: Option<chrono::Duration>,
@@ -170,7 +180,23 @@ pub struct JobSettings {
 
 impl JobSettings {
     pub fn from_settings(settings: &crate::config::Settings) -> JobSettings {
+        let mut agents_places = Vec::new();
+        if settings.telegram.enabled && settings.telegram.agents_chat_id != 0 {
+            agents_places.push(helpdesk_channel::Identity {
+                channel: helpdesk_channel::ChannelKind::Telegram,
+                address: settings.telegram.agents_chat_id.to_string(),
+                display_name: None,
+            });
+        }
+        if settings.discord.enabled && settings.discord.agents_channel_id != 0 {
+            agents_places.push(helpdesk_channel::Identity {
+                channel: helpdesk_channel::ChannelKind::Discord,
+                address: settings.discord.agents_channel_id.to_string(),
+                display_name: None,
+            });
+        }
         JobSettings {
+            agents_places,
             // Validated when the settings were loaded.
             hours: settings
                 .workflow
@@ -220,6 +246,20 @@ async fn run_deliver(
     Ok(())
 }
 
+async fn run_notify(
+    job: notify::NotifyAgents,
+    context: Data<JobContext>,
+) -> std::result::Result<(), BoxDynError> {
+    notify::notify(
+        &context.store,
+        &context.deliverers,
+        &context.settings.agents_places,
+        job,
+    )
+    .await?;
+    Ok(())
+}
+
 async fn run_sla(
     job: sla::SlaCheck,
     context: Data<JobContext>,
@@ -233,7 +273,7 @@ async fn run_sla(
 
 /// Starts one apalis worker on `queue` of whichever backend the store is.
 macro_rules! spawn_worker {
-    ($store:expr, $job:ty, $queue:expr, $name:literal, $handler:expr, $context:expr, $stop:expr) => {
+    ($store:expr, $job:ty, $queue:expr, $name:expr, $handler:expr, $context:expr, $stop:expr) => {
         match $store {
             Store::Sqlite { pool, .. } => {
                 let backend = SqliteStorage::<$job>::new(pool)
@@ -298,6 +338,9 @@ pub async fn run(
             }
         }
     };
+    // Worker names are unique per process: a restarted process, or a second instance on the
+    // same database, must not collide with registrations that have not yet expired.
+    let instance = format!("{}-{:08x}", std::process::id(), fastrand::u32(..));
     let stopper = |mut shutdown: watch::Receiver<bool>| async move {
         // A closed sender means the process is going away: stop as well.
         let _ = shutdown.wait_for(|stop| *stop).await;
@@ -308,7 +351,7 @@ pub async fn run(
             &store,
             AssignTicket,
             ASSIGN_QUEUE,
-            "helpdesk-assign",
+            format!("helpdesk-assign-{instance}"),
             run_assign,
             context.clone(),
             stopper(shutdown.clone())
@@ -317,7 +360,7 @@ pub async fn run(
             &store,
             deliver::DeliverMessage,
             deliver::DELIVER_QUEUE,
-            "helpdesk-deliver",
+            format!("helpdesk-deliver-{instance}"),
             run_deliver,
             context.clone(),
             stopper(shutdown.clone())
@@ -326,8 +369,17 @@ pub async fn run(
             &store,
             sla::SlaCheck,
             sla::SLA_QUEUE,
-            "helpdesk-sla",
+            format!("helpdesk-sla-{instance}"),
             run_sla,
+            context.clone(),
+            stopper(shutdown.clone())
+        ),
+        spawn_worker!(
+            &store,
+            notify::NotifyAgents,
+            notify::NOTIFY_QUEUE,
+            format!("helpdesk-notify-{instance}"),
+            run_notify,
             context,
             stopper(shutdown.clone())
         ),

@@ -13,6 +13,7 @@ pub enum OutboxKind {
     CustomerReplied,
     TicketReopened,
     TicketEscalated,
+    TicketAssigned,
 }
 
 impl OutboxKind {
@@ -22,6 +23,7 @@ impl OutboxKind {
             OutboxKind::CustomerReplied => "customer_replied",
             OutboxKind::TicketReopened => "ticket_reopened",
             OutboxKind::TicketEscalated => "ticket_escalated",
+            OutboxKind::TicketAssigned => "ticket_assigned",
         }
     }
 }

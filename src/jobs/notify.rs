@@ -1,0 +1,162 @@
+//! Telling agents: new, assigned and escalated tickets are posted to the agents' places (a
+//! Telegram group, a Discord channel) through the same channels that deliver replies.
+
+use chrono::Utc;
+use helpdesk_channel::{DeliveryError, Identity, OutboundMessage, ThreadHints};
+use serde::{Deserialize, Serialize};
+
+use super::deliver::Deliverers;
+use crate::store::{Result, Store, StoreError, Tx, on_pool};
+
+/// The queue notifications go to.
+pub const NOTIFY_QUEUE: &str = "helpdesk.notify";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    Created,
+    Assigned,
+    Escalated,
+}
+
+impl Event {
+    /// The event an outbox entry of this kind announces, if any.
+    pub fn of_outbox(kind: &str) -> Option<Event> {
+        match kind {
+            "ticket_created" => Some(Event::Created),
+            "ticket_assigned" => Some(Event::Assigned),
+            "ticket_escalated" => Some(Event::Escalated),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyAgents {
+    pub ticket_id: i64,
+    pub event: Event,
+}
+
+pub async fn enqueue(tx: &mut Tx, job: NotifyAgents, idempotency_key: &str) -> Result<()> {
+    super::push(tx, NOTIFY_QUEUE, &job, idempotency_key, Utc::now()).await
+}
+
+#[derive(sqlx::FromRow)]
+struct TicketFacts {
+    number: i64,
+    subject: String,
+    priority: String,
+    channel: String,
+    customer: String,
+    assignee: Option<String>,
+}
+
+/// The text agents see for an event on a ticket.
+fn announcement(event: Event, ticket: &TicketFacts) -> String {
+    let head = match event {
+        Event::Created => format!("New ticket #{}", ticket.number),
+        Event::Assigned => format!(
+            "Ticket #{} assigned to {}",
+            ticket.number,
+            ticket.assignee.as_deref().unwrap_or("nobody")
+        ),
+        Event::Escalated => format!(
+            "Ticket #{} escalated to {} priority",
+            ticket.number, ticket.priority
+        ),
+    };
+    format!(
+        "{head}: {}\nfrom {} via {}",
+        ticket.subject, ticket.customer, ticket.channel
+    )
+}
+
+/// Posts one notification to every agents' place whose channel is enabled; returns how many
+/// places got it. A temporary failure of any place fails the job, so the queue retries it.
+pub async fn notify(
+    store: &Store,
+    deliverers: &Deliverers,
+    places: &[Identity],
+    job: NotifyAgents,
+) -> Result<usize> {
+    let facts: Option<TicketFacts> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT t.number, t.subject, t.priority, t.channel,
+                COALESCE(c.name, (SELECT ci.address FROM customer_identities ci
+                                  WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1),
+                         '') AS customer,
+                a.name AS assignee
+         FROM tickets t JOIN customers c ON c.id = t.customer_id
+         LEFT JOIN agents a ON a.id = t.assignee_id
+         WHERE t.id = $1",
+    )
+    .bind(job.ticket_id)
+    .fetch_optional(pool)
+    .await)?;
+    let Some(facts) = facts else {
+        return Ok(0);
+    };
+    let text = announcement(job.event, &facts);
+    let mut posted = 0;
+    for place in places {
+        let Some(channel) = deliverers.get(place.channel) else {
+            continue;
+        };
+        let message = OutboundMessage {
+            channel: place.channel,
+            external_id: None,
+            ticket_number: facts.number,
+            recipient: place.clone(),
+            subject: format!("#{} {}", facts.number, facts.subject),
+            text: text.clone(),
+            html: None,
+            attachments: Vec::new(),
+            thread: ThreadHints {
+                ticket_number: Some(facts.number),
+                ..ThreadHints::default()
+            },
+        };
+        match channel.deliver_boxed(&message).await {
+            Ok(_) => posted += 1,
+            Err(DeliveryError::Permanent(error)) => {
+                tracing::warn!(place = place.address, %error, "agents' place refused a notification");
+            }
+            Err(DeliveryError::Temporary(error)) => {
+                return Err(StoreError::Invalid(format!(
+                    "notifying {} {}: {error}",
+                    place.channel, place.address
+                )));
+            }
+        }
+    }
+    Ok(posted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_name_the_ticket_and_what_happened() {
+        let ticket = TicketFacts {
+            number: 1042,
+            subject: "Printer on fire".into(),
+            priority: "urgent".into(),
+            channel: "email".into(),
+            customer: "Ada Lovelace".into(),
+            assignee: Some("Sam".into()),
+        };
+        assert_eq!(
+            announcement(Event::Created, &ticket),
+            "New ticket #1042: Printer on fire\nfrom Ada Lovelace via email"
+        );
+        assert!(
+            announcement(Event::Assigned, &ticket).starts_with("Ticket #1042 assigned to Sam:")
+        );
+        assert!(
+            announcement(Event::Escalated, &ticket)
+                .starts_with("Ticket #1042 escalated to urgent priority:")
+        );
+        assert_eq!(Event::of_outbox("ticket_assigned"), Some(Event::Assigned));
+        assert_eq!(Event::of_outbox("customer_replied"), None);
+    }
+}
