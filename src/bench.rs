@@ -220,7 +220,12 @@ async fn assigned_count(store: &Store) -> Result<i64, BenchError> {
 
 async fn wait_until_assigned(store: &Store, expected: i64) -> Result<(), BenchError> {
     let deadline = Instant::now() + Duration::from_secs(600);
+    let mut last_report = Instant::now();
     while assigned_count(store).await? < expected {
+        if last_report.elapsed() > Duration::from_secs(5) {
+            last_report = Instant::now();
+            eprintln!("  {} of {expected} assigned", assigned_count(store).await?);
+        }
         if Instant::now() > deadline {
             return Err(BenchError::Setup(format!(
                 "only {} of {expected} tickets assigned after 10 minutes",
@@ -326,7 +331,10 @@ pub async fn assign(options: &AssignBench) -> Result<AssignReport, BenchError> {
     wait_until_assigned(&store, steady.len() as i64).await?;
     let latencies = assignment_latencies(&store, 0).await?;
 
-    eprintln!("backlog: {} tickets at once…", backlog.len());
+    eprintln!(
+        "backlog: {} tickets taken in, then assigned at once…",
+        backlog.len()
+    );
     stop.send(true).ok();
     workers
         .await
@@ -370,11 +378,13 @@ pub async fn assign(options: &AssignBench) -> Result<AssignReport, BenchError> {
     ));
     wait_until_assigned(&store, (steady.len() + backlog.len()) as i64).await?;
     let drain_seconds = drain_started.elapsed().as_secs_f64();
+    eprintln!("drained in {drain_seconds:.2} s; stopping the workers…");
     stop.send(true).ok();
     workers
         .await
         .map_err(|error| BenchError::Setup(error.to_string()))?
         .map_err(|error| BenchError::Setup(error.to_string()))?;
+    eprintln!("workers stopped");
 
     let backend = format!("{:?}", store.backend());
     store.close().await;

@@ -354,16 +354,19 @@ async fn give_to(
     .await
 }
 
-/// Active tickets with a department but nobody assigned, oldest first: the ones waiting for an
-/// agent to become available.
+/// Active tickets nobody is assigned to that assignment should look at again, oldest first:
+/// those with a department (an agent may have become available), and those assignment never
+/// finished for since `stale_before` (their job was lost with a crashed process).
 pub async fn waiting(store: &Store, limit: i64) -> Result<Vec<i64>> {
+    let stale_before = chrono::Utc::now() - chrono::Duration::minutes(1);
     let ids = store::on_pool!(store, pool => sqlx::query_scalar(
         "SELECT id FROM tickets
-         WHERE assignee_id IS NULL AND department_id IS NOT NULL
-           AND status IN ('new', 'open', 'pending')
+         WHERE assignee_id IS NULL AND status IN ('new', 'open', 'pending')
+           AND (department_id IS NOT NULL OR (routed_at IS NULL AND created_at < $2))
          ORDER BY id LIMIT $1",
     )
     .bind(limit)
+    .bind(stale_before)
     .fetch_all(pool)
     .await)?;
     Ok(ids)

@@ -34,6 +34,8 @@ const MAX_ATTEMPTS: usize = 5;
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How often the relay looks at the outbox when nothing woke it.
 const RELAY_INTERVAL: Duration = Duration::from_millis(200);
+/// How long shutdown waits for running jobs.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often tickets waiting for an agent are offered again and quiet tickets closed.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -271,36 +273,61 @@ async fn run_sla(
     Ok(())
 }
 
-/// Starts one apalis worker on `queue` of whichever backend the store is.
+/// Completes when `shutdown` turns true (or its sender is gone: the process is ending).
+async fn stop_signal(
+    mut shutdown: watch::Receiver<bool>,
+) -> std::result::Result<(), std::io::Error> {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+    Ok(())
+}
+
+/// Starts an apalis worker on `queue` of whichever backend the store is, and starts a new one
+/// whenever it stops before shutdown: apalis ends a worker on a database error, such as
+/// SQLite's "database is locked" when a poll meets intake's write lock.
 macro_rules! spawn_worker {
-    ($store:expr, $job:ty, $queue:expr, $name:expr, $handler:expr, $context:expr, $stop:expr) => {
-        match $store {
-            Store::Sqlite { pool, .. } => {
-                let backend = SqliteStorage::<$job>::new(pool)
-                    .with_config(apalis_sqlite::Config::default().queue($queue))
-                    .poll_with_interval(POLL_INTERVAL);
-                tokio::spawn(
-                    WorkerBuilder::new($name)
-                        .backend(backend)
-                        .data($context)
-                        .build($handler)
-                        .run_until($stop),
-                )
+    ($store:expr, $job:ty, $queue:expr, $name:expr, $handler:expr, $context:expr, $shutdown:expr) => {{
+        let store: Store = $store.clone();
+        let context = $context;
+        let name: String = $name;
+        let shutdown: watch::Receiver<bool> = $shutdown;
+        tokio::spawn(async move {
+            for attempt in 0u32.. {
+                // A new name each time: the stopped worker's registration has not expired.
+                let worker_name = format!("{name}-{attempt}");
+                let stop = stop_signal(shutdown.clone());
+                let result = match &store {
+                    Store::Sqlite { pool, .. } => {
+                        let backend = SqliteStorage::<$job>::new(pool)
+                            .with_config(apalis_sqlite::Config::default().queue($queue))
+                            .poll_with_interval(POLL_INTERVAL);
+                        WorkerBuilder::new(worker_name.clone())
+                            .backend(backend)
+                            .data(context.clone())
+                            .build($handler)
+                            .run_until(stop)
+                            .await
+                    }
+                    Store::Postgres { pool } => {
+                        let backend = PostgresStorage::<$job>::new(pool)
+                            .with_config(apalis_postgres::Config::default().queue($queue))
+                            .poll_with_interval(POLL_INTERVAL);
+                        WorkerBuilder::new(worker_name.clone())
+                            .backend(backend)
+                            .data(context.clone())
+                            .build($handler)
+                            .run_until(stop)
+                            .await
+                    }
+                };
+                if *shutdown.borrow() {
+                    return result;
+                }
+                tracing::warn!(worker = %worker_name, ?result, "job worker stopped; starting a new one");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            Store::Postgres { pool } => {
-                let backend = PostgresStorage::<$job>::new(pool)
-                    .with_config(apalis_postgres::Config::default().queue($queue))
-                    .poll_with_interval(POLL_INTERVAL);
-                tokio::spawn(
-                    WorkerBuilder::new($name)
-                        .backend(backend)
-                        .data($context)
-                        .build($handler)
-                        .run_until($stop),
-                )
-            }
-        }
-    };
+            Ok(())
+        })
+    }};
 }
 
 /// Runs the relay, the assignment, delivery and SLA workers, the waiting-ticket sweep and
@@ -324,8 +351,14 @@ pub async fn run(
         async move {
             let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
             loop {
+                if *shutdown.borrow() {
+                    break;
+                }
                 match relay_outbox(&store, &settings.sla, 500).await {
-                    Ok(moved) if moved > 0 => continue,
+                    Ok(moved) if moved > 0 => {
+                        tracing::debug!(moved, "outbox relayed");
+                        continue;
+                    }
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "outbox relay"),
                 }
@@ -341,11 +374,6 @@ pub async fn run(
     // Worker names are unique per process: a restarted process, or a second instance on the
     // same database, must not collide with registrations that have not yet expired.
     let instance = format!("{}-{:08x}", std::process::id(), fastrand::u32(..));
-    let stopper = |mut shutdown: watch::Receiver<bool>| async move {
-        // A closed sender means the process is going away: stop as well.
-        let _ = shutdown.wait_for(|stop| *stop).await;
-        Ok::<(), std::io::Error>(())
-    };
     let workers = [
         spawn_worker!(
             &store,
@@ -354,7 +382,7 @@ pub async fn run(
             format!("helpdesk-assign-{instance}"),
             run_assign,
             context.clone(),
-            stopper(shutdown.clone())
+            shutdown.clone()
         ),
         spawn_worker!(
             &store,
@@ -363,7 +391,7 @@ pub async fn run(
             format!("helpdesk-deliver-{instance}"),
             run_deliver,
             context.clone(),
-            stopper(shutdown.clone())
+            shutdown.clone()
         ),
         spawn_worker!(
             &store,
@@ -372,7 +400,7 @@ pub async fn run(
             format!("helpdesk-sla-{instance}"),
             run_sla,
             context.clone(),
-            stopper(shutdown.clone())
+            shutdown.clone()
         ),
         spawn_worker!(
             &store,
@@ -381,14 +409,29 @@ pub async fn run(
             format!("helpdesk-notify-{instance}"),
             run_notify,
             context,
-            stopper(shutdown.clone())
+            shutdown.clone()
         ),
     ];
-    relay.await;
-    for worker in workers {
-        worker.await??;
+    let relay = tokio::spawn(relay);
+    let _ = stop_signal(shutdown).await;
+    let finish = async {
+        relay.await?;
+        for worker in workers {
+            worker.await??;
+        }
+        Ok::<(), BoxDynError>(())
+    };
+    match tokio::time::timeout(SHUTDOWN_GRACE, finish).await {
+        Ok(result) => result,
+        Err(_) => {
+            // What still runs is abandoned; apalis returns its jobs to the queue once their
+            // worker's heartbeat has expired, and the jobs are idempotent.
+            tracing::warn!(
+                "job workers still busy {SHUTDOWN_GRACE:?} after shutdown; leaving them"
+            );
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 /// The periodic work: tickets waiting for an agent are offered again, quiet resolved tickets

@@ -221,11 +221,21 @@ impl Store {
         })
     }
 
+    /// Closes the pools, waiting at most a few seconds for connections still checked out
+    /// (a background task of the job queue may hold one until the runtime ends).
     pub async fn close(&self) {
-        if let Store::Sqlite { writer, .. } = self {
-            writer.close().await;
+        let close = async {
+            if let Store::Sqlite { writer, .. } = self {
+                writer.close().await;
+            }
+            on_pool!(self, pool => pool.close().await)
+        };
+        if tokio::time::timeout(Duration::from_secs(5), close)
+            .await
+            .is_err()
+        {
+            tracing::debug!("database connections still in use at close");
         }
-        on_pool!(self, pool => pool.close().await)
     }
 
     /// Whether the database answers; for /healthz and /readyz.
