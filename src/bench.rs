@@ -54,20 +54,9 @@ pub async fn ingest(options: &IngestBench) -> Result<IngestReport, BenchError> {
     let corpus_bytes = corpus.iter().map(|mail| mail.raw.len()).sum();
 
     let workdir = tempfile::tempdir().map_err(|error| BenchError::Setup(error.to_string()))?;
-    let (url, scratch) = match &options.database_url {
-        Some(url) if Backend::of_url(url) == Backend::Postgres => {
-            let name = format!("helpdesk_bench_{}", std::process::id());
-            let scratch_url = store::scratch::create_postgres_database(url, &name).await?;
-            (scratch_url, Some((url.clone(), name)))
-        }
-        Some(url) => (url.clone(), None),
-        None => (
-            format!("sqlite://{}", workdir.path().join("bench.db").display()),
-            None,
-        ),
-    };
-    let store = Store::connect(&url, (options.concurrency as u32).max(2) + 2).await?;
-    store.migrate().await?;
+    let connections = (options.concurrency as u32).max(2) + 2;
+    let (store, scratch) =
+        fresh_store(&options.database_url, workdir.path(), connections, "ingest").await?;
     let intake = Intake::new(
         store.clone(),
         BlobStore::new(workdir.path().join("attachments")),

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use helpdesk::domain::{MessageKind, Role};
+use helpdesk::domain::MessageKind;
 use helpdesk::helpdesk_channel::{ChannelKind, Deliver, Delivered, DeliveryError, OutboundMessage};
 use helpdesk::intake::Outcome;
 use helpdesk::jobs::{
@@ -23,7 +23,6 @@ use helpdesk::jobs::{
     deliver::{Deliverers, DeliveryOutcome, backoff},
 };
 use helpdesk::store;
-use helpdesk::store::agents::NewAgent;
 use helpdesk::store::outbound::NewReply;
 use support::{TestStore, mail, stores};
 
@@ -78,21 +77,7 @@ async fn setup(db: &TestStore) -> (i64, i64) {
     else {
         panic!("a new ticket");
     };
-    let agent = store::agents::create_agent(
-        &db.store,
-        &NewAgent {
-            email: "sam@helpdesk.example",
-            name: "Sam",
-            role: Role::Agent,
-            password_hash: None,
-            department_ids: &[],
-            identities: &[],
-            max_open_tickets: None,
-        },
-        Utc::now(),
-    )
-    .await
-    .expect("agent");
+    let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
     (number, agent)
 }
 

@@ -9,12 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use helpdesk::domain::{MessageKind, Role};
+use helpdesk::domain::MessageKind;
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::intake::Outcome;
 use helpdesk::jobs::{self, deliver::Deliverers};
-use helpdesk::store;
-use helpdesk::store::agents::NewAgent;
 use helpdesk::store::outbound::NewReply;
 use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
 use support::{mail, stores};
@@ -46,21 +44,7 @@ async fn a_reply_is_mailed_with_threading_headers_and_the_answer_threads_back() 
         else {
             panic!("a new ticket");
         };
-        let agent = store::agents::create_agent(
-            &db.store,
-            &NewAgent {
-                email: "sam@helpdesk.example",
-                name: "Sam",
-                role: Role::Agent,
-                password_hash: None,
-                department_ids: &[],
-                identities: &[],
-                max_open_tickets: None,
-            },
-            Utc::now(),
-        )
-        .await
-        .expect("agent");
+        let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
         let settings = helpdesk::jobs::JobSettings::from_settings(
             &helpdesk::config::Settings::load_from(None, Vec::new()).expect("defaults"),
         );

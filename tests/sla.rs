@@ -4,12 +4,11 @@ mod support;
 
 use chrono::{Duration, Utc};
 use helpdesk::config::Settings;
-use helpdesk::domain::{MessageKind, Priority, Role, Status};
+use helpdesk::domain::{MessageKind, Priority, Status};
 use helpdesk::intake::Outcome;
 use helpdesk::jobs::sla::{self, SlaCheck, SlaOutcome, Target};
 use helpdesk::jobs::{self, JobSettings};
 use helpdesk::store;
-use helpdesk::store::agents::NewAgent;
 use helpdesk::store::outbound::NewReply;
 use helpdesk::store::tickets::Actor;
 use support::{TestStore, mail, stores};
@@ -130,21 +129,7 @@ async fn a_missed_first_response_escalates_once_at_its_due_time() {
 async fn answering_or_resolving_in_time_cancels_the_escalation() {
     for db in stores("sla_met").await {
         let targets = settings().sla;
-        let agent = store::agents::create_agent(
-            &db.store,
-            &NewAgent {
-                email: "sam@helpdesk.example",
-                name: "Sam",
-                role: Role::Agent,
-                password_hash: None,
-                department_ids: &[],
-                identities: &[],
-                max_open_tickets: None,
-            },
-            Utc::now(),
-        )
-        .await
-        .expect("agent");
+        let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
         let (number, ticket_id, created) = new_ticket(&db, "sla2@x").await;
         jobs::deliver::send_reply(
             &db.store,

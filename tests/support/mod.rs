@@ -99,3 +99,22 @@ pub fn mail(headers: &[&str], body: &str) -> Vec<u8> {
     raw.push_str(body);
     raw.into_bytes()
 }
+
+/// An agent with no password, department or chat identity, named `name`.
+pub async fn plain_agent(store: &Store, email: &str, name: &str) -> i64 {
+    helpdesk::store::agents::create_agent(
+        store,
+        &helpdesk::store::agents::NewAgent {
+            email,
+            name,
+            role: helpdesk::domain::Role::Agent,
+            password_hash: None,
+            department_ids: &[],
+            identities: &[],
+            max_open_tickets: None,
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("agent")
+}
