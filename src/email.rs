@@ -3,12 +3,14 @@
 use std::future::Future;
 
 use helpdesk_email::imap::{
-    Cursor, CursorPosition, ImapHealth, ImapIntake, ImapSettings, ImapTls, Sink, Uid,
+    Cursor, CursorPosition, ImapHealth, ImapHealthSnapshot, ImapIntake, ImapSettings, ImapTls,
+    Sink, Uid,
 };
 use helpdesk_email::smtp::{SmtpSettings, SmtpTls};
 
 use crate::config::{Settings, Tls};
 use crate::intake::{Intake, IntakeError};
+use crate::store::health::ChannelHealth;
 use crate::store::{self, Store, StoreError};
 
 /// The IMAP settings of `[email.imap]`.
@@ -130,15 +132,90 @@ impl Sink for IntakeSink {
     }
 }
 
-/// Runs IMAP intake until `shutdown` completes; returns its health handle first.
+/// How often the IMAP intake's health is copied to the database when it changed, and at the
+/// latest every [`HEALTH_REFRESH`] so readers can tell a live report from a stale one.
+const HEALTH_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+const HEALTH_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs IMAP intake until `shutdown` completes, with its health reported to the database;
+/// returns the health handle first.
 pub fn start_imap(
     settings: &Settings,
     intake: Intake,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> (ImapHealth, tokio::task::JoinHandle<()>) {
-    let imap = imap_settings(settings);
+    start_imap_with(imap_settings(settings), intake, shutdown)
+}
+
+/// [`start_imap`] with the IMAP settings given directly.
+pub fn start_imap_with(
+    imap: ImapSettings,
+    intake: Intake,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> (ImapHealth, tokio::task::JoinHandle<()>) {
     let cursor = StoredCursor::new(intake.store().clone(), &imap.mailbox);
+    let name = format!("imap:{}", imap.mailbox);
+    let detail = if imap.idle {
+        "waits with IDLE when the server offers it".to_owned()
+    } else {
+        format!("polls every {} s", imap.poll_seconds)
+    };
+    let store = intake.store().clone();
     let runner = ImapIntake::new(imap, cursor, IntakeSink::new(intake));
     let health = runner.health();
-    (health, tokio::spawn(runner.run(shutdown)))
+    let reported = health.clone();
+    let task = tokio::spawn(async move {
+        let reporter = tokio::spawn(report_imap_health(
+            store.clone(),
+            name.clone(),
+            detail.clone(),
+            reported.clone(),
+        ));
+        runner.run(shutdown).await;
+        reporter.abort();
+        // The last word: not connected any more.
+        let mut last = reported.snapshot();
+        last.connected = false;
+        last.idling = false;
+        write_imap_health(&store, &name, &detail, &last).await;
+    });
+    (health, task)
+}
+
+async fn report_imap_health(store: Store, name: String, detail: String, health: ImapHealth) {
+    let mut last: Option<(ImapHealthSnapshot, tokio::time::Instant)> = None;
+    loop {
+        let now = health.snapshot();
+        let due = match &last {
+            Some((reported, at)) => *reported != now || at.elapsed() >= HEALTH_REFRESH,
+            None => true,
+        };
+        if due {
+            write_imap_health(&store, &name, &detail, &now).await;
+            last = Some((now, tokio::time::Instant::now()));
+        }
+        tokio::time::sleep(HEALTH_CHECK).await;
+    }
+}
+
+async fn write_imap_health(store: &Store, name: &str, detail: &str, snapshot: &ImapHealthSnapshot) {
+    let report = ChannelHealth {
+        channel: "email".to_owned(),
+        name: name.to_owned(),
+        connected: snapshot.connected,
+        detail: Some(if snapshot.idling {
+            "idling: the server announces new mail".to_owned()
+        } else {
+            detail.to_owned()
+        }),
+        last_success_at: snapshot.last_success,
+        last_error: snapshot.last_error.clone(),
+        last_error_at: snapshot.last_error_at,
+        consecutive_failures: i64::from(snapshot.consecutive_failures),
+        backlog: i64::try_from(snapshot.backlog).unwrap_or(i64::MAX),
+        updated_at: chrono::Utc::now(),
+    };
+    if let Err(error) = store::health::report(store, &report).await {
+        tracing::warn!(%error, "IMAP health not recorded");
+    }
 }

@@ -241,6 +241,20 @@ async fn a_reply_that_cannot_be_delivered_is_marked_failed_and_kept() {
                 .expect("counts"),
             (0, 1)
         );
+        let health = store::health::list(&db.store).await.expect("health");
+        let delivery = health
+            .iter()
+            .find(|h| (h.channel.as_str(), h.name.as_str()) == ("email", "delivery"))
+            .expect("delivery health recorded");
+        assert!(!delivery.connected);
+        assert_eq!(delivery.consecutive_failures, 8);
+        assert!(
+            delivery
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("451"))
+        );
+        assert_eq!(delivery.last_success_at, None);
 
         // A permanent refusal is not retried; a note is never delivered.
         let second = reply(&db, number, agent, MessageKind::Public, now).await;
@@ -258,6 +272,13 @@ async fn a_reply_that_cannot_be_delivered_is_marked_failed_and_kept() {
                 .await
                 .expect("runs"),
             DeliveryOutcome::NothingToDo
+        );
+        // The server answered, so the connection counts as working again.
+        let health = store::health::list(&db.store).await.expect("health");
+        assert!(
+            health
+                .iter()
+                .any(|h| h.name == "delivery" && h.connected && h.consecutive_failures == 0)
         );
     }
 }

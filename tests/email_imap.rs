@@ -7,23 +7,21 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use helpdesk::email::{IntakeSink, StoredCursor};
+use helpdesk::email;
 use helpdesk::store;
-use helpdesk_email::imap::ImapIntake;
 use support::{TestStore, mail, stores};
 use tokio::sync::watch;
 
+/// The application's IMAP intake on `dovecot`'s mailbox, as `serve` starts it.
 fn start(
     db: &TestStore,
     dovecot: &dovecot::Dovecot,
 ) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
-    let settings = dovecot.settings();
-    let cursor = StoredCursor::new(db.store.clone(), &settings.mailbox);
-    let runner = ImapIntake::new(settings, cursor, IntakeSink::new(db.intake.clone()));
     let (stop, mut stopped) = watch::channel(false);
-    let task = tokio::spawn(runner.run(async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    }));
+    let (_health, task) =
+        email::start_imap_with(dovecot.settings(), db.intake.clone(), async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        });
     (stop, task)
 }
 
@@ -101,6 +99,14 @@ async fn mailbox_mail_becomes_tickets_once_across_restarts() {
             .await
             .expect("read");
         assert!(cursor.is_some_and(|value| value.contains(':')));
+        let health = store::health::list(&db.store).await.expect("health");
+        let imap = health
+            .iter()
+            .find(|h| (h.channel.as_str(), h.name.as_str()) == ("email", "imap:INBOX"))
+            .expect("IMAP health recorded");
+        assert!(!imap.connected, "stopped: {imap:?}");
+        assert!(imap.last_success_at.is_some(), "{imap:?}");
+        assert_eq!((imap.consecutive_failures, imap.backlog), (0, 0));
 
         // A restart reads nothing twice and picks up what came meanwhile.
         dovecot

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use helpdesk_channel::{ChannelKind, Deliver, Delivered, DeliveryError, OutboundMessage};
 use serde::{Deserialize, Serialize};
 
+use crate::store::health;
 use crate::store::outbound::{self, PendingDelivery};
 use crate::store::tickets::{Actor, NewEvent, record_event};
 use crate::store::{Result, Store, Tx};
@@ -140,6 +141,7 @@ pub async fn deliver_message(
     let outcome = match result {
         Ok(delivered) => {
             outbound::record_attempt(&mut tx, message_id, Ok(&delivered.external_id), now).await?;
+            health::record_delivery(&mut tx, pending.channel.as_str(), Ok(()), now).await?;
             DeliveryOutcome::Sent {
                 external_id: delivered.external_id,
             }
@@ -147,6 +149,8 @@ pub async fn deliver_message(
         Err(error) => {
             let permanent = matches!(error, DeliveryError::Permanent(_));
             let reason = error.to_string();
+            let channel = pending.channel.as_str();
+            health::record_delivery(&mut tx, channel, Err((&reason, permanent)), now).await?;
             if permanent || attempt >= MAX_DELIVERY_ATTEMPTS {
                 outbound::record_attempt(&mut tx, message_id, Err((&reason, true)), now).await?;
                 let why = format!("after {attempt} attempts: {reason}");

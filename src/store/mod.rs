@@ -15,6 +15,7 @@ pub mod agents;
 pub mod attachments;
 pub mod cursors;
 pub mod customers;
+pub mod health;
 pub mod outbound;
 pub mod outbox;
 pub mod raw;
