@@ -155,8 +155,18 @@ pub enum Tls {
 pub struct EmailSettings {
     pub enabled: bool,
     pub address: String,
+    pub acknowledge: bool,
+    pub acknowledge_interval_minutes: i64,
+    pub never_answer: String,
     pub imap: ImapSettings,
     pub smtp: SmtpSettings,
+}
+
+impl EmailSettings {
+    /// The addresses that never get automatic mail, as a regular expression.
+    pub fn never_answer_regex(&self) -> Result<regex::Regex, regex::Error> {
+        regex::Regex::new(&self.never_answer)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -326,6 +336,15 @@ impl Settings {
                 "workflow.business_hours"
             };
             return Err(fail(key, message));
+        }
+        if let Err(error) = self.email.never_answer_regex() {
+            return Err(fail("email.never_answer", error.to_string()));
+        }
+        if self.email.acknowledge_interval_minutes < 0 {
+            return Err(fail(
+                "email.acknowledge_interval_minutes",
+                "cannot be negative".into(),
+            ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(fail(

@@ -184,6 +184,8 @@ pub struct Summary {
     pub new_tickets: u64,
     pub threaded: u64,
     pub reopened: u64,
+    /// Bounces of mail sent from here, kept on that mail's ticket.
+    pub bounces: u64,
     pub duplicates: u64,
     pub rejected: u64,
     /// Rejection reasons with how often each occurred.
@@ -206,6 +208,7 @@ impl Summary {
                 self.threaded += 1;
                 self.reopened += u64::from(reopened);
             }
+            Ok(Outcome::Bounced { .. }) => self.bounces += 1,
             Ok(Outcome::Duplicate) => self.duplicates += 1,
             Ok(Outcome::Rejected { reason }) => {
                 self.rejected += 1;

@@ -13,6 +13,7 @@ use helpdesk_channel::{ChannelKind, InboundMessage};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
+use crate::autoreply::{self, AutoReplies, RefusedAttachment};
 use crate::domain::{Direction, MessageKind, Priority, Status};
 use crate::store::attachments::{BlobStore, NewAttachment};
 use crate::store::outbox::OutboxKind;
@@ -77,6 +78,8 @@ pub enum Outcome {
         message_id: i64,
         reopened: bool,
     },
+    /// A bounce of mail we sent: kept on that mail's ticket, which counts it as failed.
+    Bounced { number: i64, message_id: i64 },
     /// The same message was taken in before; nothing changed.
     Duplicate,
     /// The message was kept raw with this error and is not part of a ticket.
@@ -86,7 +89,9 @@ pub enum Outcome {
 impl Outcome {
     pub fn ticket_number(&self) -> Option<i64> {
         match self {
-            Outcome::Created { number, .. } | Outcome::Threaded { number, .. } => Some(*number),
+            Outcome::Created { number, .. }
+            | Outcome::Threaded { number, .. }
+            | Outcome::Bounced { number, .. } => Some(*number),
             Outcome::Duplicate | Outcome::Rejected { .. } => None,
         }
     }
@@ -98,6 +103,9 @@ pub struct Intake {
     blobs: BlobStore,
     limits: Limits,
     committed: Arc<Notify>,
+    /// Acknowledgements and notices to mail customers; none when importing or when mail is
+    /// off.
+    auto_replies: Option<Arc<AutoReplies>>,
 }
 
 impl Intake {
@@ -107,7 +115,15 @@ impl Intake {
             blobs,
             limits,
             committed: Arc::new(Notify::new()),
+            auto_replies: None,
         }
+    }
+
+    /// Answers new mail tickets with an acknowledgement, and tells senders of attachments that
+    /// were too large, in the intake transaction.
+    pub fn with_auto_replies(mut self, auto_replies: AutoReplies) -> Intake {
+        self.auto_replies = Some(Arc::new(auto_replies));
+        self
     }
 
     /// Woken after every commit that took messages in, so the job relay of this process need
@@ -307,6 +323,19 @@ impl Intake {
         })
     }
 
+    /// The attachments of `message` that were not kept for their size.
+    fn refused_attachments(&self, message: &InboundMessage) -> Vec<RefusedAttachment> {
+        message
+            .attachments
+            .iter()
+            .filter(|a| a.content.len() as u64 > self.limits.max_attachment_bytes)
+            .map(|a| RefusedAttachment {
+                filename: a.filename.clone(),
+                size: autoreply::human_size(a.content.len() as u64),
+            })
+            .collect()
+    }
+
     fn too_large(&self, size: usize) -> Option<String> {
         (size as u64 > self.limits.max_message_bytes).then(|| {
             format!(
@@ -356,6 +385,12 @@ impl Intake {
                     id
                 }
             };
+        if channel == ChannelKind::Email && message.automation.bounce {
+            return take_in_bounce(tx, message, raw_id, attachments, now).await;
+        }
+        // An auto-reply (out of office) on a ticket is kept, but is not the customer writing
+        // again: it reopens nothing and notifies no one.
+        let automatic = message.automation.auto_reply;
         let found = find_thread(tx, message).await?;
         let customer_id =
             store::customers::resolve(tx, &message.sender, found.customer, now).await?;
@@ -363,7 +398,7 @@ impl Intake {
 
         let (ticket, created, reopened) = match continued {
             Some(ticket) if ticket.status != Status::Closed => {
-                let new_status = ticket.status.after_customer_reply();
+                let new_status = ticket.status.after_customer_reply().filter(|_| !automatic);
                 if let Some(status) = new_status {
                     store::tickets::reopen(tx, ticket.id, status).await?;
                     store::tickets::record_event(
@@ -388,18 +423,29 @@ impl Intake {
             }
         };
 
+        // A mail reply on an open ticket shows what is new; what it quotes is kept beside it.
+        let reply = (channel == ChannelKind::Email && !created)
+            .then(|| helpdesk_email::quote::split_reply(&message.text));
+        let body_text = reply
+            .as_ref()
+            .map_or(message.text.as_str(), |r| r.new.as_str());
+        let kind = if automatic && !created {
+            MessageKind::System
+        } else {
+            MessageKind::Public
+        };
         let Some(message_id) = store::tickets::insert_message(
             tx,
             &NewMessage {
                 ticket_id: ticket.id,
                 direction: Direction::Inbound,
-                kind: MessageKind::Public,
+                kind,
                 author_customer_id: Some(customer_id),
                 author_agent_id: None,
                 channel,
                 external_id: Some(&message.external_id),
                 subject: message.subject.as_deref(),
-                body_text: &message.text,
+                body_text,
                 body_html: message.html.as_deref(),
                 raw_message_id: Some(raw_id),
                 sent_at: message.sent_at,
@@ -412,26 +458,39 @@ impl Intake {
             return Ok(Outcome::Duplicate);
         };
 
+        if let Some(quoted) = reply.as_ref().and_then(|r| r.quoted.as_deref()) {
+            store::tickets::set_quoted_text(tx, message_id, quoted).await?;
+        }
         let references = thread_references(message);
         store::tickets::insert_references(tx, message_id, channel, &references).await?;
+        store_attachments(tx, message_id, message, attachments, now).await?;
 
-        for (attachment, stored) in message.attachments.iter().zip(attachments) {
-            store::attachments::insert(
+        if let Some(auto_replies) = &self.auto_replies {
+            let refused = self.refused_attachments(message);
+            autoreply::answer(
                 tx,
-                message_id,
-                &NewAttachment {
-                    filename: &attachment.filename,
-                    content_type: &attachment.content_type,
-                    size: i64::try_from(attachment.content.len()).unwrap_or(i64::MAX),
-                    inline: attachment.inline,
-                    content_id: attachment.content_id.as_deref(),
-                    stored: stored.clone(),
+                auto_replies,
+                &autoreply::Occasion {
+                    message,
+                    ticket_id: ticket.id,
+                    number: ticket.number,
+                    subject: &ticket_subject(message),
+                    created,
+                    refused: &refused,
+                    attachment_limit: self.limits.max_attachment_bytes,
                 },
                 now,
             )
             .await?;
         }
 
+        if automatic && !created {
+            return Ok(Outcome::Threaded {
+                number: ticket.number,
+                message_id,
+                reopened: false,
+            });
+        }
         let outbox = if created {
             OutboxKind::TicketCreated
         } else if reopened {
@@ -454,6 +513,119 @@ impl Intake {
             }
         })
     }
+}
+
+/// The attachments of a message, with where their contents went.
+async fn store_attachments(
+    tx: &mut Tx,
+    message_id: i64,
+    message: &InboundMessage,
+    stored: &[Result<String, String>],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for (attachment, stored) in message.attachments.iter().zip(stored) {
+        store::attachments::insert(
+            tx,
+            message_id,
+            &NewAttachment {
+                filename: &attachment.filename,
+                content_type: &attachment.content_type,
+                size: i64::try_from(attachment.content.len()).unwrap_or(i64::MAX),
+                inline: attachment.inline,
+                content_id: attachment.content_id.as_deref(),
+                stored: stored.clone(),
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A bounce of mail we sent joins that mail's ticket as a system message, and the mail counts
+/// as failed. A bounce of anything else becomes no ticket (it would only start a loop); it is
+/// kept raw with the reason.
+async fn take_in_bounce(
+    tx: &mut Tx,
+    message: &InboundMessage,
+    raw_id: i64,
+    attachments: &[Result<String, String>],
+    now: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    let returned: Vec<&str> = message
+        .thread
+        .references
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let sent = store::outbound::find_sent(tx, message.channel, &returned).await?;
+    let ticket = match sent {
+        Some(sent) => Some((sent.ticket_id, sent.number)),
+        None => match message.thread.ticket_number {
+            Some(number) => store::tickets::find_by_number(tx, number)
+                .await?
+                .map(|ticket| (ticket.id, ticket.number)),
+            None => None,
+        },
+    };
+    let Some((ticket_id, number)) = ticket else {
+        let reason = "a delivery failure report for no mail sent from here; not made a ticket";
+        store::raw::record_error(tx, raw_id, reason).await?;
+        return Ok(Outcome::Rejected {
+            reason: reason.to_owned(),
+        });
+    };
+    let Some(message_id) = store::tickets::insert_message(
+        tx,
+        &NewMessage {
+            ticket_id,
+            direction: Direction::Inbound,
+            kind: MessageKind::System,
+            author_customer_id: None,
+            author_agent_id: None,
+            channel: message.channel,
+            external_id: Some(&message.external_id),
+            subject: message.subject.as_deref(),
+            body_text: &message.text,
+            body_html: message.html.as_deref(),
+            raw_message_id: Some(raw_id),
+            sent_at: message.sent_at,
+            now,
+        },
+    )
+    .await?
+    else {
+        return Ok(Outcome::Duplicate);
+    };
+    store_attachments(tx, message_id, message, attachments, now).await?;
+    if let Some(sent) = sent {
+        let reason = format!("the mail came back: {}", bounce_reason(message));
+        store::outbound::mark_bounced(tx, sent, &reason, now).await?;
+    }
+    Ok(Outcome::Bounced { number, message_id })
+}
+
+/// The most telling line of a delivery failure report: its Diagnostic-Code or Status, else its
+/// subject.
+fn bounce_reason(message: &InboundMessage) -> String {
+    let raw = String::from_utf8_lossy(&message.raw);
+    let field = |name: &str| {
+        raw.lines().find_map(|line| {
+            let (field, value) = line.split_once(':')?;
+            field
+                .trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        })
+    };
+    field("Diagnostic-Code")
+        .or_else(|| field("Status").map(|status| format!("status {status}")))
+        .or_else(|| message.subject.clone())
+        .unwrap_or_else(|| "delivery failed".to_owned())
+        .chars()
+        .take(300)
+        .collect()
 }
 
 /// Longest message id kept as it is; longer ones (hostile or broken mail) are replaced by a

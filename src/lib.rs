@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod autoreply;
 pub mod bench;
 pub mod config;
 pub mod corpus;

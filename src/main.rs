@@ -410,7 +410,12 @@ async fn serve(settings: Settings) -> Result<()> {
         "database ready"
     );
     let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
-    let intake = app::intake(&settings, store.clone());
+    let mut intake = app::intake(&settings, store.clone());
+    if settings.email.enabled {
+        let auto_replies = helpdesk::autoreply::AutoReplies::from_settings(&settings)
+            .context("email.never_answer")?;
+        intake = intake.with_auto_replies(auto_replies);
+    }
     let imap = settings.email.enabled.then(|| {
         let mut stop = jobs_stop.clone();
         let shutdown = async move {
@@ -671,6 +676,12 @@ async fn ingest_files(args: IngestArgs, settings: &Settings) -> Result<()> {
             summary.duplicates,
             summary.rejected
         );
+        if summary.bounces > 0 {
+            println!(
+                "  {} bounces of mail sent from here joined their tickets",
+                summary.bounces
+            );
+        }
         for (reason, count) in &summary.rejected_reasons {
             println!("  rejected {count}×: {reason}");
         }

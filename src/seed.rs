@@ -103,7 +103,7 @@ pub async fn seed(intake: &Intake, tickets: usize) -> Result<SeedReport, SeedErr
                 report.messages += 1;
                 created.push(number);
             }
-            Outcome::Threaded { .. } => report.messages += 1,
+            Outcome::Threaded { .. } | Outcome::Bounced { .. } => report.messages += 1,
             Outcome::Duplicate | Outcome::Rejected { .. } => {}
         }
     }

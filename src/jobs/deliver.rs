@@ -110,9 +110,10 @@ fn outbound_message(pending: &PendingDelivery) -> OutboundMessage {
         recipient: pending.recipient.clone(),
         subject,
         text: pending.text.clone(),
-        html: None,
+        html: pending.html.clone(),
         attachments: Vec::new(),
         thread: pending.thread.clone(),
+        automatic: pending.automatic,
     }
 }
 

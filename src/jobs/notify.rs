@@ -114,6 +114,7 @@ pub async fn notify(
                 ticket_number: Some(facts.number),
                 ..ThreadHints::default()
             },
+            automatic: true,
         };
         match channel.deliver_boxed(&message).await {
             Ok(_) => posted += 1,

@@ -75,3 +75,26 @@ pub async fn count(store: &super::Store) -> Result<i64> {
         .await)?;
     Ok(count)
 }
+
+/// Takes the right to acknowledge `identity` now: true (and the time recorded) unless it was
+/// acknowledged after `not_since`. The row update makes two racing intakes agree.
+pub async fn claim_acknowledgement(
+    tx: &mut Tx,
+    identity: &Identity,
+    not_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let claimed = on_tx!(tx, conn => sqlx::query(
+        "UPDATE customer_identities SET acknowledged_at = $1
+         WHERE channel = $2 AND address = $3
+           AND (acknowledged_at IS NULL OR acknowledged_at <= $4)",
+    )
+    .bind(now)
+    .bind(identity.channel.as_str())
+    .bind(&identity.address)
+    .bind(not_since)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(claimed == 1)
+}

@@ -129,6 +129,52 @@ pub async fn add_reply(tx: &mut Tx, reply: &NewReply<'_>) -> Result<StoredReply>
     })
 }
 
+/// A message the helpdesk sends on its own to a ticket's customer (an acknowledgement, a
+/// notice): kind `system`, no author, pending delivery.
+#[derive(Debug, Clone)]
+pub struct NewAutomatic<'a> {
+    pub ticket_id: i64,
+    pub channel: ChannelKind,
+    /// Chosen now so every delivery attempt sends the same message.
+    pub external_id: &'a str,
+    pub text: &'a str,
+    pub html: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+/// Stores an automatic message, pending delivery (the caller enqueues the job in `tx`). It is
+/// not a response: first-response time and status stay as they are.
+pub async fn add_automatic(tx: &mut Tx, message: &NewAutomatic<'_>) -> Result<i64> {
+    let message_id = insert_message(
+        tx,
+        &NewMessage {
+            ticket_id: message.ticket_id,
+            direction: Direction::Outbound,
+            kind: MessageKind::System,
+            author_customer_id: None,
+            author_agent_id: None,
+            channel: message.channel,
+            external_id: Some(message.external_id),
+            subject: None,
+            body_text: message.text,
+            body_html: message.html,
+            raw_message_id: None,
+            sent_at: None,
+            now: message.now,
+        },
+    )
+    .await?
+    .ok_or_else(|| StoreError::Conflict("a message with this id exists already".into()))?;
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE messages SET delivery_status = 'pending' WHERE id = $1",
+    )
+    .bind(message_id)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(message_id)
+}
+
 /// Everything a channel needs to deliver one stored reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingDelivery {
@@ -139,6 +185,9 @@ pub struct PendingDelivery {
     pub recipient: Identity,
     pub subject: String,
     pub text: String,
+    pub html: Option<String>,
+    /// Sent by the helpdesk on its own (kind `system`), not written by an agent.
+    pub automatic: bool,
     pub external_id: Option<String>,
     pub attempts: i64,
     pub status: String,
@@ -152,6 +201,8 @@ struct PendingRow {
     channel: String,
     subject: String,
     body_text: String,
+    body_html: Option<String>,
+    kind: String,
     external_id: Option<String>,
     delivery_attempts: i64,
     delivery_status: Option<String>,
@@ -164,7 +215,8 @@ struct PendingRow {
 /// channel, and the ids of the customer's messages for threading (newest last).
 pub async fn pending_delivery(store: &Store, message_id: i64) -> Result<Option<PendingDelivery>> {
     let row: Option<PendingRow> = on_pool!(store, pool => sqlx::query_as(
-        "SELECT t.id AS ticket_id, t.number, t.channel, t.subject, m.body_text, m.external_id,
+        "SELECT t.id AS ticket_id, t.number, t.channel, t.subject, m.body_text, m.body_html,
+                m.kind, m.external_id,
                 m.delivery_attempts, m.delivery_status, ci.address, ci.display_name,
                 t.conversation
          FROM messages m JOIN tickets t ON t.id = m.ticket_id
@@ -193,7 +245,8 @@ pub async fn pending_delivery(store: &Store, message_id: i64) -> Result<Option<P
     })?;
     let references: Vec<String> = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT external_id FROM messages
-         WHERE ticket_id = $1 AND external_id IS NOT NULL AND id < $2 AND kind = 'public'
+         WHERE ticket_id = $1 AND external_id IS NOT NULL AND id < $2
+           AND (kind = 'public' OR (kind = 'system' AND direction = 'outbound'))
          ORDER BY id",
     )
     .bind(row.ticket_id)
@@ -221,6 +274,8 @@ pub async fn pending_delivery(store: &Store, message_id: i64) -> Result<Option<P
         },
         subject: row.subject,
         text: row.body_text,
+        html: row.body_html,
+        automatic: row.kind == MessageKind::System.as_str(),
         external_id: row.external_id,
         attempts: row.delivery_attempts,
         status: row.delivery_status.unwrap_or_default(),
@@ -280,4 +335,66 @@ pub async fn delivery_counts(store: &Store) -> Result<(i64, i64)> {
     .fetch_one(pool)
     .await)?;
     Ok(counts)
+}
+
+/// An outbound message found by the id it went out with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct SentMessage {
+    pub message_id: i64,
+    pub ticket_id: i64,
+    pub number: i64,
+}
+
+/// The message we sent on `channel` with one of `ids` (the first that matches), if any.
+pub async fn find_sent(
+    tx: &mut Tx,
+    channel: ChannelKind,
+    ids: &[&str],
+) -> Result<Option<SentMessage>> {
+    for id in ids {
+        let found: Option<SentMessage> = on_tx!(tx, conn => sqlx::query_as(
+            "SELECT m.id AS message_id, m.ticket_id, t.number
+             FROM messages m JOIN tickets t ON t.id = m.ticket_id
+             WHERE m.channel = $1 AND m.external_id = $2 AND m.direction = 'outbound'",
+        )
+        .bind(channel.as_str())
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await)?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+/// Records that a delivered message came back: it counts as failed, with the reason, and the
+/// ticket's history says so.
+pub async fn mark_bounced(
+    tx: &mut Tx,
+    sent: SentMessage,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE messages SET delivery_status = 'failed', delivery_error = $1 WHERE id = $2",
+    )
+    .bind(reason)
+    .bind(sent.message_id)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    record_event(
+        tx,
+        &NewEvent {
+            ticket_id: sent.ticket_id,
+            actor: Actor::System,
+            kind: "delivery_failed",
+            old_value: None,
+            new_value: Some("email"),
+            reason: Some(reason),
+            at: now,
+        },
+    )
+    .await
 }

@@ -68,6 +68,17 @@ pub async fn clear_error(tx: &mut Tx, raw_id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Records why a stored raw message was not taken in, in the intake transaction.
+pub async fn record_error(tx: &mut Tx, raw_id: i64, error: &str) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("UPDATE raw_messages SET intake_error = $1 WHERE id = $2")
+        .bind(error)
+        .bind(raw_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
 /// Keeps a message that could not be taken in, with the reason, in its own transaction so the
 /// failure of the intake transaction cannot take it along. Returns the raw message's id.
 pub async fn keep_failed(

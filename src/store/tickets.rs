@@ -442,6 +442,8 @@ pub struct MessageView {
     pub external_id: Option<String>,
     pub subject: Option<String>,
     pub body_text: String,
+    /// A reply's quoted mail and signature, kept apart from what is new in `body_text`.
+    pub quoted_text: Option<String>,
     pub body_html: Option<String>,
     pub created_at: DateTime<Utc>,
     /// Replies: pending, sent or failed; `None` for what the customer wrote.
@@ -458,8 +460,8 @@ pub async fn messages(store: &Store, ticket_id: i64) -> Result<Vec<MessageView>>
                          (SELECT ci.address FROM customer_identities ci
                           WHERE ci.customer_id = m.author_customer_id ORDER BY ci.id LIMIT 1),
                          'helpdesk') AS author,
-                m.channel, m.external_id, m.subject, m.body_text, m.body_html, m.created_at,
-                m.delivery_status, m.delivery_error
+                m.channel, m.external_id, m.subject, m.body_text, m.quoted_text, m.body_html,
+                m.created_at, m.delivery_status, m.delivery_error
          FROM messages m
          LEFT JOIN agents a ON a.id = m.author_agent_id
          LEFT JOIN customers c ON c.id = m.author_customer_id
@@ -561,4 +563,15 @@ pub async fn totals(store: &Store) -> Result<Totals> {
     .fetch_one(pool)
     .await)?;
     Ok(Totals { tickets, messages })
+}
+
+/// Keeps the quoted mail and signature of a reply beside its new text.
+pub async fn set_quoted_text(tx: &mut Tx, message_id: i64, quoted: &str) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("UPDATE messages SET quoted_text = $1 WHERE id = $2")
+        .bind(quoted)
+        .bind(message_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(())
 }

@@ -159,6 +159,10 @@ pub struct OutboundMessage {
     pub attachments: Vec<Attachment>,
     /// What the delivered message must point back to so the recipient's client threads it.
     pub thread: ThreadHints,
+    /// Sent by the helpdesk on its own (an acknowledgement, a notice), not written by a person:
+    /// channels mark it so that auto-responders stay silent and no loop starts.
+    #[serde(default)]
+    pub automatic: bool,
 }
 
 /// What a channel reports after delivering a message.

@@ -66,6 +66,17 @@ pub fn parse_message(raw: &[u8]) -> Result<InboundMessage, ParseError> {
         auto_reply: is_auto_reply(&message, raw),
         bounce: is_bounce(&message, raw, &sender, subject.as_deref()),
     };
+    let mut thread = thread;
+    if automation.bounce {
+        // A bounce refers to the mail that came back: its ids and subject tag lead to it.
+        let returned = returned_mail(&message, raw, &external_id);
+        for id in returned.ids {
+            if !thread.references.contains(&id) {
+                thread.references.push(id);
+            }
+        }
+        thread.ticket_number = thread.ticket_number.or(returned.ticket_number);
+    }
     let sent_at = first_value(&message, HeaderName::Date)
         .and_then(HeaderValue::as_datetime)
         .and_then(to_utc);
@@ -254,6 +265,55 @@ fn is_bounce(message: &Message<'_>, raw: &[u8], sender: &Identity, subject: Opti
         && subject.is_some_and(looks_like_delivery_failure);
     let null_sender = raw_values(message, raw, "Return-Path").any(|v| v.replace(' ', "") == "<>");
     delivery_report || daemon || null_sender
+}
+
+/// What a bounce tells of the mail that came back.
+#[derive(Debug, Default)]
+struct ReturnedMail {
+    ids: Vec<String>,
+    ticket_number: Option<i64>,
+}
+
+/// Finds the Message-ID and subject tag of the returned mail in a bounce: in its attached
+/// message or headers part (RFC 3464), or quoted in its text as many MTAs do.
+fn returned_mail(message: &Message<'_>, raw: &[u8], own_id: &str) -> ReturnedMail {
+    let mut returned = ReturnedMail::default();
+    let mut texts: Vec<String> = Vec::new();
+    for part in message.attachments() {
+        texts.push(String::from_utf8_lossy(part.contents()).into_owned());
+    }
+    if let Some(text) = message.body_text(0) {
+        texts.push(text.into_owned());
+    }
+    // The body as it came, past the bounce's own header block.
+    let body_start = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(raw.len());
+    texts.push(String::from_utf8_lossy(&raw[body_start..]).into_owned());
+    for text in &texts {
+        for line in text.lines() {
+            let line = line.trim_start_matches(['>', ' ', '\t']);
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let name = name.trim();
+            if name.eq_ignore_ascii_case("Message-ID") {
+                let id = value
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .trim();
+                if !id.is_empty() && id != own_id && !returned.ids.iter().any(|known| known == id) {
+                    returned.ids.push(id.to_owned());
+                }
+            } else if name.eq_ignore_ascii_case("Subject") && returned.ticket_number.is_none() {
+                returned.ticket_number = ticket_number_in_subject(value);
+            }
+        }
+    }
+    returned
 }
 
 fn looks_like_delivery_failure(subject: &str) -> bool {

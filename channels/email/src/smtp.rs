@@ -494,7 +494,12 @@ impl Deliver for SmtpSender {
     }
 
     async fn deliver(&self, message: &OutboundMessage) -> Result<Delivered, DeliveryError> {
-        self.deliver_with(message, Kind::Reply).await
+        let kind = if message.automatic {
+            Kind::Acknowledgement
+        } else {
+            Kind::Reply
+        };
+        self.deliver_with(message, kind).await
     }
 }
 

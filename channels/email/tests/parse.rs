@@ -332,6 +332,20 @@ fn delivery_status_bounce_from_mailer_daemon() {
 }
 
 #[test]
+fn a_bounce_points_to_the_mail_that_came_back() {
+    let m = parse_fixture("bounce.eml");
+    assert_eq!(m.thread.references, ["ticket-1042-4@helpdesk.example"]);
+    assert_eq!(m.thread.ticket_number, Some(1042));
+
+    // qmail and others quote the returned mail in their text instead of attaching it.
+    let quoted = "From: MAILER-DAEMON@mail.example.com\nSubject: failure notice\nMessage-ID: <q-1@mail.example.com>\n\nHi. This is the qmail-send program.\n\n--- Below this line is a copy of the message.\n\nMessage-Id: <Reply-7@helpdesk.example>\nSubject: Re: [#7] VPN\n\nHello\n";
+    let m = parse_message(quoted.as_bytes()).unwrap();
+    assert!(m.automation.bounce);
+    assert_eq!(m.thread.references, ["Reply-7@helpdesk.example"]);
+    assert_eq!(m.thread.ticket_number, Some(7));
+}
+
+#[test]
 fn bounce_marks_each_on_its_own() {
     let bounce = |raw: &str| parse_message(raw.as_bytes()).unwrap().automation.bounce;
     assert!(bounce("Return-Path: <>\nFrom: someone@example.com\n\nx\n"));

@@ -67,6 +67,7 @@ fn reply() -> OutboundMessage {
             ],
             ..ThreadHints::default()
         },
+        automatic: false,
     }
 }
 
@@ -154,12 +155,11 @@ async fn acknowledgement_is_marked_as_automatic() {
             in_reply_to: vec!["customer-1@example.com".to_owned()],
             ..ThreadHints::default()
         },
+        // Automatic mail goes out as an acknowledgement, marked as such.
+        automatic: true,
         ..reply()
     };
-    let delivered = sender
-        .deliver_with(&message, Kind::Acknowledgement)
-        .await
-        .expect("delivered");
+    let delivered = sender.deliver(&message).await.expect("delivered");
 
     let received = server.received();
     let raw = String::from_utf8_lossy(&received[0].data).into_owned();
