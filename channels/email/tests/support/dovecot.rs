@@ -211,6 +211,20 @@ impl Dovecot {
         session.logout().await.ok();
     }
 
+    /// Puts many messages into the INBOX over one session; returns how many the server took
+    /// (it may refuse a message it finds malformed).
+    pub async fn append_all<'a>(&self, messages: impl IntoIterator<Item = &'a [u8]>) -> usize {
+        let mut session = self.session().await;
+        let mut taken = 0;
+        for raw in messages {
+            if session.append("INBOX", None, None, raw).await.is_ok() {
+                taken += 1;
+            }
+        }
+        session.logout().await.ok();
+        taken
+    }
+
     /// The INBOX's UIDVALIDITY.
     pub async fn uid_validity(&self) -> u32 {
         let mut session = self.session().await;
