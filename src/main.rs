@@ -847,6 +847,20 @@ async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
                             message.created_at.format("%Y-%m-%d %H:%M")
                         );
                         println!("{}", message.body_text.trim_end());
+                        if let Some(quoted) = &message.quoted_text {
+                            println!(
+                                "[{} quoted lines; --format json shows them]",
+                                quoted.lines().count()
+                            );
+                        }
+                        if let Some(status) = &message.delivery_status {
+                            match &message.delivery_error {
+                                Some(error) if status == "failed" => {
+                                    println!("[delivery failed: {error}]")
+                                }
+                                _ => println!("[delivery {status}]"),
+                            }
+                        }
                         for attachment in &message.attachments {
                             match &attachment.rejected_reason {
                                 None => println!(
