@@ -169,6 +169,9 @@ enum TicketCommand {
         /// The text; read from stdin when missing.
         #[arg(long)]
         text: Option<String>,
+        /// A file to attach (repeat for more); at most `intake.max_attachment_bytes` each.
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<PathBuf>,
     },
 }
 
@@ -430,7 +433,9 @@ async fn serve(settings: Settings) -> Result<()> {
         task
     });
     // Channels that deliver replies join here as they are enabled.
-    let mut deliverers = jobs::deliver::Deliverers::default();
+    let mut deliverers = jobs::deliver::Deliverers::default().with_attachments(
+        store::attachments::BlobStore::new(settings.attachments_dir()),
+    );
     if settings.email.enabled {
         let sender = helpdesk_email::smtp::SmtpSender::new(&email::smtp_settings(&settings))
             .context("the SMTP settings in [email.smtp]")?;
@@ -780,6 +785,7 @@ async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
             agent,
             note,
             text,
+            attach,
         } => {
             let number = parse_ticket_number(&number)?;
             let Some(agent_id) = store::agents::agent_id_by_email(&store, &agent).await? else {
@@ -794,8 +800,35 @@ async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
                     text
                 }
             };
+            if note && !attach.is_empty() {
+                bail!("files can be attached to replies, not to notes");
+            }
+            let blobs = store::attachments::BlobStore::new(settings.attachments_dir());
+            let mut files = Vec::new();
+            for path in &attach {
+                let content = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                if content.len() as u64 > settings.intake.max_attachment_bytes {
+                    bail!(
+                        "{} is {} bytes, more than intake.max_attachment_bytes ({})",
+                        path.display(),
+                        content.len(),
+                        settings.intake.max_attachment_bytes
+                    );
+                }
+                let filename = path
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "attachment".to_owned());
+                files.push(jobs::deliver::AttachedFile {
+                    content_type: store::attachments::content_type_for(&filename).to_owned(),
+                    size: i64::try_from(content.len()).unwrap_or(i64::MAX),
+                    sha256: blobs.put(&content).context("cannot store the attachment")?,
+                    filename,
+                });
+            }
             let external_id = jobs::deliver::new_mail_message_id(&settings.email.address, number);
-            let stored = jobs::deliver::send_reply(
+            let stored = jobs::deliver::send_reply_with_files(
                 &store,
                 &store::outbound::NewReply {
                     number,
@@ -809,6 +842,7 @@ async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
                     external_id: Some(&external_id),
                     now: Utc::now(),
                 },
+                &files,
             )
             .await?;
             if stored.to_deliver {

@@ -119,3 +119,85 @@ async fn a_reply_is_mailed_with_threading_headers_and_the_answer_threads_back() 
         );
     }
 }
+
+#[tokio::test]
+async fn a_file_attached_to_a_reply_goes_out_with_it() {
+    for db in stores("smtp_attachment").await {
+        let server = smtp::SmtpServer::start(smtp::Config::default()).await;
+        let sender = SmtpSender::new(&SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: server.addr.port(),
+            tls: SmtpTls::None,
+            username: String::new(),
+            password: String::new(),
+            from_address: "support@helpdesk.example".into(),
+            from_name: None,
+        })
+        .expect("sender");
+        let Outcome::Created { number, .. } = db
+            .intake
+            .accept_email(mail(
+                &[
+                    "From: ada@example.org",
+                    "Subject: Manual",
+                    "Message-ID: <m1@example.org>",
+                ],
+                "Where is the manual?",
+            ))
+            .await
+            .expect("taken in")
+        else {
+            panic!("a new ticket");
+        };
+        let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
+        let manual: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+        let sha256 = db.blobs().put(&manual).expect("stored");
+        let stored = jobs::deliver::send_reply_with_files(
+            &db.store,
+            &NewReply {
+                number,
+                agent_id: agent,
+                text: "Here it is.",
+                kind: MessageKind::Public,
+                external_id: None,
+                now: Utc::now(),
+            },
+            &[jobs::deliver::AttachedFile {
+                filename: "manual.pdf".into(),
+                content_type: "application/pdf".into(),
+                size: manual.len() as i64,
+                sha256,
+            }],
+        )
+        .await
+        .expect("reply");
+
+        // Without the attachment store the reply waits; with it, it goes out with the file.
+        let without = Deliverers::default().with(ChannelKind::Email, Arc::new(sender.clone()));
+        let outcome =
+            jobs::deliver::deliver_message(&db.store, &without, stored.message_id, Utc::now())
+                .await
+                .expect("runs");
+        assert!(
+            matches!(outcome, jobs::deliver::DeliveryOutcome::RetryAt(_)),
+            "{outcome:?}"
+        );
+        let with = without.with_attachments(db.blobs());
+        let outcome =
+            jobs::deliver::deliver_message(&db.store, &with, stored.message_id, Utc::now())
+                .await
+                .expect("runs");
+        assert!(
+            matches!(outcome, jobs::deliver::DeliveryOutcome::Sent { .. }),
+            "{outcome:?}"
+        );
+
+        let received = server.received();
+        assert_eq!(received.len(), 1);
+        let sent = helpdesk_email::parse_message(&received[0].data).expect("a valid mail");
+        assert_eq!(sent.attachments.len(), 1);
+        assert_eq!(sent.attachments[0].filename, "manual.pdf");
+        assert_eq!(sent.attachments[0].content_type, "application/pdf");
+        assert_eq!(sent.attachments[0].content, manual);
+    }
+}

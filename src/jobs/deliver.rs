@@ -7,12 +7,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use helpdesk_channel::{ChannelKind, Deliver, Delivered, DeliveryError, OutboundMessage};
+use helpdesk_channel::{
+    Attachment, ChannelKind, Deliver, Delivered, DeliveryError, OutboundMessage,
+};
 use serde::{Deserialize, Serialize};
 
-use crate::store::health;
+use crate::store::attachments::BlobStore;
 use crate::store::outbound::{self, PendingDelivery};
 use crate::store::tickets::{Actor, NewEvent, record_event};
+use crate::store::{self, StoreError, health};
 use crate::store::{Result, Store, Tx};
 
 /// The queue delivery jobs go to.
@@ -45,13 +48,21 @@ impl<T: Deliver> DynDeliver for T {
     }
 }
 
-/// The enabled channels, by kind.
+/// The enabled channels, by kind, and where the files attached to replies are kept.
 #[derive(Clone, Default)]
 pub struct Deliverers {
     channels: HashMap<ChannelKind, Arc<dyn DynDeliver>>,
+    attachments: Option<BlobStore>,
 }
 
 impl Deliverers {
+    /// Where attachment contents are read from; a reply with attachments cannot go out
+    /// without it.
+    pub fn with_attachments(mut self, blobs: BlobStore) -> Deliverers {
+        self.attachments = Some(blobs);
+        self
+    }
+
     pub fn with(mut self, channel: ChannelKind, deliver: Arc<dyn DynDeliver>) -> Deliverers {
         self.channels.insert(channel, deliver);
         self
@@ -130,12 +141,19 @@ pub async fn deliver_message(
     if pending.status != "pending" {
         return Ok(DeliveryOutcome::NothingToDo);
     }
-    let result = match deliverers.get(pending.channel) {
-        Some(channel) => channel.deliver_boxed(&outbound_message(&pending)).await,
-        None => Err(DeliveryError::Temporary(format!(
-            "the {} channel is not enabled",
-            pending.channel
-        ))),
+    let result = match attached_files(store, deliverers, message_id).await? {
+        Err(error) => Err(error),
+        Ok(files) => match deliverers.get(pending.channel) {
+            Some(channel) => {
+                let mut message = outbound_message(&pending);
+                message.attachments = files;
+                channel.deliver_boxed(&message).await
+            }
+            None => Err(DeliveryError::Temporary(format!(
+                "the {} channel is not enabled",
+                pending.channel
+            ))),
+        },
     };
     let attempt = pending.attempts + 1;
     let mut tx = store.begin_write().await?;
@@ -182,6 +200,47 @@ pub async fn deliver_message(
     Ok(outcome)
 }
 
+/// The files attached to outbound message `message_id`, read from the attachment store; a
+/// file that is gone fails the delivery for good (it will not come back).
+async fn attached_files(
+    store: &Store,
+    deliverers: &Deliverers,
+    message_id: i64,
+) -> Result<std::result::Result<Vec<Attachment>, DeliveryError>> {
+    let listed = store::attachments::of_message(store, message_id).await?;
+    if listed.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let Some(blobs) = deliverers.attachments.clone() else {
+        return Ok(Err(DeliveryError::Temporary(
+            "no attachment store is configured for delivery".into(),
+        )));
+    };
+    let read = tokio::task::spawn_blocking(move || {
+        listed
+            .into_iter()
+            .map(|attachment| {
+                let Some(sha256) = attachment.sha256.as_deref() else {
+                    return Err(format!("attachment {} was not kept", attachment.filename));
+                };
+                let content = blobs.get(sha256).map_err(|error| {
+                    format!("attachment {} cannot be read: {error}", attachment.filename)
+                })?;
+                Ok(Attachment {
+                    filename: attachment.filename,
+                    content_type: attachment.content_type,
+                    content,
+                    inline: attachment.inline,
+                    content_id: None,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, String>>()
+    })
+    .await
+    .map_err(|error| StoreError::Invalid(format!("reading attachments stopped: {error}")))?;
+    Ok(read.map_err(DeliveryError::Permanent))
+}
+
 /// A Message-ID for a reply on ticket `number`, in the domain of the support address.
 pub fn new_mail_message_id(support_address: &str, number: i64) -> String {
     let domain = support_address
@@ -198,8 +257,42 @@ pub async fn send_reply(
     store: &Store,
     reply: &outbound::NewReply<'_>,
 ) -> Result<outbound::StoredReply> {
+    send_reply_with_files(store, reply, &[]).await
+}
+
+/// A file an agent attaches to a reply, its content already in the attachment store.
+#[derive(Debug, Clone)]
+pub struct AttachedFile {
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+/// [`send_reply`] with files attached (their contents already put in the attachment store).
+pub async fn send_reply_with_files(
+    store: &Store,
+    reply: &outbound::NewReply<'_>,
+    files: &[AttachedFile],
+) -> Result<outbound::StoredReply> {
     let mut tx = store.begin_write().await?;
     let stored = outbound::add_reply(&mut tx, reply).await?;
+    for file in files {
+        store::attachments::insert(
+            &mut tx,
+            stored.message_id,
+            &store::attachments::NewAttachment {
+                filename: &file.filename,
+                content_type: &file.content_type,
+                size: file.size,
+                inline: false,
+                content_id: None,
+                stored: Ok(file.sha256.clone()),
+            },
+            reply.now,
+        )
+        .await?;
+    }
     if stored.to_deliver {
         enqueue(&mut tx, stored.message_id, 1, reply.now).await?;
     }
