@@ -168,6 +168,41 @@ pub async fn blob_totals(store: &Store) -> Result<(i64, i64)> {
     Ok(totals)
 }
 
+/// The attachments of one message, in order.
+pub async fn of_message(store: &Store, message_id: i64) -> Result<Vec<AttachmentView>> {
+    let rows = on_pool!(store, pool => sqlx::query_as(
+        "SELECT message_id, id, filename, content_type, size, inline, sha256, rejected_reason
+         FROM attachments WHERE message_id = $1 ORDER BY id",
+    )
+    .bind(message_id)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
+}
+
+/// The media type of a file, judged by its name's extension; for files agents attach.
+pub fn content_type_for(filename: &str) -> &'static str {
+    let extension = filename
+        .rsplit_once('.')
+        .map(|(_, extension)| extension.to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension.as_str() {
+        "pdf" => "application/pdf",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "txt" | "log" => "text/plain",
+        "csv" => "text/csv",
+        "zip" => "application/zip",
+        "json" => "application/json",
+        "eml" => "message/rfc822",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        _ => "application/octet-stream",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,40 +236,5 @@ mod tests {
             }
         }
         found
-    }
-}
-
-/// The attachments of one message, in order.
-pub async fn of_message(store: &Store, message_id: i64) -> Result<Vec<AttachmentView>> {
-    let rows = on_pool!(store, pool => sqlx::query_as(
-        "SELECT message_id, id, filename, content_type, size, inline, sha256, rejected_reason
-         FROM attachments WHERE message_id = $1 ORDER BY id",
-    )
-    .bind(message_id)
-    .fetch_all(pool)
-    .await)?;
-    Ok(rows)
-}
-
-/// The media type of a file, judged by its name's extension; for files agents attach.
-pub fn content_type_for(filename: &str) -> &'static str {
-    let extension = filename
-        .rsplit_once('.')
-        .map(|(_, extension)| extension.to_ascii_lowercase())
-        .unwrap_or_default();
-    match extension.as_str() {
-        "pdf" => "application/pdf",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "txt" | "log" => "text/plain",
-        "csv" => "text/csv",
-        "zip" => "application/zip",
-        "json" => "application/json",
-        "eml" => "message/rfc822",
-        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        _ => "application/octet-stream",
     }
 }
