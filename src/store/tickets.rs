@@ -575,3 +575,31 @@ pub async fn set_quoted_text(tx: &mut Tx, message_id: i64, quoted: &str) -> Resu
         .map(|done| done.rows_affected()))?;
     Ok(())
 }
+
+/// How assignment went over all tickets: for checks after crashes and across instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct AssignmentAudit {
+    pub tickets: i64,
+    /// Tickets with an assignee.
+    pub assigned: i64,
+    /// Tickets whose history records more than one assignment by the system.
+    pub assigned_twice: i64,
+}
+
+pub async fn assignment_audit(store: &Store) -> Result<AssignmentAudit> {
+    let (tickets, assigned, assigned_twice) = on_pool!(store, pool => sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM tickets),
+                (SELECT COUNT(*) FROM tickets WHERE assignee_id IS NOT NULL),
+                (SELECT COUNT(*) FROM (
+                    SELECT ticket_id FROM ticket_events
+                    WHERE kind = 'assignee' AND actor_agent_id IS NULL
+                    GROUP BY ticket_id HAVING COUNT(*) > 1) AS twice)",
+    )
+    .fetch_one(pool)
+    .await)?;
+    Ok(AssignmentAudit {
+        tickets,
+        assigned,
+        assigned_twice,
+    })
+}
