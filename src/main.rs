@@ -208,6 +208,23 @@ enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Latency of the ticket list and ticket page on a large database, over loopback.
+    Web {
+        /// Tickets filled into a fresh database (straight in SQL, one message each).
+        #[arg(long, default_value_t = 1_000_000)]
+        tickets: i64,
+        /// A postgres:// server URL to measure PostgreSQL; default: a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Seconds of measuring per kind of page.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Connections making requests at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -362,6 +379,41 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             );
             Ok(())
         }
+        Command::Bench(BenchCommand::Web {
+            tickets,
+            database_url,
+            seconds,
+            concurrency,
+            json,
+        }) => {
+            let report = web::bench::run(&web::bench::WebBench {
+                tickets,
+                database_url,
+                seconds,
+                concurrency,
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "backend {}: {} tickets (filled in {:.1} s), {} connections",
+                    report.backend, report.tickets, report.fill_seconds, report.concurrency
+                );
+                for page in &report.pages {
+                    println!(
+                        "  {}: {} requests ({:.0}/s), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                        page.page,
+                        page.requests,
+                        page.requests_per_second,
+                        page.p50_ms,
+                        page.p99_ms,
+                        page.max_ms
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Bench(BenchCommand::Ingest {
             messages,
             database_url,
@@ -452,9 +504,7 @@ async fn serve(settings: Settings) -> Result<()> {
         intake.committed(),
         jobs_stop,
     ));
-    let state = web::AppState {
-        store: store.clone(),
-    };
+    let state = web::AppState::new(store.clone(), web::WebConfig::from_settings(&settings));
     let served = web::serve(state, settings.web.listen, shutdown_signal())
         .await
         .with_context(|| format!("web server on {}", settings.web.listen));

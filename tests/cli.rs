@@ -355,8 +355,14 @@ fn serve_migrates_and_answers_health_checks_until_terminated() {
         env.dir.path().join("helpdesk.db").exists(),
         "SQLite file created"
     );
+    // The dashboard needs a signed-in agent; the sign-in page is served.
     let home = http_get(port, "/").expect("home page");
-    assert!(home.contains("0 tickets"), "{home}");
+    assert!(
+        home.contains("303 See Other") && home.contains("/login"),
+        "{home}"
+    );
+    let login = http_get(port, "/login").expect("sign-in page");
+    assert!(login.contains("name=\"password\""), "{login}");
 
     // SIGTERM ends it cleanly.
     let pid = server.id().to_string();

@@ -16,12 +16,15 @@ pub mod attachments;
 pub mod cursors;
 pub mod customers;
 pub mod health;
+pub mod manage;
 pub mod outbound;
 pub mod outbox;
 pub mod raw;
 pub mod rules;
 pub mod scratch;
+pub mod sessions;
 pub mod tickets;
+pub mod views;
 
 /// The name of our migration table, apart from the job queue's own `_sqlx_migrations`.
 const MIGRATIONS_TABLE: &str = "helpdesk_migrations";
@@ -123,7 +126,17 @@ macro_rules! on_tx {
         }
     };
 }
-pub(crate) use {on_pool, on_tx};
+/// Runs one statement `$body` in its own write transaction (on SQLite through the writer
+/// connection, so it queues with the other writers) and commits.
+macro_rules! on_writer {
+    ($store:expr, $conn:ident => $body:expr) => {{
+        let mut tx = $store.begin_write().await?;
+        let value = $crate::store::on_tx!(&mut tx, $conn => $body)?;
+        tx.commit().await?;
+        value
+    }};
+}
+pub(crate) use {on_pool, on_tx, on_writer};
 
 impl Store {
     /// Opens the database at `url`, creating an SQLite file (and its directory) when missing.

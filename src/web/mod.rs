@@ -1,27 +1,158 @@
-//! The web server: for now the health check and a first page; the admin pages, the JSON API
-//! and live events grow here.
+//! The web server: the admin and agent pages (server-rendered with askama, working without
+//! JavaScript), live updates over SSE, and the health check.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::http::header::{
+    CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::store::{self, Store};
+use crate::config::Settings;
+use crate::domain::sla::SlaTargets;
+use crate::store::Store;
+use crate::store::attachments::BlobStore;
+
+mod admin;
+mod assets;
+mod auth;
+pub mod bench;
+mod error;
+pub mod live;
+mod pages;
+mod tickets;
+
+pub use error::WebError;
+
+/// What the pages need besides the database.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    pub sla: SlaTargets,
+    /// The support address replies are sent from (their Message-IDs use its domain).
+    pub support_address: String,
+    pub attachments: BlobStore,
+    /// Whether the session cookie carries `Secure` (HTTPS, or plain HTTP on loopback, which
+    /// browsers treat as secure).
+    pub secure_cookies: bool,
+    pub email_enabled: bool,
+    pub telegram_enabled: bool,
+    pub discord_enabled: bool,
+}
+
+impl WebConfig {
+    pub fn from_settings(settings: &Settings) -> WebConfig {
+        WebConfig {
+            sla: settings.sla.targets(),
+            support_address: settings.email.address.clone(),
+            attachments: BlobStore::new(settings.attachments_dir()),
+            secure_cookies: secure_cookies(&settings.web.public_url),
+            email_enabled: settings.email.enabled,
+            telegram_enabled: settings.telegram.enabled,
+            discord_enabled: settings.discord.enabled,
+        }
+    }
+}
+
+/// `Secure` cookies work over HTTPS and, in browsers, over plain HTTP to loopback; only a plain
+/// HTTP address elsewhere needs them without it (and gets a warning).
+fn secure_cookies(public_url: &str) -> bool {
+    let Some(rest) = public_url.strip_prefix("http://") else {
+        return true;
+    };
+    let host = rest.split(['/', ':']).next().unwrap_or_default();
+    let loopback = host == "localhost" || host.starts_with("127.") || rest.starts_with("[::1]");
+    if !loopback {
+        tracing::warn!(
+            public_url,
+            "web.public_url is plain HTTP: session cookies go without the Secure flag; put the \
+             web server behind HTTPS"
+        );
+    }
+    loopback
+}
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub config: Arc<WebConfig>,
+    pub live: live::Hub,
+}
+
+impl AppState {
+    /// The state for `router`; starts the change feed that live updates read (so it must be
+    /// called inside the runtime).
+    pub fn new(store: Store, config: WebConfig) -> AppState {
+        let live = live::Hub::start(store.clone());
+        AppState {
+            store,
+            config: Arc::new(config),
+            live,
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(home))
+        .route("/", get(pages::dashboard))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", get(pages::logout_form).post(pages::logout))
+        .route("/tickets", get(tickets::list))
+        .route("/tickets/{number}", get(tickets::show))
+        .route("/tickets/{number}/reply", post(tickets::reply))
+        .route("/tickets/{number}/update", post(tickets::update))
+        .route("/tickets/{number}/merge", post(tickets::merge))
+        .route("/tickets/{number}/attachments/{id}", get(tickets::download))
+        .route("/admin/rules", get(admin::rules).post(admin::create_rule))
+        .route(
+            "/admin/rules/{id}",
+            get(admin::edit_rule).post(admin::update_rule),
+        )
+        .route("/admin/rules/{id}/delete", post(admin::delete_rule))
+        .route("/admin/rules/{id}/move", post(admin::move_rule))
+        .route(
+            "/admin/departments",
+            get(admin::departments).post(admin::create_department),
+        )
+        .route("/admin/departments/{id}", post(admin::update_department))
+        .route(
+            "/admin/agents",
+            get(admin::agents).post(admin::create_agent),
+        )
+        .route("/admin/agents/{id}", post(admin::update_agent))
+        .route("/admin/channels", get(admin::channels))
+        .route("/admin/jobs", get(admin::jobs))
+        .route("/admin/jobs/{id}/retry", post(admin::retry_job))
+        .route("/events", get(live::events))
+        .route("/static/app.css", get(assets::stylesheet))
+        .route("/static/app.js", get(assets::script))
         .route("/healthz", get(healthz))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// Headers every answer carries: no framing, no sniffing, and a content policy that allows
+/// only this site's own script and style (mail HTML cannot load images or scripts from
+/// elsewhere even if something slipped through sanitizing).
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    response
 }
 
 /// The process is up and its database answers.
@@ -39,28 +170,6 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn home(State(state): State<AppState>) -> Response {
-    let totals = match store::tickets::totals(&state.store).await {
-        Ok(totals) => totals,
-        Err(error) => {
-            tracing::error!(%error, "home page");
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the database is unavailable",
-            )
-                .into_response();
-        }
-    };
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>helpdesk</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
-         <body style=\"font-family: system-ui, sans-serif; margin: 2rem\"><h1>helpdesk</h1>\
-         <p>{} tickets, {} messages.</p></body></html>",
-        totals.tickets, totals.messages
-    ))
-    .into_response()
-}
-
 /// Serves until `shutdown` completes.
 pub async fn serve(
     state: AppState,
@@ -69,6 +178,21 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "web server listening");
+    serve_on(listener, state, shutdown).await
+}
+
+/// Serves on a bound listener (tests and benchmarks bind port 0) until `shutdown` completes;
+/// open event streams end then, so the shutdown does not wait for them.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let live = state.live.clone();
+    let shutdown = async move {
+        shutdown.await;
+        live.close();
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

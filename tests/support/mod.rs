@@ -6,6 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod web;
+
 use helpdesk::intake::{Intake, Limits};
 use helpdesk::store::attachments::BlobStore;
 use helpdesk::store::{Backend, Store, scratch};

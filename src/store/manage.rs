@@ -1,0 +1,457 @@
+//! Changes people make from the web pages: ticket fields, merges, and the workflow settings
+//! (rules, departments, agents) beyond what the command line creates.
+
+use chrono::{DateTime, Utc};
+
+use super::tickets::{Actor, NewEvent, record_event};
+use super::{Result, Store, StoreError, Tx, on_tx, on_writer};
+use crate::domain::rules::Rule;
+use crate::domain::{AssignmentStrategy, MessageKind, Priority, Role, Status};
+
+/// Who changes a ticket and why, for its history.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    pub agent_id: i64,
+    pub reason: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+async fn event(
+    tx: &mut Tx,
+    ticket_id: i64,
+    change: &Change<'_>,
+    kind: &str,
+    old_value: Option<&str>,
+    new_value: Option<&str>,
+) -> Result<()> {
+    record_event(
+        tx,
+        &NewEvent {
+            ticket_id,
+            actor: Actor::Agent(change.agent_id),
+            kind,
+            old_value,
+            new_value,
+            reason: change
+                .reason
+                .map(str::trim)
+                .filter(|reason| !reason.is_empty()),
+            at: change.now,
+        },
+    )
+    .await
+}
+
+/// The ticket's id with its current priority, department and assignee.
+async fn current(tx: &mut Tx, number: i64) -> Result<(i64, String, Option<i64>, Option<i64>)> {
+    let row = on_tx!(tx, conn => sqlx::query_as(
+        "SELECT id, priority, department_id, assignee_id FROM tickets WHERE number = $1",
+    )
+    .bind(number)
+    .fetch_optional(&mut *conn)
+    .await)?;
+    row.ok_or_else(|| StoreError::NotFound(format!("no ticket #{number}")))
+}
+
+async fn name_of(tx: &mut Tx, table: &str, id: Option<i64>) -> Result<Option<String>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let sql = match table {
+        "agents" => "SELECT name FROM agents WHERE id = $1",
+        _ => "SELECT name FROM departments WHERE id = $1",
+    };
+    let name: Option<String> = on_tx!(tx, conn => sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await)?;
+    name.map(Some)
+        .ok_or_else(|| StoreError::NotFound(format!("no such {} #{id}", &table[..table.len() - 1])))
+}
+
+pub async fn set_status(store: &Store, number: i64, to: Status, change: &Change<'_>) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    super::tickets::change_status(
+        &mut tx,
+        number,
+        to,
+        Actor::Agent(change.agent_id),
+        change
+            .reason
+            .map(str::trim)
+            .filter(|reason| !reason.is_empty()),
+        change.now,
+    )
+    .await?;
+    tx.commit().await
+}
+
+pub async fn set_priority(
+    store: &Store,
+    number: i64,
+    to: Priority,
+    change: &Change<'_>,
+) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    let (id, priority, _, _) = current(&mut tx, number).await?;
+    if priority == to.as_str() {
+        return tx.rollback().await;
+    }
+    on_tx!(&mut tx, conn => sqlx::query("UPDATE tickets SET priority = $1, updated_at = $2 WHERE id = $3")
+        .bind(to.as_str())
+        .bind(change.now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    event(
+        &mut tx,
+        id,
+        change,
+        "priority",
+        Some(&priority),
+        Some(to.as_str()),
+    )
+    .await?;
+    tx.commit().await
+}
+
+pub async fn set_department(
+    store: &Store,
+    number: i64,
+    to: Option<i64>,
+    change: &Change<'_>,
+) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    let (id, _, department, _) = current(&mut tx, number).await?;
+    if department == to {
+        return tx.rollback().await;
+    }
+    let old = name_of(&mut tx, "departments", department).await?;
+    let new = name_of(&mut tx, "departments", to).await?;
+    on_tx!(&mut tx, conn => sqlx::query("UPDATE tickets SET department_id = $1, updated_at = $2 WHERE id = $3")
+        .bind(to)
+        .bind(change.now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    event(
+        &mut tx,
+        id,
+        change,
+        "department",
+        old.as_deref(),
+        new.as_deref(),
+    )
+    .await?;
+    tx.commit().await
+}
+
+pub async fn set_assignee(
+    store: &Store,
+    number: i64,
+    to: Option<i64>,
+    change: &Change<'_>,
+) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    let (id, _, _, assignee) = current(&mut tx, number).await?;
+    if assignee == to {
+        return tx.rollback().await;
+    }
+    let old = name_of(&mut tx, "agents", assignee).await?;
+    let new = name_of(&mut tx, "agents", to).await?;
+    on_tx!(&mut tx, conn => sqlx::query("UPDATE tickets SET assignee_id = $1, updated_at = $2 WHERE id = $3")
+        .bind(to)
+        .bind(change.now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    if let Some(agent_id) = to {
+        on_tx!(&mut tx, conn => sqlx::query("UPDATE agents SET last_assigned_at = $1 WHERE id = $2")
+            .bind(change.now)
+            .bind(agent_id)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()))?;
+    }
+    event(
+        &mut tx,
+        id,
+        change,
+        "assignee",
+        old.as_deref(),
+        new.as_deref(),
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Merges the duplicate `number` into `into`: its messages move over, it closes with a pointer
+/// to the ticket that goes on, and both histories say so.
+pub async fn merge(store: &Store, number: i64, into: i64, change: &Change<'_>) -> Result<()> {
+    if number == into {
+        return Err(StoreError::Conflict(
+            "a ticket cannot be merged into itself".into(),
+        ));
+    }
+    let mut tx = store.begin_write().await?;
+    let duplicate = super::tickets::find_by_number(&mut tx, number)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no ticket #{number}")))?;
+    let target = super::tickets::find_by_number(&mut tx, into)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no ticket #{into} to merge into")))?;
+    if duplicate.status == Status::Closed {
+        return Err(StoreError::Conflict(format!(
+            "ticket #{number} is closed already"
+        )));
+    }
+    if target.status == Status::Closed {
+        return Err(StoreError::Conflict(format!(
+            "ticket #{into} is closed; merge into a ticket that goes on"
+        )));
+    }
+    on_tx!(&mut tx, conn => sqlx::query("UPDATE messages SET ticket_id = $1 WHERE ticket_id = $2")
+        .bind(target.id)
+        .bind(duplicate.id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    on_tx!(&mut tx, conn => sqlx::query(
+        "INSERT INTO ticket_tags (ticket_id, tag)
+         SELECT $1, tag FROM ticket_tags WHERE ticket_id = $2 ON CONFLICT DO NOTHING",
+    )
+    .bind(target.id)
+    .bind(duplicate.id)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE tickets SET merged_into_ticket_id = $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(target.id)
+    .bind(change.now)
+    .bind(duplicate.id)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    on_tx!(&mut tx, conn => sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
+        .bind(change.now)
+        .bind(target.id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    let why = format!("merged into #{into}");
+    super::tickets::change_status(
+        &mut tx,
+        number,
+        Status::Closed,
+        Actor::Agent(change.agent_id),
+        Some(&why),
+        change.now,
+    )
+    .await?;
+    let from = format!("#{number}");
+    let to = format!("#{into}");
+    event(&mut tx, duplicate.id, change, "merged", None, Some(&to)).await?;
+    event(&mut tx, target.id, change, "merged", Some(&from), None).await?;
+    tx.commit().await
+}
+
+/// An internal note or public reply goes through [`crate::jobs::deliver::send_reply`]; this
+/// only names the kinds the reply form offers.
+pub fn reply_kind(note: bool) -> MessageKind {
+    if note {
+        MessageKind::Internal
+    } else {
+        MessageKind::Public
+    }
+}
+
+/// Replaces a rule's name, conditions, actions and switches, after validating it.
+pub async fn update_rule(store: &Store, rule: &Rule, now: DateTime<Utc>) -> Result<()> {
+    rule.validate()
+        .map_err(|error| StoreError::Conflict(error.to_string()))?;
+    let conditions = serde_json::to_string(&rule.conditions)
+        .map_err(|error| StoreError::Invalid(error.to_string()))?;
+    let actions = serde_json::to_string(&rule.actions)
+        .map_err(|error| StoreError::Invalid(error.to_string()))?;
+    let updated = on_writer!(store, conn => sqlx::query(
+        "UPDATE rules SET name = $1, enabled = $2, conditions = $3, actions = $4,
+                          stop_processing = $5, updated_at = $6
+         WHERE id = $7",
+    )
+    .bind(rule.name.trim())
+    .bind(rule.enabled)
+    .bind(conditions)
+    .bind(actions)
+    .bind(rule.stop)
+    .bind(now)
+    .bind(rule.id)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()));
+    if updated == 0 {
+        return Err(StoreError::NotFound(format!("no rule #{}", rule.id)));
+    }
+    Ok(())
+}
+
+pub async fn delete_rule(store: &Store, rule_id: i64) -> Result<()> {
+    on_writer!(store, conn => sqlx::query("DELETE FROM rules WHERE id = $1")
+        .bind(rule_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()));
+    Ok(())
+}
+
+/// Moves a rule one place earlier (`up`) or later in the order.
+pub async fn move_rule(store: &Store, rule_id: i64, up: bool) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    let order: Vec<i64> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "SELECT id FROM rules ORDER BY position, id",
+    )
+    .fetch_all(&mut *conn)
+    .await)?;
+    let Some(at) = order.iter().position(|id| *id == rule_id) else {
+        return Err(StoreError::NotFound(format!("no rule #{rule_id}")));
+    };
+    let other = if up { at.checked_sub(1) } else { Some(at + 1) };
+    let mut order = order;
+    if let Some(other) = other.filter(|other| *other < order.len()) {
+        order.swap(at, other);
+    }
+    for (position, id) in order.iter().enumerate() {
+        on_tx!(&mut tx, conn => sqlx::query("UPDATE rules SET position = $1 WHERE id = $2")
+            .bind(position as i64 + 1)
+            .bind(*id)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()))?;
+    }
+    tx.commit().await
+}
+
+pub async fn set_department_strategy(
+    store: &Store,
+    department_id: i64,
+    strategy: AssignmentStrategy,
+) -> Result<()> {
+    on_writer!(store, conn => sqlx::query("UPDATE departments SET assignment_strategy = $1 WHERE id = $2")
+        .bind(strategy.as_str())
+        .bind(department_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()));
+    Ok(())
+}
+
+/// What the agents page changes about an agent.
+#[derive(Debug, Clone)]
+pub struct AgentUpdate {
+    pub agent_id: i64,
+    pub role: Role,
+    pub active: bool,
+    pub available: bool,
+    pub max_open_tickets: Option<i64>,
+    pub department_ids: Vec<i64>,
+}
+
+pub async fn update_agent(store: &Store, update: &AgentUpdate) -> Result<()> {
+    if update.max_open_tickets.is_some_and(|limit| limit < 0) {
+        return Err(StoreError::Conflict(
+            "the limit of open tickets cannot be negative".into(),
+        ));
+    }
+    let mut tx = store.begin_write().await?;
+    let updated = on_tx!(&mut tx, conn => sqlx::query(
+        "UPDATE agents SET role = $1, active = $2, available = $3, max_open_tickets = $4
+         WHERE id = $5",
+    )
+    .bind(update.role.as_str())
+    .bind(update.active)
+    .bind(update.available)
+    .bind(update.max_open_tickets)
+    .bind(update.agent_id)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    if updated == 0 {
+        return Err(StoreError::NotFound(format!(
+            "no agent #{}",
+            update.agent_id
+        )));
+    }
+    on_tx!(&mut tx, conn => sqlx::query("DELETE FROM agent_departments WHERE agent_id = $1")
+        .bind(update.agent_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    for department_id in &update.department_ids {
+        on_tx!(&mut tx, conn => sqlx::query(
+            "INSERT INTO agent_departments (agent_id, department_id) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(update.agent_id)
+        .bind(*department_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    }
+    if !update.active {
+        // A deactivated agent is signed out everywhere.
+        on_tx!(&mut tx, conn => sqlx::query("DELETE FROM web_sessions WHERE agent_id = $1")
+            .bind(update.agent_id)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()))?;
+    }
+    tx.commit().await
+}
+
+/// Puts a failed or killed job back in the queue, due now with its attempts reset.
+pub async fn retry_job(store: &Store, job_id: &str) -> Result<bool> {
+    let updated = match store.backend() {
+        super::Backend::Sqlite => on_writer!(store, conn => sqlx::query(
+            "UPDATE Jobs SET status = 'Pending', attempts = 0, run_at = strftime('%s', 'now') - 1,
+                    lock_at = NULL, lock_by = NULL, done_at = NULL
+             WHERE id = $1 AND status IN ('Failed', 'Killed')",
+        )
+        .bind(job_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected())),
+        super::Backend::Postgres => on_writer!(store, conn => sqlx::query(
+            "UPDATE apalis.jobs SET status = 'Pending', attempts = 0, run_at = now(),
+                    lock_at = NULL, lock_by = NULL, done_at = NULL
+             WHERE id = $1 AND status IN ('Failed', 'Killed')",
+        )
+        .bind(job_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected())),
+    };
+    Ok(updated == 1)
+}
+
+/// Counts of jobs per state, for the jobs page.
+pub async fn job_counts(store: &Store) -> Result<Vec<(String, i64)>> {
+    let rows = match store {
+        Store::Sqlite { pool, .. } => {
+            sqlx::query_as("SELECT status, COUNT(*) FROM Jobs GROUP BY status ORDER BY status")
+                .fetch_all(pool)
+                .await?
+        }
+        Store::Postgres { pool } => {
+            sqlx::query_as(
+                "SELECT status, COUNT(*) FROM apalis.jobs GROUP BY status ORDER BY status",
+            )
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    Ok(rows)
+}

@@ -1,0 +1,678 @@
+//! What the web pages read: the ticket list with filters, search and keyset pagination, one
+//! ticket's facts for access checks and forms, and the dashboard figures.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use sqlx::AssertSqlSafe;
+
+use super::tickets::TicketSummary;
+use super::{Backend, Result, Store, on_pool};
+use crate::domain::sla::SlaTargets;
+use crate::domain::{Priority, Status};
+
+/// Statuses people still work on.
+pub const ACTIVE_STATUSES: &str = "('new', 'open', 'pending')";
+
+/// Whose tickets a query may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    /// Admins: every ticket.
+    All,
+    /// An agent: tickets of their departments and those assigned to them.
+    Agent(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    Anyone,
+    Unassigned,
+    Agent(i64),
+}
+
+/// The orders the list offers; each pages by (column, id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    UpdatedDesc,
+    UpdatedAsc,
+    CreatedDesc,
+    CreatedAsc,
+}
+
+impl Sort {
+    pub const ALL: &'static [(Sort, &'static str, &'static str)] = &[
+        (Sort::UpdatedDesc, "updated_desc", "recently updated"),
+        (Sort::UpdatedAsc, "updated_asc", "least recently updated"),
+        (Sort::CreatedDesc, "created_desc", "newest"),
+        (Sort::CreatedAsc, "created_asc", "oldest"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Sort::ALL
+            .iter()
+            .find(|(sort, _, _)| *sort == self)
+            .map_or("updated_desc", |(_, name, _)| name)
+    }
+
+    pub fn parse(name: &str) -> Option<Sort> {
+        Sort::ALL
+            .iter()
+            .find(|(_, known, _)| *known == name)
+            .map(|(sort, _, _)| *sort)
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Sort::UpdatedDesc | Sort::UpdatedAsc => "updated_at",
+            Sort::CreatedDesc | Sort::CreatedAsc => "created_at",
+        }
+    }
+
+    fn descending(self) -> bool {
+        matches!(self, Sort::UpdatedDesc | Sort::CreatedDesc)
+    }
+}
+
+/// Where the next page starts: the sort value and id of the last ticket shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl Cursor {
+    /// `nanoseconds_id`, for a URL.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}_{}",
+            self.at.timestamp_nanos_opt().unwrap_or_default(),
+            self.id
+        )
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let (nanos, id) = text.split_once('_')?;
+        Some(Cursor {
+            at: Utc.timestamp_nanos(nanos.parse().ok()?),
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub visibility: Visibility,
+    pub status: Option<Status>,
+    /// Only new, open and pending tickets.
+    pub active_only: bool,
+    pub priority: Option<Priority>,
+    pub department_id: Option<i64>,
+    pub assignee: AssigneeFilter,
+    pub channel: Option<String>,
+    pub tag: Option<String>,
+    pub search: Option<String>,
+    pub sort: Sort,
+    pub after: Option<Cursor>,
+    pub limit: i64,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        ListQuery {
+            visibility: Visibility::All,
+            status: None,
+            active_only: false,
+            priority: None,
+            department_id: None,
+            assignee: AssigneeFilter::Anyone,
+            channel: None,
+            tag: None,
+            search: None,
+            sort: Sort::default(),
+            after: None,
+            limit: 50,
+        }
+    }
+}
+
+/// A page of tickets and where the next one starts, if there is one.
+#[derive(Debug, Clone)]
+pub struct TicketPage {
+    pub tickets: Vec<TicketSummary>,
+    pub next: Option<Cursor>,
+}
+
+enum Bind {
+    Int(i64),
+    Text(String),
+    Time(DateTime<Utc>),
+}
+
+/// Collects a WHERE clause and its values, numbering placeholders as it goes.
+#[derive(Default)]
+struct Conditions {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Conditions {
+    fn placeholder(&mut self, value: Bind) -> String {
+        self.binds.push(value);
+        format!("${}", self.binds.len())
+    }
+
+    fn push(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut query = $query;
+        for bind in $binds {
+            query = match bind {
+                Bind::Int(value) => query.bind(*value),
+                Bind::Text(value) => query.bind(value.clone()),
+                Bind::Time(value) => query.bind(*value),
+            };
+        }
+        query
+    }};
+}
+
+fn visibility_clause(conditions: &mut Conditions, visibility: Visibility) {
+    if let Visibility::Agent(agent_id) = visibility {
+        let me = conditions.placeholder(Bind::Int(agent_id));
+        conditions.push(format!(
+            "(t.assignee_id = {me} OR t.department_id IN
+                (SELECT department_id FROM agent_departments WHERE agent_id = {me}))"
+        ));
+    }
+}
+
+/// An FTS5 query that finds every word as a word, whatever characters the words hold.
+fn fts5_query(text: &str) -> String {
+    text.split_whitespace()
+        .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn search_clause(conditions: &mut Conditions, backend: Backend, text: &str) {
+    let text = text.trim();
+    let by_number = text
+        .trim_start_matches('#')
+        .parse::<i64>()
+        .ok()
+        .map(|number| {
+            let number = conditions.placeholder(Bind::Int(number));
+            format!("t.number = {number} OR ")
+        })
+        .unwrap_or_default();
+    let clause = match backend {
+        Backend::Sqlite => {
+            let words = conditions.placeholder(Bind::Text(fts5_query(text)));
+            format!(
+                "({by_number}t.id IN (
+                    SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH {words}
+                    UNION
+                    SELECT m.ticket_id FROM messages_fts f JOIN messages m ON m.id = f.rowid
+                    WHERE messages_fts MATCH {words}))"
+            )
+        }
+        Backend::Postgres => {
+            let words = conditions.placeholder(Bind::Text(text.to_owned()));
+            format!(
+                "({by_number}to_tsvector('simple', t.subject) @@ plainto_tsquery('simple', {words})
+                  OR t.id IN (SELECT m.ticket_id FROM messages m
+                              WHERE to_tsvector('simple', left(m.body_text, 100000))
+                                    @@ plainto_tsquery('simple', {words})))"
+            )
+        }
+    };
+    conditions.push(clause);
+}
+
+const LIST_COLUMNS: &str = "t.id, t.number, t.subject, t.status, t.priority,
+    d.name AS department, a.name AS assignee,
+    COALESCE(c.name, (SELECT ci.address FROM customer_identities ci
+                      WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1), '') AS customer,
+    t.channel, t.created_at, t.updated_at";
+
+/// One page of tickets matching `query`, in its order.
+pub async fn list_tickets(store: &Store, query: &ListQuery) -> Result<TicketPage> {
+    let mut conditions = Conditions::default();
+    visibility_clause(&mut conditions, query.visibility);
+    if let Some(status) = query.status {
+        let status = conditions.placeholder(Bind::Text(status.as_str().to_owned()));
+        conditions.push(format!("t.status = {status}"));
+    } else if query.active_only {
+        conditions.push(format!("t.status IN {ACTIVE_STATUSES}"));
+    }
+    if let Some(priority) = query.priority {
+        let priority = conditions.placeholder(Bind::Text(priority.as_str().to_owned()));
+        conditions.push(format!("t.priority = {priority}"));
+    }
+    if let Some(department) = query.department_id {
+        let department = conditions.placeholder(Bind::Int(department));
+        conditions.push(format!("t.department_id = {department}"));
+    }
+    match query.assignee {
+        AssigneeFilter::Anyone => {}
+        AssigneeFilter::Unassigned => conditions.push("t.assignee_id IS NULL".into()),
+        AssigneeFilter::Agent(agent_id) => {
+            let agent = conditions.placeholder(Bind::Int(agent_id));
+            conditions.push(format!("t.assignee_id = {agent}"));
+        }
+    }
+    if let Some(channel) = &query.channel {
+        let channel = conditions.placeholder(Bind::Text(channel.clone()));
+        conditions.push(format!("t.channel = {channel}"));
+    }
+    if let Some(tag) = &query.tag {
+        let tag = conditions.placeholder(Bind::Text(tag.trim().to_lowercase()));
+        conditions.push(format!(
+            "t.id IN (SELECT ticket_id FROM ticket_tags WHERE tag = {tag})"
+        ));
+    }
+    if let Some(search) = query
+        .search
+        .as_deref()
+        .filter(|text| !text.trim().is_empty())
+    {
+        search_clause(&mut conditions, store.backend(), search);
+    }
+    let column = query.sort.column();
+    let (direction, comparison) = if query.sort.descending() {
+        ("DESC", "<")
+    } else {
+        ("ASC", ">")
+    };
+    if let Some(after) = query.after {
+        let at = conditions.placeholder(Bind::Time(after.at));
+        let id = conditions.placeholder(Bind::Int(after.id));
+        conditions.push(format!("(t.{column}, t.id) {comparison} ({at}, {id})"));
+    }
+    let limit = conditions.placeholder(Bind::Int(query.limit + 1));
+    // The page is chosen on `tickets` alone, so the sort index drives it; names are looked up
+    // for the page's rows only.
+    let sql = format!(
+        "SELECT {LIST_COLUMNS}
+         FROM (SELECT t.* FROM tickets t {where_clause}
+               ORDER BY t.{column} {direction}, t.id {direction} LIMIT {limit}) t
+         JOIN customers c ON c.id = t.customer_id
+         LEFT JOIN departments d ON d.id = t.department_id
+         LEFT JOIN agents a ON a.id = t.assignee_id
+         ORDER BY t.{column} {direction}, t.id {direction}",
+        where_clause = conditions.sql(),
+    );
+    let mut tickets: Vec<TicketSummary> = on_pool!(store, pool => {
+        bind_all!(sqlx::query_as(AssertSqlSafe(sql.clone())), &conditions.binds)
+            .fetch_all(pool)
+            .await
+    })?;
+    let next = if tickets.len() as i64 > query.limit {
+        tickets.truncate(query.limit.max(0) as usize);
+        tickets.last().map(|last| Cursor {
+            at: match query.sort {
+                Sort::UpdatedDesc | Sort::UpdatedAsc => last.updated_at,
+                Sort::CreatedDesc | Sort::CreatedAsc => last.created_at,
+            },
+            id: last.id,
+        })
+    } else {
+        None
+    };
+    Ok(TicketPage { tickets, next })
+}
+
+/// The facts of one ticket that access checks and the forms need.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TicketFacts {
+    pub id: i64,
+    pub number: i64,
+    pub status: String,
+    pub priority: String,
+    pub department_id: Option<i64>,
+    pub assignee_id: Option<i64>,
+    pub merged_into: Option<i64>,
+}
+
+pub async fn ticket_facts(store: &Store, number: i64) -> Result<Option<TicketFacts>> {
+    let row = on_pool!(store, pool => sqlx::query_as(
+        "SELECT t.id, t.number, t.status, t.priority, t.department_id, t.assignee_id,
+                m.number AS merged_into
+         FROM tickets t LEFT JOIN tickets m ON m.id = t.merged_into_ticket_id
+         WHERE t.number = $1",
+    )
+    .bind(number)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row)
+}
+
+/// Whether an agent may see a ticket: it is theirs or in one of their departments.
+pub async fn agent_may_see(store: &Store, agent_id: i64, ticket: &TicketFacts) -> Result<bool> {
+    if ticket.assignee_id == Some(agent_id) {
+        return Ok(true);
+    }
+    let Some(department_id) = ticket.department_id else {
+        return Ok(false);
+    };
+    let member: Option<i64> = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT agent_id FROM agent_departments WHERE agent_id = $1 AND department_id = $2",
+    )
+    .bind(agent_id)
+    .bind(department_id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(member.is_some())
+}
+
+pub async fn tags(store: &Store, ticket_id: i64) -> Result<Vec<String>> {
+    let rows = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT tag FROM ticket_tags WHERE ticket_id = $1 ORDER BY tag",
+    )
+    .bind(ticket_id)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
+}
+
+/// An attachment to download, if it belongs to the ticket and its content was kept.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Download {
+    pub ticket_id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub sha256: Option<String>,
+}
+
+pub async fn attachment(store: &Store, attachment_id: i64) -> Result<Option<Download>> {
+    let row = on_pool!(store, pool => sqlx::query_as(
+        "SELECT m.ticket_id, a.filename, a.content_type, a.sha256
+         FROM attachments a JOIN messages m ON m.id = a.message_id WHERE a.id = $1",
+    )
+    .bind(attachment_id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row)
+}
+
+/// A name and how many open tickets it has.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Count {
+    pub name: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Dashboard {
+    pub open_total: i64,
+    pub by_status: Vec<Count>,
+    pub by_priority: Vec<Count>,
+    pub by_department: Vec<Count>,
+    pub by_assignee: Vec<Count>,
+    pub unassigned: i64,
+    pub first_response_breached: i64,
+    pub first_response_due_soon: i64,
+    pub resolution_breached: i64,
+    pub resolution_due_soon: i64,
+    pub new_today: i64,
+    pub resolved_today: i64,
+    /// Over tickets created in the last 30 days that were answered.
+    pub median_first_response_minutes: Option<i64>,
+}
+
+/// How soon a target counts as "due soon".
+pub const DUE_SOON: Duration = Duration::hours(1);
+
+/// The dashboard figures over the tickets `visibility` allows.
+pub async fn dashboard(
+    store: &Store,
+    visibility: Visibility,
+    targets: &SlaTargets,
+    now: DateTime<Utc>,
+) -> Result<Dashboard> {
+    let mut base = Conditions::default();
+    visibility_clause(&mut base, visibility);
+    let visible = if base.clauses.is_empty() {
+        "TRUE".to_owned()
+    } else {
+        base.clauses.join(" AND ")
+    };
+    let grouped = |label: &str, join: &str| {
+        format!(
+            "SELECT COALESCE({label}, '(none)'), COUNT(*) FROM tickets t {join}
+             WHERE t.status IN {ACTIVE_STATUSES} AND {visible}
+             GROUP BY {label} ORDER BY COUNT(*) DESC, 1"
+        )
+    };
+    let mut dashboard = Dashboard {
+        by_status: counts(store, &grouped("t.status", ""), &base.binds).await?,
+        by_priority: counts(store, &grouped("t.priority", ""), &base.binds).await?,
+        by_department: counts(
+            store,
+            &grouped(
+                "d.name",
+                "LEFT JOIN departments d ON d.id = t.department_id",
+            ),
+            &base.binds,
+        )
+        .await?,
+        by_assignee: counts(
+            store,
+            &grouped("a.name", "LEFT JOIN agents a ON a.id = t.assignee_id"),
+            &base.binds,
+        )
+        .await?,
+        ..Dashboard::default()
+    };
+    dashboard.open_total = dashboard.by_status.iter().map(|count| count.count).sum();
+    dashboard.unassigned = dashboard
+        .by_assignee
+        .iter()
+        .filter(|count| count.name == "(none)")
+        .map(|count| count.count)
+        .sum();
+
+    // A target is breached when the ticket was created longer ago than its priority allows.
+    let overdue =
+        |conditions: &mut Conditions, minutes: &dyn Fn(Priority) -> i64, at: DateTime<Utc>| {
+            let parts: Vec<String> = Priority::ALL
+                .iter()
+                .map(|priority| {
+                    let name = conditions.placeholder(Bind::Text(priority.as_str().to_owned()));
+                    let limit = conditions
+                        .placeholder(Bind::Time(at - Duration::minutes(minutes(*priority))));
+                    format!("(t.priority = {name} AND t.created_at < {limit})")
+                })
+                .collect();
+            format!("({})", parts.join(" OR "))
+        };
+    let first_minutes = |priority| targets.first_response.get(priority).num_minutes();
+    let resolution_minutes = |priority| targets.resolution.get(priority).num_minutes();
+    for (first, soon) in [(true, false), (true, true), (false, false), (false, true)] {
+        let mut conditions = Conditions {
+            clauses: base.clauses.clone(),
+            binds: clone_binds(&base.binds),
+        };
+        let at = if soon { now + DUE_SOON } else { now };
+        let minutes: &dyn Fn(Priority) -> i64 = if first {
+            &first_minutes
+        } else {
+            &resolution_minutes
+        };
+        let due = overdue(&mut conditions, minutes, at);
+        conditions.push(format!("t.status IN {ACTIVE_STATUSES}"));
+        if first {
+            conditions.push("t.first_response_at IS NULL".into());
+        }
+        if soon {
+            let breached_already = overdue(&mut conditions, minutes, now);
+            conditions.push(format!("NOT {breached_already}"));
+        }
+        conditions.push(due);
+        let count = count(
+            store,
+            &format!("SELECT COUNT(*) FROM tickets t {}", conditions.sql()),
+            &conditions.binds,
+        )
+        .await?;
+        match (first, soon) {
+            (true, false) => dashboard.first_response_breached = count,
+            (true, true) => dashboard.first_response_due_soon = count,
+            (false, false) => dashboard.resolution_breached = count,
+            (false, true) => dashboard.resolution_due_soon = count,
+        }
+    }
+
+    let midnight = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map(|time| time.and_utc())
+        .unwrap_or(now);
+    for resolved in [false, true] {
+        let mut conditions = Conditions {
+            clauses: base.clauses.clone(),
+            binds: clone_binds(&base.binds),
+        };
+        let since = conditions.placeholder(Bind::Time(midnight));
+        let column = if resolved {
+            "resolved_at"
+        } else {
+            "created_at"
+        };
+        conditions.push(format!("t.{column} >= {since}"));
+        let count = count(
+            store,
+            &format!("SELECT COUNT(*) FROM tickets t {}", conditions.sql()),
+            &conditions.binds,
+        )
+        .await?;
+        if resolved {
+            dashboard.resolved_today = count;
+        } else {
+            dashboard.new_today = count;
+        }
+    }
+
+    let mut conditions = Conditions {
+        clauses: base.clauses.clone(),
+        binds: clone_binds(&base.binds),
+    };
+    let since = conditions.placeholder(Bind::Time(now - Duration::days(30)));
+    conditions.push(format!("t.created_at >= {since}"));
+    conditions.push("t.first_response_at IS NOT NULL".into());
+    let sql = format!(
+        "SELECT t.created_at, t.first_response_at FROM tickets t {} LIMIT 200000",
+        conditions.sql()
+    );
+    let pairs: Vec<(DateTime<Utc>, DateTime<Utc>)> = on_pool!(store, pool => {
+        bind_all!(sqlx::query_as(AssertSqlSafe(sql.clone())), &conditions.binds)
+            .fetch_all(pool)
+            .await
+    })?;
+    let mut minutes: Vec<i64> = pairs
+        .iter()
+        .map(|(created, answered)| (*answered - *created).num_minutes().max(0))
+        .collect();
+    minutes.sort_unstable();
+    dashboard.median_first_response_minutes = minutes.get(minutes.len() / 2).copied();
+    Ok(dashboard)
+}
+
+fn clone_binds(binds: &[Bind]) -> Vec<Bind> {
+    binds
+        .iter()
+        .map(|bind| match bind {
+            Bind::Int(value) => Bind::Int(*value),
+            Bind::Text(value) => Bind::Text(value.clone()),
+            Bind::Time(value) => Bind::Time(*value),
+        })
+        .collect()
+}
+
+async fn counts(store: &Store, sql: &str, binds: &[Bind]) -> Result<Vec<Count>> {
+    let rows: Vec<(String, i64)> = on_pool!(store, pool => {
+        bind_all!(sqlx::query_as(AssertSqlSafe(sql.to_owned())), binds)
+            .fetch_all(pool)
+            .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, count)| Count { name, count })
+        .collect())
+}
+
+async fn count(store: &Store, sql: &str, binds: &[Bind]) -> Result<i64> {
+    let count = on_pool!(store, pool => {
+        bind_all!(sqlx::query_scalar(AssertSqlSafe(sql.to_owned())), binds)
+            .fetch_one(pool)
+            .await
+    })?;
+    Ok(count)
+}
+
+/// A change to a ticket, from the `ticket_changes` feed the database keeps.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct TicketChange {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub number: i64,
+    pub kind: String,
+    pub assignee_id: Option<i64>,
+    pub previous_assignee_id: Option<i64>,
+    pub department_id: Option<i64>,
+}
+
+/// Changes after `after_id`, oldest first.
+pub async fn changes_after(store: &Store, after_id: i64, limit: i64) -> Result<Vec<TicketChange>> {
+    let rows = on_pool!(store, pool => sqlx::query_as(
+        "SELECT id, ticket_id, number, kind, assignee_id, previous_assignee_id, department_id
+         FROM ticket_changes WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
+}
+
+/// The newest change's id (0 when there is none).
+pub async fn last_change_id(store: &Store) -> Result<i64> {
+    let id: Option<i64> = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT MAX(id) FROM ticket_changes",
+    )
+    .fetch_one(pool)
+    .await)?;
+    Ok(id.unwrap_or(0))
+}
+
+/// The departments an agent works in.
+pub async fn agent_department_ids(store: &Store, agent_id: i64) -> Result<Vec<i64>> {
+    let rows = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT department_id FROM agent_departments WHERE agent_id = $1",
+    )
+    .bind(agent_id)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
+}
+
+/// Distinct ticket channels and tags, for the filter menus.
+pub async fn tag_names(store: &Store) -> Result<Vec<String>> {
+    let rows = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT DISTINCT tag FROM ticket_tags ORDER BY tag LIMIT 200",
+    )
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
+}

@@ -1,0 +1,742 @@
+//! The admin pages: rules editor, departments, agents, channel health and the job queue.
+//! Every handler starts with the role check, so agents get 403 whatever they request.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use super::AppState;
+use super::auth::{Posted, Viewer};
+use super::error::{WebError, WebResult};
+use super::pages::{Nav, render, see_other};
+use super::tickets::{Choice, choices};
+use crate::domain::rules::{Action, Condition, Rule};
+use crate::domain::{AssignmentStrategy, Role};
+use crate::store::agents::{self, AgentSummary, Department, NewAgent};
+use crate::store::manage::{self, AgentUpdate};
+use crate::store::rules::{self as rule_store, NewRule};
+use crate::store::{StoreError, on_pool};
+
+// ---- rules ----
+
+/// A rule as the editor shows it: JSON for its conditions and actions.
+struct RuleRow {
+    id: i64,
+    position: usize,
+    name: String,
+    enabled: bool,
+    stop: bool,
+    conditions: String,
+    actions: String,
+}
+
+impl RuleRow {
+    fn of(position: usize, rule: &Rule) -> RuleRow {
+        RuleRow {
+            id: rule.id,
+            position,
+            name: rule.name.clone(),
+            enabled: rule.enabled,
+            stop: rule.stop,
+            conditions: serde_json::to_string_pretty(&rule.conditions).unwrap_or_default(),
+            actions: serde_json::to_string_pretty(&rule.actions).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/rules.html")]
+struct RulesPage {
+    nav: Option<Nav>,
+    csrf: String,
+    rules: Vec<RuleRow>,
+    /// The form: a new rule, or the one being edited, with what was typed.
+    form: RuleRow,
+    editing: bool,
+    error: Option<String>,
+    departments: Vec<Department>,
+    agents: Vec<AgentSummary>,
+}
+
+const EXAMPLE_CONDITIONS: &str = r#"[
+  { "if": "subject_contains", "any": ["invoice", "refund"] }
+]"#;
+const EXAMPLE_ACTIONS: &str = r#"[
+  { "then": "set_priority", "priority": "high" }
+]"#;
+
+async fn rules_page(
+    state: &AppState,
+    viewer: &Viewer,
+    form: RuleRow,
+    editing: bool,
+    error: Option<String>,
+) -> WebResult<Response> {
+    let rules = rule_store::list(&state.store).await?;
+    let page = RulesPage {
+        nav: Nav::of(viewer, "rules"),
+        csrf: viewer.csrf().to_owned(),
+        rules: rules
+            .iter()
+            .enumerate()
+            .map(|(at, rule)| RuleRow::of(at + 1, rule))
+            .collect(),
+        form,
+        editing,
+        departments: agents::departments(&state.store).await?,
+        agents: agents::list_agents(&state.store).await?,
+        error: error.clone(),
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+fn blank_rule() -> RuleRow {
+    RuleRow {
+        id: 0,
+        position: 0,
+        name: String::new(),
+        enabled: true,
+        stop: false,
+        conditions: EXAMPLE_CONDITIONS.to_owned(),
+        actions: EXAMPLE_ACTIONS.to_owned(),
+    }
+}
+
+pub async fn rules(State(state): State<AppState>, viewer: Viewer) -> WebResult<Response> {
+    viewer.require_admin()?;
+    rules_page(&state, &viewer, blank_rule(), false, None).await
+}
+
+pub async fn edit_rule(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
+    viewer.require_admin()?;
+    let rules = rule_store::list(&state.store).await?;
+    let (at, rule) = rules
+        .iter()
+        .enumerate()
+        .find(|(_, rule)| rule.id == id)
+        .ok_or_else(|| WebError::NotFound(format!("There is no rule #{id}.")))?;
+    rules_page(&state, &viewer, RuleRow::of(at + 1, rule), true, None).await
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct RuleForm {
+    name: String,
+    enabled: Option<String>,
+    stop: Option<String>,
+    conditions: String,
+    actions: String,
+}
+
+impl RuleForm {
+    fn row(&self, id: i64) -> RuleRow {
+        RuleRow {
+            id,
+            position: 0,
+            name: self.name.clone(),
+            enabled: self.enabled.is_some(),
+            stop: self.stop.is_some(),
+            conditions: self.conditions.clone(),
+            actions: self.actions.clone(),
+        }
+    }
+
+    /// The rule the form describes, or a message that says what is wrong and where.
+    fn rule(&self, id: i64) -> Result<Rule, String> {
+        fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<Vec<T>, String> {
+            let text = if text.trim().is_empty() { "[]" } else { text };
+            let mut reader = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(&mut reader).map_err(|error| {
+                let path = error.path().to_string();
+                let place = if path == "." {
+                    String::new()
+                } else {
+                    format!(" at {path}")
+                };
+                format!("{what}{place}: {}", error.inner())
+            })
+        }
+        let rule = Rule {
+            id,
+            name: self.name.trim().to_owned(),
+            enabled: self.enabled.is_some(),
+            conditions: parse::<Condition>("conditions", &self.conditions)?,
+            actions: parse::<Action>("actions", &self.actions)?,
+            stop: self.stop.is_some(),
+        };
+        rule.validate().map_err(|error| error.to_string())?;
+        Ok(rule)
+    }
+}
+
+pub async fn create_rule(
+    State(state): State<AppState>,
+    posted: Posted<RuleForm>,
+) -> WebResult<Response> {
+    let viewer = posted.viewer;
+    viewer.require_admin()?;
+    let form = posted.form;
+    let rule = match form.rule(0) {
+        Ok(rule) => rule,
+        Err(error) => return rules_page(&state, &viewer, form.row(0), false, Some(error)).await,
+    };
+    let created = rule_store::create(
+        &state.store,
+        NewRule {
+            name: rule.name,
+            enabled: rule.enabled,
+            conditions: rule.conditions,
+            actions: rule.actions,
+            stop: rule.stop,
+        },
+        Utc::now(),
+    )
+    .await;
+    match created {
+        Ok(_) => Ok(see_other("/admin/rules")),
+        Err(StoreError::Conflict(error)) => {
+            rules_page(&state, &viewer, form.row(0), false, Some(error)).await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub async fn update_rule(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<RuleForm>,
+) -> WebResult<Response> {
+    let viewer = posted.viewer;
+    viewer.require_admin()?;
+    let form = posted.form;
+    let rule = match form.rule(id) {
+        Ok(rule) => rule,
+        Err(error) => return rules_page(&state, &viewer, form.row(id), true, Some(error)).await,
+    };
+    match manage::update_rule(&state.store, &rule, Utc::now()).await {
+        Ok(()) => Ok(see_other("/admin/rules")),
+        Err(StoreError::Conflict(error)) => {
+            rules_page(&state, &viewer, form.row(id), true, Some(error)).await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct Empty {}
+
+pub async fn delete_rule(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<Empty>,
+) -> WebResult<Response> {
+    posted.viewer.require_admin()?;
+    manage::delete_rule(&state.store, id).await?;
+    Ok(see_other("/admin/rules"))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct MoveForm {
+    direction: String,
+}
+
+pub async fn move_rule(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<MoveForm>,
+) -> WebResult<Response> {
+    posted.viewer.require_admin()?;
+    let up = match posted.form.direction.as_str() {
+        "up" => true,
+        "down" => false,
+        other => {
+            return Err(WebError::BadRequest(format!(
+                "a rule moves \"up\" or \"down\", not {other:?}"
+            )));
+        }
+    };
+    manage::move_rule(&state.store, id, up).await?;
+    Ok(see_other("/admin/rules"))
+}
+
+// ---- departments ----
+
+struct DepartmentRow {
+    id: i64,
+    name: String,
+    strategies: Vec<Choice>,
+    agents: i64,
+    open_tickets: i64,
+}
+
+#[derive(Template)]
+#[template(path = "web/departments.html")]
+struct DepartmentsPage {
+    nav: Option<Nav>,
+    csrf: String,
+    departments: Vec<DepartmentRow>,
+    strategies: Vec<Choice>,
+    /// Priority, first response and resolution targets, from [sla] in the settings.
+    sla: Vec<(&'static str, String, String)>,
+    error: Option<String>,
+}
+
+fn strategy_choices(current: &str) -> Vec<Choice> {
+    choices(
+        AssignmentStrategy::ALL.iter().map(|s| {
+            let label = match s {
+                AssignmentStrategy::RoundRobin => "round robin",
+                AssignmentStrategy::LeastOpen => "least open tickets",
+            };
+            (s.as_str(), label)
+        }),
+        current,
+    )
+}
+
+async fn departments_page(
+    state: &AppState,
+    viewer: &Viewer,
+    error: Option<String>,
+) -> WebResult<Response> {
+    let counts: Vec<(i64, i64, i64)> = on_pool!(&state.store, pool => sqlx::query_as(
+        "SELECT d.id,
+                (SELECT COUNT(*) FROM agent_departments ad WHERE ad.department_id = d.id),
+                (SELECT COUNT(*) FROM tickets t
+                 WHERE t.department_id = d.id AND t.status IN ('new', 'open', 'pending'))
+         FROM departments d",
+    )
+    .fetch_all(pool)
+    .await)
+    .map_err(StoreError::from)?;
+    let departments = agents::departments(&state.store)
+        .await?
+        .into_iter()
+        .map(|d| {
+            let (agents, open_tickets) = counts
+                .iter()
+                .find(|(id, _, _)| *id == d.id)
+                .map_or((0, 0), |(_, agents, open)| (*agents, *open));
+            DepartmentRow {
+                strategies: strategy_choices(&d.assignment_strategy),
+                id: d.id,
+                name: d.name,
+                agents,
+                open_tickets,
+            }
+        })
+        .collect();
+    let page = DepartmentsPage {
+        nav: Nav::of(viewer, "departments"),
+        csrf: viewer.csrf().to_owned(),
+        departments,
+        strategies: strategy_choices(AssignmentStrategy::RoundRobin.as_str()),
+        sla: crate::domain::Priority::ALL
+            .iter()
+            .map(|priority| {
+                let minutes = |target: chrono::Duration| {
+                    super::pages::minutes_text(Some(target.num_minutes()))
+                };
+                (
+                    priority.as_str(),
+                    minutes(state.config.sla.first_response.get(*priority)),
+                    minutes(state.config.sla.resolution.get(*priority)),
+                )
+            })
+            .collect(),
+        error: error.clone(),
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+pub async fn departments(State(state): State<AppState>, viewer: Viewer) -> WebResult<Response> {
+    viewer.require_admin()?;
+    departments_page(&state, &viewer, None).await
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct DepartmentForm {
+    name: String,
+    strategy: String,
+}
+
+fn parse_strategy(text: &str) -> WebResult<AssignmentStrategy> {
+    text.parse()
+        .map_err(|error: crate::domain::UnknownValue| WebError::BadRequest(error.to_string()))
+}
+
+pub async fn create_department(
+    State(state): State<AppState>,
+    posted: Posted<DepartmentForm>,
+) -> WebResult<Response> {
+    let viewer = posted.viewer;
+    viewer.require_admin()?;
+    let strategy = parse_strategy(&posted.form.strategy)?;
+    match agents::create_department(&state.store, &posted.form.name, strategy, Utc::now()).await {
+        Ok(_) => Ok(see_other("/admin/departments")),
+        Err(StoreError::Conflict(error)) => departments_page(&state, &viewer, Some(error)).await,
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub async fn update_department(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<DepartmentForm>,
+) -> WebResult<Response> {
+    posted.viewer.require_admin()?;
+    let strategy = parse_strategy(&posted.form.strategy)?;
+    manage::set_department_strategy(&state.store, id, strategy).await?;
+    Ok(see_other("/admin/departments"))
+}
+
+// ---- agents ----
+
+struct AgentRow {
+    agent: AgentSummary,
+    roles: Vec<Choice>,
+    departments: Vec<(i64, String, bool)>,
+    open_tickets: i64,
+}
+
+#[derive(Template)]
+#[template(path = "web/agents.html")]
+struct AgentsPage {
+    nav: Option<Nav>,
+    csrf: String,
+    agents: Vec<AgentRow>,
+    departments: Vec<Department>,
+    roles: Vec<Choice>,
+    error: Option<String>,
+}
+
+fn role_choices(current: &str) -> Vec<Choice> {
+    choices(Role::ALL.iter().map(|r| (r.as_str(), r.as_str())), current)
+}
+
+async fn agents_page(
+    state: &AppState,
+    viewer: &Viewer,
+    error: Option<String>,
+) -> WebResult<Response> {
+    let departments = agents::departments(&state.store).await?;
+    let open: Vec<(i64, i64)> = on_pool!(&state.store, pool => sqlx::query_as(
+        "SELECT assignee_id, COUNT(*) FROM tickets
+         WHERE assignee_id IS NOT NULL AND status IN ('new', 'open', 'pending')
+         GROUP BY assignee_id",
+    )
+    .fetch_all(pool)
+    .await)
+    .map_err(StoreError::from)?;
+    let memberships: Vec<(i64, i64)> = on_pool!(&state.store, pool => sqlx::query_as(
+        "SELECT agent_id, department_id FROM agent_departments",
+    )
+    .fetch_all(pool)
+    .await)
+    .map_err(StoreError::from)?;
+    let rows = agents::list_agents(&state.store)
+        .await?
+        .into_iter()
+        .map(|agent| AgentRow {
+            roles: role_choices(&agent.role),
+            departments: departments
+                .iter()
+                .map(|d| {
+                    let member = memberships.contains(&(agent.id, d.id));
+                    (d.id, d.name.clone(), member)
+                })
+                .collect(),
+            open_tickets: open
+                .iter()
+                .find(|(id, _)| *id == agent.id)
+                .map_or(0, |(_, count)| *count),
+            agent,
+        })
+        .collect();
+    let page = AgentsPage {
+        nav: Nav::of(viewer, "agents"),
+        csrf: viewer.csrf().to_owned(),
+        agents: rows,
+        departments,
+        roles: role_choices(Role::Agent.as_str()),
+        error: error.clone(),
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+pub async fn agents(State(state): State<AppState>, viewer: Viewer) -> WebResult<Response> {
+    viewer.require_admin()?;
+    agents_page(&state, &viewer, None).await
+}
+
+/// Reads the repeated `department` fields and the single ones of an agent form.
+struct AgentFields {
+    fields: Vec<(String, String)>,
+}
+
+impl AgentFields {
+    fn get(&self, name: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map_or("", |(_, value)| value.as_str())
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.fields.iter().any(|(key, _)| key == name)
+    }
+
+    fn departments(&self) -> WebResult<Vec<i64>> {
+        self.fields
+            .iter()
+            .filter(|(key, _)| key == "department")
+            .map(|(_, value)| {
+                value
+                    .parse()
+                    .map_err(|_| WebError::BadRequest(format!("{value:?} is not a department")))
+            })
+            .collect()
+    }
+
+    fn limit(&self) -> WebResult<Option<i64>> {
+        match self.get("max_open_tickets").trim() {
+            "" => Ok(None),
+            text => text
+                .parse()
+                .map(Some)
+                .map_err(|_| WebError::BadRequest(format!("{text:?} is not a number of tickets"))),
+        }
+    }
+
+    fn role(&self) -> WebResult<Role> {
+        self.get("role")
+            .parse()
+            .map_err(|error: crate::domain::UnknownValue| WebError::BadRequest(error.to_string()))
+    }
+}
+
+pub async fn create_agent(
+    State(state): State<AppState>,
+    posted: Posted<Vec<(String, String)>>,
+) -> WebResult<Response> {
+    let viewer = posted.viewer;
+    viewer.require_admin()?;
+    let fields = AgentFields {
+        fields: posted.form,
+    };
+    let password = fields.get("password").to_owned();
+    let hash = if password.is_empty() {
+        None
+    } else {
+        match tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
+            .await
+            .map_err(|error| WebError::Internal(error.to_string()))?
+        {
+            Ok(hash) => Some(hash),
+            Err(error) => return agents_page(&state, &viewer, Some(error.to_string())).await,
+        }
+    };
+    let department_ids = fields.departments()?;
+    let created = agents::create_agent(
+        &state.store,
+        &NewAgent {
+            email: fields.get("email"),
+            name: fields.get("name"),
+            role: fields.role()?,
+            password_hash: hash.as_deref(),
+            department_ids: &department_ids,
+            identities: &[],
+            max_open_tickets: fields.limit()?,
+        },
+        Utc::now(),
+    )
+    .await;
+    match created {
+        Ok(_) => Ok(see_other("/admin/agents")),
+        Err(StoreError::Conflict(error)) => agents_page(&state, &viewer, Some(error)).await,
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub async fn update_agent(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<Vec<(String, String)>>,
+) -> WebResult<Response> {
+    let viewer = posted.viewer;
+    viewer.require_admin()?;
+    let fields = AgentFields {
+        fields: posted.form,
+    };
+    let update = AgentUpdate {
+        agent_id: id,
+        role: fields.role()?,
+        active: fields.has("active"),
+        available: fields.has("available"),
+        max_open_tickets: fields.limit()?,
+        department_ids: fields.departments()?,
+    };
+    if id == viewer.id() && (update.role != Role::Admin || !update.active) {
+        return agents_page(
+            &state,
+            &viewer,
+            Some("You cannot take away your own admin role or deactivate yourself.".into()),
+        )
+        .await;
+    }
+    match manage::update_agent(&state.store, &update).await {
+        Ok(()) => Ok(see_other("/admin/agents")),
+        Err(StoreError::Conflict(error)) => agents_page(&state, &viewer, Some(error)).await,
+        Err(error) => Err(error.into()),
+    }
+}
+
+// ---- channels ----
+
+struct ChannelRow {
+    name: &'static str,
+    /// "enabled", "not configured", or reporting connections without being enabled here
+    /// (another instance runs them).
+    state: &'static str,
+    connections: Vec<crate::store::health::ChannelHealth>,
+    last_message: Option<DateTime<Utc>>,
+    failed_intake_24h: i64,
+    last_intake_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "web/channels.html")]
+struct ChannelsPage {
+    nav: Option<Nav>,
+    channels: Vec<ChannelRow>,
+}
+
+pub async fn channels(State(state): State<AppState>, viewer: Viewer) -> WebResult<Response> {
+    viewer.require_admin()?;
+    let config = &state.config;
+    let since = Utc::now() - chrono::Duration::hours(24);
+    let health = crate::store::health::list(&state.store).await?;
+    let mut rows = Vec::new();
+    for (name, configured) in [
+        ("email", config.email_enabled),
+        ("telegram", config.telegram_enabled),
+        ("discord", config.discord_enabled),
+    ] {
+        let (last_message, failed): (Option<DateTime<Utc>>, i64) =
+            on_pool!(&state.store, pool => sqlx::query_as(
+            "SELECT (SELECT MAX(received_at) FROM raw_messages WHERE channel = $1),
+                    (SELECT COUNT(*) FROM raw_messages
+                     WHERE channel = $1 AND intake_error IS NOT NULL AND received_at > $2)",
+        )
+        .bind(name)
+        .bind(since)
+        .fetch_one(pool)
+        .await)
+            .map_err(StoreError::from)?;
+        let last_intake_error: Option<String> = on_pool!(&state.store, pool => sqlx::query_scalar(
+            "SELECT intake_error FROM raw_messages
+             WHERE channel = $1 AND intake_error IS NOT NULL ORDER BY received_at DESC LIMIT 1",
+        )
+        .bind(name)
+        .fetch_optional(pool)
+        .await)
+        .map_err(StoreError::from)?;
+        let connections: Vec<_> = health
+            .iter()
+            .filter(|connection| connection.channel == name)
+            .cloned()
+            .collect();
+        let state = match (configured, connections.is_empty()) {
+            (true, _) => "enabled",
+            (false, true) => "not configured",
+            (false, false) => "enabled on another instance",
+        };
+        rows.push(ChannelRow {
+            name,
+            state,
+            connections,
+            last_message,
+            failed_intake_24h: failed,
+            last_intake_error,
+        });
+    }
+    render(&ChannelsPage {
+        nav: Nav::of(&viewer, "channels"),
+        channels: rows,
+    })
+}
+
+// ---- jobs ----
+
+#[derive(Template)]
+#[template(path = "web/jobs.html")]
+struct JobsPage {
+    nav: Option<Nav>,
+    csrf: String,
+    counts: Vec<(String, i64)>,
+    states: Vec<Choice>,
+    jobs: Vec<crate::jobs::JobRow>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct JobsQuery {
+    state: String,
+}
+
+pub async fn jobs(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<JobsQuery>,
+) -> WebResult<Response> {
+    viewer.require_admin()?;
+    let filter = Some(query.state.as_str()).filter(|state| !state.is_empty());
+    let jobs = crate::jobs::list(&state.store, filter, 100).await?;
+    render(&JobsPage {
+        nav: Nav::of(&viewer, "jobs"),
+        csrf: viewer.csrf().to_owned(),
+        counts: manage::job_counts(&state.store).await?,
+        states: choices(
+            ["Pending", "Running", "Done", "Failed", "Killed"].map(|s| (s, s)),
+            &query.state,
+        ),
+        jobs,
+    })
+}
+
+pub async fn retry_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<Empty>,
+) -> WebResult<Response> {
+    posted.viewer.require_admin()?;
+    if !manage::retry_job(&state.store, &id).await? {
+        return Err(WebError::Conflict(format!(
+            "Job {id} is not failed (or no longer exists), so there is nothing to retry."
+        )));
+    }
+    Ok(see_other("/admin/jobs?state=Pending"))
+}

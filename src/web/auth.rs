@@ -1,0 +1,206 @@
+//! Who is signed in: the session cookie, the role extractors and CSRF checks on every form.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, Utc};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::WebError;
+use crate::domain::Role;
+use crate::store::sessions::{self, SessionAgent};
+use crate::store::views::Visibility;
+
+pub const SESSION_COOKIE: &str = "helpdesk_session";
+/// A session ends after this long without use.
+pub const SESSION_LIFETIME: Duration = Duration::hours(12);
+
+/// The signed-in agent or admin.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub agent: SessionAgent,
+    pub token: String,
+}
+
+impl Viewer {
+    pub fn is_admin(&self) -> bool {
+        self.agent.role == Role::Admin
+    }
+
+    pub fn id(&self) -> i64 {
+        self.agent.agent_id
+    }
+
+    pub fn csrf(&self) -> &str {
+        &self.agent.csrf_token
+    }
+
+    pub fn visibility(&self) -> Visibility {
+        if self.is_admin() {
+            Visibility::All
+        } else {
+            Visibility::Agent(self.agent.agent_id)
+        }
+    }
+
+    /// Admin pages answer 403 to agents: the page exists, they may not use it.
+    pub fn require_admin(&self) -> Result<(), WebError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden(
+                "This page is for admins; ask an admin to change your role if you need it.".into(),
+            ))
+        }
+    }
+}
+
+/// The value of one cookie in the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// The `Set-Cookie` value for a session token (or, with `None`, one that removes it).
+pub fn session_cookie(token: Option<&str>, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let value = match token {
+        Some(token) => format!(
+            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            SESSION_LIFETIME.num_seconds()
+        ),
+        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
+    };
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Sends people who are not signed in to the sign-in page, and back afterwards.
+pub struct SignInFirst {
+    next: String,
+}
+
+impl IntoResponse for SignInFirst {
+    fn into_response(self) -> Response {
+        let location = format!("/login?next={}", urlencode(&self.next));
+        (StatusCode::SEE_OTHER, [(LOCATION, location.as_str())]).into_response()
+    }
+}
+
+pub fn urlencode(text: &str) -> String {
+    form_urlencoded_component(text)
+}
+
+fn form_urlencoded_component(text: &str) -> String {
+    serde_urlencoded::to_string([("", text)])
+        .map(|encoded| encoded.trim_start_matches('=').to_owned())
+        .unwrap_or_default()
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let next = if parts.method == Method::GET {
+            parts
+                .uri
+                .path_and_query()
+                .map_or("/".to_owned(), |path| path.as_str().to_owned())
+        } else {
+            "/".to_owned()
+        };
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_owned) else {
+            return Err(SignInFirst { next }.into_response());
+        };
+        let now = Utc::now();
+        let agent = sessions::find(&state.store, &token, now)
+            .await
+            .map_err(|error| WebError::from(error).into_response())?;
+        let Some(agent) = agent else {
+            return Err(SignInFirst { next }.into_response());
+        };
+        // Sliding expiry, written at most once per half lifetime.
+        if agent.expires_at - now < SESSION_LIFETIME / 2 {
+            sessions::extend(&state.store, &token, now + SESSION_LIFETIME)
+                .await
+                .map_err(|error| WebError::from(error).into_response())?;
+        }
+        Ok(Viewer { agent, token })
+    }
+}
+
+/// Compares without an early exit, so timing does not tell how much of a token was right.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |diff, (x, y)| diff | (x ^ y))
+            == 0
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// A form posted by a signed-in person, with its CSRF token checked: every form of the pages
+/// is read through this.
+pub struct Posted<T> {
+    pub viewer: Viewer,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let viewer = Viewer::from_request_parts(&mut parts, state).await?;
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let token: CsrfField = serde_urlencoded::from_bytes(&bytes).map_err(|error| {
+            WebError::BadRequest(format!("unreadable form: {error}")).into_response()
+        })?;
+        if !same_secret(&token.csrf, viewer.csrf()) {
+            return Err(WebError::Forbidden(
+                "The form's security token is missing or stale (CSRF check). Reload the page \
+                 and try again."
+                    .into(),
+            )
+            .into_response());
+        }
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|error| {
+            WebError::BadRequest(format!("unreadable form: {error}")).into_response()
+        })?;
+        Ok(Posted { viewer, form })
+    }
+}
+
+/// Sign-in has no session yet to hold a token: a cross-site form is refused by its Origin
+/// header instead (browsers send it with every POST).
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(ORIGIN).and_then(|value| value.to_str().ok()) else {
+        return true;
+    };
+    let Some(host) = headers.get(HOST).and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    origin
+        .split_once("://")
+        .is_some_and(|(_, origin_host)| origin_host == host)
+}
+
+pub fn set_cookie(value: HeaderValue) -> [(axum::http::HeaderName, HeaderValue); 1] {
+    [(SET_COOKIE, value)]
+}

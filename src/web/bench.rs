@@ -1,0 +1,496 @@
+//! `helpdesk bench web`: latency of the ticket list and the ticket page on a large database,
+//! measured over loopback against the real server with keep-alive connections.
+
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use sqlx::AssertSqlSafe;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{AppState, WebConfig};
+use crate::domain::{AssignmentStrategy, Role};
+use crate::store::agents::NewAgent;
+use crate::store::{self, Backend, Store, StoreError, on_pool, on_writer};
+
+#[derive(Debug, Clone)]
+pub struct WebBench {
+    pub tickets: i64,
+    /// A postgres:// server URL (a scratch database is made); default: a temporary SQLite file.
+    pub database_url: Option<String>,
+    /// Measuring time per kind of page.
+    pub seconds: u64,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebBenchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("benchmark client: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PageLatency {
+    pub page: String,
+    pub requests: usize,
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WebBenchReport {
+    pub backend: String,
+    pub tickets: i64,
+    pub fill_seconds: f64,
+    pub concurrency: usize,
+    pub pages: Vec<PageLatency>,
+}
+
+/// Tickets are filled in chunks of this many rows per statement.
+const CHUNK: i64 = 50_000;
+const CUSTOMERS: i64 = 20_000;
+const WORDS: &[&str] = &[
+    "invoice", "refund", "password", "login", "delivery", "parcel", "upgrade", "crash", "export",
+    "billing", "account", "mobile", "printer", "licence", "backup", "upload",
+];
+
+/// Fills an empty store with `tickets` tickets of one message each, with departments, agents
+/// and customers, straight in SQL (intake would take hours for a million).
+pub async fn fill(store: &Store, tickets: i64) -> Result<(), WebBenchError> {
+    let now = Utc::now();
+    let mut departments = Vec::new();
+    for (name, strategy) in [
+        ("General", AssignmentStrategy::RoundRobin),
+        ("Billing", AssignmentStrategy::LeastOpen),
+        ("Technical", AssignmentStrategy::RoundRobin),
+    ] {
+        departments.push(
+            store::agents::create_department(store, name, strategy, now)
+                .await?
+                .id,
+        );
+    }
+    for i in 0..10 {
+        let email = format!("bench.agent{i}@helpdesk.example");
+        let name = format!("Bench Agent {i}");
+        let department = [departments[i % departments.len()]];
+        store::agents::create_agent(
+            store,
+            &NewAgent {
+                email: &email,
+                name: &name,
+                role: if i == 0 { Role::Admin } else { Role::Agent },
+                password_hash: None,
+                department_ids: &department,
+                identities: &[],
+                max_open_tickets: None,
+            },
+            now,
+        )
+        .await?;
+    }
+    let words = WORDS
+        .iter()
+        .map(|w| format!("'{w}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Tickets are spread over the last year, 30 s apart; numbers continue after 1000.
+    let start = now.timestamp() - tickets * 30;
+    match store.backend() {
+        Backend::Sqlite => {
+            on_writer!(store, conn => sqlx::query(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+                 INSERT INTO customers (id, name, created_at)
+                 SELECT i, 'Customer ' || i, '2025-01-01T00:00:00+00:00' FROM n",
+            )
+            .bind(CUSTOMERS)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()));
+            on_writer!(store, conn => sqlx::query(
+                "INSERT INTO customer_identities (customer_id, channel, address, created_at)
+                 SELECT id, 'email', 'customer' || id || '@example.org', created_at FROM customers",
+            )
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()));
+            let mut from = 1;
+            while from <= tickets {
+                let to = (from + CHUNK - 1).min(tickets);
+                let sql = format!(
+                    "WITH RECURSIVE n(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM n WHERE i < $2),
+                     words(k, w) AS (SELECT * FROM (SELECT row_number() OVER () - 1, column1
+                                     FROM (VALUES {values})))
+                     INSERT INTO tickets (id, number, subject, status, priority, department_id,
+                                          assignee_id, customer_id, channel, created_at, updated_at)
+                     SELECT i, 1000 + i,
+                            'Question ' || i || ' about ' || (SELECT w FROM words WHERE k = i % {count}),
+                            CASE i % 5 WHEN 0 THEN 'new' WHEN 1 THEN 'open' WHEN 2 THEN 'pending'
+                                       WHEN 3 THEN 'resolved' ELSE 'closed' END,
+                            CASE i % 7 WHEN 0 THEN 'high' WHEN 1 THEN 'low' WHEN 2 THEN 'urgent'
+                                       ELSE 'normal' END,
+                            CASE WHEN i % 10 = 0 THEN NULL ELSE 1 + i % 3 END,
+                            CASE WHEN i % 4 = 0 THEN NULL ELSE 1 + i % 10 END,
+                            1 + i % {CUSTOMERS}, 'email',
+                            strftime('%Y-%m-%dT%H:%M:%S+00:00', $3 + i * 30, 'unixepoch'),
+                            strftime('%Y-%m-%dT%H:%M:%S+00:00', $3 + i * 30 + (i % 97) * 60, 'unixepoch')
+                     FROM n",
+                    values = WORDS.iter().map(|w| format!("('{w}')")).collect::<Vec<_>>().join(", "),
+                    count = WORDS.len(),
+                );
+                on_writer!(store, conn => sqlx::query(AssertSqlSafe(sql))
+                    .bind(from)
+                    .bind(to)
+                    .bind(start)
+                    .execute(&mut *conn)
+                    .await
+                    .map(|done| done.rows_affected()));
+                from = to + 1;
+            }
+        }
+        Backend::Postgres => {
+            on_writer!(store, conn => sqlx::query(
+                "INSERT INTO customers (id, name, created_at)
+                 SELECT i, 'Customer ' || i, now() FROM generate_series(1, $1) i",
+            )
+            .bind(CUSTOMERS)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()));
+            on_writer!(store, conn => sqlx::query(
+                "INSERT INTO customer_identities (customer_id, channel, address, created_at)
+                 SELECT id, 'email', 'customer' || id || '@example.org', created_at FROM customers",
+            )
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()));
+            let mut from = 1;
+            while from <= tickets {
+                let to = (from + CHUNK - 1).min(tickets);
+                let sql = format!(
+                    "INSERT INTO tickets (id, number, subject, status, priority, department_id,
+                                          assignee_id, customer_id, channel, created_at, updated_at)
+                     SELECT i, 1000 + i,
+                            'Question ' || i || ' about ' || (ARRAY[{words}])[1 + i % {count}],
+                            (ARRAY['new', 'open', 'pending', 'resolved', 'closed'])[1 + i % 5],
+                            (ARRAY['high', 'low', 'urgent', 'normal', 'normal', 'normal', 'normal'])[1 + i % 7],
+                            CASE WHEN i % 10 = 0 THEN NULL ELSE 1 + i % 3 END,
+                            CASE WHEN i % 4 = 0 THEN NULL ELSE 1 + i % 10 END,
+                            1 + i % {CUSTOMERS}, 'email',
+                            to_timestamp($3 + i * 30), to_timestamp($3 + i * 30 + (i % 97) * 60)
+                     FROM generate_series($1::BIGINT, $2::BIGINT) i",
+                    count = WORDS.len(),
+                );
+                on_writer!(store, conn => sqlx::query(AssertSqlSafe(sql))
+                    .bind(from)
+                    .bind(to)
+                    .bind(start as f64)
+                    .execute(&mut *conn)
+                    .await
+                    .map(|done| done.rows_affected()));
+                from = to + 1;
+            }
+            on_writer!(store, conn => sqlx::query(
+                "SELECT setval('ticket_numbers', (SELECT MAX(number) FROM tickets))",
+            )
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()));
+            on_writer!(store, conn => sqlx::query(
+                "SELECT setval(pg_get_serial_sequence('tickets', 'id'), (SELECT MAX(id) FROM tickets))",
+            )
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()));
+        }
+    }
+    // One customer message per ticket, in chunks as well.
+    let mut from = 1;
+    while from <= tickets {
+        let to = (from + CHUNK - 1).min(tickets);
+        on_writer!(store, conn => sqlx::query(
+            "INSERT INTO messages (ticket_id, direction, kind, author_customer_id, channel,
+                                   external_id, subject, body_text, created_at)
+             SELECT id, 'inbound', 'public', customer_id, 'email',
+                    'bench-' || id || '@example.org', subject,
+                    'Hello, I have a question about my ' || subject || '. Thanks!', created_at
+             FROM tickets WHERE id BETWEEN $1 AND $2",
+        )
+        .bind(from)
+        .bind(to)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()));
+        from = to + 1;
+    }
+    // The messages' trigger moved updated_at to created_at: spread it again.
+    let touch = match store.backend() {
+        Backend::Sqlite => {
+            "UPDATE tickets SET updated_at = strftime('%Y-%m-%dT%H:%M:%S+00:00',
+                 $1 + id * 30 + (id % 97) * 60, 'unixepoch') WHERE id BETWEEN $2 AND $3"
+        }
+        Backend::Postgres => {
+            "UPDATE tickets SET updated_at = to_timestamp($1::BIGINT + id * 30 + (id % 97) * 60)
+             WHERE id BETWEEN $2 AND $3"
+        }
+    };
+    let mut from = 1;
+    while from <= tickets {
+        let to = (from + CHUNK - 1).min(tickets);
+        on_writer!(store, conn => sqlx::query(touch)
+            .bind(start)
+            .bind(from)
+            .bind(to)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()));
+        from = to + 1;
+    }
+    on_writer!(store, conn => sqlx::query("DELETE FROM ticket_changes")
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()));
+    match store {
+        Store::Sqlite { writer, .. } => {
+            sqlx::query("ANALYZE").execute(writer).await?;
+        }
+        Store::Postgres { pool } => {
+            sqlx::query("VACUUM ANALYZE").execute(pool).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One GET over a kept-alive connection; returns the status code.
+async fn get(
+    stream: &mut TcpStream,
+    path: &str,
+    cookie: &str,
+    buffer: &mut Vec<u8>,
+) -> Result<u16, WebBenchError> {
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nConnection: keep-alive\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    buffer.clear();
+    let header_end = loop {
+        let mut chunk = [0u8; 16384];
+        let read = stream.read(&mut chunk).await?;
+        if read == 0 {
+            return Err(WebBenchError::Failed(
+                "the server closed the connection".into(),
+            ));
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| WebBenchError::Failed("no status line".into()))?;
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse().ok())
+        .ok_or_else(|| WebBenchError::Failed(format!("{path}: answer without Content-Length")))?;
+    while buffer.len() < header_end + length {
+        let mut chunk = [0u8; 65536];
+        let read = stream.read(&mut chunk).await?;
+        if read == 0 {
+            return Err(WebBenchError::Failed(
+                "the server closed the connection".into(),
+            ));
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+    Ok(status)
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let at = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[at].as_secs_f64() * 1000.0
+}
+
+/// Requests paths made by `next_path` from `concurrency` connections for `seconds`.
+async fn measure(
+    address: std::net::SocketAddr,
+    cookie: &str,
+    concurrency: usize,
+    seconds: u64,
+    page: &str,
+    paths: Vec<String>,
+) -> Result<PageLatency, WebBenchError> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let cookie = cookie.to_owned();
+        let paths = paths.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(address).await?;
+            stream.set_nodelay(true)?;
+            let mut buffer = Vec::new();
+            let mut latencies = Vec::new();
+            let mut at = worker;
+            while Instant::now() < deadline {
+                let path = &paths[at % paths.len()];
+                at += concurrency;
+                let started = Instant::now();
+                let status = get(&mut stream, path, &cookie, &mut buffer).await?;
+                latencies.push(started.elapsed());
+                if status != 200 {
+                    return Err(WebBenchError::Failed(format!("{path} answered {status}")));
+                }
+            }
+            Ok::<_, WebBenchError>(latencies)
+        }));
+    }
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(
+            task.await
+                .map_err(|error| WebBenchError::Failed(error.to_string()))??,
+        );
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    Ok(PageLatency {
+        page: page.to_owned(),
+        requests: latencies.len(),
+        requests_per_second: latencies.len() as f64 / elapsed,
+        p50_ms: percentile(&latencies, 0.50),
+        p99_ms: percentile(&latencies, 0.99),
+        max_ms: latencies
+            .last()
+            .map_or(0.0, |max| max.as_secs_f64() * 1000.0),
+    })
+}
+
+/// Fills a fresh database, serves it on loopback and measures each kind of page.
+pub async fn run(bench: &WebBench) -> Result<WebBenchReport, WebBenchError> {
+    let workdir = tempfile::tempdir()?;
+    let (url, scratch) = match &bench.database_url {
+        Some(url) if Backend::of_url(url) == Backend::Postgres => {
+            let database = format!("helpdesk_bench_web_{}", std::process::id());
+            let scratch_url = store::scratch::create_postgres_database(url, &database).await?;
+            (scratch_url, Some((url.clone(), database)))
+        }
+        Some(url) => (url.clone(), None),
+        None => (
+            format!("sqlite://{}", workdir.path().join("web.db").display()),
+            None,
+        ),
+    };
+    let store = Store::connect(&url, (bench.concurrency as u32 + 2).max(8)).await?;
+    store.migrate().await?;
+    let filling = Instant::now();
+    fill(&store, bench.tickets).await?;
+    let fill_seconds = filling.elapsed().as_secs_f64();
+    let admin: i64 = on_pool!(&store, pool => sqlx::query_scalar(
+        "SELECT id FROM agents WHERE role = 'admin' ORDER BY id LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await)?;
+    let token =
+        store::sessions::create(&store, admin, chrono::Duration::hours(1), Utc::now()).await?;
+    let cookie = format!("{}={token}", super::auth::SESSION_COOKIE);
+
+    let settings = crate::config::Settings::load_from(None, Vec::new())
+        .map_err(|error| WebBenchError::Failed(error.to_string()))?;
+    let state = AppState::new(store.clone(), WebConfig::from_settings(&settings));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(super::serve_on(listener, state, async move {
+        let _ = stopped.await;
+    }));
+
+    // Deep pages start at cursors spread over the whole table.
+    let step = (bench.tickets / 200).max(1);
+    let deep: Vec<String> = (0..200)
+        .map(|k| {
+            let id = 1 + k * step;
+            let at = Utc
+                .timestamp_opt(Utc::now().timestamp() - bench.tickets * 30 + id * 30, 0)
+                .single()
+                .unwrap_or_else(Utc::now);
+            format!(
+                "/tickets?after={}",
+                store::views::Cursor { at, id }.encode()
+            )
+        })
+        .collect();
+    let numbers: Vec<String> = (0..500)
+        .map(|_| format!("/tickets/{}", 1000 + fastrand::i64(1..=bench.tickets)))
+        .collect();
+    let kinds: Vec<(&str, Vec<String>)> = vec![
+        ("ticket list, first page", vec!["/tickets".to_owned()]),
+        (
+            "ticket list, filtered (status, department, assignee, priority)",
+            vec![
+                "/tickets?status=open".to_owned(),
+                "/tickets?status=active&department=2".to_owned(),
+                "/tickets?assignee=none".to_owned(),
+                "/tickets?priority=urgent&sort=created_asc".to_owned(),
+            ],
+        ),
+        ("ticket list, deep pages (keyset)", deep),
+        ("ticket page", numbers),
+        (
+            "search (full text)",
+            vec![
+                "/tickets?q=printer".to_owned(),
+                "/tickets?q=refund+invoice".to_owned(),
+                format!("/tickets?q=%23{}", 1000 + bench.tickets / 2),
+            ],
+        ),
+    ];
+    let mut pages = Vec::new();
+    for (page, paths) in kinds {
+        // A short warm-up, not counted.
+        measure(address, &cookie, 1, 1, page, paths.clone()).await?;
+        pages.push(
+            measure(
+                address,
+                &cookie,
+                bench.concurrency,
+                bench.seconds,
+                page,
+                paths,
+            )
+            .await?,
+        );
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+    let backend = match store.backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    store.close().await;
+    if let Some((server_url, name)) = scratch {
+        store::scratch::drop_postgres_database(&server_url, &name).await?;
+    }
+    Ok(WebBenchReport {
+        backend: backend.to_owned(),
+        tickets: bench.tickets,
+        fill_seconds,
+        concurrency: bench.concurrency,
+        pages,
+    })
+}

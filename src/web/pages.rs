@@ -1,0 +1,222 @@
+//! Sign-in, sign-out, the dashboard, and the page layout they share with the others.
+
+use std::sync::LazyLock;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{Duration, Utc};
+
+use super::AppState;
+use super::auth::{self, Posted, Viewer};
+use super::error::{WebError, WebResult};
+use crate::store::sessions;
+use crate::store::tickets::TicketSummary;
+use crate::store::views::{self, AssigneeFilter, Count, Dashboard, ListQuery};
+
+/// Failed sign-ins allowed per address within [`FAILURE_WINDOW`].
+pub const MAX_FAILURES: i64 = 5;
+pub const FAILURE_WINDOW: Duration = Duration::minutes(15);
+
+/// What the layout shows of the signed-in person.
+pub struct Nav {
+    pub name: String,
+    pub is_admin: bool,
+    pub csrf: String,
+    pub section: &'static str,
+}
+
+impl Nav {
+    pub fn of(viewer: &Viewer, section: &'static str) -> Option<Nav> {
+        Some(Nav {
+            name: viewer.agent.name.clone(),
+            is_admin: viewer.is_admin(),
+            csrf: viewer.csrf().to_owned(),
+            section,
+        })
+    }
+}
+
+pub fn render(template: &impl Template) -> WebResult<Response> {
+    Ok(Html(template.render()?).into_response())
+}
+
+pub fn see_other(location: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "web/login.html")]
+struct LoginPage {
+    nav: Option<Nav>,
+    next: String,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// Only paths of this site, never another host (`//evil.example`).
+fn safe_next(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+        next.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
+
+pub async fn login_form(Query(query): Query<NextQuery>) -> WebResult<Response> {
+    render(&LoginPage {
+        nav: None,
+        next: safe_next(&query.next),
+        email: String::new(),
+        error: None,
+    })
+}
+
+#[derive(serde::Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// A hash to check against when the address is unknown, so the answer takes as long.
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| crate::auth::hash_password("not anyone's password").unwrap_or_default());
+
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> WebResult<Response> {
+    if !auth::same_origin(&headers) {
+        return Err(WebError::Forbidden(
+            "Sign-in forms are only accepted from this site.".into(),
+        ));
+    }
+    let now = Utc::now();
+    let email = form.email.trim().to_lowercase();
+    let failures = sessions::recent_failures(&state.store, &email, now - FAILURE_WINDOW).await?;
+    if failures >= MAX_FAILURES {
+        return Err(WebError::TooManyRequests(format!(
+            "Too many failed sign-ins for {email}. Wait {} minutes and try again.",
+            FAILURE_WINDOW.num_minutes()
+        )));
+    }
+    let credentials = sessions::credentials(&state.store, &email).await?;
+    let (agent_id, stored) = match credentials {
+        Some((id, Some(hash))) => (Some(id), hash),
+        _ => (None, DUMMY_HASH.clone()),
+    };
+    let password = form.password;
+    let matches =
+        tokio::task::spawn_blocking(move || crate::auth::verify_password(&password, &stored))
+            .await
+            .map_err(|error| WebError::Internal(error.to_string()))?;
+    match agent_id.filter(|_| matches) {
+        Some(agent_id) => {
+            sessions::clear_failures(&state.store, &email).await?;
+            let token =
+                sessions::create(&state.store, agent_id, auth::SESSION_LIFETIME, now).await?;
+            let cookie = auth::session_cookie(Some(&token), state.config.secure_cookies);
+            Ok((auth::set_cookie(cookie), see_other(&safe_next(&form.next))).into_response())
+        }
+        None => {
+            sessions::record_failure(&state.store, &email, now, now - FAILURE_WINDOW).await?;
+            let page = LoginPage {
+                nav: None,
+                next: safe_next(&form.next),
+                email,
+                error: Some("Wrong email or password.".into()),
+            };
+            Ok((StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response())
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/logout.html")]
+struct LogoutPage {
+    nav: Option<Nav>,
+}
+
+pub async fn logout_form(viewer: Viewer) -> WebResult<Response> {
+    render(&LogoutPage {
+        nav: Nav::of(&viewer, ""),
+    })
+}
+
+#[derive(serde::Deserialize)]
+pub struct Empty {}
+
+pub async fn logout(State(state): State<AppState>, posted: Posted<Empty>) -> WebResult<Response> {
+    sessions::delete(&state.store, &posted.viewer.token, Utc::now()).await?;
+    let cookie = auth::session_cookie(None, state.config.secure_cookies);
+    Ok((auth::set_cookie(cookie), see_other("/login")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "web/dashboard.html")]
+struct DashboardPage {
+    nav: Option<Nav>,
+    stats: Dashboard,
+    groups: Vec<(&'static str, Vec<Count>)>,
+    median_first_response: String,
+    mine: Vec<TicketSummary>,
+}
+
+pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> WebResult<Response> {
+    let stats = views::dashboard(
+        &state.store,
+        viewer.visibility(),
+        &state.config.sla,
+        Utc::now(),
+    )
+    .await?;
+    let mine = views::list_tickets(
+        &state.store,
+        &ListQuery {
+            assignee: AssigneeFilter::Agent(viewer.id()),
+            active_only: true,
+            limit: 25,
+            ..ListQuery::default()
+        },
+    )
+    .await?
+    .tickets;
+    let groups = vec![
+        ("By status", stats.by_status.clone()),
+        ("By priority", stats.by_priority.clone()),
+        ("By department", stats.by_department.clone()),
+        ("By agent", stats.by_assignee.clone()),
+    ];
+    render(&DashboardPage {
+        nav: Nav::of(&viewer, "dashboard"),
+        median_first_response: minutes_text(stats.median_first_response_minutes),
+        stats,
+        groups,
+        mine,
+    })
+}
+
+pub async fn not_found() -> WebError {
+    WebError::NotFound("There is no such page.".into())
+}
+
+/// Minutes as "3 h 20 min" for people.
+pub fn minutes_text(minutes: Option<i64>) -> String {
+    match minutes {
+        None => "–".to_owned(),
+        Some(minutes) if minutes < 60 => format!("{minutes} min"),
+        Some(minutes) => format!("{} h {} min", minutes / 60, minutes % 60),
+    }
+}

@@ -1,0 +1,78 @@
+// Live updates for the helpdesk pages. The pages work without this script; with it, the ticket
+// list and the ticket page refresh their data when tickets change, and a notice appears when a
+// ticket is assigned to you.
+(function () {
+  "use strict";
+  var main = document.querySelector("main[data-live]");
+  if (!main || !window.EventSource || !window.fetch || !window.DOMParser) return;
+
+  var list = document.querySelector("[data-live-list]");
+  var ticket = document.querySelector("[data-ticket]");
+  var notice = document.getElementById("live-notice");
+  var timer = null;
+  var wanted = [];
+
+  // Fetches this page again and swaps in the parts that show data (never the forms, where
+  // someone may be typing). Several changes in a burst cause one fetch.
+  function refresh(ids) {
+    ids.forEach(function (id) { if (wanted.indexOf(id) < 0) wanted.push(id); });
+    if (timer) return;
+    timer = setTimeout(function () {
+      var parts = wanted;
+      wanted = [];
+      timer = null;
+      fetch(location.href, { credentials: "same-origin", headers: { "X-Requested-With": "live" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          parts.forEach(function (id) {
+            var next = fresh.getElementById(id);
+            var current = document.getElementById(id);
+            if (next && current) current.replaceWith(document.importNode(next, true));
+          });
+          document.dispatchEvent(new CustomEvent("helpdesk:refreshed"));
+        })
+        .catch(function () {});
+    }, 150);
+  }
+
+  function show(text, href) {
+    if (!notice) return;
+    notice.textContent = "";
+    var link = document.createElement("a");
+    link.href = href;
+    link.textContent = text;
+    notice.appendChild(link);
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "link";
+    close.textContent = "×";
+    close.setAttribute("aria-label", "Dismiss");
+    close.onclick = function () { notice.hidden = true; };
+    notice.appendChild(close);
+    notice.hidden = false;
+  }
+
+  var source = new EventSource("/events");
+  source.addEventListener("ticket", function (event) {
+    var change = JSON.parse(event.data);
+    if (list) refresh(["ticket-list"]);
+    if (ticket && String(change.number) === ticket.getAttribute("data-ticket")) {
+      refresh(["ticket-facts", "conversation", "history"]);
+    }
+  });
+  source.addEventListener("resync", function () {
+    if (list) refresh(["ticket-list"]);
+    if (ticket) refresh(["ticket-facts", "conversation", "history"]);
+  });
+  source.addEventListener("assigned", function (event) {
+    var change = JSON.parse(event.data);
+    var text = "Ticket #" + change.number + " was assigned to you";
+    show(text, "/tickets/" + change.number);
+    if (window.Notification && Notification.permission === "granted") {
+      new Notification("helpdesk", { body: text });
+    }
+  });
+  window.helpdeskLive = source;
+})();

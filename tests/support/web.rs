@@ -1,0 +1,270 @@
+//! Drives the web pages over HTTP in process: the router answers requests through
+//! `tower::ServiceExt::oneshot`, with cookies and CSRF tokens handled like a browser would.
+
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use chrono::Utc;
+use helpdesk::domain::{AssignmentStrategy, Role};
+use helpdesk::intake::Outcome;
+use helpdesk::store::agents::NewAgent;
+use helpdesk::store::{self, Store};
+use helpdesk::web::{self, AppState, WebConfig};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use super::TestStore;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn config(db: &TestStore) -> WebConfig {
+    let settings = helpdesk::config::Settings::load_from(None, Vec::new()).expect("defaults");
+    let mut config = WebConfig::from_settings(&settings);
+    config.attachments = db.blobs();
+    config
+}
+
+/// A router over a test store, with an admin, an agent of one department, and tickets.
+pub struct WebApp {
+    pub db: TestStore,
+    pub state: AppState,
+    pub router: Router,
+    pub admin_id: i64,
+    pub agent_id: i64,
+    pub billing: i64,
+    pub technical: i64,
+}
+
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// A signed-in browser: its session cookie and the CSRF token its pages carry.
+#[derive(Debug, Clone)]
+pub struct Browser {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+pub async fn agent_with_password(
+    store: &Store,
+    email: &str,
+    name: &str,
+    role: Role,
+    departments: &[i64],
+) -> i64 {
+    let hash = helpdesk::auth::hash_password(PASSWORD).expect("hash");
+    store::agents::create_agent(
+        store,
+        &NewAgent {
+            email,
+            name,
+            role,
+            password_hash: Some(&hash),
+            department_ids: departments,
+            identities: &[],
+            max_open_tickets: None,
+        },
+        Utc::now(),
+    )
+    .await
+    .expect("agent")
+}
+
+impl WebApp {
+    pub async fn new(db: TestStore) -> WebApp {
+        let s = &db.store;
+        let billing = store::agents::create_department(
+            s,
+            "Billing",
+            AssignmentStrategy::RoundRobin,
+            Utc::now(),
+        )
+        .await
+        .expect("department")
+        .id;
+        let technical = store::agents::create_department(
+            s,
+            "Technical",
+            AssignmentStrategy::LeastOpen,
+            Utc::now(),
+        )
+        .await
+        .expect("department")
+        .id;
+        let admin_id =
+            agent_with_password(s, "admin@helpdesk.example", "Ada Admin", Role::Admin, &[]).await;
+        let agent_id = agent_with_password(
+            s,
+            "agent@helpdesk.example",
+            "Abe Agent",
+            Role::Agent,
+            &[billing],
+        )
+        .await;
+        let state = AppState::new(db.store.clone(), config(&db));
+        let router = web::router(state.clone());
+        WebApp {
+            db,
+            state,
+            router,
+            admin_id,
+            agent_id,
+            billing,
+            technical,
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        cookie: Option<&str>,
+        form: Option<&[(&str, &str)]>,
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        request = request.header(header::HOST, "127.0.0.1:8080");
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let body = match form {
+            Some(form) => {
+                request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                Body::from(serde_urlencoded::to_string(form).expect("form"))
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(body).expect("request"))
+            .await
+            .expect("answer");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    pub async fn get(&self, path: &str, browser: Option<&Browser>) -> Answer {
+        self.request(Method::GET, path, browser.map(|b| b.cookie.as_str()), None)
+            .await
+    }
+
+    /// Posts a form with the browser's CSRF token added.
+    pub async fn post(&self, path: &str, browser: &Browser, form: &[(&str, &str)]) -> Answer {
+        let mut fields = vec![("csrf", browser.csrf.as_str())];
+        fields.extend_from_slice(form);
+        self.request(Method::POST, path, Some(&browser.cookie), Some(&fields))
+            .await
+    }
+
+    pub async fn sign_in(&self, email: &str) -> Browser {
+        let answer = self
+            .request(
+                Method::POST,
+                "/login",
+                None,
+                Some(&[("email", email), ("password", PASSWORD)]),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let set_cookie = answer
+            .headers
+            .get(header::SET_COOKIE)
+            .and_then(|value| value.to_str().ok())
+            .expect("session cookie");
+        let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
+        let page = self
+            .get(
+                "/",
+                Some(&Browser {
+                    cookie: cookie.clone(),
+                    csrf: String::new(),
+                }),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        Browser {
+            csrf: csrf_of(&page.body).expect("the page carries a CSRF token"),
+            cookie,
+        }
+    }
+
+    pub async fn admin(&self) -> Browser {
+        self.sign_in("admin@helpdesk.example").await
+    }
+
+    pub async fn agent(&self) -> Browser {
+        self.sign_in("agent@helpdesk.example").await
+    }
+
+    /// A new ticket from a customer mail; returns its number.
+    pub async fn ticket(&self, id: &str, subject: &str, body: &str) -> i64 {
+        let raw = super::mail(
+            &[
+                "From: Carla Customer <carla@example.org>",
+                &format!("Subject: {subject}"),
+                &format!("Message-ID: <{id}>"),
+            ],
+            body,
+        );
+        match self.db.intake.accept_email(raw).await.expect("taken in") {
+            Outcome::Created { number, .. } => number,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    pub async fn detail(&self, number: i64) -> helpdesk::store::tickets::TicketDetail {
+        store::tickets::detail(&self.db.store, number)
+            .await
+            .expect("read")
+            .expect("exists")
+    }
+
+    /// Puts a ticket in a department, as an admin would.
+    pub async fn route(&self, number: i64, department: Option<i64>) {
+        store::manage::set_department(
+            &self.db.store,
+            number,
+            department,
+            &store::manage::Change {
+                agent_id: self.admin_id,
+                reason: Some("test setup"),
+                now: Utc::now(),
+            },
+        )
+        .await
+        .expect("routed");
+    }
+}
+
+/// The value of the first `name="csrf"` field of a page.
+pub fn csrf_of(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    let rest = &html[at..];
+    Some(rest[..rest.find('"')?].to_owned())
+}

@@ -1,0 +1,257 @@
+//! End to end in headless Chromium: sign in, see a ticket arrive live, reply, change the
+//! status, get told about an assignment, edit a rule; screenshots of the main pages go to
+//! target/screenshots/. Without chromedriver the suite is skipped with a reason, except in CI.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use fantoccini::{Client, Locator};
+use helpdesk::store::manage;
+use support::browser::{browser, require_chromedriver, screenshot, start_driver};
+use support::web::{PASSWORD, WebApp};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn wait_for(client: &Client, xpath: &str) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(xpath))
+        .await
+        .unwrap_or_else(|error| panic!("no {xpath} within {WAIT:?}: {error}"))
+}
+
+async fn fill(client: &Client, css: &str, text: &str) {
+    let field = client.find(Locator::Css(css)).await.expect(css);
+    field.clear().await.expect("cleared");
+    field.send_keys(text).await.expect("typed");
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .expect(css)
+        .click()
+        .await
+        .expect("clicked");
+}
+
+#[tokio::test]
+async fn an_admin_works_a_ticket_in_the_browser() {
+    let Some(chromedriver) = require_chromedriver() else {
+        return;
+    };
+    let app = WebApp::new(support::sqlite().await).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("port");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(helpdesk::web::serve_on(
+        listener,
+        app.state.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let driver = start_driver(&chromedriver).await;
+    let client = browser(&driver).await;
+
+    // Sign in.
+    client.goto(&format!("{base}/tickets")).await.expect("page");
+    wait_for(&client, "//h1[.='Sign in']").await;
+    screenshot(&client, "login").await;
+    fill(&client, "input[name=email]", "admin@helpdesk.example").await;
+    fill(&client, "input[name=password]", PASSWORD).await;
+    click(&client, "form button[type=submit]").await;
+    wait_for(&client, "//h1[.='Tickets']").await;
+
+    // A ticket arrives while the list is open: it shows up without a reload.
+    client
+        .execute("window.stillTheSamePage = true;", vec![])
+        .await
+        .expect("marker");
+    let number = app
+        .ticket(
+            "browser1@example.org",
+            "Arrived while watching",
+            "My printer is on fire.",
+        )
+        .await;
+    let link = wait_for(&client, "//a[contains(., 'Arrived while watching')]").await;
+    let same = client
+        .execute("return window.stillTheSamePage === true;", vec![])
+        .await
+        .expect("marker read");
+    assert_eq!(
+        same,
+        serde_json::Value::Bool(true),
+        "the list updated in place"
+    );
+    screenshot(&client, "tickets").await;
+
+    // Reply and change the status on the ticket page.
+    link.click().await.expect("opened");
+    wait_for(&client, &format!("//h1[contains(., '#{number}')]")).await;
+    fill(
+        &client,
+        "#reply-form textarea[name=text]",
+        "Please unplug it and call us.",
+    )
+    .await;
+    click(&client, "#reply-form button[type=submit]").await;
+    wait_for(
+        &client,
+        "//article[contains(@class, 'outbound')]//pre[contains(., 'Please unplug it')]",
+    )
+    .await;
+    client
+        .find(Locator::Css("#update-form select[name=status]"))
+        .await
+        .expect("status select")
+        .select_by_value("pending")
+        .await
+        .expect("chosen");
+    fill(
+        &client,
+        "#update-form input[name=reason]",
+        "waiting for the customer",
+    )
+    .await;
+    click(&client, "#update-form button[type=submit]").await;
+    wait_for(
+        &client,
+        "//div[@id='ticket-facts']/span[contains(@class, 'status-pending')]",
+    )
+    .await;
+    wait_for(
+        &client,
+        "//ol[@class='history']/li[contains(., 'waiting for the customer')]",
+    )
+    .await;
+
+    // Another ticket is assigned to the admin elsewhere: a notice appears on this page.
+    let other = app.ticket("browser2@example.org", "For you", "Hello").await;
+    manage::set_assignee(
+        &app.db.store,
+        other,
+        Some(app.admin_id),
+        &manage::Change {
+            agent_id: app.agent_id,
+            reason: Some("handing over"),
+            now: Utc::now(),
+        },
+    )
+    .await
+    .expect("assigned");
+    app.state.live.wake();
+    wait_for(
+        &client,
+        &format!("//div[@id='live-notice']/a[contains(., 'Ticket #{other} was assigned to you')]"),
+    )
+    .await;
+    screenshot(&client, "ticket").await;
+
+    // Add a rule, then edit it.
+    client
+        .goto(&format!("{base}/admin/rules"))
+        .await
+        .expect("page");
+    fill(
+        &client,
+        "#rule-editor input[name=name]",
+        "Printers to technical",
+    )
+    .await;
+    fill(
+        &client,
+        "#rule-editor textarea[name=conditions]",
+        r#"[{"if": "text_contains", "any": ["printer"]}]"#,
+    )
+    .await;
+    fill(
+        &client,
+        "#rule-editor textarea[name=actions]",
+        &format!(
+            r#"[{{"then": "set_department", "department": {}}}]"#,
+            app.technical
+        ),
+    )
+    .await;
+    click(&client, "#rule-editor button[type=submit]").await;
+    wait_for(
+        &client,
+        "//table[@class='rules']//a[.='Printers to technical']",
+    )
+    .await
+    .click()
+    .await
+    .expect("edit");
+    wait_for(&client, "//h2[contains(., 'Edit rule')]").await;
+    fill(
+        &client,
+        "#rule-editor input[name=name]",
+        "Printers and scanners",
+    )
+    .await;
+    fill(
+        &client,
+        "#rule-editor textarea[name=conditions]",
+        r#"[{"if": "text_contains", "any": ["printer", "scanner"]}]"#,
+    )
+    .await;
+    click(&client, "#rule-editor button[type=submit]").await;
+    wait_for(
+        &client,
+        "//table[@class='rules']//a[.='Printers and scanners']",
+    )
+    .await;
+    // A mistake is explained on the page.
+    fill(&client, "#rule-editor input[name=name]", "Broken").await;
+    fill(&client, "#rule-editor textarea[name=actions]", "[]").await;
+    click(&client, "#rule-editor button[type=submit]").await;
+    wait_for(
+        &client,
+        "//p[@class='error' and contains(., 'has no actions')]",
+    )
+    .await;
+    screenshot(&client, "rules").await;
+    let rules = helpdesk::store::rules::list(&app.db.store)
+        .await
+        .expect("rules");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].name, "Printers and scanners");
+
+    for (page, heading) in [
+        ("/", "Dashboard"),
+        ("/admin/agents", "Agents"),
+        ("/admin/departments", "Departments"),
+        ("/admin/channels", "Channels"),
+        ("/admin/jobs", "Job queue"),
+    ] {
+        client.goto(&format!("{base}{page}")).await.expect("page");
+        wait_for(&client, &format!("//h1[.='{heading}']")).await;
+        let name = if page == "/" {
+            "dashboard"
+        } else {
+            page.trim_start_matches("/admin/")
+        };
+        screenshot(&client, name).await;
+    }
+
+    // A narrow screen gets the same pages, laid out in one column.
+    client.set_window_size(420, 900).await.expect("resized");
+    client
+        .goto(&format!("{base}/tickets/{number}"))
+        .await
+        .expect("page");
+    wait_for(&client, &format!("//h1[contains(., '#{number}')]")).await;
+    screenshot(&client, "ticket-narrow").await;
+
+    client.close().await.expect("closed");
+    let _ = stop.send(());
+    let _ = server.await;
+}
