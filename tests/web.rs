@@ -1174,3 +1174,32 @@ async fn changes_reach_the_pages_of_another_instance() {
         started.elapsed()
     );
 }
+
+/// `helpdesk bench web` on a small database: the bulk fill works on each backend and every
+/// page it measures answers 200.
+#[tokio::test]
+async fn the_web_benchmark_fills_and_measures_every_page() {
+    let mut urls = vec![None];
+    if let Some(server) = support::postgres_url() {
+        urls.push(Some(server));
+    }
+    for database_url in urls {
+        let report = helpdesk::web::bench::run(&helpdesk::web::bench::WebBench {
+            tickets: 500,
+            database_url: database_url.clone(),
+            seconds: 1,
+            concurrency: 2,
+        })
+        .await
+        .unwrap_or_else(|error| panic!("{database_url:?}: {error}"));
+        assert_eq!(report.tickets, 500);
+        assert_eq!(report.pages.len(), 5);
+        for page in &report.pages {
+            assert!(page.requests > 0, "{page:?}");
+            assert!(
+                page.p50_ms <= page.p99_ms && page.p99_ms <= page.max_ms,
+                "{page:?}"
+            );
+        }
+    }
+}
