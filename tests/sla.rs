@@ -179,7 +179,7 @@ async fn answering_or_resolving_in_time_cancels_the_escalation() {
 async fn new_tickets_get_their_sla_timers_and_quiet_resolved_ones_close() {
     for db in stores("sla_relay").await {
         let (number, _, _) = new_ticket(&db, "sla3@x").await;
-        jobs::relay_outbox(&db.store, &settings().sla, 100)
+        jobs::relay_outbox(&db.store, &settings(), 100)
             .await
             .expect("relay");
         let queued = jobs::list(&db.store, Some("Pending"), 10)

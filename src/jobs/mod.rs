@@ -106,10 +106,30 @@ pub async fn enqueue_assign(tx: &mut Tx, job: AssignTicket, idempotency_key: &st
     push(tx, ASSIGN_QUEUE, &job, idempotency_key, Utc::now()).await
 }
 
+/// The relay assigns fresh tickets itself, right after its commit; the queued assignment job
+/// is the safety net for a process that dies in between, due this much later (it finds the
+/// ticket assigned and does nothing).
+const ASSIGN_SAFETY_NET: chrono::Duration = chrono::Duration::seconds(10);
+
 /// Turns pending outbox entries into jobs (assignment for new and reopened tickets, SLA timers
 /// for new ones); returns how many entries it handled. Several instances may run it at once:
 /// on PostgreSQL each takes rows the others have not locked.
-pub async fn relay_outbox(store: &Store, targets: &SlaTargets, limit: i64) -> Result<usize> {
+pub async fn relay_outbox(store: &Store, settings: &JobSettings, limit: i64) -> Result<usize> {
+    let relayed = relay_batch(store, &settings.sla, limit).await?;
+    if !relayed.to_assign.is_empty() {
+        assign::assign_tickets(store, &relayed.to_assign, &settings.hours, Utc::now()).await?;
+    }
+    Ok(relayed.handled)
+}
+
+/// What one relay batch did.
+struct Relayed {
+    handled: usize,
+    /// New and reopened tickets, to be assigned now.
+    to_assign: Vec<i64>,
+}
+
+async fn relay_batch(store: &Store, targets: &SlaTargets, limit: i64) -> Result<Relayed> {
     let mut tx = store.begin_write().await?;
     let skip_locked = match &tx {
         Tx::Sqlite { .. } => "",
@@ -125,12 +145,15 @@ pub async fn relay_outbox(store: &Store, targets: &SlaTargets, limit: i64) -> Re
             .bind(limit)
             .fetch_all(&mut *conn)
             .await)?;
+    let mut to_assign = Vec::new();
     for (id, kind, ticket_id, created_at) in &pending {
         if kind == "ticket_created" || kind == "ticket_reopened" {
             let job = AssignTicket {
                 ticket_id: *ticket_id,
             };
-            enqueue_assign(&mut tx, job, &format!("outbox:{id}")).await?;
+            let due = Utc::now() + ASSIGN_SAFETY_NET;
+            push(&mut tx, ASSIGN_QUEUE, &job, &format!("outbox:{id}"), due).await?;
+            to_assign.push(*ticket_id);
         }
         if kind == "ticket_created" {
             sla::schedule_new(&mut tx, *ticket_id, *created_at, targets).await?;
@@ -150,7 +173,10 @@ pub async fn relay_outbox(store: &Store, targets: &SlaTargets, limit: i64) -> Re
             .map(|done| done.rows_affected()))?;
     }
     tx.commit().await?;
-    Ok(pending.len())
+    Ok(Relayed {
+        handled: pending.len(),
+        to_assign,
+    })
 }
 
 /// Monday to Friday, 09:00–17:00 UTC, until business hours are a setting.
@@ -354,7 +380,7 @@ pub async fn run(
                 if *shutdown.borrow() {
                     break;
                 }
-                match relay_outbox(&store, &settings.sla, 500).await {
+                match relay_outbox(&store, &settings, 500).await {
                     Ok(moved) if moved > 0 => {
                         tracing::debug!(moved, "outbox relayed");
                         continue;
