@@ -251,7 +251,7 @@ async fn rules_route_tickets_and_strategies_share_them_fairly() {
 }
 
 #[tokio::test]
-async fn the_outbox_becomes_jobs_exactly_once() {
+async fn the_outbox_is_relayed_exactly_once() {
     for db in stores("jobs_relay").await {
         for n in 0..3 {
             ticket(&db, &format!("r{n}@x"), "ada@example.org", "Hello").await;
@@ -282,11 +282,21 @@ async fn the_outbox_becomes_jobs_exactly_once() {
             .await
             .expect("jobs");
         let count = |queue: &str| queued.iter().filter(|job| job.queue == queue).count();
-        assert_eq!(
-            count(jobs::ASSIGN_QUEUE),
-            3,
-            "one assignment job per new ticket, none for the reply: {queued:?}"
-        );
+        // Assignment ran in the relay: no job needed, and each new ticket was looked at once
+        // (nobody routes these to a department, so they wait, saying why).
+        assert_eq!(count(jobs::ASSIGN_QUEUE), 0, "{queued:?}");
+        for number in 1001..=1003 {
+            let ticket = store::tickets::detail(&db.store, number)
+                .await
+                .expect("read")
+                .expect("exists");
+            let looked_at = ticket
+                .history
+                .iter()
+                .filter(|e| e.kind == "unassigned")
+                .count();
+            assert_eq!(looked_at, 1, "#{number}: {:?}", ticket.history);
+        }
         assert_eq!(
             count(jobs::sla::SLA_QUEUE),
             6,
@@ -403,14 +413,13 @@ async fn the_worker_assigns_a_new_ticket_within_seconds_and_stops_on_request() {
                 .expect("clean stop");
         }
         let _ = zoe;
-        // The relay assigned both on arrival; each still has its queued job as a safety net
-        // for a process that dies between the relay's commit and the assignment.
+        // The relay assigned both on arrival: no assignment job was needed.
         let queued = jobs::list(s, None, 50).await.expect("jobs");
         let assign_jobs = queued
             .iter()
             .filter(|job| job.queue == jobs::ASSIGN_QUEUE)
             .count();
-        assert_eq!(assign_jobs, 2, "{queued:?}");
+        assert_eq!(assign_jobs, 0, "{queued:?}");
     }
 }
 

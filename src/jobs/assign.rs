@@ -51,34 +51,8 @@ pub async fn assign_ticket(
     Ok(assigned)
 }
 
-/// Assigns several tickets, each in its own transaction (one failure costs only its ticket),
-/// with the rules read once. A ticket that fails is left to its queued job and the sweep.
-pub async fn assign_tickets(
-    store: &Store,
-    ticket_ids: &[i64],
-    hours: &BusinessHours,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let rules = store::rules::list(store).await?;
-    for &ticket_id in ticket_ids {
-        let outcome = async {
-            let mut tx = store.begin_write().await?;
-            let assigned = assign_in(&mut tx, ticket_id, &rules, hours, now).await?;
-            tx.commit().await?;
-            Ok::<_, StoreError>(assigned)
-        }
-        .await;
-        match outcome {
-            Ok(assigned) => tracing::debug!(ticket_id, ?assigned, "assigned on arrival"),
-            Err(error) => {
-                tracing::warn!(ticket_id, %error, "assignment on arrival failed; its job retries")
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn assign_in(
+/// Assignment of one ticket inside `tx` (see [`assign_ticket`]).
+pub(crate) async fn assign_in(
     tx: &mut Tx,
     ticket_id: i64,
     rules: &[Rule],

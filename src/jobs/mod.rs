@@ -106,27 +106,64 @@ pub async fn enqueue_assign(tx: &mut Tx, job: AssignTicket, idempotency_key: &st
     push(tx, ASSIGN_QUEUE, &job, idempotency_key, Utc::now()).await
 }
 
-/// The relay assigns fresh tickets itself, right after its commit; the queued assignment job
-/// is the safety net for a process that dies in between, due this much later (it finds the
-/// ticket assigned and does nothing).
-const ASSIGN_SAFETY_NET: chrono::Duration = chrono::Duration::seconds(10);
-
-/// Turns pending outbox entries into jobs (assignment for new and reopened tickets, SLA timers
-/// for new ones); returns how many entries it handled. Several instances may run it at once:
-/// on PostgreSQL each takes rows the others have not locked.
+/// Turns pending outbox entries into work: new tickets get their SLA timers and notifications
+/// become jobs, in one transaction; then each new or reopened ticket is assigned in its own
+/// transaction, which also marks its entry done. A process that dies in between leaves the
+/// entry pending, so the next relay (of any instance) assigns it; the timers and
+/// notifications it queues again are known by their keys. An assignment that fails becomes a
+/// job, retried with backoff. Returns how many entries it handled. Several instances may run
+/// it at once: on PostgreSQL each takes rows the others have not locked, and assignment locks
+/// the ticket.
 pub async fn relay_outbox(store: &Store, settings: &JobSettings, limit: i64) -> Result<usize> {
     let relayed = relay_batch(store, &settings.sla, limit).await?;
-    if !relayed.to_assign.is_empty() {
-        assign::assign_tickets(store, &relayed.to_assign, &settings.hours, Utc::now()).await?;
+    if relayed.to_assign.is_empty() {
+        return Ok(relayed.handled);
+    }
+    let rules = crate::store::rules::list(store).await?;
+    for (outbox_id, ticket_id) in relayed.to_assign {
+        let assigned = async {
+            let mut tx = store.begin_write().await?;
+            let assigned =
+                assign::assign_in(&mut tx, ticket_id, &rules, &settings.hours, Utc::now()).await?;
+            mark_relayed(&mut tx, outbox_id).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(assigned)
+        }
+        .await;
+        match assigned {
+            Ok(assigned) => tracing::debug!(ticket_id, ?assigned, "assigned on arrival"),
+            Err(error) => {
+                tracing::warn!(ticket_id, %error, "assignment on arrival failed; a job retries it");
+                let mut tx = store.begin_write().await?;
+                enqueue_assign(
+                    &mut tx,
+                    AssignTicket { ticket_id },
+                    &format!("outbox:{outbox_id}"),
+                )
+                .await?;
+                mark_relayed(&mut tx, outbox_id).await?;
+                tx.commit().await?;
+            }
+        }
     }
     Ok(relayed.handled)
+}
+
+async fn mark_relayed(tx: &mut Tx, outbox_id: i64) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("UPDATE outbox SET processed_at = $1 WHERE id = $2")
+        .bind(Utc::now())
+        .bind(outbox_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(())
 }
 
 /// What one relay batch did.
 struct Relayed {
     handled: usize,
-    /// New and reopened tickets, to be assigned now.
-    to_assign: Vec<i64>,
+    /// Outbox entries of new and reopened tickets, to be assigned now: (entry, ticket).
+    to_assign: Vec<(i64, i64)>,
 }
 
 async fn relay_batch(store: &Store, targets: &SlaTargets, limit: i64) -> Result<Relayed> {
@@ -147,13 +184,9 @@ async fn relay_batch(store: &Store, targets: &SlaTargets, limit: i64) -> Result<
             .await)?;
     let mut to_assign = Vec::new();
     for (id, kind, ticket_id, created_at) in &pending {
-        if kind == "ticket_created" || kind == "ticket_reopened" {
-            let job = AssignTicket {
-                ticket_id: *ticket_id,
-            };
-            let due = Utc::now() + ASSIGN_SAFETY_NET;
-            push(&mut tx, ASSIGN_QUEUE, &job, &format!("outbox:{id}"), due).await?;
-            to_assign.push(*ticket_id);
+        let assign = kind == "ticket_created" || kind == "ticket_reopened";
+        if assign {
+            to_assign.push((*id, *ticket_id));
         }
         if kind == "ticket_created" {
             sla::schedule_new(&mut tx, *ticket_id, *created_at, targets).await?;
@@ -165,12 +198,9 @@ async fn relay_batch(store: &Store, targets: &SlaTargets, limit: i64) -> Result<
             };
             notify::enqueue(&mut tx, job, &format!("notify:{id}")).await?;
         }
-        on_tx!(&mut tx, conn => sqlx::query("UPDATE outbox SET processed_at = $1 WHERE id = $2")
-            .bind(Utc::now())
-            .bind(id)
-            .execute(&mut *conn)
-            .await
-            .map(|done| done.rows_affected()))?;
+        if !assign {
+            mark_relayed(&mut tx, *id).await?;
+        }
     }
     tx.commit().await?;
     Ok(Relayed {
