@@ -14,5 +14,6 @@ pub mod seed;
 pub mod store;
 pub mod web;
 pub use helpdesk_channel;
+pub mod chat;
 pub mod email;
 pub mod jobs;

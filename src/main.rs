@@ -13,7 +13,7 @@ use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::store::Backend;
 use helpdesk::store::agents::NewAgent;
 use helpdesk::store::tickets::TicketFilter;
-use helpdesk::{app, auth, bench, email, ingest, jobs, seed, store, web};
+use helpdesk::{app, auth, bench, chat, email, ingest, jobs, seed, store, web};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -496,6 +496,28 @@ async fn serve(settings: Settings) -> Result<()> {
             std::sync::Arc::new(sender),
         );
     }
+    let telegram = if settings.telegram.enabled {
+        let telegram = chat::telegram::client(&settings).context("the settings in [telegram]")?;
+        deliverers = deliverers.with(
+            helpdesk::helpdesk_channel::ChannelKind::Telegram,
+            std::sync::Arc::new(telegram.clone()),
+        );
+        Some(telegram)
+    } else {
+        None
+    };
+    let desk = chat::ChatDesk::new(intake.clone(), deliverers.clone(), &settings.email.address);
+    let telegram = telegram.map(|telegram| {
+        let mut stop = jobs_stop.clone();
+        let shutdown = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        tracing::info!(
+            api = settings.telegram.api_url,
+            "Telegram long polling started"
+        );
+        chat::telegram::start(telegram, desk.clone(), store.clone(), shutdown)
+    });
     let job_settings = jobs::JobSettings::from_settings(&settings);
     let workers = tokio::spawn(jobs::run(
         store.clone(),
@@ -519,6 +541,11 @@ async fn serve(settings: Settings) -> Result<()> {
         && let Err(error) = imap.await
     {
         tracing::error!(%error, "IMAP intake panicked");
+    }
+    if let Some(telegram) = telegram
+        && let Err(error) = telegram.await
+    {
+        tracing::error!(%error, "Telegram polling panicked");
     }
     served?;
     store.close().await;

@@ -17,6 +17,8 @@ pub enum Event {
     Created,
     Assigned,
     Escalated,
+    /// The customer wrote again (to an open ticket, or reopening a resolved one).
+    CustomerWrote,
 }
 
 impl Event {
@@ -26,6 +28,7 @@ impl Event {
             "ticket_created" => Some(Event::Created),
             "ticket_assigned" => Some(Event::Assigned),
             "ticket_escalated" => Some(Event::Escalated),
+            "customer_replied" | "ticket_reopened" => Some(Event::CustomerWrote),
             _ => None,
         }
     }
@@ -49,7 +52,12 @@ struct TicketFacts {
     channel: String,
     customer: String,
     assignee: Option<String>,
+    /// What the customer wrote last, so agents can answer from their chat.
+    last_message: Option<String>,
 }
+
+/// Longest excerpt of the customer's message in an announcement.
+const EXCERPT_CHARS: usize = 1500;
 
 /// The text agents see for an event on a ticket.
 fn announcement(event: Event, ticket: &TicketFacts) -> String {
@@ -64,11 +72,23 @@ fn announcement(event: Event, ticket: &TicketFacts) -> String {
             "Ticket #{} escalated to {} priority",
             ticket.number, ticket.priority
         ),
+        Event::CustomerWrote => format!("Ticket #{}, the customer wrote again", ticket.number),
     };
-    format!(
+    let mut text = format!(
         "{head}: {}\nfrom {} via {}",
         ticket.subject, ticket.customer, ticket.channel
-    )
+    );
+    if matches!(event, Event::Created | Event::CustomerWrote)
+        && let Some(words) = ticket.last_message.as_deref().map(str::trim)
+        && !words.is_empty()
+    {
+        text.push_str("\n\n");
+        text.extend(words.chars().take(EXCERPT_CHARS));
+        if words.chars().count() > EXCERPT_CHARS {
+            text.push('…');
+        }
+    }
+    text
 }
 
 /// Posts one notification to every agents' place whose channel is enabled; returns how many
@@ -84,7 +104,10 @@ pub async fn notify(
                 COALESCE(c.name, (SELECT ci.address FROM customer_identities ci
                                   WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1),
                          '') AS customer,
-                a.name AS assignee
+                a.name AS assignee,
+                (SELECT m.body_text FROM messages m
+                 WHERE m.ticket_id = t.id AND m.direction = 'inbound'
+                 ORDER BY m.id DESC LIMIT 1) AS last_message
          FROM tickets t JOIN customers c ON c.id = t.customer_id
          LEFT JOIN agents a ON a.id = t.assignee_id
          WHERE t.id = $1",
@@ -117,7 +140,17 @@ pub async fn notify(
             automatic: true,
         };
         match channel.deliver_boxed(&message).await {
-            Ok(_) => posted += 1,
+            Ok(delivered) => {
+                // Agents answer by replying to this post.
+                crate::chat::store::remember_post(
+                    store,
+                    place.channel,
+                    &delivered.external_id,
+                    job.ticket_id,
+                )
+                .await?;
+                posted += 1;
+            }
             Err(DeliveryError::Permanent(error)) => {
                 tracing::warn!(place = place.address, %error, "agents' place refused a notification");
             }
@@ -145,10 +178,11 @@ mod tests {
             channel: "email".into(),
             customer: "Ada Lovelace".into(),
             assignee: Some("Sam".into()),
+            last_message: Some("It smokes.".into()),
         };
         assert_eq!(
             announcement(Event::Created, &ticket),
-            "New ticket #1042: Printer on fire\nfrom Ada Lovelace via email"
+            "New ticket #1042: Printer on fire\nfrom Ada Lovelace via email\n\nIt smokes."
         );
         assert!(
             announcement(Event::Assigned, &ticket).starts_with("Ticket #1042 assigned to Sam:")
@@ -158,6 +192,10 @@ mod tests {
                 .starts_with("Ticket #1042 escalated to urgent priority:")
         );
         assert_eq!(Event::of_outbox("ticket_assigned"), Some(Event::Assigned));
-        assert_eq!(Event::of_outbox("customer_replied"), None);
+        assert_eq!(
+            Event::of_outbox("customer_replied"),
+            Some(Event::CustomerWrote)
+        );
+        assert_eq!(Event::of_outbox("ticket_created"), Some(Event::Created));
     }
 }

@@ -165,6 +165,40 @@ pub struct OutboundMessage {
     pub automatic: bool,
 }
 
+/// A message written in the agents' place (a Telegram group, a Discord channel or a thread
+/// in it): a reply to a customer, or a command, for the application to interpret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentMessage {
+    pub channel: ChannelKind,
+    pub sender: Identity,
+    /// Where it was written: the group chat id, or the Discord channel or thread id.
+    pub place: String,
+    /// Its own external id on the channel.
+    pub external_id: String,
+    /// The external id of the message it replies to, if it is a reply.
+    pub reply_to: Option<String>,
+    /// The text of the replied-to message when the bot itself wrote it (its posts name their
+    /// ticket as `#1042`), so a reply works even if the post was not yet recorded.
+    pub reply_to_own_text: Option<String>,
+    pub text: String,
+    pub attachments: Vec<Attachment>,
+}
+
+/// What a chat channel hands the application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChatEvent {
+    /// A customer's message (or an edit or removal of one) in a private chat or DM.
+    Customer(InboundMessage),
+    /// A customer opened the conversation (Telegram's /start).
+    Start {
+        customer: Identity,
+        /// The private chat or DM channel.
+        conversation: String,
+    },
+    /// A message in the agents' place.
+    Agent(AgentMessage),
+}
+
 /// What a channel reports after delivering a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivered {

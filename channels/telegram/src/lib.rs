@@ -1,0 +1,605 @@
+//! The Telegram channel of helpdesk (teloxide): long polling turned into neutral messages, and
+//! delivery through the Bot API.
+//!
+//! Customers write to the bot in private chats; agents work in one group. The poller hands
+//! each batch of updates to a [`Sink`] and moves the stored update offset ([`Cursor`]) only
+//! after the sink returned, so a restart loses nothing and, as intake drops known messages,
+//! repeats nothing. The crate knows nothing of tickets: agents' messages are passed on as
+//! [`ChatEvent::Agent`] for the application to interpret.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+pub use helpdesk_channel::{AgentMessage, ChatEvent};
+use helpdesk_channel::{
+    Attachment, AutomationMarks, ChannelKind, Deliver, Delivered, DeliveryError, Identity,
+    InboundMessage, OutboundMessage, ThreadHints,
+};
+use teloxide::net::Download;
+use teloxide::payloads::{
+    GetUpdatesSetters, SendDocumentSetters, SendMessageSetters, SetMyCommandsSetters,
+};
+use teloxide::prelude::Requester;
+use teloxide::types::{
+    BotCommand, BotCommandScope, ChatId, FileId, InputFile, Message, MessageId, Recipient,
+    ReplyParameters, Update, UpdateKind,
+};
+use teloxide::{ApiError, Bot, RequestError};
+
+/// Telegram refuses longer texts in one message.
+const MAX_TEXT_CHARS: usize = 4096;
+/// Captions of documents are shorter.
+const MAX_CAPTION_CHARS: usize = 1024;
+/// How long to wait after a failed poll or a failed hand-over before trying again.
+const RETRY_PAUSE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramError {
+    #[error("telegram.api_url {0:?} is not a URL")]
+    ApiUrl(String),
+    #[error("Telegram API: {0}")]
+    Request(#[from] RequestError),
+}
+
+/// What the channel needs from `[telegram]`.
+#[derive(Debug, Clone)]
+pub struct TelegramSettings {
+    pub token: String,
+    /// The Bot API's base URL (the real one, or a local Bot API server or test fake).
+    pub api_url: String,
+    /// The agents' group; 0 when there is none.
+    pub agents_chat_id: i64,
+    /// Long-polling wait per getUpdates call.
+    pub poll_seconds: u32,
+    /// Files larger than this are not downloaded (the message says so).
+    pub max_file_bytes: u64,
+}
+
+/// Where the poller stands: the next update id to ask for.
+pub trait Cursor: Send + Sync {
+    type Error: std::fmt::Display + Send;
+    fn load(&self) -> impl Future<Output = Result<Option<i64>, Self::Error>> + Send;
+    fn save(&self, offset: i64) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// Takes the events of one batch; returns only once they are stored for good.
+pub trait Sink: Send + Sync {
+    type Error: std::fmt::Display + Send;
+    fn accept(
+        &self,
+        events: Vec<ChatEvent>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// The connection's state, for the admin page and /metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthState {
+    pub connected: bool,
+    pub last_event_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Health(Arc<Mutex<HealthState>>);
+
+impl Health {
+    pub fn get(&self) -> HealthState {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn update(&self, change: impl FnOnce(&mut HealthState)) {
+        change(
+            &mut self
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+    }
+
+    fn failed(&self, error: &str) {
+        self.update(|state| {
+            state.connected = false;
+            state.errors += 1;
+            state.last_error = Some(error.to_owned());
+        });
+    }
+}
+
+/// The bot: polls for updates and delivers messages.
+#[derive(Clone)]
+pub struct Telegram {
+    bot: Bot,
+    settings: TelegramSettings,
+    health: Health,
+    /// The bot's own user id, known after [`Telegram::prepare`].
+    own_id: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for Telegram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telegram")
+            .field("api_url", &self.settings.api_url)
+            .field("agents_chat_id", &self.settings.agents_chat_id)
+            .finish()
+    }
+}
+
+/// An external id of a Telegram message: message ids are unique only within their chat.
+pub fn external_id(chat: i64, message: i32) -> String {
+    format!("{chat}:{message}")
+}
+
+/// The chat and message of an external id made by [`external_id`].
+pub fn parse_external_id(id: &str) -> Option<(i64, i32)> {
+    let (chat, message) = id.split_once(':')?;
+    Some((chat.parse().ok()?, message.parse().ok()?))
+}
+
+/// The commands agents get in the group's command menu.
+pub const AGENT_COMMANDS: [(&str, &str); 8] = [
+    ("claim", "Take the ticket yourself"),
+    ("assign", "Give the ticket to an agent: /assign @name"),
+    ("note", "Add an internal note, never sent to the customer"),
+    ("status", "Set the status: open, pending, resolved"),
+    ("priority", "Set the priority: low, normal, high, urgent"),
+    ("close", "Close the ticket"),
+    ("reopen", "Reopen a resolved ticket"),
+    ("help", "What the bot understands"),
+];
+
+impl Telegram {
+    pub fn new(settings: TelegramSettings) -> Result<Telegram, TelegramError> {
+        let url = url::Url::parse(&settings.api_url)
+            .map_err(|_| TelegramError::ApiUrl(settings.api_url.clone()))?;
+        let bot = Bot::new(settings.token.clone()).set_api_url(url);
+        Ok(Telegram {
+            bot,
+            settings,
+            health: Health::default(),
+            own_id: Arc::default(),
+        })
+    }
+
+    pub fn health(&self) -> Health {
+        self.health.clone()
+    }
+
+    /// Checks the token (getMe), leaves webhook mode for polling and registers the command
+    /// menus: /start and /help for private chats, the agents' commands in the agents' group.
+    pub async fn prepare(&self) -> Result<(), TelegramError> {
+        let me = self.bot.get_me().await?;
+        self.own_id
+            .store(me.user.id.0, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            bot = me.user.username.as_deref().unwrap_or(""),
+            "Telegram bot ready"
+        );
+        let webhook = self.bot.get_webhook_info().await?;
+        if webhook.url.is_some() {
+            // getUpdates refuses to work while a webhook is set.
+            self.bot.delete_webhook().await?;
+        }
+        self.bot
+            .set_my_commands(vec![
+                BotCommand::new("start", "Start a conversation with support"),
+                BotCommand::new("help", "How this works"),
+            ])
+            .scope(BotCommandScope::AllPrivateChats)
+            .await?;
+        if self.settings.agents_chat_id != 0 {
+            let commands = AGENT_COMMANDS
+                .iter()
+                .map(|(name, about)| BotCommand::new(*name, *about))
+                .collect::<Vec<_>>();
+            self.bot
+                .set_my_commands(commands)
+                .scope(BotCommandScope::Chat {
+                    chat_id: Recipient::Id(ChatId(self.settings.agents_chat_id)),
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Polls until `shutdown` completes. Each batch goes to `sink`; only then does the offset
+    /// move on, in the cursor first and with Telegram at the next poll.
+    pub async fn run<C: Cursor, S: Sink>(
+        self,
+        cursor: C,
+        sink: S,
+        shutdown: impl Future<Output = ()> + Send,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            let prepared = tokio::select! {
+                () = &mut shutdown => return,
+                prepared = self.prepare() => prepared,
+            };
+            match prepared {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "Telegram not ready; trying again");
+                    self.health.failed(&error.to_string());
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = tokio::time::sleep(RETRY_PAUSE) => {}
+                    }
+                }
+            }
+        }
+        let mut offset = loop {
+            match cursor.load().await {
+                Ok(offset) => break offset.unwrap_or(0),
+                Err(error) => {
+                    tracing::warn!(%error, "Telegram cursor unreadable; trying again");
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = tokio::time::sleep(RETRY_PAUSE) => {}
+                    }
+                }
+            }
+        };
+        loop {
+            let polled = tokio::select! {
+                () = &mut shutdown => return,
+                polled = self.poll(offset) => polled,
+            };
+            let updates = match polled {
+                Ok(updates) => updates,
+                Err(error) => {
+                    let pause = match &error {
+                        RequestError::RetryAfter(seconds) => seconds.duration(),
+                        _ => RETRY_PAUSE,
+                    };
+                    tracing::warn!(%error, "Telegram getUpdates failed");
+                    self.health.failed(&error.to_string());
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                    continue;
+                }
+            };
+            self.health.update(|state| state.connected = true);
+            let Some(next) = updates
+                .iter()
+                .map(|update| i64::from(update.id.0) + 1)
+                .max()
+            else {
+                continue;
+            };
+            let mut events = Vec::with_capacity(updates.len());
+            for update in &updates {
+                if let Some(event) = self.event_of(update).await {
+                    events.push(event);
+                }
+            }
+            // The batch is handed over until it is stored: nothing is confirmed before that.
+            loop {
+                match sink.accept(events.clone()).await {
+                    Ok(()) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "Telegram updates not stored; trying again");
+                        self.health.failed(&error.to_string());
+                        tokio::select! {
+                            () = &mut shutdown => return,
+                            () = tokio::time::sleep(RETRY_PAUSE) => {}
+                        }
+                    }
+                }
+            }
+            if let Err(error) = cursor.save(next).await {
+                // Telegram will send the batch again; intake knows it by then.
+                tracing::warn!(%error, "Telegram offset not saved");
+            }
+            offset = next;
+            self.health
+                .update(|state| state.last_event_at = Some(Utc::now()));
+        }
+    }
+
+    async fn poll(&self, offset: i64) -> Result<Vec<Update>, RequestError> {
+        let mut request = self.bot.get_updates().timeout(self.settings.poll_seconds);
+        if offset > 0 {
+            request = request.offset(i32::try_from(offset).unwrap_or(i32::MAX));
+        }
+        request.await
+    }
+
+    /// What an update means to the helpdesk; `None` for what it ignores (channel posts,
+    /// other groups, the bot's own messages).
+    async fn event_of(&self, update: &Update) -> Option<ChatEvent> {
+        let (message, edited) = match &update.kind {
+            UpdateKind::Message(message) => (message, false),
+            UpdateKind::EditedMessage(message) => (message, true),
+            _ => return None,
+        };
+        let from = message.from.as_ref()?;
+        if from.is_bot {
+            return None;
+        }
+        let raw = serde_json::to_vec(update).unwrap_or_default();
+        let sender = Identity {
+            channel: ChannelKind::Telegram,
+            address: from.id.0.to_string(),
+            display_name: Some(from.full_name()).filter(|name| !name.trim().is_empty()),
+        };
+        let chat = message.chat.id.0;
+        let own_id = external_id(chat, message.id.0);
+        let mut text = message
+            .text()
+            .or_else(|| message.caption())
+            .unwrap_or_default()
+            .to_owned();
+        let (attachments, left_out) = self.attachments_of(message).await;
+        for note in left_out {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&note);
+        }
+        if message.chat.is_private() {
+            if !edited && command_name(&text) == Some("start") {
+                return Some(ChatEvent::Start {
+                    customer: sender,
+                    conversation: chat.to_string(),
+                });
+            }
+            let (message_id, text) = if edited {
+                let when = message
+                    .edit_date()
+                    .map(|date| date.timestamp())
+                    .unwrap_or_else(|| Utc::now().timestamp());
+                (
+                    format!("{own_id}:edit:{when}"),
+                    format!("(edited message)\n{text}"),
+                )
+            } else {
+                (own_id.clone(), text)
+            };
+            return Some(ChatEvent::Customer(InboundMessage {
+                channel: ChannelKind::Telegram,
+                external_id: message_id,
+                sender,
+                subject: None,
+                text,
+                html: None,
+                attachments,
+                thread: ThreadHints {
+                    conversation: Some(chat.to_string()),
+                    reply_to: message
+                        .reply_to_message()
+                        .map(|parent| external_id(chat, parent.id.0))
+                        .or_else(|| edited.then(|| own_id.clone())),
+                    ..ThreadHints::default()
+                },
+                automation: AutomationMarks::default(),
+                sent_at: Some(message.date),
+                raw,
+            }));
+        }
+        if chat == self.settings.agents_chat_id && !edited {
+            return Some(ChatEvent::Agent(AgentMessage {
+                channel: ChannelKind::Telegram,
+                sender,
+                place: chat.to_string(),
+                external_id: own_id,
+                reply_to: message
+                    .reply_to_message()
+                    .map(|parent| external_id(chat, parent.id.0)),
+                reply_to_own_text: message
+                    .reply_to_message()
+                    .filter(|parent| {
+                        parent.from.as_ref().is_some_and(|author| {
+                            author.id.0 == self.own_id.load(std::sync::atomic::Ordering::Relaxed)
+                        })
+                    })
+                    .and_then(|parent| parent.text().or_else(|| parent.caption()))
+                    .map(str::to_owned),
+                text,
+                attachments,
+            }));
+        }
+        None
+    }
+
+    /// The files of a message (a document, or the largest size of a photo), and a note for
+    /// each file that was too large to fetch.
+    async fn attachments_of(&self, message: &Message) -> (Vec<Attachment>, Vec<String>) {
+        let mut wanted = Vec::new();
+        if let Some(document) = message.document() {
+            wanted.push((
+                document.file.id.clone(),
+                document.file.size,
+                document
+                    .file_name
+                    .clone()
+                    .unwrap_or_else(|| "document".to_owned()),
+                document
+                    .mime_type
+                    .as_ref()
+                    .map(|mime| mime.to_string())
+                    .unwrap_or_else(|| "application/octet-stream".to_owned()),
+            ));
+        }
+        if let Some(largest) = message
+            .photo()
+            .and_then(|sizes| sizes.iter().max_by_key(|size| size.width * size.height))
+        {
+            wanted.push((
+                largest.file.id.clone(),
+                largest.file.size,
+                format!("photo-{}.jpg", message.id.0),
+                "image/jpeg".to_owned(),
+            ));
+        }
+        let mut attachments = Vec::new();
+        let mut left_out = Vec::new();
+        for (file_id, size, filename, content_type) in wanted {
+            if u64::from(size) > self.settings.max_file_bytes {
+                left_out.push(format!(
+                    "[file {filename} not kept: {size} bytes is more than the limit of {} bytes]",
+                    self.settings.max_file_bytes
+                ));
+                continue;
+            }
+            let content = match self.download(file_id).await {
+                Ok(content) => content,
+                Err(error) => {
+                    tracing::warn!(filename, %error, "Telegram file not downloaded");
+                    self.health.failed(&error);
+                    left_out.push(format!("[file {filename} could not be fetched: {error}]"));
+                    continue;
+                }
+            };
+            attachments.push(Attachment {
+                filename,
+                content_type,
+                content,
+                inline: false,
+                content_id: None,
+            });
+        }
+        (attachments, left_out)
+    }
+
+    async fn download(&self, file_id: FileId) -> Result<Vec<u8>, String> {
+        let file = self
+            .bot
+            .get_file(file_id)
+            .await
+            .map_err(|error| error.to_string())?;
+        let mut content = Vec::new();
+        self.bot
+            .download_file(&file.path, &mut content)
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(content)
+    }
+
+    async fn send(&self, message: &OutboundMessage) -> Result<Delivered, RequestError> {
+        let chat: i64 = message.recipient.address.parse().map_err(|_| {
+            RequestError::Api(ApiError::Unknown(format!(
+                "{:?} is not a Telegram chat id",
+                message.recipient.address
+            )))
+        })?;
+        let reply_to = message
+            .thread
+            .reply_to
+            .as_deref()
+            .and_then(parse_external_id)
+            .filter(|(reply_chat, _)| *reply_chat == chat)
+            .map(|(_, id)| ReplyParameters::new(MessageId(id)).allow_sending_without_reply());
+        let mut last = None;
+        let text = truncated(&message.text, MAX_TEXT_CHARS);
+        if !text.trim().is_empty() || message.attachments.is_empty() {
+            let mut request = self.bot.send_message(ChatId(chat), text);
+            if let Some(reply) = reply_to.clone() {
+                request = request.reply_parameters(reply);
+            }
+            last = Some(request.await?);
+        }
+        for attachment in &message.attachments {
+            let file = InputFile::memory(attachment.content.clone())
+                .file_name(attachment.filename.clone());
+            let mut request = self
+                .bot
+                .send_document(ChatId(chat), file)
+                .caption(truncated(&attachment.filename, MAX_CAPTION_CHARS));
+            if let Some(reply) = reply_to.clone() {
+                request = request.reply_parameters(reply);
+            }
+            last = Some(request.await?);
+        }
+        let sent = last.ok_or_else(|| RequestError::Api(ApiError::MessageTextIsEmpty))?;
+        Ok(Delivered {
+            external_id: external_id(chat, sent.id.0),
+        })
+    }
+}
+
+fn truncated(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(limit - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// The command a text starts with, without its slash and `@botname`: "/claim@bot 12" → "claim".
+pub fn command_name(text: &str) -> Option<&str> {
+    let word = text.split_whitespace().next()?.strip_prefix('/')?;
+    let name = word.split('@').next().unwrap_or(word);
+    (!name.is_empty()).then_some(name)
+}
+
+/// How a failed request counts for the delivery queue.
+fn delivery_error(error: RequestError) -> DeliveryError {
+    match error {
+        RequestError::RetryAfter(seconds) => DeliveryError::Temporary(format!(
+            "Telegram rate limit: retry after {} s",
+            seconds.seconds()
+        )),
+        RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. } => {
+            DeliveryError::Temporary(error.to_string())
+        }
+        // Server trouble and errors teloxide does not know are worth another try.
+        RequestError::Api(ApiError::Unknown(text)) => DeliveryError::Temporary(text),
+        RequestError::Api(ApiError::InvalidToken) => DeliveryError::Temporary(
+            "the Telegram token was refused; fix telegram.token".to_owned(),
+        ),
+        RequestError::Api(_) | RequestError::MigrateToChatId(_) => {
+            DeliveryError::Permanent(error.to_string())
+        }
+    }
+}
+
+impl Deliver for Telegram {
+    fn channel(&self) -> ChannelKind {
+        ChannelKind::Telegram
+    }
+
+    async fn deliver(&self, message: &OutboundMessage) -> Result<Delivered, DeliveryError> {
+        self.send(message).await.map_err(delivery_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_lose_slash_and_bot_name() {
+        assert_eq!(command_name("/claim@helpdesk_bot 12"), Some("claim"));
+        assert_eq!(command_name("  /start"), Some("start"));
+        assert_eq!(command_name("hello /start"), None);
+        assert_eq!(command_name("/"), None);
+    }
+
+    #[test]
+    fn external_ids_round_trip() {
+        assert_eq!(
+            parse_external_id(&external_id(-100123, 42)),
+            Some((-100123, 42))
+        );
+        assert_eq!(parse_external_id("12"), None);
+    }
+
+    #[test]
+    fn long_texts_are_cut_to_the_limit() {
+        let long = "x".repeat(5000);
+        assert_eq!(
+            truncated(&long, MAX_TEXT_CHARS).chars().count(),
+            MAX_TEXT_CHARS
+        );
+        assert_eq!(truncated("short", MAX_TEXT_CHARS), "short");
+    }
+}

@@ -1,0 +1,152 @@
+//! The language agents speak to the bot in their chat: a plain reply answers the customer,
+//! `/command` changes the ticket. The same on Telegram and Discord.
+
+use crate::domain::{Priority, Status};
+
+/// The help text agents get for `/help` or a command the bot did not understand.
+pub const HELP: &str = "Reply to a ticket's post (or write in its thread) to answer the customer.\n\
+Commands, as a reply to the post or with the ticket's number (/claim #1042):\n\
+/claim - take the ticket yourself\n\
+/assign @name - give it to an agent (email, name or chat id)\n\
+/note TEXT - internal note, never sent to the customer\n\
+/status open|pending|resolved - set the status\n\
+/priority low|normal|high|urgent - set the priority\n\
+/close - close the ticket\n\
+/reopen - reopen a resolved ticket\n\
+/help - this text";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Plain text: a public reply to the customer.
+    Reply(String),
+    Claim,
+    Assign(String),
+    Note(String),
+    Status(Status),
+    Priority(Priority),
+    Close,
+    Reopen,
+    Help,
+}
+
+/// A command and the ticket it names, if it names one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub command: Command,
+    pub ticket: Option<i64>,
+}
+
+impl PartialEq<Command> for Result<Parsed, String> {
+    fn eq(&self, other: &Command) -> bool {
+        matches!(self, Ok(parsed) if parsed.command == *other)
+    }
+}
+
+/// Reads an agent's message. `Err` explains a command that cannot be carried out.
+pub fn parse(text: &str) -> Result<Parsed, String> {
+    let trimmed = text.trim();
+    let Some(rest) = trimmed.strip_prefix('/') else {
+        return Ok(Parsed {
+            command: Command::Reply(trimmed.to_owned()),
+            ticket: None,
+        });
+    };
+    let (word, mut arguments) = match rest.find(char::is_whitespace) {
+        Some(at) => (&rest[..at], rest[at..].trim()),
+        None => (rest, ""),
+    };
+    // Telegram adds the bot's name in groups: /claim@helpdesk_bot.
+    let name = word.split('@').next().unwrap_or(word).to_lowercase();
+    let mut ticket = None;
+    if let Some(tagged) = arguments.strip_prefix('#') {
+        let digits = tagged
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(tagged.len());
+        if let Ok(number) = tagged[..digits].parse::<i64>() {
+            ticket = Some(number);
+            arguments = tagged[digits..].trim();
+        }
+    }
+    let command = match name.as_str() {
+        "claim" => Command::Claim,
+        "assign" => {
+            if arguments.is_empty() {
+                return Err("Whom? /assign @name".to_owned());
+            }
+            Command::Assign(arguments.to_owned())
+        }
+        "note" => {
+            if arguments.is_empty() {
+                return Err("A note needs text: /note what the others should know".to_owned());
+            }
+            Command::Note(arguments.to_owned())
+        }
+        "status" => {
+            let status: Status = arguments
+                .to_lowercase()
+                .parse()
+                .map_err(|_| format!("{arguments:?} is not a status: open, pending or resolved"))?;
+            Command::Status(status)
+        }
+        "priority" => {
+            let priority: Priority = arguments.to_lowercase().parse().map_err(|_| {
+                format!("{arguments:?} is not a priority: low, normal, high or urgent")
+            })?;
+            Command::Priority(priority)
+        }
+        "close" => Command::Close,
+        "reopen" => Command::Reopen,
+        "help" | "start" => Command::Help,
+        "reply" => {
+            if arguments.is_empty() {
+                return Err("A reply needs text.".to_owned());
+            }
+            Command::Reply(arguments.to_owned())
+        }
+        other => return Err(format!("I do not know /{other}.")),
+    };
+    Ok(Parsed { command, ticket })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_a_reply() {
+        assert_eq!(
+            parse("  Have you tried turning it off? "),
+            Command::Reply("Have you tried turning it off?".into())
+        );
+    }
+
+    #[test]
+    fn commands_take_arguments_and_an_optional_ticket() {
+        assert_eq!(parse("/claim@helpdesk_bot"), Command::Claim);
+        assert_eq!(
+            parse("/assign #1042 @sam"),
+            Ok(Parsed {
+                command: Command::Assign("@sam".into()),
+                ticket: Some(1042)
+            })
+        );
+        assert_eq!(
+            parse("/note called them, waiting"),
+            Command::Note("called them, waiting".into())
+        );
+        assert_eq!(parse("/status Pending"), Command::Status(Status::Pending));
+        assert_eq!(
+            parse("/priority urgent"),
+            Command::Priority(Priority::Urgent)
+        );
+        assert_eq!(parse("/close #7").map(|p| p.ticket), Ok(Some(7)));
+    }
+
+    #[test]
+    fn unclear_commands_are_explained() {
+        assert!(parse("/assign").is_err());
+        assert!(parse("/note").is_err());
+        assert!(parse("/status later").is_err());
+        assert!(parse("/frobnicate").unwrap_err().contains("/frobnicate"));
+    }
+}

@@ -1,0 +1,384 @@
+//! The chat channels wired to the application: customers' messages go to intake, agents'
+//! messages in the agents' place become replies, notes and ticket commands.
+//!
+//! Channel-neutral: Telegram and Discord hand over the same [`ChatEvent`]s, and answers go out
+//! through the channel's own [`Deliverers`] entry.
+
+pub mod commands;
+pub mod store;
+pub mod telegram;
+
+use chrono::Utc;
+use helpdesk_channel::{
+    AgentMessage, ChannelKind, ChatEvent, Identity, InboundMessage, OutboundMessage, ThreadHints,
+};
+
+use crate::domain::{MessageKind, Status};
+use crate::intake::{Intake, IntakeError, Outcome};
+use crate::jobs::deliver::{self, Deliverers};
+use crate::store::tickets::Actor;
+use crate::store::{Store, StoreError, outbound};
+use commands::Command;
+
+/// The first `#1042` in a text the bot wrote about a ticket.
+fn first_ticket_tag(text: &str) -> Option<i64> {
+    text.split('#').skip(1).find_map(|after| {
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })
+}
+
+/// Takes the events of chat channels: the application's side of a chat channel's sink.
+#[derive(Clone)]
+pub struct ChatDesk {
+    intake: Intake,
+    deliverers: Deliverers,
+    /// From: of mail replies, for the Message-IDs of replies to email tickets.
+    support_address: String,
+}
+
+/// What an agent's message did, for the answer in the agents' place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentOutcome {
+    /// Not a message for the helpdesk (agents talking among themselves).
+    Ignored,
+    /// The same message was acted on before.
+    AlreadyDone,
+    /// Answered in the agents' place with this text.
+    Answered(String),
+}
+
+impl ChatDesk {
+    pub fn new(intake: Intake, deliverers: Deliverers, support_address: &str) -> ChatDesk {
+        ChatDesk {
+            intake,
+            deliverers,
+            support_address: support_address.to_owned(),
+        }
+    }
+
+    fn store(&self) -> &Store {
+        self.intake.store()
+    }
+
+    /// Handles one event; returns once what it changed is committed.
+    pub async fn handle(&self, event: ChatEvent) -> Result<(), IntakeError> {
+        match event {
+            ChatEvent::Customer(message) => self.customer_wrote(message).await,
+            ChatEvent::Start {
+                customer,
+                conversation,
+            } => self.customer_started(customer, conversation).await,
+            ChatEvent::Agent(message) => {
+                self.agent_wrote(message).await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn customer_wrote(&self, message: InboundMessage) -> Result<(), IntakeError> {
+        let recipient = message.sender.clone();
+        let conversation = message.thread.conversation.clone();
+        let reply_to = message.external_id.clone();
+        if let Outcome::Created { number, .. } = self.intake.accept(message).await? {
+            let text = format!(
+                "Thank you for writing. Your ticket number is #{number}; we will answer here. \
+                 Anything you add in this chat goes to the same ticket."
+            );
+            self.say(
+                recipient.channel,
+                &recipient.address,
+                conversation.as_deref(),
+                Some(&reply_to),
+                number,
+                &text,
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    async fn customer_started(
+        &self,
+        customer: Identity,
+        conversation: String,
+    ) -> Result<(), IntakeError> {
+        let open =
+            store::open_ticket_of_conversation(self.store(), customer.channel, &conversation)
+                .await?;
+        let text = match open {
+            Some(number) => {
+                format!("Welcome back. Your ticket #{number} is open; write here to add to it.")
+            }
+            None => "Hello! Write your question here and we will open a ticket for you; \
+                     the answer comes to this chat."
+                .to_owned(),
+        };
+        self.say(
+            customer.channel,
+            &customer.address,
+            Some(&conversation),
+            None,
+            open.unwrap_or_default(),
+            &text,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Sends a short text on a chat channel right away, not through the delivery queue: an
+    /// answer lost to a network error is not worth a retry. Returns the posted message's id.
+    async fn say(
+        &self,
+        channel: ChannelKind,
+        recipient: &str,
+        conversation: Option<&str>,
+        reply_to: Option<&str>,
+        ticket_number: i64,
+        text: &str,
+    ) -> Option<String> {
+        let deliverer = self.deliverers.get(channel)?;
+        let message = OutboundMessage {
+            channel,
+            external_id: None,
+            ticket_number,
+            recipient: Identity {
+                channel,
+                address: recipient.to_owned(),
+                display_name: None,
+            },
+            subject: String::new(),
+            text: text.to_owned(),
+            html: None,
+            attachments: Vec::new(),
+            thread: ThreadHints {
+                conversation: conversation.map(str::to_owned),
+                reply_to: reply_to.map(str::to_owned),
+                ..ThreadHints::default()
+            },
+        };
+        match deliverer.deliver_boxed(&message).await {
+            Ok(delivered) => Some(delivered.external_id),
+            Err(error) => {
+                tracing::warn!(%channel, recipient, %error, "chat answer not sent");
+                None
+            }
+        }
+    }
+
+    /// Acts on a message in the agents' place and answers there.
+    pub async fn agent_wrote(&self, message: AgentMessage) -> Result<AgentOutcome, StoreError> {
+        let channel = message.channel;
+        let command = commands::parse(&message.text);
+        let Some(agent) =
+            store::agent_by_identity(self.store(), channel, &message.sender.address).await?
+        else {
+            let is_command =
+                !matches!(&command, Ok(parsed) if matches!(parsed.command, Command::Reply(_)));
+            let addressed = is_command || message.reply_to.is_some();
+            if !addressed {
+                return Ok(AgentOutcome::Ignored);
+            }
+            let text = format!(
+                "Sorry, only the support team's agents can act on tickets here. An admin can add \
+                 you with: helpdesk user add --{channel}-id {}",
+                message.sender.address
+            );
+            self.answer(&message, None, &text).await;
+            return Ok(AgentOutcome::Answered(text));
+        };
+        let parsed = match command {
+            Ok(parsed) => parsed,
+            Err(problem) => {
+                let text = format!("{problem}\n\n{}", commands::HELP);
+                self.answer(&message, None, &text).await;
+                return Ok(AgentOutcome::Answered(text));
+            }
+        };
+        if parsed.command == Command::Help {
+            self.answer(&message, None, commands::HELP).await;
+            return Ok(AgentOutcome::Answered(commands::HELP.to_owned()));
+        }
+        let mut posts: Vec<&str> = message.reply_to.iter().map(String::as_str).collect();
+        // Inside a Discord thread made for a ticket, the thread is the post.
+        posts.push(&message.place);
+        let number = match parsed.ticket {
+            Some(number) => Some(number),
+            None => store::ticket_of_post(self.store(), channel, &posts)
+                .await?
+                .or_else(|| {
+                    message
+                        .reply_to_own_text
+                        .as_deref()
+                        .and_then(first_ticket_tag)
+                }),
+        };
+        let Some(number) = number else {
+            if matches!(parsed.command, Command::Reply(_)) {
+                // Agents talking among themselves.
+                return Ok(AgentOutcome::Ignored);
+            }
+            let text = "Which ticket? Reply to the ticket's post, or name it: /claim #1042";
+            self.answer(&message, None, text).await;
+            return Ok(AgentOutcome::Answered(text.to_owned()));
+        };
+        let text = match self.act(&message, agent, number, &parsed.command).await {
+            Ok(Some(text)) => text,
+            Ok(None) => return Ok(AgentOutcome::AlreadyDone),
+            Err(StoreError::Conflict(problem) | StoreError::NotFound(problem)) => problem,
+            Err(error) => return Err(error),
+        };
+        self.answer(&message, Some(number), &text).await;
+        Ok(AgentOutcome::Answered(text))
+    }
+
+    /// Carries out a command on ticket `number` in one transaction that also marks the
+    /// message as done; `None` if it was done before.
+    async fn act(
+        &self,
+        message: &AgentMessage,
+        (agent_id, agent_name): (i64, String),
+        number: i64,
+        command: &Command,
+    ) -> Result<Option<String>, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.store().begin_write().await?;
+        if !store::mark_action(
+            &mut tx,
+            message.channel,
+            &message.external_id,
+            agent_id,
+            now,
+        )
+        .await?
+        {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let Some((ticket_id, ticket_channel)) = store::ticket_channel(&mut tx, number).await?
+        else {
+            return Err(StoreError::NotFound(format!(
+                "There is no ticket #{number}."
+            )));
+        };
+        let answer = match command {
+            Command::Reply(text) | Command::Note(text) => {
+                let public = matches!(command, Command::Reply(_));
+                let mail_id = (public && ticket_channel == ChannelKind::Email)
+                    .then(|| deliver::new_mail_message_id(&self.support_address, number));
+                let stored = outbound::add_reply(
+                    &mut tx,
+                    &outbound::NewReply {
+                        number,
+                        agent_id,
+                        text,
+                        kind: if public {
+                            MessageKind::Public
+                        } else {
+                            MessageKind::Internal
+                        },
+                        external_id: mail_id.as_deref(),
+                        now,
+                    },
+                )
+                .await?;
+                if stored.to_deliver {
+                    deliver::enqueue(&mut tx, stored.message_id, 1, now).await?;
+                    format!("Reply to #{number} is on its way to the customer ({ticket_channel}).")
+                } else {
+                    format!("Note added to #{number}; the customer does not see it.")
+                }
+            }
+            Command::Claim => {
+                store::assign(&mut tx, ticket_id, (agent_id, &agent_name), agent_id, now).await?;
+                format!("#{number} is yours, {agent_name}.")
+            }
+            Command::Assign(who) => {
+                let Some((id, name)) =
+                    store::agent_named(self.store(), message.channel, who).await?
+                else {
+                    return Err(StoreError::NotFound(format!(
+                        "No agent is called {who}; name them by email, name or chat id."
+                    )));
+                };
+                store::assign(&mut tx, ticket_id, (id, &name), agent_id, now).await?;
+                format!("#{number} assigned to {name}.")
+            }
+            Command::Status(status) => {
+                self.change_status(&mut tx, number, *status, agent_id, now)
+                    .await?
+            }
+            Command::Close => {
+                self.change_status(&mut tx, number, Status::Closed, agent_id, now)
+                    .await?
+            }
+            Command::Reopen => {
+                self.change_status(&mut tx, number, Status::Open, agent_id, now)
+                    .await?
+            }
+            Command::Priority(priority) => {
+                store::set_priority(&mut tx, ticket_id, *priority, agent_id, now).await?;
+                format!("#{number} now has {priority} priority.")
+            }
+            Command::Help => commands::HELP.to_owned(),
+        };
+        tx.commit().await?;
+        Ok(Some(answer))
+    }
+
+    async fn change_status(
+        &self,
+        tx: &mut crate::store::Tx,
+        number: i64,
+        to: Status,
+        agent_id: i64,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        crate::store::tickets::change_status(
+            tx,
+            number,
+            to,
+            Actor::Agent(agent_id),
+            Some("set in chat"),
+            now,
+        )
+        .await
+        .map_err(|error| match error {
+            StoreError::Conflict(problem) if to == Status::Open => StoreError::Conflict(format!(
+                "{problem}. Only resolved tickets reopen; a closed ticket stays closed and the \
+                 customer's next message opens a follow-up."
+            )),
+            other => other,
+        })?;
+        Ok(format!("#{number} is now {to}."))
+    }
+
+    /// Answers an agent in the agents' place, as a reply to their message; an answer about a
+    /// ticket is remembered as a post of that ticket, so replying to it works as well.
+    async fn answer(&self, message: &AgentMessage, ticket: Option<i64>, text: &str) {
+        let posted = self
+            .say(
+                message.channel,
+                &message.place,
+                None,
+                Some(&message.external_id),
+                ticket.unwrap_or_default(),
+                text,
+            )
+            .await;
+        if let (Some(posted), Some(number)) = (posted, ticket) {
+            let result = async {
+                let mut tx = self.store().begin_write().await?;
+                if let Some((ticket_id, _)) = store::ticket_channel(&mut tx, number).await? {
+                    store::record_post(&mut tx, message.channel, &posted, ticket_id, Utc::now())
+                        .await?;
+                }
+                tx.commit().await
+            }
+            .await;
+            if let Err(error) = result {
+                tracing::warn!(%error, "answer in the agents' place not remembered");
+            }
+        }
+    }
+}

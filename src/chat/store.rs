@@ -1,0 +1,285 @@
+//! What the chat side keeps: the bot's posts about tickets, agents' actions already done.
+
+use chrono::{DateTime, Utc};
+use helpdesk_channel::ChannelKind;
+
+use crate::domain::Priority;
+use crate::store::tickets::{Actor, NewEvent, record_event};
+use crate::store::{Result, Store, StoreError, Tx, on_pool, on_tx};
+
+/// Remembers that the bot's message `external_id` on `channel` is about `ticket_id`.
+pub async fn record_post(
+    tx: &mut Tx,
+    channel: ChannelKind,
+    external_id: &str,
+    ticket_id: i64,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query(
+        "INSERT INTO chat_posts (channel, external_id, ticket_id, created_at)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (channel, external_id) DO NOTHING",
+    )
+    .bind(channel.as_str())
+    .bind(external_id)
+    .bind(ticket_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// [`record_post`] in a transaction of its own.
+pub async fn remember_post(
+    store: &Store,
+    channel: ChannelKind,
+    external_id: &str,
+    ticket_id: i64,
+) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    record_post(&mut tx, channel, external_id, ticket_id, Utc::now()).await?;
+    tx.commit().await
+}
+
+/// The number of the ticket the first of `external_ids` that is a known post is about.
+pub async fn ticket_of_post(
+    store: &Store,
+    channel: ChannelKind,
+    external_ids: &[&str],
+) -> Result<Option<i64>> {
+    for external_id in external_ids {
+        let number = on_pool!(store, pool => sqlx::query_scalar(
+            "SELECT t.number FROM chat_posts p JOIN tickets t ON t.id = p.ticket_id
+             WHERE p.channel = $1 AND p.external_id = $2",
+        )
+        .bind(channel.as_str())
+        .bind(*external_id)
+        .fetch_optional(pool)
+        .await)?;
+        if number.is_some() {
+            return Ok(number);
+        }
+    }
+    Ok(None)
+}
+
+/// The post made for a ticket on a channel first (a Discord thread is made from it).
+pub async fn first_post(
+    store: &Store,
+    channel: ChannelKind,
+    ticket_id: i64,
+) -> Result<Option<String>> {
+    let id = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT external_id FROM chat_posts WHERE channel = $1 AND ticket_id = $2
+         ORDER BY id LIMIT 1",
+    )
+    .bind(channel.as_str())
+    .bind(ticket_id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(id)
+}
+
+/// An active agent known by their identity on a chat channel: id and name.
+pub async fn agent_by_identity(
+    store: &Store,
+    channel: ChannelKind,
+    address: &str,
+) -> Result<Option<(i64, String)>> {
+    let agent = on_pool!(store, pool => sqlx::query_as(
+        "SELECT a.id, a.name FROM agent_identities i JOIN agents a ON a.id = i.agent_id
+         WHERE i.channel = $1 AND i.address = $2 AND a.active",
+    )
+    .bind(channel.as_str())
+    .bind(address)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(agent)
+}
+
+/// An active agent named by `who`: their email, the part of it before the @, their name, or
+/// their chat id on `channel`; case and a leading @ do not matter.
+pub async fn agent_named(
+    store: &Store,
+    channel: ChannelKind,
+    who: &str,
+) -> Result<Option<(i64, String)>> {
+    let who = who.trim().trim_start_matches('@').to_lowercase();
+    if who.is_empty() {
+        return Ok(None);
+    }
+    let candidates: Vec<(i64, String, String)> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT id, name, email FROM agents WHERE active ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await)?;
+    let squash = |text: &str| text.to_lowercase().replace(char::is_whitespace, "");
+    if let Some((id, name, _)) = candidates.iter().find(|(_, name, email)| {
+        *email == who
+            || email.split('@').next() == Some(who.as_str())
+            || squash(name) == squash(&who)
+    }) {
+        return Ok(Some((*id, name.clone())));
+    }
+    agent_by_identity(store, channel, &who).await
+}
+
+/// Marks an agent's chat message as acted on; `false` if it was already.
+pub async fn mark_action(
+    tx: &mut Tx,
+    channel: ChannelKind,
+    external_id: &str,
+    agent_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let inserted = on_tx!(tx, conn => sqlx::query(
+        "INSERT INTO chat_actions (channel, external_id, agent_id, done_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (channel, external_id) DO NOTHING",
+    )
+    .bind(channel.as_str())
+    .bind(external_id)
+    .bind(agent_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(inserted == 1)
+}
+
+/// Gives a ticket to an agent, with a history event and an outbox entry (the agents' places
+/// are told).
+pub async fn assign(
+    tx: &mut Tx,
+    ticket_id: i64,
+    to: (i64, &str),
+    by: i64,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let old: Option<(Option<i64>, Option<String>)> = on_tx!(tx, conn => sqlx::query_as(
+        "SELECT t.assignee_id, a.name FROM tickets t LEFT JOIN agents a ON a.id = t.assignee_id
+         WHERE t.id = $1",
+    )
+    .bind(ticket_id)
+    .fetch_optional(&mut *conn)
+    .await)?;
+    let Some((old_id, old_name)) = old else {
+        return Err(StoreError::NotFound(format!(
+            "no ticket with id {ticket_id}"
+        )));
+    };
+    if old_id == Some(to.0) {
+        return Ok(false);
+    }
+    on_tx!(tx, conn => sqlx::query("UPDATE tickets SET assignee_id = $1, updated_at = $2 WHERE id = $3")
+        .bind(to.0)
+        .bind(now)
+        .bind(ticket_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    let reason = if by == to.0 {
+        "claimed in chat"
+    } else {
+        "assigned in chat"
+    };
+    record_event(
+        tx,
+        &NewEvent {
+            ticket_id,
+            actor: Actor::Agent(by),
+            kind: "assignee",
+            old_value: old_name.as_deref(),
+            new_value: Some(to.1),
+            reason: Some(reason),
+            at: now,
+        },
+    )
+    .await?;
+    crate::store::outbox::record(
+        tx,
+        crate::store::outbox::OutboxKind::TicketAssigned,
+        ticket_id,
+        None,
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Sets a ticket's priority, with a history event; `false` if it had it already.
+pub async fn set_priority(
+    tx: &mut Tx,
+    ticket_id: i64,
+    priority: Priority,
+    by: i64,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let old: Option<String> = on_tx!(tx, conn => sqlx::query_scalar(
+        "SELECT priority FROM tickets WHERE id = $1",
+    )
+    .bind(ticket_id)
+    .fetch_optional(&mut *conn)
+    .await)?;
+    let Some(old) = old else {
+        return Err(StoreError::NotFound(format!(
+            "no ticket with id {ticket_id}"
+        )));
+    };
+    if old == priority.as_str() {
+        return Ok(false);
+    }
+    on_tx!(tx, conn => sqlx::query("UPDATE tickets SET priority = $1, updated_at = $2 WHERE id = $3")
+        .bind(priority.as_str())
+        .bind(now)
+        .bind(ticket_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    record_event(
+        tx,
+        &NewEvent {
+            ticket_id,
+            actor: Actor::Agent(by),
+            kind: "priority",
+            old_value: Some(&old),
+            new_value: Some(priority.as_str()),
+            reason: Some("set in chat"),
+            at: now,
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The newest ticket of a chat conversation that is not closed: number and status.
+pub async fn open_ticket_of_conversation(
+    store: &Store,
+    channel: ChannelKind,
+    conversation: &str,
+) -> Result<Option<i64>> {
+    let number = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT number FROM tickets WHERE channel = $1 AND conversation = $2 AND status <> 'closed'
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(channel.as_str())
+    .bind(conversation)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(number)
+}
+
+/// The channel a ticket's customer wrote on.
+pub async fn ticket_channel(tx: &mut Tx, number: i64) -> Result<Option<(i64, ChannelKind)>> {
+    let row: Option<(i64, String)> = on_tx!(tx, conn => sqlx::query_as(
+        "SELECT id, channel FROM tickets WHERE number = $1",
+    )
+    .bind(number)
+    .fetch_optional(&mut *conn)
+    .await)?;
+    row.map(|(id, channel)| {
+        channel.parse().map(|channel| (id, channel)).map_err(
+            |error: helpdesk_channel::UnknownChannel| StoreError::Invalid(error.to_string()),
+        )
+    })
+    .transpose()
+}

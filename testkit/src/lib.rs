@@ -1,0 +1,5 @@
+//! Local fakes of the chat platforms helpdesk talks to, for tests: the Telegram Bot API
+//! ([`telegram::FakeTelegram`]), written from the public API documents, so the real clients
+//! can be pointed at them.
+
+pub mod telegram;

@@ -1,0 +1,569 @@
+//! The Telegram channel end to end: the real teloxide client against the fake Bot API of
+//! `testkit`, the chat desk, intake and the job workers, on every backend.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use helpdesk::chat::{self, ChatDesk};
+use helpdesk::config::Settings;
+use helpdesk::helpdesk_channel::ChannelKind;
+use helpdesk::jobs::{self, deliver::Deliverers};
+use helpdesk::store::{self, Store};
+use helpdesk_testkit::telegram::{Failure, FakeTelegram, Sent, Upload, User};
+use support::{TestStore, stores};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+const TOKEN: &str = "123456:TEST-token";
+const AGENTS_CHAT: i64 = -1_001_234_567_890;
+const WAIT: Duration = Duration::from_secs(20);
+
+fn settings(fake: &FakeTelegram) -> Settings {
+    Settings::load_from(
+        None,
+        [
+            ("HELPDESK_TELEGRAM__ENABLED", "true".to_owned()),
+            ("HELPDESK_TELEGRAM__TOKEN", TOKEN.to_owned()),
+            ("HELPDESK_TELEGRAM__API_URL", fake.url()),
+            ("HELPDESK_TELEGRAM__AGENTS_CHAT_ID", AGENTS_CHAT.to_string()),
+            (
+                "HELPDESK_INTAKE__MAX_ATTACHMENT_BYTES",
+                support::LIMITS.max_attachment_bytes.to_string(),
+            ),
+        ]
+        .map(|(key, value)| (key.to_owned(), value)),
+    )
+    .expect("settings")
+}
+
+/// The bot and the job workers running against one store.
+struct Running {
+    stop: watch::Sender<bool>,
+    bot: JoinHandle<()>,
+    jobs: JoinHandle<Result<(), apalis::prelude::BoxDynError>>,
+}
+
+impl Running {
+    async fn start(db: &TestStore, fake: &FakeTelegram) -> Running {
+        let settings = settings(fake);
+        let telegram = chat::telegram::client(&settings).expect("telegram client");
+        let deliverers =
+            Deliverers::default().with(ChannelKind::Telegram, Arc::new(telegram.clone()));
+        let desk = ChatDesk::new(db.intake.clone(), deliverers.clone(), "support@example.org");
+        let (stop, stopped) = watch::channel(false);
+        let mut bot_stop = stopped.clone();
+        let bot = chat::telegram::start(telegram, desk, db.store.clone(), async move {
+            let _ = bot_stop.wait_for(|stop| *stop).await;
+        });
+        let jobs = tokio::spawn(jobs::run(
+            db.store.clone(),
+            jobs::JobSettings::from_settings(&settings),
+            deliverers,
+            db.intake.committed(),
+            stopped,
+        ));
+        Running { stop, bot, jobs }
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).ok();
+        self.bot.await.expect("bot stops");
+        self.jobs
+            .await
+            .expect("workers stop")
+            .expect("workers end cleanly");
+    }
+}
+
+async fn agent(store: &Store, email: &str, name: &str, telegram_id: i64) -> i64 {
+    let telegram_id = telegram_id.to_string();
+    store::agents::create_agent(
+        store,
+        &store::agents::NewAgent {
+            email,
+            name,
+            role: helpdesk::domain::Role::Agent,
+            password_hash: None,
+            department_ids: &[],
+            identities: &[(ChannelKind::Telegram, telegram_id.as_str())],
+            max_open_tickets: None,
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("agent")
+}
+
+async fn sent_to(fake: &FakeTelegram, chat: i64, contains: &str) -> Sent {
+    fake.wait_for_sent(WAIT, |sent| {
+        sent.chat_id == chat
+            && sent
+                .text
+                .as_deref()
+                .is_some_and(|text| text.contains(contains))
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "nothing containing {contains:?} sent to {chat}; sent: {:#?}; calls: {:?}",
+            fake.sent(),
+            fake.calls()
+        )
+    })
+}
+
+async fn ticket(store: &Store, number: i64) -> store::tickets::TicketDetail {
+    store::tickets::detail(store, number)
+        .await
+        .expect("ticket query")
+        .unwrap_or_else(|| panic!("ticket #{number} exists"))
+}
+
+/// Waits until `check` holds for ticket `number`.
+async fn until_ticket(
+    store: &Store,
+    number: i64,
+    what: &str,
+    check: impl Fn(&store::tickets::TicketDetail) -> bool,
+) -> store::tickets::TicketDetail {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let detail = ticket(store, number).await;
+        if check(&detail) {
+            return detail;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ticket #{number}: {what}; it is {detail:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn ticket_number_in(text: &str) -> i64 {
+    let start = text.find('#').expect("a ticket number") + 1;
+    text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .expect("digits")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_message_becomes_a_ticket_and_the_agents_reply_reaches_the_customer() {
+    for db in stores("telegram_round_trip").await {
+        let fake = FakeTelegram::start(TOKEN).await;
+        agent(&db.store, "sam@example.org", "Sam", 555).await;
+        let running = Running::start(&db, &fake).await;
+        let ada = User::new(42, "Ada");
+
+        fake.customer_writes(&ada, "/start");
+        sent_to(&fake, ada.id, "Write your question").await;
+        fake.customer_writes(&ada, "My printer is on fire");
+        let greeting = sent_to(&fake, ada.id, "Your ticket number is #").await;
+        let number = ticket_number_in(greeting.text.as_deref().unwrap_or_default());
+        let post = sent_to(&fake, AGENTS_CHAT, &format!("New ticket #{number}")).await;
+        assert!(
+            post.text
+                .as_deref()
+                .is_some_and(|text| text.contains("My printer is on fire")),
+            "the agents see what the customer wrote: {post:?}"
+        );
+
+        // A second message continues the ticket and is shown to the agents.
+        fake.customer_writes(&ada, "It smells of toner");
+        sent_to(&fake, AGENTS_CHAT, "It smells of toner").await;
+
+        let sam = User::new(555, "Sam");
+        fake.group_message(
+            AGENTS_CHAT,
+            &sam,
+            Some(post.message_id),
+            "Please unplug it first.",
+        );
+        let answer = sent_to(&fake, ada.id, "Please unplug it first.").await;
+        assert_eq!(answer.method, "sendMessage");
+
+        let detail = until_ticket(&db.store, number, "the reply is delivered", |t| {
+            t.messages
+                .iter()
+                .any(|m| m.delivery_status.as_deref() == Some("sent"))
+        })
+        .await;
+        assert_eq!(detail.summary.channel, "telegram");
+        assert_eq!(detail.summary.status, "open");
+        let texts: Vec<(&str, &str)> = detail
+            .messages
+            .iter()
+            .map(|m| (m.direction.as_str(), m.body_text.as_str()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                ("inbound", "My printer is on fire"),
+                ("inbound", "It smells of toner"),
+                ("outbound", "Please unplug it first."),
+            ]
+        );
+        assert_eq!(detail.messages[2].author, "Sam");
+
+        // The commands are registered: customers' menu and the agents' group menu.
+        let menus = fake.registered_commands();
+        assert!(
+            menus.iter().any(|menu| menu.to_string().contains("claim")
+                && menu.to_string().contains(&AGENTS_CHAT.to_string())),
+            "agents' commands registered for their group: {menus:?}"
+        );
+        running.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_commands_change_the_ticket_and_strangers_cannot_act() {
+    for db in stores("telegram_commands").await {
+        let fake = FakeTelegram::start(TOKEN).await;
+        agent(&db.store, "sam@example.org", "Sam", 555).await;
+        agent(&db.store, "kim@example.org", "Kim Lee", 556).await;
+        let running = Running::start(&db, &fake).await;
+        let ada = User::new(42, "Ada");
+        let sam = User::new(555, "Sam");
+        let stranger = User::new(999, "Mallory");
+
+        fake.customer_writes(&ada, "Cannot log in");
+        let greeting = sent_to(&fake, ada.id, "Your ticket number is #").await;
+        let number = ticket_number_in(greeting.text.as_deref().unwrap_or_default());
+        let post = sent_to(&fake, AGENTS_CHAT, &format!("New ticket #{number}")).await;
+
+        // A customer's slash command is just text on their ticket.
+        fake.customer_writes(&ada, "/close");
+        sent_to(&fake, AGENTS_CHAT, "/close").await;
+        assert_eq!(ticket(&db.store, number).await.summary.status, "new");
+
+        // Someone in the group who is not an agent is told so, and changes nothing.
+        let attempt = fake.group_message(AGENTS_CHAT, &stranger, Some(post.message_id), "/close");
+        let refusal = sent_to(&fake, AGENTS_CHAT, "only the support team's agents").await;
+        assert_eq!(refusal.reply_to, Some(attempt));
+        fake.group_message(
+            AGENTS_CHAT,
+            &stranger,
+            Some(post.message_id),
+            "Hi Ada, give me your password",
+        );
+
+        let claim = fake.group_message(
+            AGENTS_CHAT,
+            &sam,
+            Some(post.message_id),
+            "/claim@helpdesk_test_bot",
+        );
+        let claimed = sent_to(&fake, AGENTS_CHAT, "is yours, Sam").await;
+        assert_eq!(claimed.reply_to, Some(claim));
+        let detail = ticket(&db.store, number).await;
+        assert_eq!(detail.summary.assignee.as_deref(), Some("Sam"));
+
+        fake.group_message(
+            AGENTS_CHAT,
+            &sam,
+            Some(post.message_id),
+            "/note she called, VIP",
+        );
+        sent_to(&fake, AGENTS_CHAT, "Note added").await;
+        fake.group_message(AGENTS_CHAT, &sam, Some(post.message_id), "/priority high");
+        sent_to(&fake, AGENTS_CHAT, "high priority").await;
+        fake.group_message(AGENTS_CHAT, &sam, Some(post.message_id), "/assign @kim");
+        sent_to(&fake, AGENTS_CHAT, "assigned to Kim Lee").await;
+        // Commands work by ticket number too, and on the bot's own answers.
+        fake.group_message(
+            AGENTS_CHAT,
+            &sam,
+            None,
+            &format!("/status #{number} resolved"),
+        );
+        let resolved = sent_to(&fake, AGENTS_CHAT, "is now resolved").await;
+        fake.group_message(AGENTS_CHAT, &sam, Some(resolved.message_id), "/reopen");
+        sent_to(&fake, AGENTS_CHAT, "is now open").await;
+        fake.group_message(AGENTS_CHAT, &sam, Some(post.message_id), "/close");
+        sent_to(&fake, AGENTS_CHAT, "is now closed").await;
+        fake.group_message(AGENTS_CHAT, &sam, Some(post.message_id), "/reopen");
+        sent_to(&fake, AGENTS_CHAT, "a closed ticket stays closed").await;
+        fake.group_message(AGENTS_CHAT, &sam, None, "/help");
+        sent_to(&fake, AGENTS_CHAT, "/assign @name").await;
+
+        let detail = ticket(&db.store, number).await;
+        assert_eq!(detail.summary.status, "closed");
+        assert_eq!(detail.summary.priority, "high");
+        assert_eq!(detail.summary.assignee.as_deref(), Some("Kim Lee"));
+        let note = detail
+            .messages
+            .iter()
+            .find(|m| m.body_text == "she called, VIP")
+            .expect("the note is on the ticket");
+        assert_eq!(note.kind, "internal");
+        assert!(note.delivery_status.is_none(), "a note is never delivered");
+        assert!(
+            !fake.sent().iter().any(|s| s.chat_id == ada.id
+                && s.text
+                    .as_deref()
+                    .is_some_and(|t| t.contains("VIP") || t.contains("password"))),
+            "neither the note nor the stranger's words reach the customer"
+        );
+        let history: Vec<&str> = detail.history.iter().map(|e| e.kind.as_str()).collect();
+        assert!(
+            history.contains(&"assignee") && history.contains(&"priority"),
+            "{history:?}"
+        );
+
+        // The ticket is closed: the customer's next message opens a new one.
+        fake.customer_writes(&ada, "Still cannot log in");
+        let again = sent_to(&fake, ada.id, &format!("#{}", number + 1)).await;
+        assert!(
+            again
+                .text
+                .as_deref()
+                .is_some_and(|t| t.contains("Your ticket number"))
+        );
+        running.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_edits_and_oversized_files_are_kept() {
+    for db in stores("telegram_files").await {
+        let fake = FakeTelegram::start(TOKEN).await;
+        let running = Running::start(&db, &fake).await;
+        let ada = User::new(42, "Ada");
+
+        let pdf: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        fake.customer_sends_document(
+            &ada,
+            &Upload {
+                file_name: "invoice 2024.pdf".into(),
+                mime_type: "application/pdf".into(),
+                content: pdf.clone(),
+            },
+            Some("The invoice is wrong"),
+        );
+        let greeting = sent_to(&fake, ada.id, "Your ticket number is #").await;
+        let number = ticket_number_in(greeting.text.as_deref().unwrap_or_default());
+        let jpeg = b"\xff\xd8\xff\xe0 not really a jpeg but bytes all the same".to_vec();
+        fake.customer_sends_photo(&ada, &jpeg, None);
+        let big = vec![7u8; (support::LIMITS.max_attachment_bytes + 1) as usize];
+        fake.customer_sends_document(
+            &ada,
+            &Upload {
+                file_name: "huge.bin".into(),
+                mime_type: "application/octet-stream".into(),
+                content: big,
+            },
+            None,
+        );
+        let typo = fake.customer_writes(&ada, "Amount: 100 EUR");
+        fake.customer_edits(&ada, typo, "Amount: 1000 EUR");
+
+        let detail = until_ticket(&db.store, number, "five messages", |t| {
+            t.messages.len() == 5
+        })
+        .await;
+        let first = &detail.messages[0];
+        assert_eq!(first.body_text, "The invoice is wrong");
+        assert_eq!(first.attachments.len(), 1);
+        let invoice = &first.attachments[0];
+        assert_eq!(invoice.filename, "invoice 2024.pdf");
+        assert_eq!(invoice.content_type, "application/pdf");
+        let stored = db
+            .blobs()
+            .get(invoice.sha256.as_deref().expect("content kept"))
+            .expect("blob readable");
+        assert_eq!(stored, pdf, "the file arrives byte for byte");
+        let photo = &detail.messages[1].attachments[0];
+        assert_eq!(photo.content_type, "image/jpeg");
+        assert_eq!(
+            db.blobs()
+                .get(photo.sha256.as_deref().expect("photo kept"))
+                .expect("blob"),
+            jpeg,
+            "the largest size of the photo is kept"
+        );
+        assert!(detail.messages[2].attachments.is_empty());
+        assert!(
+            detail.messages[2].body_text.contains("huge.bin not kept"),
+            "an oversized file is noted: {:?}",
+            detail.messages[2].body_text
+        );
+        assert_eq!(detail.messages[3].body_text, "Amount: 100 EUR");
+        assert_eq!(
+            detail.messages[4].body_text,
+            "(edited message)\nAmount: 1000 EUR"
+        );
+        running.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_loses_and_repeats_nothing() {
+    for db in stores("telegram_restart").await {
+        let fake = FakeTelegram::start(TOKEN).await;
+        agent(&db.store, "sam@example.org", "Sam", 555).await;
+        let ada = User::new(42, "Ada");
+        let sam = User::new(555, "Sam");
+
+        let running = Running::start(&db, &fake).await;
+        fake.customer_writes(&ada, "First");
+        let greeting = sent_to(&fake, ada.id, "Your ticket number is #").await;
+        let number = ticket_number_in(greeting.text.as_deref().unwrap_or_default());
+        let post = sent_to(&fake, AGENTS_CHAT, &format!("New ticket #{number}")).await;
+        fake.group_message(AGENTS_CHAT, &sam, Some(post.message_id), "Answer one");
+        sent_to(&fake, ada.id, "Answer one").await;
+        running.stop().await;
+
+        // While the helpdesk is down, people keep writing.
+        fake.customer_writes(&ada, "Second");
+        fake.group_message(AGENTS_CHAT, &sam, Some(post.message_id), "Answer two");
+        let before = fake.get_updates_offsets().len();
+
+        let running = Running::start(&db, &fake).await;
+        sent_to(&fake, ada.id, "Answer two").await;
+        let detail = until_ticket(&db.store, number, "four messages, all sent", |t| {
+            t.messages.len() == 4
+                && t.messages.iter().all(|m| {
+                    m.direction == "inbound" || m.delivery_status.as_deref() == Some("sent")
+                })
+        })
+        .await;
+        let texts: Vec<&str> = detail
+            .messages
+            .iter()
+            .map(|m| m.body_text.as_str())
+            .collect();
+        assert_eq!(texts, ["First", "Answer one", "Second", "Answer two"]);
+        // The restarted poller asked from the stored offset, not from the start.
+        let offsets = fake.get_updates_offsets();
+        assert!(offsets[before] > 0, "the offset was kept: {offsets:?}");
+        running.stop().await;
+
+        let answers = |text: &str| {
+            fake.sent()
+                .iter()
+                .filter(|s| s.chat_id == ada.id && s.text.as_deref() == Some(text))
+                .count()
+        };
+        assert_eq!(answers("Answer one"), 1, "nothing is sent twice");
+        assert_eq!(answers("Answer two"), 1);
+        let greetings = fake
+            .sent()
+            .iter()
+            .filter(|s| {
+                s.text
+                    .as_deref()
+                    .is_some_and(|t| t.contains("Your ticket number"))
+            })
+            .count();
+        assert_eq!(greetings, 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
+    for db in stores("telegram_retry").await {
+        let fake = FakeTelegram::start(TOKEN).await;
+        let sam = agent(&db.store, "sam@example.org", "Sam", 555).await;
+        let settings = settings(&fake);
+        let telegram = chat::telegram::client(&settings).expect("client");
+        let deliverers = Deliverers::default().with(ChannelKind::Telegram, Arc::new(telegram));
+        let desk = ChatDesk::new(db.intake.clone(), deliverers.clone(), "support@example.org");
+        let ada = User::new(42, "Ada");
+        let message = helpdesk::helpdesk_channel::InboundMessage {
+            channel: ChannelKind::Telegram,
+            external_id: "42:1".into(),
+            sender: helpdesk::helpdesk_channel::Identity {
+                channel: ChannelKind::Telegram,
+                address: ada.id.to_string(),
+                display_name: Some("Ada".into()),
+            },
+            subject: None,
+            text: "Hello".into(),
+            html: None,
+            attachments: Vec::new(),
+            thread: helpdesk::helpdesk_channel::ThreadHints {
+                conversation: Some(ada.id.to_string()),
+                ..Default::default()
+            },
+            automation: Default::default(),
+            sent_at: None,
+            raw: b"{}".to_vec(),
+        };
+        desk.handle(helpdesk::helpdesk_channel::ChatEvent::Customer(message))
+            .await
+            .expect("taken in");
+        let number = 1001;
+        let stored = jobs::deliver::send_reply(
+            &db.store,
+            &store::outbound::NewReply {
+                number,
+                agent_id: sam,
+                text: "On it",
+                kind: helpdesk::domain::MessageKind::Public,
+                external_id: None,
+                now: chrono::Utc::now(),
+            },
+        )
+        .await
+        .expect("reply stored");
+
+        fake.fail_next("sendMessage", Failure::TooManyRequests { retry_after: 3 });
+        fake.fail_next("sendMessage", Failure::BadGateway);
+        let now = chrono::Utc::now();
+        for _ in 0..2 {
+            let outcome =
+                jobs::deliver::deliver_message(&db.store, &deliverers, stored.message_id, now)
+                    .await
+                    .expect("attempt recorded");
+            assert!(
+                matches!(outcome, jobs::deliver::DeliveryOutcome::RetryAt(_)),
+                "a rate limit or outage is retried later: {outcome:?}"
+            );
+        }
+        let outcome =
+            jobs::deliver::deliver_message(&db.store, &deliverers, stored.message_id, now)
+                .await
+                .expect("attempt recorded");
+        assert!(
+            matches!(outcome, jobs::deliver::DeliveryOutcome::Sent { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            fake.sent()
+                .iter()
+                .filter(|s| s.text.as_deref() == Some("On it"))
+                .count(),
+            1
+        );
+
+        // A customer who blocked the bot: no use retrying.
+        let stored = jobs::deliver::send_reply(
+            &db.store,
+            &store::outbound::NewReply {
+                number,
+                agent_id: sam,
+                text: "Hello?",
+                kind: helpdesk::domain::MessageKind::Public,
+                external_id: None,
+                now,
+            },
+        )
+        .await
+        .expect("reply stored");
+        fake.fail_next("sendMessage", Failure::Blocked);
+        let outcome =
+            jobs::deliver::deliver_message(&db.store, &deliverers, stored.message_id, now)
+                .await
+                .expect("attempt recorded");
+        assert!(
+            matches!(outcome, jobs::deliver::DeliveryOutcome::Failed(_)),
+            "{outcome:?}"
+        );
+    }
+}
