@@ -156,6 +156,7 @@ impl ChatDesk {
                 reply_to: reply_to.map(str::to_owned),
                 ..ThreadHints::default()
             },
+            automatic: true,
         };
         match deliverer.deliver_boxed(&message).await {
             Ok(delivered) => Some(delivered.external_id),
