@@ -210,6 +210,23 @@ async fn customer_message_becomes_a_ticket_and_the_agents_reply_reaches_the_cust
         );
         assert_eq!(detail.messages[2].author, "Sam");
 
+        // The poller's health is on record for the admin page and /metrics.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let health = store::health::list(&db.store).await.expect("health");
+            if health
+                .iter()
+                .any(|h| h.channel == "telegram" && h.connected && h.last_success_at.is_some())
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no Telegram health: {health:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
         // The commands are registered: customers' menu and the agents' group menu.
         let menus = fake.registered_commands();
         assert!(
@@ -443,6 +460,13 @@ async fn a_restart_loses_and_repeats_nothing() {
         let offsets = fake.get_updates_offsets();
         assert!(offsets[before] > 0, "the offset was kept: {offsets:?}");
         running.stop().await;
+        let health = store::health::list(&db.store).await.expect("health");
+        assert!(
+            health
+                .iter()
+                .any(|h| h.channel == "telegram" && !h.connected),
+            "a stopped poller says so: {health:?}"
+        );
 
         let answers = |text: &str| {
             fake.sent()

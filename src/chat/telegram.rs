@@ -3,11 +3,14 @@
 
 use std::future::Future;
 
-use helpdesk_telegram::{ChatEvent, Cursor, Sink, Telegram, TelegramError, TelegramSettings};
+use helpdesk_telegram::{
+    ChatEvent, Cursor, Health, HealthState, Sink, Telegram, TelegramError, TelegramSettings,
+};
 
 use super::ChatDesk;
 use crate::config::Settings;
 use crate::intake::IntakeError;
+use crate::store::health::ChannelHealth;
 use crate::store::{self, Store, StoreError};
 
 /// How long one getUpdates call waits for news. teloxide's HTTP client gives up after 17 s.
@@ -81,12 +84,80 @@ impl Sink for DeskSink {
     }
 }
 
-/// Polls Telegram until `shutdown` completes.
+/// How often the poller's health is copied to the database when it changed, and at the latest
+/// every [`HEALTH_REFRESH`] so readers can tell a live report from a stale one.
+const HEALTH_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+const HEALTH_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+/// The poller's row in `channel_health`.
+const HEALTH_NAME: &str = "updates";
+
+/// Polls Telegram until `shutdown` completes, with its health reported to the database.
 pub fn start(
     telegram: Telegram,
     desk: ChatDesk,
     store: Store,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(telegram.run(StoredOffset::new(store), DeskSink::new(desk), shutdown))
+    let health = telegram.health();
+    tokio::spawn(async move {
+        let reporter = tokio::spawn(report_health(store.clone(), health.clone()));
+        telegram
+            .run(
+                StoredOffset::new(store.clone()),
+                DeskSink::new(desk),
+                shutdown,
+            )
+            .await;
+        reporter.abort();
+        health.disconnected();
+        write_health(&store, &health.get()).await;
+    })
+}
+
+async fn report_health(store: Store, health: Health) {
+    let mut last: Option<(HealthState, tokio::time::Instant)> = None;
+    loop {
+        let now = health.get();
+        let due = match &last {
+            // A poll answered every few seconds is not news; a change of state is.
+            Some((reported, at)) => {
+                (
+                    reported.connected,
+                    &reported.last_error,
+                    reported.last_event_at,
+                ) != (now.connected, &now.last_error, now.last_event_at)
+                    || at.elapsed() >= HEALTH_REFRESH
+            }
+            None => true,
+        };
+        if due {
+            write_health(&store, &now).await;
+            last = Some((now, tokio::time::Instant::now()));
+        }
+        tokio::time::sleep(HEALTH_CHECK).await;
+    }
+}
+
+async fn write_health(store: &Store, state: &HealthState) {
+    let report = ChannelHealth {
+        channel: "telegram".to_owned(),
+        name: HEALTH_NAME.to_owned(),
+        connected: state.connected,
+        detail: Some(match state.last_event_at {
+            Some(at) => format!(
+                "long polling; last update {}",
+                at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            None => "long polling".to_owned(),
+        }),
+        last_success_at: state.last_success_at,
+        last_error: state.last_error.clone(),
+        last_error_at: state.last_error_at,
+        consecutive_failures: i64::from(state.consecutive_failures),
+        backlog: 0,
+        updated_at: chrono::Utc::now(),
+    };
+    if let Err(error) = store::health::report(store, &report).await {
+        tracing::warn!(%error, "Telegram health not recorded");
+    }
 }

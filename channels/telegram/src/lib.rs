@@ -77,9 +77,14 @@ pub trait Sink: Send + Sync {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HealthState {
     pub connected: bool,
+    /// The last getUpdates that Telegram answered.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// When the last batch of updates was stored.
     pub last_event_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
-    pub errors: u64,
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Failures since the last success; 0 when healthy.
+    pub consecutive_failures: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -102,12 +107,26 @@ impl Health {
         );
     }
 
+    fn succeeded(&self) {
+        self.update(|state| {
+            state.connected = true;
+            state.last_success_at = Some(Utc::now());
+            state.consecutive_failures = 0;
+        });
+    }
+
     fn failed(&self, error: &str) {
         self.update(|state| {
             state.connected = false;
-            state.errors += 1;
+            state.consecutive_failures = state.consecutive_failures.saturating_add(1);
             state.last_error = Some(error.to_owned());
+            state.last_error_at = Some(Utc::now());
         });
+    }
+
+    /// The poller stopped.
+    pub fn disconnected(&self) {
+        self.update(|state| state.connected = false);
     }
 }
 
@@ -266,7 +285,7 @@ impl Telegram {
                     continue;
                 }
             };
-            self.health.update(|state| state.connected = true);
+            self.health.succeeded();
             let Some(next) = updates
                 .iter()
                 .map(|update| i64::from(update.id.0) + 1)
