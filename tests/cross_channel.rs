@@ -114,7 +114,7 @@ async fn an_email_answered_from_telegram_threads_in_the_customers_mail_client() 
         assert!(
             post.text
                 .as_deref()
-                .is_some_and(|text| text.contains("It smokes. Help!") && text.contains("via email")),
+                .is_some_and(|text| text.contains("Printer on fire") && text.contains("via email")),
             "{post:?}"
         );
         fake.group_message(

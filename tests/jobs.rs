@@ -498,7 +498,7 @@ async fn agents_are_told_about_new_and_assigned_tickets_in_their_place() {
         assert_eq!(posted[0].recipient.address, "-100123");
         assert_eq!(
             posted[0].text,
-            format!("New ticket #{number}: Printer on fire\nfrom Ada via email\n\nHello")
+            format!("New ticket #{number}: Printer on fire\nfrom Ada via email")
         );
         assert!(
             posted[1]

@@ -78,7 +78,7 @@ fn announcement(event: Event, ticket: &TicketFacts) -> String {
         "{head}: {}\nfrom {} via {}",
         ticket.subject, ticket.customer, ticket.channel
     );
-    if matches!(event, Event::Created | Event::CustomerWrote)
+    if event == Event::CustomerWrote
         && let Some(words) = ticket.last_message.as_deref().map(str::trim)
         && !words.is_empty()
     {
@@ -182,7 +182,7 @@ mod tests {
         };
         assert_eq!(
             announcement(Event::Created, &ticket),
-            "New ticket #1042: Printer on fire\nfrom Ada Lovelace via email\n\nIt smokes."
+            "New ticket #1042: Printer on fire\nfrom Ada Lovelace via email"
         );
         assert!(
             announcement(Event::Assigned, &ticket).starts_with("Ticket #1042 assigned to Sam:")
@@ -192,6 +192,7 @@ mod tests {
                 .starts_with("Ticket #1042 escalated to urgent priority:")
         );
         assert_eq!(Event::of_outbox("ticket_assigned"), Some(Event::Assigned));
+        assert!(announcement(Event::CustomerWrote, &ticket).ends_with("\n\nIt smokes."));
         assert_eq!(
             Event::of_outbox("customer_replied"),
             Some(Event::CustomerWrote)
