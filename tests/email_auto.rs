@@ -50,6 +50,26 @@ async fn ticket(db: &TestStore, number: i64) -> TicketDetail {
         .expect("exists")
 }
 
+/// Sam, an agent, answers ticket `number` by mail; returns Sam's id and the reply's Message-ID.
+async fn agent_replies(db: &TestStore, number: i64, text: &str) -> (i64, String) {
+    let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
+    let our_id = jobs::deliver::new_mail_message_id(SUPPORT, number);
+    jobs::deliver::send_reply(
+        &db.store,
+        &NewReply {
+            number,
+            agent_id: agent,
+            text,
+            kind: MessageKind::Public,
+            external_id: Some(&our_id),
+            now: Utc::now(),
+        },
+    )
+    .await
+    .expect("reply");
+    (agent, our_id)
+}
+
 /// The messages the helpdesk wrote on its own to the customer.
 fn automatic(ticket: &TicketDetail) -> Vec<&MessageView> {
     ticket
@@ -253,21 +273,7 @@ async fn a_bounce_of_our_reply_joins_its_ticket_and_fails_the_reply() {
             ),
         )
         .await;
-        let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
-        let our_id = jobs::deliver::new_mail_message_id(SUPPORT, number);
-        jobs::deliver::send_reply(
-            &db.store,
-            &NewReply {
-                number,
-                agent_id: agent,
-                text: "Try again now.",
-                kind: MessageKind::Public,
-                external_id: Some(&our_id),
-                now: Utc::now(),
-            },
-        )
-        .await
-        .expect("reply");
+        let (_, our_id) = agent_replies(&db, number, "Try again now.").await;
         let totals_before = store::tickets::totals(&db.store).await.expect("totals");
 
         let bounce = format!(
@@ -361,21 +367,7 @@ async fn an_out_of_office_reply_reopens_nothing_and_a_reply_keeps_its_quote_apar
             ),
         )
         .await;
-        let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
-        let our_id = jobs::deliver::new_mail_message_id(SUPPORT, number);
-        jobs::deliver::send_reply(
-            &db.store,
-            &NewReply {
-                number,
-                agent_id: agent,
-                text: "Attached. Does it look right?",
-                kind: MessageKind::Public,
-                external_id: Some(&our_id),
-                now: Utc::now(),
-            },
-        )
-        .await
-        .expect("reply");
+        let (agent, our_id) = agent_replies(&db, number, "Attached. Does it look right?").await;
         let mut tx = db.store.begin_write().await.expect("tx");
         store::tickets::change_status(
             &mut tx,
