@@ -24,8 +24,6 @@ const AGENTS_CHAT: i64 = -1_001_234_567_890;
 const SUPPORT: &str = "support@helpdesk.example";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "intermittent on PostgreSQL: the agent's group reply sometimes goes unanswered by the \
-            poller for 20 s, like the Telegram restart test; run with --ignored"]
 async fn an_email_answered_from_telegram_threads_in_the_customers_mail_client() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("info,helpdesk=debug")

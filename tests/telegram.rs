@@ -420,8 +420,6 @@ async fn files_edits_and_oversized_files_are_kept() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "intermittent: after a restart the poller's first getUpdates sometimes gets no answer \
-            for 20 s (2 of 5 runs); run with --ignored while it is investigated"]
 async fn a_restart_loses_and_repeats_nothing() {
     for db in stores("telegram_restart").await {
         let fake = FakeTelegram::start(TOKEN).await;

@@ -32,6 +32,40 @@ const MAX_ATTEMPTS: usize = 5;
 /// How often the worker asks the queue for due jobs; apalis would otherwise back off to a
 /// minute when the queue was empty, and new tickets must be assigned within a second.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Wakes a worker every [`POLL_INTERVAL`] to ask for due jobs.
+///
+/// apalis's own interval strategy replaces its timer without polling the new one when the
+/// timer fires in the same wake-up in which a fetch comes back empty; nothing then wakes the
+/// worker again and queued jobs wait forever (seen under load). This one drains every tick it
+/// is given, so it always returns with its timer armed.
+struct EveryPollInterval(tokio::time::Interval);
+
+impl EveryPollInterval {
+    fn new() -> EveryPollInterval {
+        let mut interval = tokio::time::interval(POLL_INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        EveryPollInterval(interval)
+    }
+}
+
+impl PollStrategy for EveryPollInterval {
+    fn poll_drive(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        _snapshot: &PollSnapshot,
+    ) -> std::task::Poll<Option<()>> {
+        let mut ticked = false;
+        while self.0.poll_tick(cx).is_ready() {
+            ticked = true;
+        }
+        if ticked {
+            std::task::Poll::Ready(Some(()))
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
 /// How often the relay looks at the outbox when nothing woke it.
 const RELAY_INTERVAL: Duration = Duration::from_millis(200);
 /// How long shutdown waits for running jobs.
@@ -272,12 +306,55 @@ struct JobContext {
     store: Store,
     settings: JobSettings,
     deliverers: deliver::Deliverers,
+    running: RunningJobs,
+}
+
+/// How many job handlers are running right now, so shutdown can wait for them before it
+/// stops the workers.
+///
+/// A stopping apalis worker no longer drives the fetch it may have started, and on SQLite that
+/// fetch's transaction then keeps the write lock: a handler still running would wait for the
+/// lock until it times out and its job ran twice. So the workers are told to stop only once no
+/// handler is running.
+#[derive(Clone, Default)]
+struct RunningJobs(Arc<(std::sync::atomic::AtomicUsize, Notify)>);
+
+/// One running handler; counted until dropped.
+struct RunningJob(RunningJobs);
+
+impl RunningJobs {
+    fn start(&self) -> RunningJob {
+        self.0.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        RunningJob(self.clone())
+    }
+
+    /// Completes once no handler runs.
+    async fn idle(&self) {
+        loop {
+            let changed = self.0.1.notified();
+            if self.0.0.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+impl Drop for RunningJob {
+    fn drop(&mut self) {
+        (self.0)
+            .0
+            .0
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        (self.0).0.1.notify_waiters();
+    }
 }
 
 async fn run_assign(
     job: AssignTicket,
     context: Data<JobContext>,
 ) -> std::result::Result<(), BoxDynError> {
+    let _running = context.running.start();
     let outcome = assign::assign_ticket(
         &context.store,
         job.ticket_id,
@@ -293,6 +370,7 @@ async fn run_deliver(
     job: deliver::DeliverMessage,
     context: Data<JobContext>,
 ) -> std::result::Result<(), BoxDynError> {
+    let _running = context.running.start();
     let outcome = deliver::deliver_message(
         &context.store,
         &context.deliverers,
@@ -308,6 +386,7 @@ async fn run_notify(
     job: notify::NotifyAgents,
     context: Data<JobContext>,
 ) -> std::result::Result<(), BoxDynError> {
+    let _running = context.running.start();
     notify::notify(
         &context.store,
         &context.deliverers,
@@ -322,6 +401,7 @@ async fn run_sla(
     job: sla::SlaCheck,
     context: Data<JobContext>,
 ) -> std::result::Result<(), BoxDynError> {
+    let _running = context.running.start();
     let outcome = sla::check(&context.store, &context.settings.sla, job, Utc::now()).await?;
     if let sla::SlaOutcome::Escalated { from, to } = &outcome {
         tracing::info!(ticket_id = job.ticket_id, target = ?job.target, %from, %to, "ticket escalated");
@@ -354,8 +434,8 @@ macro_rules! spawn_worker {
                 let result = match &store {
                     Store::Sqlite { pool, .. } => {
                         let backend = SqliteStorage::<$job>::new(pool)
-                            .with_config(apalis_sqlite::Config::default().queue($queue))
-                            .poll_with_interval(POLL_INTERVAL);
+                            .with_config(apalis_sqlite::Config::default().queue($queue));
+                        let backend = PollWith::new(backend, EveryPollInterval::new());
                         WorkerBuilder::new(worker_name.clone())
                             .backend(backend)
                             .data(context.clone())
@@ -365,8 +445,8 @@ macro_rules! spawn_worker {
                     }
                     Store::Postgres { pool } => {
                         let backend = PostgresStorage::<$job>::new(pool)
-                            .with_config(apalis_postgres::Config::default().queue($queue))
-                            .poll_with_interval(POLL_INTERVAL);
+                            .with_config(apalis_postgres::Config::default().queue($queue));
+                        let backend = PollWith::new(backend, EveryPollInterval::new());
                         WorkerBuilder::new(worker_name.clone())
                             .backend(backend)
                             .data(context.clone())
@@ -396,11 +476,15 @@ pub async fn run(
     wake: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
 ) -> std::result::Result<(), BoxDynError> {
+    let running = RunningJobs::default();
     let context = JobContext {
         store: store.clone(),
         settings: settings.clone(),
         deliverers,
+        running: running.clone(),
     };
+    // The workers stop on their own signal, sent once no handler runs (see RunningJobs).
+    let (stop_workers, workers_stopping) = watch::channel(false);
     let relay = {
         let store = store.clone();
         let mut shutdown = shutdown.clone();
@@ -438,7 +522,7 @@ pub async fn run(
             format!("helpdesk-assign-{instance}"),
             run_assign,
             context.clone(),
-            shutdown.clone()
+            workers_stopping.clone()
         ),
         spawn_worker!(
             &store,
@@ -447,7 +531,7 @@ pub async fn run(
             format!("helpdesk-deliver-{instance}"),
             run_deliver,
             context.clone(),
-            shutdown.clone()
+            workers_stopping.clone()
         ),
         spawn_worker!(
             &store,
@@ -456,7 +540,7 @@ pub async fn run(
             format!("helpdesk-sla-{instance}"),
             run_sla,
             context.clone(),
-            shutdown.clone()
+            workers_stopping.clone()
         ),
         spawn_worker!(
             &store,
@@ -465,13 +549,15 @@ pub async fn run(
             format!("helpdesk-notify-{instance}"),
             run_notify,
             context,
-            shutdown.clone()
+            workers_stopping.clone()
         ),
     ];
     let relay = tokio::spawn(relay);
     let _ = stop_signal(shutdown).await;
     let finish = async {
         relay.await?;
+        running.idle().await;
+        stop_workers.send_replace(true);
         for worker in workers {
             worker.await??;
         }

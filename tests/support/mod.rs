@@ -76,6 +76,11 @@ pub async fn postgres(server: &str, test: &str) -> TestStore {
 }
 
 async fn open(url: String, dir: TempDir) -> TestStore {
+    // RUST_LOG=helpdesk=debug shows the application's log with a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let store = Store::connect(&url, 8).await.expect("database opens");
     store.migrate().await.expect("migrations run");
     let intake = Intake::new(
