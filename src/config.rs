@@ -43,6 +43,7 @@ pub struct Settings {
     pub sla: SlaSettings,
     pub workflow: WorkflowSettings,
     pub log: LogSettings,
+    pub webhooks: WebhookSettings,
     pub email: EmailSettings,
     pub telegram: TelegramSettings,
     pub discord: DiscordSettings,
@@ -140,6 +141,15 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
+}
+
+/// How webhook deliveries are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub max_attempts: u32,
+    pub first_retry_seconds: u64,
+    pub timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -377,6 +387,15 @@ impl Settings {
             if self.email.imap.poll_seconds == 0 {
                 return Err(fail("email.imap.poll_seconds", "must be at least 1".into()));
             }
+        }
+        if self.webhooks.max_attempts == 0 {
+            return Err(fail("webhooks.max_attempts", "must be at least 1".into()));
+        }
+        if self.webhooks.timeout_seconds == 0 {
+            return Err(fail(
+                "webhooks.timeout_seconds",
+                "must be at least 1".into(),
+            ));
         }
         if self.telegram.enabled && self.telegram.token.is_empty() {
             return Err(fail(

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod config;
 pub mod corpus;
 pub mod domain;
+pub mod import_csv;
 pub mod ingest;
 pub mod intake;
 pub mod seed;

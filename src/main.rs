@@ -59,6 +59,47 @@ enum Command {
     /// The job queue.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Bearer tokens for the JSON API (/api/v1).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Bring tickets in from other systems.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a token for an agent; it is printed once and only its hash is stored.
+    Create {
+        /// The agent the token acts as, by email address.
+        #[arg(long)]
+        agent: String,
+        /// What uses the token, e.g. "CRM sync".
+        #[arg(long)]
+        name: String,
+        /// admin or agent; at most the agent's own role [default: the agent's role].
+        #[arg(long, value_parser = parse_role)]
+        role: Option<Role>,
+    },
+    /// Every token, revoked ones included (never the tokens themselves).
+    List {
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Revoke a token by its id; it stops working at once.
+    Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Tickets from a CSV file, one per row; see docs/OPERATIONS.md for the columns. Each row is
+    /// stored whole or not at all; bad rows are reported with their line and skipped.
+    Csv {
+        file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -326,6 +367,10 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                 report.messages
             );
             Ok(())
+        }
+        Command::Token(command) => token(command, &settings).await,
+        Command::Import(ImportCommand::Csv { file, json }) => {
+            import_csv(&file, json, &settings).await
         }
         Command::Jobs(JobsCommand::List {
             state,
@@ -648,6 +693,101 @@ async fn user(command: UserCommand, settings: &Settings) -> Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+async fn token(command: TokenCommand, settings: &Settings) -> Result<()> {
+    let store = app::open_store(settings).await?;
+    match command {
+        TokenCommand::Create { agent, name, role } => {
+            let agents = store::agents::list_agents(&store).await?;
+            let wanted = agent.trim().to_lowercase();
+            let Some(owner) = agents.iter().find(|a| a.email == wanted) else {
+                bail!("no agent with email {agent}; add one with `helpdesk user add`");
+            };
+            let role = match role {
+                Some(role) => role,
+                None => owner.role.parse().unwrap_or(Role::Agent),
+            };
+            let made = store::api_tokens::create(&store, owner.id, &name, role, Utc::now()).await?;
+            eprintln!(
+                "token #{} for {} ({} rights); it is shown only now:",
+                made.info.id, made.info.agent_email, made.info.role
+            );
+            println!("{}", made.token);
+        }
+        TokenCommand::List { format } => {
+            let tokens = store::api_tokens::list(&store).await?;
+            match format {
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&tokens)?),
+                ListFormat::Table => print_table(
+                    &[
+                        "ID",
+                        "NAME",
+                        "PREFIX",
+                        "AGENT",
+                        "ROLE",
+                        "CREATED",
+                        "LAST USED",
+                        "REVOKED",
+                    ],
+                    &tokens
+                        .iter()
+                        .map(|t| {
+                            let when = |at: Option<chrono::DateTime<Utc>>| {
+                                at.map_or("-".to_owned(), |at| {
+                                    at.format("%Y-%m-%d %H:%M").to_string()
+                                })
+                            };
+                            vec![
+                                t.id.to_string(),
+                                t.name.clone(),
+                                format!("{}…", t.prefix),
+                                t.agent_email.clone(),
+                                t.role.clone(),
+                                when(Some(t.created_at)),
+                                when(t.last_used_at),
+                                when(t.revoked_at),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            store::api_tokens::revoke(&store, id, Utc::now()).await?;
+            println!("token #{id} revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn import_csv(file: &Path, json: bool, settings: &Settings) -> Result<()> {
+    let store = app::open_store(settings).await?;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read {} as UTF-8 text", file.display()))?;
+    let report = helpdesk::import_csv::import(&store, &text, Utc::now()).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} rows: {} tickets imported, {} already imported, {} skipped",
+            report.rows,
+            report.imported.len(),
+            report.already_imported,
+            report.skipped.len()
+        );
+        for row in &report.skipped {
+            println!("  line {}: {}", row.line, row.reason);
+        }
+    }
+    if !report.skipped.is_empty() {
+        bail!(
+            "{} rows were skipped; fix them and import the file again (imported rows are not \
+             imported twice)",
+            report.skipped.len()
+        );
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod assign;
 pub mod deliver;
 pub mod notify;
 pub mod sla;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -101,6 +102,18 @@ pub(crate) async fn push<T: Serialize>(
     idempotency_key: &str,
     due: chrono::DateTime<Utc>,
 ) -> Result<()> {
+    push_with_attempts(tx, queue, job, idempotency_key, due, MAX_ATTEMPTS).await
+}
+
+/// [`push`] with its own number of attempts, for jobs that schedule their own retries.
+pub(crate) async fn push_with_attempts<T: Serialize>(
+    tx: &mut Tx,
+    queue: &str,
+    job: &T,
+    idempotency_key: &str,
+    due: chrono::DateTime<Utc>,
+    max_attempts: usize,
+) -> Result<()> {
     let args = encode(job)?;
     // The queue compares whole seconds with `run_at < now()`: a job due this very second would
     // wait for the next one.
@@ -108,7 +121,7 @@ pub(crate) async fn push<T: Serialize>(
     let queue_error = |error: String| StoreError::Invalid(format!("job queue: {error}"));
     let task = TaskBuilder::new(args)
         .run_at_timestamp(due)
-        .max_attempts(MAX_ATTEMPTS)
+        .max_attempts(max_attempts)
         .idempotency_key(idempotency_key)
         .build();
     match tx {
@@ -268,6 +281,8 @@ pub struct JobSettings {
     pub sla: SlaTargets,
     /// Resolved tickets close after this long without news; `None` = never.
     pub auto_close_after: Option<chrono::Duration>,
+    /// Retries and timeout of webhook deliveries.
+    pub webhooks: crate::config::WebhookSettings,
 }
 
 impl JobSettings {
@@ -297,6 +312,7 @@ impl JobSettings {
             sla: settings.sla.targets(),
             auto_close_after: (settings.workflow.auto_close_days > 0)
                 .then(|| chrono::Duration::days(i64::from(settings.workflow.auto_close_days))),
+            webhooks: settings.webhooks,
         }
     }
 }
@@ -307,6 +323,7 @@ struct JobContext {
     settings: JobSettings,
     deliverers: deliver::Deliverers,
     running: RunningJobs,
+    webhook_client: reqwest::Client,
 }
 
 /// How many job handlers are running right now, so shutdown can wait for them before it
@@ -409,6 +426,31 @@ async fn run_sla(
     Ok(())
 }
 
+async fn run_webhook(
+    job: webhooks::DeliverWebhook,
+    context: Data<JobContext>,
+) -> std::result::Result<(), BoxDynError> {
+    let _running = context.running.start();
+    let outcome = webhooks::attempt(
+        &context.store,
+        &context.webhook_client,
+        &context.settings.webhooks,
+        job,
+    )
+    .await?;
+    tracing::debug!(
+        delivery = job.delivery_id,
+        attempt = job.attempt,
+        ?outcome,
+        "webhook attempt"
+    );
+    match outcome {
+        // The job fails with the delivery, so the job queue shows it and an admin can retry.
+        webhooks::Attempted::Failed(why) => Err(why.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Completes when `shutdown` turns true (or its sender is gone: the process is ending).
 async fn stop_signal(
     mut shutdown: watch::Receiver<bool>,
@@ -482,6 +524,7 @@ pub async fn run(
         settings: settings.clone(),
         deliverers,
         running: running.clone(),
+        webhook_client: webhooks::client(),
     };
     // The workers stop on their own signal, sent once no handler runs (see RunningJobs).
     let (stop_workers, workers_stopping) = watch::channel(false);
@@ -548,14 +591,25 @@ pub async fn run(
             notify::NOTIFY_QUEUE,
             format!("helpdesk-notify-{instance}"),
             run_notify,
+            context.clone(),
+            workers_stopping.clone()
+        ),
+        spawn_worker!(
+            &store,
+            webhooks::DeliverWebhook,
+            webhooks::WEBHOOK_QUEUE,
+            format!("helpdesk-webhook-{instance}"),
+            run_webhook,
             context,
             workers_stopping.clone()
         ),
     ];
+    let webhook_relay = tokio::spawn(webhooks::relay_loop(store.clone(), shutdown.clone()));
     let relay = tokio::spawn(relay);
     let _ = stop_signal(shutdown).await;
     let finish = async {
         relay.await?;
+        webhook_relay.await?;
         running.idle().await;
         stop_workers.send_replace(true);
         for worker in workers {

@@ -12,8 +12,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 pub mod agents;
+pub mod api_tokens;
 pub mod attachments;
 pub mod cursors;
+pub mod customer_views;
 pub mod customers;
 pub mod health;
 pub mod manage;
@@ -25,6 +27,7 @@ pub mod scratch;
 pub mod sessions;
 pub mod tickets;
 pub mod views;
+pub mod webhooks;
 
 /// The name of our migration table, apart from the job queue's own `_sqlx_migrations`.
 const MIGRATIONS_TABLE: &str = "helpdesk_migrations";

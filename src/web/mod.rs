@@ -4,11 +4,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,11 +19,13 @@ use crate::store::Store;
 use crate::store::attachments::BlobStore;
 
 mod admin;
+pub mod api;
 mod assets;
 mod auth;
 pub mod bench;
 mod error;
 pub mod live;
+mod metrics;
 mod pages;
 mod tickets;
 
@@ -43,6 +44,8 @@ pub struct WebConfig {
     pub email_enabled: bool,
     pub telegram_enabled: bool,
     pub discord_enabled: bool,
+    /// Size limits for tickets created through the API.
+    pub intake_limits: crate::intake::Limits,
 }
 
 impl WebConfig {
@@ -55,6 +58,10 @@ impl WebConfig {
             email_enabled: settings.email.enabled,
             telegram_enabled: settings.telegram.enabled,
             discord_enabled: settings.discord.enabled,
+            intake_limits: crate::intake::Limits {
+                max_attachment_bytes: settings.intake.max_attachment_bytes,
+                max_message_bytes: settings.intake.max_message_bytes,
+            },
         }
     }
 }
@@ -132,6 +139,9 @@ pub fn router(state: AppState) -> Router {
         .route("/static/app.css", get(assets::stylesheet))
         .route("/static/app.js", get(assets::script))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(metrics::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .merge(api::router())
         .fallback(pages::not_found)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
@@ -155,19 +165,9 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// The process is up and its database answers.
-async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => Json(json!({ "status": "ok" })).into_response(),
-        Err(error) => {
-            tracing::warn!(%error, "health check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "database": error.to_string() })),
-            )
-                .into_response()
-        }
-    }
+/// The process is up and serving (liveness); whether it can do its work is /readyz.
+async fn healthz() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
 }
 
 /// Serves until `shutdown` completes.

@@ -1,0 +1,93 @@
+//! Customers as the JSON API lists and shows them: who they are and where they write from.
+
+use chrono::{DateTime, Utc};
+
+use super::{Result, Store, on_pool};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CustomerRow {
+    pub id: i64,
+    pub name: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct IdentityRow {
+    pub customer_id: i64,
+    pub channel: String,
+    pub address: String,
+    pub display_name: Option<String>,
+}
+
+/// Customers by id, after `after_id`, optionally those whose name or an address contains
+/// `search` (any case); one more than `limit` tells whether another page follows.
+pub async fn list(
+    store: &Store,
+    search: Option<&str>,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<CustomerRow>> {
+    let pattern = search
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+        .map(|text| format!("%{}%", text.to_lowercase().replace(['%', '_'], "")));
+    let rows = on_pool!(store, pool => sqlx::query_as(
+        "SELECT c.id, c.name, c.created_at FROM customers c
+         WHERE c.id > $1
+           AND ($2 IS NULL OR LOWER(COALESCE(c.name, '')) LIKE $2
+                OR c.id IN (SELECT customer_id FROM customer_identities
+                            WHERE LOWER(address) LIKE $2 OR LOWER(COALESCE(display_name, '')) LIKE $2))
+         ORDER BY c.id LIMIT $3",
+    )
+    .bind(after_id)
+    .bind(pattern.clone())
+    .bind(limit)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
+}
+
+pub async fn find(store: &Store, id: i64) -> Result<Option<CustomerRow>> {
+    let row = on_pool!(store, pool => sqlx::query_as(
+        "SELECT id, name, created_at FROM customers WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row)
+}
+
+/// The identities of the given customers.
+pub async fn identities(store: &Store, customer_ids: &[i64]) -> Result<Vec<IdentityRow>> {
+    if customer_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (first, last) = (
+        customer_ids.iter().copied().min().unwrap_or_default(),
+        customer_ids.iter().copied().max().unwrap_or_default(),
+    );
+    let rows: Vec<IdentityRow> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT customer_id, channel, address, display_name FROM customer_identities
+         WHERE customer_id BETWEEN $1 AND $2 ORDER BY id",
+    )
+    .bind(first)
+    .bind(last)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| customer_ids.contains(&row.customer_id))
+        .collect())
+}
+
+/// Numbers of the customer's tickets, newest first.
+pub async fn ticket_numbers(store: &Store, customer_id: i64, limit: i64) -> Result<Vec<i64>> {
+    let rows = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT number FROM tickets WHERE customer_id = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(customer_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
+}

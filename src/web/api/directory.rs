@@ -1,0 +1,176 @@
+//! Customers, agents and departments.
+
+use axum::Json;
+use axum::extract::State;
+
+use super::caller::Caller;
+use super::model::{
+    Agent, Customer, CustomerDetail, CustomerFilter, CustomerPage, Department, Identity, Ticket,
+    page_size,
+};
+use super::problem::{ApiError, ApiPath, ApiQuery, ApiResult, Problem};
+use crate::store::customer_views::{self, CustomerRow};
+use crate::store::views;
+use crate::web::AppState;
+
+async fn with_identities(state: &AppState, rows: Vec<CustomerRow>) -> ApiResult<Vec<Customer>> {
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let identities = customer_views::identities(&state.store, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Customer {
+            identities: identities
+                .iter()
+                .filter(|identity| identity.customer_id == row.id)
+                .map(|identity| Identity {
+                    channel: identity.channel.clone(),
+                    address: identity.address.clone(),
+                    display_name: identity.display_name.clone(),
+                })
+                .collect(),
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+        })
+        .collect())
+}
+
+/// Customers in the order they first wrote, optionally those matching `q`.
+#[utoipa::path(
+    get, path = "/customers", tag = "customers",
+    params(CustomerFilter),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of customers", body = CustomerPage),
+        (status = 400, description = "The cursor or limit is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn customers(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiQuery(filter): ApiQuery<CustomerFilter>,
+) -> ApiResult<Json<CustomerPage>> {
+    let limit = page_size(filter.limit, 50, 200).map_err(ApiError::BadRequest)?;
+    let after = match filter.cursor.as_deref().unwrap_or("") {
+        "" => 0,
+        text => text
+            .parse()
+            .map_err(|_| ApiError::BadRequest("the cursor is damaged; start again".into()))?,
+    };
+    let mut rows =
+        customer_views::list(&state.store, filter.q.as_deref(), after, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or_default());
+    let next_cursor = more
+        .then(|| rows.last().map(|row| row.id.to_string()))
+        .flatten();
+    let next = next_cursor.as_ref().map(|cursor| {
+        let mut pairs = vec![("cursor", cursor.clone()), ("limit", limit.to_string())];
+        if let Some(q) = filter.q.as_ref().filter(|q| !q.is_empty()) {
+            pairs.push(("q", q.clone()));
+        }
+        format!(
+            "/api/v1/customers?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    });
+    Ok(Json(CustomerPage {
+        items: with_identities(&state, rows).await?,
+        next_cursor,
+        next,
+    }))
+}
+
+/// One customer with their addresses and the tickets the token may see (newest 100).
+#[utoipa::path(
+    get, path = "/customers/{id}", tag = "customers",
+    params(("id" = i64, Path, description = "The customer id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = CustomerDetail),
+        (status = 400, description = "The id is not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<CustomerDetail>> {
+    let row = customer_views::find(&state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("there is no customer #{id}")))?;
+    let customer = with_identities(&state, vec![row])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::NotFound(format!("there is no customer #{id}")))?;
+    let mut tickets = Vec::new();
+    for number in customer_views::ticket_numbers(&state.store, id, 100).await? {
+        let Some(facts) = views::ticket_facts(&state.store, number).await? else {
+            continue;
+        };
+        if !caller.is_admin() && !views::agent_may_see(&state.store, caller.id(), &facts).await? {
+            continue;
+        }
+        if let Some(summary) = crate::store::tickets::summary(&state.store, number).await? {
+            tickets.push(Ticket::from(summary));
+        }
+    }
+    Ok(Json(CustomerDetail { customer, tickets }))
+}
+
+/// Agents and admins.
+#[utoipa::path(
+    get, path = "/agents", tag = "agents",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<Agent>),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn agents(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<Agent>>> {
+    let agents = crate::store::agents::list_agents(&state.store).await?;
+    Ok(Json(
+        agents
+            .into_iter()
+            .map(|a| Agent {
+                id: a.id,
+                email: a.email,
+                name: a.name,
+                role: a.role,
+                active: a.active,
+                available: a.available,
+                max_open_tickets: a.max_open_tickets,
+                departments: a.departments,
+            })
+            .collect(),
+    ))
+}
+
+/// Departments tickets are routed to.
+#[utoipa::path(
+    get, path = "/departments", tag = "departments",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<Department>),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn departments(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> ApiResult<Json<Vec<Department>>> {
+    let departments = crate::store::agents::departments(&state.store).await?;
+    Ok(Json(
+        departments
+            .into_iter()
+            .map(|d| Department {
+                id: d.id,
+                name: d.name,
+                assignment_strategy: d.assignment_strategy,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,121 @@
+//! The JSON API under /api/v1: bearer tokens, problem+json errors, keyset pages, and an OpenAPI
+//! description generated from the handlers, served at /api/openapi.json.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+
+mod admin;
+mod caller;
+mod directory;
+pub mod model;
+pub mod problem;
+mod tickets;
+mod webhooks;
+
+pub use problem::{ApiError, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "helpdesk API",
+        description = "Tickets, customers, agents, departments, routing rules, the job queue, \
+                       webhooks and API tokens. Every request needs `Authorization: Bearer \
+                       <token>`; admins make tokens with `helpdesk token create` or \
+                       POST /api/v1/tokens. Errors are application/problem+json."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "tickets", description = "Tickets, their messages and changes"),
+        (name = "customers", description = "The people who write in"),
+        (name = "agents", description = "Agents and admins"),
+        (name = "departments", description = "Where tickets are routed"),
+        (name = "rules", description = "Routing rules (admins)"),
+        (name = "jobs", description = "The job queue (admins)"),
+        (name = "webhooks", description = "Ticket events posted to other systems (admins)"),
+        (name = "tokens", description = "API tokens (admins)"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+fn v1() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(tickets::list, tickets::create))
+        .routes(routes!(tickets::show, tickets::update))
+        .routes(routes!(tickets::reply))
+        .routes(routes!(tickets::note))
+        .routes(routes!(directory::customers))
+        .routes(routes!(directory::customer))
+        .routes(routes!(directory::agents))
+        .routes(routes!(directory::departments))
+        .routes(routes!(admin::list_rules, admin::create_rule))
+        .routes(routes!(admin::update_rule, admin::delete_rule))
+        .routes(routes!(admin::list_jobs))
+        .routes(routes!(admin::retry_job))
+        .routes(routes!(admin::list_tokens, admin::create_token))
+        .routes(routes!(admin::revoke_token))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+}
+
+/// The OpenAPI description of the API, as served.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1())
+        .into_openapi()
+}
+
+/// The API's routes, the OpenAPI document, and problem+json 404s for unknown API paths.
+pub fn router() -> Router<AppState> {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1())
+        .split_for_parts();
+    let document: Arc<String> = Arc::new(openapi.to_json().unwrap_or_else(|error| {
+        tracing::error!(%error, "the OpenAPI description cannot be written");
+        "{}".to_owned()
+    }));
+    router
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let document = Arc::clone(&document);
+                async move {
+                    (
+                        [(CONTENT_TYPE, "application/json")],
+                        document.as_str().to_owned(),
+                    )
+                }
+            }),
+        )
+        .route("/api/{*rest}", axum::routing::any(unknown))
+        .route("/api/v1/{*rest}", axum::routing::any(unknown))
+}
+
+async fn unknown(uri: axum::http::Uri) -> impl IntoResponse {
+    ApiError::NotFound(format!(
+        "there is no API endpoint {}; /api/openapi.json lists them",
+        uri.path()
+    ))
+}

@@ -1,0 +1,423 @@
+//! What the API sends and receives, as documented in its OpenAPI description.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain;
+
+/// A ticket's status: new → open → pending (waiting on the customer) → resolved → closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    New,
+    Open,
+    Pending,
+    Resolved,
+    Closed,
+}
+
+impl From<Status> for domain::Status {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::New => domain::Status::New,
+            Status::Open => domain::Status::Open,
+            Status::Pending => domain::Status::Pending,
+            Status::Resolved => domain::Status::Resolved,
+            Status::Closed => domain::Status::Closed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+impl From<Priority> for domain::Priority {
+    fn from(priority: Priority) -> Self {
+        match priority {
+            Priority::Low => domain::Priority::Low,
+            Priority::Normal => domain::Priority::Normal,
+            Priority::High => domain::Priority::High,
+            Priority::Urgent => domain::Priority::Urgent,
+        }
+    }
+}
+
+/// A ticket as lists show it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Ticket {
+    pub number: i64,
+    pub subject: String,
+    /// new, open, pending, resolved or closed.
+    pub status: String,
+    /// low, normal, high or urgent.
+    pub priority: String,
+    /// The department's name.
+    pub department: Option<String>,
+    /// The assigned agent's name.
+    pub assignee: Option<String>,
+    /// The customer's name, or their address when no name is known.
+    pub customer: String,
+    /// The channel the ticket came in on (email, telegram, discord, web, api).
+    pub channel: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::store::tickets::TicketSummary> for Ticket {
+    fn from(t: crate::store::tickets::TicketSummary) -> Self {
+        Ticket {
+            number: t.number,
+            subject: t.subject,
+            status: t.status,
+            priority: t.priority,
+            department: t.department,
+            assignee: t.assignee,
+            customer: t.customer,
+            channel: t.channel,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// A page of tickets. `next` is the link to the following page (absent on the last one).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TicketPage {
+    pub items: Vec<Ticket>,
+    /// Pass as `cursor` to get the next page.
+    pub next_cursor: Option<String>,
+    /// The next page's path and query.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Attachment {
+    pub id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    /// Why the content was not kept (too large), if it was not.
+    pub rejected_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Message {
+    pub id: i64,
+    /// inbound (from the customer) or outbound (from an agent or the helpdesk).
+    pub direction: String,
+    /// public, internal (a note, never sent) or system.
+    pub kind: String,
+    pub author: String,
+    pub channel: String,
+    pub subject: Option<String>,
+    pub body_text: String,
+    /// A mail reply's quoted text and signature, kept apart from what is new.
+    pub quoted_text: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Replies: pending, sent or failed.
+    pub delivery_status: Option<String>,
+    pub delivery_error: Option<String>,
+    pub attachments: Vec<Attachment>,
+}
+
+impl From<crate::store::tickets::MessageView> for Message {
+    fn from(m: crate::store::tickets::MessageView) -> Self {
+        Message {
+            id: m.id,
+            direction: m.direction,
+            kind: m.kind,
+            author: m.author,
+            channel: m.channel,
+            subject: m.subject,
+            body_text: m.body_text,
+            quoted_text: m.quoted_text,
+            created_at: m.created_at,
+            delivery_status: m.delivery_status,
+            delivery_error: m.delivery_error,
+            attachments: m
+                .attachments
+                .into_iter()
+                .map(|a| Attachment {
+                    id: a.id,
+                    filename: a.filename,
+                    content_type: a.content_type,
+                    size: a.size,
+                    rejected_reason: a.rejected_reason,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One entry of a ticket's history: who changed what, when and why.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryEvent {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    /// created, status, priority, department, assignee, replied, note, merged, tags, …
+    pub kind: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl From<crate::store::tickets::EventView> for HistoryEvent {
+    fn from(e: crate::store::tickets::EventView) -> Self {
+        HistoryEvent {
+            at: e.at,
+            actor: e.actor,
+            kind: e.kind,
+            old_value: e.old_value,
+            new_value: e.new_value,
+            reason: e.reason,
+        }
+    }
+}
+
+/// A ticket with its conversation and history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TicketDetail {
+    #[serde(flatten)]
+    pub ticket: Ticket,
+    pub department_id: Option<i64>,
+    pub assignee_id: Option<i64>,
+    /// The ticket this one was merged into, if it was.
+    pub merged_into: Option<i64>,
+    pub tags: Vec<String>,
+    pub messages: Vec<Message>,
+    pub history: Vec<HistoryEvent>,
+}
+
+/// The ticket list's filters, as on the web page.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct TicketFilter {
+    /// A status, or `active` for new, open and pending.
+    #[param(pattern = "^(active|new|open|pending|resolved|closed)?$")]
+    pub status: Option<String>,
+    pub priority: Option<Priority>,
+    /// A department id.
+    pub department: Option<i64>,
+    /// An agent id, `me` or `none`.
+    #[param(pattern = "^(me|none|[0-9]+)?$")]
+    pub assignee: Option<String>,
+    /// email, telegram, discord, web or api.
+    pub channel: Option<String>,
+    pub tag: Option<String>,
+    /// Full-text search over subjects and messages, or `#1042`.
+    pub q: Option<String>,
+    /// updated_desc (default), updated_asc, created_desc or created_asc.
+    #[param(pattern = "^(updated_desc|updated_asc|created_desc|created_asc)?$")]
+    pub sort: Option<String>,
+    /// Where the page starts: `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Tickets per page, 1 to 200; 50 when not given.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+}
+
+/// A new ticket on behalf of a customer, who is answered by mail.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicket {
+    #[schema(min_length = 1, max_length = 500)]
+    pub subject: String,
+    /// The customer's words, the ticket's first message.
+    #[schema(min_length = 1)]
+    pub body: String,
+    /// The customer's mail address; replies go there.
+    #[schema(example = "carla@example.org")]
+    pub customer_email: String,
+    #[serde(default)]
+    pub customer_name: Option<String>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// A department id.
+    #[serde(default)]
+    pub department_id: Option<i64>,
+}
+
+/// An agent's text: a reply to the customer or an internal note.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewText {
+    #[schema(min_length = 1)]
+    pub text: String,
+}
+
+/// What a reply or note became.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PostedMessage {
+    pub ticket: i64,
+    pub message_id: i64,
+    /// `pending` for a reply queued for delivery on the customer's channel; absent for a note.
+    pub delivery_status: Option<String>,
+}
+
+/// Changes to a ticket; fields left out stay as they are. `department_id` and `assignee_id`
+/// take `null` to clear them. Each change is recorded in the history with `reason`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketChanges {
+    #[serde(default)]
+    pub status: Option<Status>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub department_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub assignee_id: Option<Option<i64>>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A field that is present, possibly `null`; a missing one stays `None` through `default`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Identity {
+    pub channel: String,
+    pub address: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Customer {
+    pub id: i64,
+    pub name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub identities: Vec<Identity>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CustomerPage {
+    pub items: Vec<Customer>,
+    pub next_cursor: Option<String>,
+    pub next: Option<String>,
+}
+
+/// A customer with the tickets the caller may see.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CustomerDetail {
+    #[serde(flatten)]
+    pub customer: Customer,
+    pub tickets: Vec<Ticket>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerFilter {
+    /// Part of a name or address.
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Agent {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    /// admin or agent.
+    pub role: String,
+    pub active: bool,
+    pub available: bool,
+    pub max_open_tickets: Option<i64>,
+    /// Department names, comma separated.
+    pub departments: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Department {
+    pub id: i64,
+    pub name: String,
+    /// round_robin or least_open.
+    pub assignment_strategy: String,
+}
+
+/// A routing rule: when all conditions hold, the actions apply in order. Conditions and
+/// actions are the JSON the admin page's rule editor takes (see docs/API.md).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Rule {
+    pub id: i64,
+    /// 1 for the rule that runs first.
+    pub position: i64,
+    pub name: String,
+    pub enabled: bool,
+    #[schema(value_type = Vec<Object>)]
+    pub conditions: serde_json::Value,
+    #[schema(value_type = Vec<Object>)]
+    pub actions: serde_json::Value,
+    /// No later rule runs after this one matched.
+    pub stop: bool,
+}
+
+/// A rule to create or to replace one with.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleInput {
+    #[schema(min_length = 1)]
+    pub name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub conditions: serde_json::Value,
+    #[schema(value_type = Vec<Object>)]
+    pub actions: serde_json::Value,
+    #[serde(default)]
+    pub stop: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Job {
+    pub id: String,
+    pub queue: String,
+    /// Pending, Running, Done, Failed or Killed.
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub last_result: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct JobFilter {
+    /// Pending, Running, Done, Failed or Killed.
+    #[param(pattern = "^(Pending|Running|Done|Failed|Killed)?$")]
+    pub state: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+/// A page size from a query: `default` when missing, an error outside 1..=`max`.
+pub fn page_size(limit: Option<i64>, default: i64, max: i64) -> Result<i64, String> {
+    match limit {
+        None => Ok(default),
+        Some(limit) if (1..=max).contains(&limit) => Ok(limit),
+        Some(limit) => Err(format!("limit {limit} is outside 1 to {max}")),
+    }
+}
