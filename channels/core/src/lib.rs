@@ -197,6 +197,17 @@ pub enum ChatEvent {
     },
     /// A message in the agents' place.
     Agent(AgentMessage),
+    /// A customer removed a message of theirs. The platform names only the message and where it
+    /// was (Discord's MESSAGE_DELETE), so the application finds the rest in what it kept.
+    Removed {
+        channel: ChannelKind,
+        /// The private chat or DM channel.
+        conversation: String,
+        /// The removed message's external id.
+        external_id: String,
+        /// The event as received.
+        raw: Vec<u8>,
+    },
 }
 
 /// What a channel reports after delivering a message.
