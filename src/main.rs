@@ -551,6 +551,19 @@ async fn serve(settings: Settings) -> Result<()> {
     } else {
         None
     };
+    let discord = if settings.discord.enabled {
+        let discord = chat::discord::client(&settings).context("the settings in [discord]")?;
+        deliverers = deliverers.with(
+            helpdesk::helpdesk_channel::ChannelKind::Discord,
+            std::sync::Arc::new(chat::discord::DiscordDelivery::new(
+                discord.clone(),
+                store.clone(),
+            )),
+        );
+        Some(discord)
+    } else {
+        None
+    };
     let desk = chat::ChatDesk::new(intake.clone(), deliverers.clone(), &settings.email.address);
     let telegram = telegram.map(|telegram| {
         let mut stop = jobs_stop.clone();
@@ -562,6 +575,17 @@ async fn serve(settings: Settings) -> Result<()> {
             "Telegram long polling started"
         );
         chat::telegram::start(telegram, desk.clone(), store.clone(), shutdown)
+    });
+    let discord = discord.map(|discord| {
+        let mut stop = jobs_stop.clone();
+        let shutdown = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        tracing::info!(
+            agents_channel = settings.discord.agents_channel_id,
+            "Discord gateway started"
+        );
+        chat::discord::start(discord, desk.clone(), store.clone(), shutdown)
     });
     let job_settings = jobs::JobSettings::from_settings(&settings);
     let workers = tokio::spawn(jobs::run(
@@ -591,6 +615,11 @@ async fn serve(settings: Settings) -> Result<()> {
         && let Err(error) = telegram.await
     {
         tracing::error!(%error, "Telegram polling panicked");
+    }
+    if let Some(discord) = discord
+        && let Err(error) = discord.await
+    {
+        tracing::error!(%error, "Discord gateway panicked");
     }
     served?;
     store.close().await;

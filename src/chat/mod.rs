@@ -5,6 +5,7 @@
 //! through the channel's own [`Deliverers`] entry.
 
 pub mod commands;
+pub mod discord;
 pub mod store;
 pub mod telegram;
 
@@ -27,6 +28,9 @@ fn first_ticket_tag(text: &str) -> Option<i64> {
         digits.parse().ok()
     })
 }
+
+/// Longest quote of a deleted message kept on its ticket.
+const DELETED_EXCERPT_CHARS: usize = 300;
 
 /// Takes the events of chat channels: the application's side of a chat channel's sink.
 #[derive(Clone)]
@@ -73,7 +77,69 @@ impl ChatDesk {
                 self.agent_wrote(message).await?;
                 Ok(())
             }
+            ChatEvent::Removed {
+                channel,
+                conversation,
+                external_id,
+                raw,
+            } => {
+                self.customer_removed(channel, &conversation, &external_id, raw)
+                    .await
+            }
         }
+    }
+
+    /// Records on the ticket that the customer deleted a message, with what it said if it was
+    /// kept. A deletion opens no ticket: without an open one it is only logged.
+    async fn customer_removed(
+        &self,
+        channel: ChannelKind,
+        conversation: &str,
+        external_id: &str,
+        raw: Vec<u8>,
+    ) -> Result<(), IntakeError> {
+        let original = store::customer_message(self.store(), channel, external_id).await?;
+        let customer = match &original {
+            Some((_, address, name)) => Some((address.clone(), name.clone())),
+            None => store::customer_of_conversation(self.store(), channel, conversation).await?,
+        };
+        let open = store::open_ticket_of_conversation(self.store(), channel, conversation).await?;
+        let (Some((address, display_name)), Some(_)) = (customer, open) else {
+            tracing::info!(%channel, conversation, external_id, "deleted message of no open ticket");
+            return Ok(());
+        };
+        let text = match original.as_ref().map(|(text, _, _)| text.trim()) {
+            Some(words) if !words.is_empty() => {
+                let mut excerpt: String = words.chars().take(DELETED_EXCERPT_CHARS).collect();
+                if words.chars().count() > DELETED_EXCERPT_CHARS {
+                    excerpt.push('…');
+                }
+                format!("(the customer deleted a message: {excerpt})")
+            }
+            _ => "(the customer deleted a message)".to_owned(),
+        };
+        let message = InboundMessage {
+            channel,
+            external_id: format!("{external_id}:delete"),
+            sender: Identity {
+                channel,
+                address,
+                display_name,
+            },
+            subject: None,
+            text,
+            html: None,
+            attachments: Vec::new(),
+            thread: ThreadHints {
+                conversation: Some(conversation.to_owned()),
+                ..ThreadHints::default()
+            },
+            automation: Default::default(),
+            sent_at: Some(Utc::now()),
+            raw,
+        };
+        self.intake.accept(message).await?;
+        Ok(())
     }
 
     async fn customer_wrote(&self, message: InboundMessage) -> Result<(), IntakeError> {

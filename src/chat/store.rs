@@ -283,3 +283,63 @@ pub async fn ticket_channel(tx: &mut Tx, number: i64) -> Result<Option<(i64, Cha
     })
     .transpose()
 }
+
+/// The first post about ticket `number` on a channel (a Discord ticket's thread starts there).
+pub async fn first_post_of_number(
+    store: &Store,
+    channel: ChannelKind,
+    number: i64,
+) -> Result<Option<String>> {
+    let id = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT p.external_id FROM chat_posts p JOIN tickets t ON t.id = p.ticket_id
+         WHERE p.channel = $1 AND t.number = $2 ORDER BY p.id LIMIT 1",
+    )
+    .bind(channel.as_str())
+    .bind(number)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(id)
+}
+
+/// What a customer wrote in a chat message known by its external id (its latest edit if it
+/// was edited), and who wrote it: text, address and display name.
+pub async fn customer_message(
+    store: &Store,
+    channel: ChannelKind,
+    external_id: &str,
+) -> Result<Option<(String, String, Option<String>)>> {
+    let found = on_pool!(store, pool => sqlx::query_as(
+        "SELECT m.body_text, ci.address, ci.display_name FROM messages m
+         JOIN customer_identities ci
+           ON ci.customer_id = m.author_customer_id AND ci.channel = m.channel
+         WHERE m.channel = $1 AND m.direction = 'inbound'
+           AND (m.external_id = $2 OR m.external_id LIKE $3)
+         ORDER BY m.id DESC, ci.id LIMIT 1",
+    )
+    .bind(channel.as_str())
+    .bind(external_id)
+    .bind(format!("{external_id}:edit:%"))
+    .fetch_optional(pool)
+    .await)?;
+    Ok(found)
+}
+
+/// The customer of the newest ticket of a chat conversation that is not closed: address and
+/// display name on that channel.
+pub async fn customer_of_conversation(
+    store: &Store,
+    channel: ChannelKind,
+    conversation: &str,
+) -> Result<Option<(String, Option<String>)>> {
+    let found = on_pool!(store, pool => sqlx::query_as(
+        "SELECT ci.address, ci.display_name FROM tickets t
+         JOIN customer_identities ci ON ci.customer_id = t.customer_id AND ci.channel = t.channel
+         WHERE t.channel = $1 AND t.conversation = $2 AND t.status <> 'closed'
+         ORDER BY t.id DESC, ci.id LIMIT 1",
+    )
+    .bind(channel.as_str())
+    .bind(conversation)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(found)
+}
