@@ -766,3 +766,49 @@ async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_is_reported_and_no_gateway_is_tried() {
+    for db in stores("discord_bad_token").await {
+        logs();
+        let fake = FakeDiscord::start("another-bots-token").await;
+        let settings = settings(&fake);
+        let discord = chat::discord::client(&settings).expect("client");
+        let desk = ChatDesk::new(
+            db.intake.clone(),
+            Deliverers::default(),
+            "support@example.org",
+        );
+        let (stop, mut stopped) = watch::channel(false);
+        let bot = chat::discord::start(discord, desk, db.store.clone(), async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        });
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let report = loop {
+            let health = store::health::list(&db.store).await.expect("health");
+            if let Some(report) = health.into_iter().find(|h| {
+                h.channel == "discord"
+                    && h.last_error
+                        .as_deref()
+                        .is_some_and(|error| error.contains("401"))
+            }) {
+                break report;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the refused token is not reported; calls: {:?}",
+                fake.calls()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(!report.connected);
+        assert_eq!(fake.identifies(), 0);
+        assert!(
+            fake.calls().iter().all(|call| call == "GET /users/@me"),
+            "nothing else is tried with a refused token: {:?}",
+            fake.calls()
+        );
+        stop.send(true).ok();
+        bot.await.expect("bot stops");
+    }
+}

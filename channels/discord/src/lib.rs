@@ -389,6 +389,22 @@ impl Discord {
             | GatewayIntents::DIRECT_MESSAGES
             | GatewayIntents::MESSAGE_CONTENT;
         loop {
+            // The token and the gateway's URL first: serenity itself would fall back to
+            // Discord's public gateway, whatever the API URL, and retry a refused token forever.
+            let checked = tokio::select! {
+                () = &mut shutdown => return,
+                checked = self.check() => checked,
+            };
+            if let Err(error) = checked {
+                tracing::warn!(%error, "Discord not reachable; trying again");
+                self.health.failed(&error.to_string());
+                self.health.disconnected();
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(RETRY_PAUSE) => {}
+                }
+                continue;
+            }
             let built = ClientBuilder::new_with_http(http_client(&self.settings), intents)
                 .event_handler(Handler {
                     events: events.clone(),
@@ -428,6 +444,14 @@ impl Discord {
                 () = tokio::time::sleep(RETRY_PAUSE) => {}
             }
         }
+    }
+
+    /// Checks the token (the bot's own user) and that the API names a gateway.
+    async fn check(&self) -> Result<(), serenity::Error> {
+        let me = self.http.get_current_user().await?;
+        self.known().own_id = me.id.get();
+        self.http.get_gateway().await?;
+        Ok(())
     }
 
     /// Handles one gateway event; what it means for the helpdesk goes to `sink` until stored.
