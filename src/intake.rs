@@ -132,6 +132,11 @@ impl Intake {
         Arc::clone(&self.committed)
     }
 
+    /// Where attachment contents are kept.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

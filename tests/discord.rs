@@ -542,6 +542,52 @@ async fn files_go_both_ways_and_edits_and_deletions_are_kept() {
         .expect("reply stored");
         let sent = sent_to(&fake, dm, "Here is the corrected invoice.").await;
         assert_eq!(sent.files, [("corrected.txt".to_owned(), report)]);
+
+        // A file an agent puts in the ticket's thread goes to the customer with the answer.
+        let thread = thread_of(&fake, number).await;
+        let form = b"%PDF-1.4 signed form".to_vec();
+        fake.guild_message(
+            thread,
+            &User::new(555, "Sam"),
+            None,
+            "The signed form",
+            &[Upload {
+                file_name: "form.pdf".into(),
+                content_type: "application/pdf".into(),
+                content: form.clone(),
+            }],
+        );
+        let sent = sent_to(&fake, dm, "The signed form").await;
+        assert_eq!(sent.files, [("form.pdf".to_owned(), form)]);
+        // Only a file: the answer names it.
+        let png = b"\x89PNG not really".to_vec();
+        fake.guild_message(
+            thread,
+            &User::new(555, "Sam"),
+            None,
+            "",
+            &[Upload {
+                file_name: "screenshot.png".into(),
+                content_type: "image/png".into(),
+                content: png.clone(),
+            }],
+        );
+        let sent = sent_to(&fake, dm, "Attached: screenshot.png").await;
+        assert_eq!(sent.files, [("screenshot.png".to_owned(), png)]);
+        let detail = until_ticket(&db.store, number, "the agents' files are kept", |t| {
+            t.messages
+                .iter()
+                .filter(|m| m.direction == "outbound" && !m.attachments.is_empty())
+                .count()
+                == 3
+        })
+        .await;
+        let reply = detail
+            .messages
+            .iter()
+            .find(|m| m.body_text == "The signed form")
+            .expect("the reply is on the ticket");
+        assert_eq!(reply.attachments[0].filename, "form.pdf");
         running.stop().await;
     }
 }

@@ -29,6 +29,16 @@ fn first_ticket_tag(text: &str) -> Option<i64> {
     })
 }
 
+/// The text of a reply that is only files.
+fn files_named(message: &AgentMessage) -> String {
+    let names: Vec<&str> = message
+        .attachments
+        .iter()
+        .map(|attachment| attachment.filename.as_str())
+        .collect();
+    format!("Attached: {}", names.join(", "))
+}
+
 /// Longest quote of a deleted message kept on its ticket.
 const DELETED_EXCERPT_CHARS: usize = 300;
 
@@ -236,7 +246,17 @@ impl ChatDesk {
     /// Acts on a message in the agents' place and answers there.
     pub async fn agent_wrote(&self, message: AgentMessage) -> Result<AgentOutcome, StoreError> {
         let channel = message.channel;
-        let command = commands::parse(&message.text);
+        let command = match commands::parse(&message.text) {
+            // Only files: the reply names them.
+            Ok(commands::Parsed {
+                command: Command::Reply(text),
+                ticket,
+            }) if text.is_empty() && !message.attachments.is_empty() => Ok(commands::Parsed {
+                command: Command::Reply(files_named(&message)),
+                ticket,
+            }),
+            parsed => parsed,
+        };
         let Some(agent) =
             store::agent_by_identity(self.store(), channel, &message.sender.address).await?
         else {
@@ -309,6 +329,13 @@ impl ChatDesk {
         command: &Command,
     ) -> Result<Option<String>, StoreError> {
         let now = Utc::now();
+        // Files of a reply or note are kept before the transaction (disk, not database).
+        let files = match command {
+            Command::Reply(_) | Command::Note(_) if !message.attachments.is_empty() => {
+                self.keep_files(message).await?
+            }
+            _ => Vec::new(),
+        };
         let mut tx = self.store().begin_write().await?;
         if !store::mark_action(
             &mut tx,
@@ -349,6 +376,22 @@ impl ChatDesk {
                     },
                 )
                 .await?;
+                for (attachment, sha256) in message.attachments.iter().zip(&files) {
+                    crate::store::attachments::insert(
+                        &mut tx,
+                        stored.message_id,
+                        &crate::store::attachments::NewAttachment {
+                            filename: &attachment.filename,
+                            content_type: &attachment.content_type,
+                            size: i64::try_from(attachment.content.len()).unwrap_or(i64::MAX),
+                            inline: false,
+                            content_id: None,
+                            stored: Ok(sha256.clone()),
+                        },
+                        now,
+                    )
+                    .await?;
+                }
                 if stored.to_deliver {
                     deliver::enqueue(&mut tx, stored.message_id, 1, now).await?;
                     format!("Reply to #{number} is on its way to the customer ({ticket_channel}).")
@@ -391,6 +434,27 @@ impl ChatDesk {
         };
         tx.commit().await?;
         Ok(Some(answer))
+    }
+
+    /// Puts the files of an agent's message in the attachment store; returns their sha256.
+    /// A file that cannot be kept fails the action (it is tried again), rather than sending
+    /// the reply without it.
+    async fn keep_files(&self, message: &AgentMessage) -> Result<Vec<String>, StoreError> {
+        let blobs = self.intake.blobs().clone();
+        let contents: Vec<Vec<u8>> = message
+            .attachments
+            .iter()
+            .map(|attachment| attachment.content.clone())
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            contents
+                .iter()
+                .map(|content| blobs.put(content).map_err(|error| error.to_string()))
+                .collect::<Result<Vec<String>, String>>()
+        })
+        .await
+        .map_err(|error| StoreError::Invalid(format!("keeping files stopped: {error}")))?
+        .map_err(|error| StoreError::Invalid(format!("an agent's file not kept: {error}")))
     }
 
     async fn change_status(
