@@ -207,7 +207,7 @@ pub async fn answer(
         &store::outbound::NewAutomatic {
             ticket_id: occasion.ticket_id,
             channel: message.channel,
-            external_id: &external_id,
+            external_id: Some(&external_id),
             text: &text,
             html: Some(&html),
             now,

@@ -134,11 +134,15 @@ async fn sent_to(fake: &FakeDiscord, channel: u64, contains: &str) -> Sent {
     })
 }
 
+/// Ticket `number` with the messages people wrote (greetings, kept as automatic messages of
+/// the ticket, left out).
 async fn ticket(store: &Store, number: i64) -> store::tickets::TicketDetail {
-    store::tickets::detail(store, number)
+    let mut detail = store::tickets::detail(store, number)
         .await
         .expect("ticket query")
-        .unwrap_or_else(|| panic!("ticket #{number} exists"))
+        .unwrap_or_else(|| panic!("ticket #{number} exists"));
+    detail.messages.retain(|message| message.kind != "system");
+    detail
 }
 
 /// Waits until `check` holds for ticket `number`.
@@ -252,6 +256,21 @@ async fn a_dm_becomes_a_ticket_with_a_thread_and_the_agents_answer_reaches_the_c
             ]
         );
         assert_eq!(detail.messages[2].author, "Sam");
+        // The greeting went through the delivery queue and is on record with the ticket.
+        let everything = store::tickets::detail(&db.store, number)
+            .await
+            .expect("ticket query")
+            .expect("ticket");
+        let greeting = everything
+            .messages
+            .iter()
+            .find(|m| m.body_text.contains("Your ticket number is"))
+            .expect("the greeting is on the ticket");
+        assert_eq!(
+            (greeting.kind.as_str(), greeting.direction.as_str()),
+            ("system", "outbound")
+        );
+        assert_eq!(greeting.delivery_status.as_deref(), Some("sent"));
 
         // Replying to the post in the channel works as well as writing in the thread.
         fake.guild_message(

@@ -153,25 +153,45 @@ impl ChatDesk {
     }
 
     async fn customer_wrote(&self, message: InboundMessage) -> Result<(), IntakeError> {
-        let recipient = message.sender.clone();
-        let conversation = message.thread.conversation.clone();
-        let reply_to = message.external_id.clone();
+        let channel = message.channel;
         if let Outcome::Created { number, .. } = self.intake.accept(message).await? {
             let text = format!(
                 "Thank you for writing. Your ticket number is #{number}; we will answer here. \
                  Anything you add in this chat goes to the same ticket."
             );
-            self.say(
-                recipient.channel,
-                &recipient.address,
-                conversation.as_deref(),
-                Some(&reply_to),
-                number,
-                &text,
-            )
-            .await;
+            if let Err(error) = self.greet(channel, number, &text).await {
+                tracing::warn!(%channel, number, %error, "greeting not queued");
+            }
         }
         Ok(())
+    }
+
+    /// Queues the greeting of a new chat ticket as an automatic message of the ticket, so the
+    /// delivery job sends it (as a reply to the customer's message) and retries it on rate
+    /// limits and outages. Only where this process delivers on the channel.
+    async fn greet(&self, channel: ChannelKind, number: i64, text: &str) -> Result<(), StoreError> {
+        if self.deliverers.get(channel).is_none() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let mut tx = self.store().begin_write().await?;
+        let Some((ticket_id, _)) = store::ticket_channel(&mut tx, number).await? else {
+            return Ok(());
+        };
+        let message_id = outbound::add_automatic(
+            &mut tx,
+            &outbound::NewAutomatic {
+                ticket_id,
+                channel,
+                external_id: None,
+                text,
+                html: None,
+                now,
+            },
+        )
+        .await?;
+        deliver::enqueue(&mut tx, message_id, 1, now).await?;
+        tx.commit().await
     }
 
     async fn customer_started(
@@ -202,8 +222,10 @@ impl ChatDesk {
         Ok(())
     }
 
-    /// Sends a short text on a chat channel right away, not through the delivery queue: an
-    /// answer lost to a network error is not worth a retry. Returns the posted message's id.
+    /// Sends a short text on a chat channel right away, not through the delivery queue: answers
+    /// in the agents' place go to no customer of a ticket (and a Discord slash command must be
+    /// answered within seconds), and one lost to a network error is not worth a retry. Returns
+    /// the posted message's id.
     async fn say(
         &self,
         channel: ChannelKind,

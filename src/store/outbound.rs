@@ -135,8 +135,9 @@ pub async fn add_reply(tx: &mut Tx, reply: &NewReply<'_>) -> Result<StoredReply>
 pub struct NewAutomatic<'a> {
     pub ticket_id: i64,
     pub channel: ChannelKind,
-    /// Chosen now so every delivery attempt sends the same message.
-    pub external_id: &'a str,
+    /// Chosen now so every delivery attempt sends the same message (mail); `None` where the
+    /// channel gives the id on delivery (chat).
+    pub external_id: Option<&'a str>,
     pub text: &'a str,
     pub html: Option<&'a str>,
     pub now: DateTime<Utc>,
@@ -154,7 +155,7 @@ pub async fn add_automatic(tx: &mut Tx, message: &NewAutomatic<'_>) -> Result<i6
             author_customer_id: None,
             author_agent_id: None,
             channel: message.channel,
-            external_id: Some(message.external_id),
+            external_id: message.external_id,
             subject: None,
             body_text: message.text,
             body_html: message.html,
