@@ -441,6 +441,20 @@ async fn text_and_slash_commands_change_the_ticket_and_strangers_cannot_act() {
                 .contains("/assign @name")
         );
 
+        // News about the ticket went into its one thread, never a thread of its own.
+        sent_to(
+            &fake,
+            thread,
+            &format!("Ticket #{number} assigned to Kim Lee"),
+        )
+        .await;
+        let threads = fake
+            .threads()
+            .into_iter()
+            .filter(|t| t.name.starts_with(&format!("#{number} ")))
+            .count();
+        assert_eq!(threads, 1, "{:?}", fake.threads());
+
         let detail = ticket(&db.store, number).await;
         assert_eq!(detail.summary.status, "closed");
         assert_eq!(detail.summary.priority, "high");

@@ -79,14 +79,14 @@ impl Deliver for DiscordDelivery {
         let Some(number) = self.ticket_post(message) else {
             return self.discord.deliver(message).await;
         };
-        let thread = super::store::first_post_of_number(&self.store, ChannelKind::Discord, number)
+        let thread = super::store::thread_of_ticket(&self.store, ChannelKind::Discord, number)
             .await
             .map_err(|error| DeliveryError::Temporary(error.to_string()))?;
         if let Some(thread) = thread {
             let mut in_thread = message.clone();
             in_thread.recipient.address = thread.clone();
             match self.discord.deliver(&in_thread).await {
-                // The first post has no thread (or it is gone): start one below.
+                // The thread is gone (deleted): start a new one below.
                 Err(DeliveryError::Permanent(error)) => {
                     tracing::warn!(%error, thread, "ticket thread unusable; starting a new one");
                 }
@@ -98,7 +98,16 @@ impl Deliver for DiscordDelivery {
         } else {
             message.subject.clone()
         };
-        self.discord.post_with_thread(message, &name).await
+        let (posted, thread) = self.discord.post_with_thread(message, &name).await?;
+        if let Some(thread) = thread
+            && let Err(error) =
+                super::store::remember_thread(&self.store, ChannelKind::Discord, number, &thread)
+                    .await
+        {
+            // The post is out; without the record the next news starts another thread.
+            tracing::warn!(%error, number, "ticket thread not remembered");
+        }
+        Ok(posted)
     }
 }
 

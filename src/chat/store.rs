@@ -284,21 +284,47 @@ pub async fn ticket_channel(tx: &mut Tx, number: i64) -> Result<Option<(i64, Cha
     .transpose()
 }
 
-/// The first post about ticket `number` on a channel (a Discord ticket's thread starts there).
-pub async fn first_post_of_number(
+/// Marks the post a ticket's thread was started from (a Discord thread has that post's id).
+const THREAD_MARK: &str = "thread:";
+
+/// Remembers that the ticket's thread on `channel` is `thread_id`.
+pub async fn remember_thread(
+    store: &Store,
+    channel: ChannelKind,
+    number: i64,
+    thread_id: &str,
+) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    if let Some((ticket_id, _)) = ticket_channel(&mut tx, number).await? {
+        record_post(
+            &mut tx,
+            channel,
+            &format!("{THREAD_MARK}{thread_id}"),
+            ticket_id,
+            Utc::now(),
+        )
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// The newest thread started for ticket `number` on `channel`.
+pub async fn thread_of_ticket(
     store: &Store,
     channel: ChannelKind,
     number: i64,
 ) -> Result<Option<String>> {
-    let id = on_pool!(store, pool => sqlx::query_scalar(
+    let marked: Option<String> = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT p.external_id FROM chat_posts p JOIN tickets t ON t.id = p.ticket_id
-         WHERE p.channel = $1 AND t.number = $2 ORDER BY p.id LIMIT 1",
+         WHERE p.channel = $1 AND t.number = $2 AND p.external_id LIKE $3
+         ORDER BY p.id DESC LIMIT 1",
     )
     .bind(channel.as_str())
     .bind(number)
+    .bind(format!("{THREAD_MARK}%"))
     .fetch_optional(pool)
     .await)?;
-    Ok(id)
+    Ok(marked.and_then(|marked| marked.strip_prefix(THREAD_MARK).map(str::to_owned)))
 }
 
 /// What a customer wrote in a chat message known by its external id (its latest edit if it

@@ -961,15 +961,15 @@ impl Discord {
     }
 
     /// Posts about a ticket in the agents' channel and starts the ticket's thread from the
-    /// post; returns the post's id, which is also the thread's.
+    /// post; returns the post and, if the thread was started, its id (the post's id).
     pub async fn post_with_thread(
         &self,
         message: &OutboundMessage,
         thread_name: &str,
-    ) -> Result<Delivered, DeliveryError> {
+    ) -> Result<(Delivered, Option<String>), DeliveryError> {
         let posted = self.deliver(message).await?;
         let Ok(post) = posted.external_id.parse::<u64>() else {
-            return Ok(posted);
+            return Ok((posted, None));
         };
         let channel = ChannelId::new(self.settings.agents_channel_id);
         let name = truncated(thread_name, MAX_THREAD_NAME_CHARS);
@@ -989,13 +989,14 @@ impl Discord {
                         parent: Some(channel.get()),
                     },
                 );
+                Ok((posted, Some(thread.id.get().to_string())))
             }
             Err(error) => {
                 // The post stands; agents can still reply to it.
                 tracing::warn!(%error, post, "Discord thread not started");
+                Ok((posted, None))
             }
         }
-        Ok(posted)
     }
 
     /// The agents' channel, if one is set.
