@@ -197,14 +197,20 @@ pub(crate) async fn assign_in(
     if let (Assigned::Waiting { reason }, None) = (&outcome, row.routed_at) {
         record_change(tx, ticket_id, "unassigned", None, None, reason, now).await?;
     }
+    let assignee = match &outcome {
+        Assigned::To { agent_id } => Some(*agent_id),
+        _ => None,
+    };
     on_tx!(tx, conn => sqlx::query(
-        "UPDATE tickets SET department_id = $1, priority = $2, routed_at = COALESCE(routed_at, $3)
+        "UPDATE tickets SET department_id = $1, priority = $2, routed_at = COALESCE(routed_at, $3),
+                assignee_id = COALESCE($5, assignee_id)
          WHERE id = $4",
     )
     .bind(facts.department)
     .bind(facts.priority.as_str())
     .bind(now)
     .bind(ticket_id)
+    .bind(assignee)
     .execute(&mut *conn)
     .await
     .map(|done| done.rows_affected()))?;
@@ -328,12 +334,8 @@ async fn give_to(
     let Some(name) = name else {
         return Err(StoreError::NotFound(format!("no agent #{agent_id}")));
     };
-    on_tx!(tx, conn => sqlx::query("UPDATE tickets SET assignee_id = $1 WHERE id = $2")
-        .bind(agent_id)
-        .bind(ticket_id)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected()))?;
+    // The ticket row itself is written once, at the end of assign_in: every update of it
+    // costs a change-feed row.
     if let Some(department) = department {
         on_tx!(tx, conn => sqlx::query(
             "UPDATE departments SET last_assigned_agent_id = $1 WHERE id = $2",

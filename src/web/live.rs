@@ -1,7 +1,10 @@
 //! Live updates: the database keeps a feed of ticket changes (`ticket_changes`, written by
 //! triggers, so every writer is covered); one task per process reads it and fans it out to the
-//! browsers over SSE. PostgreSQL wakes the readers of every instance with NOTIFY; SQLite, where
-//! one process writes, is polled, and writes of this process wake the reader at once.
+//! browsers over SSE. The feed is read on a short poll, and at once when a write of this
+//! process wakes the reader. On PostgreSQL a reader that found changes by itself announces
+//! them with one NOTIFY, so the readers of the other instances read at once too (a NOTIFY per
+//! change, from the trigger, would serialise every writing transaction on the notification
+//! queue's lock).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,11 +21,10 @@ use super::error::WebResult;
 use crate::store::views::{self, TicketChange};
 use crate::store::{Store, StoreError, on_writer};
 
-/// The NOTIFY channel the `tickets_record_change` trigger announces changes on.
+/// The NOTIFY channel readers announce new changes on.
 pub const NOTIFY_CHANNEL: &str = "helpdesk_ticket_changes";
 /// How often the feed is read without a wake-up.
-const SQLITE_POLL: Duration = Duration::from_millis(250);
-const POSTGRES_POLL: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_millis(250);
 /// How many changes the feed keeps; older ones are deleted.
 const FEED_KEEP: i64 = 10_000;
 
@@ -106,11 +108,6 @@ async fn read_feed(store: Store, hub: Hub) {
         }
     };
     let mut listener = listen(&store).await;
-    let poll = if listener.is_some() {
-        POSTGRES_POLL
-    } else {
-        SQLITE_POLL
-    };
     let mut reads: u64 = 0;
     loop {
         let notified = async {
@@ -126,18 +123,25 @@ async fn read_feed(store: Store, hub: Hub) {
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            _ = hub.wake.notified() => {}
-            _ = notified => {}
-            _ = tokio::time::sleep(poll) => {}
+        let announced_elsewhere = tokio::select! {
+            _ = hub.wake.notified() => false,
+            _ = notified => true,
+            _ = tokio::time::sleep(POLL) => false,
             _ = hub.closed() => return,
-        }
+        };
         match views::changes_after(&store, last, 500).await {
             Ok(changes) => {
+                let found = !changes.is_empty();
                 for change in changes {
                     last = change.id;
                     // No receivers is fine: nobody has a page open.
                     let _ = hub.sender.send(change);
+                }
+                if found
+                    && !announced_elsewhere
+                    && let Err(error) = announce(&store, last).await
+                {
+                    tracing::debug!(%error, "live updates: cannot announce changes");
                 }
             }
             Err(error) if pool_closed(&error) => return,
@@ -150,6 +154,26 @@ async fn read_feed(store: Store, hub: Hub) {
             tracing::debug!(%error, "live updates: cannot prune the change feed");
         }
     }
+}
+
+/// Tells the readers of the other instances (PostgreSQL) to read the feed now. Its own
+/// transaction, not flushed to disk at commit: a lost announcement only delays the others to
+/// their next poll, and the notification queue's lock is held for a moment only.
+async fn announce(store: &Store, last: i64) -> Result<(), StoreError> {
+    let Store::Postgres { pool } = store else {
+        return Ok(());
+    };
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(NOTIFY_CHANNEL)
+        .bind(last.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn prune(store: &Store, last: i64) -> Result<(), StoreError> {
