@@ -269,9 +269,16 @@ async fn department_strategy(
     tx: &mut Tx,
     department: i64,
 ) -> Result<(AssignmentStrategy, Option<i64>)> {
-    let (strategy, last): (String, Option<i64>) = on_tx!(tx, conn => sqlx::query_as(
-        "SELECT assignment_strategy, last_assigned_agent_id FROM departments WHERE id = $1",
-    )
+    // On PostgreSQL the department's row is locked until commit, so assignments running at
+    // once take their turn here and each sees who the one before it chose.
+    let lock = match tx {
+        Tx::Sqlite { .. } => "",
+        Tx::Postgres { .. } => "FOR UPDATE",
+    };
+    let sql = format!(
+        "SELECT assignment_strategy, last_assigned_agent_id FROM departments WHERE id = $1 {lock}"
+    );
+    let (strategy, last): (String, Option<i64>) = on_tx!(tx, conn => sqlx::query_as(AssertSqlSafe(sql))
     .bind(department)
     .fetch_one(&mut *conn)
     .await)?;
