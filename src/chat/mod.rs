@@ -42,6 +42,11 @@ fn files_named(message: &AgentMessage) -> String {
 /// Longest quote of a deleted message kept on its ticket.
 const DELETED_EXCERPT_CHARS: usize = 300;
 
+/// How often, and how far apart, an agent's reply is matched to the bot's posts before it is
+/// taken for agents' own talk (see [`ChatDesk::ticket_of_posts`]).
+const POST_LOOKUP_TRIES: u32 = 5;
+const POST_LOOKUP_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Takes the events of chat channels: the application's side of a chat channel's sink.
 #[derive(Clone)]
 pub struct ChatDesk {
@@ -265,6 +270,30 @@ impl ChatDesk {
         }
     }
 
+    /// The ticket a post (or Discord thread) belongs to. The bot records its post right after
+    /// the platform accepted it, so an agent quick enough to answer in those milliseconds
+    /// would find no record yet: a reply, or a message in a Discord thread, is looked up a few
+    /// times before it counts as agents talking among themselves.
+    async fn ticket_of_posts(
+        &self,
+        message: &AgentMessage,
+        posts: &[&str],
+    ) -> Result<Option<i64>, StoreError> {
+        let may_be_early = message.reply_to.is_some() || message.channel == ChannelKind::Discord;
+        let tries = if may_be_early { POST_LOOKUP_TRIES } else { 1 };
+        for attempt in 1..=tries {
+            if let Some(number) =
+                store::ticket_of_post(self.store(), message.channel, posts).await?
+            {
+                return Ok(Some(number));
+            }
+            if attempt < tries {
+                tokio::time::sleep(POST_LOOKUP_PAUSE).await;
+            }
+        }
+        Ok(None)
+    }
+
     /// Acts on a message in the agents' place and answers there.
     pub async fn agent_wrote(&self, message: AgentMessage) -> Result<AgentOutcome, StoreError> {
         let channel = message.channel;
@@ -313,14 +342,12 @@ impl ChatDesk {
         posts.push(&message.place);
         let number = match parsed.ticket {
             Some(number) => Some(number),
-            None => store::ticket_of_post(self.store(), channel, &posts)
-                .await?
-                .or_else(|| {
-                    message
-                        .reply_to_own_text
-                        .as_deref()
-                        .and_then(first_ticket_tag)
-                }),
+            None => self.ticket_of_posts(&message, &posts).await?.or_else(|| {
+                message
+                    .reply_to_own_text
+                    .as_deref()
+                    .and_then(first_ticket_tag)
+            }),
         };
         let Some(number) = number else {
             if matches!(parsed.command, Command::Reply(_)) {
