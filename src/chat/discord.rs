@@ -8,15 +8,15 @@ use helpdesk_channel::{
     ChannelKind, ChatEvent, Deliver, Delivered, DeliveryError, OutboundMessage,
 };
 use helpdesk_discord::{
-    DEFAULT_API_URL, Discord, DiscordError, DiscordSettings, Health, HealthState, Sink,
+    DEFAULT_API_URL, Discord, DiscordError, DiscordSettings, HealthState, Sink,
 };
 
 use super::ChatDesk;
 use super::telegram::DeskSink;
 use crate::config::Settings;
 use crate::intake::IntakeError;
+use crate::store::Store;
 use crate::store::health::ChannelHealth;
-use crate::store::{self, Store};
 
 /// The channel's settings from `[discord]`, with the attachment limit of `[intake]`.
 pub fn discord_settings(settings: &Settings) -> DiscordSettings {
@@ -111,10 +111,6 @@ impl Deliver for DiscordDelivery {
     }
 }
 
-/// How often the gateway's health is copied to the database when it changed, and at the latest
-/// every [`HEALTH_REFRESH`] so readers can tell a live report from a stale one.
-const HEALTH_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
-const HEALTH_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
 /// The gateway's row in `channel_health`.
 const HEALTH_NAME: &str = "gateway";
 
@@ -128,43 +124,21 @@ pub fn start(
 ) -> tokio::task::JoinHandle<()> {
     let health = discord.health();
     tokio::spawn(async move {
-        let reporter = tokio::spawn(report_health(store.clone(), health.clone()));
+        let reporter = {
+            let health = health.clone();
+            tokio::spawn(super::report_health(store.clone(), move || {
+                health_report(&health.get())
+            }))
+        };
         discord.run(DeskSink::new(desk), shutdown).await;
         reporter.abort();
         health.disconnected();
-        write_health(&store, &health.get()).await;
+        super::write_health(&store, &health_report(&health.get())).await;
     })
 }
 
-async fn report_health(store: Store, health: Health) {
-    let mut last: Option<(HealthState, tokio::time::Instant)> = None;
-    loop {
-        let now = health.get();
-        let due = match &last {
-            Some((reported, at)) => {
-                (
-                    reported.connected,
-                    &reported.last_error,
-                    reported.last_event_at,
-                    reported.resumes,
-                ) != (
-                    now.connected,
-                    &now.last_error,
-                    now.last_event_at,
-                    now.resumes,
-                ) || at.elapsed() >= HEALTH_REFRESH
-            }
-            None => true,
-        };
-        if due {
-            write_health(&store, &now).await;
-            last = Some((now, tokio::time::Instant::now()));
-        }
-        tokio::time::sleep(HEALTH_CHECK).await;
-    }
-}
-
-async fn write_health(store: &Store, state: &HealthState) {
+/// The connection's row in `channel_health`.
+fn health_report(state: &HealthState) -> ChannelHealth {
     let mut detail = "gateway".to_owned();
     if let Some(at) = state.last_event_at {
         detail.push_str(&format!(
@@ -175,7 +149,7 @@ async fn write_health(store: &Store, state: &HealthState) {
     if state.resumes > 0 {
         detail.push_str(&format!("; {} resumed after a disconnect", state.resumes));
     }
-    let report = ChannelHealth {
+    ChannelHealth {
         channel: "discord".to_owned(),
         name: HEALTH_NAME.to_owned(),
         connected: state.connected,
@@ -186,8 +160,5 @@ async fn write_health(store: &Store, state: &HealthState) {
         consecutive_failures: i64::from(state.consecutive_failures),
         backlog: 0,
         updated_at: chrono::Utc::now(),
-    };
-    if let Err(error) = store::health::report(store, &report).await {
-        tracing::warn!(%error, "Discord health not recorded");
     }
 }

@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use helpdesk_telegram::{
-    ChatEvent, Cursor, Health, HealthState, Sink, Telegram, TelegramError, TelegramSettings,
+    ChatEvent, Cursor, HealthState, Sink, Telegram, TelegramError, TelegramSettings,
 };
 
 use super::ChatDesk;
@@ -84,10 +84,6 @@ impl Sink for DeskSink {
     }
 }
 
-/// How often the poller's health is copied to the database when it changed, and at the latest
-/// every [`HEALTH_REFRESH`] so readers can tell a live report from a stale one.
-const HEALTH_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
-const HEALTH_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
 /// The poller's row in `channel_health`.
 const HEALTH_NAME: &str = "updates";
 
@@ -100,7 +96,12 @@ pub fn start(
 ) -> tokio::task::JoinHandle<()> {
     let health = telegram.health();
     tokio::spawn(async move {
-        let reporter = tokio::spawn(report_health(store.clone(), health.clone()));
+        let reporter = {
+            let health = health.clone();
+            tokio::spawn(super::report_health(store.clone(), move || {
+                health_report(&health.get())
+            }))
+        };
         telegram
             .run(
                 StoredOffset::new(store.clone()),
@@ -110,36 +111,13 @@ pub fn start(
             .await;
         reporter.abort();
         health.disconnected();
-        write_health(&store, &health.get()).await;
+        super::write_health(&store, &health_report(&health.get())).await;
     })
 }
 
-async fn report_health(store: Store, health: Health) {
-    let mut last: Option<(HealthState, tokio::time::Instant)> = None;
-    loop {
-        let now = health.get();
-        let due = match &last {
-            // A poll answered every few seconds is not news; a change of state is.
-            Some((reported, at)) => {
-                (
-                    reported.connected,
-                    &reported.last_error,
-                    reported.last_event_at,
-                ) != (now.connected, &now.last_error, now.last_event_at)
-                    || at.elapsed() >= HEALTH_REFRESH
-            }
-            None => true,
-        };
-        if due {
-            write_health(&store, &now).await;
-            last = Some((now, tokio::time::Instant::now()));
-        }
-        tokio::time::sleep(HEALTH_CHECK).await;
-    }
-}
-
-async fn write_health(store: &Store, state: &HealthState) {
-    let report = ChannelHealth {
+/// The connection's row in `channel_health`.
+fn health_report(state: &HealthState) -> ChannelHealth {
+    ChannelHealth {
         channel: "telegram".to_owned(),
         name: HEALTH_NAME.to_owned(),
         connected: state.connected,
@@ -156,8 +134,5 @@ async fn write_health(store: &Store, state: &HealthState) {
         consecutive_failures: i64::from(state.consecutive_failures),
         backlog: 0,
         updated_at: chrono::Utc::now(),
-    };
-    if let Err(error) = store::health::report(store, &report).await {
-        tracing::warn!(%error, "Telegram health not recorded");
     }
 }
