@@ -522,3 +522,84 @@ async fn agents_are_told_about_new_and_assigned_tickets_in_their_place() {
         assert_eq!(none, 0);
     }
 }
+
+#[tokio::test]
+async fn a_ticket_whose_assignment_fails_does_not_hold_back_the_others() {
+    for db in stores("jobs_poison").await {
+        let s = &db.store;
+        let team = department(s, "Team", AssignmentStrategy::RoundRobin).await;
+        agent(s, "eva@helpdesk.example", &[team], None).await;
+        // A rule that names an agent who no longer exists: its assignment fails every time.
+        rule(
+            s,
+            "to a gone agent",
+            vec![Condition::SubjectContains {
+                any: vec!["broken".into()],
+            }],
+            vec![Action::AssignTo { agent: 999_999 }],
+            true,
+        )
+        .await;
+        rule(
+            s,
+            "all to team",
+            vec![],
+            vec![Action::SetDepartment { department: team }],
+            false,
+        )
+        .await;
+        let first = ticket(&db, "ok1@x", "ada@example.org", "Printer").await;
+        let broken = ticket(&db, "bad@x", "bob@example.org", "Broken rule").await;
+        let last = ticket(&db, "ok2@x", "cy@example.org", "Scanner").await;
+
+        assert_eq!(
+            jobs::relay_outbox(s, &test_settings(), 100)
+                .await
+                .expect("relay"),
+            3
+        );
+        assert_eq!(
+            jobs::relay_outbox(s, &test_settings(), 100)
+                .await
+                .expect("relay again"),
+            2,
+            "the two assignments announce themselves"
+        );
+        assert_eq!(
+            jobs::relay_outbox(s, &test_settings(), 100)
+                .await
+                .expect("relay a third time"),
+            0,
+            "every entry was handled once"
+        );
+        for number in [first, last] {
+            let ticket = store::tickets::summary(s, number)
+                .await
+                .expect("read")
+                .expect("exists");
+            assert_eq!(ticket.assignee.as_deref(), Some("eva"), "#{number}");
+        }
+        let queued = jobs::list(s, Some("Pending"), 100).await.expect("jobs");
+        let assign_jobs = queued
+            .iter()
+            .filter(|job| job.queue == jobs::ASSIGN_QUEUE)
+            .count();
+        assert_eq!(
+            assign_jobs, 1,
+            "the failed assignment is retried by a job: {queued:?}"
+        );
+        let broken_ticket = store::tickets::summary(s, broken)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(broken_ticket.assignee, None);
+        let notify_jobs = queued
+            .iter()
+            .filter(|job| job.queue == jobs::notify::NOTIFY_QUEUE)
+            .count();
+        assert_eq!(
+            notify_jobs, 5,
+            "three new tickets (the broken one included) and two assignments: {queued:?}"
+        );
+    }
+}

@@ -17,7 +17,6 @@ use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use chrono::{NaiveTime, Offset, Utc, Weekday};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -68,11 +67,9 @@ impl PollStrategy for EveryPollInterval {
     }
 }
 
-/// Outbox entries per relay round (64 measured no better on PostgreSQL: the wait there is the
-/// queue's throughput, not the round's length).
-const RELAY_BATCH: i64 = 500;
-/// How many tickets the relay assigns at once on PostgreSQL.
-const ASSIGNMENTS_AT_ONCE: usize = 4;
+/// Outbox entries per relay round: one transaction, so a round of new tickets holds the
+/// writer (SQLite) or their department's row (PostgreSQL) for about a millisecond each.
+const RELAY_BATCH: i64 = 200;
 /// How often the relay looks at the outbox when nothing woke it.
 const RELAY_INTERVAL: Duration = Duration::from_millis(200);
 /// How long shutdown waits for running jobs.
@@ -103,7 +100,7 @@ fn encode<T: Serialize>(job: &T) -> Result<Vec<u8>> {
 /// the same key a no-op.
 pub(crate) async fn push<T: Serialize>(
     tx: &mut Tx,
-    queue: &str,
+    queue: &'static str,
     job: &T,
     idempotency_key: &str,
     due: chrono::DateTime<Utc>,
@@ -114,43 +111,120 @@ pub(crate) async fn push<T: Serialize>(
 /// [`push`] with its own number of attempts, for jobs that schedule their own retries.
 pub(crate) async fn push_with_attempts<T: Serialize>(
     tx: &mut Tx,
-    queue: &str,
+    queue: &'static str,
     job: &T,
     idempotency_key: &str,
     due: chrono::DateTime<Utc>,
     max_attempts: usize,
 ) -> Result<()> {
-    let args = encode(job)?;
-    // The queue compares whole seconds with `run_at < now()`: a job due this very second would
-    // wait for the next one.
-    let due = u64::try_from(due.timestamp() - 1).unwrap_or_default();
-    let queue_error = |error: String| StoreError::Invalid(format!("job queue: {error}"));
-    let task = TaskBuilder::new(args)
-        .run_at_timestamp(due)
-        .max_attempts(max_attempts)
-        .idempotency_key(idempotency_key)
-        .build();
-    match tx {
-        Tx::Sqlite { transaction } => {
-            apalis_sqlite::queries::push_tasks(&mut **transaction, queue, &[task])
-                .await
-                .map_err(|error| queue_error(error.to_string()))
+    let mut batch = JobBatch::default();
+    batch.add_with_attempts(queue, job, idempotency_key, due, max_attempts)?;
+    batch.push(tx).await
+}
+
+/// Jobs gathered to go into the queue together: on PostgreSQL one statement per queue.
+#[derive(Default)]
+pub(crate) struct JobBatch {
+    jobs: Vec<BatchedJob>,
+}
+
+struct BatchedJob {
+    queue: &'static str,
+    args: Vec<u8>,
+    idempotency_key: String,
+    /// Seconds since the epoch.
+    due: i64,
+    max_attempts: usize,
+}
+
+impl JobBatch {
+    pub(crate) fn add<T: Serialize>(
+        &mut self,
+        queue: &'static str,
+        job: &T,
+        idempotency_key: &str,
+        due: chrono::DateTime<Utc>,
+    ) -> Result<()> {
+        self.add_with_attempts(queue, job, idempotency_key, due, MAX_ATTEMPTS)
+    }
+
+    fn add_with_attempts<T: Serialize>(
+        &mut self,
+        queue: &'static str,
+        job: &T,
+        idempotency_key: &str,
+        due: chrono::DateTime<Utc>,
+        max_attempts: usize,
+    ) -> Result<()> {
+        self.jobs.push(BatchedJob {
+            queue,
+            args: encode(job)?,
+            idempotency_key: idempotency_key.to_owned(),
+            // The queue compares whole seconds with `run_at < now()`: a job due this very
+            // second would wait for the next one.
+            due: (due.timestamp() - 1).max(0),
+            max_attempts,
+        });
+        Ok(())
+    }
+
+    /// Puts the gathered jobs in the queue inside `tx`; a job whose idempotency key its queue
+    /// already knows is left out.
+    pub(crate) async fn push(self, tx: &mut Tx) -> Result<()> {
+        if self.jobs.is_empty() {
+            return Ok(());
         }
-        Tx::Postgres { transaction } => {
-            // Unlike its SQLite twin, the PostgreSQL push fails on a known idempotency key,
-            // and a failed statement would abort our transaction: push under a savepoint.
-            let mut savepoint = sqlx::Connection::begin(&mut **transaction).await?;
-            match apalis_postgres::queries::push_tasks(&mut *savepoint, queue, vec![task]).await {
-                Ok(()) => savepoint.commit().await?,
-                Err(apalis_postgres::Error::Database(error))
-                    if crate::store::is_unique_violation(&error) =>
-                {
-                    savepoint.rollback().await?;
+        match tx {
+            Tx::Sqlite { transaction } => {
+                for job in self.jobs {
+                    let task = TaskBuilder::new(job.args)
+                        .run_at_timestamp(u64::try_from(job.due).unwrap_or_default())
+                        .max_attempts(job.max_attempts)
+                        .idempotency_key(job.idempotency_key)
+                        .build();
+                    apalis_sqlite::queries::push_tasks(&mut **transaction, job.queue, &[task])
+                        .await?;
                 }
-                Err(error) => return Err(queue_error(error.to_string())),
             }
-            Ok(())
+            Tx::Postgres { transaction } => {
+                let mut by_queue: std::collections::BTreeMap<&str, Vec<BatchedJob>> =
+                    std::collections::BTreeMap::new();
+                for job in self.jobs {
+                    by_queue.entry(job.queue).or_default().push(job);
+                }
+                for (queue, jobs) in by_queue {
+                    // The same row apalis's own push writes, in one statement for many jobs,
+                    // and without failing (and so aborting our transaction) on a known key.
+                    let mut args = Vec::with_capacity(jobs.len());
+                    let mut attempts = Vec::with_capacity(jobs.len());
+                    let mut due = Vec::with_capacity(jobs.len());
+                    let mut keys = Vec::with_capacity(jobs.len());
+                    for job in jobs {
+                        args.push(job.args);
+                        attempts.push(i32::try_from(job.max_attempts).unwrap_or(i32::MAX));
+                        due.push(job.due);
+                        keys.push(job.idempotency_key);
+                    }
+                    sqlx::query(
+                        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts,
+                                run_at, priority, metadata, idempotency_key)
+                         SELECT apalis.generate_ulid(), $1, j.job, 'Pending', 0, j.max_attempts,
+                                to_timestamp(j.due), 0, ''::hstore, j.idempotency_key
+                         FROM unnest($2::bytea[], $3::integer[], $4::bigint[], $5::text[])
+                              AS j(job, max_attempts, due, idempotency_key)
+                         ON CONFLICT (job_type, idempotency_key) DO NOTHING",
+                    )
+                    .bind(queue)
+                    .bind(args)
+                    .bind(attempts)
+                    .bind(due)
+                    .bind(keys)
+                    .execute(&mut **transaction)
+                    .await?;
+                }
+            }
         }
+        Ok(())
     }
 }
 
@@ -159,131 +233,171 @@ pub async fn enqueue_assign(tx: &mut Tx, job: AssignTicket, idempotency_key: &st
     push(tx, ASSIGN_QUEUE, &job, idempotency_key, Utc::now()).await
 }
 
-/// Turns pending outbox entries into work: new tickets get their SLA timers and notifications
-/// become jobs, in one transaction; then each new or reopened ticket is assigned in its own
-/// transaction, which also marks its entry done. A process that dies in between leaves the
-/// entry pending, so the next relay (of any instance) assigns it; the timers and
-/// notifications it queues again are known by their keys. An assignment that fails becomes a
-/// job, retried with backoff. Returns how many entries it handled. Several instances may run
-/// it at once: on PostgreSQL each takes rows the others have not locked, and assignment locks
-/// the ticket.
+/// Turns pending outbox entries into work, one round of up to `limit` entries in one
+/// transaction: new tickets get their SLA timers, notifications become jobs, and new or
+/// reopened tickets are assigned at once; the entries are marked done in the same
+/// transaction, so every ticket gets its jobs exactly once. One commit per round is what
+/// keeps assignment within a second of intake at hundreds of tickets a second.
+///
+/// If the round fails (a ticket the assignment cannot handle, or on PostgreSQL a deadlock
+/// with another instance's round), its entries are taken one at a time, and an entry whose
+/// assignment fails again becomes an assignment job, retried with backoff: one bad ticket
+/// never holds the others back. Returns how many entries were handled. Several instances may
+/// relay at once: on PostgreSQL each takes entries the others have not locked, and assignment
+/// locks the ticket and its department.
 pub async fn relay_outbox(store: &Store, settings: &JobSettings, limit: i64) -> Result<usize> {
-    let relayed = relay_batch(store, &settings.sla, limit).await?;
-    if relayed.to_assign.is_empty() {
-        return Ok(relayed.handled);
-    }
     let rules = crate::store::rules::list(store).await?;
-    // On PostgreSQL several assignments run at once: their commits share disk flushes, and
-    // the department's row lock keeps round-robin and least-open choices in turn. SQLite has
-    // one writer, so there they run one after the other.
-    let at_once = match store.backend() {
-        crate::store::Backend::Postgres => ASSIGNMENTS_AT_ONCE,
-        crate::store::Backend::Sqlite => 1,
-    };
-    let rules = &rules;
-    let mut assignments = futures_util::stream::iter(relayed.to_assign)
-        .map(|(outbox_id, ticket_id)| assign_relayed(store, settings, rules, outbox_id, ticket_id))
-        .buffer_unordered(at_once);
-    while let Some(result) = assignments.next().await {
-        result?;
+    let round = async {
+        let mut tx = store.begin_write().await?;
+        let handled =
+            relay_entries(&mut tx, settings, &rules, PendingEntries::First(limit)).await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(handled)
     }
-    Ok(relayed.handled)
+    .await;
+    let error = match round {
+        Ok(handled) => return Ok(handled),
+        Err(error) => error,
+    };
+    tracing::warn!(%error, "outbox relay round failed; relaying its entries one at a time");
+    let pending = crate::store::outbox::pending(store, limit).await?;
+    for entry in &pending {
+        relay_alone(store, settings, &rules, entry).await?;
+    }
+    Ok(pending.len())
 }
 
-/// Assigns one ticket its outbox entry announced, in one transaction that also marks the entry
-/// done; if that fails, an assignment job with retries takes over.
-async fn assign_relayed(
+/// Relays one outbox entry in its own transaction; if its assignment fails, an assignment
+/// job with retries takes over.
+async fn relay_alone(
     store: &Store,
     settings: &JobSettings,
     rules: &[crate::domain::rules::Rule],
-    outbox_id: i64,
-    ticket_id: i64,
+    entry: &crate::store::outbox::PendingEvent,
 ) -> Result<()> {
-    let assigned = async {
+    let relayed = async {
         let mut tx = store.begin_write().await?;
-        let assigned =
-            assign::assign_in(&mut tx, ticket_id, rules, &settings.hours, Utc::now()).await?;
-        mark_relayed(&mut tx, outbox_id).await?;
-        tx.commit().await?;
-        Ok::<_, StoreError>(assigned)
+        relay_entries(&mut tx, settings, rules, PendingEntries::Only(entry.id)).await?;
+        tx.commit().await
     }
     .await;
-    match assigned {
-        Ok(assigned) => tracing::debug!(ticket_id, ?assigned, "assigned on arrival"),
-        Err(error) => {
-            tracing::warn!(ticket_id, %error, "assignment on arrival failed; a job retries it");
-            let mut tx = store.begin_write().await?;
-            enqueue_assign(
-                &mut tx,
-                AssignTicket { ticket_id },
-                &format!("outbox:{outbox_id}"),
-            )
-            .await?;
-            mark_relayed(&mut tx, outbox_id).await?;
-            tx.commit().await?;
-        }
-    }
-    Ok(())
-}
-
-async fn mark_relayed(tx: &mut Tx, outbox_id: i64) -> Result<()> {
-    on_tx!(tx, conn => sqlx::query("UPDATE outbox SET processed_at = $1 WHERE id = $2")
-        .bind(Utc::now())
-        .bind(outbox_id)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected()))?;
-    Ok(())
-}
-
-/// What one relay batch did.
-struct Relayed {
-    handled: usize,
-    /// Outbox entries of new and reopened tickets, to be assigned now: (entry, ticket).
-    to_assign: Vec<(i64, i64)>,
-}
-
-async fn relay_batch(store: &Store, targets: &SlaTargets, limit: i64) -> Result<Relayed> {
+    let Err(error) = relayed else {
+        return Ok(());
+    };
+    tracing::warn!(ticket_id = entry.ticket_id, %error, "relaying failed; an assignment job retries it");
     let mut tx = store.begin_write().await?;
-    let skip_locked = match &tx {
+    relay_entries(
+        &mut tx,
+        settings,
+        &[],
+        PendingEntries::OnlyWithoutAssigning(entry.id),
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Which pending outbox entries a relay transaction takes.
+#[derive(Clone, Copy)]
+enum PendingEntries {
+    /// The oldest, up to this many.
+    First(i64),
+    /// This one entry.
+    Only(i64),
+    /// This one entry, with its assignment left to an assignment job.
+    OnlyWithoutAssigning(i64),
+}
+
+/// Turns the chosen pending entries into jobs and assignments inside `tx` and marks them
+/// done. Returns how many entries it took.
+async fn relay_entries(
+    tx: &mut Tx,
+    settings: &JobSettings,
+    rules: &[crate::domain::rules::Rule],
+    entries: PendingEntries,
+) -> Result<usize> {
+    let skip_locked = match tx {
         Tx::Sqlite { .. } => "",
         Tx::Postgres { .. } => "FOR UPDATE OF o SKIP LOCKED",
+    };
+    let (only, limit) = match entries {
+        PendingEntries::First(limit) => (None, limit),
+        PendingEntries::Only(id) | PendingEntries::OnlyWithoutAssigning(id) => (Some(id), 1),
     };
     let sql = format!(
         "SELECT o.id, o.kind, o.ticket_id, t.created_at
          FROM outbox o JOIN tickets t ON t.id = o.ticket_id
-         WHERE o.processed_at IS NULL
+         WHERE o.processed_at IS NULL AND (CAST($2 AS BIGINT) IS NULL OR o.id = $2)
          ORDER BY o.id LIMIT $1 {skip_locked}"
     );
-    let pending: Vec<(i64, String, i64, chrono::DateTime<Utc>)> = on_tx!(&mut tx, conn => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let pending: Vec<(i64, String, i64, chrono::DateTime<Utc>)> = on_tx!(tx, conn => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(limit)
+            .bind(only)
             .fetch_all(&mut *conn)
             .await)?;
+    let now = Utc::now();
+    let mut jobs = JobBatch::default();
     let mut to_assign = Vec::new();
     for (id, kind, ticket_id, created_at) in &pending {
-        let assign = kind == "ticket_created" || kind == "ticket_reopened";
-        if assign {
-            to_assign.push((*id, *ticket_id));
-        }
         if kind == "ticket_created" {
-            sla::schedule_new(&mut tx, *ticket_id, *created_at, targets).await?;
+            sla::schedule_new(&mut jobs, *ticket_id, *created_at, &settings.sla)?;
         }
         if let Some(event) = notify::Event::of_outbox(kind) {
             let job = notify::NotifyAgents {
                 ticket_id: *ticket_id,
                 event,
             };
-            notify::enqueue(&mut tx, job, &format!("notify:{id}")).await?;
+            notify::add(&mut jobs, job, &format!("notify:{id}"))?;
         }
-        if !assign {
-            mark_relayed(&mut tx, *id).await?;
+        if kind == "ticket_created" || kind == "ticket_reopened" {
+            if let PendingEntries::OnlyWithoutAssigning(_) = entries {
+                jobs.add(
+                    ASSIGN_QUEUE,
+                    &AssignTicket {
+                        ticket_id: *ticket_id,
+                    },
+                    &format!("outbox:{id}"),
+                    now,
+                )?;
+            } else {
+                to_assign.push(*ticket_id);
+            }
         }
     }
-    tx.commit().await?;
-    Ok(Relayed {
-        handled: pending.len(),
-        to_assign,
-    })
+    jobs.push(tx).await?;
+    for ticket_id in to_assign {
+        let assigned = assign::assign_in(tx, ticket_id, rules, &settings.hours, Utc::now()).await?;
+        tracing::debug!(ticket_id, ?assigned, "assigned on arrival");
+    }
+    let ids: Vec<i64> = pending.iter().map(|(id, ..)| *id).collect();
+    mark_relayed(tx, &ids, now).await?;
+    Ok(pending.len())
+}
+
+async fn mark_relayed(tx: &mut Tx, outbox_ids: &[i64], now: chrono::DateTime<Utc>) -> Result<()> {
+    if outbox_ids.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Sqlite { transaction } => {
+            let ids = serde_json::to_string(outbox_ids)
+                .map_err(|error| StoreError::Invalid(error.to_string()))?;
+            sqlx::query(
+                "UPDATE outbox SET processed_at = $1 WHERE id IN (SELECT value FROM json_each($2))",
+            )
+            .bind(now)
+            .bind(ids)
+            .execute(&mut **transaction)
+            .await?;
+        }
+        Tx::Postgres { transaction } => {
+            sqlx::query("UPDATE outbox SET processed_at = $1 WHERE id = ANY($2)")
+                .bind(now)
+                .bind(outbox_ids)
+                .execute(&mut **transaction)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Monday to Friday, 09:00–17:00 UTC, until business hours are a setting.
@@ -504,8 +618,12 @@ macro_rules! spawn_worker {
                 let worker_name = format!("{name}-{attempt}");
                 let stop = stop_signal(shutdown.clone());
                 let result = match &store {
-                    Store::Sqlite { pool, .. } => {
-                        let backend = SqliteStorage::<$job>::new(pool)
+                    // On the writer connection: the queue's fetches and acknowledgements are
+                    // writes, and a second writing connection would meet the writer's lock in
+                    // SQLite's busy handler, which sleeps (up to 100 ms a time) instead of
+                    // queueing.
+                    Store::Sqlite { writer, .. } => {
+                        let backend = SqliteStorage::<$job>::new(writer)
                             .with_config(apalis_sqlite::Config::default().queue($queue));
                         let backend = PollWith::new(backend, EveryPollInterval::new());
                         WorkerBuilder::new(worker_name.clone())
@@ -637,23 +755,30 @@ pub async fn run(
     let webhook_relay = tokio::spawn(webhooks::relay_loop(store.clone(), shutdown.clone()));
     let relay = tokio::spawn(relay);
     let _ = stop_signal(shutdown).await;
+    let mut workers = workers;
     let finish = async {
         relay.await?;
         webhook_relay.await?;
         running.idle().await;
         stop_workers.send_replace(true);
-        for worker in workers {
+        for worker in &mut workers {
             worker.await??;
         }
         Ok::<(), BoxDynError>(())
     };
-    match tokio::time::timeout(SHUTDOWN_GRACE, finish).await {
+    let finished = tokio::time::timeout(SHUTDOWN_GRACE, finish).await;
+    // A worker that has not ended by now is dropped with whatever it was doing: on SQLite a
+    // fetch it no longer drives would otherwise keep the writer connection. apalis returns a
+    // job it had taken to the queue once the worker's heartbeat has expired, and the jobs are
+    // idempotent.
+    for worker in &workers {
+        worker.abort();
+    }
+    match finished {
         Ok(result) => result,
         Err(_) => {
-            // What still runs is abandoned; apalis returns its jobs to the queue once their
-            // worker's heartbeat has expired, and the jobs are idempotent.
             tracing::warn!(
-                "job workers still busy {SHUTDOWN_GRACE:?} after shutdown; leaving them"
+                "job workers still busy {SHUTDOWN_GRACE:?} after shutdown; dropped them"
             );
             Ok(())
         }

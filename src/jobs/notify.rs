@@ -44,6 +44,15 @@ pub async fn enqueue(tx: &mut Tx, job: NotifyAgents, idempotency_key: &str) -> R
     super::push(tx, NOTIFY_QUEUE, &job, idempotency_key, Utc::now()).await
 }
 
+/// Adds a notification to jobs that go into the queue together.
+pub(crate) fn add(
+    jobs: &mut super::JobBatch,
+    job: NotifyAgents,
+    idempotency_key: &str,
+) -> Result<()> {
+    jobs.add(NOTIFY_QUEUE, &job, idempotency_key, Utc::now())
+}
+
 #[derive(sqlx::FromRow)]
 struct TicketFacts {
     number: i64,

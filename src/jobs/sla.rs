@@ -51,19 +51,23 @@ pub enum SlaOutcome {
 }
 
 pub async fn enqueue(tx: &mut Tx, check: SlaCheck, at: DateTime<Utc>) -> Result<()> {
-    let key = format!(
+    super::push(tx, SLA_QUEUE, &check, &check_key(check, at), at).await
+}
+
+/// One check of a ticket's target per due time.
+fn check_key(check: SlaCheck, at: DateTime<Utc>) -> String {
+    format!(
         "sla:{}:{:?}:{}",
         check.ticket_id,
         check.target,
         at.timestamp()
-    );
-    super::push(tx, SLA_QUEUE, &check, &key, at).await
+    )
 }
 
 /// Schedules both checks of a new ticket at the earliest time either could fall due; each
 /// check then moves itself to the due time of the ticket's priority at that moment.
-pub async fn schedule_new(
-    tx: &mut Tx,
+pub(crate) fn schedule_new(
+    jobs: &mut super::JobBatch,
     ticket_id: i64,
     created_at: DateTime<Utc>,
     targets: &SlaTargets,
@@ -83,7 +87,9 @@ pub async fn schedule_new(
         .map(|priority| soonest.get(priority))
         .min()
         .unwrap_or_else(|| Duration::minutes(1));
-        enqueue(tx, SlaCheck { ticket_id, target }, created_at + earliest).await?;
+        let at = created_at + earliest;
+        let check = SlaCheck { ticket_id, target };
+        jobs.add(SLA_QUEUE, &check, &check_key(check, at), at)?;
     }
     Ok(())
 }
