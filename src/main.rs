@@ -263,6 +263,10 @@ enum BenchCommand {
         /// Connections making requests at once.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Measure on the database --database-url names as it is, filling it only if it
+        /// holds fewer tickets, and keep it afterwards (to measure a filled database again).
+        #[arg(long, requires = "database_url")]
+        reuse: bool,
         #[arg(long)]
         json: bool,
     },
@@ -429,6 +433,7 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
             database_url,
             seconds,
             concurrency,
+            reuse,
             json,
         }) => {
             let report = web::bench::run(&web::bench::WebBench {
@@ -436,6 +441,7 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                 database_url,
                 seconds,
                 concurrency,
+                reuse,
             })
             .await?;
             if json {

@@ -1189,6 +1189,7 @@ async fn the_web_benchmark_fills_and_measures_every_page() {
             database_url: database_url.clone(),
             seconds: 1,
             concurrency: 2,
+            reuse: false,
         })
         .await
         .unwrap_or_else(|error| panic!("{database_url:?}: {error}"));

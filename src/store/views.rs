@@ -205,7 +205,25 @@ fn fts5_query(text: &str) -> String {
         .join(" ")
 }
 
-fn search_clause(conditions: &mut Conditions, backend: Backend, text: &str) {
+/// How a search finds its page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SearchPlan {
+    /// Collect every matching ticket from the text indexes, then order them and take a page:
+    /// fast while the words are rare.
+    Collect,
+    /// Walk the tickets in the page's order and test each for the words: fast when the words
+    /// are common, as a page is found among the first few hundred tickets.
+    Walk,
+}
+
+/// A search matching more tickets and messages than this walks the list instead of
+/// collecting every match (at a million tickets a common word matches tens of thousands).
+const COMMON_SEARCH: i64 = 5_000;
+/// How many tickets, in the page's order, a walking search looks at before it collects
+/// instead (a word common overall may be rare among recent tickets).
+const SEARCH_WALK_WINDOW: i64 = 5_000;
+
+fn search_clause(conditions: &mut Conditions, backend: Backend, text: &str, plan: SearchPlan) {
     let text = text.trim();
     let by_number = text
         .trim_start_matches('#')
@@ -216,8 +234,8 @@ fn search_clause(conditions: &mut Conditions, backend: Backend, text: &str) {
             format!("t.number = {number} OR ")
         })
         .unwrap_or_default();
-    let clause = match backend {
-        Backend::Sqlite => {
+    let clause = match (backend, plan) {
+        (Backend::Sqlite, SearchPlan::Collect) => {
             let words = conditions.placeholder(Bind::Text(fts5_query(text)));
             format!(
                 "({by_number}t.id IN (
@@ -227,7 +245,17 @@ fn search_clause(conditions: &mut Conditions, backend: Backend, text: &str) {
                     WHERE messages_fts MATCH {words}))"
             )
         }
-        Backend::Postgres => {
+        (Backend::Sqlite, SearchPlan::Walk) => {
+            // FTS5 answers a MATCH restricted to one rowid by seeking its index.
+            let words = conditions.placeholder(Bind::Text(fts5_query(text)));
+            format!(
+                "({by_number}EXISTS (SELECT 1 FROM tickets_fts
+                                    WHERE tickets_fts MATCH {words} AND rowid = t.id)
+                  OR EXISTS (SELECT 1 FROM messages m JOIN messages_fts f ON f.rowid = m.id
+                             WHERE m.ticket_id = t.id AND messages_fts MATCH {words}))"
+            )
+        }
+        (Backend::Postgres, SearchPlan::Collect) => {
             let words = conditions.placeholder(Bind::Text(text.to_owned()));
             format!(
                 "({by_number}to_tsvector('simple', t.subject) @@ plainto_tsquery('simple', {words})
@@ -236,8 +264,53 @@ fn search_clause(conditions: &mut Conditions, backend: Backend, text: &str) {
                                     @@ plainto_tsquery('simple', {words})))"
             )
         }
+        (Backend::Postgres, SearchPlan::Walk) => {
+            let words = conditions.placeholder(Bind::Text(text.to_owned()));
+            format!(
+                "({by_number}to_tsvector('simple', t.subject) @@ plainto_tsquery('simple', {words})
+                  OR EXISTS (SELECT 1 FROM messages m
+                             WHERE m.ticket_id = t.id
+                               AND to_tsvector('simple', left(m.body_text, 100000))
+                                   @@ plainto_tsquery('simple', {words})))"
+            )
+        }
     };
     conditions.push(clause);
+}
+
+/// Whether `text` matches so many subjects and messages that walking the list finds a page
+/// sooner than collecting every match. Counts at most [`COMMON_SEARCH`] of each.
+async fn is_common_search(store: &Store, text: &str) -> Result<bool> {
+    let matches: i64 = match store {
+        Store::Sqlite { pool, .. } => {
+            sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM (SELECT rowid FROM tickets_fts
+                                               WHERE tickets_fts MATCH $1 LIMIT $2))
+                      + (SELECT COUNT(*) FROM (SELECT rowid FROM messages_fts
+                                               WHERE messages_fts MATCH $1 LIMIT $2))",
+            )
+            .bind(fts5_query(text))
+            .bind(COMMON_SEARCH)
+            .fetch_one(pool)
+            .await?
+        }
+        Store::Postgres { pool } => {
+            sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM tickets
+                         WHERE to_tsvector('simple', subject) @@ plainto_tsquery('simple', $1)
+                         LIMIT $2) s)
+                      + (SELECT COUNT(*) FROM (SELECT 1 FROM messages
+                         WHERE to_tsvector('simple', left(body_text, 100000))
+                               @@ plainto_tsquery('simple', $1)
+                         LIMIT $2) m)",
+            )
+            .bind(text)
+            .bind(COMMON_SEARCH)
+            .fetch_one(pool)
+            .await?
+        }
+    };
+    Ok(matches >= COMMON_SEARCH)
 }
 
 const LIST_COLUMNS: &str = "t.id, t.number, t.subject, t.status, t.priority,
@@ -248,6 +321,29 @@ const LIST_COLUMNS: &str = "t.id, t.number, t.subject, t.status, t.priority,
 
 /// One page of tickets matching `query`, in its order.
 pub async fn list_tickets(store: &Store, query: &ListQuery) -> Result<TicketPage> {
+    let search = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty());
+    let Some(text) = search else {
+        return list_page(store, query, None).await;
+    };
+    if is_common_search(store, text).await? {
+        let page = list_page(store, query, Some((text, SearchPlan::Walk))).await?;
+        // Less than a page near the start of the list: the words are rare there after all.
+        if page.next.is_some() {
+            return Ok(page);
+        }
+    }
+    list_page(store, query, Some((text, SearchPlan::Collect))).await
+}
+
+async fn list_page(
+    store: &Store,
+    query: &ListQuery,
+    search: Option<(&str, SearchPlan)>,
+) -> Result<TicketPage> {
     let mut conditions = Conditions::default();
     visibility_clause(&mut conditions, query.visibility);
     if let Some(status) = query.status {
@@ -282,13 +378,6 @@ pub async fn list_tickets(store: &Store, query: &ListQuery) -> Result<TicketPage
             "t.id IN (SELECT ticket_id FROM ticket_tags WHERE tag = {tag})"
         ));
     }
-    if let Some(search) = query
-        .search
-        .as_deref()
-        .filter(|text| !text.trim().is_empty())
-    {
-        search_clause(&mut conditions, store.backend(), search);
-    }
     let column = query.sort.column();
     let (direction, comparison) = if query.sort.descending() {
         ("DESC", "<")
@@ -300,18 +389,54 @@ pub async fn list_tickets(store: &Store, query: &ListQuery) -> Result<TicketPage
         let id = conditions.placeholder(Bind::Int(after.id));
         conditions.push(format!("(t.{column}, t.id) {comparison} ({at}, {id})"));
     }
-    let limit = conditions.placeholder(Bind::Int(query.limit + 1));
     // The page is chosen on `tickets` alone, so the sort index drives it; names are looked up
-    // for the page's rows only.
+    // for the page's rows only. A walking search tests the first tickets in the page's order.
+    let chosen = match search {
+        None => {
+            let limit = conditions.placeholder(Bind::Int(query.limit + 1));
+            format!(
+                "SELECT t.* FROM tickets t {where_clause}
+                 ORDER BY t.{column} {direction}, t.id {direction} LIMIT {limit}",
+                where_clause = conditions.sql(),
+            )
+        }
+        Some((text, SearchPlan::Collect)) => {
+            search_clause(&mut conditions, store.backend(), text, SearchPlan::Collect);
+            let limit = conditions.placeholder(Bind::Int(query.limit + 1));
+            format!(
+                "SELECT t.* FROM tickets t {where_clause}
+                 ORDER BY t.{column} {direction}, t.id {direction} LIMIT {limit}",
+                where_clause = conditions.sql(),
+            )
+        }
+        Some((text, SearchPlan::Walk)) => {
+            let window = conditions.placeholder(Bind::Int(SEARCH_WALK_WINDOW));
+            let walked = format!(
+                "SELECT t.* FROM tickets t {where_clause}
+                 ORDER BY t.{column} {direction}, t.id {direction} LIMIT {window}",
+                where_clause = conditions.sql(),
+            );
+            let mut found = Conditions {
+                clauses: Vec::new(),
+                binds: std::mem::take(&mut conditions.binds),
+            };
+            search_clause(&mut found, store.backend(), text, SearchPlan::Walk);
+            let limit = found.placeholder(Bind::Int(query.limit + 1));
+            conditions.binds = found.binds;
+            format!(
+                "SELECT t.* FROM ({walked}) t {where_clause}
+                 ORDER BY t.{column} {direction}, t.id {direction} LIMIT {limit}",
+                where_clause = format_args!("WHERE {}", found.clauses.join(" AND ")),
+            )
+        }
+    };
     let sql = format!(
         "SELECT {LIST_COLUMNS}
-         FROM (SELECT t.* FROM tickets t {where_clause}
-               ORDER BY t.{column} {direction}, t.id {direction} LIMIT {limit}) t
+         FROM ({chosen}) t
          JOIN customers c ON c.id = t.customer_id
          LEFT JOIN departments d ON d.id = t.department_id
          LEFT JOIN agents a ON a.id = t.assignee_id
-         ORDER BY t.{column} {direction}, t.id {direction}",
-        where_clause = conditions.sql(),
+         ORDER BY t.{column} {direction}, t.id {direction}"
     );
     let mut tickets: Vec<TicketSummary> = on_pool!(store, pool => {
         bind_all!(sqlx::query_as(AssertSqlSafe(sql.clone())), &conditions.binds)

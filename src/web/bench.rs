@@ -21,6 +21,8 @@ pub struct WebBench {
     /// Measuring time per kind of page.
     pub seconds: u64,
     pub concurrency: usize,
+    /// Use the database as it is and keep it (see `helpdesk bench web --reuse`).
+    pub reuse: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -385,6 +387,7 @@ async fn measure(
 pub async fn run(bench: &WebBench) -> Result<WebBenchReport, WebBenchError> {
     let workdir = tempfile::tempdir()?;
     let (url, scratch) = match &bench.database_url {
+        Some(url) if bench.reuse => (url.clone(), None),
         Some(url) if Backend::of_url(url) == Backend::Postgres => {
             let database = format!("helpdesk_bench_web_{}", std::process::id());
             let scratch_url = store::scratch::create_postgres_database(url, &database).await?;
@@ -399,7 +402,17 @@ pub async fn run(bench: &WebBench) -> Result<WebBenchReport, WebBenchError> {
     let store = Store::connect(&url, (bench.concurrency as u32 + 2).max(8)).await?;
     store.migrate().await?;
     let filling = Instant::now();
-    fill(&store, bench.tickets).await?;
+    let held: i64 = on_pool!(&store, pool => sqlx::query_scalar("SELECT COUNT(*) FROM tickets")
+        .fetch_one(pool)
+        .await)?;
+    if held == 0 {
+        fill(&store, bench.tickets).await?;
+    } else if !bench.reuse || held != bench.tickets {
+        return Err(WebBenchError::Failed(format!(
+            "the database already holds {held} tickets; --reuse measures a database filled \
+             by an earlier run with the same --tickets"
+        )));
+    }
     let fill_seconds = filling.elapsed().as_secs_f64();
     let admin: i64 = on_pool!(&store, pool => sqlx::query_scalar(
         "SELECT id FROM agents WHERE role = 'admin' ORDER BY id LIMIT 1",
@@ -455,6 +468,8 @@ pub async fn run(bench: &WebBench) -> Result<WebBenchReport, WebBenchError> {
             "search (full text)",
             vec![
                 "/tickets?q=printer".to_owned(),
+                "/tickets?q=hello".to_owned(),
+                format!("/tickets?q=question+{}", bench.tickets / 3),
                 "/tickets?q=refund+invoice".to_owned(),
                 format!("/tickets?q=%23{}", 1000 + bench.tickets / 2),
             ],
