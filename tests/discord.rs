@@ -891,3 +891,73 @@ async fn a_refused_token_is_reported_and_no_gateway_is_tried() {
         bot.await.expect("bot stops");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dms_sent_while_the_bot_was_away_join_the_ticket_once_and_in_order() {
+    for db in stores("discord_offline_dms").await {
+        let fake = FakeDiscord::start(TOKEN).await;
+        let ada = User::new(42, "Ada");
+        let dm = fake.dm_channel_of(&ada);
+
+        let running = Running::start(&db, &fake).await;
+        let (number, thread) = open_ticket(&fake, &ada, "First").await;
+        running.stop().await;
+
+        // While the bot is away Discord keeps no events for it; the messages stay in the DM.
+        fake.customer_writes(&ada, "Second");
+        fake.customer_writes(&ada, "Third");
+        // One more right after the next READY, before the bot may have set up its collector.
+        fake.customer_writes_when_ready(&ada, "Fourth");
+        let history_calls = |fake: &FakeDiscord| {
+            fake.calls()
+                .iter()
+                .filter(|call| **call == format!("GET /channels/{dm}/messages"))
+                .count()
+        };
+        let asked_before = history_calls(&fake);
+
+        let running = Running::start(&db, &fake).await;
+        sent_to(&fake, thread, "Fourth").await;
+        fake.customer_writes(&ada, "Fifth");
+        let detail = until_ticket(&db.store, number, "five messages", |t| {
+            t.messages.len() >= 5
+        })
+        .await;
+        let texts: Vec<&str> = detail
+            .messages
+            .iter()
+            .map(|m| m.body_text.as_str())
+            .collect();
+        assert_eq!(texts, ["First", "Second", "Third", "Fourth", "Fifth"]);
+        assert!(
+            history_calls(&fake) > asked_before,
+            "the DM's history was asked for: {:?}",
+            fake.calls()
+        );
+        running.stop().await;
+
+        // Another start fetches the same history again and takes nothing twice.
+        let running = Running::start(&db, &fake).await;
+        fake.customer_writes(&ada, "Sixth");
+        sent_to(&fake, thread, "Sixth").await;
+        let detail =
+            until_ticket(&db.store, number, "six messages", |t| t.messages.len() >= 6).await;
+        let texts: Vec<&str> = detail
+            .messages
+            .iter()
+            .map(|m| m.body_text.as_str())
+            .collect();
+        assert_eq!(
+            texts,
+            ["First", "Second", "Third", "Fourth", "Fifth", "Sixth"]
+        );
+        running.stop().await;
+        assert!(
+            store::tickets::detail(&db.store, number + 1)
+                .await
+                .expect("ticket query")
+                .is_none(),
+            "no second ticket"
+        );
+    }
+}
