@@ -878,3 +878,36 @@ async fn an_update_the_store_refuses_is_refused_to_telegram_and_taken_on_its_ret
         running.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_in_the_agents_group_that_fails_is_sent_again() {
+    for db in stores("telegram_answer_retry").await {
+        let fake = FakeTelegram::start(TOKEN).await;
+        agent(&db.store, "sam@example.org", "Sam", 555).await;
+        let running = Running::start(&db, &fake).await;
+        let sam = User::new(555, "Sam");
+
+        // Telegram has trouble the first time the bot answers.
+        fake.fail_next("sendMessage", Failure::BadGateway);
+        let asked = fake.group_message(AGENTS_CHAT, &sam, None, "/help");
+        let answer = sent_to(&fake, AGENTS_CHAT, "/claim - take the ticket yourself").await;
+        assert_eq!(
+            answer.reply_to,
+            Some(asked),
+            "the answer replies to the command"
+        );
+        let attempts = fake
+            .calls()
+            .iter()
+            .filter(|call| *call == "sendMessage")
+            .count();
+        assert_eq!(attempts, 2, "refused once, then sent: {:?}", fake.calls());
+        running.stop().await;
+        let answers = fake
+            .sent()
+            .iter()
+            .filter(|s| s.chat_id == AGENTS_CHAT)
+            .count();
+        assert_eq!(answers, 1, "answered once: {:#?}", fake.sent());
+    }
+}
