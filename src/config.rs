@@ -580,6 +580,33 @@ mod tests {
     }
 
     #[test]
+    fn telegram_webhook_mode_needs_a_url_and_a_secret_telegram_accepts() {
+        let webhook = |url: &str, secret: &str| {
+            load_text(
+                "[telegram]\nenabled = true\ntoken = \"1:x\"\nmode = \"webhook\"\n",
+                &[
+                    ("HELPDESK_TELEGRAM__WEBHOOK_URL", url),
+                    ("HELPDESK_TELEGRAM__WEBHOOK_SECRET", secret),
+                ],
+            )
+        };
+        let settings = webhook("https://help.example.org/telegram/webhook", "s3cret_-X")
+            .expect("valid webhook settings");
+        assert_eq!(settings.telegram.mode, TelegramMode::Webhook);
+        assert_eq!(settings.telegram.webhook_listen.port(), 8088);
+        let error = webhook("", "s3cret").unwrap_err().to_string();
+        assert!(error.contains("`telegram.webhook_url`"), "{error}");
+        let error = webhook("https://help.example.org/hook", "not secret!")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`telegram.webhook_secret`"), "{error}");
+        let error = load_text("[telegram]\nmode = \"push\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`telegram.mode`"), "{error}");
+    }
+
+    #[test]
     fn a_wrong_type_names_the_key_and_its_origin() {
         let error = load_text("[email.imap]\nport = \"imap\"\n", &[]).unwrap_err();
         let message = error.to_string();
