@@ -209,6 +209,23 @@ pub struct TelegramSettings {
     pub token: String,
     pub api_url: String,
     pub agents_chat_id: i64,
+    pub mode: TelegramMode,
+    /// Webhook mode: the public HTTPS address Telegram posts updates to.
+    pub webhook_url: String,
+    /// Webhook mode: the token Telegram sends back with every update.
+    pub webhook_secret: String,
+    /// Webhook mode: where the webhook's own HTTP listener binds (behind the reverse proxy).
+    pub webhook_listen: SocketAddr,
+}
+
+/// How updates come from Telegram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    /// We ask (getUpdates); works behind NAT, no public address needed.
+    Polling,
+    /// Telegram posts each update to `webhook_url`.
+    Webhook,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -403,6 +420,21 @@ impl Settings {
                 "is empty but telegram is enabled".into(),
             ));
         }
+        if self.telegram.enabled && self.telegram.mode == TelegramMode::Webhook {
+            let url = self.telegram.webhook_url.trim();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(fail(
+                    "telegram.webhook_url",
+                    "must be the public https:// address of the webhook in webhook mode".into(),
+                ));
+            }
+            if !helpdesk_telegram::valid_secret(&self.telegram.webhook_secret) {
+                return Err(fail(
+                    "telegram.webhook_secret",
+                    "must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - in webhook mode".into(),
+                ));
+            }
+        }
         if self.discord.enabled && self.discord.token.is_empty() {
             return Err(fail(
                 "discord.token",
@@ -545,6 +577,33 @@ mod tests {
         assert_eq!(settings.email.imap.port, 1143);
         assert_eq!(settings.email.imap.password, "12345");
         assert!(!settings.telegram.enabled);
+    }
+
+    #[test]
+    fn telegram_webhook_mode_needs_a_url_and_a_secret_telegram_accepts() {
+        let webhook = |url: &str, secret: &str| {
+            load_text(
+                "[telegram]\nenabled = true\ntoken = \"1:x\"\nmode = \"webhook\"\n",
+                &[
+                    ("HELPDESK_TELEGRAM__WEBHOOK_URL", url),
+                    ("HELPDESK_TELEGRAM__WEBHOOK_SECRET", secret),
+                ],
+            )
+        };
+        let settings = webhook("https://help.example.org/telegram/webhook", "s3cret_-X")
+            .expect("valid webhook settings");
+        assert_eq!(settings.telegram.mode, TelegramMode::Webhook);
+        assert_eq!(settings.telegram.webhook_listen.port(), 8088);
+        let error = webhook("", "s3cret").unwrap_err().to_string();
+        assert!(error.contains("`telegram.webhook_url`"), "{error}");
+        let error = webhook("https://help.example.org/hook", "not secret!")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`telegram.webhook_secret`"), "{error}");
+        let error = load_text("[telegram]\nmode = \"push\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`telegram.mode`"), "{error}");
     }
 
     #[test]

@@ -571,17 +571,42 @@ async fn serve(settings: Settings) -> Result<()> {
         None
     };
     let desk = chat::ChatDesk::new(intake.clone(), deliverers.clone(), &settings.email.address);
-    let telegram = telegram.map(|telegram| {
-        let mut stop = jobs_stop.clone();
-        let shutdown = async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        };
-        tracing::info!(
-            api = settings.telegram.api_url,
-            "Telegram long polling started"
-        );
-        chat::telegram::start(telegram, desk.clone(), store.clone(), shutdown)
-    });
+    let telegram = match telegram {
+        Some(telegram) => {
+            let mut stop = jobs_stop.clone();
+            let shutdown = async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            };
+            Some(match settings.telegram.mode {
+                helpdesk::config::TelegramMode::Polling => {
+                    tracing::info!(
+                        api = settings.telegram.api_url,
+                        "Telegram long polling started"
+                    );
+                    chat::telegram::start(telegram, desk.clone(), store.clone(), shutdown)
+                }
+                helpdesk::config::TelegramMode::Webhook => {
+                    let listen = settings.telegram.webhook_listen;
+                    let listener = tokio::net::TcpListener::bind(listen)
+                        .await
+                        .with_context(|| format!("Telegram webhook listener on {listen}"))?;
+                    tracing::info!(
+                        %listen,
+                        url = settings.telegram.webhook_url,
+                        "Telegram webhook listening"
+                    );
+                    chat::telegram::start_webhook(
+                        telegram,
+                        desk.clone(),
+                        store.clone(),
+                        listener,
+                        shutdown,
+                    )
+                }
+            })
+        }
+        None => None,
+    };
     let discord = discord.map(|discord| {
         let mut stop = jobs_stop.clone();
         let shutdown = async move {

@@ -891,3 +891,122 @@ async fn a_refused_token_is_reported_and_no_gateway_is_tried() {
         bot.await.expect("bot stops");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dms_sent_while_the_bot_was_away_join_the_ticket_once_and_in_order() {
+    for db in stores("discord_offline_dms").await {
+        let fake = FakeDiscord::start(TOKEN).await;
+        let ada = User::new(42, "Ada");
+        let dm = fake.dm_channel_of(&ada);
+
+        let running = Running::start(&db, &fake).await;
+        let (number, thread) = open_ticket(&fake, &ada, "First").await;
+        running.stop().await;
+
+        // While the bot is away Discord keeps no events for it; the messages stay in the DM.
+        fake.customer_writes(&ada, "Second");
+        fake.customer_writes(&ada, "Third");
+        // One more right after the next READY, before the bot may have set up its collector.
+        fake.customer_writes_when_ready(&ada, "Fourth");
+        let history_calls = |fake: &FakeDiscord| {
+            fake.calls()
+                .iter()
+                .filter(|call| **call == format!("GET /channels/{dm}/messages"))
+                .count()
+        };
+        let asked_before = history_calls(&fake);
+
+        let running = Running::start(&db, &fake).await;
+        sent_to(&fake, thread, "Fourth").await;
+        fake.customer_writes(&ada, "Fifth");
+        let detail = until_ticket(&db.store, number, "five messages", |t| {
+            t.messages.len() >= 5
+        })
+        .await;
+        let texts: Vec<&str> = detail
+            .messages
+            .iter()
+            .map(|m| m.body_text.as_str())
+            .collect();
+        assert_eq!(texts, ["First", "Second", "Third", "Fourth", "Fifth"]);
+        assert!(
+            history_calls(&fake) > asked_before,
+            "the DM's history was asked for: {:?}",
+            fake.calls()
+        );
+        running.stop().await;
+
+        // Another start fetches the same history again and takes nothing twice.
+        let running = Running::start(&db, &fake).await;
+        fake.customer_writes(&ada, "Sixth");
+        sent_to(&fake, thread, "Sixth").await;
+        let detail =
+            until_ticket(&db.store, number, "six messages", |t| t.messages.len() >= 6).await;
+        let texts: Vec<&str> = detail
+            .messages
+            .iter()
+            .map(|m| m.body_text.as_str())
+            .collect();
+        assert_eq!(
+            texts,
+            ["First", "Second", "Third", "Fourth", "Fifth", "Sixth"]
+        );
+        running.stop().await;
+        assert!(
+            store::tickets::detail(&db.store, number + 1)
+                .await
+                .expect("ticket query")
+                .is_none(),
+            "no second ticket"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_to_agents_that_fail_are_sent_again_and_a_failed_slash_answer_follows() {
+    for db in stores("discord_answer_retry").await {
+        let fake = FakeDiscord::start(TOKEN).await;
+        agent(&db.store, "sam@example.org", "Sam", 555).await;
+        let running = Running::start(&db, &fake).await;
+        let ada = User::new(42, "Ada");
+        let sam = User::new(555, "Sam");
+        let (_, thread) = open_ticket(&fake, &ada, "Cannot log in").await;
+
+        // Discord has trouble the first time the bot answers in the thread.
+        fake.fail_next(
+            &format!("POST /channels/{thread}/messages"),
+            Failure::BadGateway,
+        );
+        let asked = fake.agent_writes_in_thread(&sam, thread, "/note she called");
+        let answer = sent_to(&fake, thread, "Note added").await;
+        assert_eq!(
+            answer.reply_to,
+            Some(asked),
+            "the answer replies to the command"
+        );
+
+        // A slash command's answer is due at once; when neither the interaction response nor
+        // the post in the thread goes through, it follows through the queue.
+        fake.fail_next("POST /interactions/", Failure::BadGateway);
+        fake.fail_next(
+            &format!("POST /channels/{thread}/messages"),
+            Failure::BadGateway,
+        );
+        let claim = fake.agent_runs_slash_command(&sam, thread, "claim", &[]);
+        let follow_up = sent_to(&fake, thread, "is yours, Sam").await;
+        assert_eq!(follow_up.interaction, None, "a message, not the response");
+        assert!(
+            !fake.sent().iter().any(|s| s.interaction == Some(claim)),
+            "the refused response is not counted as sent"
+        );
+        running.stop().await;
+        let answers = |text: &str| {
+            fake.sent()
+                .iter()
+                .filter(|s| s.channel_id == thread && s.content.contains(text))
+                .count()
+        };
+        assert_eq!(answers("Note added"), 1);
+        assert_eq!(answers("is yours, Sam"), 1);
+    }
+}

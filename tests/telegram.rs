@@ -21,22 +21,30 @@ const AGENTS_CHAT: i64 = -1_001_234_567_890;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn settings(fake: &FakeTelegram) -> Settings {
-    Settings::load_from(
-        None,
-        [
-            ("HELPDESK_TELEGRAM__ENABLED", "true".to_owned()),
-            ("HELPDESK_TELEGRAM__TOKEN", TOKEN.to_owned()),
-            ("HELPDESK_TELEGRAM__API_URL", fake.url()),
-            ("HELPDESK_TELEGRAM__AGENTS_CHAT_ID", AGENTS_CHAT.to_string()),
-            (
-                "HELPDESK_INTAKE__MAX_ATTACHMENT_BYTES",
-                support::LIMITS.max_attachment_bytes.to_string(),
-            ),
-        ]
-        .map(|(key, value)| (key.to_owned(), value)),
-    )
-    .expect("settings")
+    settings_with(fake, &[])
 }
+
+fn settings_with(fake: &FakeTelegram, more: &[(&str, String)]) -> Settings {
+    let mut env: Vec<(String, String)> = [
+        ("HELPDESK_TELEGRAM__ENABLED", "true".to_owned()),
+        ("HELPDESK_TELEGRAM__TOKEN", TOKEN.to_owned()),
+        ("HELPDESK_TELEGRAM__API_URL", fake.url()),
+        ("HELPDESK_TELEGRAM__AGENTS_CHAT_ID", AGENTS_CHAT.to_string()),
+        (
+            "HELPDESK_INTAKE__MAX_ATTACHMENT_BYTES",
+            support::LIMITS.max_attachment_bytes.to_string(),
+        ),
+    ]
+    .map(|(key, value)| (key.to_owned(), value))
+    .into();
+    env.extend(
+        more.iter()
+            .map(|(key, value)| ((*key).to_owned(), value.clone())),
+    );
+    Settings::load_from(None, env).expect("settings")
+}
+
+const WEBHOOK_SECRET: &str = "webhook-Secret_42";
 
 /// The bot and the job workers running against one store.
 struct Running {
@@ -47,16 +55,68 @@ struct Running {
 
 impl Running {
     async fn start(db: &TestStore, fake: &FakeTelegram) -> Running {
-        let settings = settings(fake);
+        Running::launch(db, settings(fake), None)
+    }
+
+    /// The bot in webhook mode, on a listener of its own at a free local port; returns the
+    /// webhook's URL too.
+    async fn start_webhook(db: &TestStore, fake: &FakeTelegram) -> (Running, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free local port");
+        let url = format!(
+            "http://{}/telegram/webhook",
+            listener.local_addr().expect("address")
+        );
+        let settings = settings_with(
+            fake,
+            &[
+                ("HELPDESK_TELEGRAM__MODE", "webhook".to_owned()),
+                ("HELPDESK_TELEGRAM__WEBHOOK_URL", url.clone()),
+                (
+                    "HELPDESK_TELEGRAM__WEBHOOK_SECRET",
+                    WEBHOOK_SECRET.to_owned(),
+                ),
+            ],
+        );
+        let running = Running::launch(db, settings, Some(listener));
+        // Updates flow once the webhook is set.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while fake.webhook_url() != url {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the webhook is set; calls: {:?}",
+                fake.calls()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (running, url)
+    }
+
+    fn launch(
+        db: &TestStore,
+        settings: Settings,
+        webhook: Option<tokio::net::TcpListener>,
+    ) -> Running {
         let telegram = chat::telegram::client(&settings).expect("telegram client");
         let deliverers =
             Deliverers::default().with(ChannelKind::Telegram, Arc::new(telegram.clone()));
         let desk = ChatDesk::new(db.intake.clone(), deliverers.clone(), "support@example.org");
         let (stop, stopped) = watch::channel(false);
         let mut bot_stop = stopped.clone();
-        let bot = chat::telegram::start(telegram, desk, db.store.clone(), async move {
+        let bot_stopped = async move {
             let _ = bot_stop.wait_for(|stop| *stop).await;
-        });
+        };
+        let bot = match webhook {
+            Some(listener) => chat::telegram::start_webhook(
+                telegram,
+                desk,
+                db.store.clone(),
+                listener,
+                bot_stopped,
+            ),
+            None => chat::telegram::start(telegram, desk, db.store.clone(), bot_stopped),
+        };
         let jobs = tokio::spawn(jobs::run(
             db.store.clone(),
             jobs::JobSettings::from_settings(&settings),
@@ -593,5 +653,261 @@ async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
             matches!(outcome, jobs::deliver::DeliveryOutcome::Failed(_)),
             "{outcome:?}"
         );
+    }
+}
+
+/// Runs `sql` on the store's writing connection.
+async fn execute(store: &Store, sql: &'static str) {
+    match store {
+        Store::Sqlite { writer, .. } => {
+            sqlx::query(sql).execute(writer).await.expect(sql);
+        }
+        Store::Postgres { pool } => {
+            sqlx::query(sql).execute(pool).await.expect(sql);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_webhook_a_customer_message_becomes_a_ticket_and_the_reply_reaches_the_customer() {
+    for db in stores("telegram_webhook").await {
+        let fake = FakeTelegram::start(TOKEN).await;
+        agent(&db.store, "sam@example.org", "Sam", 555).await;
+        let (running, _) = Running::start_webhook(&db, &fake).await;
+        assert_eq!(
+            fake.webhook_secret().as_deref(),
+            Some(WEBHOOK_SECRET),
+            "Telegram is told the secret"
+        );
+        assert_eq!(
+            fake.webhook_max_connections(),
+            Some(1),
+            "one update at a time, in order"
+        );
+        let ada = User::new(42, "Ada");
+        let sam = User::new(555, "Sam");
+
+        fake.customer_writes(&ada, "My printer is on fire");
+        let greeting = sent_to(&fake, ada.id, "Your ticket number is #").await;
+        let number = ticket_number_in(greeting.text.as_deref().unwrap_or_default());
+        let post = sent_to(&fake, AGENTS_CHAT, &format!("New ticket #{number}")).await;
+        fake.group_message(
+            AGENTS_CHAT,
+            &sam,
+            Some(post.message_id),
+            "Please unplug it first.",
+        );
+        sent_to(&fake, ada.id, "Please unplug it first.").await;
+        let detail = until_ticket(&db.store, number, "the reply is delivered", |t| {
+            t.messages
+                .iter()
+                .any(|m| m.delivery_status.as_deref() == Some("sent"))
+        })
+        .await;
+        let texts: Vec<&str> = detail
+            .messages
+            .iter()
+            .map(|m| m.body_text.as_str())
+            .collect();
+        assert_eq!(texts, ["My printer is on fire", "Please unplug it first."]);
+        assert!(
+            !fake.calls().iter().any(|call| call == "getUpdates"),
+            "no polling in webhook mode: {:?}",
+            fake.calls()
+        );
+        assert!(
+            fake.webhook_deliveries()
+                .iter()
+                .all(|delivery| delivery.status == Some(200)),
+            "every update was taken at once: {:?}",
+            fake.webhook_deliveries()
+        );
+        running.stop().await;
+
+        // Back to polling: the webhook goes, and what came meanwhile is polled.
+        fake.customer_writes(&ada, "Unplugged it");
+        let running = Running::start(&db, &fake).await;
+        until_ticket(
+            &db.store,
+            number,
+            "the message sent meanwhile is kept",
+            |t| t.messages.iter().any(|m| m.body_text == "Unplugged it"),
+        )
+        .await;
+        assert_eq!(fake.webhook_url(), "", "polling removed the webhook");
+        running.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_refuses_updates_without_the_secret_and_takes_a_redelivery_once() {
+    for db in stores("telegram_webhook_secret").await {
+        let fake = FakeTelegram::start(TOKEN).await;
+        let (running, url) = Running::start_webhook(&db, &fake).await;
+        let ada = User::new(42, "Ada");
+
+        // Someone who found the address posts a made-up update.
+        let forged = serde_json::json!({
+            "update_id": 999_999_999,
+            "message": {
+                "message_id": 1, "date": 1_700_000_000,
+                "chat": {"id": 66, "type": "private", "first_name": "Mallory"},
+                "from": {"id": 66, "is_bot": false, "first_name": "Mallory"},
+                "text": "Give me a ticket",
+            },
+        })
+        .to_string();
+        let client = reqwest::Client::new();
+        for secret in [None, Some("wrong-secret")] {
+            let mut request = client
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .body(forged.clone());
+            if let Some(secret) = secret {
+                request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
+            }
+            let status = request.send().await.expect("the webhook answers").status();
+            assert_eq!(status.as_u16(), 401, "secret {secret:?} is refused");
+        }
+
+        fake.customer_writes(&ada, "/start");
+        sent_to(&fake, ada.id, "Write your question").await;
+        fake.customer_writes(&ada, "My printer is on fire");
+        let greeting = sent_to(&fake, ada.id, "Your ticket number is #").await;
+        let number = ticket_number_in(greeting.text.as_deref().unwrap_or_default());
+
+        // Telegram did not get our answers and sends both updates again.
+        let delivered: Vec<i64> = fake
+            .webhook_deliveries()
+            .iter()
+            .map(|delivery| delivery.update_id)
+            .collect();
+        assert_eq!(delivered.len(), 2, "{:?}", fake.webhook_deliveries());
+        for update_id in delivered {
+            assert_eq!(fake.redeliver(update_id).await, Some(200));
+        }
+        // A later message shows that everything before it is done.
+        fake.customer_writes(&ada, "It smells of toner");
+        until_ticket(&db.store, number, "the next message is kept", |t| {
+            t.messages
+                .iter()
+                .any(|m| m.body_text == "It smells of toner")
+        })
+        .await;
+        let detail = ticket(&db.store, number).await;
+        let texts: Vec<&str> = detail
+            .messages
+            .iter()
+            .map(|m| m.body_text.as_str())
+            .collect();
+        assert_eq!(texts, ["My printer is on fire", "It smells of toner"]);
+        let welcomes = fake
+            .sent()
+            .iter()
+            .filter(|s| {
+                s.text
+                    .as_deref()
+                    .is_some_and(|t| t.contains("Write your question"))
+            })
+            .count();
+        assert_eq!(welcomes, 1, "the redelivered /start is not answered again");
+        let totals = store::tickets::totals(&db.store).await.expect("totals");
+        assert_eq!(totals.tickets, 1, "the forged update opened nothing");
+        running.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_the_store_refuses_is_refused_to_telegram_and_taken_on_its_retry() {
+    for db in stores("telegram_webhook_retry").await {
+        let fake = FakeTelegram::start(TOKEN).await;
+        let (running, _) = Running::start_webhook(&db, &fake).await;
+        let ada = User::new(42, "Ada");
+
+        // The database refuses new messages for a while (not even their raw form is kept).
+        let (refuse, allow) = match db.backend() {
+            store::Backend::Sqlite => (
+                vec![
+                    "CREATE TRIGGER refuse_messages BEFORE INSERT ON raw_messages \
+                     BEGIN SELECT RAISE(ABORT, 'refused for the test'); END",
+                ],
+                vec!["DROP TRIGGER refuse_messages"],
+            ),
+            store::Backend::Postgres => (
+                vec![
+                    "CREATE FUNCTION refuse_messages() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$",
+                    "CREATE TRIGGER refuse_messages BEFORE INSERT ON raw_messages \
+                     FOR EACH ROW EXECUTE FUNCTION refuse_messages()",
+                ],
+                vec![
+                    "DROP TRIGGER refuse_messages ON raw_messages",
+                    "DROP FUNCTION refuse_messages()",
+                ],
+            ),
+        };
+        for sql in refuse {
+            execute(&db.store, sql).await;
+        }
+        fake.customer_writes(&ada, "My printer is on fire");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while fake
+            .webhook_deliveries()
+            .iter()
+            .filter(|delivery| delivery.status == Some(500))
+            .count()
+            < 2
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the update is refused and posted again: {:?}",
+                fake.webhook_deliveries()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(fake.unconfirmed_updates(), 1, "Telegram keeps the update");
+        for sql in allow {
+            execute(&db.store, sql).await;
+        }
+        let greeting = sent_to(&fake, ada.id, "Your ticket number is #").await;
+        let number = ticket_number_in(greeting.text.as_deref().unwrap_or_default());
+        let detail = ticket(&db.store, number).await;
+        assert_eq!(detail.messages.len(), 1, "kept once: {detail:#?}");
+        assert_eq!(detail.messages[0].body_text, "My printer is on fire");
+        assert_eq!(fake.unconfirmed_updates(), 0);
+        running.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_in_the_agents_group_that_fails_is_sent_again() {
+    for db in stores("telegram_answer_retry").await {
+        let fake = FakeTelegram::start(TOKEN).await;
+        agent(&db.store, "sam@example.org", "Sam", 555).await;
+        let running = Running::start(&db, &fake).await;
+        let sam = User::new(555, "Sam");
+
+        // Telegram has trouble the first time the bot answers.
+        fake.fail_next("sendMessage", Failure::BadGateway);
+        let asked = fake.group_message(AGENTS_CHAT, &sam, None, "/help");
+        let answer = sent_to(&fake, AGENTS_CHAT, "/claim - take the ticket yourself").await;
+        assert_eq!(
+            answer.reply_to,
+            Some(asked),
+            "the answer replies to the command"
+        );
+        let attempts = fake
+            .calls()
+            .iter()
+            .filter(|call| *call == "sendMessage")
+            .count();
+        assert_eq!(attempts, 2, "refused once, then sent: {:?}", fake.calls());
+        running.stop().await;
+        let answers = fake
+            .sent()
+            .iter()
+            .filter(|s| s.chat_id == AGENTS_CHAT)
+            .count();
+        assert_eq!(answers, 1, "answered once: {:#?}", fake.sent());
     }
 }

@@ -8,15 +8,15 @@ use helpdesk_channel::{
     ChannelKind, ChatEvent, Deliver, Delivered, DeliveryError, OutboundMessage,
 };
 use helpdesk_discord::{
-    DEFAULT_API_URL, Discord, DiscordError, DiscordSettings, HealthState, Sink,
+    DEFAULT_API_URL, Discord, DiscordError, DiscordSettings, DmCursors, HealthState, Sink,
 };
 
 use super::ChatDesk;
 use super::telegram::DeskSink;
 use crate::config::Settings;
 use crate::intake::IntakeError;
-use crate::store::Store;
 use crate::store::health::ChannelHealth;
+use crate::store::{self, Store, StoreError};
 
 /// The channel's settings from `[discord]`, with the attachment limit of `[intake]`.
 pub fn discord_settings(settings: &Settings) -> DiscordSettings {
@@ -42,6 +42,45 @@ impl Sink for DeskSink {
 
     async fn accept(&self, events: Vec<ChatEvent>) -> Result<(), IntakeError> {
         helpdesk_telegram::Sink::accept(self, events).await
+    }
+}
+
+/// The last message handled in each DM channel, kept as the cursors `discord` / `dm:<channel>`.
+#[derive(Debug, Clone)]
+pub struct StoredDmCursors {
+    store: Store,
+}
+
+impl StoredDmCursors {
+    pub fn new(store: Store) -> StoredDmCursors {
+        StoredDmCursors { store }
+    }
+}
+
+const DM_CURSOR_PREFIX: &str = "dm:";
+
+impl DmCursors for StoredDmCursors {
+    type Error = StoreError;
+
+    async fn load(&self) -> Result<Vec<(u64, u64)>, StoreError> {
+        let rows = store::cursors::list(&self.store, "discord").await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let channel = name.strip_prefix(DM_CURSOR_PREFIX)?.parse().ok()?;
+                Some((channel, value.parse().ok()?))
+            })
+            .collect())
+    }
+
+    async fn save(&self, channel: u64, message: u64) -> Result<(), StoreError> {
+        store::cursors::set(
+            &self.store,
+            "discord",
+            &format!("{DM_CURSOR_PREFIX}{channel}"),
+            &message.to_string(),
+        )
+        .await
     }
 }
 
@@ -130,7 +169,13 @@ pub fn start(
                 health_report(&health.get())
             }))
         };
-        discord.run(DeskSink::new(desk), shutdown).await;
+        discord
+            .run(
+                DeskSink::new(desk),
+                StoredDmCursors::new(store.clone()),
+                shutdown,
+            )
+            .await;
         reporter.abort();
         health.disconnected();
         super::write_health(&store, &health_report(&health.get())).await;

@@ -16,7 +16,7 @@ use helpdesk_channel::{
 
 use crate::domain::{MessageKind, Status};
 use crate::intake::{Intake, IntakeError, Outcome};
-use crate::jobs::deliver::{self, Deliverers};
+use crate::jobs::deliver::{self, ChatAnswer, Deliverers};
 use crate::store::tickets::Actor;
 use crate::store::{Store, StoreError, outbound};
 use commands::Command;
@@ -262,10 +262,10 @@ impl ChatDesk {
         Ok(())
     }
 
-    /// Sends a short text on a chat channel right away, not through the delivery queue: answers
-    /// in the agents' place go to no customer of a ticket (and a Discord slash command must be
-    /// answered within seconds), and one lost to a network error is not worth a retry. Returns
-    /// the posted message's id.
+    /// Sends a short text on a chat channel right away, not through a queue: the welcome after
+    /// /start (the customer is there and waiting, and a lost one is not worth a retry), and
+    /// the answer to a Discord slash command (due within seconds). Returns the posted
+    /// message's id.
     async fn say(
         &self,
         channel: ChannelKind,
@@ -357,19 +357,19 @@ impl ChatDesk {
                  you with: helpdesk user add --{channel}-id {}",
                 message.sender.address
             );
-            self.answer(&message, None, &text).await;
+            self.answer(&message, None, &text).await?;
             return Ok(AgentOutcome::Answered(text));
         };
         let parsed = match command {
             Ok(parsed) => parsed,
             Err(problem) => {
                 let text = format!("{problem}\n\n{}", commands::HELP);
-                self.answer(&message, None, &text).await;
+                self.answer(&message, None, &text).await?;
                 return Ok(AgentOutcome::Answered(text));
             }
         };
         if parsed.command == Command::Help {
-            self.answer(&message, None, commands::HELP).await;
+            self.answer(&message, None, commands::HELP).await?;
             return Ok(AgentOutcome::Answered(commands::HELP.to_owned()));
         }
         let mut posts: Vec<&str> = message.reply_to.iter().map(String::as_str).collect();
@@ -390,16 +390,24 @@ impl ChatDesk {
                 return Ok(AgentOutcome::Ignored);
             }
             let text = "Which ticket? Reply to the ticket's post, or name it: /claim #1042";
-            self.answer(&message, None, text).await;
+            self.answer(&message, None, text).await?;
             return Ok(AgentOutcome::Answered(text.to_owned()));
         };
         let text = match self.act(&message, agent, number, &parsed.command).await {
-            Ok(Some(text)) => text,
+            Ok(Some(text)) => {
+                // Queued with the action, unless it must go out at once.
+                if answered_directly(&message) {
+                    self.answer(&message, Some(number), &text).await?;
+                }
+                text
+            }
             Ok(None) => return Ok(AgentOutcome::AlreadyDone),
-            Err(StoreError::Conflict(problem) | StoreError::NotFound(problem)) => problem,
+            Err(StoreError::Conflict(problem) | StoreError::NotFound(problem)) => {
+                self.answer(&message, Some(number), &problem).await?;
+                problem
+            }
             Err(error) => return Err(error),
         };
-        self.answer(&message, Some(number), &text).await;
         Ok(AgentOutcome::Answered(text))
     }
 
@@ -516,6 +524,15 @@ impl ChatDesk {
             }
             Command::Help => commands::HELP.to_owned(),
         };
+        // The answer is queued with the action it reports: both happen, or neither does.
+        if !answered_directly(message) {
+            deliver::enqueue_chat_answer(
+                &mut tx,
+                &chat_answer(message, Some(number), &answer),
+                now,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(Some(answer))
     }
@@ -569,8 +586,22 @@ impl ChatDesk {
     }
 
     /// Answers an agent in the agents' place, as a reply to their message; an answer about a
-    /// ticket is remembered as a post of that ticket, so replying to it works as well.
-    async fn answer(&self, message: &AgentMessage, ticket: Option<i64>, text: &str) {
+    /// ticket is remembered as a post of that ticket, so replying to it works as well. The
+    /// answer goes through the chat answer queue, which retries it on rate limits and outages;
+    /// only a Discord slash command is answered at once (Discord wants its answer within three
+    /// seconds), and should that fail, the answer follows through the queue as a message.
+    async fn answer(
+        &self,
+        message: &AgentMessage,
+        ticket: Option<i64>,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        if !answered_directly(message) {
+            let mut tx = self.store().begin_write().await?;
+            deliver::enqueue_chat_answer(&mut tx, &chat_answer(message, ticket, text), now).await?;
+            return tx.commit().await;
+        }
         let posted = self
             .say(
                 message.channel,
@@ -581,19 +612,42 @@ impl ChatDesk {
                 text,
             )
             .await;
-        if let (Some(posted), Some(number)) = (posted, ticket) {
-            let result = async {
-                let mut tx = self.store().begin_write().await?;
-                if let Some((ticket_id, _)) = store::ticket_channel(&mut tx, number).await? {
-                    store::record_post(&mut tx, message.channel, &posted, ticket_id, Utc::now())
-                        .await?;
+        let mut tx = self.store().begin_write().await?;
+        match posted {
+            Some(posted) => {
+                if let Some(number) = ticket
+                    && let Some((ticket_id, _)) = store::ticket_channel(&mut tx, number).await?
+                {
+                    store::record_post(&mut tx, message.channel, &posted, ticket_id, now).await?;
                 }
-                tx.commit().await
             }
-            .await;
-            if let Err(error) = result {
-                tracing::warn!(%error, "answer in the agents' place not remembered");
+            None => {
+                let follow_up = ChatAnswer {
+                    reply_to: None,
+                    ..chat_answer(message, ticket, text)
+                };
+                deliver::enqueue_chat_answer(&mut tx, &follow_up, now).await?;
             }
         }
+        tx.commit().await
+    }
+}
+
+/// Whether an agent's message is answered at once rather than through the queue: a Discord
+/// slash command, whose answer is due within seconds.
+fn answered_directly(message: &AgentMessage) -> bool {
+    message.channel == ChannelKind::Discord && message.external_id.starts_with("interaction:")
+}
+
+/// The first attempt at answering `message` in its place, as a reply to it.
+fn chat_answer(message: &AgentMessage, ticket: Option<i64>, text: &str) -> ChatAnswer {
+    ChatAnswer {
+        channel: message.channel,
+        place: message.place.clone(),
+        answers: message.external_id.clone(),
+        reply_to: Some(message.external_id.clone()),
+        ticket_number: ticket,
+        text: text.to_owned(),
+        attempt: 1,
     }
 }

@@ -1,14 +1,21 @@
 //! The Telegram channel wired to the application: the update offset kept in
-//! `channel_cursors`, updates handed to the [`ChatDesk`].
+//! `channel_cursors`, updates (polled, or posted to the webhook listener) handed to the
+//! [`ChatDesk`].
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
 use helpdesk_telegram::{
-    ChatEvent, Cursor, HealthState, Sink, Telegram, TelegramError, TelegramSettings,
+    ChatEvent, Cursor, HealthState, Received, SECRET_HEADER, Sink, Telegram, TelegramError,
+    TelegramSettings, WebhookSettings,
 };
 
 use super::ChatDesk;
-use crate::config::Settings;
+use crate::config::{Settings, TelegramMode};
 use crate::intake::IntakeError;
 use crate::store::health::ChannelHealth;
 use crate::store::{self, Store, StoreError};
@@ -24,6 +31,10 @@ pub fn telegram_settings(settings: &Settings) -> TelegramSettings {
         agents_chat_id: settings.telegram.agents_chat_id,
         poll_seconds: POLL_SECONDS,
         max_file_bytes: settings.intake.max_attachment_bytes,
+        webhook: (settings.telegram.mode == TelegramMode::Webhook).then(|| WebhookSettings {
+            url: settings.telegram.webhook_url.trim().to_owned(),
+            secret: settings.telegram.webhook_secret.clone(),
+        }),
     }
 }
 
@@ -115,24 +126,110 @@ pub fn start(
     })
 }
 
+/// What the webhook listener needs to take an update.
+#[derive(Clone)]
+struct WebhookState {
+    telegram: Telegram,
+    cursor: StoredOffset,
+    sink: DeskSink,
+}
+
+/// Takes updates Telegram posts to the webhook on `listener` (at the path of
+/// `telegram.webhook_url`) and keeps the webhook set, until `shutdown` completes; health is
+/// reported to the database. The listener is the channel's own, not the web server's: only
+/// this path needs to be reachable from Telegram.
+pub fn start_webhook(
+    telegram: Telegram,
+    desk: ChatDesk,
+    store: Store,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let health = telegram.health();
+    let path = telegram
+        .webhook_path()
+        .unwrap_or_else(|| "/telegram/webhook".to_owned());
+    let routes = Router::new()
+        .route(&path, post(webhook_update))
+        .with_state(WebhookState {
+            telegram: telegram.clone(),
+            cursor: StoredOffset::new(store.clone()),
+            sink: DeskSink::new(desk),
+        });
+    tokio::spawn(async move {
+        let reporter = {
+            let health = health.clone();
+            tokio::spawn(super::report_health(store.clone(), move || {
+                webhook_health_report(&health.get())
+            }))
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let server = {
+            let mut stopped = stopped.clone();
+            axum::serve(listener, routes).with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+        };
+        let keeper = telegram.run_webhook(async move {
+            shutdown.await;
+            stop.send(true).ok();
+        });
+        let (served, ()) = tokio::join!(server.into_future(), keeper);
+        if let Err(error) = served {
+            tracing::error!(%error, "Telegram webhook listener failed");
+        }
+        reporter.abort();
+        health.disconnected();
+        super::write_health(&store, &webhook_health_report(&health.get())).await;
+    })
+}
+
+/// One update posted by Telegram: 200 once handled (or known), 401 without the right secret,
+/// 400 for what is no update, 500 while it cannot be stored (Telegram sends it again).
+async fn webhook_update(
+    State(state): State<WebhookState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let secret = headers.get(SECRET_HEADER).map(|value| value.as_bytes());
+    match state
+        .telegram
+        .receive(&state.cursor, &state.sink, secret, &body)
+        .await
+    {
+        Received::Handled | Received::AlreadyHandled => StatusCode::OK,
+        Received::Unauthorized => StatusCode::UNAUTHORIZED,
+        Received::Malformed(error) => {
+            tracing::warn!(%error, "Telegram webhook: not an update");
+            StatusCode::BAD_REQUEST
+        }
+        Received::NotStored(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 /// The connection's row in `channel_health`.
 fn health_report(state: &HealthState) -> ChannelHealth {
+    report_of(state, "long polling")
+}
+
+fn webhook_health_report(state: &HealthState) -> ChannelHealth {
+    report_of(state, "webhook")
+}
+
+fn report_of(state: &HealthState, mode: &str) -> ChannelHealth {
     ChannelHealth {
         channel: "telegram".to_owned(),
         name: HEALTH_NAME.to_owned(),
         connected: state.connected,
         detail: Some(match state.last_event_at {
-            Some(at) => format!(
-                "long polling; last update {}",
-                at.format("%Y-%m-%d %H:%M:%S UTC")
-            ),
-            None => "long polling".to_owned(),
+            Some(at) => format!("{mode}; last update {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+            None => mode.to_owned(),
         }),
         last_success_at: state.last_success_at,
         last_error: state.last_error.clone(),
         last_error_at: state.last_error_at,
         consecutive_failures: i64::from(state.consecutive_failures),
-        backlog: 0,
+        backlog: i64::from(state.pending_updates),
         updated_at: chrono::Utc::now(),
     }
 }

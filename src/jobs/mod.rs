@@ -543,6 +543,17 @@ async fn run_deliver(
     Ok(())
 }
 
+async fn run_chat_answer(
+    job: deliver::ChatAnswer,
+    context: Data<JobContext>,
+) -> std::result::Result<(), BoxDynError> {
+    let _running = context.running.start();
+    let outcome =
+        deliver::deliver_chat_answer(&context.store, &context.deliverers, &job, Utc::now()).await?;
+    tracing::debug!(place = job.place, ?outcome, "chat answer ran");
+    Ok(())
+}
+
 async fn run_notify(
     job: notify::NotifyAgents,
     context: Data<JobContext>,
@@ -721,6 +732,15 @@ pub async fn run(
             deliver::DELIVER_QUEUE,
             format!("helpdesk-deliver-{instance}"),
             run_deliver,
+            context.clone(),
+            workers_stopping.clone()
+        ),
+        spawn_worker!(
+            &store,
+            deliver::ChatAnswer,
+            deliver::CHAT_ANSWER_QUEUE,
+            format!("helpdesk-chat-answer-{instance}"),
+            run_chat_answer,
             context.clone(),
             workers_stopping.clone()
         ),

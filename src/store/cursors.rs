@@ -1,4 +1,5 @@
-//! Where each channel adapter stands: IMAP UIDVALIDITY and last UID, Telegram update offset.
+//! Where each channel adapter stands: IMAP UIDVALIDITY and last UID, Telegram update offset,
+//! the last message handled in each Discord DM channel.
 
 use chrono::Utc;
 
@@ -13,6 +14,17 @@ pub async fn get(store: &Store, channel: &str, name: &str) -> Result<Option<Stri
     .fetch_optional(pool)
     .await)?;
     Ok(value)
+}
+
+/// Every cursor of `channel`, as (name, value), by name.
+pub async fn list(store: &Store, channel: &str) -> Result<Vec<(String, String)>> {
+    let rows = on_pool!(store, pool => sqlx::query_as(
+        "SELECT name, value FROM channel_cursors WHERE channel = $1 ORDER BY name",
+    )
+    .bind(channel)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows)
 }
 
 pub async fn set(store: &Store, channel: &str, name: &str, value: &str) -> Result<()> {

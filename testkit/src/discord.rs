@@ -2,8 +2,9 @@
 //! <https://discord.com/developers/docs>.
 //!
 //! REST: `GET /gateway`, `GET /gateway/bot`, `GET /users/@me`, `GET /oauth2/applications/@me`,
-//! `POST /users/@me/channels` (open a DM), `GET /channels/{id}`, `POST /channels/{id}/messages`
-//! (JSON, or multipart with `payload_json` and `files[n]`), `POST
+//! `POST /users/@me/channels` (open a DM), `GET /channels/{id}`, `GET /channels/{id}/messages`
+//! (history: `after` or `before`, `limit` 1-100, default 50, newest first), `POST
+//! /channels/{id}/messages` (JSON, or multipart with `payload_json` and `files[n]`), `POST
 //! /channels/{id}/messages/{message}/threads`, `PUT` (and `POST`) application commands, global
 //! or per guild, and `POST /interactions/{id}/{token}/callback`. Files users send are served
 //! under `/attachments/...`, as Discord's CDN would. Errors come as `{"code", "message"}` with
@@ -130,6 +131,8 @@ struct Inner {
     interactions: HashMap<u64, (String, u64)>,
     sessions: Vec<Session>,
     failures: HashMap<String, Vec<Failure>>,
+    /// DMs written the moment the next session is ready: (customer, text).
+    when_ready: Vec<(User, String)>,
     identifies: usize,
     resumes: usize,
     heartbeats: usize,
@@ -282,7 +285,10 @@ impl FakeDiscord {
             .route("/oauth2/applications/@me", get(application))
             .route("/users/@me/channels", post(open_dm))
             .route("/channels/{channel}", get(channel))
-            .route("/channels/{channel}/messages", post(create_message))
+            .route(
+                "/channels/{channel}/messages",
+                post(create_message).get(channel_messages),
+            )
             .route(
                 "/channels/{channel}/messages/{message}/threads",
                 post(start_thread),
@@ -321,23 +327,17 @@ impl FakeDiscord {
     }
 
     fn message(&self, channel_id: u64, author: &User, content: &str, guild: bool) -> Value {
-        let mut inner = self.shared.lock();
-        let id = inner.id();
-        let mut message = json!({
-            "id": id.to_string(), "channel_id": channel_id.to_string(),
-            "author": author.json(), "content": content, "timestamp": timestamp(),
-            "edited_timestamp": null, "tts": false, "mention_everyone": false,
-            "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
-            "pinned": false, "type": 0, "flags": 0,
-        });
-        if guild {
-            message["guild_id"] = json!(GUILD_ID.to_string());
-            message["member"] = json!({
-                "roles": [], "joined_at": timestamp(), "deaf": false, "mute": false, "flags": 0,
-            });
-        }
-        inner.messages.insert(id, message.clone());
-        message
+        new_message(&mut self.shared.lock(), channel_id, author, content, guild)
+    }
+
+    /// A customer writes in a DM the moment the bot's next session is ready: the
+    /// MESSAGE_CREATE follows READY in the same burst of dispatches.
+    pub fn customer_writes_when_ready(&self, customer: &User, text: &str) {
+        self.dm_channel_of(customer);
+        self.shared
+            .lock()
+            .when_ready
+            .push((customer.clone(), text.to_owned()));
     }
 
     fn attach(&self, message: &mut Value, upload: &Upload) {
@@ -746,6 +746,81 @@ async fn channel(State(shared): State<Shared>, Path(channel): Path<String>) -> R
         return axum::Json(dm_json(channel, &User::new(*user, "Customer"))).into_response();
     }
     error(StatusCode::NOT_FOUND, 10003, "Unknown Channel")
+}
+
+/// Get Channel Messages: with `after`, the `limit` oldest messages after it; otherwise the
+/// `limit` newest (before `before`, if given). Either way the page comes newest first, as
+/// Discord sends it, and without the gateway-only `guild_id` and `member`.
+async fn channel_messages(
+    State(shared): State<Shared>,
+    Path(channel): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Ok(channel) = channel.parse::<u64>() else {
+        return error(StatusCode::NOT_FOUND, 10003, "Unknown Channel");
+    };
+    let mut after = None;
+    let mut before = None;
+    let mut limit = 50u64;
+    for pair in query.as_deref().unwrap_or_default().split('&') {
+        let Some((name, value)) = pair.split_once('=') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<u64>() else {
+            return error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
+        };
+        match name {
+            "after" => after = Some(value),
+            "before" => before = Some(value),
+            "limit" if (1..=100).contains(&value) => limit = value,
+            "limit" => return error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body"),
+            _ => {}
+        }
+    }
+    let inner = shared.lock();
+    let known = channel == AGENTS_CHANNEL_ID
+        || inner.threads.iter().any(|thread| thread.id == channel)
+        || inner.dms.values().any(|dm| *dm == channel);
+    if !known {
+        return error(StatusCode::NOT_FOUND, 10003, "Unknown Channel");
+    }
+    let mut in_channel: Vec<(u64, &Value)> = inner
+        .messages
+        .iter()
+        .filter(|(_, message)| snowflake(message.get("channel_id")) == Some(channel))
+        .map(|(id, message)| (*id, message))
+        .collect();
+    in_channel.sort_unstable_by_key(|(id, _)| *id);
+    let take = usize::try_from(limit).unwrap_or(50);
+    let mut page: Vec<(u64, &Value)> = match after {
+        Some(after) => in_channel
+            .into_iter()
+            .filter(|(id, _)| *id > after)
+            .take(take)
+            .collect(),
+        None => {
+            let mut older: Vec<(u64, &Value)> = in_channel
+                .into_iter()
+                .filter(|(id, _)| before.is_none_or(|before| *id < before))
+                .collect();
+            let skip = older.len().saturating_sub(take);
+            older.drain(..skip);
+            older
+        }
+    };
+    page.reverse();
+    let page: Vec<Value> = page
+        .into_iter()
+        .map(|(_, message)| {
+            let mut message = message.clone();
+            if let Some(fields) = message.as_object_mut() {
+                fields.remove("guild_id");
+                fields.remove("member");
+            }
+            message
+        })
+        .collect();
+    axum::Json(Value::Array(page)).into_response()
 }
 
 fn thread_json(thread: &Thread) -> Value {
@@ -1243,6 +1318,32 @@ fn token_ok(shared: &Shared, given: &Value) -> bool {
     given == shared.lock().token
 }
 
+/// A new message from `author` in `channel_id`, kept for references, edits and history.
+fn new_message(
+    inner: &mut Inner,
+    channel_id: u64,
+    author: &User,
+    content: &str,
+    guild: bool,
+) -> Value {
+    let id = inner.id();
+    let mut message = json!({
+        "id": id.to_string(), "channel_id": channel_id.to_string(),
+        "author": author.json(), "content": content, "timestamp": timestamp(),
+        "edited_timestamp": null, "tts": false, "mention_everyone": false,
+        "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
+        "pinned": false, "type": 0, "flags": 0,
+    });
+    if guild {
+        message["guild_id"] = json!(GUILD_ID.to_string());
+        message["member"] = json!({
+            "roles": [], "joined_at": timestamp(), "deaf": false, "mute": false, "flags": 0,
+        });
+    }
+    inner.messages.insert(id, message.clone());
+    message
+}
+
 /// Opens a session with its READY dispatch; returns the session's index.
 fn identify(shared: &Shared) -> usize {
     let mut inner = shared.lock();
@@ -1258,9 +1359,12 @@ fn identify(shared: &Shared) -> usize {
             "private_channels": [], "relationships": [],
         }
     });
-    inner.sessions.push(Session {
-        id,
-        dispatches: vec![ready],
-    });
+    let mut dispatches = vec![ready];
+    for (customer, text) in std::mem::take(&mut inner.when_ready) {
+        let channel = inner.dms.get(&customer.id).copied().unwrap_or_default();
+        let message = new_message(&mut inner, channel, &customer, &text, false);
+        dispatches.push(json!({"t": "MESSAGE_CREATE", "d": message}));
+    }
+    inner.sessions.push(Session { id, dispatches });
     inner.sessions.len() - 1
 }

@@ -8,6 +8,13 @@
 //!
 //! Tests play the people: [`FakeTelegram::customer_writes`] and friends queue updates, and
 //! [`FakeTelegram::wait_for_sent`] waits for what the bot sent.
+//!
+//! Webhooks as the API describes them: while a webhook is set, getUpdates answers 409
+//! Conflict, and queued updates are posted to the webhook's URL as JSON, with the secret token
+//! in `X-Telegram-Bot-Api-Secret-Token`. An update leaves the queue only on a 2xx answer; any
+//! other answer (or no connection) is recorded for getWebhookInfo's `last_error_*` and the
+//! update is posted again after a pause. Updates go one at a time, oldest first, as Telegram
+//! does for a webhook with `max_connections` 1 (the fake never opens more).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -73,6 +80,17 @@ pub struct Sent {
     pub file: Option<(String, Vec<u8>)>,
 }
 
+/// One attempt to post an update to the webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    pub update_id: i64,
+    /// The HTTP status the webhook answered; `None` when it could not be reached.
+    pub status: Option<u16>,
+}
+
+/// How long the fake waits before posting a refused update again (Telegram waits longer).
+const WEBHOOK_RETRY_PAUSE: Duration = Duration::from_millis(300);
+
 /// A failure the next call of a method gets instead of its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -98,6 +116,14 @@ struct State_ {
     next_file: u64,
     commands: Vec<Value>,
     webhook_url: String,
+    webhook_secret: Option<String>,
+    webhook_max_connections: Option<i64>,
+    /// Unix time and text of the last failed webhook delivery.
+    webhook_last_error: Option<(i64, String)>,
+    /// Every webhook delivery attempt, in order.
+    webhook_deliveries: Vec<WebhookDelivery>,
+    /// Updates delivered (answered 2xx) by webhook, for a redelivery.
+    delivered: HashMap<i64, Value>,
     failures: HashMap<String, VecDeque<Failure>>,
     /// Every method called, in order, for tests that check what the client asked.
     calls: Vec<String>,
@@ -116,7 +142,8 @@ impl State_ {
 #[derive(Clone)]
 struct Shared {
     state: Arc<Mutex<State_>>,
-    /// Moves on whenever an update is queued, to wake long polls.
+    /// Moves on whenever an update is queued or the webhook changes, to wake long polls and
+    /// the webhook poster.
     updates: watch::Sender<u64>,
     sent: watch::Sender<u64>,
 }
@@ -134,11 +161,13 @@ pub struct FakeTelegram {
     address: SocketAddr,
     shared: Shared,
     server: tokio::task::JoinHandle<()>,
+    poster: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for FakeTelegram {
     fn drop(&mut self) {
         self.server.abort();
+        self.poster.abort();
     }
 }
 
@@ -264,10 +293,12 @@ impl FakeTelegram {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
+        let poster = tokio::spawn(post_to_webhook(shared.clone()));
         FakeTelegram {
             address,
             shared,
             server,
+            poster,
         }
     }
 
@@ -486,6 +517,126 @@ impl FakeTelegram {
     pub fn webhook_url(&self) -> String {
         self.shared.lock().webhook_url.clone()
     }
+
+    /// The secret token of the webhook, as setWebhook set it.
+    pub fn webhook_secret(&self) -> Option<String> {
+        self.shared.lock().webhook_secret.clone()
+    }
+
+    /// The `max_connections` of the webhook, as setWebhook set it.
+    pub fn webhook_max_connections(&self) -> Option<i64> {
+        self.shared.lock().webhook_max_connections
+    }
+
+    /// Every attempt to post an update to the webhook so far.
+    pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
+        self.shared.lock().webhook_deliveries.clone()
+    }
+
+    /// Waits until the webhook answered update `update_id` with 2xx; false on timeout.
+    pub async fn wait_for_webhook_delivery(&self, update_id: i64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.shared.lock().delivered.contains_key(&update_id) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Posts an update that was delivered before once more, as Telegram does when it did not
+    /// get our answer (a timeout, a dropped connection); returns the webhook's status.
+    pub async fn redeliver(&self, update_id: i64) -> Option<u16> {
+        let (url, secret, update) = {
+            let state = self.shared.lock();
+            (
+                state.webhook_url.clone(),
+                state.webhook_secret.clone(),
+                state.delivered.get(&update_id).cloned()?,
+            )
+        };
+        let status = post_update(&url, secret.as_deref(), &update).await;
+        self.shared
+            .lock()
+            .webhook_deliveries
+            .push(WebhookDelivery { update_id, status });
+        status
+    }
+}
+
+/// Posts one update to the webhook; the status, or `None` when it could not be reached.
+async fn post_update(url: &str, secret: Option<&str>, update: &Value) -> Option<u16> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .ok()?;
+    let mut request = client
+        .post(url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(update.to_string());
+    if let Some(secret) = secret {
+        request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
+    }
+    request
+        .send()
+        .await
+        .ok()
+        .map(|response| response.status().as_u16())
+}
+
+/// While a webhook is set, posts the oldest queued update to it until it is taken (2xx), then
+/// the next; refused ones are posted again after [`WEBHOOK_RETRY_PAUSE`].
+async fn post_to_webhook(shared: Shared) {
+    let mut woken = shared.updates.subscribe();
+    loop {
+        let next = {
+            let state = shared.lock();
+            (!state.webhook_url.is_empty())
+                .then(|| {
+                    state.pending.front().map(|update| {
+                        (
+                            state.webhook_url.clone(),
+                            state.webhook_secret.clone(),
+                            update.clone(),
+                        )
+                    })
+                })
+                .flatten()
+        };
+        let Some((url, secret, update)) = next else {
+            if woken.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let update_id = integer(update.get("update_id")).unwrap_or_default();
+        let status = post_update(&url, secret.as_deref(), &update).await;
+        let taken = status.is_some_and(|status| (200..300).contains(&status));
+        {
+            let mut state = shared.lock();
+            state
+                .webhook_deliveries
+                .push(WebhookDelivery { update_id, status });
+            if taken {
+                state
+                    .pending
+                    .retain(|queued| integer(queued.get("update_id")) != Some(update_id));
+                state.delivered.insert(update_id, update);
+            } else {
+                let message = match status {
+                    Some(status) => format!("Wrong response from the webhook: {status}"),
+                    None => "Connection refused".to_owned(),
+                };
+                state.webhook_last_error = Some((now(), message));
+            }
+        }
+        if !taken {
+            tokio::time::sleep(WEBHOOK_RETRY_PAUSE).await;
+        }
+    }
 }
 
 async fn params_of(request: Request) -> Result<(Value, Option<(String, Vec<u8>)>), Response> {
@@ -570,28 +721,37 @@ async fn api(
         }
         "getWebhookInfo" => {
             let state = shared.lock();
-            ok(json!({
+            let mut info = json!({
                 "url": state.webhook_url,
                 "has_custom_certificate": false,
                 "pending_update_count": state.pending.len(),
-            }))
+            });
+            if !state.webhook_url.is_empty() {
+                info["max_connections"] = json!(state.webhook_max_connections.unwrap_or(40));
+                if let Some((date, message)) = &state.webhook_last_error {
+                    info["last_error_date"] = json!(date);
+                    info["last_error_message"] = json!(message);
+                }
+            }
+            ok(info)
         }
         "deleteWebhook" => {
             let mut state = shared.lock();
             state.webhook_url.clear();
+            state.webhook_secret = None;
+            state.webhook_max_connections = None;
+            state.webhook_last_error = None;
             if params
                 .get("drop_pending_updates")
                 .is_some_and(|drop| drop == &json!(true) || drop == &json!("true"))
             {
                 state.pending.clear();
             }
+            drop(state);
+            shared.updates.send_modify(|count| *count += 1);
             ok(json!(true))
         }
-        "setWebhook" => {
-            let url = text_of(params.get("url")).unwrap_or_default();
-            shared.lock().webhook_url = url;
-            ok(json!(true))
-        }
+        "setWebhook" => set_webhook(&shared, &params),
         "getUpdates" => get_updates(&shared, &params).await,
         "sendMessage" => {
             let Some(text) = text_of(params.get("text")).filter(|text| !text.is_empty()) else {
@@ -647,6 +807,52 @@ fn canonical_method(method: &str) -> String {
         .find(|known| known.eq_ignore_ascii_case(method))
         .map(|known| (*known).to_owned())
         .unwrap_or_else(|| method.to_owned())
+}
+
+/// setWebhook: an empty URL removes the webhook; otherwise it must be an http(s) URL, the
+/// secret token 1-256 characters of `A-Za-z0-9_-`, and max_connections 1-100.
+fn set_webhook(shared: &Shared, params: &Value) -> Response {
+    let url = text_of(params.get("url")).unwrap_or_default();
+    let secret = text_of(params.get("secret_token"));
+    let max_connections = integer(params.get("max_connections"));
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    if !url.is_empty() && !scheme_ok {
+        return error(400, "Bad Request: invalid webhook URL specified");
+    }
+    if let Some(secret) = &secret
+        && !((1..=256).contains(&secret.len())
+            && secret
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-'))
+    {
+        return error(
+            400,
+            "Bad Request: secret token contains unallowed characters",
+        );
+    }
+    if max_connections.is_some_and(|max| !(1..=100).contains(&max)) {
+        return error(400, "Bad Request: invalid max_connections specified");
+    }
+    let mut state = shared.lock();
+    if params
+        .get("drop_pending_updates")
+        .is_some_and(|drop| drop == &json!(true) || drop == &json!("true"))
+    {
+        state.pending.clear();
+    }
+    if url != state.webhook_url {
+        state.webhook_last_error = None;
+    }
+    state.webhook_secret = if url.is_empty() { None } else { secret };
+    state.webhook_max_connections = if url.is_empty() {
+        None
+    } else {
+        max_connections
+    };
+    state.webhook_url = url;
+    drop(state);
+    shared.updates.send_modify(|count| *count += 1);
+    ok(json!(true))
 }
 
 async fn get_updates(shared: &Shared, params: &Value) -> Response {

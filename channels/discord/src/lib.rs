@@ -9,7 +9,11 @@
 //!
 //! The gateway does not wait for an acknowledgement: serenity reconnects and resumes a dropped
 //! session (Discord replays what was missed), and events are handed to the [`Sink`] one at a
-//! time, in the order they arrived, and retried until stored.
+//! time, in the order they arrived, and retried until stored. What a new session cannot
+//! replay — DMs sent while the bot was away — is fetched: the last message id handled in each
+//! DM channel is kept ([`DmCursors`]), and on READY and RESUMED the messages after it are
+//! handled, oldest first, before any live event; a message at or below a channel's cursor is
+//! never handled again.
 
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
@@ -28,8 +32,8 @@ use serenity::all::{
     CommandDataOptionValue, CommandInteraction, CommandOptionType, Context, CreateAllowedMentions,
     CreateAttachment, CreateCommand, CreateCommandOption, CreateInteractionResponse,
     CreateInteractionResponseMessage, CreateMessage, CreateThread, Event, EventHandler,
-    GatewayIntents, GuildChannel, GuildId, Http, HttpBuilder, Interaction, Message, MessageId,
-    MessageUpdateEvent, Ready, ShardStageUpdateEvent, UserId,
+    GatewayIntents, GetMessages, GuildChannel, GuildId, Http, HttpBuilder, HttpError, Interaction,
+    Message, MessageId, MessageUpdateEvent, Ready, ShardStageUpdateEvent, UserId,
 };
 use serenity::gateway::ConnectionStage;
 use tokio::sync::{mpsc, watch};
@@ -44,6 +48,10 @@ const MAX_FILES_PER_MESSAGE: usize = 10;
 const MAX_THREAD_NAME_CHARS: usize = 100;
 /// How long to wait after a failed start or a failed hand-over before trying again.
 const RETRY_PAUSE: Duration = Duration::from_secs(2);
+/// Messages per history request: Discord's maximum.
+const HISTORY_PAGE: u8 = 100;
+/// Tries at fetching one DM channel's history before it waits for the next READY.
+const HISTORY_TRIES: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscordError {
@@ -63,6 +71,18 @@ pub struct DiscordSettings {
     pub agents_channel_id: u64,
     /// Files larger than this are not downloaded (the message says so).
     pub max_file_bytes: u64,
+}
+
+/// The last message id handled in each DM channel, kept where the application keeps state.
+pub trait DmCursors: Send + Sync {
+    type Error: std::fmt::Display + Send;
+    /// Every DM channel seen, with its last handled message id.
+    fn load(&self) -> impl Future<Output = Result<Vec<(u64, u64)>, Self::Error>> + Send;
+    fn save(
+        &self,
+        channel: u64,
+        message: u64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Takes events; returns only once they are stored for good.
@@ -142,6 +162,8 @@ struct Known {
     /// Slash commands not yet answered: interaction id → token.
     interactions: HashMap<u64, String>,
     commands_registered: bool,
+    /// DM channel → the last message id handled there (the stored cursors, kept up to date).
+    dm_cursors: HashMap<u64, u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,7 +274,8 @@ fn message_id_of(external_id: &str) -> Option<u64> {
 
 /// What the gateway handler passes on, in arrival order.
 enum Incoming {
-    Ready(Box<Ready>),
+    /// A new session; the receiver completes once the session's collector is in place.
+    Ready(Box<Ready>, tokio::sync::oneshot::Receiver<()>),
     Resumed,
     Stage(bool),
     Message(Box<Message>),
@@ -306,7 +329,11 @@ fn incoming_of(event: &Event) -> Option<Incoming> {
 #[serenity::async_trait]
 impl EventHandler for Handler {
     async fn ready(&self, context: Context, ready: Ready) {
-        self.pass(Incoming::Ready(Box::new(ready)));
+        // READY goes first, so live events queue behind it (and behind what it catches up on);
+        // the catch-up waits for the collector, so a DM sent before the collector was in place
+        // is in the history it fetches.
+        let (collecting, collector_in_place) = tokio::sync::oneshot::channel();
+        self.pass(Incoming::Ready(Box::new(ready), collector_in_place));
         let number = self.collector.fetch_add(1, Ordering::SeqCst) + 1;
         let newest = self.collector.clone();
         let events = self.events.clone();
@@ -321,6 +348,7 @@ impl EventHandler for Handler {
                 }
                 true
             })));
+        let _ = collecting.send(());
     }
 
     async fn shard_stage_update(&self, _: Context, event: ShardStageUpdateEvent) {
@@ -356,8 +384,14 @@ impl Discord {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Follows the gateway until `shutdown` completes, handing each event to `sink`.
-    pub async fn run<S: Sink>(self, sink: S, shutdown: impl Future<Output = ()> + Send) {
+    /// Follows the gateway until `shutdown` completes, handing each event to `sink`; DMs sent
+    /// while the bot was away are caught up through `cursors`.
+    pub async fn run<S: Sink, C: DmCursors>(
+        self,
+        sink: S,
+        cursors: C,
+        shutdown: impl Future<Output = ()> + Send,
+    ) {
         let (stop, stopped) = watch::channel(false);
         let (events, mut incoming) = mpsc::unbounded_channel();
         let gateway = self.gateway(events, async move {
@@ -369,7 +403,7 @@ impl Discord {
             tokio::select! {
                 () = &mut gateway => break,
                 event = incoming.recv() => match event {
-                    Some(event) => self.take(event, &sink, &stopped).await,
+                    Some(event) => self.take(event, &sink, &cursors, &stopped).await,
                     None => break,
                 },
             }
@@ -455,20 +489,30 @@ impl Discord {
     }
 
     /// Handles one gateway event; what it means for the helpdesk goes to `sink` until stored.
-    async fn take<S: Sink>(&self, event: Incoming, sink: &S, stopped: &watch::Receiver<bool>) {
+    async fn take<S: Sink, C: DmCursors>(
+        &self,
+        event: Incoming,
+        sink: &S,
+        cursors: &C,
+        stopped: &watch::Receiver<bool>,
+    ) {
         let chat_event = match event {
-            Incoming::Ready(ready) => {
+            Incoming::Ready(ready, collector_in_place) => {
                 self.known().own_id = ready.user.id.get();
                 self.http.set_application_id(ready.application.id);
                 self.health.succeeded();
                 tracing::info!(bot = ready.user.name, "Discord session ready");
                 self.register_commands().await;
+                // Dropped unsent only if the handler stopped; catching up is right either way.
+                let _ = collector_in_place.await;
+                self.catch_up(sink, cursors, stopped).await;
                 None
             }
             Incoming::Resumed => {
                 self.health.succeeded();
                 self.health.update(|state| state.resumes += 1);
                 tracing::info!("Discord session resumed");
+                self.catch_up(sink, cursors, stopped).await;
                 None
             }
             Incoming::Stage(connected) => {
@@ -489,7 +533,10 @@ impl Discord {
                 );
                 None
             }
-            Incoming::Message(message) => self.event_of_message(&message).await,
+            Incoming::Message(message) => {
+                self.take_message(&message, sink, cursors, stopped).await;
+                None
+            }
             Incoming::Update(update) => self.event_of_update(&update).await,
             Incoming::Deleted {
                 channel,
@@ -510,27 +557,155 @@ impl Discord {
             }
             Incoming::Command(command) => self.event_of_command(&command).await,
         };
-        let Some(chat_event) = chat_event else {
-            return;
-        };
+        if let Some(chat_event) = chat_event {
+            self.hand_over(chat_event, sink, stopped).await;
+        }
+    }
+
+    /// Hands `chat_event` to `sink` until it is stored (or the bot stops); true once stored.
+    async fn hand_over<S: Sink>(
+        &self,
+        chat_event: ChatEvent,
+        sink: &S,
+        stopped: &watch::Receiver<bool>,
+    ) -> bool {
         loop {
             match sink.accept(vec![chat_event.clone()]).await {
                 Ok(()) => {
                     self.health
                         .update(|state| state.last_event_at = Some(Utc::now()));
-                    return;
+                    return true;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "Discord event not stored; trying again");
                     self.health.failed(&error.to_string());
                     let mut stopped = stopped.clone();
                     tokio::select! {
-                        _ = stopped.wait_for(|stop| *stop) => return,
+                        _ = stopped.wait_for(|stop| *stop) => return false,
                         () = tokio::time::sleep(RETRY_PAUSE) => {}
                     }
                 }
             }
         }
+    }
+
+    /// Handles a message, live or fetched. In a DM, one at or below the channel's cursor was
+    /// handled before and is skipped; once handled, the cursor moves to it.
+    async fn take_message<S: Sink, C: DmCursors>(
+        &self,
+        message: &Message,
+        sink: &S,
+        cursors: &C,
+        stopped: &watch::Receiver<bool>,
+    ) {
+        let is_dm = message.guild_id.is_none();
+        let channel = message.channel_id.get();
+        let id = message.id.get();
+        if is_dm
+            && self
+                .known()
+                .dm_cursors
+                .get(&channel)
+                .is_some_and(|last| id <= *last)
+        {
+            return;
+        }
+        if let Some(chat_event) = self.event_of_message(message).await
+            && !self.hand_over(chat_event, sink, stopped).await
+        {
+            return;
+        }
+        if !is_dm {
+            return;
+        }
+        self.known().dm_cursors.insert(channel, id);
+        if let Err(error) = cursors.save(channel, id).await {
+            // The message is stored; a later catch-up finds it known to intake.
+            tracing::warn!(%error, channel, "Discord DM cursor not saved");
+        }
+    }
+
+    /// Fetches and handles, oldest first, what was written in each known DM channel after its
+    /// cursor: DMs sent while the bot was away, which no gateway session replays.
+    async fn catch_up<S: Sink, C: DmCursors>(
+        &self,
+        sink: &S,
+        cursors: &C,
+        stopped: &watch::Receiver<bool>,
+    ) {
+        let stored = match cursors.load().await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(%error, "Discord DM cursors unreadable; no catch-up");
+                self.health.failed(&error.to_string());
+                return;
+            }
+        };
+        let channels: Vec<(u64, u64)> = {
+            let mut known = self.known();
+            for (channel, last) in stored {
+                let kept = known.dm_cursors.entry(channel).or_insert(last);
+                *kept = (*kept).max(last);
+            }
+            let mut channels: Vec<(u64, u64)> = known
+                .dm_cursors
+                .iter()
+                .map(|(channel, last)| (*channel, *last))
+                .collect();
+            channels.sort_unstable();
+            channels
+        };
+        let mut caught_up = 0usize;
+        for (channel, mut after) in channels {
+            loop {
+                if *stopped.borrow() {
+                    return;
+                }
+                let Some(mut page) = self.history_after(channel, after).await else {
+                    break;
+                };
+                let full = page.len() >= usize::from(HISTORY_PAGE);
+                page.sort_by_key(|message| message.id);
+                for message in &page {
+                    self.take_message(message, sink, cursors, stopped).await;
+                    after = after.max(message.id.get());
+                }
+                caught_up += page.len();
+                if !full {
+                    break;
+                }
+            }
+        }
+        if caught_up > 0 {
+            tracing::info!(messages = caught_up, "Discord DMs caught up");
+        }
+    }
+
+    /// One page of a channel's messages after `after` (Discord returns them newest first);
+    /// `None` when the channel cannot be read (it is gone, or Discord keeps failing).
+    async fn history_after(&self, channel: u64, after: u64) -> Option<Vec<Message>> {
+        for attempt in 1..=HISTORY_TRIES {
+            let request = GetMessages::new()
+                .after(MessageId::new(after.max(1)))
+                .limit(HISTORY_PAGE);
+            match ChannelId::new(channel).messages(&self.http, request).await {
+                Ok(page) => return Some(page),
+                Err(serenity::Error::Http(HttpError::UnsuccessfulRequest(response)))
+                    if response.status_code.is_client_error() =>
+                {
+                    tracing::warn!(channel, error = %response.error.message, "Discord DM history refused");
+                    return None;
+                }
+                Err(error) => {
+                    tracing::warn!(channel, attempt, %error, "Discord DM history not fetched");
+                    self.health.failed(&error.to_string());
+                    if attempt < HISTORY_TRIES {
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                    }
+                }
+            }
+        }
+        None
     }
 
     /// Registers the agents' slash commands for the guild of the agents' channel (so they are

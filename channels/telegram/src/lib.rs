@@ -1,13 +1,17 @@
-//! The Telegram channel of helpdesk (teloxide): long polling turned into neutral messages, and
-//! delivery through the Bot API.
+//! The Telegram channel of helpdesk (teloxide): updates, by long polling or by webhook, turned
+//! into neutral messages, and delivery through the Bot API.
 //!
 //! Customers write to the bot in private chats; agents work in one group. The poller hands
 //! each batch of updates to a [`Sink`] and moves the stored update offset ([`Cursor`]) only
 //! after the sink returned, so a restart loses nothing and, as intake drops known messages,
-//! repeats nothing. The crate knows nothing of tickets: agents' messages are passed on as
-//! [`ChatEvent::Agent`] for the application to interpret.
+//! repeats nothing. In webhook mode Telegram posts each update to us instead
+//! ([`Telegram::receive`]): the same cursor tells a redelivered update from a new one, and an
+//! update that could not be stored is refused so that Telegram sends it again. The crate knows
+//! nothing of tickets: agents' messages are passed on as [`ChatEvent::Agent`] for the
+//! application to interpret.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +24,7 @@ use helpdesk_channel::{
 use teloxide::net::Download;
 use teloxide::payloads::{
     GetUpdatesSetters, SendDocumentSetters, SendMessageSetters, SetMyCommandsSetters,
+    SetWebhookSetters,
 };
 use teloxide::prelude::Requester;
 use teloxide::types::{
@@ -34,13 +39,73 @@ const MAX_TEXT_CHARS: usize = 4096;
 const MAX_CAPTION_CHARS: usize = 1024;
 /// How long to wait after a failed poll or a failed hand-over before trying again.
 const RETRY_PAUSE: Duration = Duration::from_secs(2);
+/// How often webhook mode asks Telegram how its deliveries to us go (getWebhookInfo).
+const WEBHOOK_CHECK: Duration = Duration::from_secs(30);
+/// The header in which Telegram sends the webhook's secret token.
+pub const SECRET_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelegramError {
     #[error("telegram.api_url {0:?} is not a URL")]
     ApiUrl(String),
+    #[error("telegram.webhook_url {0:?} is not an http(s) URL")]
+    WebhookUrl(String),
+    #[error(
+        "telegram.webhook_secret must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
+    )]
+    WebhookSecret,
     #[error("Telegram API: {0}")]
     Request(#[from] RequestError),
+}
+
+/// Where Telegram posts updates in webhook mode.
+#[derive(Clone)]
+pub struct WebhookSettings {
+    /// The public HTTPS address Telegram posts to.
+    pub url: String,
+    /// Sent back by Telegram in [`SECRET_HEADER`] with every update.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a secret token is one Telegram accepts: 1-256 characters of `A-Za-z0-9_-`.
+pub fn valid_secret(secret: &str) -> bool {
+    (1..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+}
+
+/// Compares in time that does not depend on where the texts differ.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |differs, (a, b)| differs | (a ^ b))
+            == 0
+}
+
+/// What became of an update posted to the webhook; the HTTP side answers accordingly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// Stored (or nothing to store): answer 2xx.
+    Handled,
+    /// Handled before, under the cursor: answer 2xx so Telegram stops sending it.
+    AlreadyHandled,
+    /// The secret header is missing or wrong: not from Telegram.
+    Unauthorized,
+    /// Not an update.
+    Malformed(String),
+    /// Not stored (yet): answer 5xx so Telegram sends it again later.
+    NotStored(String),
 }
 
 /// What the channel needs from `[telegram]`.
@@ -55,6 +120,8 @@ pub struct TelegramSettings {
     pub poll_seconds: u32,
     /// Files larger than this are not downloaded (the message says so).
     pub max_file_bytes: u64,
+    /// Set for webhook mode; `None` polls.
+    pub webhook: Option<WebhookSettings>,
 }
 
 /// Where the poller stands: the next update id to ask for.
@@ -85,6 +152,8 @@ pub struct HealthState {
     pub last_error_at: Option<DateTime<Utc>>,
     /// Failures since the last success; 0 when healthy.
     pub consecutive_failures: u32,
+    /// Webhook mode: updates Telegram holds for us, as getWebhookInfo last said.
+    pub pending_updates: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -138,6 +207,12 @@ pub struct Telegram {
     health: Health,
     /// The bot's own user id, known after [`Telegram::prepare`].
     own_id: Arc<std::sync::atomic::AtomicU64>,
+    /// [`Telegram::prepare`] succeeded: webhook updates are taken from then on.
+    prepared: Arc<AtomicBool>,
+    /// Webhook mode: one update at a time between the cursor's check and its move, so an
+    /// update Telegram sends again while the first delivery is still at work waits and is
+    /// then known.
+    receiving: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Telegram {
@@ -177,20 +252,40 @@ impl Telegram {
         let url = url::Url::parse(&settings.api_url)
             .map_err(|_| TelegramError::ApiUrl(settings.api_url.clone()))?;
         let bot = Bot::new(settings.token.clone()).set_api_url(url);
+        if let Some(webhook) = &settings.webhook {
+            let parsed = url::Url::parse(&webhook.url)
+                .map_err(|_| TelegramError::WebhookUrl(webhook.url.clone()))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(TelegramError::WebhookUrl(webhook.url.clone()));
+            }
+            if !valid_secret(&webhook.secret) {
+                return Err(TelegramError::WebhookSecret);
+            }
+        }
         Ok(Telegram {
             bot,
             settings,
             health: Health::default(),
             own_id: Arc::default(),
+            prepared: Arc::default(),
+            receiving: Arc::default(),
         })
+    }
+
+    /// The path of the webhook's public URL ("/telegram/webhook"), where updates arrive.
+    pub fn webhook_path(&self) -> Option<String> {
+        let webhook = self.settings.webhook.as_ref()?;
+        let url = url::Url::parse(&webhook.url).ok()?;
+        Some(url.path().to_owned())
     }
 
     pub fn health(&self) -> Health {
         self.health.clone()
     }
 
-    /// Checks the token (getMe), leaves webhook mode for polling and registers the command
-    /// menus: /start and /help for private chats, the agents' commands in the agents' group.
+    /// Checks the token (getMe), sets the webhook (webhook mode) or leaves webhook mode
+    /// (polling), and registers the command menus: /start and /help for private chats, the
+    /// agents' commands in the agents' group.
     pub async fn prepare(&self) -> Result<(), TelegramError> {
         let me = self.bot.get_me().await?;
         self.own_id
@@ -199,10 +294,15 @@ impl Telegram {
             bot = me.user.username.as_deref().unwrap_or(""),
             "Telegram bot ready"
         );
-        let webhook = self.bot.get_webhook_info().await?;
-        if webhook.url.is_some() {
-            // getUpdates refuses to work while a webhook is set.
-            self.bot.delete_webhook().await?;
+        match &self.settings.webhook {
+            Some(_) => self.set_webhook().await?,
+            None => {
+                let webhook = self.bot.get_webhook_info().await?;
+                if webhook.url.is_some() {
+                    // getUpdates refuses to work while a webhook is set.
+                    self.bot.delete_webhook().await?;
+                }
+            }
         }
         self.bot
             .set_my_commands(vec![
@@ -223,7 +323,153 @@ impl Telegram {
                 })
                 .await?;
         }
+        self.prepared.store(true, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Asks Telegram to post updates to our webhook. Updates it holds (from polling, or from
+    /// while we were away) follow there. One connection at a time: Telegram then posts updates
+    /// in order and holds back the later ones while one is refused, so the cursor (the highest
+    /// handled update + 1) never passes an update still to come.
+    async fn set_webhook(&self) -> Result<(), TelegramError> {
+        let Some(webhook) = &self.settings.webhook else {
+            return Ok(());
+        };
+        let url = url::Url::parse(&webhook.url)
+            .map_err(|_| TelegramError::WebhookUrl(webhook.url.clone()))?;
+        self.bot
+            .set_webhook(url)
+            .secret_token(webhook.secret.clone())
+            .max_connections(1)
+            .await?;
+        tracing::info!(url = webhook.url, "Telegram webhook set");
+        Ok(())
+    }
+
+    /// Gets ready (retrying until `shutdown`); false if `shutdown` came first.
+    async fn prepare_until(&self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> bool {
+        loop {
+            let prepared = tokio::select! {
+                () = &mut *shutdown => return false,
+                prepared = self.prepare() => prepared,
+            };
+            match prepared {
+                Ok(()) => {
+                    self.health.succeeded();
+                    return true;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "Telegram not ready; trying again");
+                    self.health.failed(&error.to_string());
+                    tokio::select! {
+                        () = &mut *shutdown => return false,
+                        () = tokio::time::sleep(RETRY_PAUSE) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Webhook mode: sets the webhook, then watches Telegram's view of its deliveries
+    /// (getWebhookInfo) for the health report until `shutdown` completes. Updates arrive
+    /// through [`Telegram::receive`]. The webhook stays set when we stop, so Telegram keeps
+    /// what comes in meanwhile and posts it once we are back.
+    pub async fn run_webhook(self, shutdown: impl Future<Output = ()> + Send) {
+        tokio::pin!(shutdown);
+        if !self.prepare_until(&mut shutdown).await {
+            return;
+        }
+        let mut last_error_seen = None;
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(WEBHOOK_CHECK) => {}
+            }
+            let info = match self.bot.get_webhook_info().await {
+                Ok(info) => info,
+                Err(error) => {
+                    tracing::warn!(%error, "Telegram getWebhookInfo failed");
+                    self.health.failed(&error.to_string());
+                    continue;
+                }
+            };
+            self.health
+                .update(|state| state.pending_updates = info.pending_update_count);
+            let ours = self
+                .settings
+                .webhook
+                .as_ref()
+                .map(|webhook| webhook.url.as_str());
+            if info.url.as_ref().map(url::Url::as_str) != ours {
+                // Someone removed or moved it (a polling instance, a manual deleteWebhook).
+                tracing::warn!(url = ?info.url, "Telegram webhook is not ours; setting it again");
+                self.health.failed("the webhook was removed or changed");
+                if let Err(error) = self.set_webhook().await {
+                    self.health.failed(&error.to_string());
+                }
+                continue;
+            }
+            if let (Some(at), Some(message)) = (info.last_error_date, &info.last_error_message)
+                && last_error_seen != Some(at)
+            {
+                last_error_seen = Some(at);
+                // Telegram could not reach us, or we refused an update: it tries again.
+                tracing::warn!(message, "Telegram reports a failed webhook delivery");
+                self.health
+                    .failed(&format!("Telegram could not deliver an update: {message}"));
+                continue;
+            }
+            self.health.succeeded();
+        }
+    }
+
+    /// Takes one update Telegram posted to the webhook: checks the secret header, skips an
+    /// update the cursor says was handled, hands it to `sink` and moves the cursor on. An update
+    /// that could not be stored is [`Received::NotStored`]: refuse it, Telegram sends it again.
+    pub async fn receive<C: Cursor, S: Sink>(
+        &self,
+        cursor: &C,
+        sink: &S,
+        secret_header: Option<&[u8]>,
+        body: &[u8],
+    ) -> Received {
+        let Some(webhook) = &self.settings.webhook else {
+            return Received::Unauthorized;
+        };
+        if !secret_header.is_some_and(|given| same_secret(given, webhook.secret.as_bytes())) {
+            return Received::Unauthorized;
+        }
+        let update: Update = match serde_json::from_slice(body) {
+            Ok(update) => update,
+            Err(error) => return Received::Malformed(error.to_string()),
+        };
+        if !self.prepared.load(Ordering::SeqCst) {
+            // The bot's own id is not known yet; Telegram sends it again shortly.
+            return Received::NotStored("the bot is not ready yet".to_owned());
+        }
+        let _one_at_a_time = self.receiving.lock().await;
+        let offset = match cursor.load().await {
+            Ok(offset) => offset.unwrap_or(0),
+            Err(error) => return Received::NotStored(format!("cursor unreadable: {error}")),
+        };
+        let id = i64::from(update.id.0);
+        if id < offset {
+            return Received::AlreadyHandled;
+        }
+        let events: Vec<ChatEvent> = self.event_of(&update).await.into_iter().collect();
+        if let Err(error) = sink.accept(events).await {
+            tracing::warn!(%error, "Telegram webhook update not stored; Telegram will send it again");
+            self.health.failed(&error.to_string());
+            return Received::NotStored(error.to_string());
+        }
+        if let Err(error) = cursor.save(id + 1).await {
+            // Stored all the same: refusing it now would have it handled twice.
+            tracing::warn!(%error, "Telegram offset not saved");
+        }
+        self.health.succeeded();
+        self.health
+            .update(|state| state.last_event_at = Some(Utc::now()));
+        Received::Handled
     }
 
     /// Polls until `shutdown` completes. Each batch goes to `sink`; only then does the offset
@@ -235,22 +481,8 @@ impl Telegram {
         shutdown: impl Future<Output = ()> + Send,
     ) {
         tokio::pin!(shutdown);
-        loop {
-            let prepared = tokio::select! {
-                () = &mut shutdown => return,
-                prepared = self.prepare() => prepared,
-            };
-            match prepared {
-                Ok(()) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "Telegram not ready; trying again");
-                    self.health.failed(&error.to_string());
-                    tokio::select! {
-                        () = &mut shutdown => return,
-                        () = tokio::time::sleep(RETRY_PAUSE) => {}
-                    }
-                }
-            }
+        if !self.prepare_until(&mut shutdown).await {
+            return;
         }
         let mut offset = loop {
             match cursor.load().await {
@@ -610,6 +842,17 @@ mod tests {
             Some((-100123, 42))
         );
         assert_eq!(parse_external_id("12"), None);
+    }
+
+    #[test]
+    fn secrets_follow_telegrams_rule_and_compare_exactly() {
+        assert!(valid_secret("abc_DEF-123"));
+        assert!(!valid_secret(""));
+        assert!(!valid_secret("with space"));
+        assert!(!valid_secret(&"x".repeat(257)));
+        assert!(same_secret(b"s3cret", b"s3cret"));
+        assert!(!same_secret(b"s3cret", b"s3creT"));
+        assert!(!same_secret(b"s3cre", b"s3cret"));
     }
 
     #[test]
