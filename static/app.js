@@ -1,6 +1,6 @@
 // Live updates for the helpdesk pages. The pages work without this script; with it, the ticket
-// list and the ticket page refresh their data when tickets change, and a notice appears when a
-// ticket is assigned to you.
+// list, the ticket page and the dashboard refresh their data when tickets change, and a notice
+// appears when a ticket is assigned to you.
 (function () {
   "use strict";
   var main = document.querySelector("main[data-live]");
@@ -8,6 +8,8 @@
 
   var list = document.querySelector("[data-live-list]");
   var ticket = document.querySelector("[data-ticket]");
+  var dashboard = document.querySelector("[data-live-dashboard]");
+  var dashboardParts = ["dashboard-figures", "my-tickets", "dashboard-groups"];
   var notice = document.getElementById("live-notice");
   var timer = null;
   var wanted = [];
@@ -58,6 +60,7 @@
   source.addEventListener("ticket", function (event) {
     var change = JSON.parse(event.data);
     if (list) refresh(["ticket-list"]);
+    if (dashboard) refresh(dashboardParts);
     if (ticket && String(change.number) === ticket.getAttribute("data-ticket")) {
       refresh(["ticket-facts", "conversation", "history"]);
     }
@@ -65,6 +68,7 @@
   source.addEventListener("resync", function () {
     if (list) refresh(["ticket-list"]);
     if (ticket) refresh(["ticket-facts", "conversation", "history"]);
+    if (dashboard) refresh(dashboardParts);
   });
   source.addEventListener("assigned", function (event) {
     var change = JSON.parse(event.data);
@@ -74,5 +78,7 @@
       new Notification("helpdesk", { body: text });
     }
   });
+  // Targets fall due with time alone, without a change to any ticket.
+  if (dashboard) setInterval(function () { refresh(dashboardParts); }, 60000);
   window.helpdeskLive = source;
 })();
