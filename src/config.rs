@@ -61,6 +61,10 @@ pub struct DatabaseSettings {
 pub struct WebSettings {
     pub listen: SocketAddr,
     pub public_url: String,
+    /// Whether a proxy in front of the web server is trusted to say who the client is in
+    /// `X-Forwarded-For` (its last entry); otherwise the connection's address counts.
+    #[serde(default)]
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

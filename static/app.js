@@ -1,6 +1,6 @@
 // Live updates for the helpdesk pages. The pages work without this script; with it, the ticket
-// list and the ticket page refresh their data when tickets change, and a notice appears when a
-// ticket is assigned to you.
+// list, the ticket page and the dashboard refresh their data when tickets change, and a notice
+// appears when a ticket is assigned to you.
 (function () {
   "use strict";
   var main = document.querySelector("main[data-live]");
@@ -8,6 +8,8 @@
 
   var list = document.querySelector("[data-live-list]");
   var ticket = document.querySelector("[data-ticket]");
+  var dashboard = document.querySelector("[data-live-dashboard]");
+  var dashboardParts = ["dashboard-figures", "my-tickets", "dashboard-groups"];
   var notice = document.getElementById("live-notice");
   var timer = null;
   var wanted = [];
@@ -54,25 +56,44 @@
     notice.hidden = false;
   }
 
-  var source = new EventSource("/events");
-  source.addEventListener("ticket", function (event) {
-    var change = JSON.parse(event.data);
-    if (list) refresh(["ticket-list"]);
-    if (ticket && String(change.number) === ticket.getAttribute("data-ticket")) {
-      refresh(["ticket-facts", "conversation", "history"]);
-    }
-  });
-  source.addEventListener("resync", function () {
+  function resync() {
     if (list) refresh(["ticket-list"]);
     if (ticket) refresh(["ticket-facts", "conversation", "history"]);
+    if (dashboard) refresh(dashboardParts);
+  }
+
+  function connect() {
+    var source = new EventSource("/events");
+    source.addEventListener("ticket", function (event) {
+      var change = JSON.parse(event.data);
+      if (list) refresh(["ticket-list"]);
+      if (dashboard) refresh(dashboardParts);
+      if (ticket && String(change.number) === ticket.getAttribute("data-ticket")) {
+        refresh(["ticket-facts", "conversation", "history"]);
+      }
+    });
+    source.addEventListener("resync", resync);
+    source.addEventListener("assigned", function (event) {
+      var change = JSON.parse(event.data);
+      var text = "Ticket #" + change.number + " was assigned to you";
+      show(text, "/tickets/" + change.number);
+      if (window.Notification && Notification.permission === "granted") {
+        new Notification("helpdesk", { body: text });
+      }
+    });
+    window.helpdeskLive = source;
+  }
+
+  connect();
+  // The stream is closed as the page is left: a browser allows only a few connections per
+  // site, and streams of pages kept for the back button would hold them and stall the next
+  // page. A page shown again from that cache reconnects and reloads its data.
+  window.addEventListener("pagehide", function () { window.helpdeskLive.close(); });
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    connect();
+    resync();
   });
-  source.addEventListener("assigned", function (event) {
-    var change = JSON.parse(event.data);
-    var text = "Ticket #" + change.number + " was assigned to you";
-    show(text, "/tickets/" + change.number);
-    if (window.Notification && Notification.permission === "granted") {
-      new Notification("helpdesk", { body: text });
-    }
-  });
-  window.helpdeskLive = source;
+  // Targets fall due with time alone, without a change to any ticket.
+  if (dashboard) setInterval(function () { refresh(dashboardParts); }, 60000);
 })();

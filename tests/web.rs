@@ -201,6 +201,8 @@ async fn the_role_matrix_holds_for_every_page_and_action() {
             "/admin/departments",
             "/admin/channels",
             "/admin/jobs",
+            "/admin/tokens",
+            "/admin/webhooks",
         ];
         for page in shared_pages.iter().map(String::as_str).chain(admin_pages) {
             let anonymous = app.get(page, None).await;
@@ -246,6 +248,7 @@ async fn the_role_matrix_holds_for_every_page_and_action() {
 
         let rule_json = r#"[{"if": "subject_contains", "any": ["refund"]}]"#;
         let action_json = r#"[{"then": "set_priority", "priority": "high"}]"#;
+        let admin_id = app.admin_id.to_string();
         let admin_actions: Vec<(&str, Vec<(&str, &str)>)> = vec![
             (
                 "/admin/rules",
@@ -266,6 +269,21 @@ async fn the_role_matrix_holds_for_every_page_and_action() {
                     ("email", "new@helpdesk.example"),
                     ("name", "Nia New"),
                     ("role", "agent"),
+                ],
+            ),
+            (
+                "/admin/tokens",
+                vec![
+                    ("name", "CRM sync"),
+                    ("owner", &admin_id),
+                    ("role", "agent"),
+                ],
+            ),
+            (
+                "/admin/webhooks",
+                vec![
+                    ("url", "https://crm.example.com/hook"),
+                    ("event", "ticket.created"),
                 ],
             ),
         ];
@@ -293,12 +311,14 @@ async fn the_role_matrix_holds_for_every_page_and_action() {
                 "admin with a wrong token {path}"
             );
             let done = app.post(path, &admin, form).await;
-            assert_eq!(
-                done.status,
-                StatusCode::SEE_OTHER,
-                "admin {path}: {}",
-                done.body
-            );
+            // Forms that make a secret answer with the page that shows it (once).
+            let expected =
+                if path.starts_with("/admin/tokens") || path.starts_with("/admin/webhooks") {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SEE_OTHER
+                };
+            assert_eq!(done.status, expected, "admin {path}: {}", done.body);
         }
         assert!(
             app.get("/admin/rules", Some(&admin))
@@ -1053,6 +1073,28 @@ async fn the_dashboard_counts_open_unassigned_overdue_and_today() {
         let agent = app.agent().await;
         let page = app.get("/", Some(&agent)).await.body;
         assert!(page.contains("My tickets") && page.contains("first response overdue"));
+        // The parts the live script swaps in, and links to the lists the figures count.
+        for part in [
+            "id=\"dashboard-figures\" data-live-dashboard",
+            "id=\"my-tickets\"",
+            "id=\"dashboard-groups\"",
+            "href=\"/tickets?status=active\"",
+        ] {
+            assert!(page.contains(part), "{part} missing");
+        }
+        let figure = |page: &str, name: &str| -> String {
+            let marker = format!("data-figure=\"{name}\">");
+            let at = page.find(&marker).expect("figure") + marker.len();
+            page[at..].split('<').next().unwrap_or_default().to_owned()
+        };
+        assert_eq!(figure(&page, "open"), "1");
+        let admin = app.admin().await;
+        let before = app.get("/", Some(&admin)).await.body;
+        assert_eq!(figure(&before, "open"), "2");
+        app.ticket("d3@example.org", "Three", "x").await;
+        let after = app.get("/", Some(&admin)).await.body;
+        assert_eq!(figure(&after, "open"), "3");
+        assert_eq!(figure(&after, "new-today"), "3");
     }
 }
 
@@ -1202,5 +1244,872 @@ async fn the_web_benchmark_fills_and_measures_every_page() {
                 "{page:?}"
             );
         }
+    }
+}
+
+/// A form only admins may post: anonymous visitors are sent to sign in, agents get 403, and an
+/// admin's post without the CSRF token or with a wrong one is refused.
+async fn only_admins_may_post(
+    app: &WebApp,
+    path: &str,
+    form: &[(&str, &str)],
+    agent: &support::web::Browser,
+    admin: &support::web::Browser,
+) {
+    let backend = app.db.backend();
+    let anonymous = app.request(Method::POST, path, None, Some(form)).await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::SEE_OTHER,
+        "{backend:?} anonymous {path}"
+    );
+    assert!(anonymous.location().starts_with("/login"));
+    let as_agent = app.post(path, agent, form).await;
+    assert_eq!(
+        as_agent.status,
+        StatusCode::FORBIDDEN,
+        "{backend:?} agent {path}"
+    );
+    let forged = app
+        .request(Method::POST, path, Some(&admin.cookie), Some(form))
+        .await;
+    assert_eq!(
+        forged.status,
+        StatusCode::FORBIDDEN,
+        "{backend:?} admin without CSRF token {path}"
+    );
+    assert!(forged.body.contains("CSRF"));
+    let mut wrong_token = vec![("csrf", "0000")];
+    wrong_token.extend_from_slice(form);
+    let forged = app
+        .request(Method::POST, path, Some(&admin.cookie), Some(&wrong_token))
+        .await;
+    assert_eq!(
+        forged.status,
+        StatusCode::FORBIDDEN,
+        "{backend:?} admin with a wrong token {path}"
+    );
+}
+
+async fn identities_of(app: &WebApp, agent_id: i64) -> String {
+    helpdesk::store::agents::list_agents(&app.db.store)
+        .await
+        .expect("agents")
+        .into_iter()
+        .find(|agent| agent.id == agent_id)
+        .expect("agent")
+        .identities
+}
+
+#[tokio::test]
+async fn agents_chat_ids_are_set_checked_and_cleared_on_the_agents_page() {
+    use helpdesk_channel::ChannelKind;
+    for app in apps("web_chat_ids").await {
+        let backend = app.db.backend();
+        let admin = app.admin().await;
+        let agent = app.agent().await;
+        let path = format!("/admin/agents/{}/chat", app.agent_id);
+        only_admins_may_post(
+            &app,
+            &path,
+            &[("telegram", "4242"), ("discord", "")],
+            &agent,
+            &admin,
+        )
+        .await;
+        assert_eq!(identities_of(&app, app.agent_id).await, "", "{backend:?}");
+
+        let saved = app
+            .post(
+                &path,
+                &admin,
+                &[
+                    ("telegram", " 123456789 "),
+                    ("discord", "80351110224678912"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        assert_eq!(
+            identities_of(&app, app.agent_id).await,
+            "discord:80351110224678912, telegram:123456789"
+        );
+        // The chat channels now know the agent by these ids.
+        for (channel, id) in [
+            (ChannelKind::Telegram, "123456789"),
+            (ChannelKind::Discord, "80351110224678912"),
+        ] {
+            let found = helpdesk::chat::store::agent_by_identity(&app.db.store, channel, id)
+                .await
+                .expect("read");
+            assert_eq!(found.map(|(id, _)| id), Some(app.agent_id), "{channel:?}");
+        }
+        let page = app.get("/admin/agents", Some(&admin)).await.body;
+        assert!(
+            page.contains("value=\"123456789\"") && page.contains("value=\"80351110224678912\"")
+        );
+
+        // A mistake is explained, what was typed stays in the form, nothing is stored.
+        let bad = app
+            .post(&path, &admin, &[("telegram", "12a4"), ("discord", "777")])
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            bad.body.contains("the Telegram user id must be a number"),
+            "{}",
+            bad.body
+        );
+        assert!(bad.body.contains("value=\"12a4\"") && bad.body.contains("value=\"777\""));
+        let too_long = app
+            .post(
+                &path,
+                &admin,
+                &[("telegram", ""), ("discord", "99999999999999999999999")],
+            )
+            .await;
+        assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(too_long.body.contains("too long"));
+        assert_eq!(
+            identities_of(&app, app.agent_id).await,
+            "discord:80351110224678912, telegram:123456789"
+        );
+
+        // Ids are unique across agents; a refused form changes neither id.
+        let other = support::plain_agent(&app.db.store, "bo@helpdesk.example", "Bo Other").await;
+        let taken = app
+            .post(
+                &format!("/admin/agents/{other}/chat"),
+                &admin,
+                &[("telegram", "555"), ("discord", "80351110224678912")],
+            )
+            .await;
+        assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            taken
+                .body
+                .contains("the Discord user id 80351110224678912 already belongs to Abe Agent"),
+            "{}",
+            taken.body
+        );
+        assert_eq!(identities_of(&app, other).await, "");
+
+        // Clearing both unlinks the agent from the chats.
+        let cleared = app
+            .post(&path, &admin, &[("telegram", ""), ("discord", "")])
+            .await;
+        assert_eq!(cleared.status, StatusCode::SEE_OTHER);
+        assert_eq!(identities_of(&app, app.agent_id).await, "");
+        let moved = app
+            .post(
+                &format!("/admin/agents/{other}/chat"),
+                &admin,
+                &[("telegram", "123456789"), ("discord", "")],
+            )
+            .await;
+        assert_eq!(
+            moved.status,
+            StatusCode::SEE_OTHER,
+            "a freed id can be reused"
+        );
+        assert_eq!(identities_of(&app, other).await, "telegram:123456789");
+        assert_eq!(
+            app.post("/admin/agents/999999/chat", &admin, &[("telegram", "1")])
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+
+        // The new-agent form takes chat ids too, and keeps what was typed when refused.
+        let refused = app
+            .post(
+                "/admin/agents",
+                &admin,
+                &[
+                    ("email", "cy@helpdesk.example"),
+                    ("name", "Cy Chat"),
+                    ("role", "agent"),
+                    ("telegram", "123456789"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused.body.contains("already belongs to another agent"),
+            "{}",
+            refused.body
+        );
+        assert!(refused.body.contains("value=\"cy@helpdesk.example\""));
+        let refused = app
+            .post(
+                "/admin/agents",
+                &admin,
+                &[
+                    ("email", "cy@helpdesk.example"),
+                    ("name", "Cy Chat"),
+                    ("role", "agent"),
+                    ("discord", "@cy"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused
+                .body
+                .contains("the Discord user id must be a number")
+        );
+        let created = app
+            .post(
+                "/admin/agents",
+                &admin,
+                &[
+                    ("email", "cy@helpdesk.example"),
+                    ("name", "Cy Chat"),
+                    ("role", "agent"),
+                    ("telegram", "31337"),
+                    ("discord", "4004"),
+                ],
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+        let cy = helpdesk::store::agents::agent_id_by_email(&app.db.store, "cy@helpdesk.example")
+            .await
+            .expect("read")
+            .expect("created");
+        assert_eq!(
+            identities_of(&app, cy).await,
+            "discord:4004, telegram:31337"
+        );
+    }
+}
+
+/// The secret a page shows once.
+fn shown_secret(body: &str) -> String {
+    let marker = "<code id=\"secret-value\">";
+    let at = body.find(marker).expect("a secret on the page") + marker.len();
+    body[at..].split('<').next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn admins_make_and_revoke_api_tokens_on_the_web() {
+    use helpdesk::store::api_tokens;
+    for app in apps("web_tokens").await {
+        let backend = app.db.backend();
+        let admin = app.admin().await;
+        let agent = app.agent().await;
+        let admin_id = app.admin_id.to_string();
+        let agent_id = app.agent_id.to_string();
+        only_admins_may_post(
+            &app,
+            "/admin/tokens",
+            &[("name", "x"), ("owner", &admin_id), ("role", "admin")],
+            &agent,
+            &admin,
+        )
+        .await;
+        assert!(
+            api_tokens::list(&app.db.store)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+
+        let made = app
+            .post(
+                "/admin/tokens",
+                &admin,
+                &[
+                    ("name", "CRM sync"),
+                    ("owner", &admin_id),
+                    ("role", "admin"),
+                ],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::OK, "{backend:?}: {}", made.body);
+        assert_eq!(made.headers[header::CACHE_CONTROL], "no-store");
+        let token = shown_secret(&made.body);
+        assert!(token.starts_with("hd_"), "{token}");
+        // The token works on the API, and the list shows its use, never the token.
+        let request = axum::http::Request::builder()
+            .uri("/api/v1/tickets")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let answer = app.router.clone().oneshot(request).await.expect("answer");
+        assert_eq!(answer.status(), StatusCode::OK);
+        let list = app.get("/admin/tokens", Some(&admin)).await;
+        assert!(list.body.contains("CRM sync") && list.body.contains("admin@helpdesk.example"));
+        assert!(!list.body.contains(&token), "the secret is shown once only");
+        assert!(!list.body.contains("never"), "last use is shown");
+        assert!(list.headers.get(header::CACHE_CONTROL).is_none());
+
+        // Mistakes are explained and the typed name kept.
+        let too_much = app
+            .post(
+                "/admin/tokens",
+                &admin,
+                &[
+                    ("name", "Agent script"),
+                    ("owner", &agent_id),
+                    ("role", "admin"),
+                ],
+            )
+            .await;
+        assert_eq!(too_much.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            too_much
+                .body
+                .contains("an admin token needs an admin as its owner")
+        );
+        assert!(too_much.body.contains("value=\"Agent script\""));
+        assert!(!too_much.body.contains("secret-value"));
+        let unnamed = app
+            .post(
+                "/admin/tokens",
+                &admin,
+                &[("name", " "), ("owner", &agent_id), ("role", "agent")],
+            )
+            .await;
+        assert_eq!(unnamed.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(unnamed.body.contains("needs a name"));
+        let no_role = app
+            .post(
+                "/admin/tokens",
+                &admin,
+                &[("name", "x"), ("owner", &agent_id), ("role", "root")],
+            )
+            .await;
+        assert_eq!(no_role.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            api_tokens::list(&app.db.store).await.expect("list").len(),
+            1
+        );
+
+        let id = api_tokens::list(&app.db.store).await.expect("list")[0].id;
+        let path = format!("/admin/tokens/{id}/revoke");
+        only_admins_may_post(&app, &path, &[], &agent, &admin).await;
+        assert!(
+            api_tokens::authenticate(&app.db.store, &token)
+                .await
+                .expect("read")
+                .is_some(),
+            "refused revocations revoke nothing"
+        );
+        let revoked = app.post(&path, &admin, &[]).await;
+        assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+        assert!(
+            api_tokens::authenticate(&app.db.store, &token)
+                .await
+                .expect("read")
+                .is_none()
+        );
+        assert!(
+            app.get("/admin/tokens", Some(&admin))
+                .await
+                .body
+                .contains("revoked")
+        );
+        assert_eq!(
+            app.post("/admin/tokens/999999/revoke", &admin, &[])
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    }
+}
+
+#[tokio::test]
+async fn admins_add_turn_off_and_delete_webhooks_and_see_their_deliveries() {
+    use helpdesk::store::webhooks::{self, AttemptResult};
+    for app in apps("web_webhooks").await {
+        let backend = app.db.backend();
+        let admin = app.admin().await;
+        let agent = app.agent().await;
+        let wrong_scheme = app
+            .post(
+                "/admin/webhooks",
+                &admin,
+                &[
+                    ("url", "ftp://crm.example.com/hook"),
+                    ("description", "CRM"),
+                    ("event", "ticket.created"),
+                ],
+            )
+            .await;
+        assert_eq!(wrong_scheme.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            wrong_scheme
+                .body
+                .contains("must start with http:// or https://")
+        );
+        assert!(
+            wrong_scheme
+                .body
+                .contains("value=\"ftp://crm.example.com/hook\"")
+        );
+        assert!(
+            wrong_scheme
+                .body
+                .contains("value=\"ticket.created\" checked")
+        );
+        let no_events = app
+            .post(
+                "/admin/webhooks",
+                &admin,
+                &[("url", "https://crm.example.com/hook")],
+            )
+            .await;
+        assert_eq!(no_events.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(no_events.body.contains("events must name at least one"));
+        assert!(
+            webhooks::list(&app.db.store)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+
+        let added = app
+            .post(
+                "/admin/webhooks",
+                &admin,
+                &[
+                    ("url", "https://crm.example.com/hook"),
+                    ("description", "CRM"),
+                    ("event", "ticket.created"),
+                    ("event", "message.added"),
+                ],
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::OK, "{backend:?}: {}", added.body);
+        assert_eq!(added.headers[header::CACHE_CONTROL], "no-store");
+        let secret = shown_secret(&added.body);
+        let hooks = webhooks::list(&app.db.store).await.expect("list");
+        assert_eq!(hooks.len(), 1);
+        let hook = &hooks[0];
+        assert_eq!(
+            (hook.events.as_str(), hook.secret.as_str(), hook.active),
+            ("ticket.created,message.added", secret.as_str(), true)
+        );
+        let list = app.get("/admin/webhooks", Some(&admin)).await.body;
+        assert!(list.contains("https://crm.example.com/hook") && !list.contains(&secret));
+
+        // A delivery that failed shows with its answer and error.
+        let mut tx = app.db.store.begin_write().await.expect("tx");
+        let delivery =
+            webhooks::insert_delivery(&mut tx, hook.id, "ticket.created", 1, "{}", Utc::now())
+                .await
+                .expect("delivery");
+        webhooks::record_attempt(
+            &mut tx,
+            delivery,
+            3,
+            &AttemptResult::Failed {
+                status_code: Some(502),
+                error: "the CRM answered 502 Bad Gateway".into(),
+            },
+            Utc::now(),
+        )
+        .await
+        .expect("attempt");
+        tx.commit().await.expect("commit");
+        let page = app
+            .get(&format!("/admin/webhooks/{}", hook.id), Some(&admin))
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.body.contains(&format!(
+                "id=\"delivery-{delivery}\" class=\"delivery-failed\""
+            )) && page.body.contains("HTTP 502")
+                && page.body.contains("the CRM answered 502 Bad Gateway"),
+            "{}",
+            page.body
+        );
+        assert!(!page.body.contains(&secret));
+        assert_eq!(
+            app.get(&format!("/admin/webhooks/{}", hook.id), Some(&agent))
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        let list = app.get("/admin/webhooks", Some(&admin)).await.body;
+        assert!(list.contains("delivery-failed"));
+
+        let active_path = format!("/admin/webhooks/{}/active", hook.id);
+        only_admins_may_post(&app, &active_path, &[("active", "off")], &agent, &admin).await;
+        let off = app.post(&active_path, &admin, &[("active", "off")]).await;
+        assert_eq!(off.status, StatusCode::SEE_OTHER);
+        let stored = webhooks::find(&app.db.store, hook.id)
+            .await
+            .expect("read")
+            .expect("kept");
+        assert!(!stored.active);
+        assert!(
+            app.get("/admin/webhooks", Some(&admin))
+                .await
+                .body
+                .contains("Turn on")
+        );
+        let on = app.post(&active_path, &admin, &[("active", "on")]).await;
+        assert_eq!(on.status, StatusCode::SEE_OTHER);
+        assert!(
+            webhooks::find(&app.db.store, hook.id)
+                .await
+                .expect("read")
+                .expect("kept")
+                .active
+        );
+        let nonsense = app.post(&active_path, &admin, &[("active", "maybe")]).await;
+        assert_eq!(nonsense.status, StatusCode::BAD_REQUEST);
+
+        let delete_path = format!("/admin/webhooks/{}/delete", hook.id);
+        only_admins_may_post(&app, &delete_path, &[], &agent, &admin).await;
+        assert_eq!(webhooks::list(&app.db.store).await.expect("list").len(), 1);
+        let deleted = app.post(&delete_path, &admin, &[]).await;
+        assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+        assert!(
+            webhooks::list(&app.db.store)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        assert_eq!(
+            app.get(&format!("/admin/webhooks/{}", hook.id), Some(&admin))
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    }
+}
+
+/// A sign-in attempt from a client address (as the server's connection info gives it), with
+/// an optional X-Forwarded-For header.
+async fn sign_in_from(
+    router: &axum::Router,
+    client: &str,
+    forwarded_for: Option<&str>,
+    email: &str,
+    password: &str,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let address: std::net::SocketAddr = client.parse().expect("address");
+    let mut request = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/login")
+        .header(header::HOST, "127.0.0.1:8080")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .extension(axum::extract::ConnectInfo(address));
+    if let Some(forwarded_for) = forwarded_for {
+        request = request.header("x-forwarded-for", forwarded_for);
+    }
+    let body =
+        serde_urlencoded::to_string([("email", email), ("password", password)]).expect("form");
+    let answer = router
+        .clone()
+        .oneshot(request.body(axum::body::Body::from(body)).expect("request"))
+        .await
+        .expect("answer");
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let bytes = answer.into_body().collect().await.expect("body").to_bytes();
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn one_client_cannot_try_passwords_on_many_addresses() {
+    for app in apps("web_rate_limit_ip").await {
+        let backend = app.db.backend();
+        let sprayer = "203.0.113.7:40000";
+        let limit = helpdesk::web::MAX_FAILURES_PER_IP;
+        for n in 0..limit {
+            let (status, _, _) = sign_in_from(
+                &app.router,
+                sprayer,
+                None,
+                &format!("someone{n}@helpdesk.example"),
+                "summer2024",
+            )
+            .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{backend:?} attempt {n}");
+        }
+        // Even the right password of a real address is refused from there now.
+        let (status, headers, body) = sign_in_from(
+            &app.router,
+            sprayer,
+            None,
+            "admin@helpdesk.example",
+            PASSWORD,
+        )
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{backend:?}");
+        assert!(
+            body.contains("Too many failed sign-ins from your network address (203.0.113.7)")
+                && body.contains("Wait 15 minutes"),
+            "{body}"
+        );
+        let retry_after: i64 = headers[header::RETRY_AFTER]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        assert!((1..=900).contains(&retry_after), "{retry_after}");
+        // A header the client wrote itself changes nothing while no proxy is trusted.
+        let (status, _, _) = sign_in_from(
+            &app.router,
+            sprayer,
+            Some("192.0.2.1"),
+            "admin@helpdesk.example",
+            PASSWORD,
+        )
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        // Other clients are not affected, not even for the addresses that were tried.
+        let (status, _, _) = sign_in_from(
+            &app.router,
+            "198.51.100.8:50000",
+            None,
+            "admin@helpdesk.example",
+            PASSWORD,
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+
+        // Behind a trusted proxy, the client is the address the proxy adds last.
+        let mut config = support::web::config(&app.db);
+        config.trust_forwarded_for = true;
+        let proxied =
+            helpdesk::web::router(helpdesk::web::AppState::new(app.db.store.clone(), config));
+        let proxy = "10.0.0.2:41000";
+        let (status, _, _) = sign_in_from(
+            &proxied,
+            proxy,
+            Some("192.0.2.1, 203.0.113.7"),
+            "agent@helpdesk.example",
+            PASSWORD,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the sprayer, through the proxy"
+        );
+        let (status, _, _) = sign_in_from(
+            &proxied,
+            proxy,
+            Some("203.0.113.7, 192.0.2.44"),
+            "agent@helpdesk.example",
+            PASSWORD,
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "another client of the proxy");
+    }
+}
+
+/// On PostgreSQL a change's id is taken when its row is written, but transactions commit in
+/// any order. A change that commits after one with a higher id was already read still reaches
+/// the pages.
+#[tokio::test]
+async fn a_change_committed_late_with_a_lower_id_still_reaches_the_pages() {
+    let Some(server) = support::postgres_url() else {
+        eprintln!("skipped: DATABASE_URL names no PostgreSQL server");
+        return;
+    };
+    let db = support::postgres(&server, "web_feed_order").await;
+    let helpdesk::store::Store::Postgres { pool } = &db.store else {
+        unreachable!("a PostgreSQL store");
+    };
+    let mut numbers = Vec::new();
+    for id in ["o1@example.org", "o2@example.org"] {
+        match db
+            .intake
+            .accept_email(support::mail(
+                &[
+                    "From: a@example.org",
+                    "Subject: Order",
+                    &format!("Message-ID: <{id}>"),
+                ],
+                "x",
+            ))
+            .await
+            .expect("taken in")
+        {
+            helpdesk::intake::Outcome::Created { number, .. } => numbers.push(number),
+            other => panic!("{other:?}"),
+        }
+    }
+    let (early, late) = (numbers[0], numbers[1]);
+    let hub = helpdesk::web::live::Hub::start(db.store.clone());
+    let mut changes = hub.subscribe();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The first transaction takes the lower id and commits last.
+    let mut first = pool.begin().await.expect("tx");
+    sqlx::query("UPDATE tickets SET priority = 'high' WHERE number = $1")
+        .bind(early)
+        .execute(&mut *first)
+        .await
+        .expect("update");
+    let mut second = pool.begin().await.expect("tx");
+    sqlx::query("UPDATE tickets SET priority = 'urgent' WHERE number = $1")
+        .bind(late)
+        .execute(&mut *second)
+        .await
+        .expect("update");
+    second.commit().await.expect("commit");
+    hub.wake();
+    let seen = tokio::time::timeout(Duration::from_secs(5), changes.recv())
+        .await
+        .expect("the second change in time")
+        .expect("a change");
+    assert_eq!(seen.number, late);
+    // A few reads go by with the lower id missing.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    first.commit().await.expect("commit");
+    hub.wake();
+    let seen_late = tokio::time::timeout(Duration::from_secs(5), changes.recv())
+        .await
+        .expect("the change committed late in time")
+        .expect("a change");
+    assert_eq!(seen_late.number, early);
+    assert!(
+        seen_late.id < seen.id,
+        "the ids were taken in the other order ({} then {})",
+        seen_late.id,
+        seen.id
+    );
+
+    // A rolled-back change leaves a gap that is given up; later changes flow as before.
+    let mut rolled_back = pool.begin().await.expect("tx");
+    sqlx::query("UPDATE tickets SET priority = 'low' WHERE number = $1")
+        .bind(early)
+        .execute(&mut *rolled_back)
+        .await
+        .expect("update");
+    rolled_back.rollback().await.expect("rollback");
+    sqlx::query("UPDATE tickets SET priority = 'low' WHERE number = $1")
+        .bind(late)
+        .execute(pool)
+        .await
+        .expect("update");
+    hub.wake();
+    let after = tokio::time::timeout(Duration::from_secs(5), changes.recv())
+        .await
+        .expect("in time")
+        .expect("a change");
+    assert_eq!((after.number, after.id), (late, seen.id + 2));
+    hub.close();
+}
+
+#[tokio::test]
+async fn the_dashboard_sla_figures_link_to_the_tickets_they_count() {
+    for app in apps("web_sla_list").await {
+        let backend = app.db.backend();
+        let overdue = app.ticket("s1@example.org", "Waiting a day", "x").await;
+        let soon = app
+            .ticket("s2@example.org", "Waiting seven hours", "x")
+            .await;
+        let fresh = app.ticket("s3@example.org", "Just came in", "x").await;
+        // Normal priority: a first response within 8 h, resolution within 3 days (defaults).
+        for (number, age) in [
+            (overdue, chrono::Duration::hours(24)),
+            (soon, chrono::Duration::minutes(7 * 60 + 30)),
+        ] {
+            let at = Utc::now() - age;
+            let sql = "UPDATE tickets SET created_at = $1 WHERE number = $2";
+            match &app.db.store {
+                helpdesk::store::Store::Sqlite { writer, .. } => sqlx::query(sql)
+                    .bind(at)
+                    .bind(number)
+                    .execute(writer)
+                    .await
+                    .map(|done| done.rows_affected()),
+                helpdesk::store::Store::Postgres { pool } => sqlx::query(sql)
+                    .bind(at)
+                    .bind(number)
+                    .execute(pool)
+                    .await
+                    .map(|done| done.rows_affected()),
+            }
+            .expect("aged");
+        }
+        let admin = app.admin().await;
+        let dashboard = app.get("/", Some(&admin)).await.body;
+        for state in [
+            "first_response_breached",
+            "first_response_due_soon",
+            "resolution_breached",
+            "resolution_due_soon",
+        ] {
+            assert!(
+                dashboard.contains(&format!(
+                    "href=\"/tickets?sla={state}&amp;sort=created_asc\""
+                )),
+                "{backend:?}: no link for {state}"
+            );
+        }
+        let stats = views::dashboard(
+            &app.db.store,
+            Visibility::All,
+            &config_targets(),
+            Utc::now(),
+        )
+        .await
+        .expect("figures");
+        assert_eq!(
+            (stats.first_response_breached, stats.first_response_due_soon),
+            (1, 1)
+        );
+        let breached = app
+            .get("/tickets?sla=first_response_breached", Some(&admin))
+            .await;
+        assert_eq!(breached.status, StatusCode::OK);
+        assert!(breached.body.contains("Waiting a day"), "{backend:?}");
+        assert!(
+            !breached.body.contains("Waiting seven hours")
+                && !breached.body.contains("Just came in")
+        );
+        assert!(
+            breached
+                .body
+                .contains("<option value=\"first_response_breached\" selected>")
+        );
+        let due_soon = app
+            .get("/tickets?sla=first_response_due_soon", Some(&admin))
+            .await
+            .body;
+        assert!(due_soon.contains("Waiting seven hours"));
+        assert!(!due_soon.contains("Waiting a day") && !due_soon.contains("Just came in"));
+        // An answered ticket is no longer overdue for its first response.
+        app.post(
+            &format!("/tickets/{overdue}/reply"),
+            &admin,
+            &[("text", "Sorry for the wait.")],
+        )
+        .await;
+        let breached = app
+            .get("/tickets?sla=first_response_breached", Some(&admin))
+            .await
+            .body;
+        assert!(!breached.contains("Waiting a day"));
+        // Agents see only their tickets in the filtered list too.
+        app.route(soon, Some(app.technical)).await;
+        let agent = app.agent().await;
+        let theirs = app
+            .get("/tickets?sla=first_response_due_soon", Some(&agent))
+            .await
+            .body;
+        assert!(!theirs.contains("Waiting seven hours"));
+        assert_eq!(
+            app.get("/tickets?sla=whenever", Some(&admin)).await.status,
+            StatusCode::BAD_REQUEST
+        );
+        let _ = fresh;
+
+        // The targets themselves are shown on the departments page, in the page body.
+        let departments = app.get("/admin/departments", Some(&admin)).await.body;
+        assert!(departments.contains("<title>Departments · helpdesk</title>"));
+        let sla = departments.find("id=\"sla-targets\"").expect("SLA targets");
+        assert!(sla > departments.find("<h1>Departments</h1>").expect("heading"));
+        assert!(departments.contains("Resolved within"));
     }
 }

@@ -221,3 +221,91 @@ pub async fn agent_id_by_email(store: &Store, email: &str) -> Result<Option<i64>
         .await)?;
     Ok(id)
 }
+
+/// Checks a chat user id as the channels send it: Telegram and Discord ids are positive
+/// numbers (Discord's are 64-bit snowflakes). Returns the id without surrounding spaces.
+pub fn valid_chat_user_id(channel: ChannelKind, text: &str) -> std::result::Result<String, String> {
+    let id = text.trim();
+    let name = chat_name(channel);
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "the {name} user id must be a number (digits only), not {id:?}"
+        ));
+    }
+    match id.parse::<u64>() {
+        Ok(0) => Err(format!("the {name} user id cannot be 0")),
+        Ok(value) => Ok(value.to_string()),
+        Err(_) => Err(format!("the {name} user id {id} is too long to be an id")),
+    }
+}
+
+fn chat_name(channel: ChannelKind) -> &'static str {
+    match channel {
+        ChannelKind::Telegram => "Telegram",
+        ChannelKind::Discord => "Discord",
+        other => other.as_str(),
+    }
+}
+
+/// Sets (or, with `None`, removes) an agent's user id on chat channels, replacing any id they
+/// had there, all in one transaction. Ids are unique across agents: one taken by someone else
+/// is refused with their name, and nothing changes.
+pub async fn set_chat_identities(
+    store: &Store,
+    agent_id: i64,
+    identities: &[(ChannelKind, Option<&str>)],
+) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    for (channel, address) in identities {
+        let channel = *channel;
+        if let Some(address) = address {
+            let owner: Option<String> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+                "SELECT a.name FROM agent_identities i JOIN agents a ON a.id = i.agent_id
+                 WHERE i.channel = $1 AND i.address = $2 AND i.agent_id <> $3",
+            )
+            .bind(channel.as_str())
+            .bind(*address)
+            .bind(agent_id)
+            .fetch_optional(&mut *conn)
+            .await)?;
+            if let Some(owner) = owner {
+                return Err(StoreError::Conflict(format!(
+                    "the {} user id {address} already belongs to {owner}",
+                    chat_name(channel)
+                )));
+            }
+        }
+        on_tx!(&mut tx, conn => sqlx::query(
+            "DELETE FROM agent_identities WHERE agent_id = $1 AND channel = $2",
+        )
+        .bind(agent_id)
+        .bind(channel.as_str())
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+        let Some(address) = address else {
+            continue;
+        };
+        let linked = on_tx!(&mut tx, conn => sqlx::query(
+            "INSERT INTO agent_identities (agent_id, channel, address) VALUES ($1, $2, $3)",
+        )
+        .bind(agent_id)
+        .bind(channel.as_str())
+        .bind(*address)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()));
+        match linked {
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => {
+                return Err(StoreError::Conflict(format!(
+                    "the {} user id {address} already belongs to another agent",
+                    chat_name(channel)
+                )));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}

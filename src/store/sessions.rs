@@ -114,27 +114,54 @@ pub async fn delete(store: &Store, token: &str, now: DateTime<Utc>) -> Result<()
     Ok(())
 }
 
+/// Failed sign-ins counted against one address or one client IP within a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    pub count: i64,
+    /// The oldest counted one: the limit lifts when it leaves the window.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
 /// Failed sign-ins for `email` since `since`.
-pub async fn recent_failures(store: &Store, email: &str, since: DateTime<Utc>) -> Result<i64> {
-    let count = on_pool!(store, pool => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM login_failures WHERE email = $1 AND at > $2",
+pub async fn recent_failures(store: &Store, email: &str, since: DateTime<Utc>) -> Result<Failures> {
+    let (count, oldest) = on_pool!(store, pool => sqlx::query_as(
+        "SELECT COUNT(*), MIN(at) FROM login_failures WHERE email = $1 AND at > $2",
     )
     .bind(email.trim().to_lowercase())
     .bind(since)
     .fetch_one(pool)
     .await)?;
-    Ok(count)
+    Ok(Failures { count, oldest })
 }
 
-/// Records a failed sign-in; forgets those older than `keep_since`.
+/// Failed sign-ins from client `ip` since `since`, whatever addresses they tried.
+pub async fn recent_failures_from(
+    store: &Store,
+    ip: &str,
+    since: DateTime<Utc>,
+) -> Result<Failures> {
+    let (count, oldest) = on_pool!(store, pool => sqlx::query_as(
+        "SELECT COUNT(*), MIN(at) FROM login_failures WHERE ip = $1 AND at > $2",
+    )
+    .bind(ip)
+    .bind(since)
+    .fetch_one(pool)
+    .await)?;
+    Ok(Failures { count, oldest })
+}
+
+/// Records a failed sign-in for an address from a client IP; forgets those older than
+/// `keep_since`.
 pub async fn record_failure(
     store: &Store,
     email: &str,
+    ip: &str,
     now: DateTime<Utc>,
     keep_since: DateTime<Utc>,
 ) -> Result<()> {
-    on_writer!(store, conn => sqlx::query("INSERT INTO login_failures (email, at) VALUES ($1, $2)")
+    on_writer!(store, conn => sqlx::query("INSERT INTO login_failures (email, ip, at) VALUES ($1, $2, $3)")
         .bind(email.trim().to_lowercase())
+        .bind(ip)
         .bind(now)
         .execute(&mut *conn)
         .await

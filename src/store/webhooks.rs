@@ -127,6 +127,21 @@ pub async fn delete(store: &Store, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Turns a webhook off (no new deliveries are made for it; queued attempts still run) or on
+/// again.
+pub async fn set_active(store: &Store, id: i64, active: bool) -> Result<()> {
+    let updated = on_writer!(store, conn => sqlx::query("UPDATE webhooks SET active = $1 WHERE id = $2")
+        .bind(active)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()));
+    if updated == 0 {
+        return Err(StoreError::NotFound(format!("there is no webhook #{id}")));
+    }
+    Ok(())
+}
+
 /// A change waiting to be relayed.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OutboxRow {

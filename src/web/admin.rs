@@ -18,6 +18,7 @@ use crate::store::agents::{self, AgentSummary, Department, NewAgent};
 use crate::store::manage::{self, AgentUpdate};
 use crate::store::rules::{self as rule_store, NewRule};
 use crate::store::{StoreError, on_pool};
+use helpdesk_channel::ChannelKind;
 
 // ---- rules ----
 
@@ -415,6 +416,46 @@ struct AgentRow {
     roles: Vec<Choice>,
     departments: Vec<(i64, String, bool)>,
     open_tickets: i64,
+    /// The chat ids as stored, or as typed in a refused form.
+    telegram: String,
+    discord: String,
+    identity_error: Option<String>,
+}
+
+/// Chat ids an admin typed for an agent that were refused: shown again with the reason.
+struct RefusedIdentities {
+    agent_id: i64,
+    telegram: String,
+    discord: String,
+    error: String,
+}
+
+/// What was typed into the new-agent form, kept when it is refused.
+#[derive(Default)]
+struct NewAgentTyped {
+    email: String,
+    name: String,
+    telegram: String,
+    discord: String,
+    limit: String,
+}
+
+/// An agent's id on a chat channel from the list's `channel:id, …` text.
+fn identity_on(identities: &str, channel: ChannelKind) -> String {
+    identities
+        .split(", ")
+        .filter_map(|identity| identity.split_once(':'))
+        .find(|(name, _)| *name == channel.as_str())
+        .map(|(_, id)| id.to_owned())
+        .unwrap_or_default()
+}
+
+/// A chat id field: empty clears it, anything else must be a valid id.
+fn chat_id_field(channel: ChannelKind, text: &str) -> Result<Option<String>, String> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    agents::valid_chat_user_id(channel, text).map(Some)
 }
 
 #[derive(Template)]
@@ -426,6 +467,7 @@ struct AgentsPage {
     departments: Vec<Department>,
     roles: Vec<Choice>,
     error: Option<String>,
+    typed: NewAgentTyped,
 }
 
 fn role_choices(current: &str) -> Vec<Choice> {
@@ -437,6 +479,17 @@ async fn agents_page(
     viewer: &Viewer,
     error: Option<String>,
 ) -> WebResult<Response> {
+    agents_page_with(state, viewer, error, None, NewAgentTyped::default()).await
+}
+
+async fn agents_page_with(
+    state: &AppState,
+    viewer: &Viewer,
+    error: Option<String>,
+    refused: Option<RefusedIdentities>,
+    typed: NewAgentTyped,
+) -> WebResult<Response> {
+    let failed = error.is_some() || refused.is_some();
     let departments = agents::departments(&state.store).await?;
     let open: Vec<(i64, i64)> = on_pool!(&state.store, pool => sqlx::query_as(
         "SELECT assignee_id, COUNT(*) FROM tickets
@@ -455,20 +508,34 @@ async fn agents_page(
     let rows = agents::list_agents(&state.store)
         .await?
         .into_iter()
-        .map(|agent| AgentRow {
-            roles: role_choices(&agent.role),
-            departments: departments
-                .iter()
-                .map(|d| {
-                    let member = memberships.contains(&(agent.id, d.id));
-                    (d.id, d.name.clone(), member)
-                })
-                .collect(),
-            open_tickets: open
-                .iter()
-                .find(|(id, _)| *id == agent.id)
-                .map_or(0, |(_, count)| *count),
-            agent,
+        .map(|agent| {
+            let refused = refused
+                .as_ref()
+                .filter(|refused| refused.agent_id == agent.id);
+            AgentRow {
+                telegram: refused.map_or_else(
+                    || identity_on(&agent.identities, ChannelKind::Telegram),
+                    |refused| refused.telegram.clone(),
+                ),
+                discord: refused.map_or_else(
+                    || identity_on(&agent.identities, ChannelKind::Discord),
+                    |refused| refused.discord.clone(),
+                ),
+                identity_error: refused.map(|refused| refused.error.clone()),
+                roles: role_choices(&agent.role),
+                departments: departments
+                    .iter()
+                    .map(|d| {
+                        let member = memberships.contains(&(agent.id, d.id));
+                        (d.id, d.name.clone(), member)
+                    })
+                    .collect(),
+                open_tickets: open
+                    .iter()
+                    .find(|(id, _)| *id == agent.id)
+                    .map_or(0, |(_, count)| *count),
+                agent,
+            }
         })
         .collect();
     let page = AgentsPage {
@@ -477,9 +544,10 @@ async fn agents_page(
         agents: rows,
         departments,
         roles: role_choices(Role::Agent.as_str()),
-        error: error.clone(),
+        error,
+        typed,
     };
-    let status = if error.is_some() {
+    let status = if failed {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -547,6 +615,27 @@ pub async fn create_agent(
     let fields = AgentFields {
         fields: posted.form,
     };
+    let typed = NewAgentTyped {
+        email: fields.get("email").to_owned(),
+        name: fields.get("name").to_owned(),
+        telegram: fields.get("telegram").to_owned(),
+        discord: fields.get("discord").to_owned(),
+        limit: fields.get("max_open_tickets").to_owned(),
+    };
+    let chat_ids = chat_id_field(ChannelKind::Telegram, &typed.telegram).and_then(|telegram| {
+        chat_id_field(ChannelKind::Discord, &typed.discord).map(|discord| (telegram, discord))
+    });
+    let (telegram, discord) = match chat_ids {
+        Ok(ids) => ids,
+        Err(error) => return agents_page_with(&state, &viewer, Some(error), None, typed).await,
+    };
+    let mut identities = Vec::new();
+    if let Some(id) = &telegram {
+        identities.push((ChannelKind::Telegram, id.as_str()));
+    }
+    if let Some(id) = &discord {
+        identities.push((ChannelKind::Discord, id.as_str()));
+    }
     let password = fields.get("password").to_owned();
     let hash = if password.is_empty() {
         None
@@ -556,7 +645,10 @@ pub async fn create_agent(
             .map_err(|error| WebError::Internal(error.to_string()))?
         {
             Ok(hash) => Some(hash),
-            Err(error) => return agents_page(&state, &viewer, Some(error.to_string())).await,
+            Err(error) => {
+                return agents_page_with(&state, &viewer, Some(error.to_string()), None, typed)
+                    .await;
+            }
         }
     };
     let department_ids = fields.departments()?;
@@ -568,7 +660,7 @@ pub async fn create_agent(
             role: fields.role()?,
             password_hash: hash.as_deref(),
             department_ids: &department_ids,
-            identities: &[],
+            identities: &identities,
             max_open_tickets: fields.limit()?,
         },
         Utc::now(),
@@ -576,7 +668,69 @@ pub async fn create_agent(
     .await;
     match created {
         Ok(_) => Ok(see_other("/admin/agents")),
-        Err(StoreError::Conflict(error)) => agents_page(&state, &viewer, Some(error)).await,
+        Err(StoreError::Conflict(error)) => {
+            agents_page_with(&state, &viewer, Some(error), None, typed).await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct ChatIdsForm {
+    telegram: String,
+    discord: String,
+}
+
+/// Sets or clears an agent's Telegram and Discord user ids (how the chat channels know an
+/// agent's messages). A refused form is shown again as typed, with the reason.
+pub async fn update_chat_ids(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<ChatIdsForm>,
+) -> WebResult<Response> {
+    let viewer = posted.viewer;
+    viewer.require_admin()?;
+    let form = posted.form;
+    if !agents::list_agents(&state.store)
+        .await?
+        .iter()
+        .any(|agent| agent.id == id)
+    {
+        return Err(WebError::NotFound(format!("There is no agent #{id}.")));
+    }
+    let refuse = |error: String| RefusedIdentities {
+        agent_id: id,
+        telegram: form.telegram.clone(),
+        discord: form.discord.clone(),
+        error,
+    };
+    let ids = chat_id_field(ChannelKind::Telegram, &form.telegram).and_then(|telegram| {
+        chat_id_field(ChannelKind::Discord, &form.discord).map(|discord| (telegram, discord))
+    });
+    let (telegram, discord) = match ids {
+        Ok(ids) => ids,
+        Err(error) => {
+            let refused = Some(refuse(error));
+            return agents_page_with(&state, &viewer, None, refused, NewAgentTyped::default())
+                .await;
+        }
+    };
+    let saved = agents::set_chat_identities(
+        &state.store,
+        id,
+        &[
+            (ChannelKind::Telegram, telegram.as_deref()),
+            (ChannelKind::Discord, discord.as_deref()),
+        ],
+    )
+    .await;
+    match saved {
+        Ok(()) => Ok(see_other(&format!("/admin/agents#agent-{id}"))),
+        Err(StoreError::Conflict(error)) => {
+            let refused = Some(refuse(error));
+            agents_page_with(&state, &viewer, None, refused, NewAgentTyped::default()).await
+        }
         Err(error) => Err(error.into()),
     }
 }

@@ -1,7 +1,7 @@
 //! Who is signed in: the session cookie, the role extractors and CSRF checks on every form.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::{COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -203,4 +203,103 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 
 pub fn set_cookie(value: HeaderValue) -> [(axum::http::HeaderName, HeaderValue); 1] {
     [(SET_COOKIE, value)]
+}
+
+/// The client's IP as the sign-in limit counts it: the connection's address, or with
+/// `trust_forwarded_for` the last `X-Forwarded-For` entry (the one the trusted proxy added;
+/// earlier entries come from the client and prove nothing). An IPv6 client counts by its /64,
+/// the block one subscriber usually holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIp(pub String);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let forwarded = if state.config.trust_forwarded_for {
+            forwarded_client(&parts.headers)
+        } else {
+            None
+        };
+        let connection = || {
+            parts
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip())
+        };
+        Ok(ClientIp(match forwarded.or_else(connection) {
+            Some(ip) => counted_as(ip),
+            // Only in-process callers (tests) have no connection.
+            None => "unknown".to_owned(),
+        }))
+    }
+}
+
+fn forwarded_client(headers: &HeaderMap) -> Option<std::net::IpAddr> {
+    let last = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .next_back()?;
+    last.trim().parse().ok()
+}
+
+fn counted_as(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let segments = v6.segments();
+                let block = std::net::Ipv6Addr::new(
+                    segments[0],
+                    segments[1],
+                    segments[2],
+                    segments[3],
+                    0,
+                    0,
+                    0,
+                    0,
+                );
+                format!("{block}/64")
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_count_by_address_and_ipv6_by_block() {
+        assert_eq!(
+            counted_as("203.0.113.9".parse().expect("ip")),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            counted_as("2001:db8:1:2:aaaa::1".parse().expect("ip")),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            counted_as("::ffff:198.51.100.4".parse().expect("ip")),
+            "198.51.100.4"
+        );
+        let mut headers = HeaderMap::new();
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.1.1.1, 10.0.0.7"),
+        );
+        headers.append("x-forwarded-for", HeaderValue::from_static("192.0.2.5"));
+        assert_eq!(
+            forwarded_client(&headers),
+            Some("192.0.2.5".parse().expect("ip"))
+        );
+        headers.append("x-forwarded-for", HeaderValue::from_static("not an ip"));
+        assert_eq!(forwarded_client(&headers), None);
+    }
 }

@@ -4,7 +4,8 @@
 //! process wakes the reader. On PostgreSQL a reader that found changes by itself announces
 //! them with one NOTIFY, so the readers of the other instances read at once too (a NOTIFY per
 //! change, from the trigger, would serialise every writing transaction on the notification
-//! queue's lock).
+//! queue's lock). On PostgreSQL changes can commit out of id order; the reader asks again for
+//! ids it skipped until they come or can no longer come (see [`FeedCursor`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -93,8 +94,131 @@ fn pool_closed(error: &StoreError) -> bool {
     matches!(error, StoreError::Database(sqlx::Error::PoolClosed))
 }
 
+/// How many changes one read of the feed takes at most.
+const READ_LIMIT: i64 = 500;
+/// How many missing ids the reader watches at most (a huge rolled-back batch is not watched
+/// id by id; its ids never come anyway).
+const MAX_GAPS: usize = 10_000;
+
+/// Where the reader is in the feed. On SQLite ids commit in order (one writer at a time), so
+/// the newest id read is enough. On PostgreSQL a change's id comes from a sequence when its
+/// row is inserted, but transactions commit in any order: a change with a smaller id can
+/// become visible after a larger one was read. Such missing ids (gaps) are asked for again on
+/// every read until the row shows up, or until every transaction that was running when the
+/// gap was seen has ended: then the id was rolled back and never comes.
+#[derive(Debug, Default)]
+struct FeedCursor {
+    last: i64,
+    /// Missing ids below `last`, each with the xmax of the snapshot that first missed it (the
+    /// transaction ids that could still write it are all below that).
+    gaps: std::collections::BTreeMap<i64, u64>,
+}
+
+/// A read of the feed on PostgreSQL with the horizon of the snapshot that read it.
+#[derive(sqlx::FromRow)]
+struct HorizonRow {
+    xmin: String,
+    xmax: String,
+    id: Option<i64>,
+    ticket_id: Option<i64>,
+    number: Option<i64>,
+    kind: Option<String>,
+    assignee_id: Option<i64>,
+    previous_assignee_id: Option<i64>,
+    department_id: Option<i64>,
+}
+
+impl FeedCursor {
+    fn new(last: i64) -> FeedCursor {
+        FeedCursor {
+            last,
+            gaps: Default::default(),
+        }
+    }
+
+    /// The changes not passed on yet, oldest id first.
+    async fn read(&mut self, store: &Store) -> Result<Vec<TicketChange>, StoreError> {
+        let Store::Postgres { pool } = store else {
+            let changes = views::changes_after(store, self.last, READ_LIMIT).await?;
+            if let Some(change) = changes.last() {
+                self.last = change.id;
+            }
+            return Ok(changes);
+        };
+        let gaps: Vec<i64> = self.gaps.keys().copied().collect();
+        // One statement, so the horizon is that of the snapshot the rows were read with.
+        let rows: Vec<HorizonRow> = sqlx::query_as(
+            "WITH horizon AS (
+                 SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin,
+                        pg_snapshot_xmax(pg_current_snapshot())::text AS xmax)
+             SELECT h.xmin, h.xmax, c.id, c.ticket_id, c.number, c.kind, c.assignee_id,
+                    c.previous_assignee_id, c.department_id
+             FROM horizon h LEFT JOIN LATERAL (
+                 SELECT * FROM ticket_changes WHERE id > $1 OR id = ANY($2)
+                 ORDER BY id LIMIT $3) c ON TRUE
+             ORDER BY c.id",
+        )
+        .bind(self.last)
+        .bind(&gaps)
+        .bind(READ_LIMIT)
+        .fetch_all(pool)
+        .await?;
+        let parse = |text: &str| {
+            text.parse::<u64>()
+                .map_err(|_| StoreError::Invalid(format!("transaction id {text:?}")))
+        };
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let (xmin, xmax) = (parse(&first.xmin)?, parse(&first.xmax)?);
+        let changes: Vec<TicketChange> = rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(TicketChange {
+                    id: row.id?,
+                    ticket_id: row.ticket_id?,
+                    number: row.number?,
+                    kind: row.kind?,
+                    assignee_id: row.assignee_id,
+                    previous_assignee_id: row.previous_assignee_id,
+                    department_id: row.department_id,
+                })
+            })
+            .collect();
+        Ok(self.absorb(changes, xmin, xmax))
+    }
+
+    /// Takes in what one snapshot (horizon `xmin`..`xmax`) read: new ids move the cursor on
+    /// and leave gaps for the ids skipped; a gap no running transaction can fill any more is
+    /// given up.
+    fn absorb(&mut self, changes: Vec<TicketChange>, xmin: u64, xmax: u64) -> Vec<TicketChange> {
+        let complete = (changes.len() as i64) < READ_LIMIT;
+        let highest = changes.last().map_or(self.last, |change| change.id);
+        for change in &changes {
+            if change.id > self.last {
+                for missing in self.last + 1..change.id {
+                    if self.gaps.len() >= MAX_GAPS {
+                        break;
+                    }
+                    self.gaps.insert(missing, xmax);
+                }
+                self.last = change.id;
+            } else {
+                self.gaps.remove(&change.id);
+            }
+        }
+        // Every transaction below `xmin` has ended, so its rows were visible to this read;
+        // a gap first missed by a snapshot whose xmax is at most `xmin` stays a gap.
+        self.gaps.retain(|id, missed_below| {
+            let truncated_away = !complete && *id > highest;
+            *missed_below > xmin || truncated_away
+        });
+        changes
+    }
+}
+
 async fn read_feed(store: Store, hub: Hub) {
-    let mut last = loop {
+    let last = loop {
         match views::last_change_id(&store).await {
             Ok(id) => break id,
             Err(error) if pool_closed(&error) => return,
@@ -107,6 +231,7 @@ async fn read_feed(store: Store, hub: Hub) {
             }
         }
     };
+    let mut cursor = FeedCursor::new(last);
     let mut listener = listen(&store).await;
     let mut reads: u64 = 0;
     loop {
@@ -129,17 +254,16 @@ async fn read_feed(store: Store, hub: Hub) {
             _ = tokio::time::sleep(POLL) => false,
             _ = hub.closed() => return,
         };
-        match views::changes_after(&store, last, 500).await {
+        match cursor.read(&store).await {
             Ok(changes) => {
                 let found = !changes.is_empty();
                 for change in changes {
-                    last = change.id;
                     // No receivers is fine: nobody has a page open.
                     let _ = hub.sender.send(change);
                 }
                 if found
                     && !announced_elsewhere
-                    && let Err(error) = announce(&store, last).await
+                    && let Err(error) = announce(&store, cursor.last).await
                 {
                     tracing::debug!(%error, "live updates: cannot announce changes");
                 }
@@ -148,8 +272,16 @@ async fn read_feed(store: Store, hub: Hub) {
             Err(error) => tracing::warn!(%error, "live updates: cannot read the change feed"),
         }
         reads += 1;
+        // Pruning stays below the oldest gap, so a late change is not deleted unread.
+        let keep_from = cursor
+            .gaps
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(cursor.last)
+            .min(cursor.last);
         if reads.is_multiple_of(240)
-            && let Err(error) = prune(&store, last).await
+            && let Err(error) = prune(&store, keep_from).await
         {
             tracing::debug!(%error, "live updates: cannot prune the change feed");
         }
@@ -259,4 +391,44 @@ fn ticket_event(change: &TicketChange) -> Event {
     Event::default()
         .event("ticket")
         .data(serde_json::to_string(&message).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(id: i64) -> TicketChange {
+        TicketChange {
+            id,
+            ticket_id: id,
+            number: id,
+            kind: "updated".into(),
+            assignee_id: None,
+            previous_assignee_id: None,
+            department_id: None,
+        }
+    }
+
+    fn ids(changes: &[TicketChange]) -> Vec<i64> {
+        changes.iter().map(|change| change.id).collect()
+    }
+
+    #[test]
+    fn skipped_ids_are_watched_until_they_come_or_cannot_come() {
+        let mut cursor = FeedCursor::new(10);
+        // 11 and 12 are still being written by transactions below xmax 100.
+        let read = cursor.absorb(vec![change(13)], 90, 100);
+        assert_eq!(ids(&read), [13]);
+        assert_eq!(cursor.last, 13);
+        assert_eq!(cursor.gaps.keys().copied().collect::<Vec<_>>(), [11, 12]);
+        // 12 commits late; 11's transaction is still running (xmin 95 < 100).
+        let read = cursor.absorb(vec![change(12), change(14)], 95, 104);
+        assert_eq!(ids(&read), [12, 14]);
+        assert_eq!(cursor.gaps.keys().copied().collect::<Vec<_>>(), [11]);
+        // Everything that ran when 11 went missing has ended without it: rolled back.
+        let read = cursor.absorb(Vec::new(), 100, 104);
+        assert!(read.is_empty());
+        assert!(cursor.gaps.is_empty());
+        assert_eq!(cursor.last, 14);
+    }
 }

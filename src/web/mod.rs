@@ -24,12 +24,14 @@ mod assets;
 mod auth;
 pub mod bench;
 mod error;
+mod integrations;
 pub mod live;
 mod metrics;
 mod pages;
 mod tickets;
 
 pub use error::WebError;
+pub use pages::{FAILURE_WINDOW, MAX_FAILURES, MAX_FAILURES_PER_IP};
 
 /// What the pages need besides the database.
 #[derive(Debug, Clone)]
@@ -46,6 +48,8 @@ pub struct WebConfig {
     pub discord_enabled: bool,
     /// Size limits for tickets created through the API.
     pub intake_limits: crate::intake::Limits,
+    /// Take the client's IP from the last `X-Forwarded-For` entry (a trusted proxy's).
+    pub trust_forwarded_for: bool,
 }
 
 impl WebConfig {
@@ -62,6 +66,7 @@ impl WebConfig {
                 max_attachment_bytes: settings.intake.max_attachment_bytes,
                 max_message_bytes: settings.intake.max_message_bytes,
             },
+            trust_forwarded_for: settings.web.trust_forwarded_for,
         }
     }
 }
@@ -132,9 +137,31 @@ pub fn router(state: AppState) -> Router {
             get(admin::agents).post(admin::create_agent),
         )
         .route("/admin/agents/{id}", post(admin::update_agent))
+        .route("/admin/agents/{id}/chat", post(admin::update_chat_ids))
         .route("/admin/channels", get(admin::channels))
         .route("/admin/jobs", get(admin::jobs))
         .route("/admin/jobs/{id}/retry", post(admin::retry_job))
+        .route(
+            "/admin/tokens",
+            get(integrations::tokens).post(integrations::create_token),
+        )
+        .route(
+            "/admin/tokens/{id}/revoke",
+            post(integrations::revoke_token),
+        )
+        .route(
+            "/admin/webhooks",
+            get(integrations::webhooks).post(integrations::create_webhook),
+        )
+        .route("/admin/webhooks/{id}", get(integrations::webhook))
+        .route(
+            "/admin/webhooks/{id}/active",
+            post(integrations::set_webhook_active),
+        )
+        .route(
+            "/admin/webhooks/{id}/delete",
+            post(integrations::delete_webhook),
+        )
         .route("/events", get(live::events))
         .route("/static/app.css", get(assets::stylesheet))
         .route("/static/app.js", get(assets::script))
@@ -193,7 +220,9 @@ pub async fn serve_on(
         shutdown.await;
         live.close();
     };
-    axum::serve(listener, router(state))
+    // The connection's address is the client's IP for the sign-in limit.
+    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::header::LOCATION;
+use axum::http::header::{LOCATION, RETRY_AFTER};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{Duration, Utc};
@@ -19,6 +19,9 @@ use crate::store::views::{self, AssigneeFilter, Count, Dashboard, ListQuery};
 
 /// Failed sign-ins allowed per address within [`FAILURE_WINDOW`].
 pub const MAX_FAILURES: i64 = 5;
+/// Failed sign-ins allowed per client IP within [`FAILURE_WINDOW`], whatever the addresses: a
+/// few people behind one office router may mistype, one client may not spray many addresses.
+pub const MAX_FAILURES_PER_IP: i64 = 20;
 pub const FAILURE_WINDOW: Duration = Duration::minutes(15);
 
 /// What the layout shows of the signed-in person.
@@ -95,6 +98,7 @@ static DUMMY_HASH: LazyLock<String> =
 
 pub async fn login(
     State(state): State<AppState>,
+    client: auth::ClientIp,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> WebResult<Response> {
@@ -105,12 +109,47 @@ pub async fn login(
     }
     let now = Utc::now();
     let email = form.email.trim().to_lowercase();
-    let failures = sessions::recent_failures(&state.store, &email, now - FAILURE_WINDOW).await?;
-    if failures >= MAX_FAILURES {
-        return Err(WebError::TooManyRequests(format!(
-            "Too many failed sign-ins for {email}. Wait {} minutes and try again.",
-            FAILURE_WINDOW.num_minutes()
-        )));
+    let since = now - FAILURE_WINDOW;
+    let from_ip = sessions::recent_failures_from(&state.store, &client.0, since).await?;
+    let for_address = sessions::recent_failures(&state.store, &email, since).await?;
+    let limited = if from_ip.count >= MAX_FAILURES_PER_IP {
+        Some((
+            from_ip,
+            format!(
+                "Too many failed sign-ins from your network address ({}).",
+                client.0
+            ),
+        ))
+    } else if for_address.count >= MAX_FAILURES {
+        Some((
+            for_address,
+            format!("Too many failed sign-ins for {email}."),
+        ))
+    } else {
+        None
+    };
+    if let Some((failures, reason)) = limited {
+        // The limit lifts when the oldest counted failure leaves the window.
+        let lifts_at = failures.oldest.unwrap_or(now) + FAILURE_WINDOW;
+        let seconds = (lifts_at - now).num_seconds().max(1);
+        let minutes = (seconds + 59) / 60;
+        let wait = if minutes == 1 {
+            "a minute".to_owned()
+        } else {
+            format!("{minutes} minutes")
+        };
+        let page = LoginPage {
+            nav: None,
+            next: safe_next(&form.next),
+            email,
+            error: Some(format!("{reason} Wait {wait} and try again.")),
+        };
+        return Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            [(RETRY_AFTER, seconds.to_string())],
+            Html(page.render()?),
+        )
+            .into_response());
     }
     let credentials = sessions::credentials(&state.store, &email).await?;
     let (agent_id, stored) = match credentials {
@@ -131,7 +170,7 @@ pub async fn login(
             Ok((auth::set_cookie(cookie), see_other(&safe_next(&form.next))).into_response())
         }
         None => {
-            sessions::record_failure(&state.store, &email, now, now - FAILURE_WINDOW).await?;
+            sessions::record_failure(&state.store, &email, &client.0, now, since).await?;
             let page = LoginPage {
                 nav: None,
                 next: safe_next(&form.next),

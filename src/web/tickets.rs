@@ -11,11 +11,14 @@ use super::AppState;
 use super::auth::{Posted, Viewer};
 use super::error::{WebError, WebResult};
 use super::pages::{Nav, render, see_other};
+use crate::domain::sla::SlaTargets;
 use crate::domain::{Priority, Status};
 use crate::store::agents::{AgentSummary, Department};
 use crate::store::manage::{self, Change};
 use crate::store::tickets::{EventView, MessageView, TicketSummary};
-use crate::store::views::{self, AssigneeFilter, Cursor, ListQuery, Sort, TicketFacts};
+use crate::store::views::{
+    self, AssigneeFilter, Cursor, ListQuery, SlaFilter, SlaState, Sort, TicketFacts,
+};
 use crate::store::{agents, outbound};
 
 /// The list's filters as they arrive in the query string; empty means "any".
@@ -31,6 +34,8 @@ pub struct ListParams {
     pub channel: String,
     pub tag: String,
     pub q: String,
+    /// Where tickets stand against their SLA targets (the dashboard's figures link here).
+    pub sla: String,
     pub sort: String,
     pub after: String,
 }
@@ -45,7 +50,7 @@ fn parse_or_bad<T: std::str::FromStr>(what: &str, text: &str) -> WebResult<Optio
 }
 
 impl ListParams {
-    fn query(&self, viewer: &Viewer) -> WebResult<ListQuery> {
+    fn query(&self, viewer: &Viewer, targets: &SlaTargets) -> WebResult<ListQuery> {
         let (status, active_only) = match self.status.as_str() {
             "active" => (None, true),
             other => (parse_or_bad::<Status>("status", other)?, false),
@@ -81,6 +86,16 @@ impl ListParams {
             channel: Some(self.channel.clone()).filter(|channel| !channel.is_empty()),
             tag: Some(self.tag.clone()).filter(|tag| !tag.trim().is_empty()),
             search: Some(self.q.clone()).filter(|q| !q.trim().is_empty()),
+            sla: match self.sla.as_str() {
+                "" => None,
+                name => Some(SlaFilter {
+                    state: SlaState::parse(name).ok_or_else(|| {
+                        WebError::BadRequest(format!("{name:?} is not a valid SLA state"))
+                    })?,
+                    targets: *targets,
+                    now: Utc::now(),
+                }),
+            },
             sort,
             after,
             limit: 50,
@@ -97,6 +112,7 @@ impl ListParams {
             ("channel", self.channel.as_str()),
             ("tag", self.tag.as_str()),
             ("q", self.q.as_str()),
+            ("sla", self.sla.as_str()),
             ("sort", self.sort.as_str()),
             ("after", after),
         ];
@@ -158,6 +174,7 @@ struct ListPage {
     departments: Vec<Choice>,
     assignees: Vec<Choice>,
     channels: Vec<Choice>,
+    sla_states: Vec<Choice>,
     sorts: Vec<Choice>,
 }
 
@@ -166,7 +183,7 @@ pub async fn list(
     viewer: Viewer,
     Query(params): Query<ListParams>,
 ) -> WebResult<Response> {
-    let query = params.query(&viewer)?;
+    let query = params.query(&viewer, &state.config.sla)?;
     let page = views::list_tickets(&state.store, &query).await?;
     let next_page = page
         .next
@@ -205,6 +222,10 @@ pub async fn list(
         channels: choices(
             ["email", "telegram", "discord"].map(|c| (c, c)),
             &params.channel,
+        ),
+        sla_states: choices(
+            SlaState::ALL.iter().map(|(_, name, label)| (*name, *label)),
+            &params.sla,
         ),
         sorts: choices(
             Sort::ALL.iter().map(|(_, name, label)| (*name, *label)),

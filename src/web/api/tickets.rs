@@ -76,6 +76,7 @@ fn list_query(filter: &TicketFilter, caller: &Caller) -> ApiResult<ListQuery> {
         channel: text(&filter.channel),
         tag: text(&filter.tag),
         search: text(&filter.q),
+        sla: None,
         sort,
         after,
         limit: page_size(filter.limit, 50, MAX_PAGE).map_err(bad)?,
