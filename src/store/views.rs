@@ -510,16 +510,10 @@ async fn list_page(
     // The page is chosen on `tickets` alone, so the sort index drives it; names are looked up
     // for the page's rows only. A walking search tests the first tickets in the page's order.
     let chosen = match search {
-        None => {
-            let limit = conditions.placeholder(Bind::Int(query.limit + 1));
-            format!(
-                "SELECT t.* FROM tickets t {where_clause}
-                 ORDER BY t.{column} {direction}, t.id {direction} LIMIT {limit}",
-                where_clause = conditions.sql(),
-            )
-        }
-        Some((text, SearchPlan::Collect)) => {
-            search_clause(&mut conditions, store.backend(), text, SearchPlan::Collect);
+        None | Some((_, SearchPlan::Collect)) => {
+            if let Some((text, plan)) = search {
+                search_clause(&mut conditions, store.backend(), text, plan);
+            }
             let limit = conditions.placeholder(Bind::Int(query.limit + 1));
             format!(
                 "SELECT t.* FROM tickets t {where_clause}
