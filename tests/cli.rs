@@ -380,6 +380,11 @@ fn serve_migrates_and_answers_health_checks_until_terminated() {
         .expect("read");
     assert!(status.success(), "exit {status:?}: {stderr}");
     assert!(stderr.contains("shutting down"), "{stderr}");
+    // Written to a pipe, not a terminal: no colour codes in the log.
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a piped log: {stderr:?}"
+    );
 }
 
 #[tokio::test]

@@ -1095,6 +1095,26 @@ async fn the_dashboard_counts_open_unassigned_overdue_and_today() {
         let after = app.get("/", Some(&admin)).await.body;
         assert_eq!(figure(&after, "open"), "3");
         assert_eq!(figure(&after, "new-today"), "3");
+        // The figures use the list's words, and each row of the tables opens the list that
+        // counts the same tickets.
+        assert!(after.contains("active (new, open, pending)"), "{after}");
+        let links = after.replace("&#38;", "&").replace("&amp;", "&");
+        for (link, count) in [
+            ("/tickets?status=new", 3),
+            ("/tickets?status=active&priority=normal", 3),
+            (
+                &*format!("/tickets?status=active&department={}", app.billing),
+                1,
+            ),
+            ("/tickets?status=active&assignee=none", 3),
+        ] {
+            assert!(
+                links.contains(&format!("href=\"{link}\"")),
+                "{link} missing"
+            );
+            let list = app.get(link, Some(&admin)).await.body;
+            assert_eq!(list.matches("<tr class=\"prio-").count(), count, "{link}");
+        }
     }
 }
 

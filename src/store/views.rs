@@ -643,10 +643,12 @@ pub async fn attachment(store: &Store, attachment_id: i64) -> Result<Option<Down
     Ok(row)
 }
 
-/// A name and how many open tickets it has.
+/// A name and how many active tickets it has; `key` is the list filter's value for it (a status,
+/// a priority, an id), empty for "(none)".
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Count {
     pub name: String,
+    pub key: String,
     pub count: i64,
 }
 
@@ -685,20 +687,22 @@ pub async fn dashboard(
     } else {
         base.clauses.join(" AND ")
     };
-    let grouped = |label: &str, join: &str| {
+    let grouped = |label: &str, key: &str, join: &str| {
         format!(
-            "SELECT COALESCE({label}, '(none)'), COUNT(*) FROM tickets t {join}
+            "SELECT COALESCE({label}, '(none)'), COALESCE(CAST({key} AS TEXT), ''), COUNT(*)
+             FROM tickets t {join}
              WHERE t.status IN {ACTIVE_STATUSES} AND {visible}
-             GROUP BY {label} ORDER BY COUNT(*) DESC, 1"
+             GROUP BY {label}, {key} ORDER BY COUNT(*) DESC, 1"
         )
     };
     let mut dashboard = Dashboard {
-        by_status: counts(store, &grouped("t.status", ""), &base.binds).await?,
-        by_priority: counts(store, &grouped("t.priority", ""), &base.binds).await?,
+        by_status: counts(store, &grouped("t.status", "t.status", ""), &base.binds).await?,
+        by_priority: counts(store, &grouped("t.priority", "t.priority", ""), &base.binds).await?,
         by_department: counts(
             store,
             &grouped(
                 "d.name",
+                "d.id",
                 "LEFT JOIN departments d ON d.id = t.department_id",
             ),
             &base.binds,
@@ -706,7 +710,11 @@ pub async fn dashboard(
         .await?,
         by_assignee: counts(
             store,
-            &grouped("a.name", "LEFT JOIN agents a ON a.id = t.assignee_id"),
+            &grouped(
+                "a.name",
+                "a.id",
+                "LEFT JOIN agents a ON a.id = t.assignee_id",
+            ),
             &base.binds,
         )
         .await?,
@@ -838,14 +846,14 @@ fn clone_binds(binds: &[Bind]) -> Vec<Bind> {
 }
 
 async fn counts(store: &Store, sql: &str, binds: &[Bind]) -> Result<Vec<Count>> {
-    let rows: Vec<(String, i64)> = on_pool!(store, pool => {
+    let rows: Vec<(String, String, i64)> = on_pool!(store, pool => {
         bind_all!(sqlx::query_as(AssertSqlSafe(sql.to_owned())), binds)
             .fetch_all(pool)
             .await
     })?;
     Ok(rows
         .into_iter()
-        .map(|(name, count)| Count { name, count })
+        .map(|(name, key, count)| Count { name, key, count })
         .collect())
 }
 

@@ -201,6 +201,30 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|(_, origin_host)| origin_host == host)
 }
 
+/// Whether `authority` (`host[:port]`) is this machine, where browsers treat plain HTTP as
+/// secure and keep `Secure` cookies.
+pub fn loopback_authority(authority: &str) -> bool {
+    let host = if authority.starts_with('[') {
+        authority.split(']').next().map(|host| &host[1..])
+    } else {
+        authority.split(':').next()
+    }
+    .unwrap_or_default();
+    host.eq_ignore_ascii_case("localhost") || host.starts_with("127.") || host == "::1"
+}
+
+/// The page's origin when the browser would drop a `Secure` session cookie: it shows the form
+/// over plain HTTP at a host name. Browsers send `Origin` with every form post; without it
+/// nothing can be told, and sign-in goes ahead.
+pub fn insecure_origin(headers: &HeaderMap, secure_cookies: bool) -> Option<&str> {
+    if !secure_cookies {
+        return None;
+    }
+    let origin = headers.get(ORIGIN)?.to_str().ok()?;
+    let authority = origin.strip_prefix("http://")?;
+    (!loopback_authority(authority)).then_some(origin)
+}
+
 pub fn set_cookie(value: HeaderValue) -> [(axum::http::HeaderName, HeaderValue); 1] {
     [(SET_COOKIE, value)]
 }
@@ -301,5 +325,30 @@ mod tests {
         );
         headers.append("x-forwarded-for", HeaderValue::from_static("not an ip"));
         assert_eq!(forwarded_client(&headers), None);
+    }
+
+    #[test]
+    fn only_a_plain_http_origin_at_a_host_name_loses_a_secure_cookie() {
+        let origin = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(ORIGIN, HeaderValue::from_static(value));
+            headers
+        };
+        for kept in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+            "https://help.example.org",
+        ] {
+            assert_eq!(insecure_origin(&origin(kept), true), None, "{kept}");
+        }
+        let lost = origin("http://helpdesk.lan:8080");
+        assert_eq!(
+            insecure_origin(&lost, true),
+            Some("http://helpdesk.lan:8080")
+        );
+        // Cookies without Secure are kept anywhere; no Origin tells nothing.
+        assert_eq!(insecure_origin(&lost, false), None);
+        assert_eq!(insecure_origin(&HeaderMap::new(), true), None);
     }
 }

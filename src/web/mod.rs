@@ -43,6 +43,8 @@ pub struct WebConfig {
     /// Whether the session cookie carries `Secure` (HTTPS, or plain HTTP on loopback, which
     /// browsers treat as secure).
     pub secure_cookies: bool,
+    /// How people reach the pages (`web.public_url`), named when a sign-in cannot work.
+    pub public_url: String,
     pub email_enabled: bool,
     pub telegram_enabled: bool,
     pub discord_enabled: bool,
@@ -59,6 +61,7 @@ impl WebConfig {
             support_address: settings.email.address.clone(),
             attachments: BlobStore::new(settings.attachments_dir()),
             secure_cookies: secure_cookies(&settings.web.public_url),
+            public_url: settings.web.public_url.clone(),
             email_enabled: settings.email.enabled,
             telegram_enabled: settings.telegram.enabled,
             discord_enabled: settings.discord.enabled,
@@ -77,16 +80,15 @@ fn secure_cookies(public_url: &str) -> bool {
     let Some(rest) = public_url.strip_prefix("http://") else {
         return true;
     };
-    let host = rest.split(['/', ':']).next().unwrap_or_default();
-    let loopback = host == "localhost" || host.starts_with("127.") || rest.starts_with("[::1]");
-    if !loopback {
+    if !auth::loopback_authority(rest.split('/').next().unwrap_or_default()) {
         tracing::warn!(
             public_url,
             "web.public_url is plain HTTP: session cookies go without the Secure flag; put the \
              web server behind HTTPS"
         );
+        return false;
     }
-    loopback
+    true
 }
 
 #[derive(Clone)]

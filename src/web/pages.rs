@@ -109,6 +109,23 @@ pub async fn login(
     }
     let now = Utc::now();
     let email = form.email.trim().to_lowercase();
+    if let Some(origin) = auth::insecure_origin(&headers, state.config.secure_cookies) {
+        // Signing in would "work" and the browser would drop the cookie: the next page would be
+        // this form again, with no word of why.
+        let page = LoginPage {
+            nav: None,
+            next: safe_next(&form.next),
+            email,
+            error: Some(format!(
+                "Signing in cannot work at {origin}: this page came over plain HTTP, and the \
+                 sign-in cookie is marked Secure because web.public_url is {}, so your browser \
+                 would not keep it. Open the pages at web.public_url, put HTTPS in front, or set \
+                 web.public_url = \"{origin}\" to sign in over plain HTTP at this address.",
+                state.config.public_url
+            )),
+        };
+        return Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
+    }
     let since = now - FAILURE_WINDOW;
     let from_ip = sessions::recent_failures_from(&state.store, &client.0, since).await?;
     let for_address = sessions::recent_failures(&state.store, &email, since).await?;
@@ -203,12 +220,40 @@ pub async fn logout(State(state): State<AppState>, posted: Posted<Empty>) -> Web
     Ok((auth::set_cookie(cookie), see_other("/login")).into_response())
 }
 
+/// One table of the dashboard: active tickets counted by one field, each row linking to the
+/// list filtered the same way, so a figure and the list it opens always agree.
+struct CountGroup {
+    title: &'static str,
+    rows: Vec<(Count, Option<String>)>,
+}
+
+impl CountGroup {
+    /// `filter` is the list's query parameter for the field; `none` its value for "(none)",
+    /// where the list has one.
+    fn new(title: &'static str, counts: &[Count], filter: &str, none: Option<&str>) -> CountGroup {
+        let rows = counts
+            .iter()
+            .map(|count| {
+                let value = Some(count.key.as_str())
+                    .filter(|key| !key.is_empty())
+                    .or(none);
+                let link = value.map(|value| match filter {
+                    "status" => format!("/tickets?status={}", auth::urlencode(value)),
+                    _ => format!("/tickets?status=active&{filter}={}", auth::urlencode(value)),
+                });
+                (count.clone(), link)
+            })
+            .collect();
+        CountGroup { title, rows }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "web/dashboard.html")]
 struct DashboardPage {
     nav: Option<Nav>,
     stats: Dashboard,
-    groups: Vec<(&'static str, Vec<Count>)>,
+    groups: Vec<CountGroup>,
     median_first_response: String,
     mine: Vec<TicketSummary>,
 }
@@ -233,10 +278,20 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> WebResu
     .await?
     .tickets;
     let groups = vec![
-        ("By status", stats.by_status.clone()),
-        ("By priority", stats.by_priority.clone()),
-        ("By department", stats.by_department.clone()),
-        ("By agent", stats.by_assignee.clone()),
+        CountGroup::new("Active by status", &stats.by_status, "status", None),
+        CountGroup::new("Active by priority", &stats.by_priority, "priority", None),
+        CountGroup::new(
+            "Active by department",
+            &stats.by_department,
+            "department",
+            None,
+        ),
+        CountGroup::new(
+            "Active by agent",
+            &stats.by_assignee,
+            "assignee",
+            Some("none"),
+        ),
     ];
     render(&DashboardPage {
         nav: Nav::of(&viewer, "dashboard"),

@@ -86,13 +86,23 @@ pub async fn start_driver(path: &PathBuf) -> Driver {
 /// A headless Chromium session. Root needs `--no-sandbox`; the small /dev/shm of containers
 /// needs `--disable-dev-shm-usage`.
 pub async fn browser(driver: &Driver) -> Client {
+    browser_with(driver, &[]).await
+}
+
+/// A headless Chromium session with more command-line switches, e.g. host resolver rules.
+pub async fn browser_with(driver: &Driver, extra: &[&str]) -> Client {
+    let mut args = vec![
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+    ];
+    args.extend_from_slice(extra);
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
-        serde_json::json!({
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,900"],
-        }),
+        serde_json::json!({ "args": args }),
     );
     ClientBuilder::new(HttpConnector::new())
         .capabilities(capabilities)
