@@ -403,7 +403,8 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
                             vec![
                                 job.id.clone(),
                                 job.queue.clone(),
-                                job.ticket.map_or_else(|| "-".to_owned(), |n| format!("#{n}")),
+                                job.ticket
+                                    .map_or_else(|| "-".to_owned(), |n| format!("#{n}")),
                                 job.status.clone(),
                                 format!("{}/{}", job.attempts, job.max_attempts),
                                 truncate(job.last_error.as_deref().unwrap_or("-"), 60),

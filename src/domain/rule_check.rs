@@ -36,7 +36,10 @@ impl Directory {
         self.departments
             .iter()
             .find(|(known, _)| *known == id)
-            .map_or_else(|| format!("deleted department (#{id})"), |(_, name)| name.clone())
+            .map_or_else(
+                || format!("deleted department (#{id})"),
+                |(_, name)| name.clone(),
+            )
     }
 
     pub fn agent(&self, id: i64) -> Option<&KnownAgent> {
@@ -78,11 +81,20 @@ pub enum NeverFires {
 pub enum Finding {
     NeverFires(NeverFires),
     /// An action sets a department that no longer exists.
-    DepartmentGone { position: usize, department: i64 },
+    DepartmentGone {
+        position: usize,
+        department: i64,
+    },
     /// An action assigns to an agent who is disabled or gone.
-    AgentUnavailable { position: usize, agent: i64 },
+    AgentUnavailable {
+        position: usize,
+        agent: i64,
+    },
     /// A department condition also names a department that no longer exists.
-    DeletedInCondition { position: usize, department: i64 },
+    DeletedInCondition {
+        position: usize,
+        department: i64,
+    },
     /// A later rule sets `field` again, to another value, on tickets both match: on every such
     /// ticket (`always`, from the conditions), and on these recent tickets.
     Overridden {
@@ -387,9 +399,9 @@ fn dead_references(rule: &Rule, directory: &Directory) -> Vec<Finding> {
 fn final_setting(rule: &Rule, field: Field) -> Option<Setting> {
     rule.actions
         .iter()
+        .rev()
         .filter_map(|action| action.setting())
-        .filter(|setting| setting.field() == field)
-        .last()
+        .find(|setting| setting.field() == field)
 }
 
 /// Whether, from the conditions alone, the rule at `later` sets `field` to another value on
@@ -470,11 +482,16 @@ pub fn implies(first: &Condition, second: &Condition) -> bool {
         }
         (C::SenderDomain { any: a }, C::SenderDomain { any: b }) => {
             let a = lower(a);
-            !a.is_empty() && a.iter().all(|domain| b.iter().any(|d| in_domain(domain, d)))
+            !a.is_empty()
+                && a.iter()
+                    .all(|domain| b.iter().any(|d| in_domain(domain, d)))
         }
         // A subject containing "invoice 2024" contains "invoice"; the subject is part of what
         // text_contains looks at.
-        (C::SubjectContains { any: a }, C::SubjectContains { any: b } | C::TextContains { any: b })
+        (
+            C::SubjectContains { any: a },
+            C::SubjectContains { any: b } | C::TextContains { any: b },
+        )
         | (C::TextContains { any: a }, C::TextContains { any: b }) => {
             let (a, b) = (lower(a), lower(b));
             !a.is_empty() && a.iter().all(|x| b.iter().any(|y| x.contains(y.as_str())))
@@ -562,7 +579,11 @@ pub fn describe_condition(condition: &Condition, directory: &Directory) -> Strin
         Condition::Department { any } if any.is_empty() => "in no department yet".to_owned(),
         Condition::Department { any } => format!(
             "department is {}",
-            or_list(any.iter().map(|id| directory.department_name(*id)).collect())
+            or_list(
+                any.iter()
+                    .map(|id| directory.department_name(*id))
+                    .collect()
+            )
         ),
         Condition::Priority { any } => format!(
             "priority is {}",
@@ -898,7 +919,10 @@ mod tests {
         );
         let any_invoice = invoices_to_billing(false);
         let report = check(&[mail_stops, any_invoice], &directory(), &[], &hours());
-        assert!(report.findings[1].is_empty(), "chat invoices still reach it");
+        assert!(
+            report.findings[1].is_empty(),
+            "chat invoices still reach it"
+        );
     }
 
     #[test]

@@ -368,7 +368,10 @@ pub fn trace(rules: &[Rule], facts: &mut TicketFacts, hours: &BusinessHours) -> 
         }
         for action in &rule.actions {
             if let Some(setting) = action.setting() {
-                match set_by.iter_mut().find(|(s, _)| s.field() == setting.field()) {
+                match set_by
+                    .iter_mut()
+                    .find(|(s, _)| s.field() == setting.field())
+                {
                     Some((current, setters)) if *current == setting => {
                         if !setters.contains(&at) {
                             setters.push(at);
@@ -376,13 +379,14 @@ pub fn trace(rules: &[Rule], facts: &mut TicketFacts, hours: &BusinessHours) -> 
                     }
                     Some((current, setters)) => {
                         trace.overwrites.extend(
-                            setters.iter().filter(|earlier| **earlier != at).map(|earlier| {
-                                Overwrite {
+                            setters
+                                .iter()
+                                .filter(|earlier| **earlier != at)
+                                .map(|earlier| Overwrite {
                                     field: setting.field(),
                                     earlier: *earlier,
                                     later: at,
-                                }
-                            }),
+                                }),
                         );
                         *current = setting;
                         *setters = vec![at];

@@ -1010,7 +1010,9 @@ impl About {
             notify::NOTIFY_QUEUE => {
                 read::<notify::NotifyAgents>(payload).map(|job| About::Ticket(job.ticket_id))
             }
-            sla::SLA_QUEUE => read::<sla::SlaCheck>(payload).map(|job| About::Ticket(job.ticket_id)),
+            sla::SLA_QUEUE => {
+                read::<sla::SlaCheck>(payload).map(|job| About::Ticket(job.ticket_id))
+            }
             deliver::DELIVER_QUEUE => {
                 read::<deliver::DeliverMessage>(payload).map(|job| About::Message(job.message_id))
             }
@@ -1030,71 +1032,72 @@ async fn ticket_numbers(
     about: &[Option<About>],
 ) -> Result<std::collections::HashMap<About, i64>> {
     let mut numbers = std::collections::HashMap::new();
-    let ids = |kind: fn(&About) -> Option<i64>| -> Vec<i64> {
-        let mut ids: Vec<i64> = about.iter().flatten().filter_map(kind).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
-    };
-    let lookups: [(fn(i64) -> About, Vec<i64>, &str); 3] = [
-        (
-            About::Ticket,
-            ids(|a| match a {
-                About::Ticket(id) => Some(*id),
-                _ => None,
-            }),
-            "SELECT t.id, t.number FROM tickets t WHERE t.id",
-        ),
-        (
-            About::Message,
-            ids(|a| match a {
-                About::Message(id) => Some(*id),
-                _ => None,
-            }),
-            "SELECT m.id, t.number FROM messages m JOIN tickets t ON t.id = m.ticket_id
-             WHERE m.id",
-        ),
-        (
-            About::WebhookDelivery,
-            ids(|a| match a {
-                About::WebhookDelivery(id) => Some(*id),
-                _ => None,
-            }),
-            "SELECT w.id, t.number FROM webhook_deliveries w JOIN tickets t ON t.id = w.ticket_id
-             WHERE w.id",
-        ),
-    ];
-    for (kind, ids, select) in lookups {
-        if ids.is_empty() {
-            continue;
+    let (mut tickets, mut messages, mut deliveries) = (Vec::new(), Vec::new(), Vec::new());
+    for pointer in about.iter().flatten() {
+        match *pointer {
+            About::Ticket(id) => tickets.push(id),
+            About::Message(id) => messages.push(id),
+            About::WebhookDelivery(id) => deliveries.push(id),
+            About::Number(number) => {
+                numbers.insert(*pointer, number);
+            }
         }
-        let found: Vec<(i64, i64)> = match store {
-            Store::Sqlite { pool, .. } => {
-                let ids = serde_json::to_string(&ids)
-                    .map_err(|error| StoreError::Invalid(error.to_string()))?;
-                let sql = format!("{select} IN (SELECT value FROM json_each($1))");
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(ids)
-                    .fetch_all(pool)
-                    .await?
-            }
-            Store::Postgres { pool } => {
-                let sql = format!("{select} = ANY($1)");
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(ids)
-                    .fetch_all(pool)
-                    .await?
-            }
-        };
-        numbers.extend(found.into_iter().map(|(id, number)| (kind(id), number)));
     }
-    for number in about.iter().flatten().filter_map(|a| match a {
-        About::Number(number) => Some(*number),
-        _ => None,
-    }) {
-        numbers.insert(About::Number(number), number);
-    }
+    let found = numbers_of(
+        store,
+        "SELECT t.id, t.number FROM tickets t WHERE t.id",
+        tickets,
+    )
+    .await?;
+    numbers.extend(found.into_iter().map(|(id, n)| (About::Ticket(id), n)));
+    let found = numbers_of(
+        store,
+        "SELECT m.id, t.number FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.id",
+        messages,
+    )
+    .await?;
+    numbers.extend(found.into_iter().map(|(id, n)| (About::Message(id), n)));
+    let found = numbers_of(
+        store,
+        "SELECT w.id, t.number FROM webhook_deliveries w JOIN tickets t ON t.id = w.ticket_id
+         WHERE w.id",
+        deliveries,
+    )
+    .await?;
+    numbers.extend(
+        found
+            .into_iter()
+            .map(|(id, n)| (About::WebhookDelivery(id), n)),
+    );
     Ok(numbers)
+}
+
+/// Runs `select` (ending in the id column to match) for `ids`: (id, ticket number) pairs.
+async fn numbers_of(store: &Store, select: &str, mut ids: Vec<i64>) -> Result<Vec<(i64, i64)>> {
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = match store {
+        Store::Sqlite { pool, .. } => {
+            let ids = serde_json::to_string(&ids)
+                .map_err(|error| StoreError::Invalid(error.to_string()))?;
+            let sql = format!("{select} IN (SELECT value FROM json_each($1))");
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(ids)
+                .fetch_all(pool)
+                .await?
+        }
+        Store::Postgres { pool } => {
+            let sql = format!("{select} = ANY($1)");
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(ids)
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    Ok(found)
 }
 
 /// The error in a job's stored result (`{"Err": "…"}`, or a plain string); `None` when the
@@ -1122,8 +1125,12 @@ fn ulid_time(id: &str) -> Option<DateTime<Utc>> {
     }
     let mut millis: i64 = 0;
     for byte in id.bytes().take(10) {
-        let digit = DIGITS.iter().position(|d| *d == byte.to_ascii_uppercase())?;
-        millis = millis.checked_mul(32)?.checked_add(i64::try_from(digit).ok()?)?;
+        let digit = DIGITS
+            .iter()
+            .position(|d| *d == byte.to_ascii_uppercase())?;
+        millis = millis
+            .checked_mul(32)?
+            .checked_add(i64::try_from(digit).ok()?)?;
     }
     DateTime::from_timestamp_millis(millis)
 }
@@ -1142,7 +1149,10 @@ mod tests {
 
     #[test]
     fn the_last_error_is_read_from_the_stored_result() {
-        assert_eq!(error_of(r#"{"Err":"smtp down"}"#).as_deref(), Some("smtp down"));
+        assert_eq!(
+            error_of(r#"{"Err":"smtp down"}"#).as_deref(),
+            Some("smtp down")
+        );
         assert_eq!(error_of(r#"{"Ok":null}"#), None);
         assert_eq!(error_of(r#""smtp down""#).as_deref(), Some("smtp down"));
         assert_eq!(error_of("plain words").as_deref(), Some("plain words"));

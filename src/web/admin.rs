@@ -628,12 +628,24 @@ pub async fn jobs(
 ) -> WebResult<Response> {
     viewer.require_admin()?;
     let given = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
-    let (queue, status, before) = (given(&query.queue), given(&query.state), given(&query.before));
-    if let Some(queue) = queue.as_deref().filter(|q| !crate::jobs::QUEUES.contains(q)) {
+    let (queue, status, before) = (
+        given(&query.queue),
+        given(&query.state),
+        given(&query.before),
+    );
+    if let Some(queue) = queue
+        .as_deref()
+        .filter(|q| !crate::jobs::QUEUES.contains(q))
+    {
         return Err(WebError::BadRequest(format!("there is no queue {queue:?}")));
     }
-    if let Some(status) = status.as_deref().filter(|s| !crate::jobs::STATES.contains(s)) {
-        return Err(WebError::BadRequest(format!("there is no job state {status:?}")));
+    if let Some(status) = status
+        .as_deref()
+        .filter(|s| !crate::jobs::STATES.contains(s))
+    {
+        return Err(WebError::BadRequest(format!(
+            "there is no job state {status:?}"
+        )));
     }
     let jobs = crate::jobs::query(
         &state.store,

@@ -32,10 +32,16 @@ pub const RECENT_TICKETS: i64 = 200;
 const CONDITION_KINDS: &[(&str, &str)] = &[
     ("channel", "Channel is one of"),
     ("sender_address", "Sender address is one of"),
-    ("sender_domain", "Sender's domain (or a subdomain) is one of"),
+    (
+        "sender_domain",
+        "Sender's domain (or a subdomain) is one of",
+    ),
     ("subject_contains", "Subject contains any of"),
     ("text_contains", "Subject or text contains any of"),
-    ("text_matches", "Subject or text matches the regular expression"),
+    (
+        "text_matches",
+        "Subject or text matches the regular expression",
+    ),
     ("department", "Department (as the rule runs) is one of"),
     ("priority", "Priority (as the rule runs) is one of"),
     ("business_hours", "Arrived inside or outside business hours"),
@@ -108,9 +114,10 @@ impl Draft {
             .iter()
             .map(|condition| {
                 let (kind, values) = match condition {
-                    Condition::Channel { any } => {
-                        ("channel", any.iter().map(|c| c.as_str().to_owned()).collect())
-                    }
+                    Condition::Channel { any } => (
+                        "channel",
+                        any.iter().map(|c| c.as_str().to_owned()).collect(),
+                    ),
                     Condition::SenderAddress { any } => ("sender_address", texts(any)),
                     Condition::SenderDomain { any } => ("sender_domain", texts(any)),
                     Condition::SubjectContains { any } => ("subject_contains", texts(any)),
@@ -203,8 +210,14 @@ impl Draft {
                 entry.values.push(value.clone());
             }
         }
-        draft.conditions = conditions.into_values().filter(|r| !r.kind.is_empty()).collect();
-        draft.actions = actions.into_values().filter(|r| !r.kind.is_empty()).collect();
+        draft.conditions = conditions
+            .into_values()
+            .filter(|r| !r.kind.is_empty())
+            .collect();
+        draft.actions = actions
+            .into_values()
+            .filter(|r| !r.kind.is_empty())
+            .collect();
         Ok(draft)
     }
 
@@ -285,9 +298,10 @@ impl Draft {
                     department: id("a department")?,
                 },
                 "set_priority" => Action::SetPriority {
-                    priority: row.text().parse().map_err(|e: crate::domain::UnknownValue| {
-                        wrong(&e.to_string())
-                    })?,
+                    priority: row
+                        .text()
+                        .parse()
+                        .map_err(|e: crate::domain::UnknownValue| wrong(&e.to_string()))?,
                 },
                 "add_tags" => Action::AddTags {
                     tags: row
@@ -627,8 +641,11 @@ async fn editor(
                 .get(at)
                 .map_or_else(String::new, |rule| rule.name.clone())
         };
+        // A disabled rule is previewed as it would work once enabled.
+        let mut as_enabled = world.rules.clone();
+        as_enabled[at].enabled = true;
         preview = Some(
-            rule_check::preview(&world.rules, at, &world.samples, hours)
+            rule_check::preview(&as_enabled, at, &world.samples, hours)
                 .into_iter()
                 .map(|(number, outcome)| {
                     let note = match outcome {
@@ -741,7 +758,10 @@ fn intent(fields: &[(String, String)]) -> WebResult<Intent> {
         other => {
             let (condition, index) = match other.strip_prefix("remove_c") {
                 Some(index) => (true, index),
-                None => (false, other.strip_prefix("remove_a").ok_or_else(|| bad(other))?),
+                None => (
+                    false,
+                    other.strip_prefix("remove_a").ok_or_else(|| bad(other))?,
+                ),
             };
             let index: usize = index.parse().map_err(|_| bad(other))?;
             Intent::Remove {
@@ -880,11 +900,9 @@ pub async fn move_rule(
     let to = match (form.direction.as_str(), form.position.trim()) {
         ("up", _) => RuleMove::Up,
         ("down", _) => RuleMove::Down,
-        (_, position) if !position.is_empty() => {
-            RuleMove::To(position.parse().map_err(|_| {
-                WebError::BadRequest(format!("{position:?} is not a position such as 1"))
-            })?)
-        }
+        (_, position) if !position.is_empty() => RuleMove::To(position.parse().map_err(|_| {
+            WebError::BadRequest(format!("{position:?} is not a position such as 1"))
+        })?),
         (other, _) => {
             return Err(WebError::BadRequest(format!(
                 "a rule moves \"up\", \"down\" or to a position, not {other:?}"

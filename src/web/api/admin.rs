@@ -26,12 +26,7 @@ async fn rules_out(state: &AppState) -> ApiResult<Vec<Rule>> {
     let stored = rule_store::list(&state.store).await?;
     let directory = rule_store::directory(&state.store).await?;
     let samples = rule_store::recent_samples(&state.store, RECENT_TICKETS).await?;
-    let report = rule_check::check(
-        &stored,
-        &directory,
-        &samples,
-        &state.config.business_hours,
-    );
+    let report = rule_check::check(&stored, &directory, &samples, &state.config.business_hours);
     Ok(stored
         .iter()
         .enumerate()
