@@ -109,6 +109,9 @@ enum JobsCommand {
         /// Only jobs in this state: Pending, Running, Done, Failed or Killed.
         #[arg(long)]
         state: Option<String>,
+        /// Only jobs of this queue, e.g. helpdesk.deliver.
+        #[arg(long)]
+        queue: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
@@ -380,24 +383,33 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
         }
         Command::Jobs(JobsCommand::List {
             state,
+            queue,
             limit,
             format,
         }) => {
             let store = app::open_store(&settings).await?;
-            let jobs = jobs::list(&store, state.as_deref(), limit).await?;
+            let filter = jobs::JobQuery {
+                queue: queue.as_deref(),
+                status: state.as_deref(),
+                before: None,
+                limit,
+            };
+            let jobs = jobs::query(&store, &filter).await?;
             match format {
                 ListFormat::Json => println!("{}", serde_json::to_string_pretty(&jobs)?),
                 ListFormat::Table => print_table(
-                    &["ID", "QUEUE", "STATE", "ATTEMPTS", "LAST RESULT"],
+                    &["ID", "QUEUE", "TICKET", "STATE", "ATTEMPTS", "LAST ERROR"],
                     &jobs
                         .iter()
                         .map(|job| {
                             vec![
                                 job.id.clone(),
                                 job.queue.clone(),
+                                job.ticket
+                                    .map_or_else(|| "-".to_owned(), |n| format!("#{n}")),
                                 job.status.clone(),
                                 format!("{}/{}", job.attempts, job.max_attempts),
-                                truncate(job.last_result.as_deref().unwrap_or("-"), 60),
+                                truncate(job.last_error.as_deref().unwrap_or("-"), 60),
                             ]
                         })
                         .collect::<Vec<_>>(),

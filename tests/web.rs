@@ -197,6 +197,7 @@ async fn the_role_matrix_holds_for_every_page_and_action() {
         ];
         let admin_pages = [
             "/admin/rules",
+            "/admin/rules/new",
             "/admin/agents",
             "/admin/departments",
             "/admin/channels",
@@ -246,8 +247,6 @@ async fn the_role_matrix_holds_for_every_page_and_action() {
                 .contains("/admin/rules")
         );
 
-        let rule_json = r#"[{"if": "subject_contains", "any": ["refund"]}]"#;
-        let action_json = r#"[{"then": "set_priority", "priority": "high"}]"#;
         let admin_id = app.admin_id.to_string();
         let admin_actions: Vec<(&str, Vec<(&str, &str)>)> = vec![
             (
@@ -255,8 +254,10 @@ async fn the_role_matrix_holds_for_every_page_and_action() {
                 vec![
                     ("name", "Refunds"),
                     ("enabled", "1"),
-                    ("conditions", rule_json),
-                    ("actions", action_json),
+                    ("c1_if", "subject_contains"),
+                    ("c1_value", "refund"),
+                    ("a1_then", "set_priority"),
+                    ("a1_value", "high"),
                 ],
             ),
             (
@@ -737,120 +738,441 @@ async fn attachments_download_as_files_and_mail_html_is_sanitized() {
     }
 }
 
+/// The department called `name`, made if the database has none yet.
+async fn department_named(app: &WebApp, name: &str) -> i64 {
+    let known = helpdesk::store::agents::departments(&app.db.store)
+        .await
+        .expect("departments");
+    match known.iter().find(|d| d.name == name) {
+        Some(department) => department.id,
+        None => {
+            helpdesk::store::agents::create_department(
+                &app.db.store,
+                name,
+                helpdesk::domain::AssignmentStrategy::LeastOpen,
+                Utc::now(),
+            )
+            .await
+            .expect("department")
+            .id
+        }
+    }
+}
+
+async fn rule_names(app: &WebApp) -> Vec<String> {
+    helpdesk::store::rules::list(&app.db.store)
+        .await
+        .expect("rules")
+        .into_iter()
+        .map(|rule| rule.name)
+        .collect()
+}
+
+/// The rows of a rule's warnings on the list page, after the rule's own row.
+fn warnings_of(page: &str, rule_id: i64) -> String {
+    let row = page
+        .find(&format!("id=\"rule-{rule_id}\""))
+        .expect("the rule's row");
+    let rest = &page[row..];
+    let next_rule = rest[1..].find("id=\"rule-").map_or(rest.len(), |at| at + 1);
+    rest[..next_rule].to_owned()
+}
+
 #[tokio::test]
-async fn the_rules_editor_explains_mistakes_and_keeps_order() {
+async fn the_rules_editor_is_a_form_that_previews_warns_and_reorders() {
     for app in apps("web_rules").await {
+        let backend = app.db.backend();
         let admin = app.admin().await;
-        let bad_json = app
+        let general = department_named(&app, "General").await;
+        let billing = app.billing.to_string();
+        let invoice = app
+            .ticket(
+                "inv@example.org",
+                "Invoice 2031 charged twice",
+                "Please refund.",
+            )
+            .await;
+        let hello = app
+            .ticket("hi@example.org", "Hello", "Just saying hi")
+            .await;
+
+        // "Add" comes back with the row, nothing saved, what was typed kept.
+        let with_condition = app
             .post(
                 "/admin/rules",
                 &admin,
                 &[
-                    ("name", "Broken"),
-                    ("conditions", r#"[{"if": "subject_has", "any": ["x"]}]"#),
-                    ("actions", "[]"),
+                    ("name", "Invoices to Billing"),
+                    ("enabled", "1"),
+                    ("do", "add_condition"),
+                    ("new_condition", "text_contains"),
                 ],
             )
             .await;
-        assert_eq!(bad_json.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(bad_json.body.contains("conditions"), "{}", bad_json.body);
+        assert_eq!(with_condition.status, StatusCode::OK, "{backend:?}");
         assert!(
-            bad_json.body.contains("subject_has"),
-            "the form keeps what was typed"
+            with_condition
+                .body
+                .contains(r#"name="c1_if" value="text_contains""#)
         );
-        let no_actions = app
-            .post(
-                "/admin/rules",
-                &admin,
-                &[
-                    ("name", "Idle"),
-                    ("conditions", r#"[{"if": "channel", "any": ["email"]}]"#),
-                    ("actions", "[]"),
-                ],
-            )
-            .await;
-        assert_eq!(no_actions.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(
-            no_actions.body.contains("has no actions"),
-            "{}",
-            no_actions.body
+            with_condition
+                .body
+                .contains(r#"value="Invoices to Billing""#)
         );
-        let bad_regex = app
+        let with_action = app
             .post(
                 "/admin/rules",
                 &admin,
                 &[
-                    ("name", "Regex"),
-                    ("conditions", r#"[{"if": "text_matches", "regex": "(("}]"#),
-                    ("actions", r#"[{"then": "add_tags", "tags": ["x"]}]"#),
+                    ("name", "Invoices to Billing"),
+                    ("enabled", "1"),
+                    ("c1_if", "text_contains"),
+                    ("c1_value", "invoice"),
+                    ("do", "add_action"),
+                    ("new_action", "set_department"),
                 ],
             )
             .await;
         assert!(
-            bad_regex.body.contains("invalid regular expression"),
+            with_action
+                .body
+                .contains(&format!(r#"<option value="{billing}" >Billing</option>"#))
+                && with_action.body.contains(">Technical</option>"),
+            "departments are offered by name: {}",
+            with_action.body
+        );
+        assert!(with_action.body.contains(r#"value="invoice""#));
+        assert!(rule_names(&app).await.is_empty(), "nothing saved yet");
+
+        // A mistake is explained where it is.
+        let missing = app
+            .post(
+                "/admin/rules",
+                &admin,
+                &[
+                    ("name", "Invoices to Billing"),
+                    ("c1_if", "text_contains"),
+                    ("c1_value", "invoice"),
+                    ("a1_then", "set_department"),
+                    ("a1_value", ""),
+                    ("do", "save"),
+                ],
+            )
+            .await;
+        assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            missing.body.contains("Action 1: choose a department"),
             "{}",
-            bad_regex.body
+            missing.body
         );
 
-        for name in ["First", "Second"] {
-            let created = app
-                .post(
-                    "/admin/rules",
-                    &admin,
-                    &[
-                        ("name", name),
-                        ("enabled", "1"),
-                        ("conditions", "[]"),
-                        ("actions", r#"[{"then": "add_tags", "tags": ["t"]}]"#),
-                    ],
-                )
-                .await;
-            assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
-        }
-        let rules = helpdesk::store::rules::list(&app.db.store)
-            .await
-            .expect("rules");
-        let second = rules[1].id;
-        app.post(
-            &format!("/admin/rules/{second}/move"),
-            &admin,
-            &[("direction", "up")],
-        )
-        .await;
-        let rules = helpdesk::store::rules::list(&app.db.store)
-            .await
-            .expect("rules");
-        assert_eq!(rules[0].name, "Second");
-        let edited = app
+        // The trap: invoices to Billing without "stop", then a catch-all to General.
+        let saved = app
             .post(
-                &format!("/admin/rules/{second}"),
+                "/admin/rules",
                 &admin,
                 &[
-                    ("name", "Second, edited"),
-                    ("conditions", r#"[{"if": "priority", "any": ["urgent"]}]"#),
-                    ("actions", r#"[{"then": "assign_to", "agent": 1}]"#),
+                    ("name", "Invoices to Billing"),
+                    ("enabled", "1"),
+                    ("c1_if", "text_contains"),
+                    ("c1_value", "invoice, refund"),
+                    ("a1_then", "set_department"),
+                    ("a1_value", &billing),
+                    ("a2_then", "add_tags"),
+                    ("a2_value", "billing"),
                 ],
             )
             .await;
-        assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.body);
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
         let rules = helpdesk::store::rules::list(&app.db.store)
             .await
             .expect("rules");
-        assert_eq!(rules[0].name, "Second, edited");
-        assert!(!rules[0].enabled, "an unchecked box disables the rule");
-        let edit_page = app
-            .get(&format!("/admin/rules/{second}"), Some(&admin))
+        let invoices = rules[0].id;
+        assert_eq!(saved.location(), format!("/admin/rules#rule-{invoices}"));
+        assert_eq!(
+            serde_json::to_value(&rules[0].conditions).expect("json"),
+            serde_json::json!([{"if": "text_contains", "any": ["invoice", "refund"]}])
+        );
+        let general_text = general.to_string();
+        app.post(
+            "/admin/rules",
+            &admin,
+            &[
+                ("name", "To General"),
+                ("enabled", "1"),
+                ("a1_then", "set_department"),
+                ("a1_value", &general_text),
+            ],
+        )
+        .await;
+        let to_general = helpdesk::store::rules::list(&app.db.store)
+            .await
+            .expect("rules")[1]
+            .id;
+
+        // The list names departments and warns on the rule that gets overridden.
+        let list = app.get("/admin/rules", Some(&admin)).await.body;
+        assert!(list.contains("department → Billing") && list.contains("department → General"));
+        assert!(
+            !list.contains("→ #") && !list.contains("deleted"),
+            "no ids: {list}"
+        );
+        let warned = warnings_of(&list, invoices);
+        assert!(
+            warned.contains("Overridden") && warned.contains("“To General”"),
+            "{backend:?}: {warned}"
+        );
+        assert!(
+            warned.contains(&format!("#{invoice}")),
+            "seen on the ticket: {warned}"
+        );
+        assert!(!warnings_of(&list, to_general).contains("Overridden"));
+
+        // The edit page previews the tickets the rule changes, linked, and says what follows.
+        let edit = app
+            .get(&format!("/admin/rules/{invoices}"), Some(&admin))
             .await;
-        assert!(edit_page.body.contains("Second, edited"));
-        app.post(&format!("/admin/rules/{second}/delete"), &admin, &[])
+        assert_eq!(edit.status, StatusCode::OK);
+        assert!(
+            edit.body.contains(&format!(r#"href="/tickets/{invoice}""#)),
+            "{}",
+            edit.body
+        );
+        assert!(!edit.body.contains(&format!(r#"href="/tickets/{hello}""#)));
+        assert!(
+            edit.body
+                .contains("then changed again: department by “To General”")
+        );
+        assert!(edit.body.contains("Overridden"));
+        assert!(edit.body.contains(&format!(
+            r#"<option value="{billing}" selected>Billing</option>"#
+        )));
+
+        // Ticking "stop" on the form ends the warning.
+        let stopped = app
+            .post(
+                &format!("/admin/rules/{invoices}"),
+                &admin,
+                &[
+                    ("name", "Invoices to Billing"),
+                    ("enabled", "1"),
+                    ("stop", "1"),
+                    ("c1_if", "text_contains"),
+                    ("c1_value", "invoice, refund"),
+                    ("a1_then", "set_department"),
+                    ("a1_value", &billing),
+                    ("a2_then", "add_tags"),
+                    ("a2_value", "billing"),
+                ],
+            )
+            .await;
+        assert_eq!(stopped.status, StatusCode::SEE_OTHER, "{}", stopped.body);
+        let list = app.get("/admin/rules", Some(&admin)).await.body;
+        assert!(!list.contains("Overridden"), "{list}");
+
+        // Order changes in place: by position, then one step.
+        app.post(
+            &format!("/admin/rules/{to_general}/move"),
+            &admin,
+            &[("position", "1")],
+        )
+        .await;
+        assert_eq!(
+            rule_names(&app).await,
+            ["To General", "Invoices to Billing"]
+        );
+        let list = app.get("/admin/rules", Some(&admin)).await.body;
+        assert!(
+            warnings_of(&list, to_general).contains("Overridden"),
+            "now the catch-all is the one overridden"
+        );
+        app.post(
+            &format!("/admin/rules/{to_general}/move"),
+            &admin,
+            &[("direction", "down")],
+        )
+        .await;
+        assert_eq!(
+            rule_names(&app).await,
+            ["Invoices to Billing", "To General"]
+        );
+
+        // A preview of a rule not saved; removing a row comes back without it.
+        let preview = app
+            .post(
+                "/admin/rules",
+                &admin,
+                &[
+                    ("name", "Greetings"),
+                    ("c1_if", "subject_contains"),
+                    ("c1_value", "hello"),
+                    ("c2_if", "channel"),
+                    ("c2_value", "email"),
+                    ("a1_then", "set_priority"),
+                    ("a1_value", "low"),
+                    ("do", "preview"),
+                ],
+            )
+            .await;
+        assert!(
+            preview
+                .body
+                .contains(&format!(r#"href="/tickets/{hello}""#))
+        );
+        assert!(
+            !preview
+                .body
+                .contains(&format!(r#"href="/tickets/{invoice}""#))
+        );
+        let removed = app
+            .post(
+                "/admin/rules",
+                &admin,
+                &[
+                    ("name", "Greetings"),
+                    ("c1_if", "subject_contains"),
+                    ("c1_value", "hello"),
+                    ("c2_if", "channel"),
+                    ("c2_value", "email"),
+                    ("do", "remove_c1"),
+                ],
+            )
+            .await;
+        assert!(!removed.body.contains(r#"_if" value="subject_contains""#));
+        assert!(removed.body.contains(r#"name="c1_if" value="channel""#));
+        assert_eq!(rule_names(&app).await.len(), 2);
+
+        // A rule that can never fire says why.
+        app.post(
+            "/admin/rules",
+            &admin,
+            &[
+                ("name", "Mail on chat"),
+                ("enabled", "1"),
+                ("c1_if", "channel"),
+                ("c1_value", "email"),
+                ("c2_if", "channel"),
+                ("c2_value", "telegram"),
+                ("a1_then", "assign_to"),
+                ("a1_value", &app.agent_id.to_string()),
+            ],
+        )
+        .await;
+        let list = app.get("/admin/rules", Some(&admin)).await.body;
+        assert!(
+            list.contains("Never fires: conditions 1 and 2 contradict"),
+            "{list}"
+        );
+        assert!(list.contains("assign to Abe Agent"));
+
+        app.post(&format!("/admin/rules/{to_general}/delete"), &admin, &[])
             .await;
         assert_eq!(
-            helpdesk::store::rules::list(&app.db.store)
-                .await
-                .expect("rules")
-                .len(),
-            1
+            rule_names(&app).await,
+            ["Invoices to Billing", "Mail on chat"]
         );
+    }
+}
+
+#[tokio::test]
+async fn the_jobs_page_filters_by_queue_and_state_and_links_the_ticket() {
+    for app in apps("web_jobs").await {
+        let backend = app.db.backend();
+        let admin = app.admin().await;
+        let number = app.ticket("jobs@example.org", "Job", "x").await;
+        helpdesk::jobs::deliver::send_reply(
+            &app.db.store,
+            &helpdesk::store::outbound::NewReply {
+                number,
+                agent_id: app.admin_id,
+                text: "Hi",
+                kind: helpdesk::domain::MessageKind::Public,
+                external_id: Some("<reply-1@helpdesk.example>"),
+                now: Utc::now(),
+            },
+        )
+        .await
+        .expect("reply queued");
+        let deliveries = helpdesk::jobs::query(
+            &app.db.store,
+            &helpdesk::jobs::JobQuery {
+                queue: Some("helpdesk.deliver"),
+                status: None,
+                before: None,
+                limit: 10,
+            },
+        )
+        .await
+        .expect("jobs");
+        let job = deliveries.first().expect("a delivery job").clone();
+        assert_eq!(job.ticket, Some(number), "{backend:?}");
+        assert!(job.created_at.is_some() && job.run_at.is_some());
+
+        let page = app
+            .get("/admin/jobs?queue=helpdesk.deliver", Some(&admin))
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains(&job.id));
+        assert!(
+            page.body
+                .contains(&format!(r#"<a href="/tickets/{number}">#{number}</a>"#))
+        );
+        let other_queue = app
+            .get("/admin/jobs?queue=helpdesk.sla", Some(&admin))
+            .await;
+        assert!(!other_queue.body.contains(&job.id));
+        assert_eq!(
+            app.get("/admin/jobs?queue=nowhere", Some(&admin))
+                .await
+                .status,
+            StatusCode::BAD_REQUEST
+        );
+
+        let fail = match backend {
+            helpdesk::store::Backend::Sqlite => {
+                r#"UPDATE Jobs SET status = 'Failed', attempts = 5, last_result = '{"Err":"smtp down"}' WHERE id = $1"#
+            }
+            helpdesk::store::Backend::Postgres => {
+                r#"UPDATE apalis.jobs SET status = 'Failed', attempts = 5, last_result = '{"Err":"smtp down"}' WHERE id = $1"#
+            }
+        };
+        match &app.db.store {
+            helpdesk::store::Store::Sqlite { writer, .. } => {
+                sqlx::query(fail)
+                    .bind(&job.id)
+                    .execute(writer)
+                    .await
+                    .expect("failed");
+            }
+            helpdesk::store::Store::Postgres { pool } => {
+                sqlx::query(fail)
+                    .bind(&job.id)
+                    .execute(pool)
+                    .await
+                    .expect("failed");
+            }
+        }
+        let failed = app
+            .get(
+                "/admin/jobs?queue=helpdesk.deliver&state=Failed",
+                Some(&admin),
+            )
+            .await
+            .body;
+        assert!(
+            failed.contains(&job.id) && failed.contains("smtp down"),
+            "{backend:?}: {failed}"
+        );
+        assert!(failed.contains("5/5"));
+        let pending = app
+            .get(
+                "/admin/jobs?queue=helpdesk.deliver&state=Pending",
+                Some(&admin),
+            )
+            .await
+            .body;
+        assert!(!pending.contains(&job.id));
     }
 }
 

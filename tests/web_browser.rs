@@ -47,6 +47,16 @@ async fn fill(client: &Client, css: &str, text: &str) {
     field.send_keys(text).await.expect("typed");
 }
 
+async fn choose(client: &Client, css: &str, value: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .expect(css)
+        .select_by_value(value)
+        .await
+        .expect("chosen");
+}
+
 async fn click(client: &Client, css: &str) {
     client
         .find(Locator::Css(css))
@@ -173,33 +183,48 @@ async fn an_admin_works_a_ticket_in_the_browser() {
     .await;
     screenshot(&client, "ticket").await;
 
-    // Add a rule, then edit it.
+    // Add a rule on the form (conditions and actions from lists), then edit it.
     client
         .goto(&format!("{base}/admin/rules"))
         .await
         .expect("page");
+    click(&client, "a[href='/admin/rules/new']").await;
+    wait_for(&client, "//h1[.='New rule']").await;
     fill(
         &client,
         "#rule-editor input[name=name]",
         "Printers to technical",
     )
     .await;
-    fill(
+    choose(
         &client,
-        "#rule-editor textarea[name=conditions]",
-        r#"[{"if": "text_contains", "any": ["printer"]}]"#,
+        "#rule-editor select[name=new_condition]",
+        "text_contains",
     )
     .await;
-    fill(
+    click(&client, "#rule-editor button[value=add_condition]").await;
+    wait_for(&client, "//input[@name='c1_if' and @value='text_contains']").await;
+    fill(&client, "#rule-editor input[name=c1_value]", "printer").await;
+    choose(
         &client,
-        "#rule-editor textarea[name=actions]",
-        &format!(
-            r#"[{{"then": "set_department", "department": {}}}]"#,
-            app.technical
-        ),
+        "#rule-editor select[name=new_action]",
+        "set_department",
     )
     .await;
-    click(&client, "#rule-editor button[type=submit]").await;
+    click(&client, "#rule-editor button[value=add_action]").await;
+    wait_for(&client, "//select[@name='a1_value']").await;
+    choose(
+        &client,
+        "#rule-editor select[name=a1_value]",
+        &app.technical.to_string(),
+    )
+    .await;
+    click(&client, "#rule-editor .row button[value=save]").await;
+    wait_on_page(
+        &client,
+        "//table[@class='rules']//li[.='department → Technical']",
+    )
+    .await;
     wait_for(
         &client,
         "//table[@class='rules']//a[.='Printers to technical']",
@@ -208,7 +233,8 @@ async fn an_admin_works_a_ticket_in_the_browser() {
     .click()
     .await
     .expect("edit");
-    wait_for(&client, "//h2[contains(., 'Edit rule')]").await;
+    wait_for(&client, "//h1[contains(., 'Edit rule')]").await;
+    screenshot(&client, "rule-edit").await;
     fill(
         &client,
         "#rule-editor input[name=name]",
@@ -217,20 +243,31 @@ async fn an_admin_works_a_ticket_in_the_browser() {
     .await;
     fill(
         &client,
-        "#rule-editor textarea[name=conditions]",
-        r#"[{"if": "text_contains", "any": ["printer", "scanner"]}]"#,
+        "#rule-editor input[name=c1_value]",
+        "printer, scanner",
     )
     .await;
-    click(&client, "#rule-editor button[type=submit]").await;
-    wait_for(
+    // Enter in a text field saves (it does not press the first row's "Remove").
+    client
+        .find(Locator::Css("#rule-editor input[name=c1_value]"))
+        .await
+        .expect("field")
+        .send_keys("\u{E007}")
+        .await
+        .expect("enter");
+    wait_on_page(
         &client,
         "//table[@class='rules']//a[.='Printers and scanners']",
     )
     .await;
+    screenshot(&client, "rules-list").await;
     // A mistake is explained on the page.
+    client
+        .goto(&format!("{base}/admin/rules/new"))
+        .await
+        .expect("page");
     fill(&client, "#rule-editor input[name=name]", "Broken").await;
-    fill(&client, "#rule-editor textarea[name=actions]", "[]").await;
-    click(&client, "#rule-editor button[type=submit]").await;
+    click(&client, "#rule-editor .row button[value=save]").await;
     wait_for(
         &client,
         "//p[@class='error' and contains(., 'has no actions')]",

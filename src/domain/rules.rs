@@ -214,6 +214,20 @@ pub struct Applied {
     pub actions: Vec<Action>,
 }
 
+/// The domain of an address, lower case; empty when it has none.
+pub(crate) fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map(|(_, domain)| domain.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Whether `domain` is `wanted` or one of its subdomains.
+pub(crate) fn in_domain(domain: &str, wanted: &str) -> bool {
+    let wanted = wanted.trim().to_ascii_lowercase();
+    !wanted.is_empty() && (domain == wanted || domain.ends_with(&format!(".{wanted}")))
+}
+
 fn contains_any(haystack: &str, needles: &[String]) -> bool {
     let haystack = haystack.to_lowercase();
     needles
@@ -230,17 +244,8 @@ impl Condition {
                 .iter()
                 .any(|address| address.trim().eq_ignore_ascii_case(&facts.sender_address)),
             Condition::SenderDomain { any } => {
-                let domain = facts
-                    .sender_address
-                    .rsplit_once('@')
-                    .map(|(_, domain)| domain.to_ascii_lowercase())
-                    .unwrap_or_default();
-                any.iter()
-                    .map(|d| d.trim().to_ascii_lowercase())
-                    .any(|wanted| {
-                        !wanted.is_empty()
-                            && (domain == wanted || domain.ends_with(&format!(".{wanted}")))
-                    })
+                let domain = domain_of(&facts.sender_address);
+                any.iter().any(|wanted| in_domain(&domain, wanted))
             }
             Condition::SubjectContains { any } => contains_any(&facts.subject, any),
             Condition::TextContains { any } => {
@@ -260,39 +265,157 @@ impl Condition {
     }
 }
 
+/// A ticket field an action sets, with the value it sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    Department(i64),
+    Priority(Priority),
+    Assignee(i64),
+}
+
+/// The fields a later rule can set again, undoing an earlier rule's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    Department,
+    Priority,
+    Assignee,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Department => "department",
+            Field::Priority => "priority",
+            Field::Assignee => "assignee",
+        }
+    }
+}
+
+impl Setting {
+    pub fn field(self) -> Field {
+        match self {
+            Setting::Department(_) => Field::Department,
+            Setting::Priority(_) => Field::Priority,
+            Setting::Assignee(_) => Field::Assignee,
+        }
+    }
+}
+
+impl Action {
+    /// The field this action sets; tags only add, so they set none.
+    pub fn setting(&self) -> Option<Setting> {
+        match self {
+            Action::SetDepartment { department } => Some(Setting::Department(*department)),
+            Action::SetPriority { priority } => Some(Setting::Priority(*priority)),
+            Action::AssignTo { agent } => Some(Setting::Assignee(*agent)),
+            Action::AddTags { .. } => None,
+        }
+    }
+
+    fn apply_to(&self, facts: &mut TicketFacts) {
+        match self {
+            Action::SetDepartment { department } => facts.department = Some(*department),
+            Action::SetPriority { priority } => facts.priority = *priority,
+            Action::AddTags { tags } => {
+                for tag in tags {
+                    let tag = tag.trim().to_lowercase();
+                    if !facts.tags.contains(&tag) {
+                        facts.tags.push(tag);
+                    }
+                }
+            }
+            Action::AssignTo { agent } => facts.assignee = Some(*agent),
+        }
+    }
+}
+
+impl Rule {
+    /// Whether all conditions hold (an enabled rule with none matches every ticket).
+    pub fn matches(&self, facts: &TicketFacts, hours: &BusinessHours) -> bool {
+        self.conditions.iter().all(|c| c.holds(facts, hours))
+    }
+}
+
+/// A later rule setting a field again, to another value than an earlier rule had set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overwrite {
+    pub field: Field,
+    /// Positions in the rule list, counted from 0.
+    pub earlier: usize,
+    pub later: usize,
+}
+
+/// What running the rules did to one ticket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// Positions (from 0) of the rules that matched, in order.
+    pub applied: Vec<usize>,
+    /// The rule whose `stop` ended the evaluation.
+    pub stopped_by: Option<usize>,
+    pub overwrites: Vec<Overwrite>,
+}
+
 /// Runs enabled rules in order over `facts`, applying the actions of each that matches, until
-/// one with `stop` matched. Later rules see what earlier ones changed.
-pub fn apply(rules: &[Rule], facts: &mut TicketFacts, hours: &BusinessHours) -> Vec<Applied> {
-    let mut applied = Vec::new();
-    for rule in rules.iter().filter(|rule| rule.enabled) {
-        if !rule.conditions.iter().all(|c| c.holds(facts, hours)) {
+/// one with `stop` matched, and says which rules matched and what later ones undid. Later rules
+/// see what earlier ones changed.
+pub fn trace(rules: &[Rule], facts: &mut TicketFacts, hours: &BusinessHours) -> Trace {
+    let mut trace = Trace::default();
+    // Per field: its current value and the rules that set it to that value.
+    let mut set_by: Vec<(Setting, Vec<usize>)> = Vec::new();
+    for (at, rule) in rules.iter().enumerate() {
+        if !rule.enabled || !rule.matches(facts, hours) {
             continue;
         }
         for action in &rule.actions {
-            match action {
-                Action::SetDepartment { department } => facts.department = Some(*department),
-                Action::SetPriority { priority } => facts.priority = *priority,
-                Action::AddTags { tags } => {
-                    for tag in tags {
-                        let tag = tag.trim().to_lowercase();
-                        if !facts.tags.contains(&tag) {
-                            facts.tags.push(tag);
+            if let Some(setting) = action.setting() {
+                match set_by
+                    .iter_mut()
+                    .find(|(s, _)| s.field() == setting.field())
+                {
+                    Some((current, setters)) if *current == setting => {
+                        if !setters.contains(&at) {
+                            setters.push(at);
                         }
                     }
+                    Some((current, setters)) => {
+                        trace.overwrites.extend(
+                            setters
+                                .iter()
+                                .filter(|earlier| **earlier != at)
+                                .map(|earlier| Overwrite {
+                                    field: setting.field(),
+                                    earlier: *earlier,
+                                    later: at,
+                                }),
+                        );
+                        *current = setting;
+                        *setters = vec![at];
+                    }
+                    None => set_by.push((setting, vec![at])),
                 }
-                Action::AssignTo { agent } => facts.assignee = Some(*agent),
             }
+            action.apply_to(facts);
         }
-        applied.push(Applied {
-            rule_id: rule.id,
-            rule_name: rule.name.clone(),
-            actions: rule.actions.clone(),
-        });
+        trace.applied.push(at);
         if rule.stop {
+            trace.stopped_by = Some(at);
             break;
         }
     }
-    applied
+    trace
+}
+
+/// Runs the rules over `facts` (see [`trace`]) and names the ones that matched.
+pub fn apply(rules: &[Rule], facts: &mut TicketFacts, hours: &BusinessHours) -> Vec<Applied> {
+    trace(rules, facts, hours)
+        .applied
+        .into_iter()
+        .map(|at| Applied {
+            rule_id: rules[at].id,
+            rule_name: rules[at].name.clone(),
+            actions: rules[at].actions.clone(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
-use chrono::{NaiveTime, Offset, Utc, Weekday};
+use chrono::{DateTime, NaiveTime, Offset, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -849,43 +849,324 @@ impl From<apalis_sqlite::Error> for StoreError {
     }
 }
 
-/// A row of `helpdesk jobs list`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+/// The queues, for the jobs page's filter.
+pub const QUEUES: [&str; 6] = [
+    ASSIGN_QUEUE,
+    deliver::DELIVER_QUEUE,
+    deliver::CHAT_ANSWER_QUEUE,
+    notify::NOTIFY_QUEUE,
+    sla::SLA_QUEUE,
+    webhooks::WEBHOOK_QUEUE,
+];
+
+/// The states a job can be in.
+pub const STATES: [&str; 5] = ["Pending", "Running", "Done", "Failed", "Killed"];
+
+/// A job as `helpdesk jobs list`, the jobs page and the API show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobRow {
     pub id: String,
     pub queue: String,
     pub status: String,
     pub attempts: i64,
     pub max_attempts: i64,
+    /// The last attempt's result as the queue keeps it (JSON).
     pub last_result: Option<String>,
+    /// The last attempt's error, when it failed.
+    pub last_error: Option<String>,
+    /// The number of the ticket the job is about.
+    pub ticket: Option<i64>,
+    /// When the job was queued (from its id, a ULID).
+    pub created_at: Option<DateTime<Utc>>,
+    /// When it is (or was last) due.
+    pub run_at: Option<DateTime<Utc>>,
+    /// When a worker last took it.
+    pub started_at: Option<DateTime<Utc>>,
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+/// Which jobs to list: newest first, optionally of one queue and one state, older than the job
+/// `before` (the last of the previous page).
+#[derive(Debug, Clone, Copy)]
+pub struct JobQuery<'a> {
+    pub queue: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub before: Option<&'a str>,
+    pub limit: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredJob {
+    id: String,
+    queue: String,
+    status: String,
+    attempts: i64,
+    max_attempts: i64,
+    last_result: Option<String>,
+    /// Seconds since the epoch.
+    run_at: Option<i64>,
+    lock_at: Option<i64>,
+    done_at: Option<i64>,
+    job: Vec<u8>,
 }
 
 /// The queue's jobs, newest first, optionally only those with `status` (Pending, Running,
 /// Done, Failed, Killed).
 pub async fn list(store: &Store, status: Option<&str>, limit: i64) -> Result<Vec<JobRow>> {
-    let rows = match store {
+    query(
+        store,
+        &JobQuery {
+            queue: None,
+            status,
+            before: None,
+            limit,
+        },
+    )
+    .await
+}
+
+/// The jobs `filter` asks for, each with the ticket it is about.
+pub async fn query(store: &Store, filter: &JobQuery<'_>) -> Result<Vec<JobRow>> {
+    // Ids are ULIDs: their order is the order the jobs were queued in.
+    let stored: Vec<StoredJob> = match store {
         Store::Sqlite { pool, .. } => {
             sqlx::query_as(
-                "SELECT id, job_type AS queue, status, attempts, max_attempts, last_result
-             FROM Jobs WHERE ($1 IS NULL OR status = $1) ORDER BY run_at DESC, id DESC LIMIT $2",
+                "SELECT id, job_type AS queue, status, attempts, max_attempts, last_result,
+                        run_at, lock_at, done_at, job
+                 FROM Jobs
+                 WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR job_type = $2)
+                   AND ($3 IS NULL OR id < $3)
+                 ORDER BY id DESC LIMIT $4",
             )
-            .bind(status)
-            .bind(limit)
+            .bind(filter.status)
+            .bind(filter.queue)
+            .bind(filter.before)
+            .bind(filter.limit)
             .fetch_all(pool)
             .await?
         }
         Store::Postgres { pool } => {
             sqlx::query_as(
                 "SELECT id, job_type AS queue, status, attempts::BIGINT AS attempts,
-                    max_attempts::BIGINT AS max_attempts, last_result::TEXT AS last_result
-             FROM apalis.jobs WHERE ($1::TEXT IS NULL OR status = $1)
-             ORDER BY run_at DESC, id DESC LIMIT $2",
+                        max_attempts::BIGINT AS max_attempts, last_result::TEXT AS last_result,
+                        EXTRACT(EPOCH FROM run_at)::BIGINT AS run_at,
+                        EXTRACT(EPOCH FROM lock_at)::BIGINT AS lock_at,
+                        EXTRACT(EPOCH FROM done_at)::BIGINT AS done_at, job
+                 FROM apalis.jobs
+                 WHERE ($1::TEXT IS NULL OR status = $1) AND ($2::TEXT IS NULL OR job_type = $2)
+                   AND ($3::TEXT IS NULL OR id COLLATE \"C\" < $3)
+                 ORDER BY id COLLATE \"C\" DESC LIMIT $4",
             )
-            .bind(status)
-            .bind(limit)
+            .bind(filter.status)
+            .bind(filter.queue)
+            .bind(filter.before)
+            .bind(filter.limit)
             .fetch_all(pool)
             .await?
         }
     };
-    Ok(rows)
+    let about: Vec<Option<About>> = stored
+        .iter()
+        .map(|job| About::of(&job.queue, &job.job))
+        .collect();
+    let numbers = ticket_numbers(store, &about).await?;
+    let at = |seconds: Option<i64>| seconds.and_then(|s| DateTime::from_timestamp(s, 0));
+    Ok(stored
+        .into_iter()
+        .zip(about)
+        .map(|(job, about)| JobRow {
+            created_at: ulid_time(&job.id),
+            last_error: job.last_result.as_deref().and_then(error_of),
+            ticket: about.and_then(|about| numbers.get(&about).copied()),
+            run_at: at(job.run_at),
+            started_at: at(job.lock_at),
+            done_at: at(job.done_at),
+            id: job.id,
+            queue: job.queue,
+            status: job.status,
+            attempts: job.attempts,
+            max_attempts: job.max_attempts,
+            last_result: job.last_result,
+        })
+        .collect())
+}
+
+/// What a job's payload points at, by the job types of each queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum About {
+    Ticket(i64),
+    Number(i64),
+    Message(i64),
+    WebhookDelivery(i64),
+}
+
+impl About {
+    fn of(queue: &str, payload: &[u8]) -> Option<About> {
+        fn read<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Option<T> {
+            serde_json::from_slice(payload).ok()
+        }
+        match queue {
+            ASSIGN_QUEUE => read::<AssignTicket>(payload).map(|job| About::Ticket(job.ticket_id)),
+            notify::NOTIFY_QUEUE => {
+                read::<notify::NotifyAgents>(payload).map(|job| About::Ticket(job.ticket_id))
+            }
+            sla::SLA_QUEUE => {
+                read::<sla::SlaCheck>(payload).map(|job| About::Ticket(job.ticket_id))
+            }
+            deliver::DELIVER_QUEUE => {
+                read::<deliver::DeliverMessage>(payload).map(|job| About::Message(job.message_id))
+            }
+            deliver::CHAT_ANSWER_QUEUE => read::<deliver::ChatAnswer>(payload)
+                .and_then(|job| job.ticket_number)
+                .map(About::Number),
+            webhooks::WEBHOOK_QUEUE => read::<webhooks::DeliverWebhook>(payload)
+                .map(|job| About::WebhookDelivery(job.delivery_id)),
+            _ => None,
+        }
+    }
+}
+
+/// The ticket numbers the jobs point at, looked up together per kind of pointer.
+async fn ticket_numbers(
+    store: &Store,
+    about: &[Option<About>],
+) -> Result<std::collections::HashMap<About, i64>> {
+    let mut numbers = std::collections::HashMap::new();
+    let (mut tickets, mut messages, mut deliveries) = (Vec::new(), Vec::new(), Vec::new());
+    for pointer in about.iter().flatten() {
+        match *pointer {
+            About::Ticket(id) => tickets.push(id),
+            About::Message(id) => messages.push(id),
+            About::WebhookDelivery(id) => deliveries.push(id),
+            About::Number(number) => {
+                numbers.insert(*pointer, number);
+            }
+        }
+    }
+    let found = numbers_of(
+        store,
+        "SELECT t.id, t.number FROM tickets t WHERE t.id",
+        tickets,
+    )
+    .await?;
+    numbers.extend(found.into_iter().map(|(id, n)| (About::Ticket(id), n)));
+    let found = numbers_of(
+        store,
+        "SELECT m.id, t.number FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.id",
+        messages,
+    )
+    .await?;
+    numbers.extend(found.into_iter().map(|(id, n)| (About::Message(id), n)));
+    let found = numbers_of(
+        store,
+        "SELECT w.id, t.number FROM webhook_deliveries w JOIN tickets t ON t.id = w.ticket_id
+         WHERE w.id",
+        deliveries,
+    )
+    .await?;
+    numbers.extend(
+        found
+            .into_iter()
+            .map(|(id, n)| (About::WebhookDelivery(id), n)),
+    );
+    Ok(numbers)
+}
+
+/// Runs `select` (ending in the id column to match) for `ids`: (id, ticket number) pairs.
+async fn numbers_of(store: &Store, select: &str, mut ids: Vec<i64>) -> Result<Vec<(i64, i64)>> {
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = match store {
+        Store::Sqlite { pool, .. } => {
+            let ids = serde_json::to_string(&ids)
+                .map_err(|error| StoreError::Invalid(error.to_string()))?;
+            let sql = format!("{select} IN (SELECT value FROM json_each($1))");
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(ids)
+                .fetch_all(pool)
+                .await?
+        }
+        Store::Postgres { pool } => {
+            let sql = format!("{select} = ANY($1)");
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(ids)
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    Ok(found)
+}
+
+/// The error in a job's stored result (`{"Err": "…"}`, or a plain string); `None` when the
+/// last attempt succeeded.
+fn error_of(result: &str) -> Option<String> {
+    match serde_json::from_str::<serde_json::Value>(result) {
+        Ok(serde_json::Value::Object(map)) => match map.get("Err") {
+            Some(serde_json::Value::String(error)) => Some(error.clone()),
+            Some(other) => Some(other.to_string()),
+            None => None,
+        },
+        Ok(serde_json::Value::String(error)) => Some(error),
+        Ok(serde_json::Value::Null) => None,
+        Ok(other) => Some(other.to_string()),
+        Err(_) => Some(result.to_owned()).filter(|text| !text.trim().is_empty()),
+    }
+}
+
+/// The time a ULID was made: its first ten characters are milliseconds since the epoch in
+/// Crockford's base 32.
+fn ulid_time(id: &str) -> Option<DateTime<Utc>> {
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    if id.len() != 26 {
+        return None;
+    }
+    let mut millis: i64 = 0;
+    for byte in id.bytes().take(10) {
+        let digit = DIGITS
+            .iter()
+            .position(|d| *d == byte.to_ascii_uppercase())?;
+        millis = millis
+            .checked_mul(32)?
+            .checked_add(i64::try_from(digit).ok()?)?;
+    }
+    DateTime::from_timestamp_millis(millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ulid_tells_when_it_was_made() {
+        // 01HF7YAT3V is 1700000000123 ms (2023-11-14 22:13:20.123 UTC) in base 32.
+        let at = ulid_time("01HF7YAT3VTSV4RRFFQ69G5FAV").expect("a ULID");
+        assert_eq!(at.timestamp_millis(), 1_700_000_000_123);
+        assert_eq!(ulid_time("not-a-ulid"), None);
+    }
+
+    #[test]
+    fn the_last_error_is_read_from_the_stored_result() {
+        assert_eq!(
+            error_of(r#"{"Err":"smtp down"}"#).as_deref(),
+            Some("smtp down")
+        );
+        assert_eq!(error_of(r#"{"Ok":null}"#), None);
+        assert_eq!(error_of(r#""smtp down""#).as_deref(), Some("smtp down"));
+        assert_eq!(error_of("plain words").as_deref(), Some("plain words"));
+    }
+
+    #[test]
+    fn a_job_points_at_its_ticket_by_its_queue() {
+        let payload = serde_json::to_vec(&deliver::DeliverMessage { message_id: 9 }).expect("json");
+        assert_eq!(
+            About::of(deliver::DELIVER_QUEUE, &payload),
+            Some(About::Message(9))
+        );
+        let payload = serde_json::to_vec(&AssignTicket { ticket_id: 4 }).expect("json");
+        assert_eq!(About::of(ASSIGN_QUEUE, &payload), Some(About::Ticket(4)));
+        assert_eq!(About::of("elsewhere", &payload), None);
+    }
 }

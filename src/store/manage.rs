@@ -308,10 +308,19 @@ pub async fn delete_rule(store: &Store, rule_id: i64) -> Result<()> {
     Ok(())
 }
 
-/// Moves a rule one place earlier (`up`) or later in the order.
-pub async fn move_rule(store: &Store, rule_id: i64, up: bool) -> Result<()> {
+/// Where a rule moves to in the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleMove {
+    Up,
+    Down,
+    /// To this position, counted from 1; past the end means last.
+    To(usize),
+}
+
+/// Moves a rule in the order; the others keep theirs relative to each other.
+pub async fn move_rule(store: &Store, rule_id: i64, to: RuleMove) -> Result<()> {
     let mut tx = store.begin_write().await?;
-    let order: Vec<i64> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+    let mut order: Vec<i64> = on_tx!(&mut tx, conn => sqlx::query_scalar(
         "SELECT id FROM rules ORDER BY position, id",
     )
     .fetch_all(&mut *conn)
@@ -319,11 +328,14 @@ pub async fn move_rule(store: &Store, rule_id: i64, up: bool) -> Result<()> {
     let Some(at) = order.iter().position(|id| *id == rule_id) else {
         return Err(StoreError::NotFound(format!("no rule #{rule_id}")));
     };
-    let other = if up { at.checked_sub(1) } else { Some(at + 1) };
-    let mut order = order;
-    if let Some(other) = other.filter(|other| *other < order.len()) {
-        order.swap(at, other);
+    let target = match to {
+        RuleMove::Up => at.saturating_sub(1),
+        RuleMove::Down => at + 1,
+        RuleMove::To(position) => position.saturating_sub(1),
     }
+    .min(order.len() - 1);
+    let id = order.remove(at);
+    order.insert(target, id);
     for (position, id) in order.iter().enumerate() {
         on_tx!(&mut tx, conn => sqlx::query("UPDATE rules SET position = $1 WHERE id = $2")
             .bind(position as i64 + 1)

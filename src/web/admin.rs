@@ -1,4 +1,5 @@
-//! The admin pages: rules editor, departments, agents, channel health and the job queue.
+//! The admin pages: departments, agents, channel health and the job queue (the rules have
+//! their own module, `rule_editor`).
 //! Every handler starts with the role check, so agents get 403 whatever they request.
 
 use askama::Template;
@@ -12,265 +13,14 @@ use super::auth::{Posted, Viewer};
 use super::error::{WebError, WebResult};
 use super::pages::{Nav, render, see_other};
 use super::tickets::{Choice, choices};
-use crate::domain::rules::{Action, Condition, Rule};
 use crate::domain::{AssignmentStrategy, Role};
 use crate::store::agents::{self, AgentSummary, Department, NewAgent};
 use crate::store::manage::{self, AgentUpdate};
-use crate::store::rules::{self as rule_store, NewRule};
 use crate::store::{StoreError, on_pool};
 use helpdesk_channel::ChannelKind;
 
-// ---- rules ----
-
-/// A rule as the editor shows it: JSON for its conditions and actions.
-struct RuleRow {
-    id: i64,
-    position: usize,
-    name: String,
-    enabled: bool,
-    stop: bool,
-    conditions: String,
-    actions: String,
-}
-
-impl RuleRow {
-    fn of(position: usize, rule: &Rule) -> RuleRow {
-        RuleRow {
-            id: rule.id,
-            position,
-            name: rule.name.clone(),
-            enabled: rule.enabled,
-            stop: rule.stop,
-            conditions: serde_json::to_string_pretty(&rule.conditions).unwrap_or_default(),
-            actions: serde_json::to_string_pretty(&rule.actions).unwrap_or_default(),
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "web/rules.html")]
-struct RulesPage {
-    nav: Option<Nav>,
-    csrf: String,
-    rules: Vec<RuleRow>,
-    /// The form: a new rule, or the one being edited, with what was typed.
-    form: RuleRow,
-    editing: bool,
-    error: Option<String>,
-    departments: Vec<Department>,
-    agents: Vec<AgentSummary>,
-}
-
-const EXAMPLE_CONDITIONS: &str = r#"[
-  { "if": "subject_contains", "any": ["invoice", "refund"] }
-]"#;
-const EXAMPLE_ACTIONS: &str = r#"[
-  { "then": "set_priority", "priority": "high" }
-]"#;
-
-async fn rules_page(
-    state: &AppState,
-    viewer: &Viewer,
-    form: RuleRow,
-    editing: bool,
-    error: Option<String>,
-) -> WebResult<Response> {
-    let rules = rule_store::list(&state.store).await?;
-    let page = RulesPage {
-        nav: Nav::of(viewer, "rules"),
-        csrf: viewer.csrf().to_owned(),
-        rules: rules
-            .iter()
-            .enumerate()
-            .map(|(at, rule)| RuleRow::of(at + 1, rule))
-            .collect(),
-        form,
-        editing,
-        departments: agents::departments(&state.store).await?,
-        agents: agents::list_agents(&state.store).await?,
-        error: error.clone(),
-    };
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Html(page.render()?)).into_response())
-}
-
-fn blank_rule() -> RuleRow {
-    RuleRow {
-        id: 0,
-        position: 0,
-        name: String::new(),
-        enabled: true,
-        stop: false,
-        conditions: EXAMPLE_CONDITIONS.to_owned(),
-        actions: EXAMPLE_ACTIONS.to_owned(),
-    }
-}
-
-pub async fn rules(State(state): State<AppState>, viewer: Viewer) -> WebResult<Response> {
-    viewer.require_admin()?;
-    rules_page(&state, &viewer, blank_rule(), false, None).await
-}
-
-pub async fn edit_rule(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path(id): Path<i64>,
-) -> WebResult<Response> {
-    viewer.require_admin()?;
-    let rules = rule_store::list(&state.store).await?;
-    let (at, rule) = rules
-        .iter()
-        .enumerate()
-        .find(|(_, rule)| rule.id == id)
-        .ok_or_else(|| WebError::NotFound(format!("There is no rule #{id}.")))?;
-    rules_page(&state, &viewer, RuleRow::of(at + 1, rule), true, None).await
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-pub struct RuleForm {
-    name: String,
-    enabled: Option<String>,
-    stop: Option<String>,
-    conditions: String,
-    actions: String,
-}
-
-impl RuleForm {
-    fn row(&self, id: i64) -> RuleRow {
-        RuleRow {
-            id,
-            position: 0,
-            name: self.name.clone(),
-            enabled: self.enabled.is_some(),
-            stop: self.stop.is_some(),
-            conditions: self.conditions.clone(),
-            actions: self.actions.clone(),
-        }
-    }
-
-    /// The rule the form describes, or a message that says what is wrong and where.
-    fn rule(&self, id: i64) -> Result<Rule, String> {
-        fn parse<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<Vec<T>, String> {
-            let text = if text.trim().is_empty() { "[]" } else { text };
-            let mut reader = serde_json::Deserializer::from_str(text);
-            serde_path_to_error::deserialize(&mut reader).map_err(|error| {
-                let path = error.path().to_string();
-                let place = if path == "." {
-                    String::new()
-                } else {
-                    format!(" at {path}")
-                };
-                format!("{what}{place}: {}", error.inner())
-            })
-        }
-        let rule = Rule {
-            id,
-            name: self.name.trim().to_owned(),
-            enabled: self.enabled.is_some(),
-            conditions: parse::<Condition>("conditions", &self.conditions)?,
-            actions: parse::<Action>("actions", &self.actions)?,
-            stop: self.stop.is_some(),
-        };
-        rule.validate().map_err(|error| error.to_string())?;
-        Ok(rule)
-    }
-}
-
-pub async fn create_rule(
-    State(state): State<AppState>,
-    posted: Posted<RuleForm>,
-) -> WebResult<Response> {
-    let viewer = posted.viewer;
-    viewer.require_admin()?;
-    let form = posted.form;
-    let rule = match form.rule(0) {
-        Ok(rule) => rule,
-        Err(error) => return rules_page(&state, &viewer, form.row(0), false, Some(error)).await,
-    };
-    let created = rule_store::create(
-        &state.store,
-        NewRule {
-            name: rule.name,
-            enabled: rule.enabled,
-            conditions: rule.conditions,
-            actions: rule.actions,
-            stop: rule.stop,
-        },
-        Utc::now(),
-    )
-    .await;
-    match created {
-        Ok(_) => Ok(see_other("/admin/rules")),
-        Err(StoreError::Conflict(error)) => {
-            rules_page(&state, &viewer, form.row(0), false, Some(error)).await
-        }
-        Err(error) => Err(error.into()),
-    }
-}
-
-pub async fn update_rule(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    posted: Posted<RuleForm>,
-) -> WebResult<Response> {
-    let viewer = posted.viewer;
-    viewer.require_admin()?;
-    let form = posted.form;
-    let rule = match form.rule(id) {
-        Ok(rule) => rule,
-        Err(error) => return rules_page(&state, &viewer, form.row(id), true, Some(error)).await,
-    };
-    match manage::update_rule(&state.store, &rule, Utc::now()).await {
-        Ok(()) => Ok(see_other("/admin/rules")),
-        Err(StoreError::Conflict(error)) => {
-            rules_page(&state, &viewer, form.row(id), true, Some(error)).await
-        }
-        Err(error) => Err(error.into()),
-    }
-}
-
 #[derive(serde::Deserialize)]
 pub struct Empty {}
-
-pub async fn delete_rule(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    posted: Posted<Empty>,
-) -> WebResult<Response> {
-    posted.viewer.require_admin()?;
-    manage::delete_rule(&state.store, id).await?;
-    Ok(see_other("/admin/rules"))
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-pub struct MoveForm {
-    direction: String,
-}
-
-pub async fn move_rule(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    posted: Posted<MoveForm>,
-) -> WebResult<Response> {
-    posted.viewer.require_admin()?;
-    let up = match posted.form.direction.as_str() {
-        "up" => true,
-        "down" => false,
-        other => {
-            return Err(WebError::BadRequest(format!(
-                "a rule moves \"up\" or \"down\", not {other:?}"
-            )));
-        }
-    };
-    manage::move_rule(&state.store, id, up).await?;
-    Ok(see_other("/admin/rules"))
-}
 
 // ---- departments ----
 
@@ -845,20 +595,30 @@ pub async fn channels(State(state): State<AppState>, viewer: Viewer) -> WebResul
 
 // ---- jobs ----
 
+/// Jobs per page.
+const JOBS_PER_PAGE: i64 = 100;
+
 #[derive(Template)]
 #[template(path = "web/jobs.html")]
 struct JobsPage {
     nav: Option<Nav>,
     csrf: String,
     counts: Vec<(String, i64)>,
+    queues: Vec<Choice>,
     states: Vec<Choice>,
+    /// The filter as a query string, for the state links and the next page.
+    filter: String,
     jobs: Vec<crate::jobs::JobRow>,
+    /// The next page's `before`, when there may be one.
+    next: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 pub struct JobsQuery {
+    queue: String,
     state: String,
+    before: String,
 }
 
 pub async fn jobs(
@@ -867,17 +627,59 @@ pub async fn jobs(
     Query(query): Query<JobsQuery>,
 ) -> WebResult<Response> {
     viewer.require_admin()?;
-    let filter = Some(query.state.as_str()).filter(|state| !state.is_empty());
-    let jobs = crate::jobs::list(&state.store, filter, 100).await?;
+    let given = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+    let (queue, status, before) = (
+        given(&query.queue),
+        given(&query.state),
+        given(&query.before),
+    );
+    if let Some(queue) = queue
+        .as_deref()
+        .filter(|q| !crate::jobs::QUEUES.contains(q))
+    {
+        return Err(WebError::BadRequest(format!("there is no queue {queue:?}")));
+    }
+    if let Some(status) = status
+        .as_deref()
+        .filter(|s| !crate::jobs::STATES.contains(s))
+    {
+        return Err(WebError::BadRequest(format!(
+            "there is no job state {status:?}"
+        )));
+    }
+    let jobs = crate::jobs::query(
+        &state.store,
+        &crate::jobs::JobQuery {
+            queue: queue.as_deref(),
+            status: status.as_deref(),
+            before: before.as_deref(),
+            limit: JOBS_PER_PAGE,
+        },
+    )
+    .await?;
+    let next = (jobs.len() as i64 == JOBS_PER_PAGE)
+        .then(|| jobs.last().map(|job| job.id.clone()))
+        .flatten();
+    let filter = serde_urlencoded::to_string([
+        ("queue", queue.as_deref().unwrap_or("")),
+        ("state", status.as_deref().unwrap_or("")),
+    ])
+    .unwrap_or_default();
     render(&JobsPage {
         nav: Nav::of(&viewer, "jobs"),
         csrf: viewer.csrf().to_owned(),
         counts: manage::job_counts(&state.store).await?,
-        states: choices(
-            ["Pending", "Running", "Done", "Failed", "Killed"].map(|s| (s, s)),
-            &query.state,
+        queues: choices(
+            crate::jobs::QUEUES.map(|q| (q, q.trim_start_matches("helpdesk."))),
+            queue.as_deref().unwrap_or(""),
         ),
+        states: choices(
+            crate::jobs::STATES.map(|s| (s, s)),
+            status.as_deref().unwrap_or(""),
+        ),
+        filter,
         jobs,
+        next,
     })
 }
 

@@ -28,6 +28,7 @@ mod integrations;
 pub mod live;
 mod metrics;
 mod pages;
+pub(crate) mod rule_editor;
 mod tickets;
 
 pub use error::WebError;
@@ -37,6 +38,8 @@ pub use pages::{FAILURE_WINDOW, MAX_FAILURES, MAX_FAILURES_PER_IP};
 #[derive(Debug, Clone)]
 pub struct WebConfig {
     pub sla: SlaTargets,
+    /// For the rules editor's preview of `business_hours` conditions.
+    pub business_hours: crate::domain::rules::BusinessHours,
     /// The support address replies are sent from (their Message-IDs use its domain).
     pub support_address: String,
     pub attachments: BlobStore,
@@ -58,6 +61,7 @@ impl WebConfig {
     pub fn from_settings(settings: &Settings) -> WebConfig {
         WebConfig {
             sla: settings.sla.targets(),
+            business_hours: crate::jobs::JobSettings::from_settings(settings).hours,
             support_address: settings.email.address.clone(),
             attachments: BlobStore::new(settings.attachments_dir()),
             secure_cookies: secure_cookies(&settings.web.public_url),
@@ -122,13 +126,17 @@ pub fn router(state: AppState) -> Router {
         .route("/tickets/{number}/update", post(tickets::update))
         .route("/tickets/{number}/merge", post(tickets::merge))
         .route("/tickets/{number}/attachments/{id}", get(tickets::download))
-        .route("/admin/rules", get(admin::rules).post(admin::create_rule))
+        .route(
+            "/admin/rules",
+            get(rule_editor::rules).post(rule_editor::create_rule),
+        )
+        .route("/admin/rules/new", get(rule_editor::new_rule))
         .route(
             "/admin/rules/{id}",
-            get(admin::edit_rule).post(admin::update_rule),
+            get(rule_editor::edit_rule).post(rule_editor::update_rule),
         )
-        .route("/admin/rules/{id}/delete", post(admin::delete_rule))
-        .route("/admin/rules/{id}/move", post(admin::move_rule))
+        .route("/admin/rules/{id}/delete", post(rule_editor::delete_rule))
+        .route("/admin/rules/{id}/move", post(rule_editor::move_rule))
         .route(
             "/admin/departments",
             get(admin::departments).post(admin::create_department),

@@ -8,25 +8,42 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::caller::Caller;
-use super::model::{Job, JobFilter, Rule, RuleInput, page_size};
+use super::model::{
+    Job, JobFilter, Rule, RuleInput, RuleMatch, RuleMoveInput, RuleOverride, page_size,
+};
 use super::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, Problem};
 use crate::domain::Role;
+use crate::domain::rule_check::{self, Outcome};
 use crate::domain::rules::{self, Action, Condition};
 use crate::store::api_tokens::{self, TokenInfo};
-use crate::store::manage;
+use crate::store::manage::{self, RuleMove};
 use crate::store::rules::{self as rule_store, NewRule};
 use crate::web::AppState;
+use crate::web::rule_editor::RECENT_TICKETS;
 
-fn rule_out(position: usize, rule: rules::Rule) -> Rule {
-    Rule {
-        id: rule.id,
-        position: i64::try_from(position).unwrap_or(i64::MAX),
-        conditions: serde_json::to_value(&rule.conditions).unwrap_or_default(),
-        actions: serde_json::to_value(&rule.actions).unwrap_or_default(),
-        name: rule.name,
-        enabled: rule.enabled,
-        stop: rule.stop,
-    }
+/// The stored rules in order, each with its warnings.
+async fn rules_out(state: &AppState) -> ApiResult<Vec<Rule>> {
+    let stored = rule_store::list(&state.store).await?;
+    let directory = rule_store::directory(&state.store).await?;
+    let samples = rule_store::recent_samples(&state.store, RECENT_TICKETS).await?;
+    let report = rule_check::check(&stored, &directory, &samples, &state.config.business_hours);
+    Ok(stored
+        .iter()
+        .enumerate()
+        .map(|(at, rule)| Rule {
+            id: rule.id,
+            position: i64::try_from(at + 1).unwrap_or(i64::MAX),
+            conditions: serde_json::to_value(&rule.conditions).unwrap_or_default(),
+            actions: serde_json::to_value(&rule.actions).unwrap_or_default(),
+            name: rule.name.clone(),
+            enabled: rule.enabled,
+            stop: rule.stop,
+            warnings: report.findings[at]
+                .iter()
+                .map(|finding| finding.message(&stored, &directory))
+                .collect(),
+        })
+        .collect())
 }
 
 /// The rule the input describes, checked as the admin page's editor checks it; the message
@@ -79,24 +96,106 @@ pub async fn list_rules(
     caller: Caller,
 ) -> ApiResult<Json<Vec<Rule>>> {
     caller.require_admin()?;
-    let rules = rule_store::list(&state.store).await?;
-    Ok(Json(
-        rules
-            .into_iter()
-            .enumerate()
-            .map(|(at, rule)| rule_out(at + 1, rule))
-            .collect(),
-    ))
+    Ok(Json(rules_out(&state).await?))
 }
 
 async fn rule_by_id(state: &AppState, id: i64) -> ApiResult<Rule> {
-    rule_store::list(&state.store)
+    rules_out(state)
         .await?
         .into_iter()
-        .enumerate()
-        .find(|(_, rule)| rule.id == id)
-        .map(|(at, rule)| rule_out(at + 1, rule))
+        .find(|rule| rule.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("there is no rule #{id}")))
+}
+
+/// Moves a rule to another place in the order; the others keep theirs relative to each other.
+#[utoipa::path(
+    post, path = "/rules/{id}/move", tag = "rules",
+    params(("id" = i64, Path, description = "The rule id")),
+    request_body = RuleMoveInput,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The rule in its new place", body = Rule),
+        (status = 400, description = "The id or body is not readable", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such rule", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The position is not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn move_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<RuleMoveInput>,
+) -> ApiResult<Json<Rule>> {
+    caller.require_admin()?;
+    if input.position == 0 {
+        return Err(ApiError::Unprocessable(
+            "position counts from 1 (the rule that runs first)".into(),
+        ));
+    }
+    manage::move_rule(&state.store, id, RuleMove::To(input.position)).await?;
+    Ok(Json(rule_by_id(&state, id).await?))
+}
+
+/// The newest tickets (up to 200) the rule would change as the rules stand, tried as they
+/// arrived; also those its conditions match where an earlier rule stops first.
+#[utoipa::path(
+    get, path = "/rules/{id}/preview", tag = "rules",
+    params(("id" = i64, Path, description = "The rule id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<RuleMatch>),
+        (status = 400, description = "The id is not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such rule", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn preview_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<RuleMatch>>> {
+    caller.require_admin()?;
+    let stored = rule_store::list(&state.store).await?;
+    let at = stored
+        .iter()
+        .position(|rule| rule.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("there is no rule #{id}")))?;
+    let samples = rule_store::recent_samples(&state.store, RECENT_TICKETS).await?;
+    let rows = rule_check::preview(&stored, at, &samples, &state.config.business_hours);
+    Ok(Json(
+        rows.into_iter()
+            .map(|(number, outcome)| {
+                let subject = samples
+                    .iter()
+                    .find(|s| s.number == number)
+                    .map_or_else(String::new, |s| s.facts.subject.clone());
+                let (applies, stopped_by, overridden) = match outcome {
+                    Outcome::Applies { overridden } => (
+                        true,
+                        None,
+                        overridden
+                            .into_iter()
+                            .map(|(field, by)| RuleOverride {
+                                field: field.as_str().to_owned(),
+                                by: stored[by].id,
+                            })
+                            .collect(),
+                    ),
+                    Outcome::StoppedBefore { rule } => (false, Some(stored[rule].id), Vec::new()),
+                };
+                RuleMatch {
+                    ticket: number,
+                    subject,
+                    applies,
+                    stopped_by,
+                    overridden,
+                }
+            })
+            .collect(),
+    ))
 }
 
 /// Adds a rule after the existing ones.
@@ -191,14 +290,15 @@ pub async fn delete_rule(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The job queue, newest first: assignment, delivery, notifications, SLA checks, webhooks.
+/// The job queue, newest first: assignment, delivery, notifications, SLA checks, webhooks;
+/// each job with the ticket it is about.
 #[utoipa::path(
     get, path = "/jobs", tag = "jobs",
     params(JobFilter),
     security(("bearer" = [])),
     responses(
         (status = 200, body = Vec<Job>),
-        (status = 400, description = "The state or limit is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The queue, state or limit is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin token", body = Problem, content_type = "application/problem+json"),
     )
@@ -210,28 +310,33 @@ pub async fn list_jobs(
 ) -> ApiResult<Json<Vec<Job>>> {
     caller.require_admin()?;
     let limit = page_size(filter.limit, 100, 500).map_err(ApiError::BadRequest)?;
-    let state_filter = match filter.state.as_deref().unwrap_or("") {
-        "" => None,
-        known @ ("Pending" | "Running" | "Done" | "Failed" | "Killed") => Some(known),
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "unknown job state {other:?} (Pending, Running, Done, Failed, Killed)"
-            )));
-        }
-    };
-    let jobs = crate::jobs::list(&state.store, state_filter, limit).await?;
-    Ok(Json(
-        jobs.into_iter()
-            .map(|job| Job {
-                id: job.id,
-                queue: job.queue,
-                status: job.status,
-                attempts: job.attempts,
-                max_attempts: job.max_attempts,
-                last_result: job.last_result,
-            })
-            .collect(),
-    ))
+    fn given(value: &Option<String>) -> Option<&str> {
+        value.as_deref().filter(|v| !v.is_empty())
+    }
+    let state_filter = given(&filter.state);
+    if let Some(other) = state_filter.filter(|s| !crate::jobs::STATES.contains(s)) {
+        return Err(ApiError::BadRequest(format!(
+            "unknown job state {other:?} (Pending, Running, Done, Failed, Killed)"
+        )));
+    }
+    let queue = given(&filter.queue);
+    if let Some(other) = queue.filter(|q| !crate::jobs::QUEUES.contains(q)) {
+        return Err(ApiError::BadRequest(format!(
+            "unknown queue {other:?} ({})",
+            crate::jobs::QUEUES.join(", ")
+        )));
+    }
+    let jobs = crate::jobs::query(
+        &state.store,
+        &crate::jobs::JobQuery {
+            queue,
+            status: state_filter,
+            before: given(&filter.before),
+            limit,
+        },
+    )
+    .await?;
+    Ok(Json(jobs.into_iter().map(Job::from).collect()))
 }
 
 /// Puts a failed or killed job back in the queue, due now with its attempts reset.

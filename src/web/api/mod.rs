@@ -71,6 +71,8 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(directory::departments))
         .routes(routes!(admin::list_rules, admin::create_rule))
         .routes(routes!(admin::update_rule, admin::delete_rule))
+        .routes(routes!(admin::move_rule))
+        .routes(routes!(admin::preview_rule))
         .routes(routes!(admin::list_jobs))
         .routes(routes!(admin::retry_job))
         .routes(routes!(admin::list_tokens, admin::create_token))
