@@ -713,9 +713,15 @@ async fn find_thread(tx: &mut Tx, message: &InboundMessage) -> Result<ThreadMatc
     let references = thread_references(message);
     let conversation = message.thread.conversation.as_deref();
     let conversation_key = conversation.map(|c| format!("{channel}:conversation:{c}"));
+    // The sender's identity too: merging customer records moves identities under this lock.
+    let identity_key = store::customers::identity_lock_key(
+        message.sender.channel.as_str(),
+        &message.sender.address,
+    );
     let mut lock_keys: Vec<&str> = references.clone();
     lock_keys.push(&message.external_id);
     lock_keys.extend(conversation_key.as_deref());
+    lock_keys.push(&identity_key);
     store::tickets::lock_thread(tx, &lock_keys).await?;
     store::tickets::find_thread(
         tx,

@@ -1089,6 +1089,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         "/api/v1/tickets/{number}/notes",
         "/api/v1/customers",
         "/api/v1/customers/{id}",
+        "/api/v1/customers/{id}/merge",
         "/api/v1/agents",
         "/api/v1/departments",
         "/api/v1/rules",
@@ -1591,5 +1592,195 @@ async fn metrics_count_the_traffic_and_readyz_turns_503_without_a_database() {
             "{}",
             metrics.body
         );
+    }
+}
+
+/// A ticket from a mail by `from` ("Name <address>"); returns its number.
+async fn mail_from(app: &WebApp, from: &str, id: &str, subject: &str) -> i64 {
+    let raw = support::mail(
+        &[
+            &format!("From: {from}"),
+            &format!("Subject: {subject}"),
+            &format!("Message-ID: <{id}>"),
+        ],
+        "Please have a look.",
+    );
+    match app.db.intake.accept_email(raw).await.expect("taken in") {
+        helpdesk::intake::Outcome::Created { number, .. } => number,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn numbers(reply: &Reply) -> Vec<i64> {
+    let mut numbers: Vec<i64> = reply.body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("items: {}", reply.text))
+        .iter()
+        .filter_map(|item| item["number"].as_i64())
+        .collect();
+    numbers.sort_unstable();
+    numbers
+}
+
+#[tokio::test]
+async fn customers_are_searched_renamed_and_merged_over_the_api() {
+    for app in apps("api_customers").await {
+        let backend = app.db.backend();
+        let admin = token(&app, app.admin_id, Role::Admin).await;
+        let agent = token(&app, app.agent_id, Role::Agent).await;
+        let work = mail_from(
+            &app,
+            "Pia Pedersen <pia@customer.example>",
+            "a1@example.org",
+            "Printer jam",
+        )
+        .await;
+        let home = mail_from(
+            &app,
+            "Pia at home <pia.home@mail.example>",
+            "a2@example.org",
+            "Invoice address",
+        )
+        .await;
+        app.route(work, Some(app.billing)).await;
+        app.route(home, Some(app.billing)).await;
+        let get = |path: String, token: String| {
+            let app = &app;
+            async move { call(app, Method::GET, &path, Some(&token), None, &[]).await }
+        };
+
+        // Ticket search by the customer's address and name.
+        let found = get(
+            "/api/v1/tickets?q=PIA@customer.example".into(),
+            agent.clone(),
+        )
+        .await;
+        assert_eq!(numbers(&found), vec![work], "{backend:?} {}", found.text);
+        let found = get("/api/v1/tickets?q=pia".into(), agent.clone()).await;
+        assert_eq!(
+            numbers(&found),
+            vec![work, home],
+            "{backend:?} {}",
+            found.text
+        );
+
+        let list = get("/api/v1/customers?q=mail.example".into(), agent.clone()).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+        let items = list.body["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{}", list.text);
+        let other = items[0]["id"].as_i64().expect("id");
+        assert_eq!(items[0]["ticket_count"], json!(1));
+        let list = get("/api/v1/customers?q=customer.example".into(), agent.clone()).await;
+        let keep = list.body["items"][0]["id"].as_i64().expect("id");
+        assert_ne!(keep, other);
+
+        // Renaming: agents may; too long a name is refused; an unknown customer is 404.
+        let path = format!("/api/v1/customers/{other}");
+        let renamed = call(
+            &app,
+            Method::PATCH,
+            &path,
+            Some(&agent),
+            Some(json!({"name": "  Pia Private "})),
+            &[],
+        )
+        .await;
+        assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+        assert_eq!(renamed.body["name"], json!("Pia Private"));
+        assert_eq!(renamed.body["tickets"][0]["number"], json!(home));
+        let long = "x".repeat(201);
+        call(
+            &app,
+            Method::PATCH,
+            &path,
+            Some(&agent),
+            Some(json!({ "name": long })),
+            &[],
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+        call(
+            &app,
+            Method::PATCH,
+            "/api/v1/customers/999999",
+            Some(&agent),
+            Some(json!({"name": "Nobody"})),
+            &[],
+        )
+        .await
+        .problem(StatusCode::NOT_FOUND);
+        let found = get("/api/v1/tickets?q=private".into(), admin.clone()).await;
+        assert_eq!(numbers(&found), vec![home], "the new name is searched");
+
+        // Merging: admins only; into itself 409; the second of two merges finds the record gone.
+        let merge = format!("/api/v1/customers/{keep}/merge");
+        let body = json!({ "other_id": other });
+        call(
+            &app,
+            Method::POST,
+            &merge,
+            Some(&agent),
+            Some(body.clone()),
+            &[],
+        )
+        .await
+        .problem(StatusCode::FORBIDDEN);
+        call(
+            &app,
+            Method::POST,
+            &merge,
+            Some(&admin),
+            Some(json!({ "other_id": keep })),
+            &[],
+        )
+        .await
+        .problem(StatusCode::CONFLICT);
+        let merged = call(
+            &app,
+            Method::POST,
+            &merge,
+            Some(&admin),
+            Some(body.clone()),
+            &[],
+        )
+        .await;
+        assert_eq!(merged.status, StatusCode::OK, "{}", merged.text);
+        let addresses: Vec<&str> = merged.body["identities"]
+            .as_array()
+            .expect("identities")
+            .iter()
+            .filter_map(|identity| identity["address"].as_str())
+            .collect();
+        assert_eq!(
+            addresses,
+            vec!["pia@customer.example", "pia.home@mail.example"]
+        );
+        assert_eq!(merged.body["ticket_count"], json!(2));
+        assert_eq!(merged.body["name"], json!("Pia Pedersen"));
+        call(&app, Method::POST, &merge, Some(&admin), Some(body), &[])
+            .await
+            .problem(StatusCode::NOT_FOUND);
+        get(path.clone(), admin.clone())
+            .await
+            .problem(StatusCode::NOT_FOUND);
+        let found = get(format!("/api/v1/tickets?customer={keep}"), agent.clone()).await;
+        assert_eq!(numbers(&found), vec![work, home]);
+
+        // Mail from the merged address joins the kept customer.
+        let later = mail_from(
+            &app,
+            "Pia at home <pia.home@mail.example>",
+            "a3@example.org",
+            "Another question",
+        )
+        .await;
+        let detail = get(format!("/api/v1/customers/{keep}"), admin.clone()).await;
+        let tickets: Vec<i64> = detail.body["tickets"]
+            .as_array()
+            .expect("tickets")
+            .iter()
+            .filter_map(|ticket| ticket["number"].as_i64())
+            .collect();
+        assert!(tickets.contains(&later), "{backend:?} {}", detail.text);
     }
 }

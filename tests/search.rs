@@ -1,6 +1,6 @@
 //! The ticket list's full-text search on a table large enough that common words are walked
 //! in the list's order and rare ones collected from the text indexes: both give the page the
-//! plain definition gives.
+//! plain definition gives. Customers' addresses and names find their tickets in both plans.
 
 mod support;
 
@@ -152,5 +152,29 @@ async fn common_and_rare_words_find_the_same_pages_as_their_definition() {
             .await
             .expect("search");
         assert_eq!(numbers(&by_number), vec![2777, 1777]);
+
+        // Customers by address (any case) and by every word of the name: the filled tickets go
+        // to the customers in turn, so customer77@example.org, "Customer 77", has #1076 only.
+        for text in ["Customer77@Example.org", "customer 77"] {
+            let found = views::list_tickets(s, &search(text)).await.expect("search");
+            assert_eq!(numbers(&found), vec![1076], "{text}");
+        }
+        // A name every customer has: their tickets are walked, the first page is the list's.
+        let everyone = views::list_tickets(s, &search("customer"))
+            .await
+            .expect("search");
+        assert_eq!(numbers(&everyone), numbers(&plain));
+        assert!(everyone.next.is_some());
+        // The customer filter with a search: only that customer's matching tickets.
+        let theirs = views::list_tickets(
+            s,
+            &ListQuery {
+                customer_id: Some(77),
+                ..search("question")
+            },
+        )
+        .await
+        .expect("search");
+        assert_eq!(numbers(&theirs), vec![1076]);
     }
 }

@@ -569,3 +569,141 @@ async fn signing_in_over_plain_http_at_a_host_name_says_why_it_cannot_work() {
     let _ = stop.send(());
     let _ = server.await;
 }
+
+/// A ticket from a mail by `from` ("Name <address>"); returns its number.
+async fn mail_from(app: &WebApp, from: &str, id: &str, subject: &str) -> i64 {
+    let raw = support::mail(
+        &[
+            &format!("From: {from}"),
+            &format!("Subject: {subject}"),
+            &format!("Message-ID: <{id}>"),
+        ],
+        "Please have a look.",
+    );
+    match app.db.intake.accept_email(raw).await.expect("taken in") {
+        helpdesk::intake::Outcome::Created { number, .. } => number,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_admin_sees_the_customer_renames_and_merges_their_records() {
+    let Some(chromedriver) = require_chromedriver() else {
+        return;
+    };
+    for db in support::stores("web_browser_customers").await {
+        let backend = db.backend();
+        let suffix = format!("{backend:?}").to_lowercase();
+        let session = Session::start(&chromedriver, db).await;
+        let client = &session.client;
+        let app = &session.app;
+        let first = mail_from(
+            app,
+            "Pia Pedersen <pia@customer.example>",
+            "b1@example.org",
+            "Printer jam",
+        )
+        .await;
+        let second = mail_from(
+            app,
+            "Pia Pedersen <pia@customer.example>",
+            "b2@example.org",
+            "Toner empty",
+        )
+        .await;
+        let private = mail_from(
+            app,
+            "P. Pedersen <p.private@mail.example>",
+            "b3@example.org",
+            "Invoice address",
+        )
+        .await;
+
+        // The ticket page's panel: the customer, their address, their other ticket.
+        session
+            .open(
+                &format!("/tickets/{first}"),
+                &format!("#{first} Printer jam"),
+            )
+            .await;
+        wait_on_page(
+            client,
+            "//section[@id='customer-panel']//span[@class='address' and .='pia@customer.example']",
+        )
+        .await;
+        wait_on_page(
+            client,
+            &format!(
+                "//section[@id='customer-panel']//a[@href='/tickets/{second}' and contains(., 'Toner empty')]/following-sibling::span[contains(@class, 'status-new')]"
+            ),
+        )
+        .await;
+        screenshot(client, &format!("ticket-customer-{suffix}")).await;
+
+        // Search by address in the ticket list.
+        session.open("/tickets", "Tickets").await;
+        fill(client, "form.filters input[name=q]", "pia@customer.example").await;
+        click(client, "form.filters button[type=submit]").await;
+        wait_on_page(client, "//table[@class='tickets']//a[.='Toner empty']").await;
+        let source = client.source().await.expect("page source");
+        assert!(
+            source.contains("Printer jam") && !source.contains("Invoice address"),
+            "{backend:?}"
+        );
+
+        // The customers page: search, then the customer's own page.
+        click(client, "header nav a[href='/customers']").await;
+        wait_on_page(client, "//h1[.='Customers']").await;
+        fill(client, "form.filters input[name=q]", "pedersen").await;
+        click(client, "form.filters button[type=submit]").await;
+        wait_on_page(client, "//table[@class='customers']//a[.='P. Pedersen']").await;
+        screenshot(client, &format!("customers-{suffix}")).await;
+        client
+            .find(Locator::XPath(
+                "//table[@class='customers']//a[.='Pia Pedersen']",
+            ))
+            .await
+            .expect("link")
+            .click()
+            .await
+            .expect("opened");
+        wait_on_page(client, "//h1[contains(., 'Pia Pedersen')]").await;
+
+        // Rename, then merge the other record into this one after the confirmation.
+        fill(client, "#rename-form input[name=name]", "Pia P. Pedersen").await;
+        click(client, "#rename-form button[type=submit]").await;
+        wait_on_page(client, "//h1[contains(., 'Pia P. Pedersen')]").await;
+        fill(
+            client,
+            "#merge-form input[name=other]",
+            "p.private@mail.example",
+        )
+        .await;
+        click(client, "#merge-form button[type=submit]").await;
+        wait_on_page(
+            client,
+            "//section[@id='merge-confirm']//span[@class='address' and .='p.private@mail.example']",
+        )
+        .await;
+        screenshot(client, &format!("customer-merge-{suffix}")).await;
+        click(client, "#merge-confirm button[type=submit]").await;
+        wait_on_page(
+            client,
+            "//p[@role='status' and contains(., 'was merged into this one')]",
+        )
+        .await;
+        wait_on_page(
+            client,
+            &format!("//table[@class='tickets']//a[@href='/tickets/{private}']"),
+        )
+        .await;
+        wait_on_page(
+            client,
+            "//section[@id='identities']//span[@class='address' and .='p.private@mail.example']",
+        )
+        .await;
+        screenshot(client, &format!("customer-{suffix}")).await;
+
+        session.finish().await;
+    }
+}

@@ -9,6 +9,8 @@ pub struct CustomerRow {
     pub id: i64,
     pub name: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// How many tickets they have, of any status and department.
+    pub tickets: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -32,7 +34,9 @@ pub async fn list(
         .filter(|text| !text.is_empty())
         .map(|text| format!("%{}%", text.to_lowercase().replace(['%', '_'], "")));
     let rows = on_pool!(store, pool => sqlx::query_as(
-        "SELECT c.id, c.name, c.created_at FROM customers c
+        "SELECT c.id, c.name, c.created_at,
+                (SELECT COUNT(*) FROM tickets WHERE customer_id = c.id) AS tickets
+         FROM customers c
          WHERE c.id > $1
            AND ($2 IS NULL OR LOWER(COALESCE(c.name, '')) LIKE $2
                 OR c.id IN (SELECT customer_id FROM customer_identities
@@ -49,7 +53,9 @@ pub async fn list(
 
 pub async fn find(store: &Store, id: i64) -> Result<Option<CustomerRow>> {
     let row = on_pool!(store, pool => sqlx::query_as(
-        "SELECT id, name, created_at FROM customers WHERE id = $1",
+        "SELECT id, name, created_at,
+                (SELECT COUNT(*) FROM tickets WHERE customer_id = $1) AS tickets
+         FROM customers WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
@@ -80,14 +86,15 @@ pub async fn identities(store: &Store, customer_ids: &[i64]) -> Result<Vec<Ident
         .collect())
 }
 
-/// Numbers of the customer's tickets, newest first.
-pub async fn ticket_numbers(store: &Store, customer_id: i64, limit: i64) -> Result<Vec<i64>> {
-    let rows = on_pool!(store, pool => sqlx::query_scalar(
-        "SELECT number FROM tickets WHERE customer_id = $1 ORDER BY id DESC LIMIT $2",
+/// The customer of the ticket with this number.
+pub async fn of_ticket(store: &Store, number: i64) -> Result<Option<CustomerRow>> {
+    let row = on_pool!(store, pool => sqlx::query_as(
+        "SELECT c.id, c.name, c.created_at,
+                (SELECT COUNT(*) FROM tickets o WHERE o.customer_id = c.id) AS tickets
+         FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE t.number = $1",
     )
-    .bind(customer_id)
-    .bind(limit)
-    .fetch_all(pool)
+    .bind(number)
+    .fetch_optional(pool)
     .await)?;
-    Ok(rows)
+    Ok(row)
 }

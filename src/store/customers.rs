@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use helpdesk_channel::Identity;
 
-use super::{Result, Tx, on_tx};
+use sqlx::AssertSqlSafe;
+
+use super::{Result, StoreError, Tx, on_tx, on_writer};
 
 /// The customer behind `identity`, given what a lookup found: a known identity gets the display
 /// name it was missing; an unknown one becomes a new customer. Safe under concurrency: the unique
@@ -97,4 +99,165 @@ pub async fn claim_acknowledgement(
     .await
     .map(|done| done.rows_affected()))?;
     Ok(claimed == 1)
+}
+
+/// The longest customer name kept.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// Gives a customer a new name; an empty one clears it (lists then show an address).
+pub async fn rename(store: &super::Store, customer_id: i64, name: &str) -> Result<()> {
+    let name = name.trim();
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(StoreError::Conflict(format!(
+            "a name has at most {MAX_NAME_CHARS} characters"
+        )));
+    }
+    let name = Some(name).filter(|name| !name.is_empty());
+    let updated = on_writer!(store, conn => sqlx::query("UPDATE customers SET name = $1 WHERE id = $2")
+        .bind(name)
+        .bind(customer_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()));
+    if updated == 0 {
+        return Err(gone(customer_id));
+    }
+    Ok(())
+}
+
+fn gone(customer_id: i64) -> StoreError {
+    StoreError::NotFound(format!(
+        "there is no customer #{customer_id} (it may have been merged into another record)"
+    ))
+}
+
+/// What a merge moved to the kept record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Merged {
+    pub identities: u64,
+    pub tickets: u64,
+}
+
+/// Merges the customer record `other` into `keep`, the same person: identities, tickets,
+/// messages and history move to `keep` (which takes `other`'s name if it has none), each moved
+/// ticket's history says so, and `other` is deleted. Two merges of the same records run one
+/// after the other; the second finds a record gone and is refused.
+pub async fn merge(
+    store: &super::Store,
+    keep: i64,
+    other: i64,
+    agent_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Merged> {
+    if keep == other {
+        return Err(StoreError::Conflict(
+            "a customer record cannot be merged into itself".into(),
+        ));
+    }
+    let mut tx = store.begin_write().await?;
+    // PostgreSQL: lock both rows (in id order), so a racing merge waits and then finds one
+    // gone. NO KEY UPDATE still lets intake insert a ticket that refers to a row meanwhile.
+    let lock = match tx {
+        Tx::Sqlite { .. } => "",
+        Tx::Postgres { .. } => "FOR NO KEY UPDATE",
+    };
+    let sql = format!("SELECT id, name FROM customers WHERE id IN ($1, $2) ORDER BY id {lock}");
+    let rows: Vec<(i64, Option<String>)> = on_tx!(&mut tx, conn => sqlx::query_as(AssertSqlSafe(sql))
+        .bind(keep)
+        .bind(other)
+        .fetch_all(&mut *conn)
+        .await)?;
+    let name_of = |id: i64| {
+        rows.iter()
+            .find(|(row, _)| *row == id)
+            .map(|(_, name)| name.clone())
+    };
+    let kept_name = name_of(keep).ok_or_else(|| gone(keep))?;
+    let other_name = name_of(other).ok_or_else(|| gone(other))?;
+    // Intake takes the same lock for the sender's identity, so a message from one of these
+    // identities is taken in either before the move (and its ticket moves) or after it.
+    let identities: Vec<(String, String)> = on_tx!(&mut tx, conn => sqlx::query_as(
+        "SELECT channel, address FROM customer_identities WHERE customer_id = $1",
+    )
+    .bind(other)
+    .fetch_all(&mut *conn)
+    .await)?;
+    let keys: Vec<String> = identities
+        .iter()
+        .map(|(channel, address)| identity_lock_key(channel, address))
+        .collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    super::tickets::lock_thread(&mut tx, &keys).await?;
+
+    let kept_address: Option<String> = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "SELECT address FROM customer_identities WHERE customer_id = $1 ORDER BY id LIMIT 1",
+    )
+    .bind(keep)
+    .fetch_optional(&mut *conn)
+    .await)?;
+    // The history names both records as lists show them: the name, else the first address.
+    let other_address = identities.first().map(|(_, address)| address.clone());
+    let from = other_name
+        .clone()
+        .or(other_address.clone())
+        .unwrap_or_else(|| format!("customer #{other}"));
+    let to = kept_name
+        .clone()
+        .or_else(|| other_name.clone())
+        .or(kept_address)
+        .or(other_address)
+        .unwrap_or_else(|| format!("customer #{keep}"));
+    let reason = format!("customer records #{other} and #{keep} are the same person");
+    on_tx!(&mut tx, conn => sqlx::query(
+        "INSERT INTO ticket_events (ticket_id, at, actor_agent_id, kind, old_value, new_value,
+                                    reason)
+         SELECT id, $1, $2, 'customer', $3, $4, $5 FROM tickets WHERE customer_id = $6",
+    )
+    .bind(now)
+    .bind(agent_id)
+    .bind(&from)
+    .bind(&to)
+    .bind(&reason)
+    .bind(other)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    let moves = [
+        "UPDATE customer_identities SET customer_id = $1 WHERE customer_id = $2",
+        "UPDATE tickets SET customer_id = $1 WHERE customer_id = $2",
+        "UPDATE messages SET author_customer_id = $1 WHERE author_customer_id = $2",
+        "UPDATE ticket_events SET actor_customer_id = $1 WHERE actor_customer_id = $2",
+    ];
+    let mut moved = Vec::new();
+    for sql in moves {
+        moved.push(on_tx!(&mut tx, conn => sqlx::query(sql)
+            .bind(keep)
+            .bind(other)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()))?);
+    }
+    if kept_name.is_none() && other_name.is_some() {
+        on_tx!(&mut tx, conn => sqlx::query("UPDATE customers SET name = $1 WHERE id = $2")
+            .bind(&other_name)
+            .bind(keep)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()))?;
+    }
+    on_tx!(&mut tx, conn => sqlx::query("DELETE FROM customers WHERE id = $1")
+        .bind(other)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    tx.commit().await?;
+    Ok(Merged {
+        identities: moved[0],
+        tickets: moved[1],
+    })
+}
+
+/// The advisory lock key of a sender's identity (PostgreSQL), shared by intake and merges.
+pub fn identity_lock_key(channel: &str, address: &str) -> String {
+    format!("identity:{channel}:{address}")
 }

@@ -202,6 +202,8 @@ pub struct ListQuery {
     pub assignee: AssigneeFilter,
     pub channel: Option<String>,
     pub tag: Option<String>,
+    /// Only the tickets of this customer.
+    pub customer_id: Option<i64>,
     pub search: Option<String>,
     pub sla: Option<SlaFilter>,
     pub sort: Sort,
@@ -220,6 +222,7 @@ impl Default for ListQuery {
             assignee: AssigneeFilter::Anyone,
             channel: None,
             tag: None,
+            customer_id: None,
             search: None,
             sla: None,
             sort: Sort::default(),
@@ -318,7 +321,49 @@ const COMMON_SEARCH: i64 = 5_000;
 /// instead (a word common overall may be rare among recent tickets).
 const SEARCH_WALK_WINDOW: i64 = 5_000;
 
-fn search_clause(conditions: &mut Conditions, backend: Backend, text: &str, plan: SearchPlan) {
+/// How a search is run: its text, plan, and whether it names customers (their tickets match
+/// as well).
+#[derive(Debug, Clone, Copy)]
+struct Search<'a> {
+    text: &'a str,
+    plan: SearchPlan,
+    customers: bool,
+}
+
+/// The ids of the customers a search names, as SQL: an identity whose address is the text
+/// (any case; the `lower(address)` index), or a name holding all its words (the name index).
+/// `address` and `words` are placeholders; on SQLite `words` is an FTS5 query. A number
+/// (`1042`, `#1042`) is looked up by address only (a chat account's id), never by name.
+fn customer_source(backend: Backend, address: &str, words: Option<&str>) -> String {
+    let by_address = format!(
+        "SELECT customer_id FROM customer_identities WHERE lower(address) = lower({address})"
+    );
+    let Some(words) = words else {
+        return by_address;
+    };
+    let by_name = match backend {
+        Backend::Sqlite => {
+            format!("SELECT rowid FROM customers_fts WHERE customers_fts MATCH {words}")
+        }
+        Backend::Postgres => format!(
+            "SELECT id FROM customers
+             WHERE to_tsvector('simple', COALESCE(name, '')) @@ plainto_tsquery('simple', {words})"
+        ),
+    };
+    format!("{by_address} UNION {by_name}")
+}
+
+/// `1042` or `#1042`: a ticket number.
+fn is_number(text: &str) -> bool {
+    text.trim().trim_start_matches('#').parse::<i64>().is_ok()
+}
+
+fn search_clause(conditions: &mut Conditions, backend: Backend, search: Search<'_>) {
+    let Search {
+        text,
+        plan,
+        customers,
+    } = search;
     let text = text.trim();
     // Collecting, the ticket with that number is one more source of the set: an OR beside
     // the set would make the database test every ticket.
@@ -335,11 +380,32 @@ fn search_clause(conditions: &mut Conditions, backend: Backend, text: &str, plan
         }
         Err(_) => (String::new(), String::new()),
     };
+    // The named customers' tickets join the same way as the number: one more source of the
+    // collected set (from the `tickets (customer_id)` index), or one more test in the walk.
+    let (by_customer, customer_tickets) = if customers {
+        let address = conditions.placeholder(Bind::Text(text.to_owned()));
+        let words = (!is_number(text)).then(|| {
+            conditions.placeholder(Bind::Text(match backend {
+                Backend::Sqlite => fts5_query(text),
+                Backend::Postgres => text.to_owned(),
+            }))
+        });
+        let source = customer_source(backend, &address, words.as_deref());
+        match plan {
+            SearchPlan::Walk => (format!("t.customer_id IN ({source}) OR "), String::new()),
+            SearchPlan::Collect => (
+                String::new(),
+                format!("SELECT id FROM tickets WHERE customer_id IN ({source}) UNION "),
+            ),
+        }
+    } else {
+        (String::new(), String::new())
+    };
     let clause = match (backend, plan) {
         (Backend::Sqlite, SearchPlan::Collect) => {
             let words = conditions.placeholder(Bind::Text(fts5_query(text)));
             format!(
-                "t.id IN ({number_source}
+                "t.id IN ({number_source}{customer_tickets}
                     SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH {words}
                     UNION
                     SELECT m.ticket_id FROM messages_fts f JOIN messages m ON m.id = f.rowid
@@ -350,7 +416,7 @@ fn search_clause(conditions: &mut Conditions, backend: Backend, text: &str, plan
             // The ticket's messages first (CROSS JOIN keeps that order), then the index.
             let words = conditions.placeholder(Bind::Text(fts5_query(text)));
             format!(
-                "({by_number}EXISTS (SELECT 1 FROM tickets_fts
+                "({by_number}{by_customer}EXISTS (SELECT 1 FROM tickets_fts
                                     WHERE tickets_fts MATCH {words} AND rowid = t.id)
                   OR EXISTS (SELECT 1 FROM messages m CROSS JOIN messages_fts f ON f.rowid = m.id
                              WHERE m.ticket_id = t.id AND messages_fts MATCH {words}))"
@@ -359,7 +425,7 @@ fn search_clause(conditions: &mut Conditions, backend: Backend, text: &str, plan
         (Backend::Postgres, SearchPlan::Collect) => {
             let words = conditions.placeholder(Bind::Text(text.to_owned()));
             format!(
-                "t.id IN ({number_source}
+                "t.id IN ({number_source}{customer_tickets}
                     SELECT id FROM tickets
                     WHERE to_tsvector('simple', subject) @@ plainto_tsquery('simple', {words})
                     UNION
@@ -373,7 +439,7 @@ fn search_clause(conditions: &mut Conditions, backend: Backend, text: &str, plan
             format!(
                 // A scalar subquery, not EXISTS: PostgreSQL would turn an EXISTS beside an OR
                 // into a hash of every matching message, which is the collecting it avoids.
-                "({by_number}to_tsvector('simple', t.subject) @@ plainto_tsquery('simple', {words})
+                "({by_number}{by_customer}to_tsvector('simple', t.subject) @@ plainto_tsquery('simple', {words})
                   OR (SELECT TRUE FROM messages m
                       WHERE m.ticket_id = t.id
                         AND to_tsvector('simple', left(m.body_text, 100000))
@@ -385,10 +451,19 @@ fn search_clause(conditions: &mut Conditions, backend: Backend, text: &str, plan
     conditions.push(clause);
 }
 
-/// Whether `text` matches so many subjects and messages that walking the list finds a page
-/// sooner than collecting every match. Counts at most [`COMMON_SEARCH`] of each.
-async fn is_common_search(store: &Store, text: &str) -> Result<bool> {
-    let matches: i64 = match store {
+/// What the probe found out about a search before it is run.
+struct Probe {
+    /// So many subjects, messages and named customers' tickets match that walking the list
+    /// finds a page sooner than collecting every match.
+    common: bool,
+    /// The text names at least one customer with tickets.
+    customers: bool,
+}
+
+/// Counts, up to a cap, the subjects, messages and tickets of named customers that match
+/// `text`: [`COMMON_SEARCH`] of each (on SQLite more, see below).
+async fn probe_search(store: &Store, text: &str) -> Result<Probe> {
+    let (matches, customer_tickets, common): (i64, i64, i64) = match store {
         Store::Sqlite { pool, .. } => {
             // FTS5 reads a word's whole list of rows to test one row, so walking costs about
             // a millisecond per ticket looked at: on SQLite only words in a fifth of the
@@ -397,35 +472,49 @@ async fn is_common_search(store: &Store, text: &str) -> Result<bool> {
                 .fetch_one(pool)
                 .await?;
             let common = COMMON_SEARCH.max(tickets / 5);
-            let matches: i64 = sqlx::query_scalar(
+            let sql = format!(
                 "SELECT (SELECT COUNT(*) FROM (SELECT rowid FROM tickets_fts
                                                WHERE tickets_fts MATCH $1 LIMIT $2))
                       + (SELECT COUNT(*) FROM (SELECT rowid FROM messages_fts
-                                               WHERE messages_fts MATCH $1 LIMIT $2))",
-            )
-            .bind(fts5_query(text))
-            .bind(common)
-            .fetch_one(pool)
-            .await?;
-            return Ok(matches >= common);
+                                               WHERE messages_fts MATCH $1 LIMIT $2)),
+                        (SELECT COUNT(*) FROM (SELECT 1 FROM tickets
+                                               WHERE customer_id IN ({source}) LIMIT $2))",
+                source = customer_source(Backend::Sqlite, "$3", (!is_number(text)).then_some("$1")),
+            );
+            let (matches, customer_tickets): (i64, i64) = sqlx::query_as(AssertSqlSafe(sql))
+                .bind(fts5_query(text))
+                .bind(common)
+                .bind(text)
+                .fetch_one(pool)
+                .await?;
+            (matches, customer_tickets, common)
         }
         Store::Postgres { pool } => {
-            sqlx::query_scalar(
+            let sql = format!(
                 "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM tickets
                          WHERE to_tsvector('simple', subject) @@ plainto_tsquery('simple', $1)
                          LIMIT $2) s)
                       + (SELECT COUNT(*) FROM (SELECT 1 FROM messages
                          WHERE to_tsvector('simple', left(body_text, 100000))
                                @@ plainto_tsquery('simple', $1)
-                         LIMIT $2) m)",
-            )
-            .bind(text)
-            .bind(COMMON_SEARCH)
-            .fetch_one(pool)
-            .await?
+                         LIMIT $2) m),
+                        (SELECT COUNT(*) FROM (SELECT 1 FROM tickets
+                         WHERE customer_id IN ({source}) LIMIT $2) c)",
+                source =
+                    customer_source(Backend::Postgres, "$1", (!is_number(text)).then_some("$1")),
+            );
+            let (matches, customer_tickets): (i64, i64) = sqlx::query_as(AssertSqlSafe(sql))
+                .bind(text)
+                .bind(COMMON_SEARCH)
+                .fetch_one(pool)
+                .await?;
+            (matches, customer_tickets, COMMON_SEARCH)
         }
     };
-    Ok(matches >= COMMON_SEARCH)
+    Ok(Probe {
+        common: matches + customer_tickets >= common,
+        customers: customer_tickets > 0,
+    })
 }
 
 const LIST_COLUMNS: &str = "t.id, t.number, t.subject, t.status, t.priority,
@@ -444,20 +533,56 @@ pub async fn list_tickets(store: &Store, query: &ListQuery) -> Result<TicketPage
     let Some(text) = search else {
         return list_page(store, query, None).await;
     };
-    if is_common_search(store, text).await? {
-        let page = list_page(store, query, Some((text, SearchPlan::Walk))).await?;
+    let probe = probe_search(store, text).await?;
+    let search = |plan| Search {
+        text,
+        plan,
+        customers: probe.customers,
+    };
+    if probe.common {
+        let page = list_page(store, query, Some(search(SearchPlan::Walk))).await?;
         // Less than a page near the start of the list: the words are rare there after all.
         if page.next.is_some() {
             return Ok(page);
         }
     }
-    list_page(store, query, Some((text, SearchPlan::Collect))).await
+    list_page(store, query, Some(search(SearchPlan::Collect))).await
+}
+
+/// The page of a walking search: the first [`SEARCH_WALK_WINDOW`] tickets in the page's order,
+/// each tested for the search.
+fn walk_page(
+    conditions: &mut Conditions,
+    backend: Backend,
+    search: Search<'_>,
+    query: &ListQuery,
+    column: &str,
+    direction: &str,
+) -> String {
+    let window = conditions.placeholder(Bind::Int(SEARCH_WALK_WINDOW));
+    let walked = format!(
+        "SELECT t.* FROM tickets t {where_clause}
+         ORDER BY t.{column} {direction}, t.id {direction} LIMIT {window}",
+        where_clause = conditions.sql(),
+    );
+    let mut found = Conditions {
+        clauses: Vec::new(),
+        binds: std::mem::take(&mut conditions.binds),
+    };
+    search_clause(&mut found, backend, search);
+    let limit = found.placeholder(Bind::Int(query.limit + 1));
+    conditions.binds = found.binds;
+    format!(
+        "SELECT t.* FROM ({walked}) t {where_clause}
+         ORDER BY t.{column} {direction}, t.id {direction} LIMIT {limit}",
+        where_clause = format_args!("WHERE {}", found.clauses.join(" AND ")),
+    )
 }
 
 async fn list_page(
     store: &Store,
     query: &ListQuery,
-    search: Option<(&str, SearchPlan)>,
+    search: Option<Search<'_>>,
 ) -> Result<TicketPage> {
     let mut conditions = Conditions::default();
     visibility_clause(&mut conditions, query.visibility);
@@ -493,6 +618,10 @@ async fn list_page(
             "t.id IN (SELECT ticket_id FROM ticket_tags WHERE tag = {tag})"
         ));
     }
+    if let Some(customer) = query.customer_id {
+        let customer = conditions.placeholder(Bind::Int(customer));
+        conditions.push(format!("t.customer_id = {customer}"));
+    }
     if let Some(filter) = &query.sla {
         sla_clauses(&mut conditions, filter);
     }
@@ -510,35 +639,28 @@ async fn list_page(
     // The page is chosen on `tickets` alone, so the sort index drives it; names are looked up
     // for the page's rows only. A walking search tests the first tickets in the page's order.
     let chosen = match search {
-        None | Some((_, SearchPlan::Collect)) => {
-            if let Some((text, plan)) = search {
-                search_clause(&mut conditions, store.backend(), text, plan);
+        Some(
+            walk @ Search {
+                plan: SearchPlan::Walk,
+                ..
+            },
+        ) => walk_page(
+            &mut conditions,
+            store.backend(),
+            walk,
+            query,
+            column,
+            direction,
+        ),
+        None | Some(_) => {
+            if let Some(search) = search {
+                search_clause(&mut conditions, store.backend(), search);
             }
             let limit = conditions.placeholder(Bind::Int(query.limit + 1));
             format!(
                 "SELECT t.* FROM tickets t {where_clause}
                  ORDER BY t.{column} {direction}, t.id {direction} LIMIT {limit}",
                 where_clause = conditions.sql(),
-            )
-        }
-        Some((text, SearchPlan::Walk)) => {
-            let window = conditions.placeholder(Bind::Int(SEARCH_WALK_WINDOW));
-            let walked = format!(
-                "SELECT t.* FROM tickets t {where_clause}
-                 ORDER BY t.{column} {direction}, t.id {direction} LIMIT {window}",
-                where_clause = conditions.sql(),
-            );
-            let mut found = Conditions {
-                clauses: Vec::new(),
-                binds: std::mem::take(&mut conditions.binds),
-            };
-            search_clause(&mut found, store.backend(), text, SearchPlan::Walk);
-            let limit = found.placeholder(Bind::Int(query.limit + 1));
-            conditions.binds = found.binds;
-            format!(
-                "SELECT t.* FROM ({walked}) t {where_clause}
-                 ORDER BY t.{column} {direction}, t.id {direction} LIMIT {limit}",
-                where_clause = format_args!("WHERE {}", found.clauses.join(" AND ")),
             )
         }
     };

@@ -23,6 +23,7 @@ pub mod api;
 mod assets;
 mod auth;
 pub mod bench;
+mod customers;
 mod error;
 mod integrations;
 pub mod live;
@@ -126,6 +127,13 @@ pub fn router(state: AppState) -> Router {
         .route("/tickets/{number}/update", post(tickets::update))
         .route("/tickets/{number}/merge", post(tickets::merge))
         .route("/tickets/{number}/attachments/{id}", get(tickets::download))
+        .route("/customers", get(customers::list))
+        .route("/customers/{id}", get(customers::show))
+        .route("/customers/{id}/rename", post(customers::rename))
+        .route(
+            "/customers/{id}/merge",
+            get(customers::merge_form).post(customers::merge),
+        )
         .route(
             "/admin/rules",
             get(rule_editor::rules).post(rule_editor::create_rule),

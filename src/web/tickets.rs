@@ -33,6 +33,8 @@ pub struct ListParams {
     pub assignee: String,
     pub channel: String,
     pub tag: String,
+    /// A customer id: only their tickets.
+    pub customer: String,
     pub q: String,
     /// Where tickets stand against their SLA targets (the dashboard's figures link here).
     pub sla: String,
@@ -85,6 +87,7 @@ impl ListParams {
             assignee,
             channel: Some(self.channel.clone()).filter(|channel| !channel.is_empty()),
             tag: Some(self.tag.clone()).filter(|tag| !tag.trim().is_empty()),
+            customer_id: parse_or_bad("customer", &self.customer)?,
             search: Some(self.q.clone()).filter(|q| !q.trim().is_empty()),
             sla: match self.sla.as_str() {
                 "" => None,
@@ -111,6 +114,7 @@ impl ListParams {
             ("assignee", self.assignee.as_str()),
             ("channel", self.channel.as_str()),
             ("tag", self.tag.as_str()),
+            ("customer", self.customer.as_str()),
             ("q", self.q.as_str()),
             ("sla", self.sla.as_str()),
             ("sort", self.sort.as_str()),
@@ -273,6 +277,7 @@ struct TicketPage {
     priorities: Vec<Choice>,
     departments: Vec<Choice>,
     agents: Vec<Choice>,
+    customer_panel: super::customers::CustomerPanel,
 }
 
 pub async fn show(
@@ -332,6 +337,7 @@ pub async fn show(
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
         ),
+        customer_panel: super::customers::panel(&state, &viewer, number).await?,
         ticket: detail.summary,
         facts,
         messages,

@@ -2,15 +2,17 @@
 
 use axum::Json;
 use axum::extract::State;
+use chrono::Utc;
 
 use super::caller::Caller;
 use super::model::{
-    Agent, Customer, CustomerDetail, CustomerFilter, CustomerPage, Department, Identity, Ticket,
-    page_size,
+    Agent, Customer, CustomerDetail, CustomerFilter, CustomerMerge, CustomerPage, CustomerRename,
+    Department, Identity, Ticket, page_size,
 };
-use super::problem::{ApiError, ApiPath, ApiQuery, ApiResult, Problem};
+use super::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, Problem};
 use crate::store::customer_views::{self, CustomerRow};
-use crate::store::views;
+use crate::store::customers;
+use crate::store::views::{self, ListQuery};
 use crate::web::AppState;
 
 async fn with_identities(state: &AppState, rows: Vec<CustomerRow>) -> ApiResult<Vec<Customer>> {
@@ -31,11 +33,13 @@ async fn with_identities(state: &AppState, rows: Vec<CustomerRow>) -> ApiResult<
             id: row.id,
             name: row.name,
             created_at: row.created_at,
+            ticket_count: row.tickets,
         })
         .collect())
 }
 
-/// Customers in the order they first wrote, optionally those matching `q`.
+/// Customers in the order they first wrote, optionally those matching `q`: part of a name, an
+/// address or a chat account's id or name, in any case.
 #[utoipa::path(
     get, path = "/customers", tag = "customers",
     params(CustomerFilter),
@@ -82,7 +86,8 @@ pub async fn customers(
     }))
 }
 
-/// One customer with their addresses and the tickets the token may see (newest 100).
+/// One customer with their addresses and the tickets the token may see (newest change first,
+/// at most 100; `GET /tickets?customer=` pages through all).
 #[utoipa::path(
     get, path = "/customers/{id}", tag = "customers",
     params(("id" = i64, Path, description = "The customer id")),
@@ -91,7 +96,7 @@ pub async fn customers(
         (status = 200, body = CustomerDetail),
         (status = 400, description = "The id is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer (or merged into another)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn customer(
@@ -99,26 +104,95 @@ pub async fn customer(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<CustomerDetail>> {
+    Ok(Json(detail(&state, &caller, id).await?))
+}
+
+async fn detail(state: &AppState, caller: &Caller, id: i64) -> ApiResult<CustomerDetail> {
+    let gone = || {
+        ApiError::NotFound(format!(
+            "there is no customer #{id} (it may have been merged into another record)"
+        ))
+    };
     let row = customer_views::find(&state.store, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("there is no customer #{id}")))?;
-    let customer = with_identities(&state, vec![row])
+        .ok_or_else(gone)?;
+    let customer = with_identities(state, vec![row])
         .await?
         .pop()
-        .ok_or_else(|| ApiError::NotFound(format!("there is no customer #{id}")))?;
-    let mut tickets = Vec::new();
-    for number in customer_views::ticket_numbers(&state.store, id, 100).await? {
-        let Some(facts) = views::ticket_facts(&state.store, number).await? else {
-            continue;
-        };
-        if !caller.is_admin() && !views::agent_may_see(&state.store, caller.id(), &facts).await? {
-            continue;
-        }
-        if let Some(summary) = crate::store::tickets::summary(&state.store, number).await? {
-            tickets.push(Ticket::from(summary));
-        }
+        .ok_or_else(gone)?;
+    let page = views::list_tickets(
+        &state.store,
+        &ListQuery {
+            visibility: caller.visibility(),
+            customer_id: Some(id),
+            limit: 100,
+            ..ListQuery::default()
+        },
+    )
+    .await?;
+    Ok(CustomerDetail {
+        customer,
+        tickets: page.tickets.into_iter().map(Ticket::from).collect(),
+    })
+}
+
+/// Renames a customer (agents and admins).
+#[utoipa::path(
+    patch, path = "/customers/{id}", tag = "customers",
+    params(("id" = i64, Path, description = "The customer id")),
+    request_body = CustomerRename,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The customer after the change", body = CustomerDetail),
+        (status = 400, description = "The id or body is not readable", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The name is too long", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn rename(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<CustomerRename>,
+) -> ApiResult<Json<CustomerDetail>> {
+    let name = body.name.unwrap_or_default();
+    if name.trim().chars().count() > customers::MAX_NAME_CHARS {
+        return Err(ApiError::Unprocessable(format!(
+            "name: at most {} characters",
+            customers::MAX_NAME_CHARS
+        )));
     }
-    Ok(Json(CustomerDetail { customer, tickets }))
+    customers::rename(&state.store, id, &name).await?;
+    Ok(Json(detail(&state, &caller, id).await?))
+}
+
+/// Merges the customer record `other_id` into the customer of the path, the same person (admins
+/// only): its identities, tickets and messages move over, each moved ticket's history records
+/// it, and `other_id` is deleted; later messages from its addresses join the kept customer.
+#[utoipa::path(
+    post, path = "/customers/{id}/merge", tag = "customers",
+    params(("id" = i64, Path, description = "The customer that goes on")),
+    request_body = CustomerMerge,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The kept customer after the merge", body = CustomerDetail),
+        (status = 400, description = "The id or body is not readable", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "An agent token: only admins merge customers", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "One of the two records does not exist (or was merged meanwhile)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A record cannot be merged into itself", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn merge(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<CustomerMerge>,
+) -> ApiResult<Json<CustomerDetail>> {
+    caller.require_admin()?;
+    customers::merge(&state.store, id, body.other_id, caller.id(), Utc::now()).await?;
+    Ok(Json(detail(&state, &caller, id).await?))
 }
 
 /// Agents and admins.

@@ -212,7 +212,10 @@ pub struct TicketFilter {
     /// email, telegram, discord, web or api.
     pub channel: Option<String>,
     pub tag: Option<String>,
-    /// Full-text search over subjects and messages, or `#1042`.
+    /// A customer id: only that customer's tickets.
+    pub customer: Option<i64>,
+    /// Full-text search over subjects and messages, or `#1042`; also finds the tickets of a
+    /// customer whose address is the text or whose name holds all its words.
     pub q: Option<String>,
     /// updated_desc (default), updated_asc, created_desc or created_asc.
     #[param(pattern = "^(updated_desc|updated_asc|created_desc|created_asc)?$")]
@@ -303,6 +306,8 @@ pub struct Customer {
     pub name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub identities: Vec<Identity>,
+    /// How many tickets they have, of every department.
+    pub ticket_count: i64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -318,6 +323,24 @@ pub struct CustomerDetail {
     #[serde(flatten)]
     pub customer: Customer,
     pub tickets: Vec<Ticket>,
+}
+
+/// A new name for a customer; `null` or an empty name clears it (they are then shown by
+/// address).
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerRename {
+    #[schema(max_length = 200, example = "Pia Pedersen")]
+    pub name: Option<String>,
+}
+
+/// The record to merge into the customer of the path: the same person.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerMerge {
+    /// This record's identities, tickets and messages move to the customer of the path, and
+    /// this record is deleted.
+    pub other_id: i64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]

@@ -75,6 +75,7 @@ fn list_query(filter: &TicketFilter, caller: &Caller) -> ApiResult<ListQuery> {
         assignee,
         channel: text(&filter.channel),
         tag: text(&filter.tag),
+        customer_id: filter.customer,
         search: text(&filter.q),
         sla: None,
         sort,
@@ -87,6 +88,7 @@ fn list_query(filter: &TicketFilter, caller: &Caller) -> ApiResult<ListQuery> {
 fn page_link(filter: &TicketFilter, cursor: &str) -> String {
     let limit = filter.limit.map(|limit| limit.to_string());
     let department = filter.department.map(|id| id.to_string());
+    let customer = filter.customer.map(|id| id.to_string());
     let priority = filter.priority.map(|p| Priority::from(p).as_str());
     let pairs = [
         ("status", filter.status.as_deref()),
@@ -95,6 +97,7 @@ fn page_link(filter: &TicketFilter, cursor: &str) -> String {
         ("assignee", filter.assignee.as_deref()),
         ("channel", filter.channel.as_deref()),
         ("tag", filter.tag.as_deref()),
+        ("customer", customer.as_deref()),
         ("q", filter.q.as_deref()),
         ("sort", filter.sort.as_deref()),
         ("limit", limit.as_deref()),
