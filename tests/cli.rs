@@ -406,7 +406,7 @@ async fn an_agent_replies_from_the_command_line_and_the_reply_is_queued() {
             "--password-file",
             password_file.to_str().expect("path"),
         ]);
-        let queued = env.ok(&[
+        let reply = [
             "ticket",
             "reply",
             "1001",
@@ -414,7 +414,23 @@ async fn an_agent_replies_from_the_command_line_and_the_reply_is_queued() {
             "sam@helpdesk.example",
             "--text",
             "Refund is on its way.",
-        ]);
+        ];
+        // Mail is enabled neither in these settings nor on a running server: refused.
+        let refused = env.run(&reply);
+        assert!(!refused.status.success());
+        let why = String::from_utf8_lossy(&refused.stderr);
+        assert!(why.contains("email.enabled"), "{why}");
+        // A server that runs mail is up (on the same database).
+        let store = helpdesk::store::Store::connect(&env.database_url, 2)
+            .await
+            .expect("database");
+        support::other_instance(
+            &store,
+            &[helpdesk::helpdesk_channel::ChannelKind::Email],
+            chrono::Utc::now(),
+        )
+        .await;
+        let queued = env.ok(&reply);
         assert_eq!(queued.trim(), "reply to #1001 queued for delivery");
         let noted = env.ok(&[
             "ticket",
@@ -441,6 +457,14 @@ async fn an_agent_replies_from_the_command_line_and_the_reply_is_queued() {
         let note = &messages[messages.len() - 1];
         assert_eq!(note["kind"], "internal");
         assert_eq!(note["delivery_status"], Value::Null);
+        let created = ticket["history"][0]["text"].as_str().expect("text");
+        assert!(created.starts_with("Created by mail from "), "{created}");
+        let shown = env.ok(&["ticket", "show", "1001"]);
+        assert!(
+            shown.contains("Replied to the customer — Sam")
+                && shown.contains("Status: new → open — Sam (first reply)"),
+            "{shown}"
+        );
 
         let jobs: Value =
             serde_json::from_str(&env.ok(&["jobs", "list", "--format", "json"])).expect("json");

@@ -453,3 +453,75 @@ async fn an_admin_watches_the_dashboard_and_manages_agents_tokens_and_webhooks()
         session.finish().await;
     }
 }
+
+#[tokio::test]
+async fn merging_another_customers_ticket_asks_for_confirmation_in_the_browser() {
+    let Some(chromedriver) = require_chromedriver() else {
+        return;
+    };
+    for db in support::stores("web_browser_merge").await {
+        let session = Session::start(&chromedriver, db).await;
+        let client = &session.client;
+        let app = &session.app;
+        let mut numbers = Vec::new();
+        for (from, id, subject) in [
+            ("Max Muster <max@example.org>", "bm-1@example.org", "VPN down"),
+            ("Pia Example <pia@example.org>", "bp-1@example.org", "VPN down too"),
+        ] {
+            let raw = support::mail(
+                &[&format!("From: {from}"), &format!("Subject: {subject}"), &format!("Message-ID: <{id}>")],
+                "Cannot connect.",
+            );
+            match app.db.intake.accept_email(raw).await.expect("taken in") {
+                helpdesk::intake::Outcome::Created { number, .. } => numbers.push(number),
+                other => panic!("{other:?}"),
+            }
+        }
+        let (max, pia) = (numbers[0], numbers[1]);
+
+        client
+            .goto(&format!("{}/tickets/{pia}", session.base))
+            .await
+            .expect("page");
+        wait_on_page(client, &format!("//h1[contains(., '#{pia}')]")).await;
+        fill(client, "#merge-form input[name=into]", &max.to_string()).await;
+        fill(client, "#merge-form input[name=reason]", "same outage").await;
+        click(client, "#merge-form button[type=submit]").await;
+        // Asked first, with whose messages move where.
+        wait_on_page(
+            client,
+            &format!(
+                "//p[@id='merge-plan' and contains(., 'The one message of Pia Example \
+                 (pia@example.org) on #{pia} moves to #{max} of Max Muster (max@example.org).')]"
+            ),
+        )
+        .await;
+        screenshot(client, "merge-confirm").await;
+        assert_eq!(
+            app.detail(pia).await.summary.status,
+            "new",
+            "nothing is merged before the confirmation"
+        );
+        click(client, "#merge-confirm button[type=submit]").await;
+        wait_on_page(client, &format!("//h1[contains(., '#{max}')]")).await;
+        wait_on_page(
+            client,
+            &format!("//ol[@class='history']/li[contains(., '#{pia} merged into this ticket')]"),
+        )
+        .await;
+
+        // The merged ticket points on and offers no reply or merge form.
+        client
+            .goto(&format!("{}/tickets/{pia}", session.base))
+            .await
+            .expect("page");
+        wait_on_page(
+            client,
+            &format!("//p[@id='merged-notice']/a[@href='/tickets/{max}']"),
+        )
+        .await;
+        assert!(client.find(Locator::Css("#reply-form")).await.is_err());
+        assert!(client.find(Locator::Css("#merge-form")).await.is_err());
+        session.finish().await;
+    }
+}

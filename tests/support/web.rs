@@ -86,7 +86,15 @@ pub async fn agent_with_password(
 }
 
 impl WebApp {
+    /// The app of an instance that runs the mail channel its tickets arrive on (replies to
+    /// them can go out).
     pub async fn new(db: TestStore) -> WebApp {
+        let mut config = config(&db);
+        config.email_enabled = true;
+        WebApp::with_config(db, config).await
+    }
+
+    pub async fn with_config(db: TestStore, config: WebConfig) -> WebApp {
         let s = &db.store;
         let billing = store::agents::create_department(
             s,
@@ -116,7 +124,7 @@ impl WebApp {
             &[billing],
         )
         .await;
-        let state = AppState::new(db.store.clone(), config(&db));
+        let state = AppState::new(db.store.clone(), config);
         let router = web::router(state.clone());
         WebApp {
             db,
