@@ -1149,7 +1149,7 @@ async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
                         MessageKind::Public
                     },
                     external_id: Some(&external_id),
-                    channels_here: &app::channels_enabled(&settings),
+                    channels_here: &app::channels_enabled(settings),
                     now: Utc::now(),
                 },
                 &files,

@@ -1473,7 +1473,11 @@ async fn merging_other_customers_tickets_needs_confirmation_and_history_has_text
             ("Pia Example <pia@example.org>", "ap-1@example.org"),
         ] {
             let raw = support::mail(
-                &[&format!("From: {from}"), "Subject: Outage", &format!("Message-ID: <{id}>")],
+                &[
+                    &format!("From: {from}"),
+                    "Subject: Outage",
+                    &format!("Message-ID: <{id}>"),
+                ],
                 "Down again",
             );
             match app.db.intake.accept_email(raw).await.expect("taken in") {
@@ -1506,13 +1510,18 @@ async fn merging_other_customers_tickets_needs_confirmation_and_history_has_text
             Method::POST,
             &merge,
             Some(&admin),
-            Some(json!({"into": max, "reason": "same outage", "confirm_different_customers": true})),
+            Some(
+                json!({"into": max, "reason": "same outage", "confirm_different_customers": true}),
+            ),
             &[],
         )
         .await;
         assert_eq!(merged.status, StatusCode::OK, "{}", merged.text);
         assert_eq!(merged.body["number"], json!(max));
-        assert_eq!(merged.body["messages"].as_array().expect("messages").len(), 2);
+        assert_eq!(
+            merged.body["messages"].as_array().expect("messages").len(),
+            2
+        );
         let history = merged.body["history"].as_array().expect("history");
         assert!(
             history.iter().any(|e| e["kind"] == "merged"
@@ -1526,7 +1535,15 @@ async fn merging_other_customers_tickets_needs_confirmation_and_history_has_text
         );
 
         // The merged ticket takes no replies and no second merge.
-        let gone = call(&app, Method::GET, &format!("/api/v1/tickets/{pia}"), Some(&admin), None, &[]).await;
+        let gone = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/tickets/{pia}"),
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
         assert_eq!(gone.body["merged_into"], json!(max));
         assert!(
             gone.body["history"]

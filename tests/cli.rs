@@ -363,6 +363,24 @@ fn serve_migrates_and_answers_health_checks_until_terminated() {
     );
     let login = http_get(port, "/login").expect("sign-in page");
     assert!(login.contains("name=\"password\""), "{login}");
+    // It tells the database it runs (no channels with the default settings).
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let running = || {
+        runtime.block_on(async {
+            let store = helpdesk::store::Store::connect(&env.database_url, 1)
+                .await
+                .expect("database");
+            let running = helpdesk::store::instances::running(&store, chrono::Utc::now())
+                .await
+                .expect("instances");
+            store.close().await;
+            running
+        })
+    };
+    let instances = running();
+    assert_eq!(instances.len(), 1, "{instances:?}");
+    assert_eq!(instances[0].pid, i64::from(server.id()));
+    assert_eq!(instances[0].channels, "");
 
     // SIGTERM ends it cleanly.
     let pid = server.id().to_string();
@@ -380,6 +398,7 @@ fn serve_migrates_and_answers_health_checks_until_terminated() {
         .expect("read");
     assert!(status.success(), "exit {status:?}: {stderr}");
     assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(running().is_empty(), "a clean stop removes the instance");
 }
 
 #[tokio::test]

@@ -397,12 +397,23 @@ async fn a_reply_on_a_channel_no_running_instance_has_is_refused_when_written() 
             .expect("a note is stored");
 
         // Only a running instance counts: one silent for a minute does not.
-        support::other_instance(&db.store, &[ChannelKind::Email], now - chrono::Duration::minutes(1))
-            .await;
+        support::other_instance(
+            &db.store,
+            &[ChannelKind::Email],
+            now - chrono::Duration::minutes(1),
+        )
+        .await;
         assert!(
-            reply_from(&db, number, agent, MessageKind::Public, &[ChannelKind::Telegram], now)
-                .await
-                .is_err(),
+            reply_from(
+                &db,
+                number,
+                agent,
+                MessageKind::Public,
+                &[ChannelKind::Telegram],
+                now
+            )
+            .await
+            .is_err(),
             "a stopped instance's mail channel does not count"
         );
         let other = support::other_instance(&db.store, &[ChannelKind::Email], now).await;
@@ -420,9 +431,16 @@ async fn a_reply_on_a_channel_no_running_instance_has_is_refused_when_written() 
                 .is_err()
         );
         // This process's own channels count without any instance row.
-        reply_from(&db, number, agent, MessageKind::Public, &[ChannelKind::Email], now)
-            .await
-            .expect("mail runs here");
+        reply_from(
+            &db,
+            number,
+            agent,
+            MessageKind::Public,
+            &[ChannelKind::Email],
+            now,
+        )
+        .await
+        .expect("mail runs here");
     }
 }
 
@@ -481,15 +499,20 @@ async fn a_reply_for_a_channel_another_instance_runs_is_handed_over_uncounted() 
         // A process without mail takes the job: it goes back for the other instance, again and
         // again without using up the reply's attempts.
         for round in 0..12 {
-            let outcome = jobs::deliver::deliver_message(&db.store, &Deliverers::default(), message, now)
-                .await
-                .expect("runs");
+            let outcome =
+                jobs::deliver::deliver_message(&db.store, &Deliverers::default(), message, now)
+                    .await
+                    .expect("runs");
             assert!(
                 matches!(outcome, DeliveryOutcome::RetryAt(at) if at <= now + chrono::Duration::seconds(5)),
                 "round {round}: {outcome:?}"
             );
         }
-        assert_eq!(deliver_jobs(&db).await, 13, "each hand-over is a job of its own");
+        assert_eq!(
+            deliver_jobs(&db).await,
+            13,
+            "each hand-over is a job of its own"
+        );
         let channel = FlakyMail::new(0, false);
         let with_mail = Deliverers::default().with(ChannelKind::Email, channel.clone());
         let sent = jobs::deliver::deliver_message(&db.store, &with_mail, message, now)
@@ -502,7 +525,11 @@ async fn a_reply_for_a_channel_another_instance_runs_is_handed_over_uncounted() 
             .expect("read")
             .expect("exists");
         assert_eq!(
-            ticket.messages.last().and_then(|m| m.delivery_status.clone()).as_deref(),
+            ticket
+                .messages
+                .last()
+                .and_then(|m| m.delivery_status.clone())
+                .as_deref(),
             Some("sent")
         );
         assert!(health_of_mail_connected(&db).await);
@@ -551,9 +578,16 @@ async fn a_reply_to_a_customer_without_an_address_on_the_channel_fails_at_once()
             .expect("read")
             .expect("exists");
         assert_eq!(
-            ticket.messages.last().and_then(|m| m.delivery_status.clone()).as_deref(),
+            ticket
+                .messages
+                .last()
+                .and_then(|m| m.delivery_status.clone())
+                .as_deref(),
             Some("failed")
         );
-        assert_eq!(ticket.history.last().map(|e| e.kind.as_str()), Some("delivery_failed"));
+        assert_eq!(
+            ticket.history.last().map(|e| e.kind.as_str()),
+            Some("delivery_failed")
+        );
     }
 }

@@ -2138,9 +2138,14 @@ async fn a_reply_on_a_channel_nothing_runs_is_refused_on_the_page_with_the_text_
         // An instance without mail, and no other instance running.
         let config = support::web::config(&db);
         let app = WebApp::with_config(db, config).await;
-        let number = app.ticket("off-1@example.org", "Invoice", "Wrong amount").await;
+        let number = app
+            .ticket("off-1@example.org", "Invoice", "Wrong amount")
+            .await;
         let admin = app.admin().await;
-        let page = app.get(&format!("/tickets/{number}"), Some(&admin)).await.body;
+        let page = app
+            .get(&format!("/tickets/{number}"), Some(&admin))
+            .await
+            .body;
         assert!(
             page.contains("id=\"channel-off\"") && page.contains("email.enabled"),
             "the page tells before anyone types: {page}"
@@ -2148,10 +2153,23 @@ async fn a_reply_on_a_channel_nothing_runs_is_refused_on_the_page_with_the_text_
 
         let typed = "Dear Carla, the refund <is> on its way.";
         let refused = app
-            .post(&format!("/tickets/{number}/reply"), &admin, &[("text", typed)])
+            .post(
+                &format!("/tickets/{number}/reply"),
+                &admin,
+                &[("text", typed)],
+            )
             .await;
-        assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
-        assert!(refused.body.contains("id=\"reply-error\""), "{}", refused.body);
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            refused.body
+        );
+        assert!(
+            refused.body.contains("id=\"reply-error\""),
+            "{}",
+            refused.body
+        );
         assert!(refused.body.contains("email.enabled"), "{}", refused.body);
         assert!(
             refused
@@ -2180,10 +2198,17 @@ async fn a_reply_on_a_channel_nothing_runs_is_refused_on_the_page_with_the_text_
             Utc::now(),
         )
         .await;
-        let page = app.get(&format!("/tickets/{number}"), Some(&admin)).await.body;
+        let page = app
+            .get(&format!("/tickets/{number}"), Some(&admin))
+            .await
+            .body;
         assert!(!page.contains("id=\"channel-off\""));
         let sent = app
-            .post(&format!("/tickets/{number}/reply"), &admin, &[("text", typed)])
+            .post(
+                &format!("/tickets/{number}/reply"),
+                &admin,
+                &[("text", typed)],
+            )
             .await;
         assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
     }
@@ -2249,10 +2274,26 @@ fn section<'a>(page: &'a str, id: &str) -> &'a str {
 async fn merging_another_customers_ticket_asks_first_and_a_merged_ticket_takes_no_replies() {
     for app in apps("web_merge_confirm").await {
         let admin = app.admin().await;
-        let max = ticket_from(&app, "Max Muster <max@example.org>", "m-1@example.org", "Login").await;
-        let pia = ticket_from(&app, "Pia Example <pia@example.org>", "p-1@example.org", "Login too").await;
+        let max = ticket_from(
+            &app,
+            "Max Muster <max@example.org>",
+            "m-1@example.org",
+            "Login",
+        )
+        .await;
+        let pia = ticket_from(
+            &app,
+            "Pia Example <pia@example.org>",
+            "p-1@example.org",
+            "Login too",
+        )
+        .await;
         let reply = app
-            .post(&format!("/tickets/{pia}/reply"), &admin, &[("text", "Looking into it")])
+            .post(
+                &format!("/tickets/{pia}/reply"),
+                &admin,
+                &[("text", "Looking into it")],
+            )
             .await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER);
 
@@ -2275,7 +2316,11 @@ async fn merging_another_customers_ticket_asks_first_and_a_merged_ticket_takes_n
         );
         assert!(asked.body.contains("name=\"confirm\" value=\"yes\""));
         assert!(asked.body.contains("name=\"reason\" value=\"same outage\""));
-        assert_eq!(app.detail(pia).await.summary.status, "open", "nothing merged yet");
+        assert_eq!(
+            app.detail(pia).await.summary.status,
+            "open",
+            "nothing merged yet"
+        );
 
         let merged = app
             .post(
@@ -2297,14 +2342,30 @@ async fn merging_another_customers_ticket_asks_first_and_a_merged_ticket_takes_n
         assert!(page.contains(&format!("<a href=\"/tickets/{max}\">#{max}</a>")));
         assert!(!page.contains("id=\"reply-form\"") && !page.contains("id=\"merge-form\""));
         let late = app
-            .post(&format!("/tickets/{pia}/reply"), &admin, &[("text", "Hello?")])
+            .post(
+                &format!("/tickets/{pia}/reply"),
+                &admin,
+                &[("text", "Hello?")],
+            )
             .await;
-        assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
-        assert!(late.body.contains(&format!("merged into #{max}")), "{}", late.body);
+        assert_eq!(
+            late.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            late.body
+        );
+        assert!(
+            section(&late.body, "reply-error").contains(&format!("merged into #{max}")),
+            "{}",
+            late.body
+        );
 
         // The history reads as sentences with names.
         let history = section(&page, "history");
-        assert!(history.contains(&format!("Merged into #{max}")), "{history}");
+        assert!(
+            history.contains(&format!("Merged into #{max}")),
+            "{history}"
+        );
         assert!(
             history.contains("Created by mail from Pia Example (pia@example.org)"),
             "{history}"
@@ -2333,7 +2394,9 @@ async fn merging_another_customers_ticket_asks_first_and_a_merged_ticket_takes_n
 async fn history_names_departments_agents_and_rules() {
     for app in apps("web_history_names").await {
         let admin = app.admin().await;
-        let number = app.ticket("h-1@example.org", "Invoice 7", "Charged twice").await;
+        let number = app
+            .ticket("h-1@example.org", "Invoice 7", "Charged twice")
+            .await;
         app.route(number, Some(app.billing)).await;
         app.route(number, Some(app.technical)).await;
         let changed = app
@@ -2386,7 +2449,10 @@ async fn history_names_departments_agents_and_rules() {
         .await
         .expect("assigned");
 
-        let page = app.get(&format!("/tickets/{number}"), Some(&admin)).await.body;
+        let page = app
+            .get(&format!("/tickets/{number}"), Some(&admin))
+            .await
+            .body;
         let history = section(&page, "history");
         for line in [
             "Created by mail from Carla Customer (carla@example.org)",
@@ -2398,10 +2464,15 @@ async fn history_names_departments_agents_and_rules() {
         ] {
             assert!(history.contains(line), "{line} missing in {history}");
         }
-        let page = app.get(&format!("/tickets/{routed}"), Some(&admin)).await.body;
+        let page = app
+            .get(&format!("/tickets/{routed}"), Some(&admin))
+            .await
+            .body;
         let history = section(&page, "history");
         assert!(
-            history.contains("Rule “Invoices to Billing” applied: department → Billing; assignee → Abe Agent"),
+            history.contains(
+                "Rule “Invoices to Billing” applied: department → Billing; assignee → Abe Agent"
+            ),
             "{history}"
         );
         assert!(!history.contains("agent #"), "{history}");

@@ -465,11 +465,23 @@ async fn merging_another_customers_ticket_asks_for_confirmation_in_the_browser()
         let app = &session.app;
         let mut numbers = Vec::new();
         for (from, id, subject) in [
-            ("Max Muster <max@example.org>", "bm-1@example.org", "VPN down"),
-            ("Pia Example <pia@example.org>", "bp-1@example.org", "VPN down too"),
+            (
+                "Max Muster <max@example.org>",
+                "bm-1@example.org",
+                "VPN down",
+            ),
+            (
+                "Pia Example <pia@example.org>",
+                "bp-1@example.org",
+                "VPN down too",
+            ),
         ] {
             let raw = support::mail(
-                &[&format!("From: {from}"), &format!("Subject: {subject}"), &format!("Message-ID: <{id}>")],
+                &[
+                    &format!("From: {from}"),
+                    &format!("Subject: {subject}"),
+                    &format!("Message-ID: <{id}>"),
+                ],
                 "Cannot connect.",
             );
             match app.db.intake.accept_email(raw).await.expect("taken in") {

@@ -127,7 +127,11 @@ pub async fn running(store: &Store, now: DateTime<Utc>) -> Result<Vec<Instance>>
 }
 
 /// Whether a running instance has `channel` enabled, read inside `tx`.
-pub async fn channel_running(tx: &mut Tx, channel: ChannelKind, now: DateTime<Utc>) -> Result<bool> {
+pub async fn channel_running(
+    tx: &mut Tx,
+    channel: ChannelKind,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     let count: i64 = on_tx!(tx, conn => sqlx::query_scalar(
         "SELECT COUNT(*) FROM instances
          WHERE heartbeat_at >= $1 AND (',' || channels || ',') LIKE $2",

@@ -229,7 +229,11 @@ impl MergePlan {
             1 => "The one message".to_owned(),
             n => format!("The {n} messages"),
         };
-        let verb = if self.from.messages == 1 { "moves" } else { "move" };
+        let verb = if self.from.messages == 1 {
+            "moves"
+        } else {
+            "move"
+        };
         format!(
             "{messages} of {} on #{} {verb} to #{} of {}.",
             self.from.customer(),

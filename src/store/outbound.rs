@@ -70,7 +70,8 @@ pub async fn add_reply(tx: &mut Tx, reply: &NewReply<'_>) -> Result<StoredReply>
             })?;
     let public = reply.kind == MessageKind::Public;
     // Refused now rather than queued for a channel nothing delivers on; notes never leave.
-    if public && !super::instances::can_deliver(tx, channel, reply.channels_here, reply.now).await? {
+    if public && !super::instances::can_deliver(tx, channel, reply.channels_here, reply.now).await?
+    {
         return Err(StoreError::Conflict(super::instances::not_enabled(channel)));
     }
     let message_id = insert_message(

@@ -2,8 +2,8 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
@@ -344,8 +344,9 @@ async fn ticket_page(
     } else {
         None
     };
+    // A refused form comes back as the pages' other refusals do.
     let status_code = if reply.error.is_some() {
-        StatusCode::CONFLICT
+        StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
     };
