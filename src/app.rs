@@ -22,3 +22,16 @@ pub fn intake(settings: &Settings, store: Store) -> Intake {
         },
     )
 }
+
+/// The channels the settings enable, in a fixed order.
+pub fn channels_enabled(settings: &Settings) -> Vec<helpdesk_channel::ChannelKind> {
+    use helpdesk_channel::ChannelKind;
+    [
+        (ChannelKind::Email, settings.email.enabled),
+        (ChannelKind::Telegram, settings.telegram.enabled),
+        (ChannelKind::Discord, settings.discord.enabled),
+    ]
+    .into_iter()
+    .filter_map(|(channel, enabled)| enabled.then_some(channel))
+    .collect()
+}

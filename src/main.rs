@@ -632,6 +632,13 @@ async fn serve(settings: Settings) -> Result<()> {
         );
         chat::discord::start(discord, desk.clone(), store.clone(), shutdown)
     });
+    // Other instances and the pages read from here which channels run where.
+    let instance =
+        store::instances::Instance::this_process(&app::channels_enabled(&settings), Utc::now());
+    store::instances::register(&store, &instance)
+        .await
+        .context("cannot register this instance in the database")?;
+    let heartbeat = tokio::spawn(beat(store.clone(), instance.clone(), jobs_stop.clone()));
     let job_settings = jobs::JobSettings::from_settings(&settings);
     let workers = tokio::spawn(jobs::run(
         store.clone(),
@@ -666,10 +673,35 @@ async fn serve(settings: Settings) -> Result<()> {
     {
         tracing::error!(%error, "Discord gateway panicked");
     }
+    if let Err(error) = heartbeat.await {
+        tracing::error!(%error, "instance heartbeat panicked");
+    }
+    if let Err(error) = store::instances::remove(&store, &instance.id).await {
+        tracing::warn!(%error, "cannot remove this instance's row; it expires by itself");
+    }
     served?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Moves this instance's heartbeat on every few seconds until `stop` turns true.
+async fn beat(
+    store: store::Store,
+    instance: store::instances::Instance,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(store::instances::HEARTBEAT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return,
+            _ = every.tick() => {}
+        }
+        if let Err(error) = store::instances::heartbeat(&store, &instance, Utc::now()).await {
+            tracing::warn!(%error, "instance heartbeat");
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -1131,6 +1163,7 @@ async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
                         MessageKind::Public
                     },
                     external_id: Some(&external_id),
+                    channels_here: &app::channels_enabled(settings),
                     now: Utc::now(),
                 },
                 &files,
@@ -1201,16 +1234,17 @@ async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
                     }
                     println!("\nhistory:");
                     for event in &ticket.history {
+                        let by = match (event.kind.as_str(), event.actor.as_str()) {
+                            ("created", _) => String::new(),
+                            (_, "system") => " — automatically".to_owned(),
+                            (_, actor) => format!(" — {actor}"),
+                        };
                         println!(
-                            "  {} {} {} {} → {}{}",
+                            "  {} {}{by}{}",
                             event.at.format("%Y-%m-%d %H:%M"),
-                            event.actor,
-                            event.kind,
-                            event.old_value.as_deref().unwrap_or("-"),
-                            event.new_value.as_deref().unwrap_or("-"),
+                            event.text,
                             event
-                                .reason
-                                .as_deref()
+                                .note()
                                 .map(|reason| format!(" ({reason})"))
                                 .unwrap_or_default()
                         );

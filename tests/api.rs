@@ -1005,6 +1005,7 @@ async fn jobs_name_their_ticket_and_times_and_filter_by_queue() {
                 kind: helpdesk::domain::MessageKind::Public,
                 external_id: Some("<api-job@helpdesk.example>"),
                 now: Utc::now(),
+                channels_here: &[helpdesk::helpdesk_channel::ChannelKind::Email],
             },
         )
         .await
@@ -1526,15 +1527,25 @@ async fn metrics_count_the_traffic_and_readyz_turns_503_without_a_database() {
             );
         }
 
-        // Ready: email is not enabled here, so its failing connection does not count.
-        let ready = app.get("/readyz", None).await;
-        assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
-        // With email enabled, four failures in a row make the instance not ready.
-        let mut config = support::web::config(&app.db);
-        config.email_enabled = true;
-        let with_email =
-            helpdesk::web::router(helpdesk::web::AppState::new(app.db.store.clone(), config));
-        let answer = with_email
+        // Ready on an instance without email: the failing connection is not its own.
+        let without_email = helpdesk::web::router(helpdesk::web::AppState::new(
+            app.db.store.clone(),
+            support::web::config(&app.db),
+        ));
+        let ready = without_email
+            .oneshot(
+                Request::builder()
+                    .uri("/readyz")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("answer");
+        assert_eq!(ready.status(), StatusCode::OK);
+        // With email enabled (as the app's instance has), four failures in a row make the
+        // instance not ready.
+        let answer = app
+            .router
             .clone()
             .oneshot(
                 Request::builder()
@@ -1595,22 +1606,6 @@ async fn metrics_count_the_traffic_and_readyz_turns_503_without_a_database() {
     }
 }
 
-/// A ticket from a mail by `from` ("Name <address>"); returns its number.
-async fn mail_from(app: &WebApp, from: &str, id: &str, subject: &str) -> i64 {
-    let raw = support::mail(
-        &[
-            &format!("From: {from}"),
-            &format!("Subject: {subject}"),
-            &format!("Message-ID: <{id}>"),
-        ],
-        "Please have a look.",
-    );
-    match app.db.intake.accept_email(raw).await.expect("taken in") {
-        helpdesk::intake::Outcome::Created { number, .. } => number,
-        other => panic!("{other:?}"),
-    }
-}
-
 fn numbers(reply: &Reply) -> Vec<i64> {
     let mut numbers: Vec<i64> = reply.body["items"]
         .as_array()
@@ -1628,20 +1623,20 @@ async fn customers_are_searched_renamed_and_merged_over_the_api() {
         let backend = app.db.backend();
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let agent = token(&app, app.agent_id, Role::Agent).await;
-        let work = mail_from(
-            &app,
-            "Pia Pedersen <pia@customer.example>",
-            "a1@example.org",
-            "Printer jam",
-        )
-        .await;
-        let home = mail_from(
-            &app,
-            "Pia at home <pia.home@mail.example>",
-            "a2@example.org",
-            "Invoice address",
-        )
-        .await;
+        let work = app
+            .mail_from(
+                "Pia Pedersen <pia@customer.example>",
+                "a1@example.org",
+                "Printer jam",
+            )
+            .await;
+        let home = app
+            .mail_from(
+                "Pia at home <pia.home@mail.example>",
+                "a2@example.org",
+                "Invoice address",
+            )
+            .await;
         app.route(work, Some(app.billing)).await;
         app.route(home, Some(app.billing)).await;
         let get = |path: String, token: String| {
@@ -1767,13 +1762,13 @@ async fn customers_are_searched_renamed_and_merged_over_the_api() {
         assert_eq!(numbers(&found), vec![work, home]);
 
         // Mail from the merged address joins the kept customer.
-        let later = mail_from(
-            &app,
-            "Pia at home <pia.home@mail.example>",
-            "a3@example.org",
-            "Another question",
-        )
-        .await;
+        let later = app
+            .mail_from(
+                "Pia at home <pia.home@mail.example>",
+                "a3@example.org",
+                "Another question",
+            )
+            .await;
         let detail = get(format!("/api/v1/customers/{keep}"), admin.clone()).await;
         let tickets: Vec<i64> = detail.body["tickets"]
             .as_array()
@@ -1782,5 +1777,177 @@ async fn customers_are_searched_renamed_and_merged_over_the_api() {
             .filter_map(|ticket| ticket["number"].as_i64())
             .collect();
         assert!(tickets.contains(&later), "{backend:?} {}", detail.text);
+    }
+}
+
+#[tokio::test]
+async fn a_reply_on_a_channel_no_instance_runs_answers_409_naming_the_setting() {
+    for db in stores("api_channel_off").await {
+        let config = support::web::config(&db);
+        let app = WebApp::with_config(db, config).await;
+        let admin = token(&app, app.admin_id, Role::Admin).await;
+        let number = app.ticket("off-api@example.org", "Invoice", "Wrong").await;
+        let path = format!("/api/v1/tickets/{number}");
+        let refused = call(
+            &app,
+            Method::POST,
+            &format!("{path}/replies"),
+            Some(&admin),
+            Some(json!({"text": "On its way"})),
+            &[],
+        )
+        .await;
+        refused.problem(StatusCode::CONFLICT);
+        let detail = refused.body["detail"].as_str().expect("detail");
+        assert!(
+            detail.contains("email") && detail.contains("email.enabled"),
+            "{detail}"
+        );
+        let note = call(
+            &app,
+            Method::POST,
+            &format!("{path}/notes"),
+            Some(&admin),
+            Some(json!({"text": "asked the bank"})),
+            &[],
+        )
+        .await;
+        assert_eq!(note.status, StatusCode::CREATED, "{}", note.text);
+        let shown = call(&app, Method::GET, &path, Some(&admin), None, &[]).await;
+        assert_eq!(
+            shown.body["messages"].as_array().expect("messages").len(),
+            2,
+            "the mail and the note; no reply: {}",
+            shown.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn merging_other_customers_tickets_needs_confirmation_and_history_has_text() {
+    for app in apps("api_merge").await {
+        let admin = token(&app, app.admin_id, Role::Admin).await;
+        let mut numbers = Vec::new();
+        for (from, id) in [
+            ("Max Muster <max@example.org>", "am-1@example.org"),
+            ("Pia Example <pia@example.org>", "ap-1@example.org"),
+        ] {
+            let raw = support::mail(
+                &[
+                    &format!("From: {from}"),
+                    "Subject: Outage",
+                    &format!("Message-ID: <{id}>"),
+                ],
+                "Down again",
+            );
+            match app.db.intake.accept_email(raw).await.expect("taken in") {
+                helpdesk::intake::Outcome::Created { number, .. } => numbers.push(number),
+                other => panic!("{other:?}"),
+            }
+        }
+        let (max, pia) = (numbers[0], numbers[1]);
+        let merge = format!("/api/v1/tickets/{pia}/merge");
+        let refused = call(
+            &app,
+            Method::POST,
+            &merge,
+            Some(&admin),
+            Some(json!({"into": max, "reason": "same outage"})),
+            &[],
+        )
+        .await;
+        refused.problem(StatusCode::CONFLICT);
+        let detail = refused.body["detail"].as_str().expect("detail");
+        assert!(
+            detail.contains(&format!(
+                "The one message of Pia Example (pia@example.org) on #{pia} moves to #{max} of \
+                 Max Muster (max@example.org)"
+            )) && detail.contains("confirm_different_customers"),
+            "{detail}"
+        );
+        let merged = call(
+            &app,
+            Method::POST,
+            &merge,
+            Some(&admin),
+            Some(
+                json!({"into": max, "reason": "same outage", "confirm_different_customers": true}),
+            ),
+            &[],
+        )
+        .await;
+        assert_eq!(merged.status, StatusCode::OK, "{}", merged.text);
+        assert_eq!(merged.body["number"], json!(max));
+        assert_eq!(
+            merged.body["messages"].as_array().expect("messages").len(),
+            2
+        );
+        let history = merged.body["history"].as_array().expect("history");
+        assert!(
+            history.iter().any(|e| e["kind"] == "merged"
+                && e["old_value"] == json!(format!("#{pia}"))
+                && e["text"] == json!(format!("#{pia} merged into this ticket"))),
+            "{history:?}"
+        );
+        assert_eq!(
+            history[0]["text"],
+            json!("Created by mail from Max Muster (max@example.org)")
+        );
+
+        // The merged ticket takes no replies and no second merge.
+        let gone = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/tickets/{pia}"),
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(gone.body["merged_into"], json!(max));
+        assert!(
+            gone.body["history"]
+                .as_array()
+                .expect("history")
+                .iter()
+                .any(|e| e["text"] == json!(format!("Merged into #{max}")))
+        );
+        let reply = call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/tickets/{pia}/replies"),
+            Some(&admin),
+            Some(json!({"text": "Hello?"})),
+            &[],
+        )
+        .await;
+        reply.problem(StatusCode::CONFLICT);
+        assert!(
+            reply.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(&format!("merged into #{max}"))),
+            "{}",
+            reply.text
+        );
+        let again = call(
+            &app,
+            Method::POST,
+            &merge,
+            Some(&admin),
+            Some(json!({"into": max, "confirm_different_customers": true})),
+            &[],
+        )
+        .await;
+        again.problem(StatusCode::CONFLICT);
+
+        // The OpenAPI document describes the merge and its confirmation.
+        let document = call(&app, Method::GET, "/api/openapi.json", None, None, &[]).await;
+        let operation = &document.body["paths"]["/api/v1/tickets/{number}/merge"]["post"];
+        assert!(operation["responses"]["409"].is_object(), "{operation}");
+        assert!(
+            document.body["components"]["schemas"]["MergeRequest"]["properties"]
+                ["confirm_different_customers"]
+                .is_object()
+        );
     }
 }

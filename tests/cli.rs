@@ -363,6 +363,24 @@ fn serve_migrates_and_answers_health_checks_until_terminated() {
     );
     let login = http_get(port, "/login").expect("sign-in page");
     assert!(login.contains("name=\"password\""), "{login}");
+    // It tells the database it runs (no channels with the default settings).
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let running = || {
+        runtime.block_on(async {
+            let store = helpdesk::store::Store::connect(&env.database_url, 1)
+                .await
+                .expect("database");
+            let running = helpdesk::store::instances::running(&store, chrono::Utc::now())
+                .await
+                .expect("instances");
+            store.close().await;
+            running
+        })
+    };
+    let instances = running();
+    assert_eq!(instances.len(), 1, "{instances:?}");
+    assert_eq!(instances[0].pid, i64::from(server.id()));
+    assert_eq!(instances[0].channels, "");
 
     // SIGTERM ends it cleanly.
     let pid = server.id().to_string();
@@ -385,6 +403,7 @@ fn serve_migrates_and_answers_health_checks_until_terminated() {
         !stderr.contains('\u{1b}'),
         "colour codes in a piped log: {stderr:?}"
     );
+    assert!(running().is_empty(), "a clean stop removes the instance");
 }
 
 #[tokio::test]
@@ -411,7 +430,7 @@ async fn an_agent_replies_from_the_command_line_and_the_reply_is_queued() {
             "--password-file",
             password_file.to_str().expect("path"),
         ]);
-        let queued = env.ok(&[
+        let reply = [
             "ticket",
             "reply",
             "1001",
@@ -419,7 +438,23 @@ async fn an_agent_replies_from_the_command_line_and_the_reply_is_queued() {
             "sam@helpdesk.example",
             "--text",
             "Refund is on its way.",
-        ]);
+        ];
+        // Mail is enabled neither in these settings nor on a running server: refused.
+        let refused = env.run(&reply);
+        assert!(!refused.status.success());
+        let why = String::from_utf8_lossy(&refused.stderr);
+        assert!(why.contains("email.enabled"), "{why}");
+        // A server that runs mail is up (on the same database).
+        let store = helpdesk::store::Store::connect(&env.database_url, 2)
+            .await
+            .expect("database");
+        support::other_instance(
+            &store,
+            &[helpdesk::helpdesk_channel::ChannelKind::Email],
+            chrono::Utc::now(),
+        )
+        .await;
+        let queued = env.ok(&reply);
         assert_eq!(queued.trim(), "reply to #1001 queued for delivery");
         let noted = env.ok(&[
             "ticket",
@@ -446,6 +481,14 @@ async fn an_agent_replies_from_the_command_line_and_the_reply_is_queued() {
         let note = &messages[messages.len() - 1];
         assert_eq!(note["kind"], "internal");
         assert_eq!(note["delivery_status"], Value::Null);
+        let created = ticket["history"][0]["text"].as_str().expect("text");
+        assert!(created.starts_with("Created by mail from "), "{created}");
+        let shown = env.ok(&["ticket", "show", "1001"]);
+        assert!(
+            shown.contains("Replied to the customer — Sam")
+                && shown.contains("Status: new → open — Sam (first reply)"),
+            "{shown}"
+        );
 
         let jobs: Value =
             serde_json::from_str(&env.ok(&["jobs", "list", "--format", "json"])).expect("json");

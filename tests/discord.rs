@@ -562,6 +562,7 @@ async fn files_go_both_ways_and_edits_and_deletions_are_kept() {
                 text: "Here is the corrected invoice.",
                 kind: helpdesk::domain::MessageKind::Public,
                 external_id: None,
+                channels_here: &[ChannelKind::Discord],
                 now: chrono::Utc::now(),
             },
             &[jobs::deliver::AttachedFile {
@@ -786,6 +787,7 @@ async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
                 text: "On it",
                 kind: helpdesk::domain::MessageKind::Public,
                 external_id: None,
+                channels_here: &[ChannelKind::Discord],
                 now: chrono::Utc::now(),
             },
         )
@@ -829,6 +831,7 @@ async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
                 text: "Hello?",
                 kind: helpdesk::domain::MessageKind::Public,
                 external_id: None,
+                channels_here: &[ChannelKind::Discord],
                 now,
             },
         )

@@ -62,6 +62,7 @@ async fn agent_replies(db: &TestStore, number: i64, text: &str) -> (i64, String)
             text,
             kind: MessageKind::Public,
             external_id: Some(&our_id),
+            channels_here: &[ChannelKind::Email],
             now: Utc::now(),
         },
     )

@@ -66,6 +66,7 @@ async fn a_reply_is_mailed_with_threading_headers_and_the_answer_threads_back() 
                 text: "The fire brigade is on its way.",
                 kind: MessageKind::Public,
                 external_id: Some(&our_id),
+                channels_here: &[ChannelKind::Email],
                 now: Utc::now(),
             },
         )
@@ -160,6 +161,7 @@ async fn a_file_attached_to_a_reply_goes_out_with_it() {
                 text: "Here it is.",
                 kind: MessageKind::Public,
                 external_id: None,
+                channels_here: &[ChannelKind::Email],
                 now: Utc::now(),
             },
             &[jobs::deliver::AttachedFile {

@@ -139,6 +139,7 @@ async fn answering_or_resolving_in_time_cancels_the_escalation() {
                 text: "Looking into it",
                 kind: MessageKind::Public,
                 external_id: Some("r-sla2@helpdesk.example"),
+                channels_here: &[helpdesk::helpdesk_channel::ChannelKind::Email],
                 now: created + Duration::minutes(5),
             },
         )

@@ -595,6 +595,7 @@ async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
                 text: "On it",
                 kind: helpdesk::domain::MessageKind::Public,
                 external_id: None,
+                channels_here: &[ChannelKind::Telegram],
                 now: chrono::Utc::now(),
             },
         )
@@ -639,6 +640,7 @@ async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
                 text: "Hello?",
                 kind: helpdesk::domain::MessageKind::Public,
                 external_id: None,
+                channels_here: &[ChannelKind::Telegram],
                 now,
             },
         )

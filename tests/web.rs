@@ -1090,6 +1090,7 @@ async fn the_jobs_page_filters_by_queue_and_state_and_links_the_ticket() {
                 kind: helpdesk::domain::MessageKind::Public,
                 external_id: Some("<reply-1@helpdesk.example>"),
                 now: Utc::now(),
+                channels_here: &[helpdesk::helpdesk_channel::ChannelKind::Email],
             },
         )
         .await
@@ -1275,7 +1276,9 @@ async fn agents_departments_jobs_and_channels_pages_change_what_they_show() {
         for name in ["email", "telegram", "discord"] {
             assert!(channels.contains(&format!("id=\"channel-{name}\"")));
         }
-        assert!(channels.contains("not configured"));
+        // This instance runs mail; nothing runs the chat channels.
+        assert!(section(&channels, "channel-email").contains(">enabled<"));
+        assert!(section(&channels, "channel-telegram").contains(">not enabled<"));
         // What a channel reports about its connection is shown.
         helpdesk::store::health::report(
             &app.db.store,
@@ -1296,7 +1299,7 @@ async fn agents_departments_jobs_and_channels_pages_change_what_they_show() {
         .expect("reported");
         let channels = app.get("/admin/channels", Some(&admin)).await.body;
         assert!(channels.contains("imap:INBOX") && channels.contains("connection refused"));
-        assert!(channels.contains("enabled on another instance"));
+        assert!(!channels.contains("enabled on another instance"));
         let departments = app.get("/admin/departments", Some(&admin)).await.body;
         assert!(
             departments.contains("SLA targets") && departments.contains("8 h 0 min"),
@@ -2456,22 +2459,6 @@ async fn the_dashboard_sla_figures_link_to_the_tickets_they_count() {
     }
 }
 
-/// A ticket from a mail by `from` ("Name <address>"); returns its number.
-async fn mail_from(app: &WebApp, from: &str, id: &str, subject: &str) -> i64 {
-    let raw = support::mail(
-        &[
-            &format!("From: {from}"),
-            &format!("Subject: {subject}"),
-            &format!("Message-ID: <{id}>"),
-        ],
-        "Please have a look.",
-    );
-    match app.db.intake.accept_email(raw).await.expect("taken in") {
-        helpdesk::intake::Outcome::Created { number, .. } => number,
-        other => panic!("{other:?}"),
-    }
-}
-
 async fn customer_of(app: &WebApp, number: i64) -> i64 {
     helpdesk::store::customer_views::of_ticket(&app.db.store, number)
         .await
@@ -2484,34 +2471,34 @@ async fn customer_of(app: &WebApp, number: i64) -> i64 {
 async fn customers_are_shown_on_tickets_searched_renamed_and_merged() {
     for app in apps("web_customers").await {
         let backend = app.db.backend();
-        let first = mail_from(
-            &app,
-            "Pia Pedersen <pia@customer.example>",
-            "c1@example.org",
-            "Printer jam",
-        )
-        .await;
-        let second = mail_from(
-            &app,
-            "Pia Pedersen <PIA@customer.example>",
-            "c2@example.org",
-            "Toner empty",
-        )
-        .await;
-        let private = mail_from(
-            &app,
-            "P. Pedersen <p.private@mail.example>",
-            "c3@example.org",
-            "Invoice address",
-        )
-        .await;
-        let hidden = mail_from(
-            &app,
-            "Pia Pedersen <pia@customer.example>",
-            "c4@example.org",
-            "Server room",
-        )
-        .await;
+        let first = app
+            .mail_from(
+                "Pia Pedersen <pia@customer.example>",
+                "c1@example.org",
+                "Printer jam",
+            )
+            .await;
+        let second = app
+            .mail_from(
+                "Pia Pedersen <PIA@customer.example>",
+                "c2@example.org",
+                "Toner empty",
+            )
+            .await;
+        let private = app
+            .mail_from(
+                "P. Pedersen <p.private@mail.example>",
+                "c3@example.org",
+                "Invoice address",
+            )
+            .await;
+        let hidden = app
+            .mail_from(
+                "Pia Pedersen <pia@customer.example>",
+                "c4@example.org",
+                "Server room",
+            )
+            .await;
         for number in [first, second, private] {
             app.route(number, Some(app.billing)).await;
         }
@@ -2671,18 +2658,361 @@ async fn customers_are_shown_on_tickets_searched_renamed_and_merged() {
         assert_eq!(event.actor, "Ada Admin");
 
         // A later mail from the merged address joins the kept customer.
-        let later = mail_from(
-            &app,
-            "P. Pedersen <p.private@mail.example>",
-            "c5@example.org",
-            "New question",
-        )
-        .await;
+        let later = app
+            .mail_from(
+                "P. Pedersen <p.private@mail.example>",
+                "c5@example.org",
+                "New question",
+            )
+            .await;
         assert_eq!(customer_of(&app, later).await, pia, "{backend:?}");
         let found = app
             .get("/tickets?q=p.private%40mail.example", Some(&admin))
             .await
             .body;
         assert!(found.contains("New question") && found.contains("Invoice address"));
+    }
+}
+
+#[tokio::test]
+async fn a_reply_on_a_channel_nothing_runs_is_refused_on_the_page_with_the_text_kept() {
+    for db in stores("web_channel_off").await {
+        // An instance without mail, and no other instance running.
+        let config = support::web::config(&db);
+        let app = WebApp::with_config(db, config).await;
+        let number = app
+            .ticket("off-1@example.org", "Invoice", "Wrong amount")
+            .await;
+        let admin = app.admin().await;
+        let page = app
+            .get(&format!("/tickets/{number}"), Some(&admin))
+            .await
+            .body;
+        assert!(
+            page.contains("id=\"channel-off\"") && page.contains("email.enabled"),
+            "the page tells before anyone types: {page}"
+        );
+
+        let typed = "Dear Carla, the refund <is> on its way.";
+        let refused = app
+            .post(
+                &format!("/tickets/{number}/reply"),
+                &admin,
+                &[("text", typed)],
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            refused.body
+        );
+        assert!(
+            refused.body.contains("id=\"reply-error\""),
+            "{}",
+            refused.body
+        );
+        assert!(refused.body.contains("email.enabled"), "{}", refused.body);
+        assert!(
+            refused
+                .body
+                .contains("Dear Carla, the refund &#60;is&#62; on its way.</textarea>"),
+            "the typed text is kept: {}",
+            refused.body
+        );
+        let detail = app.detail(number).await;
+        assert_eq!(detail.messages.len(), 1, "nothing was stored");
+
+        // A note is taken.
+        let noted = app
+            .post(
+                &format!("/tickets/{number}/reply"),
+                &admin,
+                &[("text", "Customer called, see CRM"), ("note", "1")],
+            )
+            .await;
+        assert_eq!(noted.status, StatusCode::SEE_OTHER, "{}", noted.body);
+
+        // Another running instance runs mail: the reply goes through.
+        support::other_instance(
+            &app.db.store,
+            &[helpdesk::helpdesk_channel::ChannelKind::Email],
+            Utc::now(),
+        )
+        .await;
+        let page = app
+            .get(&format!("/tickets/{number}"), Some(&admin))
+            .await
+            .body;
+        assert!(!page.contains("id=\"channel-off\""));
+        let sent = app
+            .post(
+                &format!("/tickets/{number}/reply"),
+                &admin,
+                &[("text", typed)],
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    }
+}
+
+#[tokio::test]
+async fn the_channels_page_names_the_instances_that_run_each_channel() {
+    for db in stores("web_channels_instances").await {
+        let config = support::web::config(&db);
+        let app = WebApp::with_config(db, config).await;
+        let admin = app.admin().await;
+        // A connection report left behind by an instance that has stopped.
+        helpdesk::store::health::report(
+            &app.db.store,
+            &helpdesk::store::health::ChannelHealth {
+                channel: "email".into(),
+                name: "delivery".into(),
+                connected: false,
+                detail: None,
+                last_success_at: None,
+                last_error: Some("451 try again".into()),
+                last_error_at: Some(Utc::now()),
+                consecutive_failures: 2,
+                backlog: 1,
+                updated_at: Utc::now(),
+            },
+        )
+        .await
+        .expect("reported");
+        let page = app.get("/admin/channels", Some(&admin)).await.body;
+        let email = section(&page, "channel-email");
+        assert!(email.contains(">not enabled<"), "{email}");
+        assert!(!page.contains("enabled on another instance"), "{page}");
+        assert!(page.contains("No server has reported"), "{page}");
+
+        support::other_instance(
+            &app.db.store,
+            &[helpdesk::helpdesk_channel::ChannelKind::Email],
+            Utc::now(),
+        )
+        .await;
+        let page = app.get("/admin/channels", Some(&admin)).await.body;
+        let email = section(&page, "channel-email");
+        assert!(email.contains("enabled on another instance"), "{email}");
+        assert!(email.contains("other-host (pid"), "{email}");
+        assert!(section(&page, "channel-telegram").contains(">not enabled<"));
+        assert!(section(&page, "instances").contains("other-host"));
+    }
+}
+
+/// The `<section id="…">` of a page.
+fn section<'a>(page: &'a str, id: &str) -> &'a str {
+    let start = page
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no section {id} in {page}"));
+    let end = page[start..]
+        .find("</section>")
+        .map_or(page.len(), |end| start + end);
+    &page[start..end]
+}
+
+#[tokio::test]
+async fn merging_another_customers_ticket_asks_first_and_a_merged_ticket_takes_no_replies() {
+    for app in apps("web_merge_confirm").await {
+        let admin = app.admin().await;
+        let max = app
+            .mail_from("Max Muster <max@example.org>", "m-1@example.org", "Login")
+            .await;
+        let pia = app
+            .mail_from(
+                "Pia Example <pia@example.org>",
+                "p-1@example.org",
+                "Login too",
+            )
+            .await;
+        let reply = app
+            .post(
+                &format!("/tickets/{pia}/reply"),
+                &admin,
+                &[("text", "Looking into it")],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+
+        // Different customers: a confirmation page says whose messages move where.
+        let asked = app
+            .post(
+                &format!("/tickets/{pia}/merge"),
+                &admin,
+                &[("into", &max.to_string()), ("reason", "same outage")],
+            )
+            .await;
+        assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+        assert!(
+            asked.body.contains(&format!(
+                "The 2 messages of Pia Example (pia@example.org) on #{pia} move to #{max} of \
+                 Max Muster (max@example.org)."
+            )),
+            "{}",
+            asked.body
+        );
+        assert!(asked.body.contains("name=\"confirm\" value=\"yes\""));
+        assert!(asked.body.contains("name=\"reason\" value=\"same outage\""));
+        assert_eq!(
+            app.detail(pia).await.summary.status,
+            "open",
+            "nothing merged yet"
+        );
+
+        let merged = app
+            .post(
+                &format!("/tickets/{pia}/merge"),
+                &admin,
+                &[
+                    ("into", &max.to_string()),
+                    ("reason", "same outage"),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await;
+        assert_eq!(merged.status, StatusCode::SEE_OTHER, "{}", merged.body);
+        assert_eq!(app.detail(max).await.messages.len(), 3);
+
+        // The merged ticket points on and offers neither a reply nor a merge form.
+        let page = app.get(&format!("/tickets/{pia}"), Some(&admin)).await.body;
+        assert!(page.contains("id=\"merged-notice\""), "{page}");
+        assert!(page.contains(&format!("<a href=\"/tickets/{max}\">#{max}</a>")));
+        assert!(!page.contains("id=\"reply-form\"") && !page.contains("id=\"merge-form\""));
+        let late = app
+            .post(
+                &format!("/tickets/{pia}/reply"),
+                &admin,
+                &[("text", "Hello?")],
+            )
+            .await;
+        assert_eq!(
+            late.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            late.body
+        );
+        assert!(
+            section(&late.body, "reply-error").contains(&format!("merged into #{max}")),
+            "{}",
+            late.body
+        );
+
+        // The history reads as sentences with names.
+        let history = section(&page, "history");
+        assert!(
+            history.contains(&format!("Merged into #{max}")),
+            "{history}"
+        );
+        assert!(
+            history.contains("Created by mail from Pia Example (pia@example.org)"),
+            "{history}"
+        );
+        let page = app.get(&format!("/tickets/{max}"), Some(&admin)).await.body;
+        assert!(
+            section(&page, "history").contains(&format!("#{pia} merged into this ticket")),
+            "{page}"
+        );
+
+        // The same customer's tickets merge without asking.
+        let first = app.ticket("same-1@example.org", "Printer", "a").await;
+        let second = app.ticket("same-2@example.org", "Printer again", "b").await;
+        let merged = app
+            .post(
+                &format!("/tickets/{second}/merge"),
+                &admin,
+                &[("into", &first.to_string())],
+            )
+            .await;
+        assert_eq!(merged.status, StatusCode::SEE_OTHER, "{}", merged.body);
+    }
+}
+
+#[tokio::test]
+async fn history_names_departments_agents_and_rules() {
+    for app in apps("web_history_names").await {
+        let admin = app.admin().await;
+        let number = app
+            .ticket("h-1@example.org", "Invoice 7", "Charged twice")
+            .await;
+        app.route(number, Some(app.billing)).await;
+        app.route(number, Some(app.technical)).await;
+        let changed = app
+            .post(
+                &format!("/tickets/{number}/update"),
+                &admin,
+                &[
+                    ("assignee", &app.agent_id.to_string()),
+                    ("status", "open"),
+                    ("reason", "needs the bank"),
+                ],
+            )
+            .await;
+        assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+        // A rule that names a department and an agent by id.
+        let rule = helpdesk::store::rules::create(
+            &app.db.store,
+            helpdesk::store::rules::NewRule {
+                name: "Invoices to Billing".into(),
+                enabled: true,
+                conditions: vec![helpdesk::domain::rules::Condition::SubjectContains {
+                    any: vec!["invoice".into()],
+                }],
+                actions: vec![
+                    helpdesk::domain::rules::Action::SetDepartment {
+                        department: app.billing,
+                    },
+                    helpdesk::domain::rules::Action::AssignTo {
+                        agent: app.agent_id,
+                    },
+                ],
+                stop: true,
+            },
+            Utc::now(),
+        )
+        .await;
+        assert!(rule.is_ok(), "{rule:?}");
+        let routed = app.ticket("h-2@example.org", "Invoice 8", "Again").await;
+        let id = views::ticket_facts(&app.db.store, routed)
+            .await
+            .expect("read")
+            .expect("exists")
+            .id;
+        helpdesk::jobs::assign::assign_ticket(
+            &app.db.store,
+            id,
+            &helpdesk::jobs::default_business_hours(),
+            Utc::now(),
+        )
+        .await
+        .expect("assigned");
+
+        let page = app
+            .get(&format!("/tickets/{number}"), Some(&admin))
+            .await
+            .body;
+        let history = section(&page, "history");
+        for line in [
+            "Created by mail from Carla Customer (carla@example.org)",
+            "Department: none → Billing",
+            "Department: Billing → Technical",
+            "Assignee: unassigned → Abe Agent",
+            "Status: new → open",
+            "needs the bank",
+        ] {
+            assert!(history.contains(line), "{line} missing in {history}");
+        }
+        let page = app
+            .get(&format!("/tickets/{routed}"), Some(&admin))
+            .await
+            .body;
+        let history = section(&page, "history");
+        assert!(
+            history.contains(
+                "Rule “Invoices to Billing” applied: department → Billing; assignee → Abe Agent"
+            ),
+            "{history}"
+        );
+        assert!(!history.contains("agent #"), "{history}");
     }
 }

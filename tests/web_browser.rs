@@ -570,22 +570,6 @@ async fn signing_in_over_plain_http_at_a_host_name_says_why_it_cannot_work() {
     let _ = server.await;
 }
 
-/// A ticket from a mail by `from` ("Name <address>"); returns its number.
-async fn mail_from(app: &WebApp, from: &str, id: &str, subject: &str) -> i64 {
-    let raw = support::mail(
-        &[
-            &format!("From: {from}"),
-            &format!("Subject: {subject}"),
-            &format!("Message-ID: <{id}>"),
-        ],
-        "Please have a look.",
-    );
-    match app.db.intake.accept_email(raw).await.expect("taken in") {
-        helpdesk::intake::Outcome::Created { number, .. } => number,
-        other => panic!("{other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn an_admin_sees_the_customer_renames_and_merges_their_records() {
     let Some(chromedriver) = require_chromedriver() else {
@@ -597,27 +581,27 @@ async fn an_admin_sees_the_customer_renames_and_merges_their_records() {
         let session = Session::start(&chromedriver, db).await;
         let client = &session.client;
         let app = &session.app;
-        let first = mail_from(
-            app,
-            "Pia Pedersen <pia@customer.example>",
-            "b1@example.org",
-            "Printer jam",
-        )
-        .await;
-        let second = mail_from(
-            app,
-            "Pia Pedersen <pia@customer.example>",
-            "b2@example.org",
-            "Toner empty",
-        )
-        .await;
-        let private = mail_from(
-            app,
-            "P. Pedersen <p.private@mail.example>",
-            "b3@example.org",
-            "Invoice address",
-        )
-        .await;
+        let first = app
+            .mail_from(
+                "Pia Pedersen <pia@customer.example>",
+                "b1@example.org",
+                "Printer jam",
+            )
+            .await;
+        let second = app
+            .mail_from(
+                "Pia Pedersen <pia@customer.example>",
+                "b2@example.org",
+                "Toner empty",
+            )
+            .await;
+        let private = app
+            .mail_from(
+                "P. Pedersen <p.private@mail.example>",
+                "b3@example.org",
+                "Invoice address",
+            )
+            .await;
 
         // The ticket page's panel: the customer, their address, their other ticket.
         session
@@ -704,6 +688,90 @@ async fn an_admin_sees_the_customer_renames_and_merges_their_records() {
         .await;
         screenshot(client, &format!("customer-{suffix}")).await;
 
+        session.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn merging_another_customers_ticket_asks_for_confirmation_in_the_browser() {
+    let Some(chromedriver) = require_chromedriver() else {
+        return;
+    };
+    for db in support::stores("web_browser_merge").await {
+        let session = Session::start(&chromedriver, db).await;
+        let client = &session.client;
+        let app = &session.app;
+        let mut numbers = Vec::new();
+        for (from, id, subject) in [
+            (
+                "Max Muster <max@example.org>",
+                "bm-1@example.org",
+                "VPN down",
+            ),
+            (
+                "Pia Example <pia@example.org>",
+                "bp-1@example.org",
+                "VPN down too",
+            ),
+        ] {
+            let raw = support::mail(
+                &[
+                    &format!("From: {from}"),
+                    &format!("Subject: {subject}"),
+                    &format!("Message-ID: <{id}>"),
+                ],
+                "Cannot connect.",
+            );
+            match app.db.intake.accept_email(raw).await.expect("taken in") {
+                helpdesk::intake::Outcome::Created { number, .. } => numbers.push(number),
+                other => panic!("{other:?}"),
+            }
+        }
+        let (max, pia) = (numbers[0], numbers[1]);
+
+        client
+            .goto(&format!("{}/tickets/{pia}", session.base))
+            .await
+            .expect("page");
+        wait_on_page(client, &format!("//h1[contains(., '#{pia}')]")).await;
+        fill(client, "#merge-form input[name=into]", &max.to_string()).await;
+        fill(client, "#merge-form input[name=reason]", "same outage").await;
+        click(client, "#merge-form button[type=submit]").await;
+        // Asked first, with whose messages move where.
+        wait_on_page(
+            client,
+            &format!(
+                "//p[@id='merge-plan' and contains(., 'The one message of Pia Example \
+                 (pia@example.org) on #{pia} moves to #{max} of Max Muster (max@example.org).')]"
+            ),
+        )
+        .await;
+        screenshot(client, "merge-confirm").await;
+        assert_eq!(
+            app.detail(pia).await.summary.status,
+            "new",
+            "nothing is merged before the confirmation"
+        );
+        click(client, "#merge-confirm button[type=submit]").await;
+        wait_on_page(client, &format!("//h1[contains(., '#{max}')]")).await;
+        wait_on_page(
+            client,
+            &format!("//ol[@class='history']/li[contains(., '#{pia} merged into this ticket')]"),
+        )
+        .await;
+
+        // The merged ticket points on and offers no reply or merge form.
+        client
+            .goto(&format!("{}/tickets/{pia}", session.base))
+            .await
+            .expect("page");
+        wait_on_page(
+            client,
+            &format!("//p[@id='merged-notice']/a[@href='/tickets/{max}']"),
+        )
+        .await;
+        assert!(client.find(Locator::Css("#reply-form")).await.is_err());
+        assert!(client.find(Locator::Css("#merge-form")).await.is_err());
         session.finish().await;
     }
 }

@@ -464,6 +464,7 @@ impl ChatDesk {
                             MessageKind::Internal
                         },
                         external_id: mail_id.as_deref(),
+                        channels_here: &self.deliverers.channels(),
                         now,
                     },
                 )

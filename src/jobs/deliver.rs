@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use helpdesk_channel::{
-    Attachment, ChannelKind, Deliver, Delivered, DeliveryError, OutboundMessage,
+    Attachment, ChannelKind, Deliver, Delivered, DeliveryError, Identity, OutboundMessage,
 };
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +73,13 @@ impl Deliverers {
     pub fn get(&self, channel: ChannelKind) -> Option<&Arc<dyn DynDeliver>> {
         self.channels.get(&channel)
     }
+
+    /// The channels this process delivers on, in a fixed order.
+    pub fn channels(&self) -> Vec<ChannelKind> {
+        let mut channels: Vec<ChannelKind> = self.channels.keys().copied().collect();
+        channels.sort_by_key(|channel| channel.as_str());
+        channels
+    }
 }
 
 /// The wait before attempt `attempt + 1`, after `attempt` failed ones: 30 s, 1 min, 2 min, …,
@@ -110,7 +117,7 @@ pub async fn enqueue(tx: &mut Tx, message_id: i64, attempt: i64, at: DateTime<Ut
     .await
 }
 
-fn outbound_message(pending: &PendingDelivery) -> OutboundMessage {
+fn outbound_message(pending: &PendingDelivery, recipient: &Identity) -> OutboundMessage {
     let subject = if pending.subject.to_lowercase().starts_with("re:") {
         pending.subject.clone()
     } else {
@@ -120,7 +127,7 @@ fn outbound_message(pending: &PendingDelivery) -> OutboundMessage {
         channel: pending.channel,
         external_id: pending.external_id.clone(),
         ticket_number: pending.ticket_number,
-        recipient: pending.recipient.clone(),
+        recipient: recipient.clone(),
         subject,
         text: pending.text.clone(),
         html: pending.html.clone(),
@@ -130,7 +137,25 @@ fn outbound_message(pending: &PendingDelivery) -> OutboundMessage {
     }
 }
 
+/// How long a reply waits before it is offered again when this process does not run its
+/// channel but another running instance does (it is not counted as an attempt).
+const HAND_OVER_AFTER: Duration = Duration::seconds(2);
+
+/// What one attempt came to before it is recorded.
+enum Attempt {
+    /// The channel answered (or a reason that is not the channel's fault came up first).
+    Made(Result<Delivered, DeliveryError>),
+    /// No channel here to try with.
+    NoChannelHere,
+}
+
 /// Makes one delivery attempt for a stored reply at time `now`.
+///
+/// Every path ends within [`MAX_DELIVERY_ATTEMPTS`] counted attempts: a permanent refusal, a
+/// reply without a recipient or with a lost attachment fails at once; a temporary failure, and
+/// a channel that no running instance has enabled any more, are retried with [`backoff`] and
+/// then fail. Only when this process lacks the channel while another running instance has it
+/// is the reply handed over without counting, for that instance's workers to take.
 pub async fn deliver_message(
     store: &Store,
     deliverers: &Deliverers,
@@ -143,26 +168,54 @@ pub async fn deliver_message(
     if pending.status != "pending" {
         return Ok(DeliveryOutcome::NothingToDo);
     }
-    let result = match attached_files(store, deliverers, message_id).await? {
-        Err(error) => Err(error),
-        Ok(files) => match deliverers.get(pending.channel) {
-            Some(channel) => {
-                let mut message = outbound_message(&pending);
-                message.attachments = files;
-                channel.deliver_boxed(&message).await
-            }
-            None => Err(DeliveryError::Temporary(format!(
-                "the {} channel is not enabled",
-                pending.channel
-            ))),
-        },
+    let attempt = match (&pending.recipient, deliverers.get(pending.channel)) {
+        (Err(why), _) => Attempt::Made(Err(DeliveryError::Permanent(why.clone()))),
+        (Ok(_), None) => Attempt::NoChannelHere,
+        (Ok(recipient), Some(channel)) => {
+            Attempt::Made(match attached_files(store, deliverers, message_id).await? {
+                Err(error) => Err(error),
+                Ok(files) => {
+                    let mut message = outbound_message(&pending, recipient);
+                    message.attachments = files;
+                    channel.deliver_boxed(&message).await
+                }
+            })
+        }
     };
-    let attempt = pending.attempts + 1;
+    let attempts = pending.attempts + 1;
     let mut tx = store.begin_write().await?;
+    let channel = pending.channel.as_str();
+    let result = match attempt {
+        Attempt::Made(result) => {
+            match &result {
+                Ok(_) => health::record_delivery(&mut tx, channel, Ok(()), now).await?,
+                // A reply with nobody to send to says nothing about the connection.
+                Err(_) if pending.recipient.is_err() => {}
+                Err(error) => {
+                    let reason = error.to_string();
+                    let permanent = matches!(error, DeliveryError::Permanent(_));
+                    health::record_delivery(&mut tx, channel, Err((&reason, permanent)), now)
+                        .await?;
+                }
+            }
+            result
+        }
+        Attempt::NoChannelHere => {
+            if crate::store::instances::channel_running(&mut tx, pending.channel, now).await? {
+                let at = now + HAND_OVER_AFTER;
+                hand_over(&mut tx, message_id, attempts, at).await?;
+                tx.commit().await?;
+                return Ok(DeliveryOutcome::RetryAt(at));
+            }
+            Err(DeliveryError::Temporary(format!(
+                "the {channel} channel is not enabled on any running instance \
+                 (setting {channel}.enabled)"
+            )))
+        }
+    };
     let outcome = match result {
         Ok(delivered) => {
             outbound::record_attempt(&mut tx, message_id, Ok(&delivered.external_id), now).await?;
-            health::record_delivery(&mut tx, pending.channel.as_str(), Ok(()), now).await?;
             DeliveryOutcome::Sent {
                 external_id: delivered.external_id,
             }
@@ -170,11 +223,9 @@ pub async fn deliver_message(
         Err(error) => {
             let permanent = matches!(error, DeliveryError::Permanent(_));
             let reason = error.to_string();
-            let channel = pending.channel.as_str();
-            health::record_delivery(&mut tx, channel, Err((&reason, permanent)), now).await?;
-            if permanent || attempt >= MAX_DELIVERY_ATTEMPTS {
+            if permanent || attempts >= MAX_DELIVERY_ATTEMPTS {
                 outbound::record_attempt(&mut tx, message_id, Err((&reason, true)), now).await?;
-                let why = format!("after {attempt} attempts: {reason}");
+                let why = format!("after {attempts} attempts: {reason}");
                 record_event(
                     &mut tx,
                     &NewEvent {
@@ -182,7 +233,7 @@ pub async fn deliver_message(
                         actor: Actor::System,
                         kind: "delivery_failed",
                         old_value: None,
-                        new_value: Some(pending.channel.as_str()),
+                        new_value: Some(channel),
                         reason: Some(&why),
                         at: now,
                     },
@@ -192,14 +243,31 @@ pub async fn deliver_message(
                 DeliveryOutcome::Failed(why)
             } else {
                 outbound::record_attempt(&mut tx, message_id, Err((&reason, false)), now).await?;
-                let at = now + backoff(attempt);
-                enqueue(&mut tx, message_id, attempt + 1, at).await?;
+                let at = now + backoff(attempts);
+                enqueue(&mut tx, message_id, attempts + 1, at).await?;
                 DeliveryOutcome::RetryAt(at)
             }
         }
     };
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// Queues attempt `attempt` of a reply again, due at `at`, without counting the one this
+/// process could not make. Each hand-over has a key of its own (the attempt's key is taken
+/// by the job that handed over).
+async fn hand_over(tx: &mut Tx, message_id: i64, attempt: i64, at: DateTime<Utc>) -> Result<()> {
+    super::push(
+        tx,
+        DELIVER_QUEUE,
+        &DeliverMessage { message_id },
+        &format!(
+            "deliver:{message_id}:{attempt}:handed-over:{:016x}",
+            fastrand::u64(..)
+        ),
+        at,
+    )
+    .await
 }
 
 /// The files attached to outbound message `message_id`, read from the attachment store; a
@@ -394,6 +462,7 @@ pub async fn deliver_chat_answer(
         },
         automatic: true,
     };
+    let here = deliverers.get(answer.channel).is_some();
     let result = match deliverers.get(answer.channel) {
         Some(channel) => channel.deliver_boxed(&message).await,
         None => Err(DeliveryError::Temporary(format!(
@@ -426,7 +495,10 @@ pub async fn deliver_chat_answer(
         Err(error) => {
             let permanent = matches!(error, DeliveryError::Permanent(_));
             let reason = error.to_string();
-            health::record_delivery(&mut tx, channel, Err((&reason, permanent)), now).await?;
+            // A channel this process does not run has no connection here to speak of.
+            if here {
+                health::record_delivery(&mut tx, channel, Err((&reason, permanent)), now).await?;
+            }
             if permanent || answer.attempt >= MAX_CHAT_ANSWER_ATTEMPTS {
                 tracing::warn!(
                     channel,

@@ -188,9 +188,110 @@ pub async fn set_assignee(
     tx.commit().await
 }
 
+/// One side of a merge: a ticket, its customer and how many messages it holds.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MergeSide {
+    pub number: i64,
+    pub customer_id: i64,
+    pub customer_name: Option<String>,
+    /// The customer's address on the ticket's channel (or any, if none there).
+    pub customer_address: Option<String>,
+    pub messages: i64,
+}
+
+impl MergeSide {
+    /// "Pia Example (pia@example.org)".
+    pub fn customer(&self) -> String {
+        match (&self.customer_name, &self.customer_address) {
+            (Some(name), Some(address)) if name != address => format!("{name} ({address})"),
+            (Some(name), _) => name.clone(),
+            (None, Some(address)) => address.clone(),
+            (None, None) => format!("customer #{}", self.customer_id),
+        }
+    }
+}
+
+/// What merging `from` into `into` would move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergePlan {
+    pub from: MergeSide,
+    pub into: MergeSide,
+}
+
+impl MergePlan {
+    pub fn same_customer(&self) -> bool {
+        self.from.customer_id == self.into.customer_id
+    }
+
+    /// "The 3 messages of Pia Example (pia@…) on #1002 move to #1001 of Max Muster (max@…)."
+    pub fn sentence(&self) -> String {
+        let messages = match self.from.messages {
+            1 => "The one message".to_owned(),
+            n => format!("The {n} messages"),
+        };
+        let verb = if self.from.messages == 1 {
+            "moves"
+        } else {
+            "move"
+        };
+        format!(
+            "{messages} of {} on #{} {verb} to #{} of {}.",
+            self.from.customer(),
+            self.from.number,
+            self.into.number,
+            self.into.customer()
+        )
+    }
+}
+
+const MERGE_SIDE: &str = "SELECT t.number, t.customer_id, c.name AS customer_name,
+        COALESCE((SELECT ci.address FROM customer_identities ci
+                  WHERE ci.customer_id = t.customer_id AND ci.channel = t.channel
+                  ORDER BY ci.id LIMIT 1),
+                 (SELECT ci.address FROM customer_identities ci
+                  WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1))
+            AS customer_address,
+        (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS messages
+    FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE t.number = $1";
+
+fn no_ticket(number: i64) -> StoreError {
+    StoreError::NotFound(format!("no ticket #{number}"))
+}
+
+/// What merging `number` into `into` would move, for the confirmation page.
+pub async fn merge_plan(store: &Store, number: i64, into: i64) -> Result<MergePlan> {
+    let mut sides = Vec::with_capacity(2);
+    for side in [number, into] {
+        let row: Option<MergeSide> = super::on_pool!(store, pool => sqlx::query_as(MERGE_SIDE)
+            .bind(side)
+            .fetch_optional(pool)
+            .await)?;
+        sides.push(row.ok_or_else(|| no_ticket(side))?);
+    }
+    let into = sides.pop().ok_or_else(|| no_ticket(into))?;
+    let from = sides.pop().ok_or_else(|| no_ticket(number))?;
+    Ok(MergePlan { from, into })
+}
+
+async fn merge_side(tx: &mut Tx, number: i64) -> Result<MergeSide> {
+    let row: Option<MergeSide> = on_tx!(tx, conn => sqlx::query_as(MERGE_SIDE)
+        .bind(number)
+        .fetch_optional(&mut *conn)
+        .await)?;
+    row.ok_or_else(|| no_ticket(number))
+}
+
 /// Merges the duplicate `number` into `into`: its messages move over, it closes with a pointer
-/// to the ticket that goes on, and both histories say so.
-pub async fn merge(store: &Store, number: i64, into: i64, change: &Change<'_>) -> Result<()> {
+/// to the ticket that goes on, and both histories say so. Tickets of different customers are
+/// merged only when `different_customers_confirmed`; otherwise the refusal says whose
+/// messages would move where.
+pub async fn merge(
+    store: &Store,
+    number: i64,
+    into: i64,
+    different_customers_confirmed: bool,
+    change: &Change<'_>,
+) -> Result<()> {
     if number == into {
         return Err(StoreError::Conflict(
             "a ticket cannot be merged into itself".into(),
@@ -211,6 +312,17 @@ pub async fn merge(store: &Store, number: i64, into: i64, change: &Change<'_>) -
     if target.status == Status::Closed {
         return Err(StoreError::Conflict(format!(
             "ticket #{into} is closed; merge into a ticket that goes on"
+        )));
+    }
+    let plan = MergePlan {
+        from: merge_side(&mut tx, number).await?,
+        into: merge_side(&mut tx, into).await?,
+    };
+    if !plan.same_customer() && !different_customers_confirmed {
+        return Err(StoreError::Conflict(format!(
+            "#{number} and #{into} belong to different customers. {} Confirm the merge to go \
+             ahead.",
+            plan.sentence()
         )));
     }
     on_tx!(&mut tx, conn => sqlx::query("UPDATE messages SET ticket_id = $1 WHERE ticket_id = $2")

@@ -18,6 +18,8 @@ pub mod cursors;
 pub mod customer_views;
 pub mod customers;
 pub mod health;
+pub mod history;
+pub mod instances;
 pub mod manage;
 pub mod outbound;
 pub mod outbox;

@@ -20,6 +20,9 @@ pub struct NewReply<'a> {
     /// For mail: the Message-ID the reply will carry, chosen now so every delivery attempt
     /// sends the same message.
     pub external_id: Option<&'a str>,
+    /// The channels enabled in the process that writes the reply; a public reply is refused
+    /// unless its ticket's channel is one of them or runs on another instance.
+    pub channels_here: &'a [ChannelKind],
     pub now: DateTime<Utc>,
 }
 
@@ -37,6 +40,19 @@ pub async fn add_reply(tx: &mut Tx, reply: &NewReply<'_>) -> Result<StoredReply>
     let ticket = find_by_number(tx, reply.number)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("no ticket #{}", reply.number)))?;
+    let (channel, merged_into): (String, Option<i64>) = on_tx!(tx, conn => sqlx::query_as(
+        "SELECT t.channel, m.number FROM tickets t
+         LEFT JOIN tickets m ON m.id = t.merged_into_ticket_id WHERE t.id = $1",
+    )
+    .bind(ticket.id)
+    .fetch_one(&mut *conn)
+    .await)?;
+    if let Some(into) = merged_into {
+        return Err(StoreError::Conflict(format!(
+            "ticket #{} was merged into #{into}; write on #{into}",
+            reply.number
+        )));
+    }
     if ticket.status == Status::Closed {
         return Err(StoreError::Conflict(format!(
             "ticket #{} is closed; a new message opens a follow-up ticket",
@@ -46,12 +62,6 @@ pub async fn add_reply(tx: &mut Tx, reply: &NewReply<'_>) -> Result<StoredReply>
     if reply.text.trim().is_empty() {
         return Err(StoreError::Conflict("an empty reply cannot be sent".into()));
     }
-    let channel: String = on_tx!(tx, conn => sqlx::query_scalar(
-        "SELECT channel FROM tickets WHERE id = $1",
-    )
-    .bind(ticket.id)
-    .fetch_one(&mut *conn)
-    .await)?;
     let channel: ChannelKind =
         channel
             .parse()
@@ -59,6 +69,11 @@ pub async fn add_reply(tx: &mut Tx, reply: &NewReply<'_>) -> Result<StoredReply>
                 StoreError::Invalid(error.to_string())
             })?;
     let public = reply.kind == MessageKind::Public;
+    // Refused now rather than queued for a channel nothing delivers on; notes never leave.
+    if public && !super::instances::can_deliver(tx, channel, reply.channels_here, reply.now).await?
+    {
+        return Err(StoreError::Conflict(super::instances::not_enabled(channel)));
+    }
     let message_id = insert_message(
         tx,
         &NewMessage {
@@ -183,7 +198,9 @@ pub struct PendingDelivery {
     pub ticket_id: i64,
     pub ticket_number: i64,
     pub channel: ChannelKind,
-    pub recipient: Identity,
+    /// The customer's identity on the ticket's channel, or why there is none (the reply can
+    /// then never go out).
+    pub recipient: std::result::Result<Identity, String>,
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
@@ -238,12 +255,17 @@ pub async fn pending_delivery(store: &Store, message_id: i64) -> Result<Option<P
             .map_err(|error: helpdesk_channel::UnknownChannel| {
                 StoreError::Invalid(error.to_string())
             })?;
-    let address = row.address.ok_or_else(|| {
-        StoreError::NotFound(format!(
+    let recipient = match row.address {
+        Some(address) => Ok(Identity {
+            channel,
+            address,
+            display_name: row.display_name,
+        }),
+        None => Err(format!(
             "the customer of ticket #{} has no {channel} identity to reply to",
             row.number
-        ))
-    })?;
+        )),
+    };
     let references: Vec<String> = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT external_id FROM messages
          WHERE ticket_id = $1 AND external_id IS NOT NULL AND id < $2
@@ -268,11 +290,7 @@ pub async fn pending_delivery(store: &Store, message_id: i64) -> Result<Option<P
         ticket_id: row.ticket_id,
         ticket_number: row.number,
         channel,
-        recipient: Identity {
-            channel,
-            address,
-            display_name: row.display_name,
-        },
+        recipient,
         subject: row.subject,
         text: row.body_text,
         html: row.body_html,

@@ -487,13 +487,33 @@ pub struct EventView {
     pub old_value: Option<String>,
     pub new_value: Option<String>,
     pub reason: Option<String>,
+    /// The event as a sentence with names ("Department: General → Billing").
+    #[sqlx(skip)]
+    pub text: String,
+    /// Creation only: the ticket's channel, its customer and the closed ticket it continues.
+    #[serde(skip)]
+    pub channel: Option<String>,
+    #[serde(skip)]
+    pub customer_name: Option<String>,
+    #[serde(skip)]
+    pub customer_address: Option<String>,
+    #[serde(skip)]
+    pub follows: Option<i64>,
+}
+
+impl EventView {
+    /// The reason, where the sentence does not say it already.
+    pub fn note(&self) -> Option<&str> {
+        super::history::note(self)
+    }
 }
 
 pub async fn events(store: &Store, ticket_id: i64) -> Result<Vec<EventView>> {
     // Creation is not stored as an event: the ticket row records who opened it, when, on
     // which channel and after which closed ticket, and the history shows it first.
-    let rows = on_pool!(store, pool => sqlx::query_as(
-        "SELECT at, actor, kind, old_value, new_value, reason FROM (
+    let mut rows: Vec<EventView> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT at, actor, kind, old_value, new_value, reason, channel, customer_name,
+                customer_address, follows FROM (
             SELECT t.created_at AS at,
                    COALESCE(c.name,
                             (SELECT ci.address FROM customer_identities ci
@@ -503,6 +523,14 @@ pub async fn events(store: &Store, ticket_id: i64) -> Result<Vec<EventView>> {
                    'new ' || t.channel || ' message' ||
                        CASE WHEN f.number IS NULL THEN ''
                             ELSE ' continuing closed ticket #' || f.number END AS reason,
+                   t.channel AS channel, c.name AS customer_name,
+                   COALESCE((SELECT ci.address FROM customer_identities ci
+                             WHERE ci.customer_id = t.customer_id AND ci.channel = t.channel
+                             ORDER BY ci.id LIMIT 1),
+                            (SELECT ci.address FROM customer_identities ci
+                             WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1))
+                       AS customer_address,
+                   f.number AS follows,
                    0 AS seq
             FROM tickets t
             JOIN customers c ON c.id = t.customer_id
@@ -514,7 +542,7 @@ pub async fn events(store: &Store, ticket_id: i64) -> Result<Vec<EventView>> {
                             (SELECT ci.address FROM customer_identities ci
                              WHERE ci.customer_id = e.actor_customer_id ORDER BY ci.id LIMIT 1),
                             'system'),
-                   e.kind, e.old_value, e.new_value, e.reason, e.id
+                   e.kind, e.old_value, e.new_value, e.reason, NULL, NULL, NULL, NULL, e.id
             FROM ticket_events e
             LEFT JOIN agents a ON a.id = e.actor_agent_id
             LEFT JOIN customers c ON c.id = e.actor_customer_id
@@ -524,6 +552,10 @@ pub async fn events(store: &Store, ticket_id: i64) -> Result<Vec<EventView>> {
     .bind(ticket_id)
     .fetch_all(pool)
     .await)?;
+    let names = super::history::Names::for_events(store, &rows).await?;
+    for row in &mut rows {
+        row.text = super::history::sentence(row, &names);
+    }
     Ok(rows)
 }
 

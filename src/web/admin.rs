@@ -522,9 +522,10 @@ pub async fn update_agent(
 
 struct ChannelRow {
     name: &'static str,
-    /// "enabled", "not configured", or reporting connections without being enabled here
-    /// (another instance runs them).
+    /// "enabled", "enabled on another instance" (a running one), or "not enabled".
     state: &'static str,
+    /// The running instances that have it enabled.
+    instances: Vec<crate::store::instances::Instance>,
     connections: Vec<crate::store::health::ChannelHealth>,
     last_message: Option<DateTime<Utc>>,
     failed_intake_24h: i64,
@@ -536,6 +537,8 @@ struct ChannelRow {
 struct ChannelsPage {
     nav: Option<Nav>,
     channels: Vec<ChannelRow>,
+    /// Every running instance, with its channels.
+    instances: Vec<crate::store::instances::Instance>,
 }
 
 pub async fn channels(State(state): State<AppState>, viewer: Viewer) -> WebResult<Response> {
@@ -543,12 +546,14 @@ pub async fn channels(State(state): State<AppState>, viewer: Viewer) -> WebResul
     let config = &state.config;
     let since = Utc::now() - chrono::Duration::hours(24);
     let health = crate::store::health::list(&state.store).await?;
+    let running = crate::store::instances::running(&state.store, Utc::now()).await?;
     let mut rows = Vec::new();
-    for (name, configured) in [
-        ("email", config.email_enabled),
-        ("telegram", config.telegram_enabled),
-        ("discord", config.discord_enabled),
+    for (channel, configured) in [
+        (ChannelKind::Email, config.email_enabled),
+        (ChannelKind::Telegram, config.telegram_enabled),
+        (ChannelKind::Discord, config.discord_enabled),
     ] {
+        let name = channel.as_str();
         let (last_message, failed): (Option<DateTime<Utc>>, i64) =
             on_pool!(&state.store, pool => sqlx::query_as(
             "SELECT (SELECT MAX(received_at) FROM raw_messages WHERE channel = $1),
@@ -573,14 +578,22 @@ pub async fn channels(State(state): State<AppState>, viewer: Viewer) -> WebResul
             .filter(|connection| connection.channel == name)
             .cloned()
             .collect();
-        let state = match (configured, connections.is_empty()) {
+        // What runs is what running instances say, not what connections once reported
+        // (their rows stay after an instance stops).
+        let instances: Vec<_> = running
+            .iter()
+            .filter(|instance| instance.runs(channel))
+            .cloned()
+            .collect();
+        let state = match (configured, instances.is_empty()) {
             (true, _) => "enabled",
-            (false, true) => "not configured",
             (false, false) => "enabled on another instance",
+            (false, true) => "not enabled",
         };
         rows.push(ChannelRow {
             name,
             state,
+            instances,
             connections,
             last_message,
             failed_intake_24h: failed,
@@ -590,6 +603,7 @@ pub async fn channels(State(state): State<AppState>, viewer: Viewer) -> WebResul
     render(&ChannelsPage {
         nav: Nav::of(&viewer, "channels"),
         channels: rows,
+        instances: running,
     })
 }
 

@@ -79,6 +79,21 @@ impl WebConfig {
     }
 }
 
+impl WebConfig {
+    /// The channels this instance runs, for the check that a reply can go out.
+    pub fn channels_here(&self) -> Vec<helpdesk_channel::ChannelKind> {
+        use helpdesk_channel::ChannelKind;
+        [
+            (ChannelKind::Email, self.email_enabled),
+            (ChannelKind::Telegram, self.telegram_enabled),
+            (ChannelKind::Discord, self.discord_enabled),
+        ]
+        .into_iter()
+        .filter_map(|(channel, enabled)| enabled.then_some(channel))
+        .collect()
+    }
+}
+
 /// `Secure` cookies work over HTTPS and, in browsers, over plain HTTP to loopback; only a plain
 /// HTTP address elsewhere needs them without it (and gets a warning).
 fn secure_cookies(public_url: &str) -> bool {

@@ -2,8 +2,8 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderValue;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
@@ -278,6 +278,18 @@ struct TicketPage {
     departments: Vec<Choice>,
     agents: Vec<Choice>,
     customer_panel: super::customers::CustomerPanel,
+    /// Why a public reply cannot go out now (its channel runs nowhere); notes still can.
+    channel_off: Option<String>,
+    /// The reply form as it was sent back with why it was refused.
+    reply: ReplyDraft,
+}
+
+/// What the reply form holds: empty, or the refused text with the reason.
+#[derive(Default)]
+struct ReplyDraft {
+    text: String,
+    note: bool,
+    error: Option<String>,
 }
 
 pub async fn show(
@@ -285,7 +297,35 @@ pub async fn show(
     viewer: Viewer,
     Path(number): Path<i64>,
 ) -> WebResult<Response> {
-    let facts = visible_ticket(&state, &viewer, number).await?;
+    ticket_page(&state, &viewer, number, ReplyDraft::default()).await
+}
+
+/// Whether replies on `channel` would be refused now, and why.
+async fn channel_off(state: &AppState, channel: &str) -> WebResult<Option<String>> {
+    let Ok(channel) = channel.parse::<helpdesk_channel::ChannelKind>() else {
+        return Ok(None);
+    };
+    let here = state.config.channels_here();
+    let runs = here.contains(&channel)
+        || crate::store::instances::running(&state.store, Utc::now())
+            .await?
+            .iter()
+            .any(|instance| instance.runs(channel));
+    Ok((!runs).then(|| {
+        format!(
+            "Replies on this ticket go out by {channel}, which no running instance has enabled \
+             (setting {channel}.enabled): only internal notes can be added until it is."
+        )
+    }))
+}
+
+async fn ticket_page(
+    state: &AppState,
+    viewer: &Viewer,
+    number: i64,
+    reply: ReplyDraft,
+) -> WebResult<Response> {
+    let facts = visible_ticket(state, viewer, number).await?;
     let detail = crate::store::tickets::detail(&state.store, number)
         .await?
         .ok_or_else(|| WebError::NotFound(format!("There is no ticket #{number}.")))?;
@@ -304,8 +344,19 @@ pub async fn show(
             message,
         })
         .collect();
-    render(&TicketPage {
-        nav: Nav::of(&viewer, "tickets"),
+    let channel_off = if reply.error.is_none() && facts.merged_into.is_none() {
+        channel_off(state, &detail.summary.channel).await?
+    } else {
+        None
+    };
+    // A refused form comes back as the pages' other refusals do.
+    let status_code = if reply.error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let mut page = render(&TicketPage {
+        nav: Nav::of(viewer, "tickets"),
         csrf: viewer.csrf().to_owned(),
         tags: views::tags(&state.store, facts.id).await?,
         next_statuses: choices(
@@ -342,7 +393,11 @@ pub async fn show(
         facts,
         messages,
         history: detail.history,
-    })
+        channel_off,
+        reply,
+    })?;
+    *page.status_mut() = status_code;
+    Ok(page)
 }
 
 #[derive(serde::Deserialize)]
@@ -363,20 +418,37 @@ pub async fn reply(
     visible_ticket(&state, &viewer, number).await?;
     let external_id =
         crate::jobs::deliver::new_mail_message_id(&state.config.support_address, number);
-    crate::jobs::deliver::send_reply(
+    let note = posted.form.note.is_some();
+    let sent = crate::jobs::deliver::send_reply(
         &state.store,
         &outbound::NewReply {
             number,
             agent_id: viewer.id(),
             text: &posted.form.text,
-            kind: manage::reply_kind(posted.form.note.is_some()),
+            kind: manage::reply_kind(note),
             external_id: Some(&external_id),
+            channels_here: &state.config.channels_here(),
             now: Utc::now(),
         },
     )
-    .await?;
-    state.live.wake();
-    Ok(see_other(&format!("/tickets/{number}")))
+    .await;
+    match sent {
+        Ok(_) => {
+            state.live.wake();
+            Ok(see_other(&format!("/tickets/{number}")))
+        }
+        // Refused (channel not running, ticket closed or merged): the page again, with why
+        // and with what was typed.
+        Err(crate::store::StoreError::Conflict(why)) => {
+            let draft = ReplyDraft {
+                text: posted.form.text,
+                note,
+                error: Some(why),
+            };
+            ticket_page(&state, &viewer, number, draft).await
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -446,6 +518,17 @@ pub async fn update(
 pub struct MergeForm {
     into: String,
     reason: String,
+    /// "yes" once the agent confirmed a merge of different customers' tickets.
+    confirm: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/merge_confirm.html")]
+struct MergeConfirmPage {
+    nav: Option<Nav>,
+    csrf: String,
+    plan: manage::MergePlan,
+    reason: String,
 }
 
 pub async fn merge(
@@ -468,12 +551,24 @@ pub async fn merge(
             ))
         })?;
     visible_ticket(&state, &viewer, into).await?;
+    let confirmed = posted.form.confirm == "yes";
+    if !confirmed && number != into {
+        let plan = manage::merge_plan(&state.store, number, into).await?;
+        if !plan.same_customer() {
+            return render(&MergeConfirmPage {
+                nav: Nav::of(&viewer, "tickets"),
+                csrf: viewer.csrf().to_owned(),
+                plan,
+                reason: posted.form.reason,
+            });
+        }
+    }
     let change = Change {
         agent_id: viewer.id(),
         reason: Some(posted.form.reason.as_str()),
         now: Utc::now(),
     };
-    manage::merge(&state.store, number, into, &change).await?;
+    manage::merge(&state.store, number, into, confirmed, &change).await?;
     state.live.wake();
     Ok(see_other(&format!("/tickets/{into}")))
 }

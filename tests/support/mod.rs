@@ -126,3 +126,20 @@ pub async fn plain_agent(store: &Store, email: &str, name: &str) -> i64 {
     .await
     .expect("agent")
 }
+
+/// Another serving instance on the same database, running `channels`, whose last heartbeat
+/// was at `at` (within 30 s of now it counts as running).
+pub async fn other_instance(
+    store: &Store,
+    channels: &[helpdesk::helpdesk_channel::ChannelKind],
+    at: chrono::DateTime<chrono::Utc>,
+) -> helpdesk::store::instances::Instance {
+    let instance = helpdesk::store::instances::Instance {
+        host: "other-host".into(),
+        ..helpdesk::store::instances::Instance::this_process(channels, at)
+    };
+    helpdesk::store::instances::register(store, &instance)
+        .await
+        .expect("instance registered");
+    instance
+}

@@ -86,7 +86,15 @@ pub async fn agent_with_password(
 }
 
 impl WebApp {
+    /// The app of an instance that runs the mail channel its tickets arrive on (replies to
+    /// them can go out).
     pub async fn new(db: TestStore) -> WebApp {
+        let mut config = config(&db);
+        config.email_enabled = true;
+        WebApp::with_config(db, config).await
+    }
+
+    pub async fn with_config(db: TestStore, config: WebConfig) -> WebApp {
         let s = &db.store;
         let billing = store::agents::create_department(
             s,
@@ -116,7 +124,7 @@ impl WebApp {
             &[billing],
         )
         .await;
-        let state = AppState::new(db.store.clone(), config(&db));
+        let state = AppState::new(db.store.clone(), config);
         let router = web::router(state.clone());
         WebApp {
             db,
@@ -224,9 +232,20 @@ impl WebApp {
 
     /// A new ticket from a customer mail; returns its number.
     pub async fn ticket(&self, id: &str, subject: &str, body: &str) -> i64 {
+        self.ticket_by("Carla Customer <carla@example.org>", id, subject, body)
+            .await
+    }
+
+    /// A ticket from a mail by `from` ("Name <address>"); returns its number.
+    pub async fn mail_from(&self, from: &str, id: &str, subject: &str) -> i64 {
+        self.ticket_by(from, id, subject, "Please have a look.")
+            .await
+    }
+
+    async fn ticket_by(&self, from: &str, id: &str, subject: &str, body: &str) -> i64 {
         let raw = super::mail(
             &[
-                "From: Carla Customer <carla@example.org>",
+                &format!("From: {from}"),
                 &format!("Subject: {subject}"),
                 &format!("Message-ID: <{id}>"),
             ],

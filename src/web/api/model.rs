@@ -166,6 +166,9 @@ pub struct HistoryEvent {
     pub old_value: Option<String>,
     pub new_value: Option<String>,
     pub reason: Option<String>,
+    /// The event as a sentence with names, e.g. "Department: General → Billing", "Merged into
+    /// #1001", "Created by mail from Pia Example (pia@example.org)".
+    pub text: String,
 }
 
 impl From<crate::store::tickets::EventView> for HistoryEvent {
@@ -177,6 +180,7 @@ impl From<crate::store::tickets::EventView> for HistoryEvent {
             old_value: e.old_value,
             new_value: e.new_value,
             reason: e.reason,
+            text: e.text,
         }
     }
 }
@@ -254,6 +258,22 @@ pub struct NewTicket {
 pub struct NewText {
     #[schema(min_length = 1)]
     pub text: String,
+}
+
+/// A merge of the ticket in the path into another one.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct MergeRequest {
+    /// The number of the ticket that goes on; the messages and tags of the ticket in the path
+    /// move there, and the ticket in the path closes.
+    pub into: i64,
+    /// Why, for both tickets' histories.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Must be `true` when the two tickets belong to different customers: the messages of one
+    /// customer then join the other customer's ticket. Without it such a merge is refused
+    /// with 409 and a detail naming whose messages would move where.
+    #[serde(default)]
+    pub confirm_different_customers: bool,
 }
 
 /// What a reply or note became.

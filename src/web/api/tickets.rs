@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 
 use super::caller::Caller;
 use super::model::{
-    self, NewText, NewTicket, PostedMessage, TicketChanges, TicketDetail, TicketFilter, TicketPage,
-    page_size,
+    self, MergeRequest, NewText, NewTicket, PostedMessage, TicketChanges, TicketDetail,
+    TicketFilter, TicketPage, page_size,
 };
 use super::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, Problem};
 use crate::domain::{MessageKind, Priority, Status};
@@ -475,6 +475,7 @@ async fn post_text(
             text,
             kind,
             external_id: Some(&external_id),
+            channels_here: &state.config.channels_here(),
             now: Utc::now(),
         },
     )
@@ -502,7 +503,7 @@ async fn post_text(
         (status = 400, description = "The number or body is not readable", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket the token may see", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The ticket is closed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The ticket is closed or was merged into another, or its channel (e.g. email) is not enabled on any running instance: the detail names the channel and its setting (e.g. `email.enabled`); nothing was stored", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The text is empty", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -526,7 +527,7 @@ pub async fn reply(
         (status = 400, description = "The number or body is not readable", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket the token may see", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The ticket is closed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The ticket is closed or was merged into another", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The text is empty", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -597,4 +598,57 @@ pub async fn update(
         state.live.wake();
     }
     Ok(axum::Json(detail(&state, number).await?))
+}
+
+/// Merges the ticket in the path (a duplicate) into `into`: its messages and tags move there,
+/// it closes with `merged_into` pointing at `into`, and both histories say so. Tickets of
+/// different customers are merged only with `confirm_different_customers: true`.
+#[utoipa::path(
+    post, path = "/tickets/{number}/merge", tag = "tickets",
+    params(("number" = i64, Path, description = "The number of the duplicate")),
+    request_body = MergeRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The ticket that goes on, after the merge", body = TicketDetail),
+        (status = 400, description = "The number or body is not readable", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "One of the tickets does not exist or the token may not see it", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A ticket is closed, both are the same, or they belong to different customers and `confirm_different_customers` is not true (the detail says whose messages would move where)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field has an invalid value", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn merge(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(number): ApiPath<i64>,
+    ApiJson(request): ApiJson<MergeRequest>,
+) -> ApiResult<axum::Json<TicketDetail>> {
+    caller.visible_ticket(&state, number).await?;
+    caller.visible_ticket(&state, request.into).await?;
+    if !request.confirm_different_customers && number != request.into {
+        let plan = manage::merge_plan(&state.store, number, request.into).await?;
+        if !plan.same_customer() {
+            return Err(ApiError::Conflict(format!(
+                "#{number} and #{} belong to different customers. {} Send \
+                 \"confirm_different_customers\": true to merge them anyway.",
+                request.into,
+                plan.sentence()
+            )));
+        }
+    }
+    let change = Change {
+        agent_id: caller.id(),
+        reason: request.reason.as_deref(),
+        now: Utc::now(),
+    };
+    manage::merge(
+        &state.store,
+        number,
+        request.into,
+        request.confirm_different_customers,
+        &change,
+    )
+    .await?;
+    state.live.wake();
+    Ok(axum::Json(detail(&state, request.into).await?))
 }
