@@ -894,7 +894,6 @@ async fn agents_departments_jobs_and_channels_pages_change_what_they_show() {
                     ("role", "agent"),
                     ("department", &technical),
                     ("max_open_tickets", "3"),
-                    ("active", "1"),
                 ],
             )
             .await;
@@ -915,12 +914,12 @@ async fn agents_departments_jobs_and_channels_pages_change_what_they_show() {
             .post(
                 &format!("/admin/agents/{}", app.admin_id),
                 &admin,
-                &[("role", "agent"), ("active", "1")],
+                &[("role", "agent")],
             )
             .await;
         assert_eq!(demote_self.status, StatusCode::UNPROCESSABLE_ENTITY);
 
-        // A new agent with a password can sign in; a deactivated one is signed out.
+        // A new agent with a password can sign in; a disabled one is signed out.
         let created = app
             .post(
                 "/admin/agents",
@@ -942,9 +941,9 @@ async fn agents_departments_jobs_and_channels_pages_change_what_they_show() {
                 .expect("read")
                 .expect("exists");
         app.post(
-            &format!("/admin/agents/{zoe_id}"),
+            &format!("/admin/agents/{zoe_id}/active"),
             &admin,
-            &[("role", "agent")],
+            &[("active", "off")],
         )
         .await;
         assert_eq!(app.get("/", Some(&zoe)).await.status, StatusCode::SEE_OTHER);
