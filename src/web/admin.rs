@@ -473,6 +473,8 @@ struct AgentsPage {
     typed: NewAgentTyped,
     /// Where a new agent goes without a chosen department; empty for nowhere.
     default_department: String,
+    /// The admin looking: they cannot disable themselves, so no button offers it.
+    me: i64,
 }
 
 fn role_choices(current: &str) -> Vec<Choice> {
@@ -554,6 +556,7 @@ async fn agents_page_with(
         notice,
         typed,
         default_department: state.config.default_department.clone().unwrap_or_default(),
+        me: viewer.id(),
     };
     let status = if failed {
         StatusCode::UNPROCESSABLE_ENTITY
