@@ -97,9 +97,16 @@ pub struct WorkflowSettings {
     pub business_days: Vec<String>,
     pub business_hours: String,
     pub utc_offset_minutes: i32,
+    /// The department (by name) of tickets no rule routes; empty for none.
+    pub default_department: String,
 }
 
 impl WorkflowSettings {
+    /// The default department's name, or `None` when the setting is empty (turned off).
+    pub fn default_department(&self) -> Option<&str> {
+        Some(self.default_department.as_str()).filter(|name| !name.is_empty())
+    }
+
     /// The business hours these settings describe; `None` names what is wrong.
     pub fn business_hours(&self) -> Result<BusinessHours, String> {
         let days = self
@@ -367,6 +374,16 @@ impl Settings {
                 "workflow.business_hours"
             };
             return Err(fail(key, message));
+        }
+        let department = &self.workflow.default_department;
+        if department.trim() != department || department.chars().any(char::is_control) {
+            return Err(fail(
+                "workflow.default_department",
+                format!(
+                    "{department:?} must be a department name without spaces around it or \
+                     control characters (empty turns the default department off)"
+                ),
+            ));
         }
         if let Err(error) = self.email.never_answer_regex() {
             return Err(fail("email.never_answer", error.to_string()));
@@ -689,6 +706,19 @@ mod tests {
             error.to_string().contains("`sla.resolution_minutes`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_default_department_is_a_name_or_empty() {
+        let settings = Settings::load_from(None, env(&[])).expect("defaults");
+        assert_eq!(settings.workflow.default_department(), Some("General"));
+        let off = Settings::load_from(None, env(&[("HELPDESK_WORKFLOW__DEFAULT_DEPARTMENT", "")]))
+            .expect("empty turns it off");
+        assert_eq!(off.workflow.default_department(), None);
+        let error = load_text("[workflow]\ndefault_department = \" Support\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`workflow.default_department`"), "{error}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! helpdesk: email and chat messages become tickets, assigned by rules and answered from chat
 //! or the web.
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod autoreply;

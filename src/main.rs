@@ -1,6 +1,6 @@
 //! The `helpdesk` command line.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,8 +12,8 @@ use helpdesk::domain::{AssignmentStrategy, MessageKind, Role, Status};
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::store::Backend;
 use helpdesk::store::agents::NewAgent;
-use helpdesk::store::tickets::TicketFilter;
-use helpdesk::{app, auth, bench, chat, email, ingest, jobs, seed, store, web};
+use helpdesk::store::tickets::{Actor, TicketFilter};
+use helpdesk::{accounts, app, auth, bench, chat, email, ingest, jobs, seed, store, web};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -121,8 +121,21 @@ enum JobsCommand {
 
 #[derive(Subcommand)]
 enum UserCommand {
-    /// Add an agent or admin; the password is read from stdin or --password-file.
+    /// Add an agent or admin; the password is read from stdin or --password-file (on a
+    /// terminal: asked twice, not shown).
     Add(UserAddArgs),
+    /// Set a new password, read like `user add`'s; ends the person's web sessions.
+    Password {
+        email: String,
+        /// Read the password from this file's first line instead of stdin.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Disable a person: no sign-in, no working API token, no new tickets; their open
+    /// tickets go back to their department's assignment.
+    Disable { email: String },
+    /// Enable a disabled person again (sign-in and tokens work again).
+    Enable { email: String },
     /// List agents and admins.
     List {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
@@ -138,7 +151,8 @@ struct UserAddArgs {
     name: String,
     #[arg(long, value_parser = parse_role)]
     role: Role,
-    /// A department the agent works in (repeat for several).
+    /// A department the agent works in (repeat for several) [default: the default department,
+    /// workflow.default_department].
     #[arg(long = "department", value_name = "NAME")]
     departments: Vec<String>,
     /// The agent's Telegram user id, so they can act from the agents' group.
@@ -367,14 +381,35 @@ async fn run(command: Command, settings: Settings) -> Result<()> {
         Command::Seed { tickets } => {
             let store = app::open_store(&settings).await?;
             let intake = app::intake(&settings, store);
-            let report = seed::seed(&intake, tickets).await?;
+            let job_settings = jobs::JobSettings::from_settings(&settings);
+            let report = seed::seed(&intake, tickets, &job_settings).await?;
             println!(
-                "seeded {} departments, {} agents, {} tickets with {} messages",
+                "seeded {} departments, {} routing rules, {} agents, {} tickets with {} \
+                 messages; {} of the tickets are assigned",
                 report.departments_created,
+                report.rules_created,
                 report.agents_created,
                 report.tickets_created,
-                report.messages
+                report.messages,
+                report.tickets_assigned
             );
+            if !report.sign_ins.is_empty() {
+                let login = format!("{}/login", settings.web.public_url.trim_end_matches('/'));
+                println!(
+                    "\nSign in at {login} (with `serve` running) as a demo agent; the passwords \
+                     are shown only now:"
+                );
+                for demo in &report.sign_ins {
+                    println!(
+                        "  {:<30} {}  ({}; {})",
+                        demo.email, demo.password, demo.name, demo.departments
+                    );
+                }
+                println!(
+                    "Change one with `helpdesk user password EMAIL`; an admin of your own comes \
+                     from `helpdesk user add --role admin`."
+                );
+            }
             Ok(())
         }
         Command::Token(command) => token(command, &settings).await,
@@ -748,6 +783,12 @@ async fn user(command: UserCommand, settings: &Settings) -> Result<()> {
                     ),
                 }
             }
+            let department_ids = accounts::departments_or_default(
+                &store,
+                department_ids,
+                settings.workflow.default_department(),
+            )
+            .await?;
             let mut identities = Vec::new();
             if let Some(id) = &args.telegram_id {
                 identities.push((ChannelKind::Telegram, id.as_str()));
@@ -774,6 +815,32 @@ async fn user(command: UserCommand, settings: &Settings) -> Result<()> {
                 args.role, args.name, args.email
             );
         }
+        UserCommand::Password {
+            email,
+            password_file,
+        } => {
+            let id = agent_by_email(&store, &email).await?;
+            let password = read_password(password_file.as_deref())?;
+            let account = accounts::set_password(&store, id, &password, None).await?;
+            println!(
+                "new password set for {} <{}>; their web sessions have ended",
+                account.name, account.email
+            );
+        }
+        UserCommand::Disable { email } => {
+            let id = agent_by_email(&store, &email).await?;
+            let handed_back =
+                accounts::set_active(&store, id, false, Actor::System, Utc::now()).await?;
+            println!(
+                "disabled {email}: signed out, API tokens refused, no new tickets; {handed_back} \
+                 open tickets go back to assignment (a running `serve` assigns them)"
+            );
+        }
+        UserCommand::Enable { email } => {
+            let id = agent_by_email(&store, &email).await?;
+            accounts::set_active(&store, id, true, Actor::System, Utc::now()).await?;
+            println!("enabled {email}: sign-in and API tokens work again");
+        }
         UserCommand::List { format } => {
             let agents = store::agents::list_agents(&store).await?;
             match format {
@@ -789,11 +856,20 @@ async fn user(command: UserCommand, settings: &Settings) -> Result<()> {
                                 agent.departments.clone(),
                                 agent.identities.clone(),
                                 if agent.available { "yes" } else { "no" }.to_owned(),
+                                if agent.active { "yes" } else { "no" }.to_owned(),
                             ]
                         })
                         .collect();
                     print_table(
-                        &["EMAIL", "NAME", "ROLE", "DEPARTMENTS", "CHAT", "AVAILABLE"],
+                        &[
+                            "EMAIL",
+                            "NAME",
+                            "ROLE",
+                            "DEPARTMENTS",
+                            "CHAT",
+                            "AVAILABLE",
+                            "ACTIVE",
+                        ],
                         &rows,
                     );
                 }
@@ -898,7 +974,15 @@ async fn import_csv(file: &Path, json: bool, settings: &Settings) -> Result<()> 
     Ok(())
 }
 
-/// The first line of `file`, or of stdin (prompting when stdin is a terminal).
+/// The agent with this address, or an error that says how to find them.
+async fn agent_by_email(store: &store::Store, email: &str) -> Result<i64> {
+    match store::agents::agent_id_by_email(store, email).await? {
+        Some(id) => Ok(id),
+        None => bail!("no agent with email {email}; `helpdesk user list` shows them all"),
+    }
+}
+
+/// The first line of `file`, or of stdin; on a terminal it is asked twice without being shown.
 fn read_password(file: Option<&Path>) -> Result<String> {
     let line = match file {
         Some(path) => std::fs::read_to_string(path)
@@ -907,14 +991,19 @@ fn read_password(file: Option<&Path>) -> Result<String> {
             .next()
             .unwrap_or("")
             .to_owned(),
-        None => {
-            let stdin = std::io::stdin();
-            if stdin.is_terminal() {
-                eprint!("Password (shown as typed): ");
-                std::io::stderr().flush().ok();
+        None if std::io::stdin().is_terminal() => {
+            let first = rpassword::prompt_password("Password: ")
+                .context("cannot read the password from the terminal")?;
+            let second = rpassword::prompt_password("The same password again: ")
+                .context("cannot read the password from the terminal")?;
+            if first != second {
+                bail!("the two passwords differ; nothing was changed");
             }
+            first
+        }
+        None => {
             let mut line = String::new();
-            stdin
+            std::io::stdin()
                 .lock()
                 .read_line(&mut line)
                 .context("cannot read the password from stdin")?;

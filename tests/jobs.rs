@@ -93,7 +93,8 @@ async fn ticket_id(store: &Store, number: i64) -> i64 {
 
 async fn assign(db: &TestStore, number: i64) -> Assigned {
     let id = ticket_id(&db.store, number).await;
-    jobs::assign::assign_ticket(&db.store, id, &jobs::default_business_hours(), Utc::now())
+    let settings = test_settings();
+    jobs::assign::assign_ticket(&db.store, id, &settings.routing(), Utc::now())
         .await
         .expect("assignment runs")
 }
@@ -283,7 +284,8 @@ async fn the_outbox_is_relayed_exactly_once() {
             .expect("jobs");
         let count = |queue: &str| queued.iter().filter(|job| job.queue == queue).count();
         // Assignment ran in the relay: no job needed, and each new ticket was looked at once
-        // (nobody routes these to a department, so they wait, saying why).
+        // (no rule routes these, so they go to the default department, which has nobody yet:
+        // they wait there, saying why).
         assert_eq!(count(jobs::ASSIGN_QUEUE), 0, "{queued:?}");
         for number in 1001..=1003 {
             let ticket = store::tickets::detail(&db.store, number)
@@ -296,6 +298,7 @@ async fn the_outbox_is_relayed_exactly_once() {
                 .filter(|e| e.kind == "unassigned")
                 .count();
             assert_eq!(looked_at, 1, "#{number}: {:?}", ticket.history);
+            assert_eq!(ticket.summary.department.as_deref(), Some("General"));
         }
         assert_eq!(
             count(jobs::sla::SLA_QUEUE),
@@ -303,6 +306,87 @@ async fn the_outbox_is_relayed_exactly_once() {
             "two SLA timers per new ticket"
         );
         assert!(queued.iter().all(|job| job.attempts == 0));
+    }
+}
+
+#[tokio::test]
+async fn tickets_no_rule_routes_go_to_the_default_department_and_its_agents() {
+    for db in stores("jobs_default_department").await {
+        let s = &db.store;
+        let general = store::agents::department_by_name(s, "General")
+            .await
+            .expect("read")
+            .expect("a fresh database has the default department");
+        assert_eq!(general.assignment_strategy, "least_open");
+        let billing = department(s, "Billing", AssignmentStrategy::RoundRobin).await;
+        let gil = agent(s, "gil@helpdesk.example", &[general.id], None).await;
+        agent(s, "bo@helpdesk.example", &[billing], None).await;
+        rule(
+            s,
+            "Invoices to billing",
+            vec![Condition::SubjectContains {
+                any: vec!["invoice".into()],
+            }],
+            vec![Action::SetDepartment {
+                department: billing,
+            }],
+            true,
+        )
+        .await;
+
+        let routed = ticket(&db, "d1@x", "ada@example.org", "Invoice 7").await;
+        assert!(matches!(assign(&db, routed).await, Assigned::To { .. }));
+        let detail = store::tickets::detail(s, routed)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(detail.summary.department.as_deref(), Some("Billing"));
+
+        let unrouted = ticket(&db, "d2@x", "ada@example.org", "Printer").await;
+        assert_eq!(assign(&db, unrouted).await, Assigned::To { agent_id: gil });
+        let detail = store::tickets::detail(s, unrouted)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(detail.summary.department.as_deref(), Some("General"));
+        let moved = detail
+            .history
+            .iter()
+            .find(|e| e.kind == "department")
+            .expect("the move is in the history");
+        assert!(
+            moved
+                .reason
+                .as_deref()
+                .is_some_and(|why| why.contains("default department")),
+            "{moved:?}"
+        );
+
+        // Turned off, an unrouted ticket waits without a department, saying so.
+        let mut settings = test_settings();
+        settings.default_department = None;
+        let waiting = ticket(&db, "d3@x", "ada@example.org", "Scanner").await;
+        let id = ticket_id(s, waiting).await;
+        let outcome = jobs::assign::assign_ticket(s, id, &settings.routing(), Utc::now())
+            .await
+            .expect("assignment runs");
+        assert_eq!(
+            outcome,
+            Assigned::Waiting {
+                reason: "no department: no rule routed the ticket to one".into()
+            }
+        );
+        // Naming a department that does not exist says that too.
+        settings.default_department = Some("Nowhere".into());
+        let lost = ticket(&db, "d4@x", "ada@example.org", "Keyboard").await;
+        let id = ticket_id(s, lost).await;
+        let outcome = jobs::assign::assign_ticket(s, id, &settings.routing(), Utc::now())
+            .await
+            .expect("assignment runs");
+        assert!(
+            matches!(&outcome, Assigned::Waiting { reason } if reason.contains("\"Nowhere\"")),
+            "{outcome:?}"
+        );
     }
 }
 
@@ -329,13 +413,8 @@ async fn one_ticket_assigned_from_two_places_at_once_is_assigned_once() {
             for _ in 0..2 {
                 let store = s.clone();
                 runs.push(tokio::spawn(async move {
-                    jobs::assign::assign_ticket(
-                        &store,
-                        id,
-                        &jobs::default_business_hours(),
-                        Utc::now(),
-                    )
-                    .await
+                    let settings = test_settings();
+                    jobs::assign::assign_ticket(&store, id, &settings.routing(), Utc::now()).await
                 }));
             }
             let mut outcomes = Vec::new();

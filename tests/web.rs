@@ -1217,7 +1217,6 @@ async fn agents_departments_jobs_and_channels_pages_change_what_they_show() {
                     ("role", "agent"),
                     ("department", &technical),
                     ("max_open_tickets", "3"),
-                    ("active", "1"),
                 ],
             )
             .await;
@@ -1238,12 +1237,12 @@ async fn agents_departments_jobs_and_channels_pages_change_what_they_show() {
             .post(
                 &format!("/admin/agents/{}", app.admin_id),
                 &admin,
-                &[("role", "agent"), ("active", "1")],
+                &[("role", "agent")],
             )
             .await;
         assert_eq!(demote_self.status, StatusCode::UNPROCESSABLE_ENTITY);
 
-        // A new agent with a password can sign in; a deactivated one is signed out.
+        // A new agent with a password can sign in; a disabled one is signed out.
         let created = app
             .post(
                 "/admin/agents",
@@ -1265,9 +1264,9 @@ async fn agents_departments_jobs_and_channels_pages_change_what_they_show() {
                 .expect("read")
                 .expect("exists");
         app.post(
-            &format!("/admin/agents/{zoe_id}"),
+            &format!("/admin/agents/{zoe_id}/active"),
             &admin,
-            &[("role", "agent")],
+            &[("active", "off")],
         )
         .await;
         assert_eq!(app.get("/", Some(&zoe)).await.status, StatusCode::SEE_OTHER);
@@ -2978,14 +2977,12 @@ async fn history_names_departments_agents_and_rules() {
             .expect("read")
             .expect("exists")
             .id;
-        helpdesk::jobs::assign::assign_ticket(
-            &app.db.store,
-            id,
-            &helpdesk::jobs::default_business_hours(),
-            Utc::now(),
-        )
-        .await
-        .expect("assigned");
+        let settings = helpdesk::jobs::JobSettings::from_settings(
+            &helpdesk::config::Settings::load_from(None, Vec::new()).expect("defaults"),
+        );
+        helpdesk::jobs::assign::assign_ticket(&app.db.store, id, &settings.routing(), Utc::now())
+            .await
+            .expect("assigned");
 
         let page = app
             .get(&format!("/tickets/{number}"), Some(&admin))

@@ -35,18 +35,27 @@ struct TicketRow {
     first_text: Option<String>,
 }
 
+/// What assignment needs from the settings besides the rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Routing<'a> {
+    /// For rules with a business-hours condition.
+    pub hours: &'a BusinessHours,
+    /// Where tickets no rule routes go (`workflow.default_department`), by name.
+    pub default_department: Option<&'a str>,
+}
+
 /// Runs assignment for one ticket in one transaction. Rules run once per ticket; later runs
 /// (when an agent became available) only look for an agent. On PostgreSQL the ticket row is
 /// locked first, so two instances never assign one ticket twice.
 pub async fn assign_ticket(
     store: &Store,
     ticket_id: i64,
-    hours: &BusinessHours,
+    routing: &Routing<'_>,
     now: DateTime<Utc>,
 ) -> Result<Assigned> {
     let rules = store::rules::list(store).await?;
     let mut tx = store.begin_write().await?;
-    let assigned = assign_in(&mut tx, ticket_id, &rules, hours, now).await?;
+    let assigned = assign_in(&mut tx, ticket_id, &rules, routing, now).await?;
     tx.commit().await?;
     Ok(assigned)
 }
@@ -56,7 +65,7 @@ pub(crate) async fn assign_in(
     tx: &mut Tx,
     ticket_id: i64,
     rules: &[Rule],
-    hours: &BusinessHours,
+    routing: &Routing<'_>,
     now: DateTime<Utc>,
 ) -> Result<Assigned> {
     let lock = match tx {
@@ -101,7 +110,7 @@ pub(crate) async fn assign_in(
     };
     if row.routed_at.is_none() {
         let before = facts.clone();
-        let applied = rules::apply(rules, &mut facts, hours);
+        let applied = rules::apply(rules, &mut facts, routing.hours);
         for rule in &applied {
             let reason = describe(&rule.actions);
             record_event(
@@ -161,14 +170,48 @@ pub(crate) async fn assign_in(
             .map(|done| done.rows_affected()))?;
         }
         if let Some(agent_id) = facts.assignee {
-            give_to(tx, ticket_id, agent_id, facts.department, &why, now).await?;
+            // A rule may name someone who has been disabled since: they get nothing new.
+            let (name, active): (String, bool) = on_tx!(tx, conn => sqlx::query_as(
+                "SELECT name, active FROM agents WHERE id = $1",
+            )
+            .bind(agent_id)
+            .fetch_optional(&mut *conn)
+            .await)?
+            .ok_or_else(|| StoreError::NotFound(format!("no agent #{agent_id}")))?;
+            if active {
+                give_to(tx, ticket_id, agent_id, facts.department, &why, now).await?;
+            } else {
+                facts.assignee = None;
+                let reason =
+                    format!("{why}: {name} is disabled, so the department's strategy chooses");
+                record_change(tx, ticket_id, "unassigned", None, None, &reason, now).await?;
+            }
+        }
+    }
+
+    // A ticket no rule routed goes to the default department, so its agents get it.
+    let mut no_department = "no department: no rule routed the ticket to one".to_owned();
+    if let (None, Some(name)) = (facts.department, routing.default_department) {
+        match department_id(tx, name).await? {
+            Some(id) => {
+                facts.department = Some(id);
+                let why = "no rule routed the ticket: the default department \
+                           (workflow.default_department)";
+                record_change(tx, ticket_id, "department", None, Some(name), why, now).await?;
+            }
+            None => {
+                no_department = format!(
+                    "no department: no rule routed the ticket to one, and the default \
+                     department {name:?} (workflow.default_department) does not exist"
+                );
+            }
         }
     }
 
     let outcome = match (facts.assignee, facts.department) {
         (Some(agent_id), _) => Assigned::To { agent_id },
         (None, None) => Assigned::Waiting {
-            reason: "no department: no rule routed the ticket to one".to_owned(),
+            reason: no_department,
         },
         (None, Some(department)) => {
             let (strategy, last_assigned) = department_strategy(tx, department).await?;
@@ -263,6 +306,14 @@ async fn department_name(tx: &mut Tx, department: Option<i64>) -> Result<Option<
         .fetch_optional(&mut *conn)
         .await)?;
     Ok(name)
+}
+
+async fn department_id(tx: &mut Tx, name: &str) -> Result<Option<i64>> {
+    let id = on_tx!(tx, conn => sqlx::query_scalar("SELECT id FROM departments WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await)?;
+    Ok(id)
 }
 
 async fn department_strategy(

@@ -365,7 +365,8 @@ async fn relay_entries(
     }
     jobs.push(tx).await?;
     for ticket_id in to_assign {
-        let assigned = assign::assign_in(tx, ticket_id, rules, &settings.hours, Utc::now()).await?;
+        let assigned =
+            assign::assign_in(tx, ticket_id, rules, &settings.routing(), Utc::now()).await?;
         tracing::debug!(ticket_id, ?assigned, "assigned on arrival");
     }
     let ids: Vec<i64> = pending.iter().map(|(id, ..)| *id).collect();
@@ -427,6 +428,8 @@ pub struct JobSettings {
     pub auto_close_after: Option<chrono::Duration>,
     /// Retries and timeout of webhook deliveries.
     pub webhooks: crate::config::WebhookSettings,
+    /// Where tickets no rule routes go (`workflow.default_department`).
+    pub default_department: Option<String>,
 }
 
 impl JobSettings {
@@ -457,6 +460,15 @@ impl JobSettings {
             auto_close_after: (settings.workflow.auto_close_days > 0)
                 .then(|| chrono::Duration::days(i64::from(settings.workflow.auto_close_days))),
             webhooks: settings.webhooks,
+            default_department: settings.workflow.default_department().map(str::to_owned),
+        }
+    }
+
+    /// What assignment needs of these settings.
+    pub fn routing(&self) -> assign::Routing<'_> {
+        assign::Routing {
+            hours: &self.hours,
+            default_department: self.default_department.as_deref(),
         }
     }
 }
@@ -519,7 +531,7 @@ async fn run_assign(
     let outcome = assign::assign_ticket(
         &context.store,
         job.ticket_id,
-        &context.settings.hours,
+        &context.settings.routing(),
         Utc::now(),
     )
     .await?;

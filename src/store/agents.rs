@@ -222,6 +222,27 @@ pub async fn agent_id_by_email(store: &Store, email: &str) -> Result<Option<i64>
     Ok(id)
 }
 
+/// The sign-in facts of one agent, for changing a password or disabling them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Account {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub active: bool,
+    /// `None` for a chat-only agent.
+    pub password_hash: Option<String>,
+}
+
+pub async fn account(store: &Store, agent_id: i64) -> Result<Option<Account>> {
+    let row = on_pool!(store, pool => sqlx::query_as(
+        "SELECT id, email, name, active, password_hash FROM agents WHERE id = $1",
+    )
+    .bind(agent_id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row)
+}
+
 /// Checks a chat user id as the channels send it: Telegram and Discord ids are positive
 /// numbers (Discord's are 64-bit snowflakes). Returns the id without surrounding spaces.
 pub fn valid_chat_user_id(channel: ChannelKind, text: &str) -> std::result::Result<String, String> {

@@ -161,6 +161,20 @@ pub async fn set_assignee(
     }
     let old = name_of(&mut tx, "agents", assignee).await?;
     let new = name_of(&mut tx, "agents", to).await?;
+    if let Some(agent_id) = to {
+        let active: bool = on_tx!(&mut tx, conn => sqlx::query_scalar(
+            "SELECT active FROM agents WHERE id = $1",
+        )
+        .bind(agent_id)
+        .fetch_one(&mut *conn)
+        .await)?;
+        if !active {
+            return Err(StoreError::Conflict(format!(
+                "{} is disabled and cannot take tickets; enable them first",
+                new.as_deref().unwrap_or("the agent")
+            )));
+        }
+    }
     on_tx!(&mut tx, conn => sqlx::query("UPDATE tickets SET assignee_id = $1, updated_at = $2 WHERE id = $3")
         .bind(to)
         .bind(change.now)
@@ -473,12 +487,11 @@ pub async fn set_department_strategy(
     Ok(())
 }
 
-/// What the agents page changes about an agent.
+/// What the agents page changes about an agent (disabling is `accounts::set_active`).
 #[derive(Debug, Clone)]
 pub struct AgentUpdate {
     pub agent_id: i64,
     pub role: Role,
-    pub active: bool,
     pub available: bool,
     pub max_open_tickets: Option<i64>,
     pub department_ids: Vec<i64>,
@@ -492,11 +505,9 @@ pub async fn update_agent(store: &Store, update: &AgentUpdate) -> Result<()> {
     }
     let mut tx = store.begin_write().await?;
     let updated = on_tx!(&mut tx, conn => sqlx::query(
-        "UPDATE agents SET role = $1, active = $2, available = $3, max_open_tickets = $4
-         WHERE id = $5",
+        "UPDATE agents SET role = $1, available = $2, max_open_tickets = $3 WHERE id = $4",
     )
     .bind(update.role.as_str())
-    .bind(update.active)
     .bind(update.available)
     .bind(update.max_open_tickets)
     .bind(update.agent_id)
@@ -524,14 +535,6 @@ pub async fn update_agent(store: &Store, update: &AgentUpdate) -> Result<()> {
         .execute(&mut *conn)
         .await
         .map(|done| done.rows_affected()))?;
-    }
-    if !update.active {
-        // A deactivated agent is signed out everywhere.
-        on_tx!(&mut tx, conn => sqlx::query("DELETE FROM web_sessions WHERE agent_id = $1")
-            .bind(update.agent_id)
-            .execute(&mut *conn)
-            .await
-            .map(|done| done.rows_affected()))?;
     }
     tx.commit().await
 }

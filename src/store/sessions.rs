@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{Result, Store, on_pool, on_writer};
+use super::{Result, Store, Tx, on_pool, on_tx, on_writer};
 use crate::domain::Role;
 
 /// A random value for cookies and CSRF tokens: 32 bytes from the operating system, as hex.
@@ -112,6 +112,21 @@ pub async fn delete(store: &Store, token: &str, now: DateTime<Utc>) -> Result<()
     .await
     .map(|done| done.rows_affected()));
     Ok(())
+}
+
+/// Ends an agent's web sessions inside `tx`: all of them, or all but the one signed in with
+/// `keep` (a person who changed their own password stays signed in where they did it).
+pub async fn end_for_agent(tx: &mut Tx, agent_id: i64, keep: Option<&str>) -> Result<u64> {
+    let ended = on_tx!(tx, conn => sqlx::query(
+        "DELETE FROM web_sessions
+         WHERE agent_id = $1 AND (CAST($2 AS TEXT) IS NULL OR token_hash <> $2)",
+    )
+    .bind(agent_id)
+    .bind(keep.map(token_hash))
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(ended)
 }
 
 /// Failed sign-ins counted against one address or one client IP within a window.

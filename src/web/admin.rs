@@ -13,9 +13,11 @@ use super::auth::{Posted, Viewer};
 use super::error::{WebError, WebResult};
 use super::pages::{Nav, render, see_other};
 use super::tickets::{Choice, choices};
+use crate::accounts::{self, AccountError};
 use crate::domain::{AssignmentStrategy, Role};
 use crate::store::agents::{self, AgentSummary, Department, NewAgent};
 use crate::store::manage::{self, AgentUpdate};
+use crate::store::tickets::Actor;
 use crate::store::{StoreError, on_pool};
 use helpdesk_channel::ChannelKind;
 
@@ -217,7 +219,12 @@ struct AgentsPage {
     departments: Vec<Department>,
     roles: Vec<Choice>,
     error: Option<String>,
+    notice: Option<String>,
     typed: NewAgentTyped,
+    /// Where a new agent goes without a chosen department; empty for nowhere.
+    default_department: String,
+    /// The admin looking: they cannot disable themselves, so no button offers it.
+    me: i64,
 }
 
 fn role_choices(current: &str) -> Vec<Choice> {
@@ -229,7 +236,7 @@ async fn agents_page(
     viewer: &Viewer,
     error: Option<String>,
 ) -> WebResult<Response> {
-    agents_page_with(state, viewer, error, None, NewAgentTyped::default()).await
+    agents_page_with(state, viewer, error, None, NewAgentTyped::default(), None).await
 }
 
 async fn agents_page_with(
@@ -238,6 +245,7 @@ async fn agents_page_with(
     error: Option<String>,
     refused: Option<RefusedIdentities>,
     typed: NewAgentTyped,
+    notice: Option<String>,
 ) -> WebResult<Response> {
     let failed = error.is_some() || refused.is_some();
     let departments = agents::departments(&state.store).await?;
@@ -295,7 +303,10 @@ async fn agents_page_with(
         departments,
         roles: role_choices(Role::Agent.as_str()),
         error,
+        notice,
         typed,
+        default_department: state.config.default_department.clone().unwrap_or_default(),
+        me: viewer.id(),
     };
     let status = if failed {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -305,9 +316,46 @@ async fn agents_page_with(
     Ok((status, Html(page.render()?)).into_response())
 }
 
-pub async fn agents(State(state): State<AppState>, viewer: Viewer) -> WebResult<Response> {
+/// What the agents page says after a change it redirected from.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct AgentsQuery {
+    agent: Option<i64>,
+    done: String,
+    moved: usize,
+}
+
+pub async fn agents(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<AgentsQuery>,
+) -> WebResult<Response> {
     viewer.require_admin()?;
-    agents_page(&state, &viewer, None).await
+    let name = match query.agent {
+        Some(id) => agents::account(&state.store, id).await?.map(|a| a.name),
+        None => None,
+    };
+    let notice = name.and_then(|name| match query.done.as_str() {
+        "password" => Some(format!(
+            "{name} has a new password; their web sessions have ended."
+        )),
+        "disabled" => Some(format!(
+            "{name} is disabled: signed out, API tokens refused, no new tickets; {} open \
+             tickets go back to their department's assignment.",
+            query.moved
+        )),
+        "enabled" => Some(format!("{name} is enabled again and can sign in.")),
+        _ => None,
+    });
+    agents_page_with(
+        &state,
+        &viewer,
+        None,
+        None,
+        NewAgentTyped::default(),
+        notice,
+    )
+    .await
 }
 
 /// Reads the repeated `department` fields and the single ones of an agent form.
@@ -377,7 +425,9 @@ pub async fn create_agent(
     });
     let (telegram, discord) = match chat_ids {
         Ok(ids) => ids,
-        Err(error) => return agents_page_with(&state, &viewer, Some(error), None, typed).await,
+        Err(error) => {
+            return agents_page_with(&state, &viewer, Some(error), None, typed, None).await;
+        }
     };
     let mut identities = Vec::new();
     if let Some(id) = &telegram {
@@ -396,12 +446,24 @@ pub async fn create_agent(
         {
             Ok(hash) => Some(hash),
             Err(error) => {
-                return agents_page_with(&state, &viewer, Some(error.to_string()), None, typed)
-                    .await;
+                return agents_page_with(
+                    &state,
+                    &viewer,
+                    Some(error.to_string()),
+                    None,
+                    typed,
+                    None,
+                )
+                .await;
             }
         }
     };
-    let department_ids = fields.departments()?;
+    let department_ids = accounts::departments_or_default(
+        &state.store,
+        fields.departments()?,
+        state.config.default_department.as_deref(),
+    )
+    .await?;
     let created = agents::create_agent(
         &state.store,
         &NewAgent {
@@ -419,7 +481,7 @@ pub async fn create_agent(
     match created {
         Ok(_) => Ok(see_other("/admin/agents")),
         Err(StoreError::Conflict(error)) => {
-            agents_page_with(&state, &viewer, Some(error), None, typed).await
+            agents_page_with(&state, &viewer, Some(error), None, typed, None).await
         }
         Err(error) => Err(error.into()),
     }
@@ -462,8 +524,15 @@ pub async fn update_chat_ids(
         Ok(ids) => ids,
         Err(error) => {
             let refused = Some(refuse(error));
-            return agents_page_with(&state, &viewer, None, refused, NewAgentTyped::default())
-                .await;
+            return agents_page_with(
+                &state,
+                &viewer,
+                None,
+                refused,
+                NewAgentTyped::default(),
+                None,
+            )
+            .await;
         }
     };
     let saved = agents::set_chat_identities(
@@ -479,7 +548,15 @@ pub async fn update_chat_ids(
         Ok(()) => Ok(see_other(&format!("/admin/agents#agent-{id}"))),
         Err(StoreError::Conflict(error)) => {
             let refused = Some(refuse(error));
-            agents_page_with(&state, &viewer, None, refused, NewAgentTyped::default()).await
+            agents_page_with(
+                &state,
+                &viewer,
+                None,
+                refused,
+                NewAgentTyped::default(),
+                None,
+            )
+            .await
         }
         Err(error) => Err(error.into()),
     }
@@ -498,16 +575,15 @@ pub async fn update_agent(
     let update = AgentUpdate {
         agent_id: id,
         role: fields.role()?,
-        active: fields.has("active"),
         available: fields.has("available"),
         max_open_tickets: fields.limit()?,
         department_ids: fields.departments()?,
     };
-    if id == viewer.id() && (update.role != Role::Admin || !update.active) {
+    if id == viewer.id() && update.role != Role::Admin {
         return agents_page(
             &state,
             &viewer,
-            Some("You cannot take away your own admin role or deactivate yourself.".into()),
+            Some("You cannot take away your own admin role.".into()),
         )
         .await;
     }
@@ -515,6 +591,92 @@ pub async fn update_agent(
         Ok(()) => Ok(see_other("/admin/agents")),
         Err(StoreError::Conflict(error)) => agents_page(&state, &viewer, Some(error)).await,
         Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct PasswordForm {
+    password: String,
+    again: String,
+}
+
+/// An admin gives someone a new password (they forgot theirs, or a chat-only agent starts
+/// using the pages); all of that person's web sessions end.
+pub async fn set_agent_password(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<PasswordForm>,
+) -> WebResult<Response> {
+    let viewer = posted.viewer;
+    viewer.require_admin()?;
+    let form = posted.form;
+    if form.password != form.again {
+        let error = "The two passwords differ; nothing was changed.".to_owned();
+        return agents_page(&state, &viewer, Some(error)).await;
+    }
+    // The admin's own session stays when they reset their own password here.
+    let keep = (id == viewer.id()).then_some(viewer.token.as_str());
+    match accounts::set_password(&state.store, id, &form.password, keep).await {
+        Ok(_) => Ok(see_other(&format!(
+            "/admin/agents?agent={id}&done=password#agent-{id}"
+        ))),
+        Err(AccountError::Password(error)) => {
+            agents_page(&state, &viewer, Some(error.to_string())).await
+        }
+        Err(error) => Err(account_error(error)),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct ActiveForm {
+    active: String,
+}
+
+/// Disables or enables someone: disabled, they are signed out, their tokens stop working and
+/// their open tickets go back to assignment.
+pub async fn set_agent_active(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: Posted<ActiveForm>,
+) -> WebResult<Response> {
+    let viewer = posted.viewer;
+    viewer.require_admin()?;
+    let active = match posted.form.active.as_str() {
+        "on" => true,
+        "off" => false,
+        other => {
+            return Err(WebError::BadRequest(format!(
+                "{other:?} is neither on nor off"
+            )));
+        }
+    };
+    if id == viewer.id() && !active {
+        let error = "You cannot disable yourself; another admin can.".to_owned();
+        return agents_page(&state, &viewer, Some(error)).await;
+    }
+    let moved = accounts::set_active(
+        &state.store,
+        id,
+        active,
+        Actor::Agent(viewer.id()),
+        Utc::now(),
+    )
+    .await
+    .map_err(account_error)?;
+    let done = if active { "enabled" } else { "disabled" };
+    Ok(see_other(&format!(
+        "/admin/agents?agent={id}&done={done}&moved={moved}#agent-{id}"
+    )))
+}
+
+/// An account error the handler did not answer itself.
+pub fn account_error(error: AccountError) -> WebError {
+    match error {
+        AccountError::Store(error) => error.into(),
+        AccountError::TooManyTries { .. } => WebError::TooManyRequests(error.to_string()),
+        other => WebError::Conflict(other.to_string()),
     }
 }
 

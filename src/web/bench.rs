@@ -74,11 +74,16 @@ pub async fn fill(store: &Store, tickets: i64) -> Result<(), WebBenchError> {
         ("Billing", AssignmentStrategy::LeastOpen),
         ("Technical", AssignmentStrategy::RoundRobin),
     ] {
-        departments.push(
-            store::agents::create_department(store, name, strategy, now)
-                .await?
-                .id,
-        );
+        // "General" is there already: every fresh database has the default department.
+        let id = match store::agents::department_by_name(store, name).await? {
+            Some(department) => department.id,
+            None => {
+                store::agents::create_department(store, name, strategy, now)
+                    .await?
+                    .id
+            }
+        };
+        departments.push(id);
     }
     for i in 0..10 {
         let email = format!("bench.agent{i}@helpdesk.example");

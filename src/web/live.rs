@@ -377,10 +377,33 @@ pub async fn events(
             }
         }
     });
+    let store = state.store.clone();
+    let token = viewer.token.clone();
     let events = changes
         .flat_map(|events| stream::iter(events.into_iter().map(Ok)))
-        .take_until(async move { hub.closed().await });
+        .take_until(async move {
+            tokio::select! {
+                () = hub.closed() => {}
+                () = session_ended(&store, &token) => {}
+            }
+        });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// How often an open event stream checks that its session is still live.
+const SESSION_CHECK: Duration = Duration::from_secs(15);
+
+/// Completes once the session behind `token` has ended (signed out elsewhere, a new password,
+/// the person disabled), so its event stream stops too.
+async fn session_ended(store: &Store, token: &str) {
+    loop {
+        tokio::time::sleep(SESSION_CHECK).await;
+        match crate::store::sessions::find(store, token, chrono::Utc::now()).await {
+            Ok(None) => return,
+            Ok(Some(_)) => {}
+            Err(error) => tracing::debug!(%error, "checking an event stream's session"),
+        }
+    }
 }
 
 fn ticket_event(change: &TicketChange) -> Event {

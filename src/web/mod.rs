@@ -18,6 +18,7 @@ use crate::domain::sla::SlaTargets;
 use crate::store::Store;
 use crate::store::attachments::BlobStore;
 
+mod account;
 mod admin;
 pub mod api;
 mod assets;
@@ -56,6 +57,8 @@ pub struct WebConfig {
     pub intake_limits: crate::intake::Limits,
     /// Take the client's IP from the last `X-Forwarded-For` entry (a trusted proxy's).
     pub trust_forwarded_for: bool,
+    /// Where new agents go when no department is chosen (`workflow.default_department`).
+    pub default_department: Option<String>,
 }
 
 impl WebConfig {
@@ -75,6 +78,7 @@ impl WebConfig {
                 max_message_bytes: settings.intake.max_message_bytes,
             },
             trust_forwarded_for: settings.web.trust_forwarded_for,
+            default_department: settings.workflow.default_department().map(str::to_owned),
         }
     }
 }
@@ -171,6 +175,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/agents/{id}", post(admin::update_agent))
         .route("/admin/agents/{id}/chat", post(admin::update_chat_ids))
+        .route(
+            "/admin/agents/{id}/password",
+            post(admin::set_agent_password),
+        )
+        .route("/admin/agents/{id}/active", post(admin::set_agent_active))
+        .route(
+            "/account",
+            get(account::page).post(account::change_password),
+        )
         .route("/admin/channels", get(admin::channels))
         .route("/admin/jobs", get(admin::jobs))
         .route("/admin/jobs/{id}/retry", post(admin::retry_job))

@@ -206,21 +206,7 @@ pub async fn merge(
 )]
 pub async fn agents(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Vec<Agent>>> {
     let agents = crate::store::agents::list_agents(&state.store).await?;
-    Ok(Json(
-        agents
-            .into_iter()
-            .map(|a| Agent {
-                id: a.id,
-                email: a.email,
-                name: a.name,
-                role: a.role,
-                active: a.active,
-                available: a.available,
-                max_open_tickets: a.max_open_tickets,
-                departments: a.departments,
-            })
-            .collect(),
-    ))
+    Ok(Json(agents.into_iter().map(Agent::from).collect()))
 }
 
 /// Departments tickets are routed to.

@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 
+mod accounts;
 mod admin;
 mod caller;
 mod directory;
@@ -69,7 +70,10 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(directory::customers))
         .routes(routes!(directory::customer, directory::rename))
         .routes(routes!(directory::merge))
-        .routes(routes!(directory::agents))
+        .routes(routes!(directory::agents, accounts::create_agent))
+        .routes(routes!(accounts::set_password))
+        .routes(routes!(accounts::set_active))
+        .routes(routes!(accounts::change_own_password))
         .routes(routes!(directory::departments))
         .routes(routes!(admin::list_rules, admin::create_rule))
         .routes(routes!(admin::update_rule, admin::delete_rule))

@@ -388,6 +388,21 @@ pub struct Agent {
     pub departments: String,
 }
 
+impl From<crate::store::agents::AgentSummary> for Agent {
+    fn from(a: crate::store::agents::AgentSummary) -> Self {
+        Agent {
+            id: a.id,
+            email: a.email,
+            name: a.name,
+            role: a.role,
+            active: a.active,
+            available: a.available,
+            max_open_tickets: a.max_open_tickets,
+            departments: a.departments,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Department {
     pub id: i64,

@@ -47,6 +47,9 @@ pub enum ApiError {
     /// Well-formed but not acceptable (an invalid rule, an unknown status).
     #[error("{0}")]
     Unprocessable(String),
+    /// Too many wrong passwords; try again later.
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -72,6 +75,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -84,6 +88,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
             ApiError::Unprocessable(_) => "invalid",
+            ApiError::TooManyRequests(_) => "too-many-requests",
             ApiError::Internal(_) => "internal",
         }
     }

@@ -1,0 +1,112 @@
+//! `/account`: the signed-in person's own account, where they change their password.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::Utc;
+
+use super::AppState;
+use super::auth::{ClientIp, Posted, Viewer};
+use super::error::WebResult;
+use super::pages::{Nav, see_other};
+use crate::accounts::{self, AccountError};
+use crate::store::agents;
+
+#[derive(Template)]
+#[template(path = "web/account.html")]
+struct AccountPage {
+    nav: Option<Nav>,
+    csrf: String,
+    name: String,
+    email: String,
+    role: String,
+    departments: String,
+    error: Option<String>,
+    changed: bool,
+}
+
+async fn account_page(
+    state: &AppState,
+    viewer: &Viewer,
+    error: Option<String>,
+    changed: bool,
+) -> WebResult<Response> {
+    let me = agents::list_agents(&state.store)
+        .await?
+        .into_iter()
+        .find(|agent| agent.id == viewer.id());
+    let page = AccountPage {
+        nav: Nav::of(viewer, "account"),
+        csrf: viewer.csrf().to_owned(),
+        name: viewer.agent.name.clone(),
+        email: viewer.agent.email.clone(),
+        role: viewer.agent.role.as_str().to_owned(),
+        departments: me.map(|agent| agent.departments).unwrap_or_default(),
+        changed: changed && error.is_none(),
+        error,
+    };
+    let status = match &page.error {
+        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        None => StatusCode::OK,
+    };
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct AccountQuery {
+    changed: bool,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<AccountQuery>,
+) -> WebResult<Response> {
+    account_page(&state, &viewer, None, query.changed).await
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct PasswordChange {
+    current: String,
+    password: String,
+    again: String,
+}
+
+/// Changes the signed-in person's password: the current one must be right and the new one
+/// typed twice alike. Their other sessions end; this one stays signed in.
+pub async fn change_password(
+    State(state): State<AppState>,
+    client: ClientIp,
+    posted: Posted<PasswordChange>,
+) -> WebResult<Response> {
+    let viewer = posted.viewer;
+    let form = posted.form;
+    if form.password != form.again {
+        let error = "The two new passwords differ; nothing was changed.".to_owned();
+        return account_page(&state, &viewer, Some(error), false).await;
+    }
+    let changed = accounts::change_own_password(
+        &state.store,
+        viewer.id(),
+        &form.current,
+        &form.password,
+        Some(&viewer.token),
+        &client.0,
+        Utc::now(),
+    )
+    .await;
+    match changed {
+        Ok(()) => Ok(see_other("/account?changed=true")),
+        Err(AccountError::WrongPassword) => {
+            let error = "The current password is not right; nothing was changed.".to_owned();
+            account_page(&state, &viewer, Some(error), false).await
+        }
+        Err(AccountError::Password(error)) => {
+            account_page(&state, &viewer, Some(error.to_string()), false).await
+        }
+        Err(error) => Err(super::admin::account_error(error)),
+    }
+}
