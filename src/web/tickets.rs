@@ -388,7 +388,7 @@ async fn ticket_page(
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
         ),
-        customer_panel: super::customers::panel(&state, &viewer, number).await?,
+        customer_panel: super::customers::panel(state, viewer, number).await?,
         ticket: detail.summary,
         facts,
         messages,
