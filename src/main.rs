@@ -321,6 +321,9 @@ fn parse_strategy(value: &str) -> Result<AssignmentStrategy, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve) {
+        end_quietly_on_closed_output();
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
@@ -342,6 +345,17 @@ fn main() -> ExitCode {
             eprintln!("helpdesk: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `helpdesk ticket list | head` ends the way Unix tools do when the reader goes away, instead of
+/// panicking in `println!` with a backtrace. Rust ignores SIGPIPE by default; this puts back the
+/// default action for one-shot commands only: `serve` must live on if its log pipe closes.
+fn end_quietly_on_closed_output() {
+    // SAFETY: called at the start of main, before any other thread exists; it only resets one
+    // signal's disposition to its default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -16,116 +16,12 @@ use helpdesk::jobs;
 use helpdesk::store::{self, api_tokens};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use support::web::{Browser, PASSWORD, WebApp, agent_with_password, csrf_of};
+use support::cli::{Serve, envs};
+use support::web::{Browser, PASSWORD, WebApp, agent_with_password, apps, call, csrf_of};
 use support::{TestStore, stores};
 use tower::ServiceExt;
 
 // ---- the real binary ----
-
-/// A data directory and database for the `helpdesk` binary.
-struct Env {
-    dir: tempfile::TempDir,
-    database_url: String,
-}
-
-impl Env {
-    fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_helpdesk"));
-        command
-            .current_dir(self.dir.path())
-            .env_remove("RUST_LOG")
-            .env("HELPDESK_DATA_DIR", self.dir.path().join("data"))
-            .env("HELPDESK_DATABASE__URL", &self.database_url)
-            .env("HELPDESK_LOG__LEVEL", "warn,sqlx=error");
-        command
-    }
-
-    /// Runs a command with `stdin` piped in.
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("helpdesk runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("stdin written");
-        child.wait_with_output().expect("finished")
-    }
-
-    fn ok(&self, args: &[&str], stdin: &str) -> String {
-        let output = self.run(args, stdin);
-        assert!(
-            output.status.success(),
-            "helpdesk {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("utf-8 output")
-    }
-}
-
-async fn envs(test: &str) -> Vec<Env> {
-    let mut envs = Vec::new();
-    for db in stores(test).await {
-        envs.push(Env {
-            database_url: db.url.clone(),
-            dir: db.dir,
-        });
-    }
-    envs
-}
-
-/// `helpdesk serve` on a free port, killed when dropped.
-struct Serve {
-    child: Child,
-    base: String,
-}
-
-impl Serve {
-    async fn start(env: &Env) -> Serve {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("free port")
-            .port();
-        let child = env
-            .command()
-            .env("HELPDESK_WEB__LISTEN", format!("127.0.0.1:{port}"))
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("serve starts");
-        let serve = Serve {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client
-            .get(format!("{}/healthz", serve.base))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "serve did not answer in 30 s");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        serve
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The tickets a token sees, through the API's list (one page of up to 200).
 async fn visible_tickets(base: &str, token: &str) -> Vec<Value> {
@@ -144,7 +40,7 @@ async fn visible_tickets(base: &str, token: &str) -> Vec<Value> {
 async fn two_agents_added_without_a_department_get_forty_mails_fairly_at_once() {
     for env in envs("accounts_day_one").await {
         for (email, name) in [("ana@team.example", "Ana"), ("ben@team.example", "Ben")] {
-            env.ok(
+            env.ok_with(
                 &[
                     "user", "add", "--email", email, "--name", name, "--role", "agent",
                 ],
@@ -152,19 +48,16 @@ async fn two_agents_added_without_a_department_get_forty_mails_fairly_at_once() 
             );
         }
         let users: Value =
-            serde_json::from_str(&env.ok(&["user", "list", "--format", "json"], "")).expect("json");
+            serde_json::from_str(&env.ok(&["user", "list", "--format", "json"])).expect("json");
         for user in users.as_array().expect("users") {
             assert_eq!(user["departments"], "General", "{user}");
         }
         let tokens: Vec<String> = ["ana@team.example", "ben@team.example"]
             .iter()
             .map(|email| {
-                env.ok(
-                    &["token", "create", "--agent", email, "--name", "day one"],
-                    "",
-                )
-                .trim()
-                .to_owned()
+                env.ok(&["token", "create", "--agent", email, "--name", "day one"])
+                    .trim()
+                    .to_owned()
             })
             .collect();
 
@@ -182,7 +75,7 @@ async fn two_agents_added_without_a_department_get_forty_mails_fairly_at_once() 
             );
             std::fs::write(mail.join(format!("{n}.eml")), raw).expect("mail written");
         }
-        let ingested = env.ok(&["ingest", mail.to_str().expect("path")], "");
+        let ingested = env.ok(&["ingest", mail.to_str().expect("path")]);
         assert!(
             ingested.starts_with("40 messages: 40 new tickets"),
             "{ingested}"
@@ -222,7 +115,7 @@ async fn two_agents_added_without_a_department_get_forty_mails_fairly_at_once() 
 #[tokio::test]
 async fn user_password_disable_and_enable_from_the_command_line() {
     for env in envs("accounts_cli").await {
-        env.ok(
+        env.ok_with(
             &[
                 "user",
                 "add",
@@ -235,23 +128,20 @@ async fn user_password_disable_and_enable_from_the_command_line() {
             ],
             "first secret\n",
         );
-        let set = env.ok(&["user", "password", "cy@team.example"], "second secret\n");
+        let set = env.ok_with(&["user", "password", "cy@team.example"], "second secret\n");
         assert!(set.contains("new password set for Cy"), "{set}");
         let file = env.dir.path().join("password");
         std::fs::write(&file, "short\n").expect("write");
-        let refused = env.run(
-            &[
-                "user",
-                "password",
-                "cy@team.example",
-                "--password-file",
-                file.to_str().expect("path"),
-            ],
-            "",
-        );
+        let refused = env.run(&[
+            "user",
+            "password",
+            "cy@team.example",
+            "--password-file",
+            file.to_str().expect("path"),
+        ]);
         assert!(!refused.status.success());
         assert!(String::from_utf8_lossy(&refused.stderr).contains("at least 8 characters"));
-        let unknown = env.run(
+        let unknown = env.run_with(
             &["user", "password", "nobody@team.example"],
             "a long secret\n",
         );
@@ -282,7 +172,7 @@ async fn user_password_disable_and_enable_from_the_command_line() {
             )
             .trim()
             .to_owned();
-        let disabled = env.ok(&["user", "disable", "cy@team.example"], "");
+        let disabled = env.ok(&["user", "disable", "cy@team.example"]);
         assert!(disabled.contains("disabled cy@team.example"), "{disabled}");
         assert_eq!(
             sign_in(&serve.base, "cy@team.example", "second secret").await,
@@ -295,10 +185,10 @@ async fn user_password_disable_and_enable_from_the_command_line() {
             .await
             .expect("answer");
         assert_eq!(refused.status(), 401);
-        let list = env.ok(&["user", "list"], "");
+        let list = env.ok(&["user", "list"]);
         assert!(list.contains("ACTIVE"), "{list}");
 
-        env.ok(&["user", "enable", "cy@team.example"], "");
+        env.ok(&["user", "enable", "cy@team.example"]);
         assert_eq!(
             sign_in(&serve.base, "cy@team.example", "second secret").await,
             303
@@ -325,7 +215,7 @@ async fn sign_in(base: &str, email: &str, password: &str) -> u16 {
 #[tokio::test]
 async fn seed_routes_assigns_and_prints_how_to_sign_in() {
     for env in envs("accounts_seed").await {
-        let out = env.ok(&["seed", "--tickets", "30"], "");
+        let out = env.ok(&["seed", "--tickets", "30"]);
         assert!(out.contains("/login"), "{out}");
         let demo_line = out
             .lines()
@@ -335,16 +225,15 @@ async fn seed_routes_assigns_and_prints_how_to_sign_in() {
             .split_whitespace()
             .nth(1)
             .expect("the password follows the address");
-        let tickets: Value = serde_json::from_str(&env.ok(
-            &["ticket", "list", "--limit", "100", "--format", "json"],
-            "",
-        ))
+        let tickets: Value = serde_json::from_str(
+            &env.ok(&["ticket", "list", "--limit", "100", "--format", "json"]),
+        )
         .expect("json");
         let tickets = tickets.as_array().expect("tickets");
         assert!(!tickets.is_empty());
         // Every demo ticket went to a department and to someone who can sign in.
         let users: Value =
-            serde_json::from_str(&env.ok(&["user", "list", "--format", "json"], "")).expect("json");
+            serde_json::from_str(&env.ok(&["user", "list", "--format", "json"])).expect("json");
         let users = users.as_array().expect("users");
         assert!(users.iter().all(|u| u["has_password"] == true), "{users:?}");
         for ticket in tickets {
@@ -364,20 +253,12 @@ async fn seed_routes_assigns_and_prints_how_to_sign_in() {
         );
         // A second seed gives nobody a new password: none is printed.
         drop(serve);
-        let again = env.ok(&["seed", "--tickets", "5"], "");
+        let again = env.ok(&["seed", "--tickets", "5"]);
         assert!(!again.contains("demo.agent1@helpdesk.example"), "{again}");
     }
 }
 
 // ---- the pages and the API, in process ----
-
-async fn apps(test: &str) -> Vec<WebApp> {
-    let mut apps = Vec::new();
-    for db in stores(test).await {
-        apps.push(WebApp::new(db).await);
-    }
-    apps
-}
 
 /// Signs in with a given password; `None` when refused.
 async fn sign_in_with(app: &WebApp, email: &str, password: &str) -> Option<Browser> {
@@ -734,35 +615,8 @@ async fn api(
     token: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, "127.0.0.1:8080")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"));
-    let body = match body {
-        Some(value) => {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-            Body::from(value.to_string())
-        }
-        None => Body::empty(),
-    };
-    let response = app
-        .router
-        .clone()
-        .oneshot(request.body(body).expect("request"))
-        .await
-        .expect("answer");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let reply = call(app, method, path, Some(token), body, &[]).await;
+    (reply.status, reply.body)
 }
 
 #[tokio::test]

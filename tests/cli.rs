@@ -9,67 +9,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-struct Env {
-    dir: tempfile::TempDir,
-    database_url: String,
-}
-
-impl Env {
-    fn sqlite() -> Env {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let database_url = format!("sqlite://{}", dir.path().join("helpdesk.db").display());
-        Env { dir, database_url }
-    }
-
-    async fn postgres(server: &str, test: &str) -> Env {
-        let database_url = helpdesk::store::scratch::create_postgres_database(
-            server,
-            &format!("helpdesk_cli_{test}"),
-        )
-        .await
-        .expect("PostgreSQL reachable");
-        Env {
-            dir: tempfile::tempdir().expect("temp dir"),
-            database_url,
-        }
-    }
-
-    fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_helpdesk"));
-        command
-            .current_dir(self.dir.path())
-            .env_remove("RUST_LOG")
-            .env("HELPDESK_DATA_DIR", self.dir.path().join("data"))
-            .env("HELPDESK_DATABASE__URL", &self.database_url);
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command().args(args).output().expect("helpdesk runs")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "helpdesk {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("utf-8 output")
-    }
-}
+use support::cli::{Env, envs};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail")
-}
-
-async fn envs(test: &str) -> Vec<Env> {
-    let mut envs = vec![Env::sqlite()];
-    if let Some(server) = support::postgres_url() {
-        envs.push(Env::postgres(&server, test).await);
-    }
-    envs
 }
 
 #[tokio::test]
@@ -505,4 +448,28 @@ async fn an_agent_replies_from_the_command_line_and_the_reply_is_queued() {
         ]);
         assert!(String::from_utf8_lossy(&unknown.stderr).contains("no agent with email nobody@x"));
     }
+}
+
+#[test]
+fn a_listing_piped_into_a_reader_that_left_ends_without_a_panic() {
+    let env = Env::sqlite();
+    env.ok(&["seed", "--tickets", "3"]);
+    let mut child = env
+        .command()
+        .args(["ticket", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    // The reader goes away before anything is written, like `| head -0`.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("finished");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        output.status.success() || output.status.signal() == Some(libc::SIGPIPE),
+        "{:?}: {stderr}",
+        output.status
+    );
 }

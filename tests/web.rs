@@ -10,16 +10,8 @@ use chrono::Utc;
 use helpdesk::store::views::{self, ListQuery, Visibility};
 use http_body_util::BodyExt;
 use support::stores;
-use support::web::{PASSWORD, WebApp};
+use support::web::{PASSWORD, WebApp, apps};
 use tower::ServiceExt;
-
-async fn apps(test: &str) -> Vec<WebApp> {
-    let mut apps = Vec::new();
-    for db in stores(test).await {
-        apps.push(WebApp::new(db).await);
-    }
-    apps
-}
 
 #[tokio::test]
 async fn sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session() {

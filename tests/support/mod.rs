@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod cli;
 pub mod web;
 
 use helpdesk::intake::{Intake, Limits};

@@ -13,6 +13,7 @@ use helpdesk::store::agents::NewAgent;
 use helpdesk::store::{self, Store};
 use helpdesk::web::{self, AppState, WebConfig};
 use http_body_util::BodyExt;
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::TestStore;
@@ -286,4 +287,99 @@ pub fn csrf_of(html: &str) -> Option<String> {
     let at = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
     let rest = &html[at..];
     Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// A served app per backend under test, named after the test.
+pub async fn apps(test: &str) -> Vec<WebApp> {
+    let mut apps = Vec::new();
+    for db in super::stores(test).await {
+        apps.push(WebApp::new(db).await);
+    }
+    apps
+}
+
+/// An API answer: status, headers, the body as JSON (`Null` when it is not) and as text.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// Asserts a problem+json answer with this status.
+    pub fn problem(&self, status: StatusCode) {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "{}",
+            self.text
+        );
+        assert_eq!(self.body["status"], json!(status.as_u16()), "{}", self.text);
+        assert!(
+            self.body["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("urn:helpdesk:problem:")),
+            "{}",
+            self.text
+        );
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+    }
+}
+
+/// A JSON API request, with a bearer token when given, answered in process.
+pub async fn call(
+    app: &WebApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, "127.0.0.1:8080");
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    let body = match body {
+        Some(value) => {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+            Body::from(value.to_string())
+        }
+        None => Body::empty(),
+    };
+    let response = app
+        .router
+        .clone()
+        .oneshot(request.body(body).expect("request"))
+        .await
+        .expect("answer");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    }
 }

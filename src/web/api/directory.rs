@@ -182,6 +182,7 @@ pub async fn rename(
         (status = 403, description = "An agent token: only admins merge customers", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "One of the two records does not exist (or was merged meanwhile)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A record cannot be merged into itself", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body is JSON but not a merge (a missing or unknown field)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn merge(

@@ -1,0 +1,141 @@
+//! The `helpdesk` binary as operators run it: a data directory and database per backend, one-shot
+//! commands, and `serve` on a free port.
+
+use std::io::Write;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A data directory and database for the `helpdesk` binary.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub database_url: String,
+}
+
+impl Env {
+    pub fn sqlite() -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = format!("sqlite://{}", dir.path().join("helpdesk.db").display());
+        Env { dir, database_url }
+    }
+
+    pub async fn postgres(server: &str, test: &str) -> Env {
+        let database_url = helpdesk::store::scratch::create_postgres_database(
+            server,
+            &format!("helpdesk_cli_{test}"),
+        )
+        .await
+        .expect("PostgreSQL reachable");
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+            database_url,
+        }
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_helpdesk"));
+        command
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env("HELPDESK_DATA_DIR", self.dir.path().join("data"))
+            .env("HELPDESK_DATABASE__URL", &self.database_url);
+        command
+    }
+
+    /// Runs a command with nothing on stdin.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("helpdesk runs")
+    }
+
+    /// Runs a command with `stdin` piped in (a password, say).
+    pub fn run_with(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("helpdesk runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("stdin written");
+        child.wait_with_output().expect("finished")
+    }
+
+    /// The output of a command that must succeed.
+    pub fn ok(&self, args: &[&str]) -> String {
+        succeeded(args, self.run(args))
+    }
+
+    pub fn ok_with(&self, args: &[&str], stdin: &str) -> String {
+        succeeded(args, self.run_with(args, stdin))
+    }
+}
+
+fn succeeded(args: &[&str], output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "helpdesk {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+/// An environment per backend under test: SQLite, and PostgreSQL when `DATABASE_URL` names one.
+pub async fn envs(test: &str) -> Vec<Env> {
+    let mut envs = vec![Env::sqlite()];
+    if let Some(server) = super::postgres_url() {
+        envs.push(Env::postgres(&server, test).await);
+    }
+    envs
+}
+
+/// `helpdesk serve` on a free port, killed when dropped.
+pub struct Serve {
+    child: Child,
+    pub base: String,
+}
+
+impl Serve {
+    pub async fn start(env: &Env) -> Serve {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("free port")
+            .port();
+        let child = env
+            .command()
+            .env("HELPDESK_WEB__LISTEN", format!("127.0.0.1:{port}"))
+            .env("HELPDESK_LOG__LEVEL", "warn,sqlx=error")
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("serve starts");
+        let serve = Serve {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client
+            .get(format!("{}/healthz", serve.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "serve did not answer in 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        serve
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
