@@ -4,22 +4,17 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use chrono::Utc;
 use helpdesk::domain::Role;
 use helpdesk::jobs;
 use helpdesk::store::{self, api_tokens};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use support::TestStore;
 use support::cli::{Serve, envs};
 use support::web::{Browser, PASSWORD, WebApp, agent_with_password, apps, call, csrf_of};
-use support::{TestStore, stores};
-use tower::ServiceExt;
 
 // ---- the real binary ----
 
@@ -159,17 +154,14 @@ async fn user_password_disable_and_enable_from_the_command_line() {
         );
 
         let token = env
-            .ok(
-                &[
-                    "token",
-                    "create",
-                    "--agent",
-                    "cy@team.example",
-                    "--name",
-                    "cli",
-                ],
-                "",
-            )
+            .ok(&[
+                "token",
+                "create",
+                "--agent",
+                "cy@team.example",
+                "--name",
+                "cli",
+            ])
             .trim()
             .to_owned();
         let disabled = env.ok(&["user", "disable", "cy@team.example"]);
