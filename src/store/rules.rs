@@ -16,6 +16,19 @@ pub struct NewRule {
     pub stop: bool,
 }
 
+/// A checked rule from a form or the API, saved as a new one (its id is given on insert).
+impl From<Rule> for NewRule {
+    fn from(rule: Rule) -> NewRule {
+        NewRule {
+            name: rule.name,
+            enabled: rule.enabled,
+            conditions: rule.conditions,
+            actions: rule.actions,
+            stop: rule.stop,
+        }
+    }
+}
+
 /// Appends a rule after the existing ones.
 pub async fn create(store: &Store, rule: NewRule, now: DateTime<Utc>) -> Result<Rule> {
     let mut rule = Rule {

@@ -23,7 +23,7 @@ use crate::domain::rule_check::{self, Directory, Finding, Outcome, Sample};
 use crate::domain::rules::{Action, Condition, Rule};
 use crate::store::StoreError;
 use crate::store::manage::{self, RuleMove};
-use crate::store::rules::{self as rule_store, NewRule};
+use crate::store::rules as rule_store;
 
 /// How many of the newest tickets the warnings and the preview try the rules on.
 pub const RECENT_TICKETS: i64 = 200;
@@ -822,19 +822,9 @@ async fn posted(
         Err(error) => return editor(state, viewer, id, &draft, Some(error)).await,
     };
     let saved = match id {
-        None => rule_store::create(
-            &state.store,
-            NewRule {
-                name: rule.name,
-                enabled: rule.enabled,
-                conditions: rule.conditions,
-                actions: rule.actions,
-                stop: rule.stop,
-            },
-            Utc::now(),
-        )
-        .await
-        .map(|created| created.id),
+        None => rule_store::create(&state.store, rule.into(), Utc::now())
+            .await
+            .map(|created| created.id),
         Some(id) => manage::update_rule(&state.store, &rule, Utc::now())
             .await
             .map(|()| id),

@@ -17,7 +17,7 @@ use crate::domain::rule_check::{self, Outcome};
 use crate::domain::rules::{self, Action, Condition};
 use crate::store::api_tokens::{self, TokenInfo};
 use crate::store::manage::{self, RuleMove};
-use crate::store::rules::{self as rule_store, NewRule};
+use crate::store::rules as rule_store;
 use crate::web::AppState;
 use crate::web::rule_editor::RECENT_TICKETS;
 
@@ -219,18 +219,7 @@ pub async fn create_rule(
 ) -> ApiResult<(StatusCode, Json<Rule>)> {
     caller.require_admin()?;
     let rule = rule_of(input, 0)?;
-    let created = rule_store::create(
-        &state.store,
-        NewRule {
-            name: rule.name,
-            enabled: rule.enabled,
-            conditions: rule.conditions,
-            actions: rule.actions,
-            stop: rule.stop,
-        },
-        Utc::now(),
-    )
-    .await?;
+    let created = rule_store::create(&state.store, rule.into(), Utc::now()).await?;
     Ok((
         StatusCode::CREATED,
         Json(rule_by_id(&state, created.id).await?),
