@@ -157,12 +157,17 @@ impl WebApp {
             }
             None => Body::empty(),
         };
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(body).expect("request"))
-            .await
-            .expect("answer");
+        let (status, headers, body) = self.send(request.body(body).expect("request")).await;
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Answers one request in process: status, headers and the body as text.
+    async fn send(&self, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
+        let response = self.router.clone().oneshot(request).await.expect("answer");
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response
@@ -171,11 +176,11 @@ impl WebApp {
             .await
             .expect("body")
             .to_bytes();
-        Answer {
+        (
             status,
             headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
     }
 
     pub async fn get(&self, path: &str, browser: Option<&Browser>) -> Answer {
@@ -361,21 +366,7 @@ pub async fn call(
         }
         None => Body::empty(),
     };
-    let response = app
-        .router
-        .clone()
-        .oneshot(request.body(body).expect("request"))
-        .await
-        .expect("answer");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (status, headers, text) = app.send(request.body(body).expect("request")).await;
     Reply {
         status,
         headers,
