@@ -1126,6 +1126,14 @@ async fn ingest_files(args: IngestArgs, settings: &Settings) -> Result<()> {
             println!("  unreadable: {error}");
         }
     }
+    if let Some(reason) = &summary.stopped {
+        bail!(
+            "ingest stopped: {reason}. {} messages were not taken in and the rest were not \
+             read; run the same command again once the database works (messages already taken \
+             in are skipped as duplicates)",
+            summary.not_taken
+        );
+    }
     if summary.failed > 0 || !read_errors.is_empty() {
         bail!(
             "{} messages could not be stored and {} files could not be read",
