@@ -1122,6 +1122,12 @@ async fn ingest_files(args: IngestArgs, settings: &Settings) -> Result<()> {
         for (origin, error) in &summary.failures {
             println!("  FAILED {origin}: {error}");
         }
+        if summary.not_taken > 0 {
+            println!(
+                "  {} not taken in: the database stopped taking them",
+                summary.not_taken
+            );
+        }
         for error in &read_errors {
             println!("  unreadable: {error}");
         }

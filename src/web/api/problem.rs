@@ -138,7 +138,9 @@ pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        if let ApiError::Unavailable(_) = &self {
+            tracing::warn!(error = %self, "API request not served: database unavailable");
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "API request failed");
         }
         let mut response = problem_response(status, &self.problem());
