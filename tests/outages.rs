@@ -1,7 +1,8 @@
-//! The database failing under the real binary, and coming back: writes that fail (the process's
-//! file size limit brought to zero, so every write to a file fails as on a dying or full disk)
-//! and a PostgreSQL server of the test's own that stops and starts again. Nothing needs a
-//! restart, health checks answer within a second, and intake loses nothing.
+//! The database failing, and coming back: writes that fail under the real binary (the process's
+//! file size limit brought to zero, so every write to a file fails as on a dying or full disk),
+//! a mail intake cannot store for lack of room (SQLite's page limit), and a PostgreSQL server of
+//! the test's own that stops and starts again. Nothing needs a restart, health checks answer
+//! within a second, and intake loses nothing.
 
 mod support;
 
@@ -288,8 +289,9 @@ async fn ingest_stops_at_the_first_failed_write_and_the_next_run_takes_the_rest(
     let room = largest + 512 * 1024;
 
     let mut command = env.command();
+    // Small batches, so the first commit fits in the room whatever the reader had ready.
     command
-        .args(["ingest", mbox.to_str().expect("path")])
+        .args(["ingest", "--batch-size", "16", mbox.to_str().expect("path")])
         .stdin(Stdio::null());
     // SAFETY: between fork and exec only async-signal-safe calls: setrlimit and signal.
     unsafe {
@@ -326,6 +328,57 @@ async fn ingest_stops_at_the_first_failed_write_and_the_next_run_takes_the_rest(
     let again = env.ok(&["ingest", mbox.to_str().expect("path")]);
     assert!(again.contains(&format!("{kept} duplicates")), "{again}");
     assert_eq!(counts(&env).await, (MAILS as i64, 0, MAILS as i64));
+}
+
+#[tokio::test]
+async fn a_mail_the_disk_cannot_take_is_left_at_its_source_not_rejected() {
+    let db = support::sqlite().await;
+    let Store::Sqlite { writer, .. } = &db.store else {
+        panic!("SQLite expected");
+    };
+    // Room for about 26 more pages of 4 KiB: the raw mail (80 KiB) fits, its message's text
+    // (80 KiB more) does not, so intake fails half-way with "database or disk is full".
+    let (pages, free): (i64, i64) = sqlx::query_as(
+        "SELECT page_count, freelist_count FROM pragma_page_count, pragma_freelist_count",
+    )
+    .fetch_one(writer)
+    .await
+    .expect("page counts");
+    // A number of our own making, not input.
+    let limit = pages + (26 - free).max(0);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA max_page_count = {limit}"
+    )))
+    .execute(writer)
+    .await
+    .expect("limit set");
+    let raw = support::mail(
+        &[
+            "From: Dora <dora@example.org>",
+            "Subject: Big question",
+            "Message-ID: <big@example.org>",
+        ],
+        &"All the details of my question, once more. ".repeat(2000),
+    );
+    let refused = db.intake.accept_email(raw.clone()).await;
+    let helpdesk::intake::IntakeError::Store(error) = refused.expect_err("no room");
+    assert!(error.is_unavailable(), "{error}");
+    // Not kept as a message that cannot be taken in: the source (IMAP) keeps it unread.
+    let counts = helpdesk::store::raw::counts(&db.store)
+        .await
+        .expect("counts");
+    assert_eq!((counts.kept, counts.failed), (0, 0));
+
+    // Room again (a new writer connection has no such limit): the same mail is taken in.
+    sqlx::query("PRAGMA max_page_count = 1073741823")
+        .execute(writer)
+        .await
+        .expect("limit lifted");
+    let outcome = db.intake.accept_email(raw).await.expect("taken in");
+    assert!(
+        matches!(outcome, helpdesk::intake::Outcome::Created { .. }),
+        "{outcome:?}"
+    );
 }
 
 // ---- PostgreSQL stops and starts ----
