@@ -195,6 +195,11 @@ pub struct Summary {
     /// Messages that could not even be kept (the database failed).
     pub failed: u64,
     pub failures: Vec<(String, String)>,
+    /// Why the run stopped before the end: the database became unavailable (full,
+    /// unreachable). What was not taken in stays in the files for the next run.
+    pub stopped: Option<String>,
+    /// Messages read but not taken in because the database was unavailable.
+    pub not_taken: u64,
 }
 
 const MAX_EXAMPLES: usize = 20;
@@ -218,6 +223,10 @@ impl Summary {
                 }
                 *self.rejected_reasons.entry(reason).or_default() += 1;
             }
+            Err(IntakeError::Store(error)) if error.is_unavailable() => {
+                self.not_taken += 1;
+                self.stopped.get_or_insert_with(|| error.to_string());
+            }
             Err(error) => {
                 self.failed += 1;
                 if self.failures.len() < MAX_EXAMPLES {
@@ -230,7 +239,9 @@ impl Summary {
 
 /// Takes in messages from `source` in batches of up to `batch_size` (one commit per batch;
 /// see [`Intake::accept_batch`]), with up to `concurrency` batches in flight so that parsing
-/// overlaps with writing; `progress` is called after each message.
+/// overlaps with writing; `progress` is called after each message. Once the database is
+/// unavailable (full, unreachable) no further message is read: the run ends with
+/// [`Summary::stopped`] after the batches in flight.
 pub async fn run(
     intake: &Intake,
     mut source: mpsc::Receiver<SourceMessage>,
@@ -242,6 +253,11 @@ pub async fn run(
     let mut in_flight = JoinSet::new();
     let mut source_open = true;
     loop {
+        if source_open && summary.stopped.is_some() {
+            // The reader sees the channel closed and stops.
+            source.close();
+            source_open = false;
+        }
         while source_open && in_flight.len() < concurrency.max(1) {
             let Some(first) = source.recv().await else {
                 source_open = false;
@@ -318,6 +334,9 @@ pub fn spawn_reader(
     let reader = tokio::task::spawn_blocking(move || {
         let mut errors = Vec::new();
         for file in files {
+            if sender.is_closed() {
+                break;
+            }
             let result = read_file(&file, |message| sender.blocking_send(message).is_ok());
             if let Err(error) = result {
                 errors.push(error);

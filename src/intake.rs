@@ -228,6 +228,12 @@ impl Intake {
                 self.committed.notify_one();
                 Ok(outcome)
             }
+            Err(error) if error.is_unavailable() => {
+                // Nothing is wrong with the message: it stays at its source, unacknowledged,
+                // to be taken in when the database works again.
+                tx.rollback().await.ok();
+                Err(error.into())
+            }
             Err(error) => {
                 // Rolling back also drops the raw row: keep it again, with the error.
                 tx.rollback().await.ok();
@@ -245,7 +251,9 @@ impl Intake {
     /// Takes in several prepared messages with one commit (group commit): each message is
     /// still all or nothing, and a source must acknowledge none of them before this returns.
     /// Should any message fail, the batch is rolled back and every message taken in alone, so
-    /// one bad message never costs another its place. Outcomes are in the order given.
+    /// one bad message never costs another its place; if the database is unavailable (full,
+    /// unreachable), every message fails with that error instead. Outcomes are in the order
+    /// given.
     pub async fn accept_batch(&self, batch: Vec<Prepared>) -> Vec<Result<Outcome, IntakeError>> {
         let mut outcomes: Vec<Option<Result<Outcome, IntakeError>>> =
             batch.iter().map(|_| None).collect();
@@ -259,13 +267,22 @@ impl Intake {
                 unreadable => outcomes[index] = Some(self.accept_prepared(unreadable).await),
             }
         }
-        if readable.len() > 1
-            && let Some(taken) = self.take_in_together(&readable).await
-        {
-            for (index, outcome) in taken {
-                outcomes[index] = Some(Ok(outcome));
+        if readable.len() > 1 {
+            match self.take_in_together(&readable).await {
+                Ok(taken) => {
+                    for (index, outcome) in taken {
+                        outcomes[index] = Some(Ok(outcome));
+                    }
+                    readable.clear();
+                }
+                // One by one each would meet the same outage.
+                Err(Some(error)) => {
+                    for (index, ..) in readable.drain(..) {
+                        outcomes[index] = Some(Err(StoreError::Unavailable(error.clone()).into()));
+                    }
+                }
+                Err(None) => {}
             }
-            readable.clear();
         }
         for (index, message, attachments) in readable {
             let prepared = Prepared::Message {
@@ -280,13 +297,19 @@ impl Intake {
             .collect()
     }
 
-    /// All of `messages` in one transaction, or `None` if any of it failed (then nothing of it
-    /// is stored).
+    /// All of `messages` in one transaction, or an error if any of it failed (then nothing of
+    /// it is stored): `Some(reason)` when the database is unavailable, `None` when the messages
+    /// should be taken in one by one.
     async fn take_in_together(
         &self,
         messages: &[(usize, Box<InboundMessage>, StoredAttachments)],
-    ) -> Option<Vec<(usize, Outcome)>> {
-        let mut tx = self.store.begin_write().await.ok()?;
+    ) -> Result<Vec<(usize, Outcome)>, Option<String>> {
+        let outage = |error: &StoreError| error.is_unavailable().then(|| error.to_string());
+        let mut tx = self
+            .store
+            .begin_write()
+            .await
+            .map_err(|error| outage(&error))?;
         let mut taken = Vec::with_capacity(messages.len());
         for (index, message, attachments) in messages {
             match self
@@ -295,20 +318,20 @@ impl Intake {
             {
                 Ok(outcome) => taken.push((*index, outcome)),
                 Err(error) => {
-                    tracing::info!(%error, "batch rolled back; taking its messages in one by one");
+                    tracing::info!(%error, "batch rolled back");
                     tx.rollback().await.ok();
-                    return None;
+                    return Err(outage(&error));
                 }
             }
         }
         match tx.commit().await {
             Ok(()) => {
                 self.committed.notify_one();
-                Some(taken)
+                Ok(taken)
             }
             Err(error) => {
-                tracing::info!(%error, "batch commit failed; taking its messages in one by one");
-                None
+                tracing::info!(%error, "batch commit failed");
+                Err(outage(&error))
             }
         }
     }

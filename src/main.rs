@@ -1122,9 +1122,23 @@ async fn ingest_files(args: IngestArgs, settings: &Settings) -> Result<()> {
         for (origin, error) in &summary.failures {
             println!("  FAILED {origin}: {error}");
         }
+        if summary.not_taken > 0 {
+            println!(
+                "  {} not taken in: the database stopped taking them",
+                summary.not_taken
+            );
+        }
         for error in &read_errors {
             println!("  unreadable: {error}");
         }
+    }
+    if let Some(reason) = &summary.stopped {
+        bail!(
+            "ingest stopped: {reason}. {} messages were not taken in and the rest were not \
+             read; run the same command again once the database works (messages already taken \
+             in are skipped as duplicates)",
+            summary.not_taken
+        );
     }
     if summary.failed > 0 || !read_errors.is_empty() {
         bail!(

@@ -175,7 +175,7 @@ impl JobBatch {
             return Ok(());
         }
         match tx {
-            Tx::Sqlite { transaction } => {
+            Tx::Sqlite { transaction, .. } => {
                 for job in self.jobs {
                     let task = TaskBuilder::new(job.args)
                         .run_at_timestamp(u64::try_from(job.due).unwrap_or_default())
@@ -379,7 +379,7 @@ async fn mark_relayed(tx: &mut Tx, outbox_ids: &[i64], now: chrono::DateTime<Utc
         return Ok(());
     }
     match tx {
-        Tx::Sqlite { transaction } => {
+        Tx::Sqlite { transaction, .. } => {
             let ids = serde_json::to_string(outbox_ids)
                 .map_err(|error| StoreError::Invalid(error.to_string()))?;
             sqlx::query(

@@ -5,11 +5,15 @@
 //! against its concrete driver; backend-specific SQL is written out where the two differ.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteError, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 pub mod agents;
 pub mod api_tokens;
@@ -34,6 +38,17 @@ pub mod webhooks;
 /// The name of our migration table, apart from the job queue's own `_sqlx_migrations`.
 const MIGRATIONS_TABLE: &str = "helpdesk_migrations";
 
+/// How long a request waits for a database connection: enough for a busy pool, and short enough
+/// that a database that cannot be reached is answered with 503 within seconds, not minutes.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the health checks (/readyz, /metrics) wait for the database before they report it
+/// down, so a monitor gets its answer within a second.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// The size of the write that checks whether SQLite can write again after a failed write.
+const WRITE_PROBE_BYTES: i64 = 64 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -53,6 +68,47 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The database cannot be reached or cannot write; the same request should work later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether the database as a whole is failing (unreachable, out of space, I/O errors) rather
+    /// than this one request: the request should be tried again, not given up on.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Database(error) | StoreError::Connect { source: error, .. } => {
+                is_outage(error)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn is_outage(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(error) => {
+            let code = error.code().unwrap_or_default();
+            if error.try_downcast_ref::<SqliteError>().is_some() {
+                // The primary result code: BUSY, READONLY, IOERR, FULL, CANTOPEN.
+                code.parse::<i32>()
+                    .is_ok_and(|code| matches!(code & 0xff, 5 | 8 | 10 | 13 | 14))
+            } else {
+                // Connection exceptions, insufficient resources (disk full), shutdowns, I/O.
+                ["08", "53", "57P", "58"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+            }
+        }
+        _ => false,
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -90,6 +146,7 @@ pub enum Store {
         /// rather than in SQLite's busy handler, which polls with sleeps; and as no other
         /// connection of ours writes, its page cache stays valid between transactions.
         writer: SqlitePool,
+        writes: Arc<WriteCheck>,
     },
     Postgres {
         pool: PgPool,
@@ -100,6 +157,7 @@ pub enum Store {
 pub enum Tx {
     Sqlite {
         transaction: Transaction<'static, Sqlite>,
+        unfinished: Unfinished,
     },
     Postgres {
         transaction: Transaction<'static, Postgres>,
@@ -143,6 +201,27 @@ macro_rules! on_writer {
 }
 pub(crate) use {on_pool, on_tx, on_writer};
 
+/// Whether SQLite's writes need checking: set when a write transaction ends without its commit
+/// (a failed statement or commit, or one given up), cleared by [`Store::check_writes`].
+#[derive(Debug, Default)]
+pub struct WriteCheck {
+    needed: AtomicBool,
+}
+
+/// Held by a write transaction on SQLite: marks the writes for a check unless it commits.
+pub struct Unfinished {
+    check: Arc<WriteCheck>,
+    committed: bool,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.check.needed.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 impl Store {
     /// Opens the database at `url`, creating an SQLite file (and its directory) when missing.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
@@ -155,7 +234,7 @@ impl Store {
                 let options = PgConnectOptions::from_str(url).map_err(connect_error)?;
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await
                     .map_err(connect_error)?;
@@ -189,16 +268,37 @@ impl Store {
                     .test_before_acquire(false)
                     // Writers wait here for their turn, as long as a large batch may take.
                     .acquire_timeout(Duration::from_secs(300))
+                    // sqlx counts a transaction as open until its COMMIT or ROLLBACK succeeds.
+                    // When SQLite has already rolled it back itself (a full disk or an I/O error
+                    // at COMMIT, or in a statement without a statement journal), the ROLLBACK
+                    // that follows fails too, and the connection would refuse every later
+                    // BEGIN. It is closed instead, and the pool opens a new one.
+                    .before_acquire(|connection, _| {
+                        Box::pin(async move {
+                            let usable = !connection.is_in_transaction();
+                            if !usable {
+                                tracing::warn!(
+                                    "the write connection was left in a failed transaction; \
+                                     opening a new one"
+                                );
+                            }
+                            Ok(usable)
+                        })
+                    })
                     .connect_with(options.clone().pragma("cache_size", "-32768"))
                     .await
                     .map_err(connect_error)?;
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections)
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await
                     .map_err(connect_error)?;
-                Ok(Store::Sqlite { pool, writer })
+                Ok(Store::Sqlite {
+                    pool,
+                    writer,
+                    writes: Arc::default(),
+                })
             }
         }
     }
@@ -231,7 +331,12 @@ impl Store {
     /// writers queue instead of both reading and then failing to upgrade their locks.
     pub async fn begin_write(&self) -> Result<Tx> {
         Ok(match self {
-            Store::Sqlite { writer, .. } => Tx::Sqlite {
+            Store::Sqlite { writer, writes, .. } => Tx::Sqlite {
+                // Before BEGIN, so a BEGIN that fails counts as a failed write too.
+                unfinished: Unfinished {
+                    check: writes.clone(),
+                    committed: false,
+                },
                 transaction: writer.begin_with("BEGIN IMMEDIATE").await?,
             },
             Store::Postgres { pool } => Tx::Postgres {
@@ -257,17 +362,71 @@ impl Store {
         }
     }
 
-    /// Whether the database answers; for /healthz and /readyz.
+    /// Whether the database answers within [`HEALTH_TIMEOUT`]; for /readyz and /metrics.
     pub async fn ping(&self) -> Result<()> {
-        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|done| done.rows_affected()))?;
-        Ok(())
+        let ping = async {
+            on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+            Ok(())
+        };
+        tokio::time::timeout(HEALTH_TIMEOUT, ping)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "no answer within {} ms",
+                    HEALTH_TIMEOUT.as_millis()
+                )))
+            })
+    }
+
+    /// Whether the database can write, for /readyz. Answers at once while every write
+    /// transaction committed; after one that did not (on SQLite: a full disk, say), a write of
+    /// 64 KiB is tried and removed again, and its error is the answer until one succeeds.
+    /// PostgreSQL reports its own disk trouble (the server stops on a failed WAL write), so
+    /// there writes are not checked.
+    pub async fn check_writes(&self) -> Result<()> {
+        let Store::Sqlite { writes, .. } = self else {
+            return Ok(());
+        };
+        // Cleared before the probe, so a write failing meanwhile (the probe too) sets it again.
+        if !writes.needed.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let probe = async {
+            on_writer!(self, conn => sqlx::query("INSERT INTO write_probe (data) VALUES (zeroblob($1))")
+                .bind(WRITE_PROBE_BYTES)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ()));
+            on_writer!(self, conn => sqlx::query("DELETE FROM write_probe")
+                .execute(&mut *conn)
+                .await
+                .map(|_| ()));
+            Ok::<(), StoreError>(())
+        };
+        match tokio::time::timeout(HEALTH_TIMEOUT, probe).await {
+            Ok(result) => result,
+            Err(_) => {
+                writes.needed.store(true, Ordering::SeqCst);
+                Err(StoreError::Unavailable(format!(
+                    "a write failed and the writer did not become free within {} ms to check \
+                     again",
+                    HEALTH_TIMEOUT.as_millis()
+                )))
+            }
+        }
     }
 }
 
 impl Tx {
     pub async fn commit(self) -> Result<()> {
         match self {
-            Tx::Sqlite { transaction, .. } => transaction.commit().await?,
+            Tx::Sqlite {
+                transaction,
+                mut unfinished,
+            } => {
+                transaction.commit().await?;
+                unfinished.committed = true;
+            }
             Tx::Postgres { transaction } => transaction.commit().await?,
         }
         Ok(())

@@ -1,7 +1,8 @@
 //! Errors of the pages, shown as small HTML pages with the right status.
 
 use askama::Template;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::store::StoreError;
@@ -20,6 +21,9 @@ pub enum WebError {
     TooManyRequests(String),
     #[error("database: {0}")]
     Store(StoreError),
+    /// The database cannot be reached or cannot write right now.
+    #[error("database: {0}")]
+    Unavailable(StoreError),
     #[error("page: {0}")]
     Template(#[from] askama::Error),
     #[error("{0}")]
@@ -31,6 +35,7 @@ impl From<StoreError> for WebError {
         match error {
             StoreError::NotFound(message) => WebError::NotFound(message),
             StoreError::Conflict(message) => WebError::Conflict(message),
+            other if other.is_unavailable() => WebError::Unavailable(other),
             other => WebError::Store(other),
         }
     }
@@ -51,6 +56,7 @@ impl WebError {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Conflict(_) => StatusCode::UNPROCESSABLE_ENTITY,
             WebError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Store(_) | WebError::Template(_) | WebError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -62,7 +68,10 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = self.status();
         // Internal details go to the log, not to the browser.
-        let message = if status.is_server_error() {
+        let message = if let WebError::Unavailable(_) = self {
+            tracing::warn!(error = %self, "page not served: database unavailable");
+            UNAVAILABLE.to_owned()
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "page failed");
             "Something went wrong on our side; the details are in the server log.".to_owned()
         } else {
@@ -73,11 +82,23 @@ impl IntoResponse for WebError {
             title,
             message: &message,
         };
-        match page.render() {
+        let mut response = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, message).into_response(),
+        };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_SECONDS));
         }
+        response
     }
 }
+
+/// What pages and the API say while the database cannot be reached or cannot write.
+pub const UNAVAILABLE: &str =
+    "The helpdesk cannot use its database right now; please try again in a moment.";
+/// `Retry-After` on those answers, in seconds.
+pub const RETRY_SECONDS: &str = "5";
 
 pub type WebResult<T> = Result<T, WebError>;

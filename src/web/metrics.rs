@@ -320,9 +320,14 @@ async fn render(store: &Store) -> Result<String> {
     Ok(out.text)
 }
 
-/// Prometheus text format. When the database does not answer, only `helpdesk_database_up 0`.
+/// Prometheus text format. When the database does not answer within
+/// [`crate::store::HEALTH_TIMEOUT`], only `helpdesk_database_up 0`.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = match render(&state.store).await {
+    let scrape = async {
+        state.store.ping().await?;
+        render(&state.store).await
+    };
+    let text = match scrape.await {
         Ok(text) => text,
         Err(error) => {
             tracing::warn!(%error, "metrics: database unreachable");
@@ -338,13 +343,17 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Ready when the database answers and no connection of an enabled channel has failed
+/// Ready when the database answers within [`crate::store::HEALTH_TIMEOUT`], can write
+/// ([`Store::check_writes`]) and no connection of an enabled channel has failed
 /// [`UNREADY_AFTER_FAILURES`] times in a row; otherwise 503 with the reasons.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let mut reasons = Vec::new();
     if let Err(error) = state.store.ping().await {
         reasons.push(format!("database: {error}"));
     } else {
+        if let Err(error) = state.store.check_writes().await {
+            reasons.push(format!("database cannot write: {error}"));
+        }
         let config = &state.config;
         match crate::store::health::list(&state.store).await {
             Ok(health) => {

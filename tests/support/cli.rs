@@ -131,6 +131,11 @@ impl Serve {
         }
         serve
     }
+
+    /// The process id of the running `serve`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Serve {

@@ -32,7 +32,9 @@ pub use problem::{ApiError, Problem};
         description = "Tickets, customers, agents, departments, routing rules, the job queue, \
                        webhooks and API tokens. Every request needs `Authorization: Bearer \
                        <token>`; admins make tokens with `helpdesk token create` or \
-                       POST /api/v1/tokens. Errors are application/problem+json."
+                       POST /api/v1/tokens. Errors are application/problem+json; a 503 \
+                       means the database cannot be used right now: retry after the \
+                       Retry-After seconds."
     ),
     modifiers(&BearerAuth),
     tags(

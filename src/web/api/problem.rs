@@ -52,6 +52,9 @@ pub enum ApiError {
     TooManyRequests(String),
     #[error("{0}")]
     Internal(String),
+    /// The database cannot be reached or cannot write right now; retry later.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -61,8 +64,16 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound(message) => ApiError::NotFound(message),
             StoreError::Conflict(message) => ApiError::Conflict(message),
+            other if other.is_unavailable() => ApiError::Unavailable(other.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<crate::intake::IntakeError> for ApiError {
+    fn from(error: crate::intake::IntakeError) -> Self {
+        let crate::intake::IntakeError::Store(error) = error;
+        error.into()
     }
 }
 
@@ -77,6 +88,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -90,12 +102,15 @@ impl ApiError {
             ApiError::Unprocessable(_) => "invalid",
             ApiError::TooManyRequests(_) => "too-many-requests",
             ApiError::Internal(_) => "internal",
+            ApiError::Unavailable(_) => "unavailable",
         }
     }
 
     pub fn problem(&self) -> Problem {
         let status = self.status();
-        let detail = if status.is_server_error() {
+        let detail = if let ApiError::Unavailable(_) = self {
+            crate::web::error::UNAVAILABLE.to_owned()
+        } else if status.is_server_error() {
             // Internal details go to the log, not to the client.
             "Something went wrong on our side; the details are in the server log.".to_owned()
         } else {
@@ -123,10 +138,18 @@ pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        if let ApiError::Unavailable(_) = &self {
+            tracing::warn!(error = %self, "API request not served: database unavailable");
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "API request failed");
         }
         let mut response = problem_response(status, &self.problem());
+        if let ApiError::Unavailable(_) = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from_static(crate::web::error::RETRY_SECONDS),
+            );
+        }
         if let ApiError::Unauthorized { invalid_token, .. } = &self {
             let challenge = if *invalid_token {
                 "Bearer realm=\"helpdesk\", error=\"invalid_token\""

@@ -368,10 +368,7 @@ pub async fn create(
         state.config.attachments.clone(),
         state.config.intake_limits,
     );
-    let outcome = intake
-        .accept(message)
-        .await
-        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    let outcome = intake.accept(message).await?;
     let number = match outcome {
         Outcome::Created { number, .. } => {
             let change = Change {
