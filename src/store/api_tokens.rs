@@ -213,14 +213,15 @@ pub async fn remembered(
 }
 
 /// Remembers the answer to a create; a concurrent request that remembered one first wins.
+/// Whether this answer is the one kept.
 pub async fn remember(
     store: &Store,
     agent_id: i64,
     key: &str,
     answer: &RememberedAnswer,
     now: DateTime<Utc>,
-) -> Result<()> {
-    on_writer!(store, conn => sqlx::query(
+) -> Result<bool> {
+    let kept = on_writer!(store, conn => sqlx::query(
         "INSERT INTO api_idempotency (agent_id, idempotency_key, request_hash, status, body,
                                       created_at)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -234,5 +235,5 @@ pub async fn remember(
     .execute(&mut *conn)
     .await
     .map(|done| done.rows_affected()));
-    Ok(())
+    Ok(kept == 1)
 }
