@@ -403,9 +403,17 @@ pub async fn create(
             status: StatusCode::CREATED.as_u16(),
             body: body.clone(),
         };
-        let kept =
-            api_tokens::remember(&state.store, caller.id(), key, &answer, Utc::now()).await?;
-        // A concurrent request may have remembered its answer first: give the one kept.
+        let kept = api_tokens::remember(
+            &state.store,
+            caller.id(),
+            key,
+            &answer,
+            !replayed,
+            Utc::now(),
+        )
+        .await?;
+        // A concurrent request may have opened the ticket and remembered its answer first:
+        // give the one kept.
         if !kept && let Some(kept) = api_tokens::remembered(&state.store, caller.id(), key).await? {
             return replay(kept, &request_hash);
         }
