@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::{self, PasswordError};
 use crate::jobs::{self, AssignTicket};
+use crate::sign_in;
 use crate::store::agents::{self, Account};
 use crate::store::tickets::{Actor, NewEvent, record_event};
 use crate::store::{Store, StoreError, on_tx, sessions};
@@ -61,28 +62,28 @@ pub async fn set_password(
     Ok(account)
 }
 
-/// A person changes their own password: the current one must be right. Wrong ones count
-/// against the address like failed sign-ins (from `client`), so a session left open cannot be
-/// used to find the password by trying.
+/// A person changes their own password: the current one must be right. Tries count against
+/// the address like sign-ins, so a session left open cannot be used to find the password by
+/// trying.
 pub async fn change_own_password(
     store: &Store,
     agent_id: i64,
     current: &str,
     new: &str,
     keep: Option<&str>,
-    client: &str,
     now: DateTime<Utc>,
 ) -> Result<(), AccountError> {
     let account = find(store, agent_id).await?;
-    let since = now - crate::web::FAILURE_WINDOW;
-    let failures = sessions::recent_failures(store, &account.email, since).await?;
-    if failures.count >= crate::web::MAX_FAILURES {
-        let lifts_at = failures.oldest.unwrap_or(now) + crate::web::FAILURE_WINDOW;
-        return Err(AccountError::TooManyTries {
-            email: account.email,
-            minutes: ((lifts_at - now).num_seconds().max(1) + 59) / 60,
-        });
-    }
+    // Counted by address only: a session can only try its own person's password.
+    let counted = match sign_in::count(store, &account.email, None, now).await? {
+        Ok(counted) => counted,
+        Err(refused) => {
+            return Err(AccountError::TooManyTries {
+                email: account.email,
+                minutes: refused.minutes(),
+            });
+        }
+    };
     let matches = match account.password_hash.clone() {
         Some(stored) => {
             let current = current.to_owned();
@@ -91,9 +92,10 @@ pub async fn change_own_password(
         None => false,
     };
     if !matches {
-        sessions::record_failure(store, &account.email, client, now, since).await?;
+        counted.failed(store, now).await?;
         return Err(AccountError::WrongPassword);
     }
+    counted.succeeded(store).await?;
     set_password(store, agent_id, new, keep).await?;
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod import_csv;
 pub mod ingest;
 pub mod intake;
 pub mod seed;
+pub mod sign_in;
 pub mod store;
 pub mod web;
 pub use helpdesk_channel;

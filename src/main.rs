@@ -320,9 +320,11 @@ fn parse_strategy(value: &str) -> Result<AssignmentStrategy, String> {
 }
 
 fn main() -> ExitCode {
+    // Before the arguments are read, so `--help | head` ends quietly too.
+    end_quietly_on_closed_output(true);
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve) {
-        end_quietly_on_closed_output();
+    if matches!(cli.command, Command::Serve) {
+        end_quietly_on_closed_output(false);
     }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
@@ -350,12 +352,18 @@ fn main() -> ExitCode {
 
 /// `helpdesk ticket list | head` ends the way Unix tools do when the reader goes away, instead of
 /// panicking in `println!` with a backtrace. Rust ignores SIGPIPE by default; this puts back the
-/// default action for one-shot commands only: `serve` must live on if its log pipe closes.
-fn end_quietly_on_closed_output() {
-    // SAFETY: called at the start of main, before any other thread exists; it only resets one
-    // signal's disposition to its default.
+/// default action (`quietly`) for one-shot commands only: `serve` must live on if its log pipe
+/// closes, so it ignores the signal again (`!quietly`) and sees EPIPE as a write error.
+fn end_quietly_on_closed_output(quietly: bool) {
+    let action = if quietly {
+        libc::SIG_DFL
+    } else {
+        libc::SIG_IGN
+    };
+    // SAFETY: called at the start of main, before any other thread exists; it only sets one
+    // signal's disposition to a default or ignore.
     unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::signal(libc::SIGPIPE, action);
     }
 }
 

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use chrono::Utc;
 use helpdesk::domain::Role;
 use helpdesk::jobs;
@@ -14,7 +14,7 @@ use helpdesk::store::{self, api_tokens};
 use serde_json::{Value, json};
 use support::TestStore;
 use support::cli::{Serve, envs};
-use support::web::{Browser, PASSWORD, WebApp, agent_with_password, apps, call, csrf_of};
+use support::web::{Browser, PASSWORD, WebApp, agent_with_password, apps, call};
 
 // ---- the real binary ----
 
@@ -144,14 +144,8 @@ async fn user_password_disable_and_enable_from_the_command_line() {
 
         // Signing in over the real server: the new password works, the old one does not.
         let serve = Serve::start(&env).await;
-        assert_eq!(
-            sign_in(&serve.base, "cy@team.example", "first secret").await,
-            401
-        );
-        assert_eq!(
-            sign_in(&serve.base, "cy@team.example", "second secret").await,
-            303
-        );
+        assert_eq!(serve.sign_in("cy@team.example", "first secret").await, 401);
+        assert_eq!(serve.sign_in("cy@team.example", "second secret").await, 303);
 
         let token = env
             .ok(&[
@@ -166,10 +160,7 @@ async fn user_password_disable_and_enable_from_the_command_line() {
             .to_owned();
         let disabled = env.ok(&["user", "disable", "cy@team.example"]);
         assert!(disabled.contains("disabled cy@team.example"), "{disabled}");
-        assert_eq!(
-            sign_in(&serve.base, "cy@team.example", "second secret").await,
-            401
-        );
+        assert_eq!(serve.sign_in("cy@team.example", "second secret").await, 401);
         let refused = reqwest::Client::new()
             .get(format!("{}/api/v1/tickets", serve.base))
             .bearer_auth(&token)
@@ -181,27 +172,8 @@ async fn user_password_disable_and_enable_from_the_command_line() {
         assert!(list.contains("ACTIVE"), "{list}");
 
         env.ok(&["user", "enable", "cy@team.example"]);
-        assert_eq!(
-            sign_in(&serve.base, "cy@team.example", "second secret").await,
-            303
-        );
+        assert_eq!(serve.sign_in("cy@team.example", "second secret").await, 303);
     }
-}
-
-/// The status of a sign-in at /login (303 signed in, 401 refused).
-async fn sign_in(base: &str, email: &str, password: &str) -> u16 {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    client
-        .post(format!("{base}/login"))
-        .form(&[("email", email), ("password", password)])
-        .send()
-        .await
-        .expect("answer")
-        .status()
-        .as_u16()
 }
 
 #[tokio::test]
@@ -240,7 +212,9 @@ async fn seed_routes_assigns_and_prints_how_to_sign_in() {
 
         let serve = Serve::start(&env).await;
         assert_eq!(
-            sign_in(&serve.base, "demo.agent1@helpdesk.example", password).await,
+            serve
+                .sign_in("demo.agent1@helpdesk.example", password)
+                .await,
             303
         );
         // A second seed gives nobody a new password: none is printed.
@@ -251,36 +225,6 @@ async fn seed_routes_assigns_and_prints_how_to_sign_in() {
 }
 
 // ---- the pages and the API, in process ----
-
-/// Signs in with a given password; `None` when refused.
-async fn sign_in_with(app: &WebApp, email: &str, password: &str) -> Option<Browser> {
-    let answer = app
-        .request(
-            Method::POST,
-            "/login",
-            None,
-            Some(&[("email", email), ("password", password)]),
-        )
-        .await;
-    if answer.status != StatusCode::SEE_OTHER {
-        return None;
-    }
-    let cookie = answer
-        .headers
-        .get(header::SET_COOKIE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .expect("session cookie")
-        .to_owned();
-    let mut browser = Browser {
-        cookie,
-        csrf: String::new(),
-    };
-    let page = app.get("/account", Some(&browser)).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    browser.csrf = csrf_of(&page.body).expect("csrf");
-    Some(browser)
-}
 
 async fn signed_in(app: &WebApp, browser: &Browser) -> bool {
     app.get("/account", Some(browser)).await.status == StatusCode::OK
@@ -377,14 +321,14 @@ async fn people_change_their_own_password_at_account_and_other_sessions_end() {
             page.body
         );
         assert!(
-            sign_in_with(&app, "agent@helpdesk.example", PASSWORD)
+            app.sign_in_with("agent@helpdesk.example", PASSWORD)
                 .await
-                .is_none()
+                .is_err()
         );
         assert!(
-            sign_in_with(&app, "agent@helpdesk.example", "brand new secret")
+            app.sign_in_with("agent@helpdesk.example", "brand new secret")
                 .await
-                .is_some()
+                .is_ok()
         );
     }
 }
@@ -393,7 +337,7 @@ async fn people_change_their_own_password_at_account_and_other_sessions_end() {
 async fn wrong_current_passwords_count_like_failed_sign_ins() {
     for app in apps("accounts_limit").await {
         let agent = app.agent().await;
-        for _ in 0..helpdesk::web::MAX_FAILURES {
+        for _ in 0..helpdesk::sign_in::MAX_FAILURES {
             let wrong = app
                 .post(
                     "/account",
@@ -461,13 +405,14 @@ async fn admins_reset_passwords_and_disable_people_on_the_agents_page() {
             page.body
         );
         assert!(
-            sign_in_with(&app, "agent@helpdesk.example", PASSWORD)
+            app.sign_in_with("agent@helpdesk.example", PASSWORD)
                 .await
-                .is_none()
+                .is_err()
         );
-        let agent = sign_in_with(&app, "agent@helpdesk.example", "reset by admin")
+        let agent = app
+            .sign_in_with("agent@helpdesk.example", "reset by admin")
             .await
-            .expect("the new password works");
+            .unwrap_or_else(|refused| panic!("the new password works: {refused:?}"));
 
         // A colleague in Billing, and two open tickets of Abe's there.
         agent_with_password(
@@ -522,9 +467,9 @@ async fn admins_reset_passwords_and_disable_people_on_the_agents_page() {
 
         assert!(!signed_in(&app, &agent).await, "signed out at once");
         assert!(
-            sign_in_with(&app, "agent@helpdesk.example", "reset by admin")
+            app.sign_in_with("agent@helpdesk.example", "reset by admin")
                 .await
-                .is_none()
+                .is_err()
         );
         let refused = api(&app, Method::GET, "/api/v1/tickets", &token, None).await;
         assert_eq!(refused.0, StatusCode::UNAUTHORIZED);
@@ -563,9 +508,9 @@ async fn admins_reset_passwords_and_disable_people_on_the_agents_page() {
         let on = app.post(&active, &admin, &[("active", "on")]).await;
         assert_eq!(on.status, StatusCode::SEE_OTHER);
         assert!(
-            sign_in_with(&app, "agent@helpdesk.example", "reset by admin")
+            app.sign_in_with("agent@helpdesk.example", "reset by admin")
                 .await
-                .is_some()
+                .is_ok()
         );
         assert_eq!(
             app.detail(numbers[0]).await.summary.assignee.as_deref(),
@@ -676,13 +621,14 @@ async fn the_api_adds_people_sets_passwords_and_disables_them() {
         .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         assert!(
-            sign_in_with(&app, "dee@helpdesk.example", "dee's secret")
+            app.sign_in_with("dee@helpdesk.example", "dee's secret")
                 .await
-                .is_none()
+                .is_err()
         );
-        let browser = sign_in_with(&app, "dee@helpdesk.example", "by the admin")
+        let browser = app
+            .sign_in_with("dee@helpdesk.example", "by the admin")
             .await
-            .expect("signed in");
+            .unwrap_or_else(|refused| panic!("signed in: {refused:?}"));
         let dee_token = api_tokens::create(s, dee_id, "dee", Role::Agent, Utc::now())
             .await
             .expect("token")
@@ -709,9 +655,9 @@ async fn the_api_adds_people_sets_passwords_and_disables_them() {
         assert_eq!(status, StatusCode::NO_CONTENT);
         assert!(!signed_in(&app, &browser).await, "web sessions end");
         assert!(
-            sign_in_with(&app, "dee@helpdesk.example", "dee's own again")
+            app.sign_in_with("dee@helpdesk.example", "dee's own again")
                 .await
-                .is_some()
+                .is_ok()
         );
 
         // Disabling: the token stops working; tickets go to the department's other agent.

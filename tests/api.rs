@@ -195,6 +195,61 @@ async fn tokens_are_required_and_agent_tokens_are_refused_admin_endpoints() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn creates_racing_with_one_key_make_one_ticket_and_only_repeats_say_replayed() {
+    for app in apps("api_idempotency_race").await {
+        let backend = app.db.backend();
+        let admin = token(&app, app.admin_id, Role::Admin).await;
+        let before = ticket_count(&app).await;
+        let app = Arc::new(app);
+        let sent: Vec<_> = (0..8)
+            .map(|_| {
+                let (app, admin) = (app.clone(), admin.clone());
+                tokio::spawn(async move {
+                    call(
+                        &app,
+                        Method::POST,
+                        "/api/v1/tickets",
+                        Some(&admin),
+                        Some(json!({
+                            "subject": "Order 4713 never came",
+                            "body": "Where is it?",
+                            "customer_email": "eve@example.org",
+                        })),
+                        &[("Idempotency-Key", "order-4713")],
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let mut replies = Vec::new();
+        for reply in sent {
+            replies.push(reply.await.expect("answered"));
+        }
+        for reply in &replies {
+            assert_eq!(
+                reply.status,
+                StatusCode::CREATED,
+                "{backend:?} {}",
+                reply.text
+            );
+            assert_eq!(reply.body["number"], replies[0].body["number"]);
+        }
+        let fresh = replies
+            .iter()
+            .filter(|reply| reply.headers.get("idempotent-replayed").is_none())
+            .count();
+        assert_eq!(fresh, 1, "{backend:?}: one answer opened the ticket");
+        assert!(
+            replies
+                .iter()
+                .filter_map(|reply| reply.headers.get("idempotent-replayed"))
+                .all(|value| value == "true")
+        );
+        assert_eq!(ticket_count(&app).await, before + 1);
+    }
+}
+
 #[tokio::test]
 async fn a_create_sent_twice_with_one_idempotency_key_makes_one_ticket() {
     for app in apps("api_idempotency").await {
@@ -219,6 +274,10 @@ async fn a_create_sent_twice_with_one_idempotency_key_makes_one_ticket() {
         )
         .await;
         assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+        assert!(
+            first.headers.get("idempotent-replayed").is_none(),
+            "the request that opened the ticket is no replay"
+        );
         let number = first.body["number"].as_i64().expect("number");
         assert_eq!(
             first.headers[header::LOCATION],
@@ -1524,6 +1583,98 @@ fn numbers(reply: &Reply) -> Vec<i64> {
         .collect();
     numbers.sort_unstable();
     numbers
+}
+
+/// An agent's token sees the customers of the tickets it may see; an admin's sees all.
+#[tokio::test]
+async fn an_agents_token_sees_only_the_customers_of_their_departments_tickets() {
+    for app in apps("api_customer_scope").await {
+        let backend = app.db.backend();
+        let admin = token(&app, app.admin_id, Role::Admin).await;
+        let agent = token(&app, app.agent_id, Role::Agent).await;
+        let billing = app
+            .mail_from("Bea Billing <bea@example.org>", "s1@example.org", "Invoice")
+            .await;
+        app.route(billing, Some(app.billing)).await;
+        let technical = app
+            .mail_from(
+                "Tom Tech <tom@example.org>",
+                "s2@example.org",
+                "Server down",
+            )
+            .await;
+        app.route(technical, Some(app.technical)).await;
+        let get = |path: String, token: String| {
+            let app = &app;
+            async move { call(app, Method::GET, &path, Some(&token), None, &[]).await }
+        };
+        let names = |reply: &Reply| -> Vec<String> {
+            reply.body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|item| item["name"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+
+        for list in ["/api/v1/customers", "/api/v1/customers?q=example.org"] {
+            let theirs = get(list.into(), agent.clone()).await;
+            assert_eq!(theirs.status, StatusCode::OK, "{}", theirs.text);
+            assert_eq!(names(&theirs), ["Bea Billing"], "{backend:?} {list}");
+            let all = get(list.into(), admin.clone()).await;
+            assert_eq!(
+                names(&all),
+                ["Bea Billing", "Tom Tech"],
+                "{backend:?} {list}"
+            );
+        }
+        let all = get("/api/v1/customers".into(), admin.clone()).await;
+        let id_of = |name: &str| {
+            all.body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .find(|item| item["name"] == name)
+                .and_then(|item| item["id"].as_i64())
+                .expect("listed")
+        };
+        let (bea, tom) = (id_of("Bea Billing"), id_of("Tom Tech"));
+        let shown = get(format!("/api/v1/customers/{bea}"), agent.clone()).await;
+        assert_eq!(shown.status, StatusCode::OK, "{}", shown.text);
+        assert_eq!(shown.body["tickets"][0]["number"], json!(billing));
+        get(format!("/api/v1/customers/{tom}"), agent.clone())
+            .await
+            .problem(StatusCode::NOT_FOUND);
+        call(
+            &app,
+            Method::PATCH,
+            &format!("/api/v1/customers/{tom}"),
+            Some(&agent),
+            Some(json!({"name": "Renamed by Abe"})),
+            &[],
+        )
+        .await
+        .problem(StatusCode::NOT_FOUND);
+        let as_admin = get(format!("/api/v1/customers/{tom}"), admin.clone()).await;
+        assert_eq!(as_admin.status, StatusCode::OK, "{}", as_admin.text);
+        assert_eq!(as_admin.body["name"], "Tom Tech", "not renamed");
+
+        // Assigned to the agent outside their departments: the ticket and its customer show.
+        store::manage::set_assignee(
+            &app.db.store,
+            technical,
+            Some(app.agent_id),
+            &store::manage::Change {
+                agent_id: app.admin_id,
+                reason: Some("test setup"),
+                now: Utc::now(),
+            },
+        )
+        .await
+        .expect("assigned");
+        let theirs = get("/api/v1/customers".into(), agent.clone()).await;
+        assert_eq!(names(&theirs), ["Bea Billing", "Tom Tech"], "{backend:?}");
+    }
 }
 
 #[tokio::test]

@@ -59,9 +59,10 @@ async fn good_rows_become_tickets_and_bad_rows_are_reported_by_line() {
         assert_eq!(skipped[3].0, 8);
         assert!(skipped[3].1.contains("#5001 exists already"));
         // Nothing of a skipped row was stored: not even its customer.
-        let customers = store::customer_views::list(s, Some("fay@"), 0, 10)
-            .await
-            .expect("customers");
+        let customers =
+            store::customer_views::list(s, store::views::Visibility::All, Some("fay@"), 0, 10)
+                .await
+                .expect("customers");
         assert!(customers.is_empty());
 
         let fire = store::tickets::detail(s, 5001)

@@ -10,7 +10,7 @@ use chrono::Utc;
 use helpdesk::store::views::{self, ListQuery, Visibility};
 use http_body_util::BodyExt;
 use support::stores;
-use support::web::{PASSWORD, WebApp, apps};
+use support::web::{PASSWORD, SignInForm, WebApp, apps};
 use tower::ServiceExt;
 
 #[tokio::test]
@@ -25,40 +25,31 @@ async fn sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session() {
         assert!(form.body.contains("name=\"email\"") && form.body.contains("name=\"password\""));
 
         let wrong = app
-            .request(
-                Method::POST,
-                "/login",
-                None,
-                Some(&[
-                    ("email", "admin@helpdesk.example"),
-                    ("password", "not it at all"),
-                ]),
-            )
+            .post_sign_in(&[
+                ("email", "admin@helpdesk.example"),
+                ("password", "not it at all"),
+            ])
             .await;
         assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{backend:?}");
         assert!(wrong.body.contains("Wrong email or password"));
-        assert!(wrong.headers.get(header::SET_COOKIE).is_none());
+        assert!(wrong.set_cookie("helpdesk_session").is_none());
 
         let signed_in = app
-            .request(
-                Method::POST,
-                "/login",
-                None,
-                Some(&[
-                    ("email", "Admin@Helpdesk.example"),
-                    ("password", PASSWORD),
-                    ("next", "/tickets"),
-                ]),
-            )
+            .post_sign_in(&[
+                ("email", "Admin@Helpdesk.example"),
+                ("password", PASSWORD),
+                ("next", "/tickets"),
+            ])
             .await;
         assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
         assert_eq!(signed_in.location(), "/tickets");
-        let cookie = signed_in.headers[header::SET_COOKIE]
-            .to_str()
-            .expect("ascii");
+        let cookie = signed_in.set_cookie("helpdesk_session").expect("session");
         for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
             assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
         }
+        // The sign-in form's token has served its purpose.
+        let form_token = signed_in.set_cookie("helpdesk_signin").expect("removed");
+        assert!(form_token.contains("Max-Age=0"), "{form_token}");
 
         let browser = app.admin().await;
         let dashboard = app.get("/", Some(&browser)).await;
@@ -86,16 +77,11 @@ async fn sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session() {
 
         // An open redirect is not offered.
         let elsewhere = app
-            .request(
-                Method::POST,
-                "/login",
-                None,
-                Some(&[
-                    ("email", "admin@helpdesk.example"),
-                    ("password", PASSWORD),
-                    ("next", "//evil.example/"),
-                ]),
-            )
+            .post_sign_in(&[
+                ("email", "admin@helpdesk.example"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/"),
+            ])
             .await;
         assert_eq!(elsewhere.location(), "/");
 
@@ -125,25 +111,15 @@ async fn failed_sign_ins_are_rate_limited_and_cross_site_sign_ins_refused() {
     for app in apps("web_rate_limit").await {
         for _ in 0..5 {
             let wrong = app
-                .request(
-                    Method::POST,
-                    "/login",
-                    None,
-                    Some(&[
-                        ("email", "agent@helpdesk.example"),
-                        ("password", "guessing"),
-                    ]),
-                )
+                .post_sign_in(&[
+                    ("email", "agent@helpdesk.example"),
+                    ("password", "guessing"),
+                ])
                 .await;
             assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
         }
         let limited = app
-            .request(
-                Method::POST,
-                "/login",
-                None,
-                Some(&[("email", "agent@helpdesk.example"), ("password", PASSWORD)]),
-            )
+            .post_sign_in(&[("email", "agent@helpdesk.example"), ("password", PASSWORD)])
             .await;
         assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
         assert!(limited.body.contains("Too many failed sign-ins"));
@@ -2116,8 +2092,8 @@ async fn admins_add_turn_off_and_delete_webhooks_and_see_their_deliveries() {
     }
 }
 
-/// A sign-in attempt from a client address (as the server's connection info gives it), with
-/// an optional X-Forwarded-For header.
+/// A sign-in attempt through the form from a client address (as the server's connection info
+/// gives it), with an optional X-Forwarded-For header.
 async fn sign_in_from(
     router: &axum::Router,
     client: &str,
@@ -2126,30 +2102,20 @@ async fn sign_in_from(
     password: &str,
 ) -> (StatusCode, axum::http::HeaderMap, String) {
     let address: std::net::SocketAddr = client.parse().expect("address");
-    let mut request = axum::http::Request::builder()
-        .method(Method::POST)
-        .uri("/login")
-        .header(header::HOST, "127.0.0.1:8080")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .extension(axum::extract::ConnectInfo(address));
-    if let Some(forwarded_for) = forwarded_for {
-        request = request.header("x-forwarded-for", forwarded_for);
-    }
-    let body =
-        serde_urlencoded::to_string([("email", email), ("password", password)]).expect("form");
-    let answer = router
-        .clone()
-        .oneshot(request.body(axum::body::Body::from(body)).expect("request"))
+    let headers: Vec<(&str, &str)> = forwarded_for
+        .map(|value| ("x-forwarded-for", value))
+        .into_iter()
+        .collect();
+    let answer = SignInForm::open(router)
         .await
-        .expect("answer");
-    let status = answer.status();
-    let headers = answer.headers().clone();
-    let bytes = answer.into_body().collect().await.expect("body").to_bytes();
-    (
-        status,
-        headers,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
+        .post(
+            router,
+            &[("email", email), ("password", password)],
+            Some(address),
+            &headers,
+        )
+        .await;
+    (answer.status, answer.headers, answer.body)
 }
 
 #[tokio::test]
@@ -2157,7 +2123,7 @@ async fn one_client_cannot_try_passwords_on_many_addresses() {
     for app in apps("web_rate_limit_ip").await {
         let backend = app.db.backend();
         let sprayer = "203.0.113.7:40000";
-        let limit = helpdesk::web::MAX_FAILURES_PER_IP;
+        let limit = helpdesk::sign_in::MAX_FAILURES_PER_IP;
         for n in 0..limit {
             let (status, _, _) = sign_in_from(
                 &app.router,
@@ -2239,6 +2205,301 @@ async fn one_client_cannot_try_passwords_on_many_addresses() {
         )
         .await;
         assert_eq!(status, StatusCode::SEE_OTHER, "another client of the proxy");
+    }
+}
+
+/// Two instances of the web server on one database: the app's router and another over its
+/// own connections, as a second process would be.
+async fn two_instances(app: &WebApp) -> [axum::Router; 2] {
+    let store = helpdesk::store::Store::connect(&app.db.url, 5)
+        .await
+        .expect("a second instance's connections");
+    let other = helpdesk::web::router(helpdesk::web::AppState::new(
+        store,
+        support::web::config(&app.db),
+    ));
+    [app.router.clone(), other]
+}
+
+/// Sends `tries` (client address, email, password) all at once, alternating between the two
+/// instances, each through a sign-in form opened once, as a script would.
+async fn sign_in_all_at_once(
+    app: &WebApp,
+    tries: Vec<(String, String, String)>,
+) -> Vec<support::web::Answer> {
+    let instances = two_instances(app).await;
+    let form = SignInForm::open(&app.router).await;
+    let sent: Vec<_> = tries
+        .into_iter()
+        .enumerate()
+        .map(|(n, (client, email, password))| {
+            let router = instances[n % 2].clone();
+            let form = form.clone();
+            tokio::spawn(async move {
+                let client = client.parse().expect("address");
+                form.post(
+                    &router,
+                    &[("email", email.as_str()), ("password", password.as_str())],
+                    Some(client),
+                    &[],
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for try_ in sent {
+        answers.push(try_.await.expect("answered"));
+    }
+    answers
+}
+
+/// Asserts that `answers` checked exactly `checked` passwords (401) and refused the rest with
+/// 429, a wait in Retry-After and `reason` on the page.
+fn only_so_many_checked(
+    backend: helpdesk::store::Backend,
+    answers: &[support::web::Answer],
+    checked: usize,
+    reason: &str,
+) {
+    let wrong = answers
+        .iter()
+        .filter(|answer| answer.status == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(wrong, checked, "{backend:?}: passwords checked");
+    for answer in answers
+        .iter()
+        .filter(|answer| answer.status != StatusCode::UNAUTHORIZED)
+    {
+        assert_eq!(
+            answer.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            answer.body
+        );
+        assert!(answer.body.contains(reason), "{}", answer.body);
+        let retry_after: i64 = answer.headers[header::RETRY_AFTER]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        assert!((1..=900).contains(&retry_after), "{retry_after}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_passwords_for_one_address_get_only_five_checks() {
+    for app in apps("web_parallel_address").await {
+        let backend = app.db.backend();
+        // From 100 clients, so only the address's limit applies.
+        let tries = (0..100)
+            .map(|n| {
+                (
+                    format!("198.51.100.{n}:40000"),
+                    "agent@helpdesk.example".to_owned(),
+                    format!("guess number {n}"),
+                )
+            })
+            .collect();
+        let answers = sign_in_all_at_once(&app, tries).await;
+        only_so_many_checked(
+            backend,
+            &answers,
+            helpdesk::sign_in::MAX_FAILURES as usize,
+            "Too many failed sign-ins for agent@helpdesk.example",
+        );
+        // The right password waits for the window too; other addresses do not.
+        let (status, _, _) = sign_in_from(
+            &app.router,
+            "192.0.2.10:40000",
+            None,
+            "agent@helpdesk.example",
+            PASSWORD,
+        )
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{backend:?}");
+        app.admin().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_passwords_from_one_client_get_only_twenty_checks() {
+    for app in apps("web_parallel_client").await {
+        let backend = app.db.backend();
+        let tries = (0..100)
+            .map(|n| {
+                (
+                    "203.0.113.9:40000".to_owned(),
+                    format!("someone{n}@helpdesk.example"),
+                    "summer2024".to_owned(),
+                )
+            })
+            .collect();
+        let answers = sign_in_all_at_once(&app, tries).await;
+        only_so_many_checked(
+            backend,
+            &answers,
+            helpdesk::sign_in::MAX_FAILURES_PER_IP as usize,
+            "Too many failed sign-ins from your network address (203.0.113.9)",
+        );
+        let (status, _, _) = sign_in_from(
+            &app.router,
+            "203.0.113.9:40001",
+            None,
+            "admin@helpdesk.example",
+            PASSWORD,
+        )
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_right_password_starts_the_address_over_and_costs_the_client_nothing() {
+    for app in apps("web_rate_limit_success").await {
+        let backend = app.db.backend();
+        let office = "192.0.2.77:40000";
+        let limit = helpdesk::sign_in::MAX_FAILURES;
+        // A few slips, then the right password: the slips are forgiven.
+        for round in 0..3 {
+            for n in 0..limit - 1 {
+                let (status, _, _) =
+                    sign_in_from(&app.router, office, None, "agent@helpdesk.example", "oops").await;
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{backend:?} round {round} slip {n}"
+                );
+            }
+            let (status, _, _) = sign_in_from(
+                &app.router,
+                office,
+                None,
+                "agent@helpdesk.example",
+                PASSWORD,
+            )
+            .await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "{backend:?} round {round}");
+        }
+        // Many people signing in behind one router do not use up its limit: the right
+        // passwords are not counted against it, the 12 slips above are.
+        for n in 0..helpdesk::sign_in::MAX_FAILURES_PER_IP {
+            let (status, _, _) = sign_in_from(
+                &app.router,
+                office,
+                None,
+                "admin@helpdesk.example",
+                PASSWORD,
+            )
+            .await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "{backend:?} sign-in {n}");
+        }
+        let slips = 3 * (limit - 1);
+        for n in slips..helpdesk::sign_in::MAX_FAILURES_PER_IP {
+            let (status, _, _) = sign_in_from(
+                &app.router,
+                office,
+                None,
+                &format!("nobody{n}@helpdesk.example"),
+                "oops",
+            )
+            .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{backend:?} try {n}");
+        }
+        let (status, _, _) = sign_in_from(
+            &app.router,
+            office,
+            None,
+            "admin@helpdesk.example",
+            PASSWORD,
+        )
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_sign_in_without_the_forms_token_is_refused_and_checks_no_password() {
+    for app in apps("web_sign_in_token").await {
+        let backend = app.db.backend();
+        let form = app.get("/login", None).await;
+        let cookie = form.set_cookie("helpdesk_signin").expect("token cookie");
+        for attribute in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Secure",
+            "Path=/login",
+            "Max-Age=3600",
+        ] {
+            assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+        }
+        let opened = SignInForm::open(&app.router).await;
+        let right = [("email", "agent@helpdesk.example"), ("password", PASSWORD)];
+        let without = |cookie: Option<&str>, token: Option<&str>| {
+            let mut fields = right.to_vec();
+            if let Some(token) = token {
+                fields.push(("csrf", token));
+            }
+            let mut request = axum::http::Request::post("/login")
+                .header(header::HOST, "127.0.0.1:8080")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            if let Some(cookie) = cookie {
+                request = request.header(header::COOKIE, cookie);
+            }
+            request
+                .body(axum::body::Body::from(
+                    serde_urlencoded::to_string(&fields).expect("form"),
+                ))
+                .expect("request")
+        };
+        let other = "0".repeat(64);
+        let other_cookie = format!("helpdesk_signin={other}");
+        // No Origin header in any of these, as a client that strips it would send them.
+        let refusals = [
+            ("no token at all", without(None, None)),
+            ("the field only", without(None, Some(&opened.token))),
+            ("the cookie only", without(Some(&opened.cookie), None)),
+            (
+                "a token of another form",
+                without(Some(&other_cookie), Some(&opened.token)),
+            ),
+        ];
+        for (case, request) in refusals {
+            let answer = app.router.clone().oneshot(request).await.expect("answer");
+            assert_eq!(answer.status(), StatusCode::FORBIDDEN, "{backend:?} {case}");
+            assert!(
+                answer
+                    .headers()
+                    .get_all(header::SET_COOKIE)
+                    .iter()
+                    .all(|value| !value.as_bytes().starts_with(b"helpdesk_session=")),
+                "{case}: no one is signed in"
+            );
+            let bytes = answer.into_body().collect().await.expect("body").to_bytes();
+            let body = String::from_utf8_lossy(&bytes);
+            assert!(
+                body.contains("This sign-in form has expired or did not come from this site")
+                    && body.contains("please sign in again")
+                    && body.contains("name=\"csrf\""),
+                "{case}: {body}"
+            );
+        }
+        // None of them counted as a try: all five wrong passwords are still checked.
+        for n in 0..helpdesk::sign_in::MAX_FAILURES {
+            let wrong = opened
+                .post(
+                    &app.router,
+                    &[("email", "agent@helpdesk.example"), ("password", "nope")],
+                    None,
+                    &[],
+                )
+                .await;
+            assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{backend:?} {n}");
+        }
+        // The form and its cookie go on working for more than one try.
+        let limited = opened.post(&app.router, &right, None, &[]).await;
+        assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+        app.admin().await;
     }
 }
 
@@ -2456,6 +2717,83 @@ async fn customer_of(app: &WebApp, number: i64) -> i64 {
         .expect("read")
         .expect("ticket")
         .id
+}
+
+/// Agents see the customers of the tickets they may see; admins see all.
+#[tokio::test]
+async fn agents_see_only_the_customers_of_their_departments_tickets() {
+    for app in apps("web_customer_scope").await {
+        let backend = app.db.backend();
+        let billing = app
+            .mail_from("Bea Billing <bea@example.org>", "s1@example.org", "Invoice")
+            .await;
+        app.route(billing, Some(app.billing)).await;
+        let technical = app
+            .mail_from(
+                "Tom Tech <tom@example.org>",
+                "s2@example.org",
+                "Server down",
+            )
+            .await;
+        app.route(technical, Some(app.technical)).await;
+        let (bea, tom) = (
+            customer_of(&app, billing).await,
+            customer_of(&app, technical).await,
+        );
+        let agent = app.agent().await;
+        let admin = app.admin().await;
+
+        for list in ["/customers", "/customers?q=example.org"] {
+            let theirs = app.get(list, Some(&agent)).await;
+            assert_eq!(theirs.status, StatusCode::OK, "{backend:?} {list}");
+            assert!(theirs.body.contains("Bea Billing"), "{}", theirs.body);
+            assert!(!theirs.body.contains("Tom Tech"), "{backend:?} {list}");
+            let all = app.get(list, Some(&admin)).await.body;
+            assert!(
+                all.contains("Bea Billing") && all.contains("Tom Tech"),
+                "{all}"
+            );
+        }
+        assert_eq!(
+            app.get(&format!("/customers/{bea}"), Some(&agent))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let hidden = app.get(&format!("/customers/{tom}"), Some(&agent)).await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{backend:?}");
+        assert!(!hidden.body.contains("Tom Tech"));
+        assert_eq!(
+            app.get(&format!("/customers/{tom}"), Some(&admin))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        // Nor can the agent rename a customer they cannot see.
+        let rename = app
+            .post(
+                &format!("/customers/{tom}/rename"),
+                &agent,
+                &[("name", "Renamed by Abe")],
+            )
+            .await;
+        assert_eq!(rename.status, StatusCode::NOT_FOUND, "{backend:?}");
+        assert!(
+            !app.get(&format!("/customers/{tom}"), Some(&admin))
+                .await
+                .body
+                .contains("Renamed by Abe")
+        );
+
+        // A ticket of Tom's handed to the agent shows him to the agent.
+        app.route(technical, Some(app.billing)).await;
+        assert_eq!(
+            app.get(&format!("/customers/{tom}"), Some(&agent))
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
 }
 
 #[tokio::test]

@@ -212,19 +212,30 @@ pub async fn remembered(
     }))
 }
 
-/// Remembers the answer to a create; a concurrent request that remembered one first wins.
+/// Remembers the answer to a create; whether it is the one kept. A repeat keeps an answer
+/// remembered before it (a concurrent request's). The request that opened the ticket
+/// (`opened`) puts its own answer in place of one a racing repeat remembered first: it is the
+/// first answer, the one later repeats must get.
 pub async fn remember(
     store: &Store,
     agent_id: i64,
     key: &str,
     answer: &RememberedAnswer,
+    opened: bool,
     now: DateTime<Utc>,
-) -> Result<()> {
-    on_writer!(store, conn => sqlx::query(
+) -> Result<bool> {
+    let on_conflict = if opened {
+        "ON CONFLICT (agent_id, idempotency_key) DO UPDATE SET request_hash = excluded.request_hash,
+             status = excluded.status, body = excluded.body, created_at = excluded.created_at"
+    } else {
+        "ON CONFLICT DO NOTHING"
+    };
+    let sql = format!(
         "INSERT INTO api_idempotency (agent_id, idempotency_key, request_hash, status, body,
                                       created_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6) {on_conflict}"
+    );
+    let kept = on_writer!(store, conn => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
     .bind(agent_id)
     .bind(key)
     .bind(&answer.request_hash)
@@ -234,5 +245,5 @@ pub async fn remember(
     .execute(&mut *conn)
     .await
     .map(|done| done.rows_affected()));
-    Ok(())
+    Ok(kept == 1)
 }

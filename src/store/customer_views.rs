@@ -2,6 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
+use sqlx::AssertSqlSafe;
+
+use super::views::Visibility;
 use super::{Result, Store, on_pool};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -21,10 +24,29 @@ pub struct IdentityRow {
     pub display_name: Option<String>,
 }
 
-/// Customers by id, after `after_id`, optionally those whose name or an address contains
-/// `search` (any case); one more than `limit` tells whether another page follows.
+/// The condition on customers `c` that keeps those `visibility` allows, with the agent's id
+/// (or NULL for all) bound at `agent`: an agent sees the customers of the tickets they see.
+fn visible_customer(agent: &str) -> String {
+    format!(
+        "(CAST({agent} AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM tickets t
+              WHERE t.customer_id = c.id AND {}))",
+        super::views::visible_to_agent("t", agent)
+    )
+}
+
+fn agent_of(visibility: Visibility) -> Option<i64> {
+    match visibility {
+        Visibility::All => None,
+        Visibility::Agent(agent_id) => Some(agent_id),
+    }
+}
+
+/// Customers by id that `visibility` allows, after `after_id`, optionally those whose name or
+/// an address contains `search` (any case); one more than `limit` tells whether another page
+/// follows.
 pub async fn list(
     store: &Store,
+    visibility: Visibility,
     search: Option<&str>,
     after_id: i64,
     limit: i64,
@@ -33,7 +55,7 @@ pub async fn list(
         .map(str::trim)
         .filter(|text| !text.is_empty())
         .map(|text| format!("%{}%", text.to_lowercase().replace(['%', '_'], "")));
-    let rows = on_pool!(store, pool => sqlx::query_as(
+    let sql = format!(
         "SELECT c.id, c.name, c.created_at,
                 (SELECT COUNT(*) FROM tickets WHERE customer_id = c.id) AS tickets
          FROM customers c
@@ -41,23 +63,31 @@ pub async fn list(
            AND ($2 IS NULL OR LOWER(COALESCE(c.name, '')) LIKE $2
                 OR c.id IN (SELECT customer_id FROM customer_identities
                             WHERE LOWER(address) LIKE $2 OR LOWER(COALESCE(display_name, '')) LIKE $2))
+           AND {}
          ORDER BY c.id LIMIT $3",
-    )
+        visible_customer("$4")
+    );
+    let rows = on_pool!(store, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
     .bind(after_id)
     .bind(pattern.clone())
     .bind(limit)
+    .bind(agent_of(visibility))
     .fetch_all(pool)
     .await)?;
     Ok(rows)
 }
 
-pub async fn find(store: &Store, id: i64) -> Result<Option<CustomerRow>> {
-    let row = on_pool!(store, pool => sqlx::query_as(
-        "SELECT id, name, created_at,
-                (SELECT COUNT(*) FROM tickets WHERE customer_id = $1) AS tickets
-         FROM customers WHERE id = $1",
-    )
+/// The customer `id`, when `visibility` allows.
+pub async fn find(store: &Store, visibility: Visibility, id: i64) -> Result<Option<CustomerRow>> {
+    let sql = format!(
+        "SELECT c.id, c.name, c.created_at,
+                (SELECT COUNT(*) FROM tickets WHERE customer_id = c.id) AS tickets
+         FROM customers c WHERE c.id = $1 AND {}",
+        visible_customer("$2")
+    );
+    let row = on_pool!(store, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
     .bind(id)
+    .bind(agent_of(visibility))
     .fetch_optional(pool)
     .await)?;
     Ok(row)

@@ -1,4 +1,4 @@
-//! Web sign-in sessions and the record of failed sign-ins.
+//! Web sign-in sessions and the count of sign-in tries.
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
@@ -129,70 +129,97 @@ pub async fn end_for_agent(tx: &mut Tx, agent_id: i64, keep: Option<&str>) -> Re
     Ok(ended)
 }
 
-/// Failed sign-ins counted against one address or one client IP within a window.
+/// What a sign-in try is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Failures {
+pub enum TryScope {
+    /// The address signed in with (lower case).
+    Email,
+    /// The client IP (see `web::auth::ClientIp`).
+    Ip,
+}
+
+impl TryScope {
+    fn as_str(self) -> &'static str {
+        match self {
+            TryScope::Email => "email",
+            TryScope::Ip => "ip",
+        }
+    }
+}
+
+/// The count of tries in one window, this try included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tries {
     pub count: i64,
-    /// The oldest counted one: the limit lifts when it leaves the window.
-    pub oldest: Option<DateTime<Utc>>,
+    pub window_started_at: DateTime<Utc>,
 }
 
-/// Failed sign-ins for `email` since `since`.
-pub async fn recent_failures(store: &Store, email: &str, since: DateTime<Utc>) -> Result<Failures> {
-    let (count, oldest) = on_pool!(store, pool => sqlx::query_as(
-        "SELECT COUNT(*), MIN(at) FROM login_failures WHERE email = $1 AND at > $2",
-    )
-    .bind(email.trim().to_lowercase())
-    .bind(since)
-    .fetch_one(pool)
-    .await)?;
-    Ok(Failures { count, oldest })
-}
-
-/// Failed sign-ins from client `ip` since `since`, whatever addresses they tried.
-pub async fn recent_failures_from(
+/// Counts one try against `key` and returns the new count: one statement, so parallel tries
+/// each get their own number however many instances share the database. A window older than
+/// `window` starts over at this try.
+pub async fn count_try(
     store: &Store,
-    ip: &str,
-    since: DateTime<Utc>,
-) -> Result<Failures> {
-    let (count, oldest) = on_pool!(store, pool => sqlx::query_as(
-        "SELECT COUNT(*), MIN(at) FROM login_failures WHERE ip = $1 AND at > $2",
-    )
-    .bind(ip)
-    .bind(since)
-    .fetch_one(pool)
-    .await)?;
-    Ok(Failures { count, oldest })
-}
-
-/// Records a failed sign-in for an address from a client IP; forgets those older than
-/// `keep_since`.
-pub async fn record_failure(
-    store: &Store,
-    email: &str,
-    ip: &str,
+    scope: TryScope,
+    key: &str,
     now: DateTime<Utc>,
-    keep_since: DateTime<Utc>,
+    window: Duration,
+) -> Result<Tries> {
+    let (count, window_started_at): (i64, DateTime<Utc>) = on_writer!(store, conn => sqlx::query_as(
+        "INSERT INTO sign_in_tries (scope, key, tries, window_started_at) VALUES ($1, $2, 1, $3)
+         ON CONFLICT (scope, key) DO UPDATE SET
+             tries = CASE WHEN sign_in_tries.window_started_at <= $4 THEN 1
+                          ELSE sign_in_tries.tries + 1 END,
+             window_started_at = CASE WHEN sign_in_tries.window_started_at <= $4 THEN $3
+                                      ELSE sign_in_tries.window_started_at END
+         RETURNING tries, window_started_at",
+    )
+    .bind(scope.as_str())
+    .bind(key)
+    .bind(now)
+    .bind(now - window)
+    .fetch_one(&mut *conn)
+    .await);
+    Ok(Tries {
+        count,
+        window_started_at,
+    })
+}
+
+/// Takes back one try counted by [`count_try`], unless its window has started over since.
+pub async fn take_back_try(
+    store: &Store,
+    scope: TryScope,
+    key: &str,
+    counted: Tries,
 ) -> Result<()> {
-    on_writer!(store, conn => sqlx::query("INSERT INTO login_failures (email, ip, at) VALUES ($1, $2, $3)")
-        .bind(email.trim().to_lowercase())
-        .bind(ip)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected()));
-    on_writer!(store, conn => sqlx::query("DELETE FROM login_failures WHERE at < $1")
-        .bind(keep_since)
+    on_writer!(store, conn => sqlx::query(
+        "UPDATE sign_in_tries SET tries = tries - 1
+         WHERE scope = $1 AND key = $2 AND window_started_at <= $3 AND tries > 0",
+    )
+    .bind(scope.as_str())
+    .bind(key)
+    .bind(counted.window_started_at)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()));
+    Ok(())
+}
+
+/// Forgets the tries counted against `key`.
+pub async fn clear_tries(store: &Store, scope: TryScope, key: &str) -> Result<()> {
+    on_writer!(store, conn => sqlx::query("DELETE FROM sign_in_tries WHERE scope = $1 AND key = $2")
+        .bind(scope.as_str())
+        .bind(key)
         .execute(&mut *conn)
         .await
         .map(|done| done.rows_affected()));
     Ok(())
 }
 
-/// Forgets the failures of an address after a successful sign-in.
-pub async fn clear_failures(store: &Store, email: &str) -> Result<()> {
-    on_writer!(store, conn => sqlx::query("DELETE FROM login_failures WHERE email = $1")
-        .bind(email.trim().to_lowercase())
+/// Forgets the counts whose window started before `before`: they would start over anyway.
+pub async fn forget_old_tries(store: &Store, before: DateTime<Utc>) -> Result<()> {
+    on_writer!(store, conn => sqlx::query("DELETE FROM sign_in_tries WHERE window_started_at < $1")
+        .bind(before)
         .execute(&mut *conn)
         .await
         .map(|done| done.rows_affected()));

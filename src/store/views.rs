@@ -288,11 +288,18 @@ macro_rules! bind_all {
 fn visibility_clause(conditions: &mut Conditions, visibility: Visibility) {
     if let Visibility::Agent(agent_id) = visibility {
         let me = conditions.placeholder(Bind::Int(agent_id));
-        conditions.push(format!(
-            "(t.assignee_id = {me} OR t.department_id IN
-                (SELECT department_id FROM agent_departments WHERE agent_id = {me}))"
-        ));
+        conditions.push(visible_to_agent("t", &me));
     }
+}
+
+/// Whether the ticket `ticket` (a table alias) is one the agent whose id is bound at
+/// `agent` may see: theirs, or in one of their departments. The one rule for tickets and,
+/// through their tickets, customers.
+pub(crate) fn visible_to_agent(ticket: &str, agent: &str) -> String {
+    format!(
+        "({ticket}.assignee_id = {agent} OR {ticket}.department_id IN
+            (SELECT department_id FROM agent_departments WHERE agent_id = {agent}))"
+    )
 }
 
 /// An FTS5 query that finds every word as a word, whatever characters the words hold.

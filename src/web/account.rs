@@ -7,7 +7,7 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 
 use super::AppState;
-use super::auth::{ClientIp, Posted, Viewer};
+use super::auth::{Posted, Viewer};
 use super::error::WebResult;
 use super::pages::{Nav, see_other};
 use crate::accounts::{self, AccountError};
@@ -79,7 +79,6 @@ pub struct PasswordChange {
 /// typed twice alike. Their other sessions end; this one stays signed in.
 pub async fn change_password(
     State(state): State<AppState>,
-    client: ClientIp,
     posted: Posted<PasswordChange>,
 ) -> WebResult<Response> {
     let viewer = posted.viewer;
@@ -94,7 +93,6 @@ pub async fn change_password(
         &form.current,
         &form.password,
         Some(&viewer.token),
-        &client.0,
         Utc::now(),
     )
     .await;

@@ -84,6 +84,33 @@ pub fn session_cookie(token: Option<&str>, secure: bool) -> HeaderValue {
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// The cookie that holds the sign-in form's token. The form carries the same value in its
+/// `csrf` field, and a sign-in is accepted only when the two agree: another site can make a
+/// browser post the form, but can neither read the cookie nor make the browser send it along
+/// (`SameSite=Strict`), so it cannot sign a person in to an account of its choosing.
+pub const SIGN_IN_COOKIE: &str = "helpdesk_signin";
+/// How long a sign-in form stays usable; after that the form is shown again with a new token.
+pub const SIGN_IN_FORM_LIFETIME: Duration = Duration::hours(1);
+
+/// The `Set-Cookie` value for the sign-in form's token (or, with `None`, one that removes it).
+pub fn sign_in_cookie(token: Option<&str>, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let (token, max_age) = match token {
+        Some(token) => (token, SIGN_IN_FORM_LIFETIME.num_seconds()),
+        None => ("", 0),
+    };
+    let value = format!(
+        "{SIGN_IN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The sign-in token the browser sent in its cookie, when it looks like one of ours.
+pub fn sign_in_token(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SIGN_IN_COOKIE)
+        .filter(|token| token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Sends people who are not signed in to the sign-in page, and back afterwards.
 pub struct SignInFirst {
     next: String,
@@ -187,8 +214,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     }
 }
 
-/// Sign-in has no session yet to hold a token: a cross-site form is refused by its Origin
-/// header instead (browsers send it with every POST).
+/// Sign-in has no session yet to hold a token: besides the form's own token (see
+/// [`SIGN_IN_COOKIE`]) a cross-site form is refused by its Origin header (browsers send it with
+/// every POST; a request without one is left to the token).
 pub fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(ORIGIN).and_then(|value| value.to_str().ok()) else {
         return true;

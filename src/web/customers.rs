@@ -59,8 +59,10 @@ async fn with_identities(state: &AppState, rows: Vec<CustomerRow>) -> WebResult<
         .collect())
 }
 
-async fn customer(state: &AppState, id: i64) -> WebResult<CustomerItem> {
-    let row = customer_views::find(&state.store, id)
+/// The customer `id`, if the viewer may see them (an agent: through one of their tickets);
+/// else the same 404 as for one that does not exist.
+async fn customer(state: &AppState, viewer: &Viewer, id: i64) -> WebResult<CustomerItem> {
+    let row = customer_views::find(&state.store, viewer.visibility(), id)
         .await?
         .ok_or_else(|| {
             WebError::NotFound(format!(
@@ -122,8 +124,14 @@ pub async fn list(
             WebError::BadRequest("The page link is damaged; start from the first page.".into())
         })?,
     };
-    let mut rows =
-        customer_views::list(&state.store, Some(params.q.as_str()), after, PAGE + 1).await?;
+    let mut rows = customer_views::list(
+        &state.store,
+        viewer.visibility(),
+        Some(params.q.as_str()),
+        after,
+        PAGE + 1,
+    )
+    .await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
     let link = |after: Option<i64>| {
@@ -179,7 +187,7 @@ pub async fn show(
     Path(id): Path<i64>,
     Query(params): Query<ShowParams>,
 ) -> WebResult<Response> {
-    let customer = customer(&state, id).await?;
+    let customer = customer(&state, &viewer, id).await?;
     let (tickets, more_tickets) =
         tickets_of(&state, viewer.visibility(), id, CUSTOMER_TICKETS).await?;
     render(&CustomerPage {
@@ -200,12 +208,14 @@ pub struct RenameForm {
     name: String,
 }
 
-/// Agents and admins may rename: a name is what the people answering call the customer.
+/// Agents (of customers they may see) and admins may rename: a name is what the people
+/// answering call the customer.
 pub async fn rename(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     posted: Posted<RenameForm>,
 ) -> WebResult<Response> {
+    customer(&state, &posted.viewer, id).await?;
     customers::rename(&state.store, id, &posted.form.name).await?;
     Ok(see_other(&format!("/customers/{id}")))
 }
@@ -252,7 +262,7 @@ pub async fn merge_form(
     Query(params): Query<MergeParams>,
 ) -> WebResult<Response> {
     may_merge(&viewer)?;
-    let keep = customer(&state, id).await?;
+    let keep = customer(&state, &viewer, id).await?;
     let text = params.other.trim().trim_start_matches('#');
     let (other, candidates) = match text.parse::<i64>() {
         Ok(other_id) if other_id == id => {
@@ -260,10 +270,11 @@ pub async fn merge_form(
                 "A customer record cannot be merged into itself; choose the other record.".into(),
             ));
         }
-        Ok(other_id) => (Some(customer(&state, other_id).await?), Vec::new()),
+        Ok(other_id) => (Some(customer(&state, &viewer, other_id).await?), Vec::new()),
         Err(_) if text.is_empty() => (None, Vec::new()),
         Err(_) => {
-            let rows = customer_views::list(&state.store, Some(text), 0, PAGE).await?;
+            let rows = customer_views::list(&state.store, viewer.visibility(), Some(text), 0, PAGE)
+                .await?;
             let mut found = with_identities(&state, rows).await?;
             found.retain(|candidate| candidate.id != id);
             if found.len() == 1 {

@@ -34,7 +34,6 @@ pub(crate) mod rule_editor;
 mod tickets;
 
 pub use error::WebError;
-pub use pages::{FAILURE_WINDOW, MAX_FAILURES, MAX_FAILURES_PER_IP};
 
 /// What the pages need besides the database.
 #[derive(Debug, Clone)]

@@ -5,24 +5,18 @@ use std::sync::LazyLock;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::header::{LOCATION, RETRY_AFTER};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use chrono::{Duration, Utc};
+use axum::http::header::{LOCATION, RETRY_AFTER, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{AppendHeaders, Html, IntoResponse, Response};
+use chrono::Utc;
 
 use super::AppState;
 use super::auth::{self, Posted, Viewer};
 use super::error::{WebError, WebResult};
-use crate::store::sessions;
+use crate::sign_in;
+use crate::store::sessions::{self, TryScope};
 use crate::store::tickets::TicketSummary;
 use crate::store::views::{self, AssigneeFilter, Count, Dashboard, ListQuery};
-
-/// Failed sign-ins allowed per address within [`FAILURE_WINDOW`].
-pub const MAX_FAILURES: i64 = 5;
-/// Failed sign-ins allowed per client IP within [`FAILURE_WINDOW`], whatever the addresses: a
-/// few people behind one office router may mistype, one client may not spray many addresses.
-pub const MAX_FAILURES_PER_IP: i64 = 20;
-pub const FAILURE_WINDOW: Duration = Duration::minutes(15);
 
 /// What the layout shows of the signed-in person.
 pub struct Nav {
@@ -55,6 +49,7 @@ pub fn see_other(location: &str) -> Response {
 #[template(path = "web/login.html")]
 struct LoginPage {
     nav: Option<Nav>,
+    csrf: String,
     next: String,
     email: String,
     error: Option<String>,
@@ -75,13 +70,44 @@ fn safe_next(next: &str) -> String {
     }
 }
 
-pub async fn login_form(Query(query): Query<NextQuery>) -> WebResult<Response> {
-    render(&LoginPage {
+/// The sign-in form with `status`, carrying the browser's sign-in token (a new one when it has
+/// none) and setting its cookie afresh, so the form shown is always one that can be sent.
+fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: &str,
+    email: String,
+    error: Option<String>,
+) -> WebResult<Response> {
+    let token = match auth::sign_in_token(headers) {
+        Some(token) => token.to_owned(),
+        None => sessions::random_token()?,
+    };
+    let page = LoginPage {
         nav: None,
-        next: safe_next(&query.next),
-        email: String::new(),
-        error: None,
-    })
+        next: safe_next(next),
+        email,
+        error,
+        csrf: token.clone(),
+    };
+    let cookie = auth::sign_in_cookie(Some(&token), state.config.secure_cookies);
+    Ok((status, auth::set_cookie(cookie), Html(page.render()?)).into_response())
+}
+
+pub async fn login_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<NextQuery>,
+) -> WebResult<Response> {
+    login_page(
+        &state,
+        &headers,
+        StatusCode::OK,
+        &query.next,
+        String::new(),
+        None,
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -90,6 +116,9 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     next: String,
+    /// The form's sign-in token; the same value must come in the cookie.
+    #[serde(default)]
+    csrf: String,
 }
 
 /// A hash to check against when the address is unknown, so the answer takes as long.
@@ -112,62 +141,68 @@ pub async fn login(
     if let Some(origin) = auth::insecure_origin(&headers, state.config.secure_cookies) {
         // Signing in would "work" and the browser would drop the cookie: the next page would be
         // this form again, with no word of why.
-        let page = LoginPage {
-            nav: None,
-            next: safe_next(&form.next),
+        let error = format!(
+            "Signing in cannot work at {origin}: this page came over plain HTTP, and the \
+             sign-in cookie is marked Secure because web.public_url is {}, so your browser \
+             would not keep it. Open the pages at web.public_url, put HTTPS in front, or set \
+             web.public_url = \"{origin}\" to sign in over plain HTTP at this address.",
+            state.config.public_url
+        );
+        return login_page(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            &form.next,
             email,
-            error: Some(format!(
-                "Signing in cannot work at {origin}: this page came over plain HTTP, and the \
-                 sign-in cookie is marked Secure because web.public_url is {}, so your browser \
-                 would not keep it. Open the pages at web.public_url, put HTTPS in front, or set \
-                 web.public_url = \"{origin}\" to sign in over plain HTTP at this address.",
-                state.config.public_url
-            )),
-        };
-        return Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
+            Some(error),
+        );
     }
-    let since = now - FAILURE_WINDOW;
-    let from_ip = sessions::recent_failures_from(&state.store, &client.0, since).await?;
-    let for_address = sessions::recent_failures(&state.store, &email, since).await?;
-    let limited = if from_ip.count >= MAX_FAILURES_PER_IP {
-        Some((
-            from_ip,
-            format!(
-                "Too many failed sign-ins from your network address ({}).",
-                client.0
-            ),
-        ))
-    } else if for_address.count >= MAX_FAILURES {
-        Some((
-            for_address,
-            format!("Too many failed sign-ins for {email}."),
-        ))
-    } else {
-        None
+    let token_matches =
+        auth::sign_in_token(&headers).is_some_and(|token| auth::same_secret(token, &form.csrf));
+    if !token_matches {
+        // A form of another site, or one older than the token's cookie: no password is
+        // checked, and the form comes back with a token that works.
+        let error = "This sign-in form has expired or did not come from this site's sign-in \
+                     page, so no one was signed in. The form is reloaded now: please sign in \
+                     again."
+            .to_owned();
+        return login_page(
+            &state,
+            &headers,
+            StatusCode::FORBIDDEN,
+            &form.next,
+            email,
+            Some(error),
+        );
+    }
+    let counted = match sign_in::count(&state.store, &email, Some(&client.0), now).await? {
+        Ok(counted) => counted,
+        Err(refused) => {
+            let reason = match refused.scope {
+                TryScope::Ip => format!(
+                    "Too many failed sign-ins from your network address ({}).",
+                    client.0
+                ),
+                TryScope::Email => format!("Too many failed sign-ins for {email}."),
+            };
+            let wait = match refused.minutes() {
+                1 => "a minute".to_owned(),
+                minutes => format!("{minutes} minutes"),
+            };
+            let mut page = login_page(
+                &state,
+                &headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.next,
+                email,
+                Some(format!("{reason} Wait {wait} and try again.")),
+            )?;
+            if let Ok(seconds) = HeaderValue::from_str(&refused.retry_after.to_string()) {
+                page.headers_mut().insert(RETRY_AFTER, seconds);
+            }
+            return Ok(page);
+        }
     };
-    if let Some((failures, reason)) = limited {
-        // The limit lifts when the oldest counted failure leaves the window.
-        let lifts_at = failures.oldest.unwrap_or(now) + FAILURE_WINDOW;
-        let seconds = (lifts_at - now).num_seconds().max(1);
-        let minutes = (seconds + 59) / 60;
-        let wait = if minutes == 1 {
-            "a minute".to_owned()
-        } else {
-            format!("{minutes} minutes")
-        };
-        let page = LoginPage {
-            nav: None,
-            next: safe_next(&form.next),
-            email,
-            error: Some(format!("{reason} Wait {wait} and try again.")),
-        };
-        return Ok((
-            StatusCode::TOO_MANY_REQUESTS,
-            [(RETRY_AFTER, seconds.to_string())],
-            Html(page.render()?),
-        )
-            .into_response());
-    }
     let credentials = sessions::credentials(&state.store, &email).await?;
     let (agent_id, stored) = match credentials {
         Some((id, Some(hash))) => (Some(id), hash),
@@ -180,21 +215,29 @@ pub async fn login(
             .map_err(|error| WebError::Internal(error.to_string()))?;
     match agent_id.filter(|_| matches) {
         Some(agent_id) => {
-            sessions::clear_failures(&state.store, &email).await?;
+            counted.succeeded(&state.store).await?;
             let token =
                 sessions::create(&state.store, agent_id, auth::SESSION_LIFETIME, now).await?;
-            let cookie = auth::session_cookie(Some(&token), state.config.secure_cookies);
-            Ok((auth::set_cookie(cookie), see_other(&safe_next(&form.next))).into_response())
+            let secure = state.config.secure_cookies;
+            Ok((
+                AppendHeaders([
+                    (SET_COOKIE, auth::session_cookie(Some(&token), secure)),
+                    (SET_COOKIE, auth::sign_in_cookie(None, secure)),
+                ]),
+                see_other(&safe_next(&form.next)),
+            )
+                .into_response())
         }
         None => {
-            sessions::record_failure(&state.store, &email, &client.0, now, since).await?;
-            let page = LoginPage {
-                nav: None,
-                next: safe_next(&form.next),
+            counted.failed(&state.store, now).await?;
+            login_page(
+                &state,
+                &headers,
+                StatusCode::UNAUTHORIZED,
+                &form.next,
                 email,
-                error: Some("Wrong email or password.".into()),
-            };
-            Ok((StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response())
+                Some("Wrong email or password.".into()),
+            )
         }
     }
 }

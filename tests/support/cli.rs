@@ -65,6 +65,18 @@ impl Env {
         child.wait_with_output().expect("finished")
     }
 
+    /// Runs a command whose stdout is a pipe nobody reads any more (`| head` after it left):
+    /// the read end is closed before the command starts, so its first write meets EPIPE.
+    pub fn run_into_closed_pipe(&self, args: &[&str]) -> Output {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        self.command()
+            .args(args)
+            .stdout(writer)
+            .output()
+            .expect("helpdesk runs")
+    }
+
     /// The output of a command that must succeed.
     pub fn ok(&self, args: &[&str]) -> String {
         succeeded(args, self.run(args))
@@ -135,6 +147,46 @@ impl Serve {
     /// The process id of the running `serve`.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+impl Serve {
+    /// Signs in at /login as a browser does (the form first, for its token and cookie); the
+    /// status of the answer: 303 signed in, 401 refused.
+    pub async fn sign_in(&self, email: &str, password: &str) -> u16 {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let form = client
+            .get(format!("{}/login", self.base))
+            .send()
+            .await
+            .expect("the sign-in form");
+        let cookie = form
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with("helpdesk_signin="))
+            .and_then(|value| value.split(';').next())
+            .expect("the form's token cookie")
+            .to_owned();
+        let page = form.text().await.expect("the form");
+        let token = super::web::csrf_of(&page).expect("the form's token");
+        client
+            .post(format!("{}/login", self.base))
+            .header(reqwest::header::COOKIE, cookie)
+            .form(&[
+                ("csrf", token.as_str()),
+                ("email", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("answer")
+            .status()
+            .as_u16()
     }
 }
 

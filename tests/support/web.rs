@@ -52,6 +52,87 @@ impl Answer {
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
     }
+
+    /// The whole `Set-Cookie` value this answer gives for cookie `name`, if any.
+    pub fn set_cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with(&format!("{name}=")))
+    }
+}
+
+/// The sign-in form as a browser holds it: the token's cookie and the same token in the form.
+#[derive(Debug, Clone)]
+pub struct SignInForm {
+    /// `helpdesk_signin=…`, for the `Cookie` header.
+    pub cookie: String,
+    pub token: String,
+}
+
+impl SignInForm {
+    /// Opens `/login` as a browser does before signing in.
+    pub async fn open(router: &Router) -> SignInForm {
+        let request = Request::get("/login")
+            .header(header::HOST, "127.0.0.1:8080")
+            .body(Body::empty())
+            .expect("request");
+        let page = answer(router, request).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let cookie = page
+            .set_cookie("helpdesk_signin")
+            .and_then(|value| value.split(';').next())
+            .expect("the sign-in form sets its token's cookie")
+            .to_owned();
+        SignInForm {
+            token: csrf_of(&page.body).expect("the sign-in form carries its token"),
+            cookie,
+        }
+    }
+
+    /// Sends the form with `fields` and its token through `router`: from the connection address
+    /// `client` when given (else none, as in process), with `headers` added.
+    pub async fn post(
+        &self,
+        router: &Router,
+        fields: &[(&str, &str)],
+        client: Option<std::net::SocketAddr>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut form = vec![("csrf", self.token.as_str())];
+        form.extend_from_slice(fields);
+        let mut request = Request::post("/login")
+            .header(header::HOST, "127.0.0.1:8080")
+            .header(header::COOKIE, &self.cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(client) = client {
+            request = request.extension(axum::extract::ConnectInfo(client));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let body = Body::from(serde_urlencoded::to_string(&form).expect("form"));
+        answer(router, request.body(body).expect("request")).await
+    }
+}
+
+/// Answers one request in process: status, headers and the body as text.
+async fn answer(router: &Router, request: Request<Body>) -> Answer {
+    let response = router.clone().oneshot(request).await.expect("answer");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 /// A signed-in browser: its session cookie and the CSRF token its pages carry.
@@ -157,30 +238,7 @@ impl WebApp {
             }
             None => Body::empty(),
         };
-        let (status, headers, body) = self.send(request.body(body).expect("request")).await;
-        Answer {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    /// Answers one request in process: status, headers and the body as text.
-    async fn send(&self, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
-        let response = self.router.clone().oneshot(request).await.expect("answer");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        (
-            status,
-            headers,
-            String::from_utf8_lossy(&bytes).into_owned(),
-        )
+        answer(&self.router, request.body(body).expect("request")).await
     }
 
     pub async fn get(&self, path: &str, browser: Option<&Browser>) -> Answer {
@@ -196,22 +254,27 @@ impl WebApp {
             .await
     }
 
-    pub async fn sign_in(&self, email: &str) -> Browser {
+    /// Opens the sign-in form and sends it with `fields` (email, password, next).
+    pub async fn post_sign_in(&self, fields: &[(&str, &str)]) -> Answer {
+        SignInForm::open(&self.router)
+            .await
+            .post(&self.router, fields, None, &[])
+            .await
+    }
+
+    /// Signs in through the form with `password`: the browser, or the answer that refused it.
+    pub async fn sign_in_with(&self, email: &str, password: &str) -> Result<Browser, Answer> {
         let answer = self
-            .request(
-                Method::POST,
-                "/login",
-                None,
-                Some(&[("email", email), ("password", PASSWORD)]),
-            )
+            .post_sign_in(&[("email", email), ("password", password)])
             .await;
-        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-        let set_cookie = answer
-            .headers
-            .get(header::SET_COOKIE)
-            .and_then(|value| value.to_str().ok())
-            .expect("session cookie");
-        let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
+        if answer.status != StatusCode::SEE_OTHER {
+            return Err(answer);
+        }
+        let cookie = answer
+            .set_cookie("helpdesk_session")
+            .and_then(|value| value.split(';').next())
+            .expect("session cookie")
+            .to_owned();
         let page = self
             .get(
                 "/",
@@ -222,9 +285,16 @@ impl WebApp {
             )
             .await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        Browser {
+        Ok(Browser {
             csrf: csrf_of(&page.body).expect("the page carries a CSRF token"),
             cookie,
+        })
+    }
+
+    pub async fn sign_in(&self, email: &str) -> Browser {
+        match self.sign_in_with(email, PASSWORD).await {
+            Ok(browser) => browser,
+            Err(refused) => panic!("{email} not signed in: {refused:?}"),
         }
     }
 
@@ -366,11 +436,11 @@ pub async fn call(
         }
         None => Body::empty(),
     };
-    let (status, headers, text) = app.send(request.body(body).expect("request")).await;
+    let answer = answer(&app.router, request.body(body).expect("request")).await;
     Reply {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
+        status: answer.status,
+        headers: answer.headers,
+        body: serde_json::from_str(&answer.body).unwrap_or(Value::Null),
+        text: answer.body,
     }
 }

@@ -16,7 +16,6 @@ use crate::domain::Role;
 use crate::store::agents::{self, NewAgent};
 use crate::store::tickets::Actor;
 use crate::web::AppState;
-use crate::web::auth::ClientIp;
 
 fn account_error(error: AccountError) -> ApiError {
     match error {
@@ -259,7 +258,6 @@ pub struct OwnPasswordInput {
 pub async fn change_own_password(
     State(state): State<AppState>,
     caller: Caller,
-    client: ClientIp,
     ApiJson(input): ApiJson<OwnPasswordInput>,
 ) -> ApiResult<StatusCode> {
     accounts::change_own_password(
@@ -268,7 +266,6 @@ pub async fn change_own_password(
         &input.current_password,
         &input.password,
         None,
-        &client.0,
         Utc::now(),
     )
     .await

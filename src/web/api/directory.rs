@@ -39,7 +39,8 @@ async fn with_identities(state: &AppState, rows: Vec<CustomerRow>) -> ApiResult<
 }
 
 /// Customers in the order they first wrote, optionally those matching `q`: part of a name, an
-/// address or a chat account's id or name, in any case.
+/// address or a chat account's id or name, in any case. An agent's token lists the customers
+/// of the tickets it may see (their departments' and their own); an admin's lists all.
 #[utoipa::path(
     get, path = "/customers", tag = "customers",
     params(CustomerFilter),
@@ -52,7 +53,7 @@ async fn with_identities(state: &AppState, rows: Vec<CustomerRow>) -> ApiResult<
 )]
 pub async fn customers(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(filter): ApiQuery<CustomerFilter>,
 ) -> ApiResult<Json<CustomerPage>> {
     let limit = page_size(filter.limit, 50, 200).map_err(ApiError::BadRequest)?;
@@ -62,8 +63,14 @@ pub async fn customers(
             .parse()
             .map_err(|_| ApiError::BadRequest("the cursor is damaged; start again".into()))?,
     };
-    let mut rows =
-        customer_views::list(&state.store, filter.q.as_deref(), after, limit + 1).await?;
+    let mut rows = customer_views::list(
+        &state.store,
+        caller.visibility(),
+        filter.q.as_deref(),
+        after,
+        limit + 1,
+    )
+    .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or_default());
     let next_cursor = more
@@ -87,7 +94,8 @@ pub async fn customers(
 }
 
 /// One customer with their addresses and the tickets the token may see (newest change first,
-/// at most 100; `GET /tickets?customer=` pages through all).
+/// at most 100; `GET /tickets?customer=` pages through all). An agent's token gets 404 for a
+/// customer none of whose tickets it may see.
 #[utoipa::path(
     get, path = "/customers/{id}", tag = "customers",
     params(("id" = i64, Path, description = "The customer id")),
@@ -96,7 +104,7 @@ pub async fn customers(
         (status = 200, body = CustomerDetail),
         (status = 400, description = "The id is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such customer (or merged into another)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer (or merged into another), or none of their tickets is the agent's to see", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn customer(
@@ -113,7 +121,7 @@ async fn detail(state: &AppState, caller: &Caller, id: i64) -> ApiResult<Custome
             "there is no customer #{id} (it may have been merged into another record)"
         ))
     };
-    let row = customer_views::find(&state.store, id)
+    let row = customer_views::find(&state.store, caller.visibility(), id)
         .await?
         .ok_or_else(gone)?;
     let customer = with_identities(state, vec![row])
@@ -136,7 +144,7 @@ async fn detail(state: &AppState, caller: &Caller, id: i64) -> ApiResult<Custome
     })
 }
 
-/// Renames a customer (agents and admins).
+/// Renames a customer (admins, and agents who may see the customer).
 #[utoipa::path(
     patch, path = "/customers/{id}", tag = "customers",
     params(("id" = i64, Path, description = "The customer id")),
@@ -146,7 +154,7 @@ async fn detail(state: &AppState, caller: &Caller, id: i64) -> ApiResult<Custome
         (status = 200, description = "The customer after the change", body = CustomerDetail),
         (status = 400, description = "The id or body is not readable", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such customer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer, or none of their tickets is the agent's to see", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The name is too long", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -156,6 +164,8 @@ pub async fn rename(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CustomerRename>,
 ) -> ApiResult<Json<CustomerDetail>> {
+    // Only a customer the caller may see: the same 404 as for one that does not exist.
+    detail(&state, &caller, id).await?;
     let name = body.name.unwrap_or_default();
     if name.trim().chars().count() > customers::MAX_NAME_CHARS {
         return Err(ApiError::Unprocessable(format!(

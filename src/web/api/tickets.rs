@@ -295,7 +295,8 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a repeated create return the first answer")),
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The ticket was opened (or, for a repeated key, had been)", body = TicketDetail),
+        (status = 201, description = "The ticket was opened (or, for a repeated key, had been)", body = TicketDetail,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this answer repeats the one to an earlier request with the same key; absent on the request that opened the ticket"))),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such department", body = Problem, content_type = "application/problem+json"),
@@ -369,6 +370,8 @@ pub async fn create(
         state.config.intake_limits,
     );
     let outcome = intake.accept(message).await?;
+    // A duplicate message is this key's ticket, made by an earlier or concurrent request.
+    let replayed = matches!(outcome, Outcome::Duplicate);
     let number = match outcome {
         Outcome::Created { number, .. } => {
             let change = Change {
@@ -397,13 +400,22 @@ pub async fn create(
             status: StatusCode::CREATED.as_u16(),
             body: body.clone(),
         };
-        api_tokens::remember(&state.store, caller.id(), key, &answer, Utc::now()).await?;
-        // A concurrent request may have remembered its answer first: give the one kept.
-        if let Some(kept) = api_tokens::remembered(&state.store, caller.id(), key).await? {
+        let kept = api_tokens::remember(
+            &state.store,
+            caller.id(),
+            key,
+            &answer,
+            !replayed,
+            Utc::now(),
+        )
+        .await?;
+        // A concurrent request may have opened the ticket and remembered its answer first:
+        // give the one kept.
+        if !kept && let Some(kept) = api_tokens::remembered(&state.store, caller.id(), key).await? {
             return replay(kept, &request_hash);
         }
     }
-    Ok(created(number, body, false))
+    Ok(created(number, body, replayed))
 }
 
 fn created(number: i64, body: String, replayed: bool) -> Response {
