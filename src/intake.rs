@@ -226,12 +226,13 @@ impl Intake {
     /// arrived; its raw row keeps the headers and the same note. Headers that name no sender
     /// are kept raw with the note as the error.
     fn prepare_oversized(&self, headers: Vec<u8>, size: u64) -> Prepared {
+        let limit = self.limits.max_message_bytes;
         let note = format!(
             "This mail was too large to take in: {} ({size} bytes), more than the limit of {} \
-             (intake.max_message_bytes). Only its headers were kept; its text and attachments \
-             were not read. Ask the sender to send it again in smaller parts.",
+             ({limit} bytes, intake.max_message_bytes). Only its headers were kept; its text and \
+             attachments were not read. Ask the sender to send it again in smaller parts.",
             autoreply::human_size(size),
-            autoreply::human_size(self.limits.max_message_bytes),
+            autoreply::human_size(limit),
         );
         match helpdesk_email::parse_message(&headers) {
             Ok(mut message) => {
