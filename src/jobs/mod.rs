@@ -324,12 +324,12 @@ async fn relay_entries(
         PendingEntries::Only(id) | PendingEntries::OnlyWithoutAssigning(id) => (Some(id), 1),
     };
     let sql = format!(
-        "SELECT o.id, o.kind, o.ticket_id, t.created_at
+        "SELECT o.id, o.kind, o.ticket_id, o.message_id, t.created_at
          FROM outbox o JOIN tickets t ON t.id = o.ticket_id
          WHERE o.processed_at IS NULL AND (CAST($2 AS BIGINT) IS NULL OR o.id = $2)
          ORDER BY o.id LIMIT $1 {skip_locked}"
     );
-    let pending: Vec<(i64, String, i64, chrono::DateTime<Utc>)> = on_tx!(tx, conn => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let pending: Vec<(i64, String, i64, Option<i64>, chrono::DateTime<Utc>)> = on_tx!(tx, conn => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(limit)
             .bind(only)
             .fetch_all(&mut *conn)
@@ -337,7 +337,7 @@ async fn relay_entries(
     let now = Utc::now();
     let mut jobs = JobBatch::default();
     let mut to_assign = Vec::new();
-    for (id, kind, ticket_id, created_at) in &pending {
+    for (id, kind, ticket_id, message_id, created_at) in &pending {
         if kind == "ticket_created" {
             sla::schedule_new(&mut jobs, *ticket_id, *created_at, &settings.sla)?;
         }
@@ -345,6 +345,7 @@ async fn relay_entries(
             let job = notify::NotifyAgents {
                 ticket_id: *ticket_id,
                 event,
+                message_id: *message_id,
             };
             notify::add(&mut jobs, job, &format!("notify:{id}"))?;
         }
