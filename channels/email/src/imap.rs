@@ -560,13 +560,16 @@ impl<C: Cursor, S: Sink> ImapIntake<C, S> {
         session: &mut Session<ImapStream>,
         part: &[(Uid, u64)],
     ) -> Result<Vec<(Uid, RawMail)>, ImapError> {
-        let (large, whole): (Vec<(Uid, u64)>, Vec<(Uid, u64)>) = part
+        let over = |&&(_, size): &&(Uid, u64)| size > self.max_message_bytes;
+        let whole: Vec<Uid> = part
             .iter()
-            .copied()
-            .partition(|&(_, size)| size > self.max_message_bytes);
+            .filter(|m| !over(m))
+            .map(|(uid, _)| *uid)
+            .collect();
+        let large: Vec<(Uid, u64)> = part.iter().filter(over).copied().collect();
         let mut batch = Vec::with_capacity(part.len());
         if !whole.is_empty() {
-            let uids: Vec<Uid> = whole.iter().map(|(uid, _)| *uid).collect();
+            let uids = whole;
             let fetches: Vec<_> = net("UID FETCH", async {
                 session
                     .uid_fetch(uid_set(&uids), "(UID BODY.PEEK[])")
