@@ -703,7 +703,14 @@ impl Telegram {
                 continue;
             }
             let content = match self.download(file_id).await {
-                Ok(content) => content,
+                Ok(Some(content)) => content,
+                Ok(None) => {
+                    left_out.push(format!(
+                        "[file {filename} not kept: more than the limit of {} bytes]",
+                        self.settings.max_file_bytes
+                    ));
+                    continue;
+                }
                 Err(error) => {
                     tracing::warn!(filename, %error, "Telegram file not downloaded");
                     self.health.failed(&error);
@@ -722,9 +729,10 @@ impl Telegram {
         (attachments, left_out)
     }
 
-    /// A file's content, at most `max_file_bytes` of it: a download that grows past the limit
-    /// (its size was not told, or told wrong) is given up, not held in memory whole.
-    async fn download(&self, file_id: FileId) -> Result<Vec<u8>, String> {
+    /// A file's content, or `None` if it is larger than `max_file_bytes`: a download that
+    /// grows past the limit (its size was not told, or told wrong) is given up, not held in
+    /// memory whole.
+    async fn download(&self, file_id: FileId) -> Result<Option<Vec<u8>>, String> {
         let limit = self.settings.max_file_bytes;
         let file = self
             .bot
@@ -732,20 +740,19 @@ impl Telegram {
             .await
             .map_err(|error| error.to_string())?;
         if file.size != u32::MAX && u64::from(file.size) > limit {
-            return Err(format!(
-                "{} bytes is more than the limit of {limit} bytes",
-                file.size
-            ));
+            return Ok(None);
         }
         let mut content = Capped {
             content: Vec::new(),
             limit,
+            overflowed: false,
         };
-        self.bot
-            .download_file(&file.path, &mut content)
-            .await
-            .map_err(|error| error.to_string())?;
-        Ok(content.content)
+        let done = self.bot.download_file(&file.path, &mut content).await;
+        match done {
+            _ if content.overflowed => Ok(None),
+            Ok(()) => Ok(Some(content.content)),
+            Err(error) => Err(error.to_string()),
+        }
     }
 
     async fn send(&self, message: &OutboundMessage) -> Result<Delivered, RequestError> {
@@ -794,6 +801,7 @@ impl Telegram {
 struct Capped {
     content: Vec<u8>,
     limit: u64,
+    overflowed: bool,
 }
 
 impl tokio::io::AsyncWrite for Capped {
@@ -803,6 +811,7 @@ impl tokio::io::AsyncWrite for Capped {
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
         if (self.content.len() + buf.len()) as u64 > self.limit {
+            self.overflowed = true;
             return std::task::Poll::Ready(Err(std::io::Error::other(format!(
                 "more than the limit of {} bytes",
                 self.limit
