@@ -71,7 +71,7 @@ pub async fn ingest(options: &IngestBench) -> Result<IngestReport, BenchError> {
         for (index, mail) in corpus.into_iter().enumerate() {
             let message = SourceMessage {
                 origin: format!("generated message {}", index + 1),
-                raw: mail.raw,
+                mail: mail.raw.into(),
             };
             if sender.send(message).await.is_err() {
                 break;
@@ -337,7 +337,7 @@ pub async fn assign(options: &AssignBench) -> Result<AssignReport, BenchError> {
             for (index, raw) in backlog.into_iter().enumerate() {
                 let message = SourceMessage {
                     origin: format!("backlog {index}"),
-                    raw,
+                    mail: raw.into(),
                 };
                 if sender.send(message).await.is_err() {
                     break;

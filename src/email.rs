@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use helpdesk_email::RawMail;
 use helpdesk_email::imap::{
     Cursor, CursorPosition, ImapHealth, ImapHealthSnapshot, ImapIntake, ImapSettings, ImapTls,
     Sink, Uid,
@@ -96,7 +97,7 @@ impl Cursor for StoredCursor {
 
 /// Hands fetched mail to intake; returns only after the batch is committed, so the mailbox
 /// marks nothing \Seen that is not stored. A message intake rejected is stored raw with its
-/// error, which counts as stored.
+/// error, and one too large is stored as its headers with a note, which both count as stored.
 #[derive(Debug, Clone)]
 pub struct IntakeSink {
     intake: Intake,
@@ -111,12 +112,12 @@ impl IntakeSink {
 impl Sink for IntakeSink {
     type Error = IntakeError;
 
-    async fn deliver(&self, batch: Vec<(Uid, Vec<u8>)>) -> Result<(), IntakeError> {
+    async fn deliver(&self, batch: Vec<(Uid, RawMail)>) -> Result<(), IntakeError> {
         let preparer = self.intake.clone();
         let prepared = tokio::task::spawn_blocking(move || {
             batch
                 .into_iter()
-                .map(|(_, raw)| preparer.prepare_email(raw))
+                .map(|(_, mail)| preparer.prepare_email(mail))
                 .collect::<Vec<_>>()
         })
         .await
@@ -161,7 +162,9 @@ pub fn start_imap_with(
         format!("polls every {} s", imap.poll_seconds)
     };
     let store = intake.store().clone();
-    let runner = ImapIntake::new(imap, cursor, IntakeSink::new(intake));
+    let max_message_bytes = intake.limits().max_message_bytes;
+    let runner = ImapIntake::new(imap, cursor, IntakeSink::new(intake))
+        .with_max_message_bytes(max_message_bytes);
     let health = runner.health();
     let reported = health.clone();
     let task = tokio::spawn(async move {

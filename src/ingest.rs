@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use helpdesk_email::{MAX_HEADER_BYTES, RawMail, header_section};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -24,7 +25,7 @@ pub enum SourceError {
 #[derive(Debug)]
 pub struct SourceMessage {
     pub origin: String,
-    pub raw: Vec<u8>,
+    pub mail: RawMail,
 }
 
 /// The files under `paths`: files as given, directories walked in name order (hidden files
@@ -67,9 +68,12 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), SourceError> {
 }
 
 /// Reads the messages of one file and hands each to `emit`: an mbox (it starts with a
-/// "From " separator line) gives many, anything else is one message.
+/// "From " separator line) gives many, anything else is one message. A message larger than
+/// `max_message_bytes` is not read whole: only its header section is kept (an .eml or Maildir
+/// file by its length, an mbox message while it is scanned).
 pub fn read_file(
     path: &Path,
+    max_message_bytes: u64,
     mut emit: impl FnMut(SourceMessage) -> bool,
 ) -> Result<(), SourceError> {
     let read_error = |source| SourceError::Read {
@@ -77,43 +81,134 @@ pub fn read_file(
         source,
     };
     let file = File::open(path).map_err(read_error)?;
+    let size = file.metadata().map_err(read_error)?.len();
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let is_mbox = reader.fill_buf().map_err(read_error)?.starts_with(b"From ");
     if !is_mbox {
-        let mut raw = Vec::new();
-        reader.read_to_end(&mut raw).map_err(read_error)?;
+        let mail = if size > max_message_bytes {
+            let headers = read_header_section(&mut reader).map_err(read_error)?;
+            RawMail::Oversized { headers, size }
+        } else {
+            let mut raw = Vec::new();
+            reader.read_to_end(&mut raw).map_err(read_error)?;
+            RawMail::Whole(raw)
+        };
         emit(SourceMessage {
             origin: path.display().to_string(),
-            raw,
+            mail,
         });
         return Ok(());
     }
-    for (index, message) in MboxReader::new(reader).enumerate() {
-        let raw = message.map_err(read_error)?;
+    for (index, message) in MboxReader::new(reader, max_message_bytes).enumerate() {
+        let mail = message.map_err(read_error)?;
         let origin = format!("{} (message {})", path.display(), index + 1);
-        if !emit(SourceMessage { origin, raw }) {
+        if !emit(SourceMessage { origin, mail }) {
             break;
         }
     }
     Ok(())
 }
 
+/// Longest piece of a line read at once, so that a file of one endless line cannot fill memory.
+const MAX_LINE_PIECE: u64 = 64 << 10;
+
+fn is_blank(line: &[u8]) -> bool {
+    line == b"\n" || line == b"\r\n"
+}
+
+/// The header section at the start of `reader`, at most [`MAX_HEADER_BYTES`], read line by line.
+fn read_header_section(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut headers = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let room = MAX_HEADER_BYTES.saturating_sub(headers.len()) as u64;
+        let read = reader
+            .by_ref()
+            .take(room + 1)
+            .read_until(b'\n', &mut line)?;
+        if read == 0 || headers.len() + line.len() > MAX_HEADER_BYTES {
+            return Ok(headers);
+        }
+        headers.extend_from_slice(&line);
+        if is_blank(&line) {
+            return Ok(headers);
+        }
+    }
+}
+
 /// Splits an mbox stream into messages without holding the whole file: a line starting with
-/// "From " begins a message; ">From " lines (mboxrd/mboxo quoting) lose one '>'.
+/// "From " begins a message; ">From " lines (mboxrd/mboxo quoting) lose one '>'. A message
+/// that grows past `max_message_bytes` keeps only its header section from then on.
 pub struct MboxReader<R> {
     reader: R,
-    pending: Option<Vec<u8>>,
+    pending: Option<Pending>,
     line: Vec<u8>,
+    /// Whether `line` starts a line (a long line is read in pieces).
+    at_line_start: bool,
     done: bool,
+    max_message_bytes: u64,
+}
+
+/// The message being read.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    /// Bytes of the message so far, also those no longer kept.
+    size: u64,
+    in_headers: bool,
+    oversized: bool,
+    /// Length of the last line if it was blank: before a separator it belongs to the mbox.
+    last_blank: u64,
+}
+
+impl Pending {
+    fn new() -> Pending {
+        Pending {
+            in_headers: true,
+            ..Pending::default()
+        }
+    }
+
+    fn push(&mut self, piece: &[u8], line_start: bool, max_message_bytes: u64) {
+        self.size += piece.len() as u64;
+        let header_room = self.in_headers && self.bytes.len() + piece.len() <= MAX_HEADER_BYTES;
+        if !self.oversized || header_room {
+            self.bytes.extend_from_slice(piece);
+        }
+        let blank = line_start && is_blank(piece);
+        if blank {
+            self.in_headers = false;
+        }
+        self.last_blank = if blank { piece.len() as u64 } else { 0 };
+        if !self.oversized && self.size > max_message_bytes {
+            self.oversized = true;
+            self.bytes.truncate(header_section(&self.bytes).len());
+            self.bytes.shrink_to_fit();
+        }
+    }
+
+    fn finish(self) -> RawMail {
+        if self.oversized {
+            RawMail::Oversized {
+                headers: self.bytes,
+                size: self.size - self.last_blank,
+            }
+        } else {
+            RawMail::Whole(trim_separator_blank(self.bytes))
+        }
+    }
 }
 
 impl<R: BufRead> MboxReader<R> {
-    pub fn new(reader: R) -> Self {
+    pub fn new(reader: R, max_message_bytes: u64) -> Self {
         MboxReader {
             reader,
             pending: None,
             line: Vec::new(),
+            at_line_start: true,
             done: false,
+            max_message_bytes,
         }
     }
 }
@@ -123,7 +218,7 @@ fn is_separator(line: &[u8]) -> bool {
 }
 
 impl<R: BufRead> Iterator for MboxReader<R> {
-    type Item = std::io::Result<Vec<u8>>;
+    type Item = std::io::Result<RawMail>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
@@ -131,24 +226,28 @@ impl<R: BufRead> Iterator for MboxReader<R> {
         }
         loop {
             self.line.clear();
-            match self.reader.read_until(b'\n', &mut self.line) {
+            let line_start = self.at_line_start;
+            let read = self
+                .reader
+                .by_ref()
+                .take(MAX_LINE_PIECE)
+                .read_until(b'\n', &mut self.line);
+            match read {
                 Err(error) => {
                     self.done = true;
                     return Some(Err(error));
                 }
                 Ok(0) => {
                     self.done = true;
-                    return self
-                        .pending
-                        .take()
-                        .map(|message| Ok(trim_separator_blank(message)));
+                    return self.pending.take().map(|message| Ok(message.finish()));
                 }
                 Ok(_) => {}
             }
-            if is_separator(&self.line) {
-                let finished = self.pending.replace(Vec::new());
+            self.at_line_start = self.line.ends_with(b"\n");
+            if line_start && is_separator(&self.line) {
+                let finished = self.pending.replace(Pending::new());
                 if let Some(message) = finished {
-                    return Some(Ok(trim_separator_blank(message)));
+                    return Some(Ok(message.finish()));
                 }
                 continue;
             }
@@ -157,12 +256,15 @@ impl<R: BufRead> Iterator for MboxReader<R> {
                 continue;
             };
             let quoted_from = self.line.iter().position(|&b| b != b'>');
-            match quoted_from {
-                Some(depth) if depth > 0 && self.line[depth..].starts_with(b"From ") => {
-                    message.extend_from_slice(&self.line[1..]);
+            let piece = match quoted_from {
+                Some(depth)
+                    if line_start && depth > 0 && self.line[depth..].starts_with(b"From ") =>
+                {
+                    &self.line[1..]
                 }
-                _ => message.extend_from_slice(&self.line),
-            }
+                _ => &self.line[..],
+            };
+            message.push(piece, line_start, self.max_message_bytes);
         }
     }
 }
@@ -273,14 +375,15 @@ pub async fn run(
             }
             let intake = intake.clone();
             in_flight.spawn(async move {
-                let (origins, raws): (Vec<String>, Vec<Vec<u8>>) = batch
+                let (origins, mails): (Vec<String>, Vec<RawMail>) = batch
                     .into_iter()
-                    .map(|message| (message.origin, message.raw))
+                    .map(|message| (message.origin, message.mail))
                     .unzip();
                 let preparer = intake.clone();
                 let prepared = tokio::task::spawn_blocking(move || {
-                    raws.into_iter()
-                        .map(|raw| preparer.prepare_email(raw))
+                    mails
+                        .into_iter()
+                        .map(|mail| preparer.prepare_email(mail))
                         .collect::<Vec<_>>()
                 })
                 .await;
@@ -323,9 +426,11 @@ pub async fn run(
     summary
 }
 
-/// Reads `files` on a blocking thread into a channel that [`run`] consumes.
+/// Reads `files` on a blocking thread into a channel that [`run`] consumes; messages larger
+/// than `max_message_bytes` are read as their header section only.
 pub fn spawn_reader(
     files: Vec<PathBuf>,
+    max_message_bytes: u64,
 ) -> (
     mpsc::Receiver<SourceMessage>,
     tokio::task::JoinHandle<Vec<SourceError>>,
@@ -337,7 +442,9 @@ pub fn spawn_reader(
             if sender.is_closed() {
                 break;
             }
-            let result = read_file(&file, |message| sender.blocking_send(message).is_ok());
+            let result = read_file(&file, max_message_bytes, |message| {
+                sender.blocking_send(message).is_ok()
+            });
             if let Err(error) = result {
                 errors.push(error);
             }
@@ -352,9 +459,56 @@ mod tests {
     use super::*;
 
     fn split(mbox: &str) -> Vec<String> {
-        MboxReader::new(mbox.as_bytes())
-            .map(|message| String::from_utf8(message.expect("readable")).expect("utf-8"))
+        MboxReader::new(mbox.as_bytes(), u64::MAX)
+            .map(|message| match message.expect("readable") {
+                RawMail::Whole(raw) => String::from_utf8(raw).expect("utf-8"),
+                oversized => panic!("no limit, yet {oversized:?}"),
+            })
             .collect()
+    }
+
+    #[test]
+    fn an_mbox_message_over_the_limit_keeps_its_headers_and_its_size() {
+        let body = "0123456789\n".repeat(100);
+        let mbox = format!(
+            "From a\nSubject: one\n\nsmall\n\nFrom b\nSubject: big\nX: y\n\n{body}\nFrom c\nSubject: three\n\nsmall\n"
+        );
+        let mails: Vec<RawMail> = MboxReader::new(mbox.as_bytes(), 200)
+            .map(|message| message.expect("readable"))
+            .collect();
+        assert_eq!(
+            mails,
+            [
+                RawMail::Whole(b"Subject: one\n\nsmall\n".to_vec()),
+                RawMail::Oversized {
+                    headers: b"Subject: big\nX: y\n\n".to_vec(),
+                    size: (19 + body.len()) as u64,
+                },
+                RawMail::Whole(b"Subject: three\n\nsmall\n".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_longer_than_a_piece_is_not_read_for_separators_inside_it() {
+        let long = "x".repeat(MAX_LINE_PIECE as usize);
+        let mbox = format!("From a\nSubject: one\n\n{long}From inside\nend\n");
+        assert_eq!(
+            split(&mbox),
+            vec![format!("Subject: one\n\n{long}From inside\nend\n")]
+        );
+    }
+
+    #[test]
+    fn a_header_section_is_read_up_to_its_blank_line() {
+        let mut reader = "A: 1\r\nB: 2\r\n\r\nbody\r\n".as_bytes();
+        assert_eq!(
+            read_header_section(&mut reader).expect("read"),
+            b"A: 1\r\nB: 2\r\n\r\n"
+        );
+        let endless = "H: ".to_owned() + &"x".repeat(2 * MAX_HEADER_BYTES);
+        let headers = read_header_section(&mut endless.as_bytes()).expect("read");
+        assert!(headers.is_empty(), "an endless line is not kept");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use helpdesk_channel::{ChannelKind, InboundMessage};
+use helpdesk_email::RawMail;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
@@ -37,12 +38,23 @@ pub enum IntakeError {
 /// Per attachment: the stored content's sha256, or why it was not kept.
 pub type StoredAttachments = Vec<Result<String, String>>;
 
+/// A prepared message of a batch: its place in the batch, the message, its attachments and
+/// why its body was not read, if it was not.
+type ReadyMessage = (
+    usize,
+    Box<InboundMessage>,
+    StoredAttachments,
+    Option<String>,
+);
+
 /// A message made ready for the database: parsed, checked, attachment contents on disk.
 #[derive(Debug)]
 pub enum Prepared {
     Message {
         message: Box<InboundMessage>,
         attachments: StoredAttachments,
+        /// Why only the message's headers were read (it was too large), for its raw row.
+        body_omitted: Option<String>,
     },
     /// Cannot become part of a ticket; kept raw with the reason.
     Unreadable {
@@ -141,6 +153,10 @@ impl Intake {
         &self.store
     }
 
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Parses and takes in one RFC 822 message; a message that cannot be parsed is kept raw
     /// with the parser's error.
     pub async fn accept_email(&self, raw: Vec<u8>) -> Result<Outcome, IntakeError> {
@@ -163,16 +179,17 @@ impl Intake {
     }
 
     /// Parses a mail and stores its attachment contents: the part of intake that needs no
-    /// database, so it can run in parallel ahead of the writing.
-    pub fn prepare_email(&self, raw: Vec<u8>) -> Prepared {
-        if let Some(reason) = self.too_large(raw.len()) {
-            return Prepared::Unreadable {
-                channel: ChannelKind::Email,
-                external_id: helpdesk_email::fallback_message_id(&raw),
-                raw,
-                reason,
-            };
-        }
+    /// database, so it can run in parallel ahead of the writing. A mail larger than
+    /// `max_message_bytes` is taken in by its headers only (see [`Intake::prepare_oversized`]).
+    pub fn prepare_email(&self, mail: impl Into<RawMail>) -> Prepared {
+        let raw = match mail.into() {
+            RawMail::Oversized { headers, size } => return self.prepare_oversized(headers, size),
+            RawMail::Whole(raw) if raw.len() as u64 > self.limits.max_message_bytes => {
+                let headers = helpdesk_email::header_section(&raw).to_vec();
+                return self.prepare_oversized(headers, raw.len() as u64);
+            }
+            RawMail::Whole(raw) => raw,
+        };
         match helpdesk_email::parse_message(&raw) {
             Ok(message) => self.prepare(message),
             Err(error) => Prepared::Unreadable {
@@ -200,17 +217,53 @@ impl Intake {
         Prepared::Message {
             message: Box::new(message),
             attachments,
+            body_omitted: None,
+        }
+    }
+
+    /// A mail too large to take in, of which only `headers` were read: it becomes a message
+    /// that says so, from its sender and with its subject and thread, so the agents see what
+    /// arrived; its raw row keeps the headers and the same note. Headers that name no sender
+    /// are kept raw with the note as the error.
+    fn prepare_oversized(&self, headers: Vec<u8>, size: u64) -> Prepared {
+        let limit = self.limits.max_message_bytes;
+        let note = format!(
+            "This mail was too large to take in: {} ({size} bytes), more than the limit of {} \
+             ({limit} bytes, intake.max_message_bytes). Only its headers were kept; its text and \
+             attachments were not read. Ask the sender to send it again in smaller parts.",
+            autoreply::human_size(size),
+            autoreply::human_size(limit),
+        );
+        match helpdesk_email::parse_message(&headers) {
+            Ok(mut message) => {
+                make_storable(&mut message);
+                message.text = note.clone();
+                message.html = None;
+                message.attachments.clear();
+                Prepared::Message {
+                    message: Box::new(message),
+                    attachments: Vec::new(),
+                    body_omitted: Some(note),
+                }
+            }
+            Err(error) => Prepared::Unreadable {
+                channel: ChannelKind::Email,
+                external_id: helpdesk_email::fallback_message_id(&headers),
+                raw: headers,
+                reason: format!("{note} Its headers cannot be read: {error}"),
+            },
         }
     }
 
     /// Takes in one prepared message in its own transaction. If the transaction fails, the raw
     /// message is still kept, with the error, and the outcome says so.
     pub async fn accept_prepared(&self, prepared: Prepared) -> Result<Outcome, IntakeError> {
-        let (message, attachments) = match prepared {
+        let (message, attachments, body_omitted) = match prepared {
             Prepared::Message {
                 message,
                 attachments,
-            } => (message, attachments),
+                body_omitted,
+            } => (message, attachments, body_omitted),
             Prepared::Unreadable {
                 channel,
                 external_id,
@@ -220,7 +273,13 @@ impl Intake {
         };
         let mut tx = self.store.begin_write().await?;
         match self
-            .take_in(&mut tx, &message, &attachments, Utc::now())
+            .take_in(
+                &mut tx,
+                &message,
+                &attachments,
+                body_omitted.as_deref(),
+                Utc::now(),
+            )
             .await
         {
             Ok(outcome) => {
@@ -237,13 +296,12 @@ impl Intake {
             Err(error) => {
                 // Rolling back also drops the raw row: keep it again, with the error.
                 tx.rollback().await.ok();
-                self.reject(
-                    message.channel,
-                    &message.external_id,
-                    &message.raw,
-                    &format!("intake failed: {error}"),
-                )
-                .await
+                let reason = match body_omitted {
+                    Some(note) => format!("{note} Intake failed: {error}"),
+                    None => format!("intake failed: {error}"),
+                };
+                self.reject(message.channel, &message.external_id, &message.raw, &reason)
+                    .await
             }
         }
     }
@@ -263,7 +321,8 @@ impl Intake {
                 Prepared::Message {
                     message,
                     attachments,
-                } => readable.push((index, message, attachments)),
+                    body_omitted,
+                } => readable.push((index, message, attachments, body_omitted)),
                 unreadable => outcomes[index] = Some(self.accept_prepared(unreadable).await),
             }
         }
@@ -284,10 +343,11 @@ impl Intake {
                 Err(None) => {}
             }
         }
-        for (index, message, attachments) in readable {
+        for (index, message, attachments, body_omitted) in readable {
             let prepared = Prepared::Message {
                 message,
                 attachments,
+                body_omitted,
             };
             outcomes[index] = Some(self.accept_prepared(prepared).await);
         }
@@ -302,7 +362,7 @@ impl Intake {
     /// should be taken in one by one.
     async fn take_in_together(
         &self,
-        messages: &[(usize, Box<InboundMessage>, StoredAttachments)],
+        messages: &[ReadyMessage],
     ) -> Result<Vec<(usize, Outcome)>, Option<String>> {
         let outage = |error: &StoreError| error.is_unavailable().then(|| error.to_string());
         let mut tx = self
@@ -311,9 +371,15 @@ impl Intake {
             .await
             .map_err(|error| outage(&error))?;
         let mut taken = Vec::with_capacity(messages.len());
-        for (index, message, attachments) in messages {
+        for (index, message, attachments, body_omitted) in messages {
             match self
-                .take_in(&mut tx, message, attachments, Utc::now())
+                .take_in(
+                    &mut tx,
+                    message,
+                    attachments,
+                    body_omitted.as_deref(),
+                    Utc::now(),
+                )
                 .await
             {
                 Ok(outcome) => taken.push((*index, outcome)),
@@ -364,6 +430,8 @@ impl Intake {
             .collect()
     }
 
+    /// Why a parsed message is refused for its size. Mail over the limit never gets this far
+    /// (see [`Intake::prepare_oversized`]); a chat message this large is kept raw, refused.
     fn too_large(&self, size: usize) -> Option<String> {
         (size as u64 > self.limits.max_message_bytes).then(|| {
             format!(
@@ -401,6 +469,7 @@ impl Intake {
         tx: &mut Tx,
         message: &InboundMessage,
         attachments: &[Result<String, String>],
+        body_omitted: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
         let channel = message.channel;
@@ -413,6 +482,9 @@ impl Intake {
                     id
                 }
             };
+        if let Some(note) = body_omitted {
+            store::raw::record_body_omitted(tx, raw_id, note).await?;
+        }
         if channel == ChannelKind::Email && message.automation.bounce {
             return take_in_bounce(tx, message, raw_id, attachments, now).await;
         }

@@ -1081,7 +1081,7 @@ async fn ingest_files(args: IngestArgs, settings: &Settings) -> Result<()> {
     } else {
         ProgressBar::hidden()
     };
-    let (messages, reader) = ingest::spawn_reader(files);
+    let (messages, reader) = ingest::spawn_reader(files, intake.limits().max_message_bytes);
     let backend = intake.store().backend();
     let concurrency = args.concurrency.unwrap_or(default_concurrency(backend));
     let batch_size = args.batch_size.unwrap_or(default_batch_size(backend));

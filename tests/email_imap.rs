@@ -8,6 +8,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use helpdesk::email;
+use helpdesk::helpdesk_channel::ChannelKind;
+use helpdesk::intake::{Intake, Limits};
 use helpdesk::store;
 use support::{TestStore, mail, stores};
 use tokio::sync::watch;
@@ -17,11 +19,17 @@ fn start(
     db: &TestStore,
     dovecot: &dovecot::Dovecot,
 ) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    start_with(db.intake.clone(), dovecot)
+}
+
+fn start_with(
+    intake: Intake,
+    dovecot: &dovecot::Dovecot,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let (stop, mut stopped) = watch::channel(false);
-    let (_health, task) =
-        email::start_imap_with(dovecot.settings(), db.intake.clone(), async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        });
+    let (_health, task) = email::start_imap_with(dovecot.settings(), intake, async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    });
     (stop, task)
 }
 
@@ -137,5 +145,96 @@ async fn mailbox_mail_becomes_tickets_once_across_restarts() {
             dovecot.all().await,
             "everything taken in is marked seen"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_mail_over_the_size_limit_is_fetched_as_its_headers_and_becomes_a_ticket_that_says_so() {
+    for db in stores("imap_oversized").await {
+        let Some(dovecot) = dovecot::Dovecot::start() else {
+            return;
+        };
+        let n = db.backend() as u8;
+        let id = |name: &str| format!("{name}.{n}@example.org");
+        let small = |name: &str, subject: &str| {
+            mail(
+                &[
+                    "From: ada@example.org",
+                    &format!("Subject: {subject}"),
+                    &format!("Message-ID: <{}>", id(name)),
+                ],
+                "Short.",
+            )
+        };
+        let headers = format!(
+            "From: Grace Hopper <grace@example.net>\r\nSubject: Scans of the contract\r\n\
+             Message-ID: <{}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n",
+            id("big")
+        );
+        let mut big = headers.clone().into_bytes();
+        for _ in 0..2000 {
+            big.extend_from_slice(b"The body that is never read whole, line after line.\r\n");
+        }
+        dovecot.append(&small("a", "Before")).await;
+        dovecot.append(&big).await;
+        dovecot.append(&small("c", "After")).await;
+
+        let intake = db.intake_with(Limits {
+            max_attachment_bytes: 1024,
+            max_message_bytes: 4096,
+        });
+        let (stop, task) = start_with(intake, &dovecot);
+        let totals = wait_for_messages(&db, 3).await;
+        assert_eq!((totals.tickets, totals.messages), (3, 3));
+        // Marked handled only once stored.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while dovecot.seen().await.len() < 3 {
+            assert!(Instant::now() < deadline, "not all marked seen");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop.send(true).expect("running");
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("stops")
+            .expect("task");
+
+        let row = store::raw::find(&db.store, ChannelKind::Email, &id("big"))
+            .await
+            .expect("read")
+            .expect("kept raw");
+        assert_eq!(row.content, headers.as_bytes(), "the headers only");
+        assert_eq!(row.size, headers.len() as i64);
+        let note = row.body_omitted.expect("the note");
+        assert!(
+            note.contains(&format!("({} bytes)", big.len())) && note.contains("4096 bytes"),
+            "{note}"
+        );
+        let list = store::tickets::list(
+            &db.store,
+            &store::tickets::TicketFilter {
+                status: None,
+                limit: 10,
+            },
+        )
+        .await
+        .expect("list");
+        let ticket = list
+            .iter()
+            .find(|t| t.subject == "Scans of the contract")
+            .expect("a ticket for the large mail");
+        let detail = store::tickets::detail(&db.store, ticket.number)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(detail.summary.customer, "Grace Hopper");
+        assert_eq!(detail.messages[0].body_text, note);
+        for name in ["a", "c"] {
+            let row = store::raw::find(&db.store, ChannelKind::Email, &id(name))
+                .await
+                .expect("read")
+                .expect("kept raw");
+            assert_eq!(row.body_omitted, None, "a small mail arrives whole");
+            assert!(row.content.ends_with(b"Short."));
+        }
     }
 }

@@ -25,6 +25,7 @@ use helpdesk::intake::IntakeError;
 use helpdesk::intake::{Intake, Limits};
 use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store;
+use helpdesk_email::RawMail;
 use helpdesk_email::imap::{ImapIntake, Sink, Uid};
 use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -132,7 +133,7 @@ struct CrashingSink {
 impl Sink for CrashingSink {
     type Error = IntakeError;
 
-    async fn deliver(&self, batch: Vec<(Uid, Vec<u8>)>) -> Result<(), IntakeError> {
+    async fn deliver(&self, batch: Vec<(Uid, RawMail)>) -> Result<(), IntakeError> {
         self.inner.deliver(batch).await?;
         if self.batches_before_crash.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.crashed.notify_one();

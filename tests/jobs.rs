@@ -567,9 +567,18 @@ async fn agents_are_told_about_new_and_assigned_tickets_in_their_place() {
         }];
         let ticket_id = ticket_id(s, number).await;
         for event in [Event::Created, Event::Assigned] {
-            let posted = notify::notify(s, &deliverers, &places, NotifyAgents { ticket_id, event })
-                .await
-                .expect("notified");
+            let posted = notify::notify(
+                s,
+                &deliverers,
+                &places,
+                NotifyAgents {
+                    ticket_id,
+                    event,
+                    message_id: None,
+                },
+            )
+            .await
+            .expect("notified");
             assert_eq!(posted, 1);
         }
         let posted = recorder.posted.lock().expect("lock").clone();
@@ -594,6 +603,7 @@ async fn agents_are_told_about_new_and_assigned_tickets_in_their_place() {
             NotifyAgents {
                 ticket_id,
                 event: Event::Created,
+                message_id: None,
             },
         )
         .await

@@ -913,3 +913,127 @@ async fn an_answer_in_the_agents_group_that_fails_is_sent_again() {
         assert_eq!(answers, 1, "answered once: {:#?}", fake.sent());
     }
 }
+
+/// What the "wrote again" posts in the agents' group quote, sorted, once there are `count`.
+async fn notices_quoting(fake: &FakeTelegram, count: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut quoted: Vec<String> = fake
+            .sent()
+            .iter()
+            .filter_map(|sent| {
+                let text = sent.text.as_deref()?;
+                (sent.chat_id == AGENTS_CHAT && text.contains("the customer wrote again"))
+                    .then(|| text.split_once("\n\n").unwrap_or_default().1.to_owned())
+            })
+            .collect();
+        if quoted.len() >= count {
+            quoted.sort();
+            return quoted;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{count} notices in the group; sent: {:#?}",
+            fake.sent()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_group_post_quotes_the_message_it_announces_live_and_after_a_restart() {
+    for db in stores("telegram_notice_quotes").await {
+        let fake = FakeTelegram::start(TOKEN).await;
+        let ada = User::new(42, "Ada");
+        let running = Running::start(&db, &fake).await;
+        fake.customer_writes(&ada, "First");
+        let greeting = sent_to(&fake, ada.id, "Your ticket number is #").await;
+        let number = ticket_number_in(greeting.text.as_deref().unwrap_or_default());
+        sent_to(&fake, AGENTS_CHAT, &format!("New ticket #{number}")).await;
+
+        for text in ["Live one", "Live two", "Live three"] {
+            fake.customer_writes(&ada, text);
+        }
+        assert_eq!(
+            notices_quoting(&fake, 3).await,
+            ["Live one", "Live three", "Live two"]
+        );
+        running.stop().await;
+
+        // Waiting updates, fetched in one go at the next start.
+        for text in ["Away one", "Away two", "Away three"] {
+            fake.customer_writes(&ada, text);
+        }
+        let running = Running::start(&db, &fake).await;
+        assert_eq!(
+            notices_quoting(&fake, 6).await,
+            [
+                "Away one",
+                "Away three",
+                "Away two",
+                "Live one",
+                "Live three",
+                "Live two"
+            ]
+        );
+        running.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_untold_size_is_fetched_only_up_to_the_limit() {
+    for db in stores("telegram_untold_size").await {
+        let fake = FakeTelegram::start(TOKEN).await;
+        let running = Running::start(&db, &fake).await;
+        let ada = User::new(42, "Ada");
+        fake.customer_writes(&ada, "Two logs follow");
+        let greeting = sent_to(&fake, ada.id, "Your ticket number is #").await;
+        let number = ticket_number_in(greeting.text.as_deref().unwrap_or_default());
+
+        let small = b"a small log\n".to_vec();
+        fake.customer_sends_document_of_untold_size(
+            &ada,
+            &Upload {
+                file_name: "small.log".into(),
+                mime_type: "text/plain".into(),
+                content: small.clone(),
+            },
+        );
+        fake.customer_sends_document_of_untold_size(
+            &ada,
+            &Upload {
+                file_name: "huge.log".into(),
+                mime_type: "text/plain".into(),
+                content: vec![b'x'; (support::LIMITS.max_attachment_bytes + 1) as usize],
+            },
+        );
+        let detail = until_ticket(&db.store, number, "three messages", |t| {
+            t.messages.len() == 3
+        })
+        .await;
+        let kept = &detail.messages[1].attachments[0];
+        assert_eq!(kept.filename, "small.log");
+        assert_eq!(
+            db.blobs()
+                .get(kept.sha256.as_deref().expect("content kept"))
+                .expect("blob"),
+            small
+        );
+        assert!(detail.messages[2].attachments.is_empty());
+        assert!(
+            detail.messages[2].body_text.contains("huge.log not kept"),
+            "{:?}",
+            detail.messages[2].body_text
+        );
+        // Too large is no fault of the connection.
+        let health = store::health::list(&db.store).await.expect("health");
+        assert!(
+            health
+                .iter()
+                .filter(|h| h.channel == "telegram")
+                .all(|h| h.last_error.is_none()),
+            "{health:?}"
+        );
+        running.stop().await;
+    }
+}

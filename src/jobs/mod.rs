@@ -307,6 +307,17 @@ enum PendingEntries {
     OnlyWithoutAssigning(i64),
 }
 
+/// A pending outbox entry with its ticket's creation time.
+#[derive(sqlx::FromRow)]
+struct OutboxEntry {
+    id: i64,
+    kind: String,
+    ticket_id: i64,
+    /// The message that caused it, if a message did.
+    message_id: Option<i64>,
+    created_at: chrono::DateTime<Utc>,
+}
+
 /// Turns the chosen pending entries into jobs and assignments inside `tx` and marks them
 /// done. Returns how many entries it took.
 async fn relay_entries(
@@ -324,12 +335,12 @@ async fn relay_entries(
         PendingEntries::Only(id) | PendingEntries::OnlyWithoutAssigning(id) => (Some(id), 1),
     };
     let sql = format!(
-        "SELECT o.id, o.kind, o.ticket_id, t.created_at
+        "SELECT o.id, o.kind, o.ticket_id, o.message_id, t.created_at
          FROM outbox o JOIN tickets t ON t.id = o.ticket_id
          WHERE o.processed_at IS NULL AND (CAST($2 AS BIGINT) IS NULL OR o.id = $2)
          ORDER BY o.id LIMIT $1 {skip_locked}"
     );
-    let pending: Vec<(i64, String, i64, chrono::DateTime<Utc>)> = on_tx!(tx, conn => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let pending: Vec<OutboxEntry> = on_tx!(tx, conn => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(limit)
             .bind(only)
             .fetch_all(&mut *conn)
@@ -337,7 +348,14 @@ async fn relay_entries(
     let now = Utc::now();
     let mut jobs = JobBatch::default();
     let mut to_assign = Vec::new();
-    for (id, kind, ticket_id, created_at) in &pending {
+    for OutboxEntry {
+        id,
+        kind,
+        ticket_id,
+        message_id,
+        created_at,
+    } in &pending
+    {
         if kind == "ticket_created" {
             sla::schedule_new(&mut jobs, *ticket_id, *created_at, &settings.sla)?;
         }
@@ -345,6 +363,7 @@ async fn relay_entries(
             let job = notify::NotifyAgents {
                 ticket_id: *ticket_id,
                 event,
+                message_id: *message_id,
             };
             notify::add(&mut jobs, job, &format!("notify:{id}"))?;
         }
@@ -369,7 +388,7 @@ async fn relay_entries(
             assign::assign_in(tx, ticket_id, rules, &settings.routing(), Utc::now()).await?;
         tracing::debug!(ticket_id, ?assigned, "assigned on arrival");
     }
-    let ids: Vec<i64> = pending.iter().map(|(id, ..)| *id).collect();
+    let ids: Vec<i64> = pending.iter().map(|entry| entry.id).collect();
     mark_relayed(tx, &ids, now).await?;
     Ok(pending.len())
 }

@@ -38,6 +38,11 @@ impl Event {
 pub struct NotifyAgents {
     pub ticket_id: i64,
     pub event: Event,
+    /// The message that caused the event: a notice quotes it, not whatever the ticket's
+    /// latest message is by the time the notice goes out. Absent in jobs queued before it was
+    /// carried; those quote the latest inbound message.
+    #[serde(default)]
+    pub message_id: Option<i64>,
 }
 
 pub async fn enqueue(tx: &mut Tx, job: NotifyAgents, idempotency_key: &str) -> Result<()> {
@@ -61,8 +66,8 @@ struct TicketFacts {
     channel: String,
     customer: String,
     assignee: Option<String>,
-    /// What the customer wrote last, so agents can answer from their chat.
-    last_message: Option<String>,
+    /// What the customer wrote, so agents can answer from their chat.
+    quoted: Option<String>,
 }
 
 /// Longest excerpt of the customer's message in an announcement.
@@ -88,7 +93,7 @@ fn announcement(event: Event, ticket: &TicketFacts) -> String {
         ticket.subject, ticket.customer, ticket.channel
     );
     if event == Event::CustomerWrote
-        && let Some(words) = ticket.last_message.as_deref().map(str::trim)
+        && let Some(words) = ticket.quoted.as_deref().map(str::trim)
         && !words.is_empty()
     {
         text.push_str("\n\n");
@@ -114,14 +119,18 @@ pub async fn notify(
                                   WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1),
                          '') AS customer,
                 a.name AS assignee,
-                (SELECT m.body_text FROM messages m
-                 WHERE m.ticket_id = t.id AND m.direction = 'inbound'
-                 ORDER BY m.id DESC LIMIT 1) AS last_message
+                CASE WHEN CAST($2 AS BIGINT) IS NULL
+                     THEN (SELECT m.body_text FROM messages m
+                           WHERE m.ticket_id = t.id AND m.direction = 'inbound'
+                           ORDER BY m.id DESC LIMIT 1)
+                     ELSE (SELECT m.body_text FROM messages m WHERE m.id = $2)
+                END AS quoted
          FROM tickets t JOIN customers c ON c.id = t.customer_id
          LEFT JOIN agents a ON a.id = t.assignee_id
          WHERE t.id = $1",
     )
     .bind(job.ticket_id)
+    .bind(job.message_id)
     .fetch_optional(pool)
     .await)?;
     let Some(facts) = facts else {
@@ -187,7 +196,7 @@ mod tests {
             channel: "email".into(),
             customer: "Ada Lovelace".into(),
             assignee: Some("Sam".into()),
-            last_message: Some("It smokes.".into()),
+            quoted: Some("It smokes.".into()),
         };
         assert_eq!(
             announcement(Event::Created, &ticket),

@@ -79,6 +79,18 @@ pub async fn record_error(tx: &mut Tx, raw_id: i64, error: &str) -> Result<()> {
     Ok(())
 }
 
+/// Records that only the header section of a raw message is kept, and why (its size and the
+/// limit), in the intake transaction.
+pub async fn record_body_omitted(tx: &mut Tx, raw_id: i64, note: &str) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("UPDATE raw_messages SET body_omitted = $1 WHERE id = $2")
+        .bind(note)
+        .bind(raw_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
 /// Keeps a message that could not be taken in, with the reason, in its own transaction so the
 /// failure of the intake transaction cannot take it along. Returns the raw message's id.
 pub async fn keep_failed(
@@ -140,6 +152,35 @@ pub async fn content(store: &Store, raw_id: i64) -> Result<Option<Vec<u8>>> {
     .fetch_optional(pool)
     .await)?;
     Ok(content)
+}
+
+/// A raw message as kept.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct RawRow {
+    pub id: i64,
+    pub content: Vec<u8>,
+    /// Bytes of `content`.
+    pub size: i64,
+    pub intake_error: Option<String>,
+    /// Set when `content` is only the header section of a message too large to keep whole.
+    pub body_omitted: Option<String>,
+}
+
+/// The raw message of a channel's external id.
+pub async fn find(
+    store: &Store,
+    channel: ChannelKind,
+    external_id: &str,
+) -> Result<Option<RawRow>> {
+    let row = on_pool!(store, pool => sqlx::query_as(
+        "SELECT id, content, size, intake_error, body_omitted FROM raw_messages
+         WHERE channel = $1 AND external_id = $2",
+    )
+    .bind(channel.as_str())
+    .bind(external_id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(row)
 }
 
 /// Counts for the ingest summary and, later, metrics.

@@ -16,7 +16,7 @@
 //! update is posted again after a pause. Updates go one at a time, oldest first, as Telegram
 //! does for a webhook with `max_connections` 1 (the fake never opens more).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -113,6 +113,8 @@ struct State_ {
     next_message_id: HashMap<i64, i64>,
     sent: Vec<Sent>,
     files: HashMap<String, (String, Vec<u8>)>,
+    /// Files whose size is left out of messages and getFile.
+    untold_sizes: HashSet<String>,
     next_file: u64,
     commands: Vec<Value>,
     webhook_url: String,
@@ -393,13 +395,33 @@ impl FakeTelegram {
         upload: &Upload,
         caption: Option<&str>,
     ) -> i64 {
+        self.send_document(customer, upload, caption, true)
+    }
+
+    /// A customer sends a document whose size Telegram does not tell (`file_size` is optional,
+    /// in the message and in getFile).
+    pub fn customer_sends_document_of_untold_size(&self, customer: &User, upload: &Upload) -> i64 {
+        self.send_document(customer, upload, None, false)
+    }
+
+    fn send_document(
+        &self,
+        customer: &User,
+        upload: &Upload,
+        caption: Option<&str>,
+        size_told: bool,
+    ) -> i64 {
         let (file_id, _) = self.store_file(upload, "documents");
         let (id, mut message) = self.new_message(private_chat(customer), customer, None);
         message["document"] = json!({
             "file_id": file_id, "file_unique_id": format!("U{file_id}"),
             "file_name": upload.file_name, "mime_type": upload.mime_type,
-            "file_size": upload.content.len(),
         });
+        if size_told {
+            message["document"]["file_size"] = json!(upload.content.len());
+        } else {
+            self.shared.lock().untold_sizes.insert(file_id);
+        }
         if let Some(caption) = caption {
             message["caption"] = json!(caption);
         }
@@ -770,10 +792,16 @@ async fn api(
             let file_id = text_of(params.get("file_id")).unwrap_or_default();
             let state = shared.lock();
             match state.files.get(&file_id) {
-                Some((path, content)) => ok(json!({
-                    "file_id": file_id, "file_unique_id": format!("U{file_id}"),
-                    "file_size": content.len(), "file_path": path,
-                })),
+                Some((path, content)) => {
+                    let mut file = json!({
+                        "file_id": file_id, "file_unique_id": format!("U{file_id}"),
+                        "file_path": path,
+                    });
+                    if !state.untold_sizes.contains(&file_id) {
+                        file["file_size"] = json!(content.len());
+                    }
+                    ok(file)
+                }
                 None => error(400, "Bad Request: invalid file_id"),
             }
         }

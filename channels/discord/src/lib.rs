@@ -992,23 +992,32 @@ impl Discord {
         (attachments, left_out)
     }
 
+    /// A file's content, at most `max_file_bytes` of it: a download that grows past the limit
+    /// (the attachment's size was told wrong) is given up, not held in memory whole.
     async fn download(&self, url: &str) -> Result<Vec<u8>, String> {
-        let response = self
+        let limit = self.settings.max_file_bytes;
+        let too_large = |size: u64| format!("{size} bytes is more than the limit of {limit} bytes");
+        let mut response = self
             .downloads
             .get(url)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
             .map_err(|error| error.to_string())?;
-        let content = response.bytes().await.map_err(|error| error.to_string())?;
-        if content.len() as u64 > self.settings.max_file_bytes {
-            return Err(format!(
-                "{} bytes is more than the limit of {} bytes",
-                content.len(),
-                self.settings.max_file_bytes
-            ));
+        if let Some(length) = response.content_length()
+            && length > limit
+        {
+            return Err(too_large(length));
         }
-        Ok(content.to_vec())
+        let mut content = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|error| error.to_string())? {
+            let size = (content.len() + chunk.len()) as u64;
+            if size > limit {
+                return Err(format!("more than the limit of {limit} bytes"));
+            }
+            content.extend_from_slice(&chunk);
+        }
+        Ok(content)
     }
 
     /// Where a message goes: the conversation if there is one, else the recipient as a

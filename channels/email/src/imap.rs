@@ -28,6 +28,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+
+use crate::{RawMail, header_section};
 /// The rustls this crate uses, for building a [`ClientConfig`](rustls::ClientConfig) for
 /// [`ImapIntake::with_tls_config`].
 pub use tokio_rustls::rustls;
@@ -110,11 +112,12 @@ pub trait Cursor: Send + Sync {
 pub trait Sink: Send + Sync {
     type Error: StdError + Send + Sync + 'static;
 
-    /// Takes a batch of raw RFC 822 messages in ascending UID order and returns once they are
-    /// committed. An error leaves them unacknowledged; they are delivered again later.
+    /// Takes a batch of RFC 822 messages (whole, or the header section of one too large) in
+    /// ascending UID order and returns once they are committed. An error leaves them
+    /// unacknowledged; they are delivered again later.
     fn deliver(
         &self,
-        batch: Vec<(Uid, Vec<u8>)>,
+        batch: Vec<(Uid, RawMail)>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
@@ -138,7 +141,7 @@ impl<T: Sink> Sink for Arc<T> {
 
     fn deliver(
         &self,
-        batch: Vec<(Uid, Vec<u8>)>,
+        batch: Vec<(Uid, RawMail)>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send {
         (**self).deliver(batch)
     }
@@ -239,6 +242,7 @@ pub struct ImapIntake<C, S> {
     sink: S,
     health: ImapHealth,
     batch_size: usize,
+    max_message_bytes: u64,
     backoff_min: Duration,
     backoff_max: Duration,
     idle_timeout: Duration,
@@ -253,6 +257,7 @@ impl<C: Cursor, S: Sink> ImapIntake<C, S> {
             sink,
             health: ImapHealth::default(),
             batch_size: 50,
+            max_message_bytes: u64::MAX,
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             // Below the 30 minutes after which RFC 2177 lets a server drop an idle client.
@@ -264,6 +269,13 @@ impl<C: Cursor, S: Sink> ImapIntake<C, S> {
     /// Messages fetched and delivered per batch (default 50).
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Messages larger than this are fetched as their header section only, and the messages
+    /// of one delivery together hold about this much at most (default: no limit).
+    pub fn with_max_message_bytes(mut self, max: u64) -> Self {
+        self.max_message_bytes = max.max(1);
         self
     }
 
@@ -461,7 +473,10 @@ impl<C: Cursor, S: Sink> ImapIntake<C, S> {
         }
     }
 
-    /// Fetch → deliver → flag `\Seen` → move the cursor, for UIDs in ascending order.
+    /// Fetch → deliver → flag `\Seen` → move the cursor, for UIDs in ascending order. The
+    /// sizes come first: a message too large to take in is fetched as its header section only,
+    /// and the rest are fetched and delivered in parts of at most about the limit, so memory
+    /// holds one large message at a time, not a batch of them.
     async fn take_batch(
         &self,
         session: &mut Session<ImapStream>,
@@ -472,38 +487,27 @@ impl<C: Cursor, S: Sink> ImapIntake<C, S> {
             return Ok(());
         };
         let set = uid_set(uids);
-        let fetches: Vec<_> = net("UID FETCH", async {
-            session
-                .uid_fetch(&set, "(UID BODY.PEEK[])")
-                .await?
-                .try_collect()
-                .await
-        })
-        .await?;
-        // The server may mix in FETCH responses for other messages (flag changes made
-        // elsewhere), and a message expunged meanwhile has no body: keep what was asked for.
-        let mut batch: Vec<(Uid, Vec<u8>)> = fetches
-            .iter()
-            .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
-            .filter(|(uid, _)| uids.binary_search(uid).is_ok())
-            .collect();
-        batch.sort_unstable_by_key(|(uid, _)| *uid);
-        batch.dedup_by_key(|(uid, _)| *uid);
-        if batch.len() < uids.len() {
-            tracing::warn!(
-                asked = uids.len(),
-                got = batch.len(),
-                "some messages vanished before they were fetched"
-            );
-        }
-        if !batch.is_empty() {
-            let count = batch.len();
+        let sizes = self.sizes(session, &set, uids).await?;
+        let mut delivered = 0;
+        for part in parts(&sizes, self.max_message_bytes) {
+            let batch = self.fetch(session, part).await?;
+            if batch.is_empty() {
+                continue;
+            }
+            delivered += batch.len();
             self.sink
                 .deliver(batch)
                 .await
                 .map_err(|e| ImapError::Sink(Box::new(e)))?;
-            tracing::debug!(count, last_uid, "IMAP batch committed");
         }
+        if delivered < uids.len() {
+            tracing::warn!(
+                asked = uids.len(),
+                got = delivered,
+                "some messages vanished before they were fetched"
+            );
+        }
+        tracing::debug!(delivered, last_uid, "IMAP batch committed");
         // Acknowledge only now that the application has committed the batch.
         net("UID STORE", async {
             session
@@ -520,6 +524,87 @@ impl<C: Cursor, S: Sink> ImapIntake<C, S> {
             })
             .await
             .map_err(cursor_error)
+    }
+
+    /// The RFC822.SIZE of each of `uids` still in the mailbox, in UID order.
+    async fn sizes(
+        &self,
+        session: &mut Session<ImapStream>,
+        set: &str,
+        uids: &[Uid],
+    ) -> Result<Vec<(Uid, u64)>, ImapError> {
+        let fetches: Vec<_> = net("UID FETCH RFC822.SIZE", async {
+            session
+                .uid_fetch(set, "(UID RFC822.SIZE)")
+                .await?
+                .try_collect()
+                .await
+        })
+        .await?;
+        // The server may mix in FETCH responses for other messages (flag changes made
+        // elsewhere): keep what was asked for.
+        let mut sizes: Vec<(Uid, u64)> = fetches
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.size.map_or(0, u64::from))))
+            .filter(|(uid, _)| uids.binary_search(uid).is_ok())
+            .collect();
+        sizes.sort_unstable_by_key(|(uid, _)| *uid);
+        sizes.dedup_by_key(|(uid, _)| *uid);
+        Ok(sizes)
+    }
+
+    /// The messages of `part`: whole, or the header section of those over the limit. A message
+    /// expunged meanwhile is left out.
+    async fn fetch(
+        &self,
+        session: &mut Session<ImapStream>,
+        part: &[(Uid, u64)],
+    ) -> Result<Vec<(Uid, RawMail)>, ImapError> {
+        let over = |&&(_, size): &&(Uid, u64)| size > self.max_message_bytes;
+        let whole: Vec<Uid> = part
+            .iter()
+            .filter(|m| !over(m))
+            .map(|(uid, _)| *uid)
+            .collect();
+        let large: Vec<(Uid, u64)> = part.iter().filter(over).copied().collect();
+        let mut batch = Vec::with_capacity(part.len());
+        if !whole.is_empty() {
+            let uids = whole;
+            let fetches: Vec<_> = net("UID FETCH", async {
+                session
+                    .uid_fetch(uid_set(&uids), "(UID BODY.PEEK[])")
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+            batch.extend(
+                fetches
+                    .iter()
+                    .filter_map(|f| Some((f.uid?, RawMail::Whole(f.body()?.to_vec()))))
+                    .filter(|(uid, _)| uids.binary_search(uid).is_ok()),
+            );
+        }
+        if !large.is_empty() {
+            let uids: Vec<Uid> = large.iter().map(|(uid, _)| *uid).collect();
+            let fetches: Vec<_> = net("UID FETCH header", async {
+                session
+                    .uid_fetch(uid_set(&uids), "(UID BODY.PEEK[HEADER])")
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await?;
+            batch.extend(fetches.iter().filter_map(|f| {
+                let uid = f.uid?;
+                let size = large.iter().find(|(u, _)| *u == uid)?.1;
+                let headers = header_section(f.header()?).to_vec();
+                Some((uid, RawMail::Oversized { headers, size }))
+            }));
+        }
+        batch.sort_unstable_by_key(|(uid, _)| *uid);
+        batch.dedup_by_key(|(uid, _)| *uid);
+        Ok(batch)
     }
 
     /// Waits for new mail with IDLE or by sleeping. Returns the session to continue with, or
@@ -636,6 +721,28 @@ fn default_tls_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     Ok(Arc::new(config))
 }
 
+/// Consecutive runs of `sizes` whose whole messages (those within `max`) add up to at most
+/// `max`, one message at least; a message over `max` is fetched as its headers and counts for
+/// nothing.
+fn parts(sizes: &[(Uid, u64)], max: u64) -> Vec<&[(Uid, u64)]> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut bytes: u64 = 0;
+    for (index, &(_, size)) in sizes.iter().enumerate() {
+        let size = if size > max { 0 } else { size };
+        if index > start && bytes.saturating_add(size) > max {
+            parts.push(&sizes[start..index]);
+            start = index;
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(size);
+    }
+    if start < sizes.len() {
+        parts.push(&sizes[start..]);
+    }
+    parts
+}
+
 /// An IMAP sequence set for ascending UIDs, with runs folded: `[1,2,3,7]` → `1:3,7`.
 fn uid_set(uids: &[Uid]) -> String {
     let mut set = String::new();
@@ -729,6 +836,20 @@ mod tests {
     }
 
     #[test]
+    fn parts_hold_at_most_the_limit_and_large_messages_count_for_nothing() {
+        let sizes = [(1, 40), (2, 50), (3, 500), (4, 100), (5, 10), (6, 0)];
+        let uids = |max| -> Vec<Vec<Uid>> {
+            parts(&sizes, max)
+                .iter()
+                .map(|part| part.iter().map(|(uid, _)| *uid).collect())
+                .collect()
+        };
+        assert_eq!(uids(100), [vec![1, 2, 3], vec![4], vec![5, 6]]);
+        assert_eq!(uids(u64::MAX), [vec![1, 2, 3, 4, 5, 6]]);
+        assert!(parts(&[], 100).is_empty());
+    }
+
+    #[test]
     fn backoff_doubles_up_to_the_cap() {
         struct Never;
         impl Cursor for Never {
@@ -742,7 +863,7 @@ mod tests {
         }
         impl Sink for Never {
             type Error = io::Error;
-            async fn deliver(&self, _: Vec<(Uid, Vec<u8>)>) -> Result<(), io::Error> {
+            async fn deliver(&self, _: Vec<(Uid, RawMail)>) -> Result<(), io::Error> {
                 Ok(())
             }
         }

@@ -43,6 +43,48 @@ pub enum ParseError {
     NoSender,
 }
 
+/// Most bytes of a header section kept of a message too large to keep whole; a longer one
+/// (hostile mail) is cut at a line end.
+pub const MAX_HEADER_BYTES: usize = 256 << 10;
+
+/// A message as read from its source: whole, or only its header section when it is larger
+/// than may be read (the source knew its size before reading it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawMail {
+    Whole(Vec<u8>),
+    /// The header section (see [`header_section`]) of a message of `size` bytes.
+    Oversized {
+        headers: Vec<u8>,
+        size: u64,
+    },
+}
+
+impl From<Vec<u8>> for RawMail {
+    fn from(raw: Vec<u8>) -> RawMail {
+        RawMail::Whole(raw)
+    }
+}
+
+/// The header section of a message: up to and with the blank line that ends it (all of `raw`
+/// if there is none), at most [`MAX_HEADER_BYTES`].
+pub fn header_section(raw: &[u8]) -> &[u8] {
+    let mut end = 0;
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        if end + line.len() > MAX_HEADER_BYTES {
+            break;
+        }
+        end += line.len();
+        if line == b"\n" || line == b"\r\n" {
+            break;
+        }
+    }
+    if end == 0 {
+        // One endless line: keep what fits.
+        end = raw.len().min(MAX_HEADER_BYTES);
+    }
+    &raw[..end]
+}
+
 /// The stable external id of a message without a Message-ID (or of bytes that cannot be
 /// parsed at all): `<sha256 hex of raw>@generated.helpdesk.invalid`, without angle brackets.
 ///

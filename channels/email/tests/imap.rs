@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dovecot::Dovecot;
+use helpdesk_email::RawMail;
 use helpdesk_email::imap::{
     Cursor, CursorPosition, ImapHealth, ImapIntake, ImapSettings, ImapTls, Sink, Uid, rustls,
 };
@@ -67,7 +68,7 @@ struct TestSink(Arc<SinkState>);
 #[derive(Default)]
 struct SinkState {
     attempts: Mutex<Vec<Vec<Uid>>>,
-    committed: Mutex<Vec<(Uid, Vec<u8>)>>,
+    committed: Mutex<Vec<(Uid, RawMail)>>,
     failures_left: AtomicUsize,
     gate: Option<Semaphore>,
 }
@@ -102,7 +103,7 @@ impl TestSink {
             .collect()
     }
 
-    fn committed_raw(&self, uid: Uid) -> Vec<u8> {
+    fn committed_raw(&self, uid: Uid) -> RawMail {
         let committed = self.0.committed.lock().unwrap();
         committed
             .iter()
@@ -115,7 +116,7 @@ impl TestSink {
 impl Sink for TestSink {
     type Error = SinkDown;
 
-    async fn deliver(&self, batch: Vec<(Uid, Vec<u8>)>) -> Result<(), SinkDown> {
+    async fn deliver(&self, batch: Vec<(Uid, RawMail)>) -> Result<(), SinkDown> {
         let s = &self.0;
         s.attempts
             .lock()
@@ -235,7 +236,7 @@ async fn batches_arrive_in_uid_order_and_are_seen_only_after_commit() {
     }
 
     assert_eq!(sink.committed_uids(), [1, 2, 3, 4, 5]);
-    assert_eq!(sink.committed_raw(3), mail(3));
+    assert_eq!(sink.committed_raw(3), RawMail::Whole(mail(3)));
     let health = eventually("idle after the backlog", || async {
         let h = running.health.snapshot();
         h.idling.then_some(h)
@@ -346,7 +347,7 @@ async fn a_restarted_intake_fetches_nothing_twice() {
 
     assert_eq!(first.committed_uids(), [1, 2, 3]);
     assert_eq!(second.attempts(), [vec![4, 5]]);
-    assert_eq!(second.committed_raw(5), mail(5));
+    assert_eq!(second.committed_raw(5), RawMail::Whole(mail(5)));
     assert_eq!(server.seen().await, [4, 5]);
 }
 
@@ -520,7 +521,7 @@ async fn mail_is_read_over_tls_and_starttls() {
         );
         cursor_at(&cursor, validity, 1).await;
         running.shut_down().await;
-        assert_eq!(sink.committed_raw(1), mail(1), "{mode:?}");
+        assert_eq!(sink.committed_raw(1), RawMail::Whole(mail(1)), "{mode:?}");
     }
 }
 
@@ -551,4 +552,47 @@ async fn an_untrusted_certificate_is_refused() {
     assert!(!health.connected);
     assert_eq!(sink.attempts(), Vec::<Vec<Uid>>::new());
     assert_eq!(server.seen().await, Vec::<Uid>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_limit_is_fetched_as_its_headers_and_the_rest_in_parts() {
+    let Some(server) = Dovecot::start() else {
+        return;
+    };
+    let limit = 2 * mail(1).len() as u64;
+    let large = format!(
+        "From: Big Sender <big@example.org>\r\n\
+         Subject: Scans\r\n\
+         Message-ID: <big@test.example.org>\r\n\
+         \r\n\
+         {}\r\n",
+        "x".repeat(4 * limit as usize)
+    )
+    .into_bytes();
+    server.append(&mail(1)).await;
+    server.append(&large).await;
+    server.append(&mail(3)).await;
+    server.append(&mail(4)).await;
+    server.append(&mail(5)).await;
+    let validity = server.uid_validity().await;
+    let cursor = MemoryCursor::default();
+    let sink = TestSink::new(0, false);
+    let running =
+        Running::start(intake(server.settings(), &cursor, &sink).with_max_message_bytes(limit));
+    cursor_at(&cursor, validity, 5).await;
+
+    assert_eq!(sink.committed_uids(), [1, 2, 3, 4, 5]);
+    let headers_end = large.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(
+        sink.committed_raw(2),
+        RawMail::Oversized {
+            headers: large[..headers_end].to_vec(),
+            size: large.len() as u64,
+        }
+    );
+    assert_eq!(sink.committed_raw(4), RawMail::Whole(mail(4)));
+    // Two small messages fill a part: no delivery holds more than the limit.
+    assert_eq!(sink.attempts(), [vec![1, 2, 3], vec![4, 5]]);
+    assert_eq!(server.seen().await, [1, 2, 3, 4, 5]);
+    running.shut_down().await;
 }

@@ -579,3 +579,23 @@ fn random_byte_flips_never_panic() {
     // Most flips leave a readable mail behind.
     assert!(outcomes[0] > 1000, "{outcomes:?}");
 }
+
+#[test]
+fn the_header_section_ends_with_its_blank_line_and_is_bounded() {
+    use helpdesk_email::{MAX_HEADER_BYTES, header_section};
+    let raw = b"From: a@example.org\r\nSubject: x\r\n\r\nbody\r\n\r\nmore";
+    assert_eq!(
+        header_section(raw),
+        b"From: a@example.org\r\nSubject: x\r\n\r\n"
+    );
+    assert_eq!(
+        header_section(b"Subject: x\nX: y\n\nbody"),
+        b"Subject: x\nX: y\n\n"
+    );
+    assert_eq!(header_section(b"Subject: no body"), b"Subject: no body");
+    let many = "X-Filler: 0123456789\r\n".repeat(MAX_HEADER_BYTES / 10);
+    let cut = header_section(many.as_bytes());
+    assert!(cut.len() <= MAX_HEADER_BYTES && cut.ends_with(b"\r\n"));
+    let endless = "x".repeat(MAX_HEADER_BYTES * 2);
+    assert_eq!(header_section(endless.as_bytes()).len(), MAX_HEADER_BYTES);
+}

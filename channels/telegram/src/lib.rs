@@ -693,7 +693,9 @@ impl Telegram {
         let mut attachments = Vec::new();
         let mut left_out = Vec::new();
         for (file_id, size, filename, content_type) in wanted {
-            if u64::from(size) > self.settings.max_file_bytes {
+            // teloxide reads a missing file_size as u32::MAX: unknown, so the download is
+            // what is limited.
+            if size != u32::MAX && u64::from(size) > self.settings.max_file_bytes {
                 left_out.push(format!(
                     "[file {filename} not kept: {size} bytes is more than the limit of {} bytes]",
                     self.settings.max_file_bytes
@@ -701,7 +703,14 @@ impl Telegram {
                 continue;
             }
             let content = match self.download(file_id).await {
-                Ok(content) => content,
+                Ok(Some(content)) => content,
+                Ok(None) => {
+                    left_out.push(format!(
+                        "[file {filename} not kept: more than the limit of {} bytes]",
+                        self.settings.max_file_bytes
+                    ));
+                    continue;
+                }
                 Err(error) => {
                     tracing::warn!(filename, %error, "Telegram file not downloaded");
                     self.health.failed(&error);
@@ -720,18 +729,30 @@ impl Telegram {
         (attachments, left_out)
     }
 
-    async fn download(&self, file_id: FileId) -> Result<Vec<u8>, String> {
+    /// A file's content, or `None` if it is larger than `max_file_bytes`: a download that
+    /// grows past the limit (its size was not told, or told wrong) is given up, not held in
+    /// memory whole.
+    async fn download(&self, file_id: FileId) -> Result<Option<Vec<u8>>, String> {
+        let limit = self.settings.max_file_bytes;
         let file = self
             .bot
             .get_file(file_id)
             .await
             .map_err(|error| error.to_string())?;
-        let mut content = Vec::new();
-        self.bot
-            .download_file(&file.path, &mut content)
-            .await
-            .map_err(|error| error.to_string())?;
-        Ok(content)
+        if file.size != u32::MAX && u64::from(file.size) > limit {
+            return Ok(None);
+        }
+        let mut content = Capped {
+            content: Vec::new(),
+            limit,
+            overflowed: false,
+        };
+        let done = self.bot.download_file(&file.path, &mut content).await;
+        match done {
+            _ if content.overflowed => Ok(None),
+            Ok(()) => Ok(Some(content.content)),
+            Err(error) => Err(error.to_string()),
+        }
     }
 
     async fn send(&self, message: &OutboundMessage) -> Result<Delivered, RequestError> {
@@ -773,6 +794,45 @@ impl Telegram {
         Ok(Delivered {
             external_id: external_id(chat, sent.id.0),
         })
+    }
+}
+
+/// A download's content, refused once it would grow past `limit` bytes.
+struct Capped {
+    content: Vec<u8>,
+    limit: u64,
+    overflowed: bool,
+}
+
+impl tokio::io::AsyncWrite for Capped {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if (self.content.len() + buf.len()) as u64 > self.limit {
+            self.overflowed = true;
+            return std::task::Poll::Ready(Err(std::io::Error::other(format!(
+                "more than the limit of {} bytes",
+                self.limit
+            ))));
+        }
+        self.content.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
