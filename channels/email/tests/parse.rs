@@ -579,3 +579,24 @@ fn random_byte_flips_never_panic() {
     // Most flips leave a readable mail behind.
     assert!(outcomes[0] > 1000, "{outcomes:?}");
 }
+
+#[test]
+fn recipients_are_the_to_and_cc_addresses_lower_cased() {
+    let raw = b"From: Ada <ada@example.org>\r\n\
+        To: Support <support@helpdesk.example>, \"Grace H.\" <Grace@Navy.Example>\r\n\
+        Cc: team: alan@example.org, linus@example.org;, grace@navy.example\r\n\
+        Cc: Margaret <margaret@example.org>\r\n\
+        Subject: hi\r\n\r\nbody\r\n";
+    assert_eq!(
+        helpdesk_email::recipients(raw),
+        vec![
+            "support@helpdesk.example",
+            "grace@navy.example",
+            "alan@example.org",
+            "linus@example.org",
+            "margaret@example.org",
+        ]
+    );
+    assert!(helpdesk_email::recipients(b"\x00\x01 not mail").is_empty());
+    assert!(helpdesk_email::recipients(b"From: ada@example.org\r\n\r\nno recipients").is_empty());
+}
