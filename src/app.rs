@@ -21,6 +21,7 @@ pub fn intake(settings: &Settings, store: Store) -> Intake {
             max_message_bytes: settings.intake.max_message_bytes,
         },
     )
+    .with_unknown_sender_tag(settings.intake.unknown_sender_tag)
 }
 
 /// The channels the settings enable, in a fixed order.

@@ -72,6 +72,7 @@ pub struct WebSettings {
 pub struct IntakeSettings {
     pub max_attachment_bytes: u64,
     pub max_message_bytes: u64,
+    pub unknown_sender_tag: crate::intake::UnknownSenderTag,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -719,6 +720,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("`workflow.default_department`"), "{error}");
+    }
+
+    #[test]
+    fn a_stranger_naming_a_ticket_opens_a_new_one_unless_set_to_join() {
+        use crate::intake::UnknownSenderTag;
+        let settings = Settings::load_from(None, env(&[])).expect("defaults");
+        assert_eq!(
+            settings.intake.unknown_sender_tag,
+            UnknownSenderTag::NewTicket
+        );
+        let join = Settings::load_from(
+            None,
+            env(&[("HELPDESK_INTAKE__UNKNOWN_SENDER_TAG", "join")]),
+        )
+        .expect("join");
+        assert_eq!(join.intake.unknown_sender_tag, UnknownSenderTag::Join);
+        let error = load_text("[intake]\nunknown_sender_tag = \"hold\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`intake.unknown_sender_tag`"), "{error}");
     }
 
     #[test]

@@ -368,6 +368,7 @@ async fn store_in(
             raw_message_id: None,
             sent_at: Some(at),
             now: at,
+            sender_address: Some(&row.customer_email),
         },
     )
     .await?

@@ -6,10 +6,11 @@
 //! message, its attachments and its thread links are stored; follow-up work goes to the outbox.
 //! Only after the commit may a channel acknowledge the message at its source.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use helpdesk_channel::{ChannelKind, InboundMessage};
+use helpdesk_channel::{ChannelKind, Identity, InboundMessage};
 use helpdesk_email::RawMail;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
@@ -20,7 +21,8 @@ use crate::store::attachments::{BlobStore, NewAttachment};
 use crate::store::outbox::OutboxKind;
 use crate::store::raw::RawInsert;
 use crate::store::tickets::{
-    Actor, NewEvent, NewMessage, NewTicket, ThreadLookup, ThreadMatch, TicketRef,
+    Actor, Candidate, NewEvent, NewMessage, NewTicket, ThreadLookup, ThreadMatch, ThreadedBy,
+    TicketRef,
 };
 use crate::store::{self, Store, StoreError, Tx};
 
@@ -28,6 +30,23 @@ use crate::store::{self, Store, StoreError, Tx};
 const MAX_THREAD_REFERENCES: usize = 50;
 /// Subjects made from chat text are cut to this many characters.
 const SUBJECT_FROM_TEXT_CHARS: usize = 80;
+/// Newest mails of a ticket whose To and Cc are looked through for a sender that names the
+/// ticket by its subject tag alone.
+const RECIPIENT_MAILS: i64 = 50;
+/// Tries of a message whose transaction lost a deadlock to a concurrent intake.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// What becomes of a message that names a ticket only by its subject tag (`[#1042]`) and comes
+/// from an address that is not on that ticket (`intake.unknown_sender_tag`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownSenderTag {
+    /// It opens a new ticket, linked to the one it names: ticket numbers are easy to guess.
+    #[default]
+    NewTicket,
+    /// It joins the ticket it names.
+    Join,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
@@ -118,6 +137,7 @@ pub struct Intake {
     /// Acknowledgements and notices to mail customers; none when importing or when mail is
     /// off.
     auto_replies: Option<Arc<AutoReplies>>,
+    unknown_sender_tag: UnknownSenderTag,
 }
 
 impl Intake {
@@ -128,7 +148,14 @@ impl Intake {
             limits,
             committed: Arc::new(Notify::new()),
             auto_replies: None,
+            unknown_sender_tag: UnknownSenderTag::default(),
         }
+    }
+
+    /// What a message that names a ticket by its tag alone, from someone not on it, does.
+    pub fn with_unknown_sender_tag(mut self, policy: UnknownSenderTag) -> Intake {
+        self.unknown_sender_tag = policy;
+        self
     }
 
     /// Answers new mail tickets with an acknowledgement, and tells senders of attachments that
@@ -271,37 +298,46 @@ impl Intake {
                 reason,
             } => return self.reject(channel, &external_id, &raw, &reason).await,
         };
-        let mut tx = self.store.begin_write().await?;
-        match self
-            .take_in(
-                &mut tx,
-                &message,
-                &attachments,
-                body_omitted.as_deref(),
-                Utc::now(),
-            )
-            .await
-        {
-            Ok(outcome) => {
-                tx.commit().await?;
-                self.committed.notify_one();
-                Ok(outcome)
-            }
-            Err(error) if error.is_unavailable() => {
-                // Nothing is wrong with the message: it stays at its source, unacknowledged,
-                // to be taken in when the database works again.
-                tx.rollback().await.ok();
-                Err(error.into())
-            }
-            Err(error) => {
-                // Rolling back also drops the raw row: keep it again, with the error.
-                tx.rollback().await.ok();
-                let reason = match body_omitted {
-                    Some(note) => format!("{note} Intake failed: {error}"),
-                    None => format!("intake failed: {error}"),
-                };
-                self.reject(message.channel, &message.external_id, &message.raw, &reason)
-                    .await
+        let mut attempt = 1;
+        loop {
+            let mut tx = self.store.begin_write().await?;
+            match self
+                .take_in(
+                    &mut tx,
+                    &message,
+                    &attachments,
+                    body_omitted.as_deref(),
+                    Utc::now(),
+                )
+                .await
+            {
+                Ok(outcome) => {
+                    tx.commit().await?;
+                    self.committed.notify_one();
+                    return Ok(outcome);
+                }
+                Err(error) if error.is_unavailable() => {
+                    // Nothing is wrong with the message: it stays at its source, unacknowledged,
+                    // to be taken in when the database works again.
+                    tx.rollback().await.ok();
+                    return Err(error.into());
+                }
+                Err(error) => {
+                    // Rolling back also drops the raw row: keep it again, with the error.
+                    tx.rollback().await.ok();
+                    if attempt < MAX_ATTEMPTS && worth_retrying(&error) {
+                        tracing::info!(%error, attempt, "intake met a concurrent one; again");
+                        attempt += 1;
+                        continue;
+                    }
+                    let reason = match &body_omitted {
+                        Some(note) => format!("{note} Intake failed: {error}"),
+                        None => format!("intake failed: {error}"),
+                    };
+                    return self
+                        .reject(message.channel, &message.external_id, &message.raw, &reason)
+                        .await;
+                }
             }
         }
     }
@@ -326,6 +362,7 @@ impl Intake {
                 unreadable => outcomes[index] = Some(self.accept_prepared(unreadable).await),
             }
         }
+        parents_first(&mut readable);
         if readable.len() > 1 {
             match self.take_in_together(&readable).await {
                 Ok(taken) => {
@@ -370,6 +407,18 @@ impl Intake {
             .begin_write()
             .await
             .map_err(|error| outage(&error))?;
+        // Every message's thread locks at once, in one sorted order: taken message by message,
+        // two batches could each hold what the other waits for.
+        let keys: Vec<ThreadKeys> = messages
+            .iter()
+            .map(|(_, message, ..)| ThreadKeys::of(message))
+            .collect();
+        let all: Vec<&str> = keys.iter().flat_map(ThreadKeys::all).collect();
+        if let Err(error) = store::tickets::lock_thread(&mut tx, &all).await {
+            tracing::info!(%error, "batch could not lock its threads; taking its messages in one by one");
+            tx.rollback().await.ok();
+            return Err(outage(&error));
+        }
         let mut taken = Vec::with_capacity(messages.len());
         for (index, message, attachments, body_omitted) in messages {
             match self
@@ -493,8 +542,25 @@ impl Intake {
         let automatic = message.automation.auto_reply;
         let found = find_thread(tx, message).await?;
         let customer_id =
-            store::customers::resolve(tx, &message.sender, found.customer, now).await?;
-        let continued = found.ticket;
+            store::customers::resolve(tx, &message.sender, found.customer.clone(), now).await?;
+        let best = found.best().copied();
+        // Found by its subject tag alone, from someone not on that ticket: the ticket it
+        // names, which it does not join.
+        let named = match best {
+            Some(best)
+                if best.by == ThreadedBy::Tag
+                    && self.unknown_sender_tag == UnknownSenderTag::NewTicket =>
+            {
+                let stranger = !on_ticket(tx, &best.ticket, &message.sender).await?;
+                stranger.then_some(best.ticket)
+            }
+            _ => None,
+        };
+        let continued = match best {
+            Some(_) if named.is_some() => None,
+            Some(best) => Some(join_split_conversation(tx, &best, &found, now).await?),
+            None => None,
+        };
 
         let (ticket, created, reopened) = match continued {
             Some(ticket) if ticket.status != Status::Closed => {
@@ -519,6 +585,13 @@ impl Intake {
             }
             closed => {
                 let ticket = open_ticket(tx, message, customer_id, closed, now).await?;
+                if let Some(named) = named {
+                    let why = format!(
+                        "the subject names #{}, but {} is not on that ticket",
+                        named.number, message.sender.address
+                    );
+                    store::tickets::link(tx, &ticket, &named, &why, now).await?;
+                }
                 (ticket, true, false)
             }
         };
@@ -550,6 +623,7 @@ impl Intake {
                 raw_message_id: Some(raw_id),
                 sent_at: message.sent_at,
                 now,
+                sender_address: Some(&message.sender.address),
             },
         )
         .await?
@@ -613,6 +687,55 @@ impl Intake {
             }
         })
     }
+}
+
+/// Orders a batch so that every message comes after the messages of the batch it refers to,
+/// keeping the given order otherwise: the message a reply answers opens the ticket, whatever
+/// order a mailbox or an mbox file lists them in.
+fn parents_first(batch: &mut Vec<ReadyMessage>) {
+    let position: HashMap<&str, usize> = batch
+        .iter()
+        .enumerate()
+        .map(|(index, (_, message, ..))| (message.external_id.as_str(), index))
+        .collect();
+    let parents: Vec<Vec<usize>> = batch
+        .iter()
+        .map(|(_, message, ..)| {
+            thread_references(message)
+                .iter()
+                .filter_map(|id| position.get(id).copied())
+                .collect()
+        })
+        .collect();
+    // Depth first, without recursion: a message is placed once all it refers to is placed.
+    // References that loop (hostile mail) are cut where the loop closes.
+    let mut placed = vec![false; batch.len()];
+    let mut visiting = vec![false; batch.len()];
+    let mut order = Vec::with_capacity(batch.len());
+    for start in 0..batch.len() {
+        let mut stack = vec![(start, 0usize)];
+        while let Some((index, next)) = stack.pop() {
+            if placed[index] {
+                continue;
+            }
+            visiting[index] = true;
+            match parents[index].get(next) {
+                Some(&parent) => {
+                    stack.push((index, next + 1));
+                    if !placed[parent] && !visiting[parent] {
+                        stack.push((parent, 0));
+                    }
+                }
+                None => {
+                    visiting[index] = false;
+                    placed[index] = true;
+                    order.push(index);
+                }
+            }
+        }
+    }
+    let mut slots: Vec<Option<ReadyMessage>> = batch.drain(..).map(Some).collect();
+    batch.extend(order.into_iter().filter_map(|index| slots[index].take()));
 }
 
 /// The attachments of a message, with where their contents went.
@@ -691,6 +814,7 @@ async fn take_in_bounce(
             raw_message_id: Some(raw_id),
             sent_at: message.sent_at,
             now,
+            sender_address: Some(&message.sender.address),
         },
     )
     .await?
@@ -807,17 +931,8 @@ async fn find_thread(tx: &mut Tx, message: &InboundMessage) -> Result<ThreadMatc
     let channel = message.channel;
     let references = thread_references(message);
     let conversation = message.thread.conversation.as_deref();
-    let conversation_key = conversation.map(|c| format!("{channel}:conversation:{c}"));
-    // The sender's identity too: merging customer records moves identities under this lock.
-    let identity_key = store::customers::identity_lock_key(
-        message.sender.channel.as_str(),
-        &message.sender.address,
-    );
-    let mut lock_keys: Vec<&str> = references.clone();
-    lock_keys.push(&message.external_id);
-    lock_keys.extend(conversation_key.as_deref());
-    lock_keys.push(&identity_key);
-    store::tickets::lock_thread(tx, &lock_keys).await?;
+    let keys = ThreadKeys::of(message);
+    store::tickets::lock_thread(tx, &keys.all().collect::<Vec<_>>()).await?;
     store::tickets::find_thread(
         tx,
         &ThreadLookup {
@@ -831,6 +946,116 @@ async fn find_thread(tx: &mut Tx, message: &InboundMessage) -> Result<ThreadMatc
         },
     )
     .await
+}
+
+/// What a message's intake locks (see [`store::tickets::lock_thread`]): the ids it refers to,
+/// its own id, its chat conversation, and the sender's identity (merging customer records
+/// moves identities under this lock).
+struct ThreadKeys<'a> {
+    message: &'a InboundMessage,
+    references: Vec<&'a str>,
+    conversation: Option<String>,
+    identity: String,
+}
+
+impl<'a> ThreadKeys<'a> {
+    fn of(message: &'a InboundMessage) -> ThreadKeys<'a> {
+        let channel = message.channel;
+        ThreadKeys {
+            message,
+            references: thread_references(message),
+            conversation: message
+                .thread
+                .conversation
+                .as_deref()
+                .map(|c| format!("{channel}:conversation:{c}")),
+            identity: store::customers::identity_lock_key(
+                message.sender.channel.as_str(),
+                &message.sender.address,
+            ),
+        }
+    }
+
+    fn all(&self) -> impl Iterator<Item = &str> {
+        self.references
+            .iter()
+            .copied()
+            .chain([self.message.external_id.as_str()])
+            .chain(self.conversation.as_deref())
+            .chain([self.identity.as_str()])
+    }
+}
+
+/// A conflict with a concurrent transaction that going again resolves: PostgreSQL's deadlock
+/// and serialization failures.
+fn worth_retrying(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Database(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("40P01" | "40001"))
+    )
+}
+
+/// Whether the sender of a message that names `ticket` by its subject tag alone is on that
+/// ticket: an address of its customer, someone who wrote on it, an agent, or someone its mails
+/// were written to (To, Cc).
+async fn on_ticket(tx: &mut Tx, ticket: &TicketRef, sender: &Identity) -> Result<bool, StoreError> {
+    if store::tickets::is_known_writer(tx, ticket.id, sender).await? {
+        return Ok(true);
+    }
+    if sender.channel != ChannelKind::Email {
+        return Ok(false);
+    }
+    let heads = store::tickets::recent_inbound_mail_headers(tx, ticket.id, RECIPIENT_MAILS).await?;
+    Ok(heads
+        .iter()
+        .any(|head| helpdesk_email::recipients(head).contains(&sender.address)))
+}
+
+/// The ticket a message continues. When its headers tie it to more than one open ticket of the
+/// same customer, the conversation was split (a reply taken in before the mails between it and
+/// what it answers): the tickets become one, the oldest, as an agent's merge would leave them.
+async fn join_split_conversation(
+    tx: &mut Tx,
+    best: &Candidate,
+    found: &ThreadMatch,
+    now: DateTime<Utc>,
+) -> Result<TicketRef, StoreError> {
+    let open = |candidate: &&Candidate| {
+        candidate.by.by_headers()
+            && !candidate.merged
+            && candidate.ticket.status != Status::Closed
+            && candidate.customer_id == best.customer_id
+    };
+    let split: Vec<TicketRef> = found
+        .candidates
+        .iter()
+        .filter(open)
+        .map(|candidate| candidate.ticket)
+        .collect();
+    let Some(target) = split.iter().min_by_key(|ticket| ticket.number).copied() else {
+        return Ok(best.ticket);
+    };
+    if split.len() < 2 || !open(&best) {
+        return Ok(best.ticket);
+    }
+    for duplicate in split.iter().filter(|ticket| ticket.id != target.id) {
+        tracing::info!(
+            duplicate = duplicate.number,
+            into = target.number,
+            "one conversation on two tickets; merging"
+        );
+        store::manage::move_into(
+            tx,
+            duplicate,
+            &target,
+            Actor::System,
+            Some("a mail showed both tickets are one conversation"),
+            now,
+        )
+        .await?;
+    }
+    Ok(target)
 }
 
 async fn open_ticket(

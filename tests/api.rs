@@ -2011,3 +2011,73 @@ async fn merging_other_customers_tickets_needs_confirmation_and_history_has_text
         );
     }
 }
+
+#[tokio::test]
+async fn ticket_json_names_each_sender_address_and_the_link_a_stranger_made() {
+    for app in apps("api_stranger_link").await {
+        let admin = token(&app, app.admin_id, Role::Admin).await;
+        let number = app
+            .mail_from("Ada Lovelace <ada@example.org>", "al1@x", "Printer")
+            .await;
+        let stranger = support::mail(
+            &[
+                "From: Ada Lovelace <mallory@evil.example>",
+                &format!("Subject: Re: [#{number}] Printer"),
+                "Message-ID: <al2@x>",
+            ],
+            "Send the refund to my other account.",
+        );
+        let apart = match app
+            .db
+            .intake
+            .accept_email(stranger)
+            .await
+            .expect("taken in")
+        {
+            helpdesk::intake::Outcome::Created { number, .. } => number,
+            other => panic!("{other:?}"),
+        };
+
+        let named = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/tickets/{number}"),
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(named.status, StatusCode::OK);
+        assert_eq!(named.body["messages"].as_array().map(Vec::len), Some(1));
+        assert_eq!(named.body["messages"][0]["author"], "Ada Lovelace");
+        assert_eq!(
+            named.body["messages"][0]["author_address"],
+            "ada@example.org"
+        );
+        assert_eq!(named.body["linked_to"], Value::Null);
+        assert_eq!(named.body["linked_from"], json!([apart]));
+        let history = named.body["history"].as_array().expect("history");
+        assert!(
+            history
+                .iter()
+                .any(|e| e["kind"] == "linked" && e["old_value"] == format!("#{apart}")),
+            "{history:?}"
+        );
+
+        let new = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/tickets/{apart}"),
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(new.body["linked_to"], json!(number));
+        assert_eq!(new.body["linked_from"], json!([]));
+        assert_eq!(
+            new.body["messages"][0]["author_address"],
+            "mallory@evil.example"
+        );
+    }
+}

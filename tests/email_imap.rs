@@ -238,3 +238,57 @@ async fn a_mail_over_the_size_limit_is_fetched_as_its_headers_and_becomes_a_tick
         }
     }
 }
+
+#[tokio::test]
+async fn a_mailbox_that_lists_replies_before_what_they_answer_gives_one_ticket() {
+    for db in stores("imap_out_of_order").await {
+        let Some(dovecot) = dovecot::Dovecot::start() else {
+            return;
+        };
+        let n = db.backend() as u8;
+        let id = |name: &str| format!("{name}.{n}@example.org");
+        // A conversation moved into the mailbox newest first.
+        for (name, subject, references) in [
+            ("c", "Re: Re: Printer", vec!["a", "b"]),
+            ("b", "Re: Printer", vec!["a"]),
+            ("a", "Printer", vec![]),
+        ] {
+            let mut headers = vec![
+                "From: ada@example.org".to_owned(),
+                format!("Subject: {subject}"),
+                format!("Message-ID: <{}>", id(name)),
+            ];
+            if let Some(parent) = references.last() {
+                headers.push(format!("In-Reply-To: <{}>", id(parent)));
+                let all: Vec<String> = references.iter().map(|r| format!("<{}>", id(r))).collect();
+                headers.push(format!("References: {}", all.join(" ")));
+            }
+            let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+            dovecot.append(&mail(&headers, "It is on fire.")).await;
+        }
+
+        let (stop, task) = start(&db, &dovecot);
+        let totals = wait_for_messages(&db, 3).await;
+        stop.send(true).expect("running");
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("stops")
+            .expect("task");
+        assert_eq!(
+            (totals.tickets, totals.messages),
+            (1, 3),
+            "{:?}",
+            db.backend()
+        );
+        let tickets = store::tickets::list(
+            &db.store,
+            &store::tickets::TicketFilter {
+                status: None,
+                limit: 10,
+            },
+        )
+        .await
+        .expect("list");
+        assert_eq!(tickets[0].subject, "Printer", "the first mail opened it");
+    }
+}

@@ -884,3 +884,437 @@ async fn ingest_reads_only_the_headers_of_an_eml_file_or_mbox_message_over_the_l
         }
     }
 }
+
+/// The ticket each message of the channel ended on, by external id.
+async fn ticket_of_each_message(store: &store::Store) -> std::collections::HashMap<String, i64> {
+    let sql = "SELECT m.external_id, t.number FROM messages m JOIN tickets t ON t.id = m.ticket_id
+               WHERE m.external_id IS NOT NULL";
+    let rows: Vec<(String, i64)> = match store {
+        store::Store::Sqlite { pool, .. } => sqlx::query_as(sql).fetch_all(pool).await,
+        store::Store::Postgres { pool } => sqlx::query_as(sql).fetch_all(pool).await,
+    }
+    .expect("messages");
+    rows.into_iter().collect()
+}
+
+/// Tickets that go on: not merged into another.
+async fn unmerged_tickets(store: &store::Store) -> i64 {
+    let sql = "SELECT COUNT(*) FROM tickets WHERE merged_into_ticket_id IS NULL";
+    match store {
+        store::Store::Sqlite { pool, .. } => sqlx::query_scalar(sql).fetch_one(pool).await,
+        store::Store::Postgres { pool } => sqlx::query_scalar(sql).fetch_one(pool).await,
+    }
+    .expect("count")
+}
+
+#[tokio::test]
+async fn two_replies_taken_in_before_the_mail_they_answer_share_its_ticket() {
+    for db in stores("sibling_replies").await {
+        let first_reply = reply("s2@x", "s1@x", "<s1@x>", "Re: Scanner");
+        let second_reply = reply("s3@x", "s1@x", "<s1@x>", "Re: Scanner");
+        let number = created(&db.intake.accept_email(first_reply).await.expect("s2"));
+        assert_eq!(
+            threaded(&db.intake.accept_email(second_reply).await.expect("s3")),
+            number,
+            "{:?}: a reply to the same missing mail",
+            db.backend()
+        );
+        let parent = first("s1@x", "ada@example.org", "Scanner");
+        assert_eq!(
+            threaded(&db.intake.accept_email(parent).await.expect("s1")),
+            number
+        );
+        assert_eq!(
+            store::tickets::totals(&db.store)
+                .await
+                .expect("totals")
+                .tickets,
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_mail_that_ties_two_tickets_of_one_conversation_together_makes_them_one() {
+    for db in stores("split_conversation").await {
+        // A long conversation whose newest mail names only the ten before it (as mail clients
+        // cut References), taken in before those ten: it cannot know its ticket yet.
+        let ids: Vec<String> = (0..13).map(|i| format!("long{i}@x")).collect();
+        let mail_at = |i: usize| {
+            if i == 0 {
+                return first(&ids[0], "ada@example.org", "Long story");
+            }
+            let references: Vec<String> = ids[i.saturating_sub(10)..i]
+                .iter()
+                .map(|id| format!("<{id}>"))
+                .collect();
+            reply(
+                &ids[i],
+                &ids[i - 1],
+                &references.join(" "),
+                "Re: Long story",
+            )
+        };
+        let number = created(&db.intake.accept_email(mail_at(0)).await.expect("0"));
+        let apart = created(&db.intake.accept_email(mail_at(12)).await.expect("12"));
+        assert_ne!(apart, number);
+        for i in 1..12 {
+            assert_eq!(
+                threaded(&db.intake.accept_email(mail_at(i)).await.expect("middle")),
+                number,
+                "{:?}: mail {i}",
+                db.backend()
+            );
+        }
+        let tickets = ticket_of_each_message(&db.store).await;
+        assert!(
+            ids.iter().all(|id| tickets.get(id) == Some(&number)),
+            "{:?}: {tickets:?}",
+            db.backend()
+        );
+        assert_eq!(unmerged_tickets(&db.store).await, 1);
+        let merged = store::tickets::detail(&db.store, apart)
+            .await
+            .expect("read")
+            .expect("kept");
+        assert_eq!(merged.summary.status, "closed");
+        assert!(
+            merged
+                .history
+                .iter()
+                .any(|e| e.kind == "merged"
+                    && e.new_value.as_deref() == Some(&*format!("#{number}"))),
+            "{:?}",
+            merged.history
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reply_taken_in_by_one_intake_before_its_parent_by_another_shares_its_ticket() {
+    for db in stores("separate_intakes").await {
+        let other = db.intake_with(support::LIMITS);
+        // The reply comes by one intake (a mailbox), its parent later by another (a file).
+        let number = created(
+            &other
+                .accept_email(reply("x2@x", "x1@x", "<x1@x>", "Re: Fax"))
+                .await
+                .expect("reply"),
+        );
+        let batch = prepared(
+            &db,
+            vec![
+                first("x1@x", "ada@example.org", "Fax"),
+                first("x9@x", "grace@example.net", "Other"),
+            ],
+        );
+        let outcomes: Vec<Outcome> = db
+            .intake
+            .accept_batch(batch)
+            .await
+            .into_iter()
+            .map(|outcome| outcome.expect("taken in"))
+            .collect();
+        assert_eq!(threaded(&outcomes[0]), number, "{:?}", db.backend());
+        created(&outcomes[1]);
+        let tickets = ticket_of_each_message(&db.store).await;
+        assert_eq!(tickets["x1@x"], tickets["x2@x"]);
+        assert_eq!(unmerged_tickets(&db.store).await, 2);
+    }
+}
+
+#[tokio::test]
+async fn in_a_batch_the_mail_a_reply_answers_opens_the_ticket_whatever_the_order() {
+    for db in stores("batch_order").await {
+        let batch = prepared(
+            &db,
+            vec![
+                reply("bo3@x", "bo2@x", "<bo1@x> <bo2@x>", "Re: Re: Order"),
+                reply("bo2@x", "bo1@x", "<bo1@x>", "Re: Order"),
+                first("bo1@x", "ada@example.org", "Order"),
+            ],
+        );
+        let outcomes: Vec<Outcome> = db
+            .intake
+            .accept_batch(batch)
+            .await
+            .into_iter()
+            .map(|outcome| outcome.expect("taken in"))
+            .collect();
+        let number = created(&outcomes[2]);
+        assert_eq!(threaded(&outcomes[1]), number);
+        assert_eq!(threaded(&outcomes[0]), number);
+        let ticket = store::tickets::summary(&db.store, number)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(ticket.subject, "Order", "{:?}", db.backend());
+    }
+}
+
+/// A generated support inbox taken in as `helpdesk ingest` does (batches in flight at once),
+/// in the order given.
+async fn ingest_corpus(db: &support::TestStore, mails: Vec<Vec<u8>>, batch_size: usize) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    let feeder = tokio::spawn(async move {
+        for (index, raw) in mails.into_iter().enumerate() {
+            let message = helpdesk::ingest::SourceMessage {
+                origin: format!("mail {index}"),
+                mail: raw.into(),
+            };
+            if sender.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    let summary = helpdesk::ingest::run(&db.intake, receiver, 8, batch_size, |_| {}).await;
+    feeder.await.expect("feeder");
+    assert_eq!(
+        (summary.failed, summary.rejected),
+        (0, 0),
+        "{:?} {:?}",
+        summary.failures,
+        summary.rejected_reasons
+    );
+}
+
+#[tokio::test]
+async fn a_generated_inbox_gives_one_ticket_per_conversation_in_any_order_and_timing() {
+    use helpdesk::corpus::{self, CorpusSpec};
+    let generated = corpus::generate(&CorpusSpec {
+        messages: 1200,
+        attachment_ratio: 0.0,
+        ..CorpusSpec::default()
+    });
+    let conversations = generated.iter().filter(|mail| mail.starts_thread).count() as i64;
+    let thread_of: Vec<(String, usize)> = generated
+        .iter()
+        .map(|mail| {
+            let parsed = helpdesk_email::parse_message(&mail.raw).expect("parses");
+            (parsed.external_id, mail.thread)
+        })
+        .collect();
+    // Each run on a fresh database: in arrival order, and shuffled (every reply may come
+    // before what it answers), in batches as SQLite's default and one by one as PostgreSQL's.
+    for run in 0..4u64 {
+        for db in stores(&format!("inbox_{run}")).await {
+            let mut mails: Vec<Vec<u8>> = generated.iter().map(|mail| mail.raw.clone()).collect();
+            if run > 0 {
+                fastrand::Rng::with_seed(run).shuffle(&mut mails);
+            }
+            let batch_size = if run % 2 == 0 { 64 } else { 1 };
+            ingest_corpus(&db, mails, batch_size).await;
+
+            let tickets = ticket_of_each_message(&db.store).await;
+            let mut ticket_of_thread = std::collections::HashMap::new();
+            for (id, thread) in &thread_of {
+                let number = tickets[id];
+                let first_seen = *ticket_of_thread.entry(*thread).or_insert(number);
+                assert_eq!(
+                    first_seen,
+                    number,
+                    "{:?}, run {run}: conversation {thread} is on two tickets",
+                    db.backend()
+                );
+            }
+            assert_eq!(
+                unmerged_tickets(&db.store).await,
+                conversations,
+                "{:?}, run {run}",
+                db.backend()
+            );
+        }
+    }
+}
+
+/// A mail that names `number` by its subject tag and nothing else.
+fn tagged(id: &str, from: &str, number: i64) -> Vec<u8> {
+    mail(
+        &[
+            &format!("From: {from}"),
+            "To: support@helpdesk.example",
+            &format!("Subject: Re: [#{number}] Printer"),
+            &format!("Message-ID: <{id}>"),
+        ],
+        "Please send the invoice to my new address instead.",
+    )
+}
+
+#[tokio::test]
+async fn a_stranger_naming_a_ticket_by_its_tag_gets_a_new_linked_ticket() {
+    for db in stores("stranger_tag").await {
+        let number = created(
+            &db.intake
+                .accept_email(first("own1@x", "Ada Lovelace <ada@example.org>", "Printer"))
+                .await
+                .expect("first"),
+        );
+        // Under the customer's name, from another address.
+        let stranger = tagged("evil1@x", "Ada Lovelace <mallory@evil.example>", number);
+        let apart = created(&db.intake.accept_email(stranger).await.expect("stranger"));
+        assert_ne!(apart, number, "{:?}", db.backend());
+
+        let named = store::tickets::detail(&db.store, number)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(named.messages.len(), 1, "nothing joined the named ticket");
+        assert_eq!(named.linked_from, vec![apart]);
+        let back = named.history.last().expect("history");
+        assert_eq!(back.kind, "linked");
+        assert_eq!(back.text, format!("#{apart} opened apart from this ticket"));
+        assert!(
+            back.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("mallory@evil.example")),
+            "{back:?}"
+        );
+
+        let new = store::tickets::detail(&db.store, apart)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(new.linked_to, Some(number));
+        assert!(
+            new.history
+                .iter()
+                .any(|e| e.kind == "linked" && e.text == format!("Opened apart from #{number}")),
+            "{:?}",
+            new.history
+        );
+        let message = &new.messages[0];
+        assert_eq!(message.author, "Ada Lovelace");
+        assert_eq!(
+            message.author_address.as_deref(),
+            Some("mallory@evil.example")
+        );
+        // Not the customer of the named ticket, whatever the name says.
+        assert_eq!(store::customers::count(&db.store).await.expect("count"), 2);
+    }
+}
+
+#[tokio::test]
+async fn the_customer_a_cc_participant_and_an_agent_may_name_the_ticket_by_its_tag() {
+    for db in stores("known_tag").await {
+        let opening = mail(
+            &[
+                "From: Ada Lovelace <ada@example.org>",
+                "To: support@helpdesk.example",
+                "Cc: Grace Hopper <Grace@Navy.example>",
+                "Subject: Printer",
+                "Message-ID: <k1@x>",
+            ],
+            "The printer is on fire.",
+        );
+        let number = created(&db.intake.accept_email(opening).await.expect("first"));
+        support::plain_agent(&db.store, "alan@helpdesk.example", "Alan").await;
+        for (id, from) in [
+            ("k2@x", "Ada Lovelace <ADA@example.org>"),
+            ("k3@x", "Grace Hopper <grace@navy.example>"),
+            ("k4@x", "Alan <alan@helpdesk.example>"),
+        ] {
+            assert_eq!(
+                threaded(
+                    &db.intake
+                        .accept_email(tagged(id, from, number))
+                        .await
+                        .expect("tagged")
+                ),
+                number,
+                "{:?}: {from}",
+                db.backend()
+            );
+        }
+        let ticket = store::tickets::detail(&db.store, number)
+            .await
+            .expect("read")
+            .expect("exists");
+        let addresses: Vec<Option<&str>> = ticket
+            .messages
+            .iter()
+            .map(|m| m.author_address.as_deref())
+            .collect();
+        assert_eq!(
+            addresses,
+            vec![
+                Some("ada@example.org"),
+                Some("ada@example.org"),
+                Some("grace@navy.example"),
+                Some("alan@helpdesk.example"),
+            ]
+        );
+        assert!(ticket.linked_from.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_forwarded_conversation_joins_by_its_headers_from_any_address() {
+    for db in stores("forwarded").await {
+        let number = created(
+            &db.intake
+                .accept_email(first("f1@x", "ada@example.org", "Printer"))
+                .await
+                .expect("first"),
+        );
+        let forwarded = mail(
+            &[
+                "From: Barbara Liskov <barbara@elsewhere.example>",
+                &format!("Subject: Re: [#{number}] Printer"),
+                "Message-ID: <f2@x>",
+                "In-Reply-To: <f1@x>",
+            ],
+            "Ada asked me to answer: it is the fuser.",
+        );
+        assert_eq!(
+            threaded(&db.intake.accept_email(forwarded).await.expect("forwarded")),
+            number,
+            "{:?}",
+            db.backend()
+        );
+        // And once on the ticket by its headers, the same address may use the tag alone.
+        assert_eq!(
+            threaded(
+                &db.intake
+                    .accept_email(tagged("f3@x", "barbara@elsewhere.example", number))
+                    .await
+                    .expect("tagged")
+            ),
+            number
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_unknown_sender_tag_join_a_stranger_joins_the_named_ticket() {
+    for db in stores("stranger_join").await {
+        let intake = db
+            .intake
+            .clone()
+            .with_unknown_sender_tag(helpdesk::intake::UnknownSenderTag::Join);
+        let number = created(
+            &intake
+                .accept_email(first("j1@x", "ada@example.org", "Printer"))
+                .await
+                .expect("first"),
+        );
+        assert_eq!(
+            threaded(
+                &intake
+                    .accept_email(tagged("j2@x", "Ada <mallory@evil.example>", number))
+                    .await
+                    .expect("stranger")
+            ),
+            number,
+            "{:?}",
+            db.backend()
+        );
+        let ticket = store::tickets::detail(&db.store, number)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(
+            ticket.messages[1].author_address.as_deref(),
+            Some("mallory@evil.example")
+        );
+    }
+}

@@ -3343,3 +3343,66 @@ async fn history_names_departments_agents_and_rules() {
         assert!(!history.contains("agent #"), "{history}");
     }
 }
+
+#[tokio::test]
+async fn the_ticket_page_shows_sender_addresses_and_links_to_a_ticket_a_stranger_named() {
+    for app in apps("web_stranger_link").await {
+        let admin = app.admin().await;
+        let number = app
+            .mail_from("Ada Lovelace <ada@example.org>", "sl1@x", "Printer")
+            .await;
+        let stranger = support::mail(
+            &[
+                "From: Ada Lovelace <mallory@evil.example>",
+                &format!("Subject: Re: [#{number}] Printer"),
+                "Message-ID: <sl2@x>",
+            ],
+            "Send the refund to my other account.",
+        );
+        let apart = match app
+            .db
+            .intake
+            .accept_email(stranger)
+            .await
+            .expect("taken in")
+        {
+            helpdesk::intake::Outcome::Created { number, .. } => number,
+            other => panic!("{other:?}"),
+        };
+
+        let named = app.get(&format!("/tickets/{number}"), Some(&admin)).await;
+        assert_eq!(named.status, StatusCode::OK);
+        assert!(
+            named.body.contains("<strong>Ada Lovelace</strong> <span class=\"address\">&lt;ada@example.org&gt;</span>"),
+            "{}",
+            named.body
+        );
+        assert!(!named.body.contains("Send the refund"), "nothing joined");
+        assert!(
+            named.body.contains(&format!(
+                "Named by <a href=\"/tickets/{apart}\">#{apart}</a>"
+            )),
+            "{}",
+            named.body
+        );
+        assert!(
+            named
+                .body
+                .contains(&format!("#{apart} opened apart from this ticket"))
+        );
+
+        let new = app.get(&format!("/tickets/{apart}"), Some(&admin)).await;
+        assert!(
+            new.body.contains("<strong>Ada Lovelace</strong> <span class=\"address\">&lt;mallory@evil.example&gt;</span>"),
+            "{}",
+            new.body
+        );
+        assert!(
+            new.body.contains(&format!(
+                "Opened apart from <a href=\"/tickets/{number}\">#{number}</a>"
+            )),
+            "{}",
+            new.body
+        );
+    }
+}

@@ -123,6 +123,11 @@ pub fn sentence(event: &EventView, names: &Names) -> String {
             (Some(from), None) => format!("{from} merged into this ticket"),
             (None, None) => "Merged".to_owned(),
         },
+        "linked" => match (old, new) {
+            (_, Some(named)) => format!("Opened apart from {named}"),
+            (Some(other), None) => format!("{other} opened apart from this ticket"),
+            (None, None) => "Linked".to_owned(),
+        },
         "rule" => {
             let mut text = format!("Rule “{}” applied", or(new, "?"));
             if let Some(actions) = event.reason.as_deref().filter(|a| !a.is_empty()) {

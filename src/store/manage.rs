@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::tickets::{Actor, NewEvent, record_event};
+use super::tickets::{Actor, NewEvent, TicketRef, record_event};
 use super::{Result, Store, StoreError, Tx, on_tx, on_writer};
 use crate::domain::rules::Rule;
 use crate::domain::{AssignmentStrategy, MessageKind, Priority, Role, Status};
@@ -339,13 +339,36 @@ pub async fn merge(
             plan.sentence()
         )));
     }
-    on_tx!(&mut tx, conn => sqlx::query("UPDATE messages SET ticket_id = $1 WHERE ticket_id = $2")
+    move_into(
+        &mut tx,
+        &duplicate,
+        &target,
+        Actor::Agent(change.agent_id),
+        change.reason,
+        change.now,
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// The data side of a merge, in the caller's transaction: the messages and tags of
+/// `duplicate` move to `target`, `duplicate` closes with a pointer to it, and both histories
+/// say so. Intake uses it too, when a mail shows that two tickets are one conversation.
+pub async fn move_into(
+    tx: &mut Tx,
+    duplicate: &TicketRef,
+    target: &TicketRef,
+    actor: Actor,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("UPDATE messages SET ticket_id = $1 WHERE ticket_id = $2")
         .bind(target.id)
         .bind(duplicate.id)
         .execute(&mut *conn)
         .await
         .map(|done| done.rows_affected()))?;
-    on_tx!(&mut tx, conn => sqlx::query(
+    on_tx!(tx, conn => sqlx::query(
         "INSERT INTO ticket_tags (ticket_id, tag)
          SELECT $1, tag FROM ticket_tags WHERE ticket_id = $2 ON CONFLICT DO NOTHING",
     )
@@ -354,36 +377,46 @@ pub async fn merge(
     .execute(&mut *conn)
     .await
     .map(|done| done.rows_affected()))?;
-    on_tx!(&mut tx, conn => sqlx::query(
+    on_tx!(tx, conn => sqlx::query(
         "UPDATE tickets SET merged_into_ticket_id = $1, updated_at = $2 WHERE id = $3",
     )
     .bind(target.id)
-    .bind(change.now)
+    .bind(now)
     .bind(duplicate.id)
     .execute(&mut *conn)
     .await
     .map(|done| done.rows_affected()))?;
-    on_tx!(&mut tx, conn => sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
-        .bind(change.now)
+    on_tx!(tx, conn => sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
+        .bind(now)
         .bind(target.id)
         .execute(&mut *conn)
         .await
         .map(|done| done.rows_affected()))?;
-    let why = format!("merged into #{into}");
-    super::tickets::change_status(
-        &mut tx,
-        number,
-        Status::Closed,
-        Actor::Agent(change.agent_id),
-        Some(&why),
-        change.now,
-    )
-    .await?;
-    let from = format!("#{number}");
-    let to = format!("#{into}");
-    event(&mut tx, duplicate.id, change, "merged", None, Some(&to)).await?;
-    event(&mut tx, target.id, change, "merged", Some(&from), None).await?;
-    tx.commit().await
+    let why = format!("merged into #{}", target.number);
+    super::tickets::change_status(tx, duplicate.number, Status::Closed, actor, Some(&why), now)
+        .await?;
+    let from = format!("#{}", duplicate.number);
+    let to = format!("#{}", target.number);
+    let reason = reason.map(str::trim).filter(|reason| !reason.is_empty());
+    for (ticket_id, old_value, new_value) in [
+        (duplicate.id, None, Some(to.as_str())),
+        (target.id, Some(from.as_str()), None),
+    ] {
+        record_event(
+            tx,
+            &NewEvent {
+                ticket_id,
+                actor,
+                kind: "merged",
+                old_value,
+                new_value,
+                reason,
+                at: now,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// An internal note or public reply goes through [`crate::jobs::deliver::send_reply`]; this

@@ -90,6 +90,7 @@ pub async fn add_reply(tx: &mut Tx, reply: &NewReply<'_>) -> Result<StoredReply>
             raw_message_id: None,
             sent_at: None,
             now: reply.now,
+            sender_address: None,
         },
     )
     .await?
@@ -177,6 +178,7 @@ pub async fn add_automatic(tx: &mut Tx, message: &NewAutomatic<'_>) -> Result<i6
             raw_message_id: None,
             sent_at: None,
             now: message.now,
+            sender_address: None,
         },
     )
     .await?

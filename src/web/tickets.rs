@@ -272,6 +272,9 @@ struct TicketPage {
     facts: TicketFacts,
     messages: Vec<MessageItem>,
     history: Vec<EventView>,
+    /// The ticket this one was opened apart from, and those opened apart from this one.
+    linked_to: Option<i64>,
+    linked_from: Vec<i64>,
     tags: Vec<String>,
     next_statuses: Vec<Choice>,
     priorities: Vec<Choice>,
@@ -393,6 +396,8 @@ async fn ticket_page(
         facts,
         messages,
         history: detail.history,
+        linked_to: detail.linked_to,
+        linked_from: detail.linked_from,
         channel_off,
         reply,
     })?;

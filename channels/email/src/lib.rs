@@ -23,7 +23,7 @@ pub mod smtp;
 
 use sha2::{Digest, Sha256};
 
-pub use parse::parse_message;
+pub use parse::{parse_message, recipients};
 pub use quote::{Reply, split_reply};
 pub use sanitize::sanitize_html;
 

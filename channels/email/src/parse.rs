@@ -206,6 +206,34 @@ fn sender(message: &Message<'_>) -> Option<Identity> {
         })
 }
 
+/// The addresses a mail was written to (To and Cc), lower-cased as senders are, without
+/// repeats; none for bytes that are not mail. Reads the header section only.
+pub fn recipients(raw: &[u8]) -> Vec<String> {
+    let parser = MessageParser::default();
+    let Some(message) = panic::catch_unwind(|| parser.parse_headers(raw))
+        .ok()
+        .flatten()
+    else {
+        return Vec::new();
+    };
+    let mut all: Vec<String> = Vec::new();
+    for name in [HeaderName::To, HeaderName::Cc] {
+        for value in message.header_values(name) {
+            let Some(addresses) = value.as_address() else {
+                continue;
+            };
+            for addr in addresses.iter() {
+                if let Some(found) = addr.address().and_then(|a| identity(a, None))
+                    && !all.contains(&found.address)
+                {
+                    all.push(found.address);
+                }
+            }
+        }
+    }
+    all
+}
+
 fn identity(address: &str, name: Option<&str>) -> Option<Identity> {
     let address = address.trim().to_lowercase();
     let (local, domain) = address.rsplit_once('@')?;

@@ -599,3 +599,24 @@ fn the_header_section_ends_with_its_blank_line_and_is_bounded() {
     let endless = "x".repeat(MAX_HEADER_BYTES * 2);
     assert_eq!(header_section(endless.as_bytes()).len(), MAX_HEADER_BYTES);
 }
+
+#[test]
+fn recipients_are_the_to_and_cc_addresses_lower_cased() {
+    let raw = b"From: Ada <ada@example.org>\r\n\
+        To: Support <support@helpdesk.example>, \"Grace H.\" <Grace@Navy.Example>\r\n\
+        Cc: team: alan@example.org, linus@example.org;, grace@navy.example\r\n\
+        Cc: Margaret <margaret@example.org>\r\n\
+        Subject: hi\r\n\r\nbody\r\n";
+    assert_eq!(
+        helpdesk_email::recipients(raw),
+        vec![
+            "support@helpdesk.example",
+            "grace@navy.example",
+            "alan@example.org",
+            "linus@example.org",
+            "margaret@example.org",
+        ]
+    );
+    assert!(helpdesk_email::recipients(b"\x00\x01 not mail").is_empty());
+    assert!(helpdesk_email::recipients(b"From: ada@example.org\r\n\r\nno recipients").is_empty());
+}

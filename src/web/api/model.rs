@@ -114,7 +114,11 @@ pub struct Message {
     pub direction: String,
     /// public, internal (a note, never sent) or system.
     pub kind: String,
+    /// The name the sender gave (or the customer's, or the agent's); anyone may choose it.
     pub author: String,
+    /// Where the message came from: the sender's mail address or chat user id, or the agent's
+    /// mail address. Absent for what the helpdesk wrote on its own.
+    pub author_address: Option<String>,
     pub channel: String,
     pub subject: Option<String>,
     pub body_text: String,
@@ -134,6 +138,7 @@ impl From<crate::store::tickets::MessageView> for Message {
             direction: m.direction,
             kind: m.kind,
             author: m.author,
+            author_address: m.author_address,
             channel: m.channel,
             subject: m.subject,
             body_text: m.body_text,
@@ -161,7 +166,7 @@ impl From<crate::store::tickets::MessageView> for Message {
 pub struct HistoryEvent {
     pub at: DateTime<Utc>,
     pub actor: String,
-    /// created, status, priority, department, assignee, replied, note, merged, tags, …
+    /// created, status, priority, department, assignee, replied, note, merged, linked, tags, …
     pub kind: String,
     pub old_value: Option<String>,
     pub new_value: Option<String>,
@@ -194,6 +199,11 @@ pub struct TicketDetail {
     pub assignee_id: Option<i64>,
     /// The ticket this one was merged into, if it was.
     pub merged_into: Option<i64>,
+    /// The ticket whose number this one's first message named in its subject, from an address
+    /// not on that ticket (`intake.unknown_sender_tag = "new_ticket"`).
+    pub linked_to: Option<i64>,
+    /// Tickets opened apart from this one that way.
+    pub linked_from: Vec<i64>,
     pub tags: Vec<String>,
     pub messages: Vec<Message>,
     pub history: Vec<HistoryEvent>,

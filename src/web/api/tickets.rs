@@ -160,6 +160,8 @@ pub async fn detail(state: &AppState, number: i64) -> ApiResult<TicketDetail> {
         department_id: facts.department_id,
         assignee_id: facts.assignee_id,
         merged_into: facts.merged_into,
+        linked_to: detail.linked_to,
+        linked_from: detail.linked_from,
         tags: views::tags(&state.store, facts.id).await?,
         messages: detail.messages.into_iter().map(Into::into).collect(),
         history: detail.history.into_iter().map(Into::into).collect(),
