@@ -549,24 +549,6 @@ impl Drop for Cluster {
     }
 }
 
-/// Signs in at /login and returns the session cookie.
-async fn session_cookie(base: &str) -> String {
-    let answer = client()
-        .post(format!("{base}/login"))
-        .form(&[("email", "ada@team.example"), ("password", "a long secret")])
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(answer.status(), 303);
-    answer
-        .headers()
-        .get("set-cookie")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .expect("session cookie")
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_is_answered_within_seconds_and_ends_without_a_restart() {
     let Some(cluster) = Cluster::start() else {
@@ -578,7 +560,9 @@ async fn a_database_outage_is_answered_within_seconds_and_ends_without_a_restart
     };
     let token = admin_token(&env);
     let serve = Serve::start(&env).await;
-    let cookie = session_cookie(&serve.base).await;
+    let (status, cookie) = serve.session("ada@team.example", "a long secret").await;
+    assert_eq!(status, 303);
+    let cookie = cookie.expect("session cookie");
     let ready = format!("{}/readyz", serve.base);
     let metrics = format!("{}/metrics", serve.base);
     let page = format!("{}/tickets", serve.base);

@@ -154,6 +154,12 @@ impl Serve {
     /// Signs in at /login as a browser does (the form first, for its token and cookie); the
     /// status of the answer: 303 signed in, 401 refused.
     pub async fn sign_in(&self, email: &str, password: &str) -> u16 {
+        self.session(email, password).await.0
+    }
+
+    /// Signs in through the form (its token first) and gives the answer's status and the
+    /// session cookie it set, if any.
+    pub async fn session(&self, email: &str, password: &str) -> (u16, Option<String>) {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -174,7 +180,7 @@ impl Serve {
             .to_owned();
         let page = form.text().await.expect("the form");
         let token = super::web::csrf_of(&page).expect("the form's token");
-        client
+        let answer = client
             .post(format!("{}/login", self.base))
             .header(reqwest::header::COOKIE, cookie)
             .form(&[
@@ -184,9 +190,16 @@ impl Serve {
             ])
             .send()
             .await
-            .expect("answer")
-            .status()
-            .as_u16()
+            .expect("answer");
+        let session = answer
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| !value.starts_with("helpdesk_signin="))
+            .and_then(|value| value.split(';').next())
+            .map(str::to_owned);
+        (answer.status().as_u16(), session)
     }
 }
 
