@@ -381,7 +381,10 @@ fn init_logging(settings: &Settings, serving: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A log that cannot be written (a full disk under a redirected stderr) is dropped: by
+        // default the failure is reported with eprintln!, which panics the writing task.
+        .log_internal_errors(false);
     match settings.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -187,7 +187,10 @@ async fn writes_work_again_without_a_restart_once_the_disk_takes_them() {
     ignore_file_size_signal();
     let env = Env::sqlite();
     let token = admin_token(&env);
-    let serve = Serve::start(&env).await;
+    // The log goes to a file, which the limit below stops too: a log that cannot be written
+    // must not take the requests down with it.
+    let log = std::fs::File::create(env.dir.path().join("serve.log")).expect("log file");
+    let serve = Serve::start_logging_to(&env, log).await;
     let first = number_of(create_ticket(&serve, &token, "Before").await).await;
     until_assigned(&serve, &token, first).await;
     let ready = format!("{}/readyz", serve.base);

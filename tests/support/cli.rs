@@ -113,6 +113,11 @@ pub struct Serve {
 
 impl Serve {
     pub async fn start(env: &Env) -> Serve {
+        Serve::start_logging_to(env, Stdio::inherit()).await
+    }
+
+    /// `serve` with its log (stderr) going to `log`, e.g. a file that can fill up.
+    pub async fn start_logging_to(env: &Env, log: impl Into<Stdio>) -> Serve {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("free port")
@@ -123,7 +128,7 @@ impl Serve {
             .env("HELPDESK_LOG__LEVEL", "warn,sqlx=error")
             .arg("serve")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("serve starts");
         let serve = Serve {
