@@ -2019,24 +2019,15 @@ async fn ticket_json_names_each_sender_address_and_the_link_a_stranger_made() {
         let number = app
             .mail_from("Ada Lovelace <ada@example.org>", "al1@x", "Printer")
             .await;
-        let stranger = support::mail(
-            &[
-                "From: Ada Lovelace <mallory@evil.example>",
-                &format!("Subject: Re: [#{number}] Printer"),
-                "Message-ID: <al2@x>",
-            ],
-            "Send the refund to my other account.",
-        );
-        let apart = match app
-            .db
-            .intake
-            .accept_email(stranger)
-            .await
-            .expect("taken in")
-        {
-            helpdesk::intake::Outcome::Created { number, .. } => number,
-            other => panic!("{other:?}"),
-        };
+        // A stranger under Ada's name, naming her ticket by its tag: a ticket of its own.
+        let apart = app
+            .ticket_by(
+                "Ada Lovelace <mallory@evil.example>",
+                "al2@x",
+                &format!("Re: [#{number}] Printer"),
+                "Send the refund to my other account.",
+            )
+            .await;
 
         let named = call(
             &app,

@@ -3351,24 +3351,15 @@ async fn the_ticket_page_shows_sender_addresses_and_links_to_a_ticket_a_stranger
         let number = app
             .mail_from("Ada Lovelace <ada@example.org>", "sl1@x", "Printer")
             .await;
-        let stranger = support::mail(
-            &[
-                "From: Ada Lovelace <mallory@evil.example>",
-                &format!("Subject: Re: [#{number}] Printer"),
-                "Message-ID: <sl2@x>",
-            ],
-            "Send the refund to my other account.",
-        );
-        let apart = match app
-            .db
-            .intake
-            .accept_email(stranger)
-            .await
-            .expect("taken in")
-        {
-            helpdesk::intake::Outcome::Created { number, .. } => number,
-            other => panic!("{other:?}"),
-        };
+        // A stranger under Ada's name, naming her ticket by its tag: a ticket of its own.
+        let apart = app
+            .ticket_by(
+                "Ada Lovelace <mallory@evil.example>",
+                "sl2@x",
+                &format!("Re: [#{number}] Printer"),
+                "Send the refund to my other account.",
+            )
+            .await;
 
         let named = app.get(&format!("/tickets/{number}"), Some(&admin)).await;
         assert_eq!(named.status, StatusCode::OK);

@@ -318,7 +318,8 @@ impl WebApp {
             .await
     }
 
-    async fn ticket_by(&self, from: &str, id: &str, subject: &str, body: &str) -> i64 {
+    /// A mail from `from` that opens a ticket (it must not join one); the new ticket's number.
+    pub async fn ticket_by(&self, from: &str, id: &str, subject: &str, body: &str) -> i64 {
         let raw = super::mail(
             &[
                 &format!("From: {from}"),
