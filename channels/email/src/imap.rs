@@ -1,9 +1,12 @@
 //! IMAP intake: reads new mail from one mailbox and hands it, in batches, to the application.
+//! (Long because one IMAP session's steps — connect, search, fetch, acknowledge, idle — share
+//! the session and its error handling; split, they would only pass it around.)
 //!
-//! The contract with the application (DESIGN.md §2): a batch is handed to the [`Sink`], and
-//! only after the sink returned — that is, after the application committed the messages — are
-//! they flagged `\Seen` and the [`Cursor`] moved past them. A crash anywhere in between makes
-//! the same messages arrive again, which intake recognises by their Message-ID.
+//! The contract with the application (the channel contract of docs/ARCHITECTURE.md): a batch
+//! is handed to the [`Sink`], and only after the sink returned — that is, after the
+//! application committed the messages — are they flagged `\Seen` and the [`Cursor`] moved
+//! past them (its position `imap:<mailbox>`). A crash anywhere in between makes the same
+//! messages arrive again, which intake recognises by their Message-ID.
 //!
 //! Which messages are new is decided by UID, not by the `\Seen` flag: the cursor keeps the
 //! mailbox's UIDVALIDITY and the last UID delivered, so a message a person has already read
@@ -15,19 +18,20 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_imap::imap_proto::{Response, Status};
 use async_imap::types::UnsolicitedResponse;
 use async_imap::{Client, Session};
-use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+
+pub use helpdesk_channel::{Cursor, Health, HealthState, Sink};
 
 use crate::{RawMail, header_section};
 /// The rustls this crate uses, for building a [`ClientConfig`](rustls::ClientConfig) for
@@ -94,56 +98,25 @@ pub struct CursorPosition {
     pub last_uid: Uid,
 }
 
-/// Durable storage of the intake position (the application keeps it in its database).
-pub trait Cursor: Send + Sync {
-    type Error: StdError + Send + Sync + 'static;
-
-    /// The stored position, or `None` if the mailbox was never read.
-    fn load(&self) -> impl Future<Output = Result<Option<CursorPosition>, Self::Error>> + Send;
-
-    /// Stores a new position. Called only after the messages up to it were committed.
-    fn save(
-        &self,
-        position: CursorPosition,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
-}
-
-/// Receiver of fetched mail: the application's intake.
-pub trait Sink: Send + Sync {
-    type Error: StdError + Send + Sync + 'static;
-
-    /// Takes a batch of RFC 822 messages (whole, or the header section of one too large) in
-    /// ascending UID order and returns once they are committed. An error leaves them
-    /// unacknowledged; they are delivered again later.
-    fn deliver(
-        &self,
-        batch: Vec<(Uid, RawMail)>,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
-}
-
-impl<T: Cursor> Cursor for Arc<T> {
-    type Error = T::Error;
-
-    fn load(&self) -> impl Future<Output = Result<Option<CursorPosition>, Self::Error>> + Send {
-        (**self).load()
+impl CursorPosition {
+    /// The name of a mailbox's position in the [`Cursor`].
+    pub fn name(mailbox: &str) -> String {
+        format!("imap:{mailbox}")
     }
 
-    fn save(
-        &self,
-        position: CursorPosition,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        (**self).save(position)
+    /// Reads a position as kept: "UIDVALIDITY:LAST_UID".
+    pub fn parse(value: &str) -> Option<CursorPosition> {
+        let (validity, uid) = value.split_once(':')?;
+        Some(CursorPosition {
+            uid_validity: validity.parse().ok()?,
+            last_uid: uid.parse().ok()?,
+        })
     }
 }
 
-impl<T: Sink> Sink for Arc<T> {
-    type Error = T::Error;
-
-    fn deliver(
-        &self,
-        batch: Vec<(Uid, RawMail)>,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        (**self).deliver(batch)
+impl fmt::Display for CursorPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.uid_validity, self.last_uid)
     }
 }
 
@@ -174,65 +147,10 @@ pub enum ImapError {
     NoUidValidity(String),
     #[error("cursor: {0}")]
     Cursor(#[source] Box<dyn StdError + Send + Sync>),
+    #[error("cursor: {0:?} is not UIDVALIDITY:UID")]
+    CursorValue(String),
     #[error("sink: {0}")]
     Sink(#[source] Box<dyn StdError + Send + Sync>),
-}
-
-/// A point-in-time copy of the intake's health.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ImapHealthSnapshot {
-    /// A session is logged in and the mailbox selected.
-    pub connected: bool,
-    /// The session waits in IDLE for the server to announce new mail.
-    pub idling: bool,
-    /// End of the last round that found the mailbox fully taken in. While idling this is
-    /// renewed only when IDLE is re-issued (every 25 minutes by default), so judge liveness by
-    /// `connected` and `consecutive_failures`, not by its age.
-    pub last_success: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    pub last_error_at: Option<DateTime<Utc>>,
-    /// Failed attempts since the last success; 0 when healthy.
-    pub consecutive_failures: u32,
-    /// Messages found in the mailbox that have not been delivered yet.
-    pub backlog: u64,
-}
-
-/// Shared, cheaply cloned view of the intake's health for `/readyz`, `/metrics` and the admin
-/// page.
-#[derive(Debug, Clone, Default)]
-pub struct ImapHealth(Arc<Mutex<ImapHealthSnapshot>>);
-
-impl ImapHealth {
-    pub fn snapshot(&self) -> ImapHealthSnapshot {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    fn update<R>(&self, f: impl FnOnce(&mut ImapHealthSnapshot) -> R) -> R {
-        // A panic elsewhere cannot leave these plain values half-written in a harmful way.
-        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    fn record_success(&self) {
-        self.update(|h| {
-            h.last_success = Some(Utc::now());
-            h.consecutive_failures = 0;
-        });
-    }
-
-    /// Returns the number of consecutive failures, this one included.
-    fn record_error(&self, error: &ImapError) -> u32 {
-        self.update(|h| {
-            h.connected = false;
-            h.idling = false;
-            h.last_error = Some(error.to_string());
-            h.last_error_at = Some(Utc::now());
-            h.consecutive_failures = h.consecutive_failures.saturating_add(1);
-            h.consecutive_failures
-        })
-    }
 }
 
 /// Reads one mailbox, hands new mail to a [`Sink`] and acknowledges it after the commit.
@@ -240,7 +158,7 @@ pub struct ImapIntake<C, S> {
     settings: ImapSettings,
     cursor: C,
     sink: S,
-    health: ImapHealth,
+    health: Health,
     batch_size: usize,
     max_message_bytes: u64,
     backoff_min: Duration,
@@ -249,13 +167,13 @@ pub struct ImapIntake<C, S> {
     tls_config: Option<Arc<rustls::ClientConfig>>,
 }
 
-impl<C: Cursor, S: Sink> ImapIntake<C, S> {
+impl<C: Cursor, S: Sink<(Uid, RawMail)>> ImapIntake<C, S> {
     pub fn new(settings: ImapSettings, cursor: C, sink: S) -> Self {
         Self {
             settings,
             cursor,
             sink,
-            health: ImapHealth::default(),
+            health: Health::default(),
             batch_size: 50,
             max_message_bytes: u64::MAX,
             backoff_min: Duration::from_secs(1),
@@ -300,7 +218,7 @@ impl<C: Cursor, S: Sink> ImapIntake<C, S> {
     }
 
     /// The health this intake reports; clone it before calling [`run`](Self::run).
-    pub fn health(&self) -> ImapHealth {
+    pub fn health(&self) -> Health {
         self.health.clone()
     }
 
@@ -317,7 +235,7 @@ impl<C: Cursor, S: Sink> ImapIntake<C, S> {
                 h.idling = false;
             });
             let Err(error) = result else { return };
-            let failures = self.health.record_error(&error);
+            let failures = self.health.failed(&error.to_string());
             let delay = self.backoff(failures);
             tracing::warn!(%error, failures, ?delay, mailbox = %self.settings.mailbox, "IMAP intake failed; reconnecting");
             tokio::select! {
@@ -350,7 +268,7 @@ impl<C: Cursor, S: Sink> ImapIntake<C, S> {
                 r = self.take_in(&mut session, uid_validity) => r?,
                 () = shutdown.as_mut() => return Ok(()),
             }
-            self.health.record_success();
+            self.health.succeeded();
             session = match self.wait(session, can_idle, shutdown).await? {
                 Some(session) => session,
                 None => return Ok(()),
@@ -429,6 +347,17 @@ impl<C: Cursor, S: Sink> ImapIntake<C, S> {
         .await
     }
 
+    /// Where the cursor says the mailbox stands.
+    async fn position(&self) -> Result<Option<CursorPosition>, ImapError> {
+        let name = CursorPosition::name(&self.settings.mailbox);
+        match self.cursor.position(&name).await.map_err(cursor_error)? {
+            None => Ok(None),
+            Some(value) => CursorPosition::parse(&value)
+                .map(Some)
+                .ok_or(ImapError::CursorValue(value)),
+        }
+    }
+
     /// Delivers every message after the cursor, batch by batch, until a search finds nothing
     /// new (so mail that arrived meanwhile is not left waiting for the next wake-up).
     async fn take_in(
@@ -439,7 +368,7 @@ impl<C: Cursor, S: Sink> ImapIntake<C, S> {
         loop {
             // What was announced so far is covered by the search below.
             while session.unsolicited_responses.try_recv().is_ok() {}
-            let after = match self.cursor.load().await.map_err(cursor_error)? {
+            let after = match self.position().await? {
                 Some(p) if p.uid_validity == uid_validity => p.last_uid,
                 Some(p) => {
                     tracing::warn!(
@@ -496,7 +425,7 @@ impl<C: Cursor, S: Sink> ImapIntake<C, S> {
             }
             delivered += batch.len();
             self.sink
-                .deliver(batch)
+                .accept(batch)
                 .await
                 .map_err(|e| ImapError::Sink(Box::new(e)))?;
         }
@@ -517,11 +446,15 @@ impl<C: Cursor, S: Sink> ImapIntake<C, S> {
                 .await
         })
         .await?;
+        let position = CursorPosition {
+            uid_validity,
+            last_uid,
+        };
         self.cursor
-            .save(CursorPosition {
-                uid_validity,
-                last_uid,
-            })
+            .set_position(
+                &CursorPosition::name(&self.settings.mailbox),
+                &position.to_string(),
+            )
             .await
             .map_err(cursor_error)
     }
@@ -852,18 +785,9 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_cap() {
         struct Never;
-        impl Cursor for Never {
+        impl Sink<(Uid, RawMail)> for Never {
             type Error = io::Error;
-            async fn load(&self) -> Result<Option<CursorPosition>, io::Error> {
-                Ok(None)
-            }
-            async fn save(&self, _: CursorPosition) -> Result<(), io::Error> {
-                Ok(())
-            }
-        }
-        impl Sink for Never {
-            type Error = io::Error;
-            async fn deliver(&self, _: Vec<(Uid, RawMail)>) -> Result<(), io::Error> {
+            async fn accept(&self, _: Vec<(Uid, RawMail)>) -> Result<(), io::Error> {
                 Ok(())
             }
         }
@@ -878,10 +802,21 @@ mod tests {
             poll_seconds: 30,
         };
         assert!(!format!("{settings:?}").contains("secret"));
-        let intake = ImapIntake::new(settings, Never, Never);
+        let intake = ImapIntake::new(settings, helpdesk_channel::MemoryCursor::default(), Never);
         let secs: Vec<u64> = (1..=9).map(|n| intake.backoff(n).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
         assert_eq!(intake.backoff(u32::MAX), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn positions_round_trip() {
+        let position = CursorPosition {
+            uid_validity: 7,
+            last_uid: 42,
+        };
+        assert_eq!(CursorPosition::parse(&position.to_string()), Some(position));
+        assert_eq!(CursorPosition::parse("7"), None);
+        assert_eq!(CursorPosition::name("INBOX"), "imap:INBOX");
     }
 
     #[test]

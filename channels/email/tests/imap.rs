@@ -13,7 +13,7 @@ use std::time::Duration;
 use dovecot::Dovecot;
 use helpdesk_email::RawMail;
 use helpdesk_email::imap::{
-    Cursor, CursorPosition, ImapHealth, ImapIntake, ImapSettings, ImapTls, Sink, Uid, rustls,
+    Cursor, CursorPosition, Health, ImapIntake, ImapSettings, ImapTls, Sink, Uid, rustls,
 };
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -46,13 +46,17 @@ impl MemoryCursor {
 impl Cursor for MemoryCursor {
     type Error = Infallible;
 
-    async fn load(&self) -> Result<Option<CursorPosition>, Infallible> {
-        Ok(self.get())
+    async fn position(&self, _: &str) -> Result<Option<String>, Infallible> {
+        Ok(self.get().map(|position| position.to_string()))
     }
 
-    async fn save(&self, position: CursorPosition) -> Result<(), Infallible> {
-        *self.0.lock().unwrap() = Some(position);
+    async fn set_position(&self, _: &str, value: &str) -> Result<(), Infallible> {
+        *self.0.lock().unwrap() = CursorPosition::parse(value);
         Ok(())
+    }
+
+    async fn positions(&self, _: &str) -> Result<Vec<(String, String)>, Infallible> {
+        Ok(Vec::new())
     }
 }
 
@@ -113,10 +117,10 @@ impl TestSink {
     }
 }
 
-impl Sink for TestSink {
+impl Sink<(Uid, RawMail)> for TestSink {
     type Error = SinkDown;
 
-    async fn deliver(&self, batch: Vec<(Uid, RawMail)>) -> Result<(), SinkDown> {
+    async fn accept(&self, batch: Vec<(Uid, RawMail)>) -> Result<(), SinkDown> {
         let s = &self.0;
         s.attempts
             .lock()
@@ -139,13 +143,13 @@ impl Sink for TestSink {
 
 /// A running intake and the means to stop it.
 struct Running {
-    health: ImapHealth,
+    health: Health,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 impl Running {
-    fn start<C: Cursor + 'static, S: Sink + 'static>(intake: ImapIntake<C, S>) -> Self {
+    fn start<C: Cursor + 'static, S: Sink<(Uid, RawMail)> + 'static>(intake: ImapIntake<C, S>) -> Self {
         let health = intake.health();
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(intake.run(async move {
@@ -163,7 +167,7 @@ impl Running {
     }
 }
 
-fn intake<S: Sink + Clone>(
+fn intake<S: Sink<(Uid, RawMail)> + Clone>(
     settings: ImapSettings,
     cursor: &MemoryCursor,
     sink: &S,
@@ -238,14 +242,14 @@ async fn batches_arrive_in_uid_order_and_are_seen_only_after_commit() {
     assert_eq!(sink.committed_uids(), [1, 2, 3, 4, 5]);
     assert_eq!(sink.committed_raw(3), RawMail::Whole(mail(3)));
     let health = eventually("idle after the backlog", || async {
-        let h = running.health.snapshot();
+        let h = running.health.get();
         h.idling.then_some(h)
     })
     .await;
     assert!(health.connected);
     assert_eq!(health.backlog, 0);
     assert_eq!(health.consecutive_failures, 0);
-    assert!(health.last_success.is_some());
+    assert!(health.last_success_at.is_some());
     assert_eq!(health.last_error, None);
     running.shut_down().await;
 }
@@ -266,7 +270,7 @@ async fn failed_delivery_leaves_mail_unseen_and_is_retried() {
         (sink.attempts().len() == 3).then_some(())
     })
     .await;
-    let health = running.health.snapshot();
+    let health = running.health.get();
     assert_eq!(health.consecutive_failures, 2);
     assert_eq!(
         health.last_error.as_deref(),
@@ -283,7 +287,7 @@ async fn failed_delivery_leaves_mail_unseen_and_is_retried() {
     assert_eq!(sink.committed_uids(), [1, 2]);
     assert_eq!(server.seen().await, [1, 2]);
     let health = eventually("recovered", || async {
-        let h = running.health.snapshot();
+        let h = running.health.get();
         (h.consecutive_failures == 0 && h.idling).then_some(h)
     })
     .await;
@@ -306,10 +310,10 @@ async fn nothing_is_acknowledged_while_delivery_fails() {
         (sink.attempts().len() >= 3).then_some(())
     })
     .await;
-    let health = running.health.snapshot();
+    let health = running.health.get();
     assert!(health.consecutive_failures >= 2, "{health:?}");
     assert_eq!(health.backlog, 1);
-    assert_eq!(health.last_success, None);
+    assert_eq!(health.last_success_at, None);
     assert_eq!(cursor.get(), None);
     assert_eq!(server.seen().await, Vec::<Uid>::new());
     assert!(sink.attempts().iter().all(|a| a == &[1]));
@@ -340,7 +344,7 @@ async fn a_restarted_intake_fetches_nothing_twice() {
     let running = Running::start(intake(server.settings(), &cursor, &second));
     cursor_at(&cursor, validity, 5).await;
     eventually("second intake idle", || async {
-        running.health.snapshot().idling.then_some(())
+        running.health.get().idling.then_some(())
     })
     .await;
     running.shut_down().await;
@@ -382,7 +386,7 @@ async fn mail_appended_while_idling_arrives() {
     // An hour between polls: only IDLE can bring the mail in time.
     let running = Running::start(intake(server.settings(), &cursor, &sink));
     eventually("idling", || async {
-        running.health.snapshot().idling.then_some(())
+        running.health.get().idling.then_some(())
     })
     .await;
     assert_eq!(cursor.get(), None);
@@ -391,7 +395,7 @@ async fn mail_appended_while_idling_arrives() {
     cursor_at(&cursor, validity, 1).await;
     server.append(&mail(2)).await;
     cursor_at(&cursor, validity, 2).await;
-    let health = running.health.snapshot();
+    let health = running.health.get();
     running.shut_down().await;
 
     // Neither mail came by a reconnect.
@@ -424,15 +428,15 @@ async fn without_idle_the_mailbox_is_polled() {
     eventually("first poll", || async {
         running
             .health
-            .snapshot()
-            .last_success
+            .get()
+            .last_success_at
             .is_some()
             .then_some(())
     })
     .await;
     server.append(&mail(1)).await;
     cursor_at(&cursor, validity, 1).await;
-    let health = running.health.snapshot();
+    let health = running.health.get();
     assert!(!health.idling);
     running.shut_down().await;
     assert_eq!(sink.attempts(), [vec![1]]);
@@ -450,14 +454,14 @@ async fn a_dovecot_restart_is_survived() {
     let running = Running::start(intake(server.settings(), &cursor, &sink));
     cursor_at(&cursor, validity, 1).await;
     eventually("idling", || async {
-        running.health.snapshot().idling.then_some(())
+        running.health.get().idling.then_some(())
     })
     .await;
 
     tokio::task::block_in_place(|| server.stop());
     // The first errors may be resets from processes still dying; then connects are refused.
     let down = eventually("refused connections in health", || async {
-        let h = running.health.snapshot();
+        let h = running.health.get();
         let refused = h.last_error.as_ref().is_some_and(|e| {
             e.starts_with(&format!("connecting to 127.0.0.1:{}: ", server.port()))
         });
@@ -471,11 +475,11 @@ async fn a_dovecot_restart_is_survived() {
     server.append(&mail(2)).await;
     cursor_at(&cursor, validity, 2).await;
     let up = eventually("recovered health", || async {
-        let h = running.health.snapshot();
+        let h = running.health.get();
         (h.connected && h.consecutive_failures == 0).then_some(h)
     })
     .await;
-    assert!(up.last_success > down.last_success);
+    assert!(up.last_success_at > down.last_success_at);
     running.shut_down().await;
 
     assert_eq!(sink.attempts(), [vec![1], vec![2]]);
@@ -541,7 +545,7 @@ async fn an_untrusted_certificate_is_refused() {
     // The default configuration trusts the public web PKI, not a self-signed certificate.
     let running = Running::start(intake(settings, &cursor, &sink));
     let health = eventually("a failed handshake", || async {
-        let h = running.health.snapshot();
+        let h = running.health.get();
         (h.consecutive_failures >= 1).then_some(h)
     })
     .await;
