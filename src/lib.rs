@@ -17,6 +17,5 @@ pub mod sign_in;
 pub mod store;
 pub mod web;
 pub use helpdesk_channel;
-pub mod chat;
-pub mod email;
+pub mod channels;
 pub mod jobs;

@@ -13,7 +13,8 @@ use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::store::Backend;
 use helpdesk::store::agents::NewAgent;
 use helpdesk::store::tickets::{Actor, TicketFilter};
-use helpdesk::{accounts, app, auth, bench, chat, email, ingest, jobs, seed, store, web};
+use helpdesk::channels::{self, email};
+use helpdesk::{accounts, app, auth, bench, ingest, jobs, seed, store, web};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -622,7 +623,7 @@ async fn serve(settings: Settings) -> Result<()> {
         );
     }
     let telegram = if settings.telegram.enabled {
-        let telegram = chat::telegram::client(&settings).context("the settings in [telegram]")?;
+        let telegram = channels::telegram::client(&settings).context("the settings in [telegram]")?;
         deliverers = deliverers.with(
             helpdesk::helpdesk_channel::ChannelKind::Telegram,
             std::sync::Arc::new(telegram.clone()),
@@ -632,10 +633,10 @@ async fn serve(settings: Settings) -> Result<()> {
         None
     };
     let discord = if settings.discord.enabled {
-        let discord = chat::discord::client(&settings).context("the settings in [discord]")?;
+        let discord = channels::discord::client(&settings).context("the settings in [discord]")?;
         deliverers = deliverers.with(
             helpdesk::helpdesk_channel::ChannelKind::Discord,
-            std::sync::Arc::new(chat::discord::DiscordDelivery::new(
+            std::sync::Arc::new(channels::discord::DiscordDelivery::new(
                 discord.clone(),
                 store.clone(),
             )),
@@ -644,7 +645,7 @@ async fn serve(settings: Settings) -> Result<()> {
     } else {
         None
     };
-    let desk = chat::ChatDesk::new(intake.clone(), deliverers.clone(), &settings.email.address);
+    let desk = channels::ChatDesk::new(intake.clone(), deliverers.clone(), &settings.email.address);
     let telegram = match telegram {
         Some(telegram) => {
             let mut stop = jobs_stop.clone();
@@ -657,7 +658,7 @@ async fn serve(settings: Settings) -> Result<()> {
                         api = settings.telegram.api_url,
                         "Telegram long polling started"
                     );
-                    chat::telegram::start(telegram, desk.clone(), store.clone(), shutdown)
+                    channels::telegram::start(telegram, desk.clone(), store.clone(), shutdown)
                 }
                 helpdesk::config::TelegramMode::Webhook => {
                     let listen = settings.telegram.webhook_listen;
@@ -669,7 +670,7 @@ async fn serve(settings: Settings) -> Result<()> {
                         url = settings.telegram.webhook_url,
                         "Telegram webhook listening"
                     );
-                    chat::telegram::start_webhook(
+                    channels::telegram::start_webhook(
                         telegram,
                         desk.clone(),
                         store.clone(),
@@ -690,7 +691,7 @@ async fn serve(settings: Settings) -> Result<()> {
             agents_channel = settings.discord.agents_channel_id,
             "Discord gateway started"
         );
-        chat::discord::start(discord, desk.clone(), store.clone(), shutdown)
+        channels::discord::start(discord, desk.clone(), store.clone(), shutdown)
     });
     // Other instances and the pages read from here which channels run where.
     let instance =

@@ -9,7 +9,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use helpdesk::chat::{self, ChatDesk};
+use helpdesk::channels::{self, ChatDesk};
 use helpdesk::config::Settings;
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::intake::Outcome;
@@ -53,7 +53,7 @@ async fn an_email_answered_from_telegram_threads_in_the_customers_mail_client() 
             from_name: Some("Example Support".into()),
         })
         .expect("sender");
-        let telegram = chat::telegram::client(&settings).expect("telegram");
+        let telegram = channels::telegram::client(&settings).expect("telegram");
         let deliverers = Deliverers::default()
             .with(ChannelKind::Email, Arc::new(sender))
             .with(ChannelKind::Telegram, Arc::new(telegram.clone()));
@@ -75,7 +75,7 @@ async fn an_email_answered_from_telegram_threads_in_the_customers_mail_client() 
         let desk = ChatDesk::new(db.intake.clone(), deliverers.clone(), SUPPORT);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut bot_stop = stopped.clone();
-        let bot = chat::telegram::start(telegram, desk, db.store.clone(), async move {
+        let bot = channels::telegram::start(telegram, desk, db.store.clone(), async move {
             let _ = bot_stop.wait_for(|stop| *stop).await;
         });
         let workers = tokio::spawn(jobs::run(

@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use helpdesk::chat::{self, ChatDesk};
+use helpdesk::channels::{self, ChatDesk};
 use helpdesk::config::Settings;
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::jobs::{self, deliver::Deliverers};
@@ -53,10 +53,10 @@ impl Running {
         logs();
         let sessions = fake.identifies();
         let settings = settings(fake);
-        let discord = chat::discord::client(&settings).expect("discord client");
+        let discord = channels::discord::client(&settings).expect("discord client");
         let deliverers = Deliverers::default().with_attachments(db.blobs()).with(
             ChannelKind::Discord,
-            Arc::new(chat::discord::DiscordDelivery::new(
+            Arc::new(channels::discord::DiscordDelivery::new(
                 discord.clone(),
                 db.store.clone(),
             )),
@@ -64,7 +64,7 @@ impl Running {
         let desk = ChatDesk::new(db.intake.clone(), deliverers.clone(), "support@example.org");
         let (stop, stopped) = watch::channel(false);
         let mut bot_stop = stopped.clone();
-        let bot = chat::discord::start(discord, desk, db.store.clone(), async move {
+        let bot = channels::discord::start(discord, desk, db.store.clone(), async move {
             let _ = bot_stop.wait_for(|stop| *stop).await;
         });
         let jobs = tokio::spawn(jobs::run(
@@ -771,10 +771,10 @@ async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
         running.stop().await;
 
         let settings = settings(&fake);
-        let discord = chat::discord::client(&settings).expect("client");
+        let discord = channels::discord::client(&settings).expect("client");
         let deliverers = Deliverers::default().with(
             ChannelKind::Discord,
-            Arc::new(chat::discord::DiscordDelivery::new(
+            Arc::new(channels::discord::DiscordDelivery::new(
                 discord,
                 db.store.clone(),
             )),
@@ -855,14 +855,14 @@ async fn a_refused_token_is_reported_and_no_gateway_is_tried() {
         logs();
         let fake = FakeDiscord::start("another-bots-token").await;
         let settings = settings(&fake);
-        let discord = chat::discord::client(&settings).expect("client");
+        let discord = channels::discord::client(&settings).expect("client");
         let desk = ChatDesk::new(
             db.intake.clone(),
             Deliverers::default(),
             "support@example.org",
         );
         let (stop, mut stopped) = watch::channel(false);
-        let bot = chat::discord::start(discord, desk, db.store.clone(), async move {
+        let bot = channels::discord::start(discord, desk, db.store.clone(), async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         });
         let deadline = tokio::time::Instant::now() + WAIT;

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use helpdesk::email;
+use helpdesk::channels::email;
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::intake::{Intake, Limits};
 use helpdesk::store;

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use helpdesk::autoreply::AutoReplies;
 use helpdesk::config::Settings;
 use helpdesk::corpus::{self, CorpusSpec};
-use helpdesk::email::{self, IntakeSink, StoredCursor};
+use helpdesk::channels::StoredCursor;
+use helpdesk::channels::email::{self, IntakeSink};
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::intake::IntakeError;
 use helpdesk::intake::{Intake, Limits};
@@ -130,11 +131,11 @@ struct CrashingSink {
     crashed: Arc<Notify>,
 }
 
-impl Sink for CrashingSink {
+impl Sink<(Uid, RawMail)> for CrashingSink {
     type Error = IntakeError;
 
-    async fn deliver(&self, batch: Vec<(Uid, RawMail)>) -> Result<(), IntakeError> {
-        self.inner.deliver(batch).await?;
+    async fn accept(&self, batch: Vec<(Uid, RawMail)>) -> Result<(), IntakeError> {
+        self.inner.accept(batch).await?;
         if self.batches_before_crash.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.crashed.notify_one();
             std::future::pending::<()>().await;
@@ -288,7 +289,7 @@ async fn a_real_mailbox_drains_into_tickets_across_a_crash_without_an_acknowledg
         let crashed = Arc::new(Notify::new());
         let doomed = ImapIntake::new(
             dovecot.settings(),
-            StoredCursor::new(db.store.clone(), "INBOX"),
+            StoredCursor::new(db.store.clone(), ChannelKind::Email),
             CrashingSink {
                 inner: IntakeSink::new(intake.clone()),
                 batches_before_crash: AtomicUsize::new(3),

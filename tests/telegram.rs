@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use helpdesk::chat::{self, ChatDesk};
+use helpdesk::channels::{self, ChatDesk};
 use helpdesk::config::Settings;
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::jobs::{self, deliver::Deliverers};
@@ -98,7 +98,7 @@ impl Running {
         settings: Settings,
         webhook: Option<tokio::net::TcpListener>,
     ) -> Running {
-        let telegram = chat::telegram::client(&settings).expect("telegram client");
+        let telegram = channels::telegram::client(&settings).expect("telegram client");
         let deliverers =
             Deliverers::default().with(ChannelKind::Telegram, Arc::new(telegram.clone()));
         let desk = ChatDesk::new(db.intake.clone(), deliverers.clone(), "support@example.org");
@@ -108,14 +108,14 @@ impl Running {
             let _ = bot_stop.wait_for(|stop| *stop).await;
         };
         let bot = match webhook {
-            Some(listener) => chat::telegram::start_webhook(
+            Some(listener) => channels::telegram::start_webhook(
                 telegram,
                 desk,
                 db.store.clone(),
                 listener,
                 bot_stopped,
             ),
-            None => chat::telegram::start(telegram, desk, db.store.clone(), bot_stopped),
+            None => channels::telegram::start(telegram, desk, db.store.clone(), bot_stopped),
         };
         let jobs = tokio::spawn(jobs::run(
             db.store.clone(),
@@ -559,7 +559,7 @@ async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
         let fake = FakeTelegram::start(TOKEN).await;
         let sam = agent(&db.store, "sam@example.org", "Sam", 555).await;
         let settings = settings(&fake);
-        let telegram = chat::telegram::client(&settings).expect("client");
+        let telegram = channels::telegram::client(&settings).expect("client");
         let deliverers = Deliverers::default().with(ChannelKind::Telegram, Arc::new(telegram));
         let desk = ChatDesk::new(db.intake.clone(), deliverers.clone(), "support@example.org");
         let ada = User::new(42, "Ada");

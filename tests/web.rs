@@ -1651,7 +1651,7 @@ async fn agents_chat_ids_are_set_checked_and_cleared_on_the_agents_page() {
             (ChannelKind::Telegram, "123456789"),
             (ChannelKind::Discord, "80351110224678912"),
         ] {
-            let found = helpdesk::chat::store::agent_by_identity(&app.db.store, channel, id)
+            let found = helpdesk::channels::store::agent_by_identity(&app.db.store, channel, id)
                 .await
                 .expect("read");
             assert_eq!(found.map(|(id, _)| id), Some(app.agent_id), "{channel:?}");

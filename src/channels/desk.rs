@@ -1,17 +1,13 @@
-//! The chat channels wired to the application: customers' messages go to intake, agents'
-//! messages in the agents' place become replies, notes and ticket commands.
+//! The agents' desk in chat: customers' messages go to intake, agents' messages in the agents'
+//! place become replies, notes and ticket commands.
 //!
-//! Channel-neutral: Telegram and Discord hand over the same [`ChatEvent`]s, and answers go out
-//! through the channel's own [`Deliverers`] entry.
-
-pub mod commands;
-pub mod discord;
-pub mod store;
-pub mod telegram;
+//! Channel-neutral: Telegram and Discord hand over the same [`ChatEvent`]s (the desk is their
+//! [`Sink`]), and answers go out through the channel's own [`Deliverers`] entry.
 
 use chrono::Utc;
 use helpdesk_channel::{
-    AgentMessage, ChannelKind, ChatEvent, Identity, InboundMessage, OutboundMessage, ThreadHints,
+    AgentMessage, ChannelKind, ChatEvent, Identity, InboundMessage, OutboundMessage, Sink,
+    ThreadHints,
 };
 
 use crate::domain::{MessageKind, Status};
@@ -19,7 +15,8 @@ use crate::intake::{Intake, IntakeError, Outcome};
 use crate::jobs::deliver::{self, ChatAnswer, Deliverers};
 use crate::store::tickets::Actor;
 use crate::store::{Store, StoreError, outbound};
-use commands::Command;
+use super::commands::{self, Command};
+use super::store;
 
 /// The first `#1042` in a text the bot wrote about a ticket.
 fn first_ticket_tag(text: &str) -> Option<i64> {
@@ -41,41 +38,6 @@ fn files_named(message: &AgentMessage) -> String {
 
 /// Longest quote of a deleted message kept on its ticket.
 const DELETED_EXCERPT_CHARS: usize = 300;
-
-/// How often a chat connection's health is checked for changes worth writing, and how old the
-/// written report may grow before it is written again, so readers can tell a live report from
-/// a stale one.
-const HEALTH_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
-const HEALTH_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Copies a chat connection's health, as `report` describes it, to `channel_health` whenever
-/// its connection state, error or detail changed, and at least every [`HEALTH_REFRESH`].
-async fn report_health(store: Store, report: impl Fn() -> crate::store::health::ChannelHealth) {
-    let mut last: Option<(crate::store::health::ChannelHealth, tokio::time::Instant)> = None;
-    loop {
-        let now = report();
-        let due = match &last {
-            // A poll answered every few seconds is not news; a change of state is.
-            Some((reported, at)) => {
-                (reported.connected, &reported.last_error, &reported.detail)
-                    != (now.connected, &now.last_error, &now.detail)
-                    || at.elapsed() >= HEALTH_REFRESH
-            }
-            None => true,
-        };
-        if due {
-            write_health(&store, &now).await;
-            last = Some((now, tokio::time::Instant::now()));
-        }
-        tokio::time::sleep(HEALTH_CHECK).await;
-    }
-}
-
-async fn write_health(store: &Store, report: &crate::store::health::ChannelHealth) {
-    if let Err(error) = crate::store::health::report(store, report).await {
-        tracing::warn!(channel = report.channel, %error, "chat channel health not recorded");
-    }
-}
 
 /// How often, and how far apart, an agent's reply is matched to the bot's posts before it is
 /// taken for agents' own talk (see [`ChatDesk::ticket_of_posts`]).
@@ -631,6 +593,18 @@ impl ChatDesk {
             }
         }
         tx.commit().await
+    }
+}
+
+/// Takes a batch of chat events one by one; returns only once all are committed.
+impl Sink<ChatEvent> for ChatDesk {
+    type Error = IntakeError;
+
+    async fn accept(&self, events: Vec<ChatEvent>) -> Result<(), IntakeError> {
+        for event in events {
+            self.handle(event).await?;
+        }
+        Ok(())
     }
 }
 

@@ -5,18 +5,14 @@
 use std::future::Future;
 
 use helpdesk_channel::{
-    ChannelKind, ChatEvent, Deliver, Delivered, DeliveryError, OutboundMessage,
+    ChannelKind, Deliver, Delivered, DeliveryError, HealthState, OutboundMessage,
 };
-use helpdesk_discord::{
-    DEFAULT_API_URL, Discord, DiscordError, DiscordSettings, DmCursors, HealthState, Sink,
-};
+use helpdesk_discord::{DEFAULT_API_URL, Discord, DiscordError, DiscordSettings};
 
-use super::ChatDesk;
-use super::telegram::DeskSink;
+use super::{ChatDesk, StoredCursor};
 use crate::config::Settings;
-use crate::intake::IntakeError;
+use crate::store::Store;
 use crate::store::health::ChannelHealth;
-use crate::store::{self, Store, StoreError};
 
 /// The channel's settings from `[discord]`, with the attachment limit of `[intake]`.
 pub fn discord_settings(settings: &Settings) -> DiscordSettings {
@@ -35,53 +31,6 @@ pub fn discord_settings(settings: &Settings) -> DiscordSettings {
 
 pub fn client(settings: &Settings) -> Result<Discord, DiscordError> {
     Discord::new(discord_settings(settings))
-}
-
-impl Sink for DeskSink {
-    type Error = IntakeError;
-
-    async fn accept(&self, events: Vec<ChatEvent>) -> Result<(), IntakeError> {
-        helpdesk_telegram::Sink::accept(self, events).await
-    }
-}
-
-/// The last message handled in each DM channel, kept as the cursors `discord` / `dm:<channel>`.
-#[derive(Debug, Clone)]
-pub struct StoredDmCursors {
-    store: Store,
-}
-
-impl StoredDmCursors {
-    pub fn new(store: Store) -> StoredDmCursors {
-        StoredDmCursors { store }
-    }
-}
-
-const DM_CURSOR_PREFIX: &str = "dm:";
-
-impl DmCursors for StoredDmCursors {
-    type Error = StoreError;
-
-    async fn load(&self) -> Result<Vec<(u64, u64)>, StoreError> {
-        let rows = store::cursors::list(&self.store, "discord").await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(name, value)| {
-                let channel = name.strip_prefix(DM_CURSOR_PREFIX)?.parse().ok()?;
-                Some((channel, value.parse().ok()?))
-            })
-            .collect())
-    }
-
-    async fn save(&self, channel: u64, message: u64) -> Result<(), StoreError> {
-        store::cursors::set(
-            &self.store,
-            "discord",
-            &format!("{DM_CURSOR_PREFIX}{channel}"),
-            &message.to_string(),
-        )
-        .await
-    }
 }
 
 /// Delivers on Discord and keeps each ticket's posts in the agents' channel together: the
@@ -162,24 +111,13 @@ pub fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     let health = discord.health();
-    tokio::spawn(async move {
-        let reporter = {
-            let health = health.clone();
-            tokio::spawn(super::report_health(store.clone(), move || {
-                health_report(&health.get())
-            }))
-        };
-        discord
-            .run(
-                DeskSink::new(desk),
-                StoredDmCursors::new(store.clone()),
-                shutdown,
-            )
-            .await;
-        reporter.abort();
-        health.disconnected();
-        super::write_health(&store, &health_report(&health.get())).await;
-    })
+    let cursor = StoredCursor::new(store.clone(), ChannelKind::Discord);
+    tokio::spawn(super::run_reported(
+        store,
+        health,
+        health_report,
+        discord.run(desk, cursor, shutdown),
+    ))
 }
 
 /// The connection's row in `channel_health`.
@@ -194,16 +132,5 @@ fn health_report(state: &HealthState) -> ChannelHealth {
     if state.resumes > 0 {
         detail.push_str(&format!("; {} resumed after a disconnect", state.resumes));
     }
-    ChannelHealth {
-        channel: "discord".to_owned(),
-        name: HEALTH_NAME.to_owned(),
-        connected: state.connected,
-        detail: Some(detail),
-        last_success_at: state.last_success_at,
-        last_error: state.last_error.clone(),
-        last_error_at: state.last_error_at,
-        consecutive_failures: i64::from(state.consecutive_failures),
-        backlog: 0,
-        updated_at: chrono::Utc::now(),
-    }
+    super::health_row(ChannelKind::Discord, HEALTH_NAME, detail, state)
 }

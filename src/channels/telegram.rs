@@ -1,6 +1,6 @@
 //! The Telegram channel wired to the application: the update offset kept in
-//! `channel_cursors`, updates (polled, or posted to the webhook listener) handed to the
-//! [`ChatDesk`].
+//! `channel_cursors` ([`StoredCursor`]), updates (polled, or posted to the webhook listener)
+//! handed to the [`ChatDesk`].
 
 use std::future::{Future, IntoFuture};
 
@@ -9,16 +9,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use helpdesk_channel::{ChannelKind, HealthState};
 use helpdesk_telegram::{
-    ChatEvent, Cursor, HealthState, Received, SECRET_HEADER, Sink, Telegram, TelegramError,
-    TelegramSettings, WebhookSettings,
+    Received, SECRET_HEADER, Telegram, TelegramError, TelegramSettings, WebhookSettings,
 };
 
-use super::ChatDesk;
+use super::{ChatDesk, StoredCursor};
 use crate::config::{Settings, TelegramMode};
-use crate::intake::IntakeError;
+use crate::store::Store;
 use crate::store::health::ChannelHealth;
-use crate::store::{self, Store, StoreError};
 
 /// How long one getUpdates call waits for news. teloxide's HTTP client gives up after 17 s.
 const POLL_SECONDS: u32 = 10;
@@ -42,59 +41,6 @@ pub fn client(settings: &Settings) -> Result<Telegram, TelegramError> {
     Telegram::new(telegram_settings(settings))
 }
 
-/// The next update id to ask for, kept as the cursor `telegram` / `updates`.
-#[derive(Debug, Clone)]
-pub struct StoredOffset {
-    store: Store,
-}
-
-impl StoredOffset {
-    pub fn new(store: Store) -> StoredOffset {
-        StoredOffset { store }
-    }
-}
-
-impl Cursor for StoredOffset {
-    type Error = StoreError;
-
-    async fn load(&self) -> Result<Option<i64>, StoreError> {
-        let Some(value) = store::cursors::get(&self.store, "telegram", "updates").await? else {
-            return Ok(None);
-        };
-        value
-            .parse()
-            .map(Some)
-            .map_err(|_| StoreError::Invalid(format!("Telegram offset {value:?} is not a number")))
-    }
-
-    async fn save(&self, offset: i64) -> Result<(), StoreError> {
-        store::cursors::set(&self.store, "telegram", "updates", &offset.to_string()).await
-    }
-}
-
-/// Hands updates to the desk one by one; returns only once all are committed.
-#[derive(Clone)]
-pub struct DeskSink {
-    desk: ChatDesk,
-}
-
-impl DeskSink {
-    pub fn new(desk: ChatDesk) -> DeskSink {
-        DeskSink { desk }
-    }
-}
-
-impl Sink for DeskSink {
-    type Error = IntakeError;
-
-    async fn accept(&self, events: Vec<ChatEvent>) -> Result<(), IntakeError> {
-        for event in events {
-            self.desk.handle(event).await?;
-        }
-        Ok(())
-    }
-}
-
 /// The poller's row in `channel_health`.
 const HEALTH_NAME: &str = "updates";
 
@@ -106,32 +52,21 @@ pub fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     let health = telegram.health();
-    tokio::spawn(async move {
-        let reporter = {
-            let health = health.clone();
-            tokio::spawn(super::report_health(store.clone(), move || {
-                health_report(&health.get())
-            }))
-        };
-        telegram
-            .run(
-                StoredOffset::new(store.clone()),
-                DeskSink::new(desk),
-                shutdown,
-            )
-            .await;
-        reporter.abort();
-        health.disconnected();
-        super::write_health(&store, &health_report(&health.get())).await;
-    })
+    let cursor = StoredCursor::new(store.clone(), ChannelKind::Telegram);
+    tokio::spawn(super::run_reported(
+        store,
+        health,
+        health_report,
+        telegram.run(cursor, desk, shutdown),
+    ))
 }
 
 /// What the webhook listener needs to take an update.
 #[derive(Clone)]
 struct WebhookState {
     telegram: Telegram,
-    cursor: StoredOffset,
-    sink: DeskSink,
+    cursor: StoredCursor,
+    desk: ChatDesk,
 }
 
 /// Takes updates Telegram posts to the webhook on `listener` (at the path of
@@ -153,17 +88,11 @@ pub fn start_webhook(
         .route(&path, post(webhook_update))
         .with_state(WebhookState {
             telegram: telegram.clone(),
-            cursor: StoredOffset::new(store.clone()),
-            sink: DeskSink::new(desk),
+            cursor: StoredCursor::new(store.clone(), ChannelKind::Telegram),
+            desk,
         });
-    tokio::spawn(async move {
-        let reporter = {
-            let health = health.clone();
-            tokio::spawn(super::report_health(store.clone(), move || {
-                webhook_health_report(&health.get())
-            }))
-        };
-        let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let run = async move {
         let server = {
             let mut stopped = stopped.clone();
             axum::serve(listener, routes).with_graceful_shutdown(async move {
@@ -178,10 +107,13 @@ pub fn start_webhook(
         if let Err(error) = served {
             tracing::error!(%error, "Telegram webhook listener failed");
         }
-        reporter.abort();
-        health.disconnected();
-        super::write_health(&store, &webhook_health_report(&health.get())).await;
-    })
+    };
+    tokio::spawn(super::run_reported(
+        store,
+        health,
+        webhook_health_report,
+        run,
+    ))
 }
 
 /// One update posted by Telegram: 200 once handled (or known), 401 without the right secret,
@@ -194,7 +126,7 @@ async fn webhook_update(
     let secret = headers.get(SECRET_HEADER).map(|value| value.as_bytes());
     match state
         .telegram
-        .receive(&state.cursor, &state.sink, secret, &body)
+        .receive(&state.cursor, &state.desk, secret, &body)
         .await
     {
         Received::Handled | Received::AlreadyHandled => StatusCode::OK,
@@ -217,19 +149,9 @@ fn webhook_health_report(state: &HealthState) -> ChannelHealth {
 }
 
 fn report_of(state: &HealthState, mode: &str) -> ChannelHealth {
-    ChannelHealth {
-        channel: "telegram".to_owned(),
-        name: HEALTH_NAME.to_owned(),
-        connected: state.connected,
-        detail: Some(match state.last_event_at {
-            Some(at) => format!("{mode}; last update {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
-            None => mode.to_owned(),
-        }),
-        last_success_at: state.last_success_at,
-        last_error: state.last_error.clone(),
-        last_error_at: state.last_error_at,
-        consecutive_failures: i64::from(state.consecutive_failures),
-        backlog: i64::from(state.pending_updates),
-        updated_at: chrono::Utc::now(),
-    }
+    let detail = match state.last_event_at {
+        Some(at) => format!("{mode}; last update {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+        None => mode.to_owned(),
+    };
+    super::health_row(ChannelKind::Telegram, HEALTH_NAME, detail, state)
 }

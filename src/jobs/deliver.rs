@@ -477,9 +477,9 @@ pub async fn deliver_chat_answer(
             health::record_delivery(&mut tx, channel, Ok(()), now).await?;
             if let Some(number) = answer.ticket_number
                 && let Some((ticket_id, _)) =
-                    crate::chat::store::ticket_channel(&mut tx, number).await?
+                    crate::channels::store::ticket_channel(&mut tx, number).await?
             {
-                crate::chat::store::record_post(
+                crate::channels::store::record_post(
                     &mut tx,
                     answer.channel,
                     &delivered.external_id,

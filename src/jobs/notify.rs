@@ -160,7 +160,7 @@ pub async fn notify(
         match channel.deliver_boxed(&message).await {
             Ok(delivered) => {
                 // Agents answer by replying to this post.
-                crate::chat::store::remember_post(
+                crate::channels::store::remember_post(
                     store,
                     place.channel,
                     &delivered.external_id,
