@@ -1,0 +1,363 @@
+//! Storing a message: the one transaction that takes a prepared message in (customer, ticket,
+//! message, attachments, thread links, follow-up work), and the record of a bounce.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use helpdesk_channel::{ChannelKind, Identity, InboundMessage};
+use helpdesk_email::RawMail;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use crate::autoreply::{self, AutoReplies, RefusedAttachment};
+use crate::domain::{Direction, MessageKind, Priority, Status};
+use crate::store::attachments::{BlobStore, NewAttachment};
+use crate::store::outbox::OutboxKind;
+use crate::store::raw::RawInsert;
+use crate::store::tickets::{
+    Actor, Candidate, NewEvent, NewMessage, NewTicket, ThreadLookup, ThreadMatch, ThreadedBy,
+    TicketRef,
+};
+use crate::store::{self, Store, StoreError, Tx};
+
+/// Subjects made from chat text are cut to this many characters.
+const SUBJECT_FROM_TEXT_CHARS: usize = 80;
+
+impl Intake {
+    pub(super) async fn take_in(
+        &self,
+        tx: &mut Tx,
+        message: &InboundMessage,
+        attachments: &[Result<String, String>],
+        body_omitted: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let channel = message.channel;
+        let raw_id =
+            match store::raw::insert(tx, channel, &message.external_id, &message.raw, now).await? {
+                RawInsert::New(id) => id,
+                RawInsert::Known(_) => return Ok(Outcome::Duplicate),
+                RawInsert::Failed(id) => {
+                    store::raw::clear_error(tx, id).await?;
+                    id
+                }
+            };
+        if let Some(note) = body_omitted {
+            store::raw::record_body_omitted(tx, raw_id, note).await?;
+        }
+        if channel == ChannelKind::Email && message.automation.bounce {
+            return take_in_bounce(tx, message, raw_id, attachments, now).await;
+        }
+        // An auto-reply (out of office) on a ticket is kept, but is not the customer writing
+        // again: it reopens nothing and notifies no one.
+        let automatic = message.automation.auto_reply;
+        let found = find_thread(tx, message).await?;
+        let customer_id =
+            store::customers::resolve(tx, &message.sender, found.customer.clone(), now).await?;
+        let best = found.best().copied();
+        // Found by its subject tag alone, from someone not on that ticket: the ticket it
+        // names, which it does not join.
+        let named = match best {
+            Some(best)
+                if best.by == ThreadedBy::Tag
+                    && self.unknown_sender_tag == UnknownSenderTag::NewTicket =>
+            {
+                let stranger = !on_ticket(tx, &best.ticket, &message.sender).await?;
+                stranger.then_some(best.ticket)
+            }
+            _ => None,
+        };
+        let continued = match best {
+            Some(_) if named.is_some() => None,
+            Some(best) => Some(join_split_conversation(tx, &best, &found, now).await?),
+            None => None,
+        };
+
+        let (ticket, created, reopened) = match continued {
+            Some(ticket) if ticket.status != Status::Closed => {
+                let new_status = ticket.status.after_customer_reply().filter(|_| !automatic);
+                if let Some(status) = new_status {
+                    store::tickets::reopen(tx, ticket.id, status).await?;
+                    store::tickets::record_event(
+                        tx,
+                        &NewEvent {
+                            ticket_id: ticket.id,
+                            actor: Actor::Customer(customer_id),
+                            kind: "status",
+                            old_value: Some(ticket.status.as_str()),
+                            new_value: Some(status.as_str()),
+                            reason: Some("the customer wrote again"),
+                            at: now,
+                        },
+                    )
+                    .await?;
+                }
+                (ticket, false, new_status.is_some())
+            }
+            closed => {
+                let ticket = open_ticket(tx, message, customer_id, closed, now).await?;
+                if let Some(named) = named {
+                    let why = format!(
+                        "the subject names #{}, but {} is not on that ticket",
+                        named.number, message.sender.address
+                    );
+                    store::tickets::link(tx, &ticket, &named, &why, now).await?;
+                }
+                (ticket, true, false)
+            }
+        };
+
+        // A mail reply on an open ticket shows what is new; what it quotes is kept beside it.
+        let reply = (channel == ChannelKind::Email && !created)
+            .then(|| helpdesk_email::quote::split_reply(&message.text));
+        let body_text = reply
+            .as_ref()
+            .map_or(message.text.as_str(), |r| r.new.as_str());
+        let kind = if automatic && !created {
+            MessageKind::System
+        } else {
+            MessageKind::Public
+        };
+        let Some(message_id) = store::tickets::insert_message(
+            tx,
+            &NewMessage {
+                ticket_id: ticket.id,
+                direction: Direction::Inbound,
+                kind,
+                author_customer_id: Some(customer_id),
+                author_agent_id: None,
+                channel,
+                external_id: Some(&message.external_id),
+                subject: message.subject.as_deref(),
+                body_text,
+                body_html: message.html.as_deref(),
+                raw_message_id: Some(raw_id),
+                sent_at: message.sent_at,
+                now,
+                sender_address: Some(&message.sender.address),
+            },
+        )
+        .await?
+        else {
+            // Only reachable if a message row exists without its raw row; treat it as known.
+            return Ok(Outcome::Duplicate);
+        };
+
+        if let Some(quoted) = reply.as_ref().and_then(|r| r.quoted.as_deref()) {
+            store::tickets::set_quoted_text(tx, message_id, quoted).await?;
+        }
+        let references = thread_references(message);
+        store::tickets::insert_references(tx, message_id, channel, &references).await?;
+        store_attachments(tx, message_id, message, attachments, now).await?;
+
+        if let Some(auto_replies) = &self.auto_replies {
+            let refused = self.refused_attachments(message);
+            autoreply::answer(
+                tx,
+                auto_replies,
+                &autoreply::Occasion {
+                    message,
+                    ticket_id: ticket.id,
+                    number: ticket.number,
+                    subject: &ticket_subject(message),
+                    created,
+                    refused: &refused,
+                    attachment_limit: self.limits.max_attachment_bytes,
+                },
+                now,
+            )
+            .await?;
+        }
+
+        if automatic && !created {
+            return Ok(Outcome::Threaded {
+                number: ticket.number,
+                message_id,
+                reopened: false,
+            });
+        }
+        let outbox = if created {
+            OutboxKind::TicketCreated
+        } else if reopened {
+            OutboxKind::TicketReopened
+        } else {
+            OutboxKind::CustomerReplied
+        };
+        store::outbox::record(tx, outbox, ticket.id, Some(message_id), now).await?;
+
+        Ok(if created {
+            Outcome::Created {
+                number: ticket.number,
+                message_id,
+            }
+        } else {
+            Outcome::Threaded {
+                number: ticket.number,
+                message_id,
+                reopened,
+            }
+        })
+    }
+}
+
+/// The attachments of a message, with where their contents went.
+pub(super) async fn store_attachments(
+    tx: &mut Tx,
+    message_id: i64,
+    message: &InboundMessage,
+    stored: &[Result<String, String>],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for (attachment, stored) in message.attachments.iter().zip(stored) {
+        store::attachments::insert(
+            tx,
+            message_id,
+            &NewAttachment {
+                filename: &attachment.filename,
+                content_type: &attachment.content_type,
+                size: i64::try_from(attachment.content.len()).unwrap_or(i64::MAX),
+                inline: attachment.inline,
+                content_id: attachment.content_id.as_deref(),
+                stored: stored.clone(),
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A bounce of mail we sent joins that mail's ticket as a system message, and the mail counts
+/// as failed. A bounce of anything else becomes no ticket (it would only start a loop); it is
+/// kept raw with the reason.
+pub(super) async fn take_in_bounce(
+    tx: &mut Tx,
+    message: &InboundMessage,
+    raw_id: i64,
+    attachments: &[Result<String, String>],
+    now: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    let returned: Vec<&str> = message
+        .thread
+        .references
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let sent = store::outbound::find_sent(tx, message.channel, &returned).await?;
+    let ticket = match sent {
+        Some(sent) => Some((sent.ticket_id, sent.number)),
+        None => match message.thread.ticket_number {
+            Some(number) => store::tickets::find_by_number(tx, number)
+                .await?
+                .map(|ticket| (ticket.id, ticket.number)),
+            None => None,
+        },
+    };
+    let Some((ticket_id, number)) = ticket else {
+        let reason = "a delivery failure report for no mail sent from here; not made a ticket";
+        store::raw::record_error(tx, raw_id, reason).await?;
+        return Ok(Outcome::Rejected {
+            reason: reason.to_owned(),
+        });
+    };
+    let Some(message_id) = store::tickets::insert_message(
+        tx,
+        &NewMessage {
+            ticket_id,
+            direction: Direction::Inbound,
+            kind: MessageKind::System,
+            author_customer_id: None,
+            author_agent_id: None,
+            channel: message.channel,
+            external_id: Some(&message.external_id),
+            subject: message.subject.as_deref(),
+            body_text: &message.text,
+            body_html: message.html.as_deref(),
+            raw_message_id: Some(raw_id),
+            sent_at: message.sent_at,
+            now,
+            sender_address: Some(&message.sender.address),
+        },
+    )
+    .await?
+    else {
+        return Ok(Outcome::Duplicate);
+    };
+    store_attachments(tx, message_id, message, attachments, now).await?;
+    if let Some(sent) = sent {
+        let reason = format!("the mail came back: {}", bounce_reason(message));
+        store::outbound::mark_bounced(tx, sent, &reason, now).await?;
+    }
+    Ok(Outcome::Bounced { number, message_id })
+}
+
+/// The most telling line of a delivery failure report: its Diagnostic-Code or Status, else its
+/// subject.
+pub(super) fn bounce_reason(message: &InboundMessage) -> String {
+    let raw = String::from_utf8_lossy(&message.raw);
+    let field = |name: &str| {
+        raw.lines().find_map(|line| {
+            let (field, value) = line.split_once(':')?;
+            field
+                .trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        })
+    };
+    field("Diagnostic-Code")
+        .or_else(|| field("Status").map(|status| format!("status {status}")))
+        .or_else(|| message.subject.clone())
+        .unwrap_or_else(|| "delivery failed".to_owned())
+        .chars()
+        .take(300)
+        .collect()
+}
+
+pub(super) async fn open_ticket(
+    tx: &mut Tx,
+    message: &InboundMessage,
+    customer_id: i64,
+    closed_predecessor: Option<TicketRef>,
+    now: DateTime<Utc>,
+) -> Result<TicketRef, StoreError> {
+    let subject = ticket_subject(message);
+    let ticket = store::tickets::create(
+        tx,
+        &NewTicket {
+            subject: &subject,
+            priority: Priority::Normal,
+            customer_id,
+            channel: message.channel,
+            conversation: message.thread.conversation.as_deref(),
+            follows_ticket_id: closed_predecessor.map(|closed| closed.id),
+            now,
+        },
+    )
+    .await?;
+    Ok(ticket)
+}
+
+/// The subject of a new ticket: the message's subject, else the start of its text.
+pub(super) fn ticket_subject(message: &InboundMessage) -> String {
+    if let Some(subject) = message.subject.as_deref().map(str::trim)
+        && !subject.is_empty()
+    {
+        return subject.to_owned();
+    }
+    let first_line = message
+        .text
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("");
+    if first_line.is_empty() {
+        return "(no subject)".to_owned();
+    }
+    let mut subject: String = first_line.chars().take(SUBJECT_FROM_TEXT_CHARS).collect();
+    if first_line.chars().count() > SUBJECT_FROM_TEXT_CHARS {
+        subject.push('…');
+    }
+    subject
+}
