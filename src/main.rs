@@ -7,13 +7,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use helpdesk::channels::{self, email};
 use helpdesk::config::{LogFormat, Settings};
 use helpdesk::domain::{AssignmentStrategy, MessageKind, Role, Status};
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::store::Backend;
 use helpdesk::store::agents::NewAgent;
 use helpdesk::store::tickets::{Actor, TicketFilter};
-use helpdesk::channels::{self, email};
 use helpdesk::{accounts, app, auth, bench, ingest, jobs, seed, store, web};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -623,7 +623,8 @@ async fn serve(settings: Settings) -> Result<()> {
         );
     }
     let telegram = if settings.telegram.enabled {
-        let telegram = channels::telegram::client(&settings).context("the settings in [telegram]")?;
+        let telegram =
+            channels::telegram::client(&settings).context("the settings in [telegram]")?;
         deliverers = deliverers.with(
             helpdesk::helpdesk_channel::ChannelKind::Telegram,
             std::sync::Arc::new(telegram.clone()),

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use helpdesk::autoreply::AutoReplies;
-use helpdesk::config::Settings;
-use helpdesk::corpus::{self, CorpusSpec};
 use helpdesk::channels::StoredCursor;
 use helpdesk::channels::email::{self, IntakeSink};
+use helpdesk::config::Settings;
+use helpdesk::corpus::{self, CorpusSpec};
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::intake::IntakeError;
 use helpdesk::intake::{Intake, Limits};

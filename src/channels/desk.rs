@@ -10,13 +10,13 @@ use helpdesk_channel::{
     ThreadHints,
 };
 
+use super::commands::{self, Command};
+use super::store;
 use crate::domain::{MessageKind, Status};
 use crate::intake::{Intake, IntakeError, Outcome};
 use crate::jobs::deliver::{self, ChatAnswer, Deliverers};
 use crate::store::tickets::Actor;
 use crate::store::{Store, StoreError, outbound};
-use super::commands::{self, Command};
-use super::store;
 
 /// The first `#1042` in a text the bot wrote about a ticket.
 fn first_ticket_tag(text: &str) -> Option<i64> {

@@ -87,11 +87,19 @@ pub fn health_row(
 
 /// Runs a channel (`run`) until it returns, with `health` copied to `channel_health` as
 /// `describe` makes a row of it; at the end the row says the connection stopped.
-pub async fn run_reported<D>(store: Store, health: Health, describe: D, run: impl Future<Output = ()>)
-where
+pub async fn run_reported<D>(
+    store: Store,
+    health: Health,
+    describe: D,
+    run: impl Future<Output = ()>,
+) where
     D: Fn(&HealthState) -> ChannelHealth + Clone + Send + Sync + 'static,
 {
-    let reporter = tokio::spawn(report_health(store.clone(), health.clone(), describe.clone()));
+    let reporter = tokio::spawn(report_health(
+        store.clone(),
+        health.clone(),
+        describe.clone(),
+    ));
     run.await;
     reporter.abort();
     health.disconnected();
@@ -111,8 +119,12 @@ async fn report_health(
         let due = match &last {
             // A poll answered every few seconds is not news; a change of state is.
             Some((reported, at)) => {
-                (reported.connected, &reported.last_error, &reported.detail, reported.backlog)
-                    != (now.connected, &now.last_error, &now.detail, now.backlog)
+                (
+                    reported.connected,
+                    &reported.last_error,
+                    &reported.detail,
+                    reported.backlog,
+                ) != (now.connected, &now.last_error, &now.detail, now.backlog)
                     || at.elapsed() >= HEALTH_REFRESH
             }
             None => true,

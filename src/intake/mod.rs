@@ -14,25 +14,16 @@ mod prepare;
 mod storing;
 mod threading;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use helpdesk_channel::{ChannelKind, Identity, InboundMessage};
-use helpdesk_email::RawMail;
-use sha2::{Digest, Sha256};
+use chrono::Utc;
+use helpdesk_channel::{ChannelKind, InboundMessage};
 use tokio::sync::Notify;
 
-use crate::autoreply::{self, AutoReplies, RefusedAttachment};
-use crate::domain::{Direction, MessageKind, Priority, Status};
-use crate::store::attachments::{BlobStore, NewAttachment};
-use crate::store::outbox::OutboxKind;
-use crate::store::raw::RawInsert;
-use crate::store::tickets::{
-    Actor, Candidate, NewEvent, NewMessage, NewTicket, ThreadLookup, ThreadMatch, ThreadedBy,
-    TicketRef,
-};
-use crate::store::{self, Store, StoreError, Tx};
+use crate::autoreply::AutoReplies;
+use crate::store::attachments::BlobStore;
+use crate::store::{self, Store, StoreError};
+use threading::{ThreadKeys, parents_first};
 
 /// Tries of a message whose transaction lost a deadlock to a concurrent intake.
 const MAX_ATTEMPTS: u32 = 3;

@@ -1,25 +1,12 @@
 //! Making a message ready for the database, outside any transaction: parsed, bounded, its
 //! attachments checked and their contents written to the blob store.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use chrono::{DateTime, Utc};
-use helpdesk_channel::{ChannelKind, Identity, InboundMessage};
+use helpdesk_channel::{ChannelKind, InboundMessage};
 use helpdesk_email::RawMail;
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
 
-use crate::autoreply::{self, AutoReplies, RefusedAttachment};
-use crate::domain::{Direction, MessageKind, Priority, Status};
-use crate::store::attachments::{BlobStore, NewAttachment};
-use crate::store::outbox::OutboxKind;
-use crate::store::raw::RawInsert;
-use crate::store::tickets::{
-    Actor, Candidate, NewEvent, NewMessage, NewTicket, ThreadLookup, ThreadMatch, ThreadedBy,
-    TicketRef,
-};
-use crate::store::{self, Store, StoreError, Tx};
+use super::{Intake, Prepared, StoredAttachments};
+use crate::autoreply::{self, RefusedAttachment};
 
 impl Intake {
     /// Parses a mail and stores its attachment contents: the part of intake that needs no

@@ -1,25 +1,18 @@
 //! Storing a message: the one transaction that takes a prepared message in (customer, ticket,
 //! message, attachments, thread links, follow-up work), and the record of a bounce.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
-use helpdesk_channel::{ChannelKind, Identity, InboundMessage};
-use helpdesk_email::RawMail;
-use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
+use helpdesk_channel::{ChannelKind, InboundMessage};
 
-use crate::autoreply::{self, AutoReplies, RefusedAttachment};
+use super::threading::{find_thread, join_split_conversation, on_ticket, thread_references};
+use super::{Intake, Outcome, UnknownSenderTag};
+use crate::autoreply;
 use crate::domain::{Direction, MessageKind, Priority, Status};
-use crate::store::attachments::{BlobStore, NewAttachment};
+use crate::store::attachments::NewAttachment;
 use crate::store::outbox::OutboxKind;
 use crate::store::raw::RawInsert;
-use crate::store::tickets::{
-    Actor, Candidate, NewEvent, NewMessage, NewTicket, ThreadLookup, ThreadMatch, ThreadedBy,
-    TicketRef,
-};
-use crate::store::{self, Store, StoreError, Tx};
+use crate::store::tickets::{Actor, NewEvent, NewMessage, NewTicket, ThreadedBy, TicketRef};
+use crate::store::{self, StoreError, Tx};
 
 /// Subjects made from chat text are cut to this many characters.
 const SUBJECT_FROM_TEXT_CHARS: usize = 80;

@@ -2,24 +2,14 @@
 //! tag in its subject; and the order in which a batch is taken in (parents first).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use helpdesk_channel::{ChannelKind, Identity, InboundMessage};
-use helpdesk_email::RawMail;
-use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
 
-use crate::autoreply::{self, AutoReplies, RefusedAttachment};
-use crate::domain::{Direction, MessageKind, Priority, Status};
-use crate::store::attachments::{BlobStore, NewAttachment};
-use crate::store::outbox::OutboxKind;
-use crate::store::raw::RawInsert;
-use crate::store::tickets::{
-    Actor, Candidate, NewEvent, NewMessage, NewTicket, ThreadLookup, ThreadMatch, ThreadedBy,
-    TicketRef,
-};
-use crate::store::{self, Store, StoreError, Tx};
+use super::ReadyMessage;
+use crate::domain::Status;
+use crate::store::tickets::{Actor, Candidate, ThreadLookup, ThreadMatch, TicketRef};
+use crate::store::{self, StoreError, Tx};
 
 /// Most thread references looked at per message; long References chains keep their newest.
 const MAX_THREAD_REFERENCES: usize = 50;
@@ -99,7 +89,10 @@ pub(super) fn thread_references(message: &InboundMessage) -> Vec<&str> {
 
 /// The ticket a message continues: by the messages it replies to, by a `[#1042]` subject tag,
 /// by an earlier-arrived reply that points to it, or by its chat conversation.
-pub(super) async fn find_thread(tx: &mut Tx, message: &InboundMessage) -> Result<ThreadMatch, StoreError> {
+pub(super) async fn find_thread(
+    tx: &mut Tx,
+    message: &InboundMessage,
+) -> Result<ThreadMatch, StoreError> {
     let channel = message.channel;
     let references = thread_references(message);
     let conversation = message.thread.conversation.as_deref();
@@ -123,7 +116,7 @@ pub(super) async fn find_thread(tx: &mut Tx, message: &InboundMessage) -> Result
 /// What a message's intake locks (see [`store::tickets::lock_thread`]): the ids it refers to,
 /// its own id, its chat conversation, and the sender's identity (merging customer records
 /// moves identities under this lock).
-struct ThreadKeys<'a> {
+pub(super) struct ThreadKeys<'a> {
     message: &'a InboundMessage,
     references: Vec<&'a str>,
     conversation: Option<String>,
@@ -131,7 +124,7 @@ struct ThreadKeys<'a> {
 }
 
 impl<'a> ThreadKeys<'a> {
-    fn of(message: &'a InboundMessage) -> ThreadKeys<'a> {
+    pub(super) fn of(message: &'a InboundMessage) -> ThreadKeys<'a> {
         let channel = message.channel;
         ThreadKeys {
             message,
@@ -148,7 +141,7 @@ impl<'a> ThreadKeys<'a> {
         }
     }
 
-    fn all(&self) -> impl Iterator<Item = &str> {
+    pub(super) fn all(&self) -> impl Iterator<Item = &str> {
         self.references
             .iter()
             .copied()
@@ -161,7 +154,11 @@ impl<'a> ThreadKeys<'a> {
 /// Whether the sender of a message that names `ticket` by its subject tag alone is on that
 /// ticket: an address of its customer, someone who wrote on it, an agent, or someone its mails
 /// were written to (To, Cc).
-pub(super) async fn on_ticket(tx: &mut Tx, ticket: &TicketRef, sender: &Identity) -> Result<bool, StoreError> {
+pub(super) async fn on_ticket(
+    tx: &mut Tx,
+    ticket: &TicketRef,
+    sender: &Identity,
+) -> Result<bool, StoreError> {
     if store::tickets::is_known_writer(tx, ticket.id, sender).await? {
         return Ok(true);
     }

@@ -34,7 +34,10 @@ pub struct Health(Arc<Mutex<HealthState>>);
 
 impl Health {
     pub fn get(&self) -> HealthState {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Changes the state in place; returns what `change` returns.

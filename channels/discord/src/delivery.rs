@@ -25,7 +25,10 @@ const MAX_THREAD_NAME_CHARS: usize = 100;
 impl Discord {
     /// Where a message goes: the conversation if there is one, else the recipient as a
     /// channel or thread, else the recipient as a user (their DM, opened if need be).
-    pub(crate) async fn target(&self, message: &OutboundMessage) -> Result<ChannelId, serenity::Error> {
+    pub(crate) async fn target(
+        &self,
+        message: &OutboundMessage,
+    ) -> Result<ChannelId, serenity::Error> {
         if let Some(conversation) = message
             .thread
             .conversation
@@ -61,7 +64,10 @@ impl Discord {
         Ok(dm.id)
     }
 
-    pub(crate) async fn send(&self, message: &OutboundMessage) -> Result<Delivered, serenity::Error> {
+    pub(crate) async fn send(
+        &self,
+        message: &OutboundMessage,
+    ) -> Result<Delivered, serenity::Error> {
         // An answer to a slash command goes back as its interaction response while it may.
         if let Some(interaction) = message
             .thread

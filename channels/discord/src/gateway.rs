@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use helpdesk_channel::{ChannelKind, ChatEvent, Cursor, Sink};
 use serenity::all::{
-    ChannelId, ClientBuilder, CollectorCallback, CommandInteraction, Context, Event,
-    EventHandler, GatewayIntents, GuildChannel, GuildId, Interaction, Message, MessageId,
-    MessageUpdateEvent, Ready, ShardStageUpdateEvent,
+    ChannelId, ClientBuilder, CollectorCallback, CommandInteraction, Context, Event, EventHandler,
+    GatewayIntents, GuildChannel, GuildId, Interaction, Message, MessageId, MessageUpdateEvent,
+    Ready, ShardStageUpdateEvent,
 };
 use serenity::gateway::ConnectionStage;
 use tokio::sync::{mpsc, watch};

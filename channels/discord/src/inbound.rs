@@ -3,8 +3,7 @@
 
 use chrono::DateTime;
 use helpdesk_channel::{
-    AgentMessage, Attachment, AutomationMarks, ChannelKind, ChatEvent, InboundMessage,
-    ThreadHints,
+    AgentMessage, Attachment, AutomationMarks, ChannelKind, ChatEvent, InboundMessage, ThreadHints,
 };
 use serenity::all::{Message, MessageUpdateEvent};
 

@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use commands::{AGENT_COMMANDS, AgentCommand, CommandArgument};
-use helpdesk_channel::{ChannelKind, Cursor, Identity, Sink};
 pub use helpdesk_channel::{AgentMessage, ChatEvent, Health, HealthState};
+use helpdesk_channel::{ChannelKind, Cursor, Identity, Sink};
 use serenity::all::{Channel, ChannelId, Http, HttpBuilder, UserId};
 use tokio::sync::{mpsc, watch};
 

@@ -149,7 +149,9 @@ struct Running {
 }
 
 impl Running {
-    fn start<C: Cursor + 'static, S: Sink<(Uid, RawMail)> + 'static>(intake: ImapIntake<C, S>) -> Self {
+    fn start<C: Cursor + 'static, S: Sink<(Uid, RawMail)> + 'static>(
+        intake: ImapIntake<C, S>,
+    ) -> Self {
         let health = intake.health();
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(intake.run(async move {
@@ -426,12 +428,7 @@ async fn without_idle_the_mailbox_is_polled() {
     };
     let running = Running::start(intake(settings, &cursor, &sink));
     eventually("first poll", || async {
-        running
-            .health
-            .get()
-            .last_success_at
-            .is_some()
-            .then_some(())
+        running.health.get().last_success_at.is_some().then_some(())
     })
     .await;
     server.append(&mail(1)).await;

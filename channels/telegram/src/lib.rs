@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub use helpdesk_channel::{AgentMessage, ChatEvent, Health, HealthState};
 use helpdesk_channel::Cursor;
+pub use helpdesk_channel::{AgentMessage, ChatEvent, Health, HealthState};
 use teloxide::payloads::SetMyCommandsSetters;
 use teloxide::prelude::Requester;
 use teloxide::types::{BotCommand, BotCommandScope, ChatId, Recipient};

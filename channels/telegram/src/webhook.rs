@@ -180,7 +180,8 @@ impl Telegram {
         }
         if let Err(error) = cursor
             .set_position(CURSOR_NAME, &(id + 1).to_string())
-            .await {
+            .await
+        {
             // Stored all the same: refusing it now would have it handled twice.
             tracing::warn!(%error, "Telegram offset not saved");
         }
