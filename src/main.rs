@@ -1271,15 +1271,15 @@ async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
                     .file_name()
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "attachment".to_owned());
-                files.push(jobs::deliver::AttachedFile {
+                files.push(helpdesk::ops::AttachedFile {
                     content_type: store::attachments::content_type_for(&filename).to_owned(),
                     size: i64::try_from(content.len()).unwrap_or(i64::MAX),
                     sha256: blobs.put(&content).context("cannot store the attachment")?,
                     filename,
                 });
             }
-            let external_id = jobs::deliver::new_mail_message_id(&settings.email.address, number);
-            let stored = jobs::deliver::send_reply_with_files(
+            let external_id = helpdesk::ops::new_mail_message_id(&settings.email.address, number.into());
+            let stored = helpdesk::ops::send_reply_with_files(
                 &store,
                 &store::outbound::NewReply {
                     number,

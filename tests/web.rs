@@ -1049,7 +1049,7 @@ async fn the_jobs_page_filters_by_queue_and_state_and_links_the_ticket() {
         let backend = app.db.backend();
         let admin = app.admin().await;
         let number = app.ticket("jobs@example.org", "Job", "x").await;
-        helpdesk::jobs::deliver::send_reply(
+        helpdesk::ops::send_reply(
             &app.db.store,
             &helpdesk::store::outbound::NewReply {
                 number,

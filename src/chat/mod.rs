@@ -451,7 +451,7 @@ impl ChatDesk {
             Command::Reply(text) | Command::Note(text) => {
                 let public = matches!(command, Command::Reply(_));
                 let mail_id = (public && ticket_channel == ChannelKind::Email)
-                    .then(|| deliver::new_mail_message_id(&self.support_address, number));
+                    .then(|| crate::ops::new_mail_message_id(&self.support_address, number.into()));
                 let stored = outbound::add_reply(
                     &mut tx,
                     &outbound::NewReply {

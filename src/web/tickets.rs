@@ -14,6 +14,7 @@ use super::pages::{Nav, render, see_other};
 use crate::domain::sla::SlaTargets;
 use crate::domain::{Priority, Status};
 use crate::store::agents::{AgentSummary, Department};
+use crate::ops::{self, ChangedBy, TicketChange};
 use crate::store::manage::{self, Change};
 use crate::store::tickets::{EventView, MessageView, TicketSummary};
 use crate::store::views::{
@@ -332,10 +333,7 @@ async fn ticket_page(
     let detail = crate::store::tickets::detail(&state.store, number)
         .await?
         .ok_or_else(|| WebError::NotFound(format!("There is no ticket #{number}.")))?;
-    let status: Status = facts
-        .status
-        .parse()
-        .map_err(crate::store::StoreError::from)?;
+    let status = facts.status;
     let messages = detail
         .messages
         .into_iter()
@@ -371,7 +369,7 @@ async fn ticket_page(
         ),
         priorities: choices(
             Priority::ALL.iter().map(|p| (p.as_str(), p.as_str())),
-            &facts.priority,
+            facts.priority.as_str(),
         ),
         departments: department_choices(
             &agents::departments(&state.store).await?,
@@ -422,15 +420,15 @@ pub async fn reply(
     let viewer = posted.viewer;
     visible_ticket(&state, &viewer, number).await?;
     let external_id =
-        crate::jobs::deliver::new_mail_message_id(&state.config.support_address, number);
+        ops::new_mail_message_id(&state.config.support_address, number.into());
     let note = posted.form.note.is_some();
-    let sent = crate::jobs::deliver::send_reply(
+    let sent = ops::send_reply(
         &state.store,
         &outbound::NewReply {
             number,
             agent_id: viewer.id(),
             text: &posted.form.text,
-            kind: manage::reply_kind(note),
+            kind: ops::reply_kind(note),
             external_id: Some(&external_id),
             channels_here: &state.config.channels_here(),
             now: Utc::now(),
@@ -479,7 +477,7 @@ fn optional_id(what: &str, text: &str) -> WebResult<Option<Option<i64>>> {
     }
 }
 
-/// Applies the fields of the change form that differ from the ticket; each change is a
+/// Applies the change form in one transaction: each field that differs from the ticket is a
 /// history event with who and why.
 pub async fn update(
     State(state): State<AppState>,
@@ -488,32 +486,19 @@ pub async fn update(
 ) -> WebResult<Response> {
     let viewer = posted.viewer;
     let form = posted.form;
-    let facts = visible_ticket(&state, &viewer, number).await?;
-    let change = Change {
+    visible_ticket(&state, &viewer, number).await?;
+    let change = TicketChange {
+        status: parse_or_bad::<Status>("status", &form.status)?,
+        priority: parse_or_bad::<Priority>("priority", &form.priority)?,
+        department: optional_id("department", &form.department)?,
+        assignee: optional_id("agent", &form.assignee)?,
+        reason: Some(form.reason),
+    };
+    let by = ChangedBy {
         agent_id: viewer.id(),
-        reason: Some(form.reason.as_str()),
         now: Utc::now(),
     };
-    if let Some(priority) = parse_or_bad::<Priority>("priority", &form.priority)?
-        && priority.as_str() != facts.priority
-    {
-        manage::set_priority(&state.store, number, priority, &change).await?;
-    }
-    if let Some(department) = optional_id("department", &form.department)?
-        && department != facts.department_id
-    {
-        manage::set_department(&state.store, number, department, &change).await?;
-    }
-    if let Some(assignee) = optional_id("agent", &form.assignee)?
-        && assignee != facts.assignee_id
-    {
-        manage::set_assignee(&state.store, number, assignee, &change).await?;
-    }
-    if let Some(status) = parse_or_bad::<Status>("status", &form.status)?
-        && status.as_str() != facts.status
-    {
-        manage::set_status(&state.store, number, status, &change).await?;
-    }
+    ops::apply(&state.store, number.into(), by, &change).await?;
     state.live.wake();
     Ok(see_other(&format!("/tickets/{number}")))
 }
@@ -573,7 +558,7 @@ pub async fn merge(
         reason: Some(posted.form.reason.as_str()),
         now: Utc::now(),
     };
-    manage::merge(&state.store, number, into, confirmed, &change).await?;
+    ops::merge(&state.store, number.into(), into.into(), confirmed, &change).await?;
     state.live.wake();
     Ok(see_other(&format!("/tickets/{into}")))
 }

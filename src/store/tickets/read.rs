@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
-use crate::domain::Status;
+use crate::domain::{Priority, Status};
 use crate::store::{Result, Store, on_pool};
 
 /// A ticket as lists show it.
@@ -14,8 +14,8 @@ pub struct TicketSummary {
     pub id: i64,
     pub number: i64,
     pub subject: String,
-    pub status: String,
-    pub priority: String,
+    pub status: Status,
+    pub priority: Priority,
     pub department: Option<String>,
     pub assignee: Option<String>,
     pub customer: String,

@@ -1,5 +1,6 @@
 //! One ticket's facts for access checks and forms, its tags and its attachments.
 
+use crate::domain::{Priority, Status};
 use crate::store::{Result, Store, on_pool};
 
 /// The facts of one ticket that access checks and the forms need.
@@ -7,8 +8,8 @@ use crate::store::{Result, Store, on_pool};
 pub struct TicketFacts {
     pub id: i64,
     pub number: i64,
-    pub status: String,
-    pub priority: String,
+    pub status: Status,
+    pub priority: Priority,
     pub department_id: Option<i64>,
     pub assignee_id: Option<i64>,
     pub merged_into: Option<i64>,

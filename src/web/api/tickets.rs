@@ -17,6 +17,7 @@ use super::model::{
 use super::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, Problem};
 use crate::domain::{MessageKind, Priority, Status};
 use crate::intake::{Intake, Outcome};
+use crate::ops::{self, ChangedBy, TicketChange};
 use crate::store::api_tokens::{self, RememberedAnswer};
 use crate::store::manage::{self, Change};
 use crate::store::views::{self, AssigneeFilter, Cursor, ListQuery, Sort};
@@ -376,17 +377,17 @@ pub async fn create(
     let replayed = matches!(outcome, Outcome::Duplicate);
     let number = match outcome {
         Outcome::Created { number, .. } => {
-            let change = Change {
+            let change = TicketChange {
+                priority: new.priority.map(Into::into),
+                department: new.department_id.map(Some),
+                reason: Some("set when the ticket was created through the API".to_owned()),
+                ..TicketChange::default()
+            };
+            let by = ChangedBy {
                 agent_id: caller.id(),
-                reason: Some("set when the ticket was created through the API"),
                 now: Utc::now(),
             };
-            if let Some(priority) = new.priority {
-                manage::set_priority(&state.store, number, priority.into(), &change).await?;
-            }
-            if let Some(department) = new.department_id {
-                manage::set_department(&state.store, number, Some(department), &change).await?;
-            }
+            ops::apply(&state.store, number.into(), by, &change).await?;
             number
         }
         // The same key raced another request: answer with the ticket that one made.
@@ -477,8 +478,8 @@ async fn post_text(
         return Err(ApiError::Unprocessable("text must not be empty".into()));
     }
     let external_id =
-        crate::jobs::deliver::new_mail_message_id(&state.config.support_address, number);
-    let stored = crate::jobs::deliver::send_reply(
+        ops::new_mail_message_id(&state.config.support_address, number.into());
+    let stored = ops::send_reply(
         &state.store,
         &outbound::NewReply {
             number,
@@ -574,38 +575,12 @@ pub async fn update(
     ApiPath(number): ApiPath<i64>,
     ApiJson(changes): ApiJson<TicketChanges>,
 ) -> ApiResult<axum::Json<TicketDetail>> {
-    let facts = caller.visible_ticket(&state, number).await?;
-    let change = Change {
+    caller.visible_ticket(&state, number).await?;
+    let by = ChangedBy {
         agent_id: caller.id(),
-        reason: changes.reason.as_deref(),
         now: Utc::now(),
     };
-    let mut changed = false;
-    if let Some(priority) = changes.priority
-        && Priority::from(priority).as_str() != facts.priority
-    {
-        manage::set_priority(&state.store, number, priority.into(), &change).await?;
-        changed = true;
-    }
-    if let Some(department) = changes.department_id
-        && department != facts.department_id
-    {
-        manage::set_department(&state.store, number, department, &change).await?;
-        changed = true;
-    }
-    if let Some(assignee) = changes.assignee_id
-        && assignee != facts.assignee_id
-    {
-        manage::set_assignee(&state.store, number, assignee, &change).await?;
-        changed = true;
-    }
-    if let Some(status) = changes.status
-        && Status::from(status).as_str() != facts.status
-    {
-        manage::set_status(&state.store, number, status.into(), &change).await?;
-        changed = true;
-    }
-    if changed {
+    if ops::apply(&state.store, number.into(), by, &changes.into()).await? {
         state.live.wake();
     }
     Ok(axum::Json(detail(&state, number).await?))
@@ -652,10 +627,10 @@ pub async fn merge(
         reason: request.reason.as_deref(),
         now: Utc::now(),
     };
-    manage::merge(
+    ops::merge(
         &state.store,
-        number,
-        request.into,
+        number.into(),
+        request.into.into(),
         request.confirm_different_customers,
         &change,
     )
