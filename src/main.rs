@@ -1203,8 +1203,8 @@ async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
                         .map(|t| {
                             vec![
                                 format!("#{}", t.number),
-                                t.status.clone(),
-                                t.priority.clone(),
+                                t.status.to_string(),
+                                t.priority.to_string(),
                                 truncate(&t.subject, 48),
                                 truncate(&t.customer, 32),
                                 t.assignee.clone().unwrap_or_else(|| "-".into()),

@@ -3302,11 +3302,12 @@ async fn history_names_departments_agents_and_rules() {
         .await;
         assert!(rule.is_ok(), "{rule:?}");
         let routed = app.ticket("h-2@example.org", "Invoice 8", "Again").await;
-        let id = views::ticket_facts(&app.db.store, routed)
+        let id = views::ticket_facts(&app.db.store, routed.into())
             .await
             .expect("read")
             .expect("exists")
-            .id;
+            .id
+            .get();
         let settings = helpdesk::jobs::JobSettings::from_settings(
             &helpdesk::config::Settings::load_from(None, Vec::new()).expect("defaults"),
         );

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use fantoccini::{Client, Locator};
-use helpdesk::store::manage;
 use support::browser::{browser, browser_with, require_chromedriver, screenshot, start_driver};
 use support::web::{PASSWORD, WebApp};
 

@@ -1,21 +1,22 @@
 //! One ticket's facts for access checks and forms, its tags and its attachments.
 
-use crate::domain::{Priority, Status};
+use crate::domain::{Priority, Status, TicketId, TicketNumber};
 use crate::store::{Result, Store, on_pool};
 
 /// The facts of one ticket that access checks and the forms need.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TicketFacts {
-    pub id: i64,
-    pub number: i64,
+    pub id: TicketId,
+    pub number: TicketNumber,
     pub status: Status,
     pub priority: Priority,
     pub department_id: Option<i64>,
     pub assignee_id: Option<i64>,
-    pub merged_into: Option<i64>,
+    /// The number of the ticket it was merged into.
+    pub merged_into: Option<TicketNumber>,
 }
 
-pub async fn ticket_facts(store: &Store, number: i64) -> Result<Option<TicketFacts>> {
+pub async fn ticket_facts(store: &Store, number: TicketNumber) -> Result<Option<TicketFacts>> {
     let row = on_pool!(store, pool => sqlx::query_as(
         "SELECT t.id, t.number, t.status, t.priority, t.department_id, t.assignee_id,
                 m.number AS merged_into
@@ -46,7 +47,7 @@ pub async fn agent_may_see(store: &Store, agent_id: i64, ticket: &TicketFacts) -
     Ok(member.is_some())
 }
 
-pub async fn tags(store: &Store, ticket_id: i64) -> Result<Vec<String>> {
+pub async fn tags(store: &Store, ticket_id: TicketId) -> Result<Vec<String>> {
     let rows = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT tag FROM ticket_tags WHERE ticket_id = $1 ORDER BY tag",
     )
@@ -59,7 +60,7 @@ pub async fn tags(store: &Store, ticket_id: i64) -> Result<Vec<String>> {
 /// An attachment to download, if it belongs to the ticket and its content was kept.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Download {
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
     pub filename: String,
     pub content_type: String,
     pub sha256: Option<String>,

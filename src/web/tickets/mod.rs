@@ -251,7 +251,7 @@ pub async fn list(
 /// probe which numbers exist outside their departments).
 pub(super) async fn visible_ticket(state: &AppState, viewer: &Viewer, number: i64) -> WebResult<TicketFacts> {
     let not_found = || WebError::NotFound(format!("There is no ticket #{number} you can see."));
-    let facts = views::ticket_facts(&state.store, number)
+    let facts = views::ticket_facts(&state.store, number.into())
         .await?
         .ok_or_else(not_found)?;
     if viewer.is_admin() || views::agent_may_see(&state.store, viewer.id(), &facts).await? {

@@ -7,7 +7,7 @@ use axum::extract::State;
 use super::caller::Caller;
 use super::model::{self, TicketDetail, TicketFilter, TicketPage, page_size};
 use super::problem::{ApiError, ApiPath, ApiQuery, ApiResult, Problem};
-use crate::domain::{Priority, Status};
+use crate::domain::{Priority, Status, TicketNumber};
 use crate::store::views::{self, AssigneeFilter, Cursor, ListQuery, Sort};
 use crate::web::AppState;
 
@@ -144,7 +144,7 @@ pub async fn list(
 
 /// The API's view of one ticket.
 pub async fn detail(state: &AppState, number: i64) -> ApiResult<TicketDetail> {
-    let facts = views::ticket_facts(&state.store, number)
+    let facts = views::ticket_facts(&state.store, number.into())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("there is no ticket #{number}")))?;
     let detail = crate::store::tickets::detail(&state.store, number)
@@ -154,7 +154,7 @@ pub async fn detail(state: &AppState, number: i64) -> ApiResult<TicketDetail> {
         ticket: detail.summary.into(),
         department_id: facts.department_id,
         assignee_id: facts.assignee_id,
-        merged_into: facts.merged_into,
+        merged_into: facts.merged_into.map(TicketNumber::get),
         linked_to: detail.linked_to,
         linked_from: detail.linked_from,
         tags: views::tags(&state.store, facts.id).await?,
