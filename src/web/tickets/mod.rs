@@ -5,9 +5,10 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use chrono::Utc;
 
 use super::AppState;
-use super::auth::{Posted, Viewer};
+use super::auth::Viewer;
 use super::error::{WebError, WebResult};
 use super::pages::{Nav, render};
 use crate::domain::sla::SlaTargets;
@@ -22,7 +23,7 @@ use crate::store::agents;
 mod actions;
 mod download;
 
-pub use actions::{MergeForm, ReplyForm, UpdateForm, merge, reply, update};
+pub use actions::{merge, reply, update};
 pub use download::download;
 
 /// The list's filters as they arrive in the query string; empty means "any".

@@ -3,6 +3,8 @@
 //! [`actions`].
 
 use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
 
 use super::caller::Caller;
 use super::model::{self, TicketDetail, TicketFilter, TicketPage, page_size};
