@@ -1278,7 +1278,8 @@ async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
                     filename,
                 });
             }
-            let external_id = helpdesk::ops::new_mail_message_id(&settings.email.address, number.into());
+            let external_id =
+                helpdesk::ops::new_mail_message_id(&settings.email.address, number.into());
             let stored = helpdesk::ops::send_reply_with_files(
                 &store,
                 &store::outbound::NewReply {

@@ -8,7 +8,9 @@ pub mod sla;
 mod ticket;
 
 pub use agent::{AssignmentStrategy, Role};
-pub use ticket::{Direction, MessageKind, Priority, Status, TicketId, TicketNumber, TransitionError};
+pub use ticket::{
+    Direction, MessageKind, Priority, Status, TicketId, TicketNumber, TransitionError,
+};
 
 /// A value stored as text in the database that did not name a known variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -39,7 +39,16 @@ named_enum! {
 
 /// A ticket's row id: what other rows point to, never shown to people.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
     sqlx::Type,
 )]
 #[serde(transparent)]
@@ -48,7 +57,16 @@ pub struct TicketId(pub i64);
 
 /// The number people see and type (`#1042`), counted apart from the row id.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
     sqlx::Type,
 )]
 #[serde(transparent)]

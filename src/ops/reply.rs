@@ -27,10 +27,7 @@ pub fn new_mail_message_id(support_address: &str, number: TicketNumber) -> Strin
 
 /// Stores an agent's reply or note (the note operation is this with [`MessageKind::Internal`]) and, for a public reply, queues its delivery in the same
 /// transaction.
-pub async fn send_reply(
-    store: &Store,
-    reply: &NewReply<'_>,
-) -> Result<StoredReply> {
+pub async fn send_reply(store: &Store, reply: &NewReply<'_>) -> Result<StoredReply> {
     send_reply_with_files(store, reply, &[]).await
 }
 
@@ -73,4 +70,3 @@ pub async fn send_reply_with_files(
     tx.commit().await?;
     Ok(stored)
 }
-

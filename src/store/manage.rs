@@ -157,15 +157,7 @@ pub async fn set_department(
         .execute(&mut *conn)
         .await
         .map(|done| done.rows_affected()))?;
-    event(
-        tx,
-        id,
-        change,
-        "department",
-        old.as_deref(),
-        new.as_deref(),
-    )
-    .await?;
+    event(tx, id, change, "department", old.as_deref(), new.as_deref()).await?;
     Ok(true)
 }
 
@@ -212,15 +204,7 @@ pub async fn set_assignee(
             .await
             .map(|done| done.rows_affected()))?;
     }
-    event(
-        tx,
-        id,
-        change,
-        "assignee",
-        old.as_deref(),
-        new.as_deref(),
-    )
-    .await?;
+    event(tx, id, change, "assignee", old.as_deref(), new.as_deref()).await?;
     Ok(true)
 }
 

@@ -5,9 +5,7 @@ use sqlx::AssertSqlSafe;
 
 use super::search::{SEARCH_WALK_WINDOW, Search, SearchPlan, probe_search, search_clause};
 use super::sla::{SlaFilter, sla_clauses};
-use super::{
-    ACTIVE_STATUSES, AssigneeFilter, Bind, Conditions, Visibility, visibility_clause,
-};
+use super::{ACTIVE_STATUSES, AssigneeFilter, Bind, Conditions, Visibility, visibility_clause};
 use crate::domain::{Priority, Status};
 use crate::store::tickets::TicketSummary;
 use crate::store::{Backend, Result, Store, on_pool};

@@ -31,8 +31,7 @@ pub async fn reply(
 ) -> WebResult<Response> {
     let viewer = posted.viewer;
     visible_ticket(&state, &viewer, number).await?;
-    let external_id =
-        ops::new_mail_message_id(&state.config.support_address, number.into());
+    let external_id = ops::new_mail_message_id(&state.config.support_address, number.into());
     let note = posted.form.note.is_some();
     let sent = ops::send_reply(
         &state.store,
@@ -174,4 +173,3 @@ pub async fn merge(
     state.live.wake();
     Ok(see_other(&format!("/tickets/{into}")))
 }
-

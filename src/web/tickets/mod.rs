@@ -13,12 +13,12 @@ use super::error::{WebError, WebResult};
 use super::pages::{Nav, render};
 use crate::domain::sla::SlaTargets;
 use crate::domain::{Priority, Status};
+use crate::store::agents;
 use crate::store::agents::{AgentSummary, Department};
 use crate::store::tickets::{EventView, MessageView, TicketSummary};
 use crate::store::views::{
     self, AssigneeFilter, Cursor, ListQuery, SlaFilter, SlaState, Sort, TicketFacts,
 };
-use crate::store::agents;
 
 mod actions;
 mod download;
@@ -250,7 +250,11 @@ pub async fn list(
 
 /// The ticket behind `number`, if the viewer may see it (404 either way, so agents cannot
 /// probe which numbers exist outside their departments).
-pub(super) async fn visible_ticket(state: &AppState, viewer: &Viewer, number: i64) -> WebResult<TicketFacts> {
+pub(super) async fn visible_ticket(
+    state: &AppState,
+    viewer: &Viewer,
+    number: i64,
+) -> WebResult<TicketFacts> {
     let not_found = || WebError::NotFound(format!("There is no ticket #{number} you can see."));
     let facts = views::ticket_facts(&state.store, number.into())
         .await?

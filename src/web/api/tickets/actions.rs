@@ -26,8 +26,7 @@ async fn post_text(
     if text.trim().is_empty() {
         return Err(ApiError::Unprocessable("text must not be empty".into()));
     }
-    let external_id =
-        ops::new_mail_message_id(&state.config.support_address, number.into());
+    let external_id = ops::new_mail_message_id(&state.config.support_address, number.into());
     let stored = ops::send_reply(
         &state.store,
         &outbound::NewReply {

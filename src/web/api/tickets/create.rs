@@ -295,4 +295,3 @@ async fn ticket_of_message(state: &AppState, external_id: &str) -> ApiResult<i64
     .map_err(crate::store::StoreError::from)?;
     number.ok_or_else(|| ApiError::Conflict("the same request is being handled; try again".into()))
 }
-
