@@ -615,6 +615,19 @@ async fn tickets_change_and_answer_through_the_api_with_history_and_problems() {
         )
         .await
         .problem(StatusCode::NOT_FOUND);
+        // One request is one transaction: a refused field leaves the others as they were.
+        call(
+            &app,
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"priority": "low", "department_id": 99999})),
+            &[],
+        )
+        .await
+        .problem(StatusCode::NOT_FOUND);
+        let kept = call(&app, Method::GET, &path, Some(&admin), None, &[]).await;
+        assert_eq!(kept.body["priority"], "urgent", "{}", kept.text);
         call(
             &app,
             Method::PATCH,
