@@ -520,7 +520,17 @@ impl ChatDesk {
                     .await?
             }
             Command::Priority(priority) => {
-                store::set_priority(&mut tx, ticket_id, *priority, agent_id, now).await?;
+                crate::ops::apply_in(
+                    &mut tx,
+                    number.into(),
+                    crate::ops::ChangedBy { agent_id, now },
+                    &crate::ops::TicketChange {
+                        priority: Some(*priority),
+                        reason: Some("set in chat".into()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
                 format!("#{number} now has {priority} priority.")
             }
             Command::Help => commands::HELP.to_owned(),
