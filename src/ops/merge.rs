@@ -39,8 +39,8 @@ pub async fn merge(
         )));
     }
     let plan = MergePlan {
-        from: merge_side(&mut tx, number.get()).await?,
-        into: merge_side(&mut tx, into.get()).await?,
+        from: merge_side(&mut tx, number).await?,
+        into: merge_side(&mut tx, into).await?,
     };
     if !plan.same_customer() && !different_customers_confirmed {
         return Err(StoreError::Conflict(format!(

@@ -211,7 +211,7 @@ pub async fn set_assignee(
 /// One side of a merge: a ticket, its customer and how many messages it holds.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MergeSide {
-    pub number: i64,
+    pub number: TicketNumber,
     pub customer_id: i64,
     pub customer_name: Option<String>,
     /// The customer's address on the ticket's channel (or any, if none there).
@@ -274,12 +274,16 @@ const MERGE_SIDE: &str = "SELECT t.number, t.customer_id, c.name AS customer_nam
         (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS messages
     FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE t.number = $1";
 
-fn no_ticket(number: impl std::fmt::Display) -> StoreError {
+fn no_ticket(number: TicketNumber) -> StoreError {
     StoreError::NotFound(format!("no ticket #{number}"))
 }
 
 /// What merging `number` into `into` would move, for the confirmation page.
-pub async fn merge_plan(store: &Store, number: i64, into: i64) -> Result<MergePlan> {
+pub async fn merge_plan(
+    store: &Store,
+    number: TicketNumber,
+    into: TicketNumber,
+) -> Result<MergePlan> {
     let mut sides = Vec::with_capacity(2);
     for side in [number, into] {
         let row: Option<MergeSide> = super::on_pool!(store, pool => sqlx::query_as(MERGE_SIDE)
@@ -294,7 +298,7 @@ pub async fn merge_plan(store: &Store, number: i64, into: i64) -> Result<MergePl
 }
 
 /// One side of a merge, read in the merge's transaction.
-pub async fn merge_side(tx: &mut Tx, number: i64) -> Result<MergeSide> {
+pub async fn merge_side(tx: &mut Tx, number: TicketNumber) -> Result<MergeSide> {
     let row: Option<MergeSide> = on_tx!(tx, conn => sqlx::query_as(MERGE_SIDE)
         .bind(number)
         .fetch_optional(&mut *conn)

@@ -154,7 +154,7 @@ pub async fn merge(
     visible_ticket(&state, &viewer, into).await?;
     let confirmed = posted.form.confirm == "yes";
     if !confirmed && number != into {
-        let plan = manage::merge_plan(&state.store, number, into).await?;
+        let plan = manage::merge_plan(&state.store, number.into(), into.into()).await?;
         if !plan.same_customer() {
             return render(&MergeConfirmPage {
                 nav: Nav::of(&viewer, "tickets"),

@@ -160,7 +160,7 @@ pub async fn merge(
     caller.visible_ticket(&state, number).await?;
     caller.visible_ticket(&state, request.into).await?;
     if !request.confirm_different_customers && number != request.into {
-        let plan = manage::merge_plan(&state.store, number, request.into).await?;
+        let plan = manage::merge_plan(&state.store, number.into(), request.into.into()).await?;
         if !plan.same_customer() {
             return Err(ApiError::Conflict(format!(
                 "#{number} and #{} belong to different customers. {} Send \
