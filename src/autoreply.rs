@@ -201,7 +201,8 @@ pub async fn answer(
     let Some((text, html)) = rendered else {
         return Ok(None);
     };
-    let external_id = deliver::new_mail_message_id(&settings.support_address, occasion.number);
+    let external_id =
+        crate::ops::new_mail_message_id(&settings.support_address, occasion.number.into());
     let message_id = store::outbound::add_automatic(
         tx,
         &store::outbound::NewAutomatic {

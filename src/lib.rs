@@ -12,6 +12,7 @@ pub mod domain;
 pub mod import_csv;
 pub mod ingest;
 pub mod intake;
+pub mod ops;
 pub mod seed;
 pub mod sign_in;
 pub mod store;

@@ -1205,8 +1205,8 @@ async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
                         .map(|t| {
                             vec![
                                 format!("#{}", t.number),
-                                t.status.clone(),
-                                t.priority.clone(),
+                                t.status.to_string(),
+                                t.priority.to_string(),
                                 truncate(&t.subject, 48),
                                 truncate(&t.customer, 32),
                                 t.assignee.clone().unwrap_or_else(|| "-".into()),
@@ -1273,15 +1273,16 @@ async fn ticket(command: TicketCommand, settings: &Settings) -> Result<()> {
                     .file_name()
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "attachment".to_owned());
-                files.push(jobs::deliver::AttachedFile {
+                files.push(helpdesk::ops::AttachedFile {
                     content_type: store::attachments::content_type_for(&filename).to_owned(),
                     size: i64::try_from(content.len()).unwrap_or(i64::MAX),
                     sha256: blobs.put(&content).context("cannot store the attachment")?,
                     filename,
                 });
             }
-            let external_id = jobs::deliver::new_mail_message_id(&settings.email.address, number);
-            let stored = jobs::deliver::send_reply_with_files(
+            let external_id =
+                helpdesk::ops::new_mail_message_id(&settings.email.address, number.into());
+            let stored = helpdesk::ops::send_reply_with_files(
                 &store,
                 &store::outbound::NewReply {
                     number,

@@ -429,14 +429,16 @@ async fn admins_reset_passwords_and_disable_people_on_the_agents_page() {
                 .ticket(&format!("dis{n}@x"), &format!("Case {n}"), "x")
                 .await;
             app.route(number, Some(app.billing)).await;
-            store::manage::set_assignee(
+            helpdesk::ops::apply(
                 s,
-                number,
-                Some(app.agent_id),
-                &store::manage::Change {
+                number.into(),
+                helpdesk::ops::ChangedBy {
                     agent_id: app.admin_id,
-                    reason: None,
                     now: Utc::now(),
+                },
+                &helpdesk::ops::TicketChange {
+                    assignee: Some(Some(app.agent_id)),
+                    ..Default::default()
                 },
             )
             .await
@@ -474,14 +476,16 @@ async fn admins_reset_passwords_and_disable_people_on_the_agents_page() {
         let refused = api(&app, Method::GET, "/api/v1/tickets", &token, None).await;
         assert_eq!(refused.0, StatusCode::UNAUTHORIZED);
         // Assignment by hand to a disabled person is refused too.
-        let given = store::manage::set_assignee(
+        let given = helpdesk::ops::apply(
             s,
-            numbers[0],
-            Some(app.agent_id),
-            &store::manage::Change {
+            numbers[0].into(),
+            helpdesk::ops::ChangedBy {
                 agent_id: app.admin_id,
-                reason: None,
                 now: Utc::now(),
+            },
+            &helpdesk::ops::TicketChange {
+                assignee: Some(Some(app.agent_id)),
+                ..Default::default()
             },
         )
         .await;
@@ -668,14 +672,16 @@ async fn the_api_adds_people_sets_passwords_and_disables_them() {
             .id;
         agent_with_password(s, "eli@helpdesk.example", "Eli", Role::Agent, &[general]).await;
         let number = app.ticket("api-dis@x", "Help", "x").await;
-        store::manage::set_assignee(
+        helpdesk::ops::apply(
             s,
-            number,
-            Some(dee_id),
-            &store::manage::Change {
+            number.into(),
+            helpdesk::ops::ChangedBy {
                 agent_id: app.admin_id,
-                reason: None,
                 now: Utc::now(),
+            },
+            &helpdesk::ops::TicketChange {
+                assignee: Some(Some(dee_id)),
+                ..Default::default()
             },
         )
         .await

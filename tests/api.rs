@@ -615,6 +615,19 @@ async fn tickets_change_and_answer_through_the_api_with_history_and_problems() {
         )
         .await
         .problem(StatusCode::NOT_FOUND);
+        // One request is one transaction: a refused field leaves the others as they were.
+        call(
+            &app,
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"priority": "low", "department_id": 99999})),
+            &[],
+        )
+        .await
+        .problem(StatusCode::NOT_FOUND);
+        let kept = call(&app, Method::GET, &path, Some(&admin), None, &[]).await;
+        assert_eq!(kept.body["priority"], "urgent", "{}", kept.text);
         call(
             &app,
             Method::PATCH,
@@ -964,7 +977,7 @@ async fn jobs_name_their_ticket_and_times_and_filter_by_queue() {
     for app in apps("api_jobs").await {
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let number = app.ticket("api-job@example.org", "Deliver me", "x").await;
-        jobs::deliver::send_reply(
+        helpdesk::ops::send_reply(
             &app.db.store,
             &store::outbound::NewReply {
                 number,
@@ -1660,14 +1673,17 @@ async fn an_agents_token_sees_only_the_customers_of_their_departments_tickets() 
         assert_eq!(as_admin.body["name"], "Tom Tech", "not renamed");
 
         // Assigned to the agent outside their departments: the ticket and its customer show.
-        store::manage::set_assignee(
+        helpdesk::ops::apply(
             &app.db.store,
-            technical,
-            Some(app.agent_id),
-            &store::manage::Change {
+            technical.into(),
+            helpdesk::ops::ChangedBy {
                 agent_id: app.admin_id,
-                reason: Some("test setup"),
                 now: Utc::now(),
+            },
+            &helpdesk::ops::TicketChange {
+                assignee: Some(Some(app.agent_id)),
+                reason: Some("test setup".to_owned()),
+                ..Default::default()
             },
         )
         .await

@@ -88,8 +88,8 @@ async fn reply(
     kind: MessageKind,
     now: DateTime<Utc>,
 ) -> i64 {
-    let id = jobs::deliver::new_mail_message_id("support@helpdesk.example", number);
-    let stored = jobs::deliver::send_reply(
+    let id = helpdesk::ops::new_mail_message_id("support@helpdesk.example", number.into());
+    let stored = helpdesk::ops::send_reply(
         &db.store,
         &NewReply {
             number,
@@ -338,8 +338,8 @@ async fn reply_from(
     here: &[ChannelKind],
     now: DateTime<Utc>,
 ) -> Result<i64, store::StoreError> {
-    let id = jobs::deliver::new_mail_message_id("support@helpdesk.example", number);
-    jobs::deliver::send_reply(
+    let id = helpdesk::ops::new_mail_message_id("support@helpdesk.example", number.into());
+    helpdesk::ops::send_reply(
         &db.store,
         &NewReply {
             number,

@@ -554,7 +554,7 @@ async fn files_go_both_ways_and_edits_and_deletions_are_kept() {
         // An agent's reply with a file reaches the customer with the file.
         let report = b"line one\nline two\n".to_vec();
         let sha256 = db.blobs().put(&report).expect("blob stored");
-        jobs::deliver::send_reply_with_files(
+        helpdesk::ops::send_reply_with_files(
             &db.store,
             &store::outbound::NewReply {
                 number,
@@ -565,7 +565,7 @@ async fn files_go_both_ways_and_edits_and_deletions_are_kept() {
                 channels_here: &[ChannelKind::Discord],
                 now: chrono::Utc::now(),
             },
-            &[jobs::deliver::AttachedFile {
+            &[helpdesk::ops::AttachedFile {
                 filename: "corrected.txt".into(),
                 content_type: "text/plain".into(),
                 size: report.len() as i64,
@@ -779,7 +779,7 @@ async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
                 db.store.clone(),
             )),
         );
-        let stored = jobs::deliver::send_reply(
+        let stored = helpdesk::ops::send_reply(
             &db.store,
             &store::outbound::NewReply {
                 number,
@@ -823,7 +823,7 @@ async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
         );
 
         // A customer who does not accept DMs from the bot: no use retrying.
-        let stored = jobs::deliver::send_reply(
+        let stored = helpdesk::ops::send_reply(
             &db.store,
             &store::outbound::NewReply {
                 number,

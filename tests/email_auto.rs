@@ -53,8 +53,8 @@ async fn ticket(db: &TestStore, number: i64) -> TicketDetail {
 /// Sam, an agent, answers ticket `number` by mail; returns Sam's id and the reply's Message-ID.
 async fn agent_replies(db: &TestStore, number: i64, text: &str) -> (i64, String) {
     let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
-    let our_id = jobs::deliver::new_mail_message_id(SUPPORT, number);
-    jobs::deliver::send_reply(
+    let our_id = helpdesk::ops::new_mail_message_id(SUPPORT, number.into());
+    helpdesk::ops::send_reply(
         &db.store,
         &NewReply {
             number,

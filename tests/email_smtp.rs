@@ -57,8 +57,8 @@ async fn a_reply_is_mailed_with_threading_headers_and_the_answer_threads_back() 
             db.intake.committed(),
             stopped,
         ));
-        let our_id = jobs::deliver::new_mail_message_id("support@helpdesk.example", number);
-        jobs::deliver::send_reply(
+        let our_id = helpdesk::ops::new_mail_message_id("support@helpdesk.example", number.into());
+        helpdesk::ops::send_reply(
             &db.store,
             &NewReply {
                 number,
@@ -153,7 +153,7 @@ async fn a_file_attached_to_a_reply_goes_out_with_it() {
         let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
         let manual: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
         let sha256 = db.blobs().put(&manual).expect("stored");
-        let stored = jobs::deliver::send_reply_with_files(
+        let stored = helpdesk::ops::send_reply_with_files(
             &db.store,
             &NewReply {
                 number,
@@ -164,7 +164,7 @@ async fn a_file_attached_to_a_reply_goes_out_with_it() {
                 channels_here: &[ChannelKind::Email],
                 now: Utc::now(),
             },
-            &[jobs::deliver::AttachedFile {
+            &[helpdesk::ops::AttachedFile {
                 filename: "manual.pdf".into(),
                 content_type: "application/pdf".into(),
                 size: manual.len() as i64,

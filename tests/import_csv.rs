@@ -97,7 +97,7 @@ async fn good_rows_become_tickets_and_bad_rows_are_reported_by_line() {
                 .as_deref()
                 .is_some_and(|r| r.contains("CSV line 2"))
         );
-        let facts = store::views::ticket_facts(s, 5001)
+        let facts = store::views::ticket_facts(s, 5001.into())
             .await
             .expect("read")
             .expect("facts");

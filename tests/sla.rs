@@ -131,7 +131,7 @@ async fn answering_or_resolving_in_time_cancels_the_escalation() {
         let targets = settings().sla;
         let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
         let (number, ticket_id, created) = new_ticket(&db, "sla2@x").await;
-        jobs::deliver::send_reply(
+        helpdesk::ops::send_reply(
             &db.store,
             &NewReply {
                 number,

@@ -587,7 +587,7 @@ async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
             .await
             .expect("taken in");
         let number = 1001;
-        let stored = jobs::deliver::send_reply(
+        let stored = helpdesk::ops::send_reply(
             &db.store,
             &store::outbound::NewReply {
                 number,
@@ -632,7 +632,7 @@ async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
         );
 
         // A customer who blocked the bot: no use retrying.
-        let stored = jobs::deliver::send_reply(
+        let stored = helpdesk::ops::send_reply(
             &db.store,
             &store::outbound::NewReply {
                 number,

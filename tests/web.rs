@@ -1049,7 +1049,7 @@ async fn the_jobs_page_filters_by_queue_and_state_and_links_the_ticket() {
         let backend = app.db.backend();
         let admin = app.admin().await;
         let number = app.ticket("jobs@example.org", "Job", "x").await;
-        helpdesk::jobs::deliver::send_reply(
+        helpdesk::ops::send_reply(
             &app.db.store,
             &helpdesk::store::outbound::NewReply {
                 number,
@@ -3302,11 +3302,12 @@ async fn history_names_departments_agents_and_rules() {
         .await;
         assert!(rule.is_ok(), "{rule:?}");
         let routed = app.ticket("h-2@example.org", "Invoice 8", "Again").await;
-        let id = views::ticket_facts(&app.db.store, routed)
+        let id = views::ticket_facts(&app.db.store, routed.into())
             .await
             .expect("read")
             .expect("exists")
-            .id;
+            .id
+            .get();
         let settings = helpdesk::jobs::JobSettings::from_settings(
             &helpdesk::config::Settings::load_from(None, Vec::new()).expect("defaults"),
         );

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use fantoccini::{Client, Locator};
-use helpdesk::store::manage;
 use support::browser::{browser, browser_with, require_chromedriver, screenshot, start_driver};
 use support::web::{PASSWORD, WebApp};
 
@@ -163,14 +162,17 @@ async fn an_admin_works_a_ticket_in_the_browser() {
 
     // Another ticket is assigned to the admin elsewhere: a notice appears on this page.
     let other = app.ticket("browser2@example.org", "For you", "Hello").await;
-    manage::set_assignee(
+    helpdesk::ops::apply(
         &app.db.store,
-        other,
-        Some(app.admin_id),
-        &manage::Change {
+        other.into(),
+        helpdesk::ops::ChangedBy {
             agent_id: app.agent_id,
-            reason: Some("handing over"),
             now: Utc::now(),
+        },
+        &helpdesk::ops::TicketChange {
+            assignee: Some(Some(app.admin_id)),
+            reason: Some("handing over".to_owned()),
+            ..Default::default()
         },
     )
     .await

@@ -413,7 +413,7 @@ impl ChatDesk {
             Command::Reply(text) | Command::Note(text) => {
                 let public = matches!(command, Command::Reply(_));
                 let mail_id = (public && ticket_channel == ChannelKind::Email)
-                    .then(|| deliver::new_mail_message_id(&self.support_address, number));
+                    .then(|| crate::ops::new_mail_message_id(&self.support_address, number.into()));
                 let stored = outbound::add_reply(
                     &mut tx,
                     &outbound::NewReply {
@@ -482,7 +482,17 @@ impl ChatDesk {
                     .await?
             }
             Command::Priority(priority) => {
-                store::set_priority(&mut tx, ticket_id, *priority, agent_id, now).await?;
+                crate::ops::apply_in(
+                    &mut tx,
+                    number.into(),
+                    crate::ops::ChangedBy { agent_id, now },
+                    &crate::ops::TicketChange {
+                        priority: Some(*priority),
+                        reason: Some("set in chat".into()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
                 format!("#{number} now has {priority} priority.")
             }
             Command::Help => commands::HELP.to_owned(),

@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use helpdesk_channel::ChannelKind;
 
-use crate::domain::Priority;
 use crate::store::tickets::{Actor, NewEvent, record_event};
 use crate::store::{Result, Store, StoreError, Tx, on_pool, on_tx};
 
@@ -201,51 +200,6 @@ pub async fn assign(
         ticket_id,
         None,
         now,
-    )
-    .await?;
-    Ok(true)
-}
-
-/// Sets a ticket's priority, with a history event; `false` if it had it already.
-pub async fn set_priority(
-    tx: &mut Tx,
-    ticket_id: i64,
-    priority: Priority,
-    by: i64,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let old: Option<String> = on_tx!(tx, conn => sqlx::query_scalar(
-        "SELECT priority FROM tickets WHERE id = $1",
-    )
-    .bind(ticket_id)
-    .fetch_optional(&mut *conn)
-    .await)?;
-    let Some(old) = old else {
-        return Err(StoreError::NotFound(format!(
-            "no ticket with id {ticket_id}"
-        )));
-    };
-    if old == priority.as_str() {
-        return Ok(false);
-    }
-    on_tx!(tx, conn => sqlx::query("UPDATE tickets SET priority = $1, updated_at = $2 WHERE id = $3")
-        .bind(priority.as_str())
-        .bind(now)
-        .bind(ticket_id)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected()))?;
-    record_event(
-        tx,
-        &NewEvent {
-            ticket_id,
-            actor: Actor::Agent(by),
-            kind: "priority",
-            old_value: Some(&old),
-            new_value: Some(priority.as_str()),
-            reason: Some("set in chat"),
-            at: now,
-        },
     )
     .await?;
     Ok(true)

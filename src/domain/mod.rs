@@ -8,7 +8,9 @@ pub mod sla;
 mod ticket;
 
 pub use agent::{AssignmentStrategy, Role};
-pub use ticket::{Direction, MessageKind, Priority, Status, TransitionError};
+pub use ticket::{
+    Direction, MessageKind, Priority, Status, TicketId, TicketNumber, TransitionError,
+};
 
 /// A value stored as text in the database that did not name a known variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +55,38 @@ macro_rules! named_enum {
                         expected: concat!($($text, " "),+),
                     }),
                 }
+            }
+        }
+
+        // Read from and compared with the text the database and the templates hold.
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
+        where
+            str: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
+                Ok(text.parse::<$name>()?)
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
             }
         }
     };

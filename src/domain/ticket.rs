@@ -37,6 +37,79 @@ named_enum! {
     }
 }
 
+/// A ticket's row id: what other rows point to, never shown to people.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::Type,
+)]
+#[serde(transparent)]
+#[sqlx(transparent)]
+pub struct TicketId(pub i64);
+
+/// The number people see and type (`#1042`), counted apart from the row id.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::Type,
+)]
+#[serde(transparent)]
+#[sqlx(transparent)]
+pub struct TicketNumber(pub i64);
+
+impl TicketNumber {
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl TicketId {
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl From<i64> for TicketNumber {
+    fn from(number: i64) -> Self {
+        TicketNumber(number)
+    }
+}
+
+impl From<i64> for TicketId {
+    fn from(id: i64) -> Self {
+        TicketId(id)
+    }
+}
+
+/// `1042`, as the number is written after a `#`.
+impl std::fmt::Display for TicketNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Display for TicketId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a ticket cannot go from {from} to {to}")]
 pub struct TransitionError {

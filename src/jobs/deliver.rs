@@ -311,65 +311,6 @@ async fn attached_files(
     Ok(read.map_err(DeliveryError::Permanent))
 }
 
-/// A Message-ID for a reply on ticket `number`, in the domain of the support address.
-pub fn new_mail_message_id(support_address: &str, number: i64) -> String {
-    let domain = support_address
-        .rsplit_once('@')
-        .map(|(_, domain)| domain)
-        .filter(|domain| !domain.is_empty())
-        .unwrap_or("helpdesk.invalid");
-    format!("{:016x}.{number}@{domain}", fastrand::u64(..))
-}
-
-/// Stores an agent's reply or note and, for a public reply, queues its delivery in the same
-/// transaction.
-pub async fn send_reply(
-    store: &Store,
-    reply: &outbound::NewReply<'_>,
-) -> Result<outbound::StoredReply> {
-    send_reply_with_files(store, reply, &[]).await
-}
-
-/// A file an agent attaches to a reply, its content already in the attachment store.
-#[derive(Debug, Clone)]
-pub struct AttachedFile {
-    pub filename: String,
-    pub content_type: String,
-    pub size: i64,
-    pub sha256: String,
-}
-
-/// [`send_reply`] with files attached (their contents already put in the attachment store).
-pub async fn send_reply_with_files(
-    store: &Store,
-    reply: &outbound::NewReply<'_>,
-    files: &[AttachedFile],
-) -> Result<outbound::StoredReply> {
-    let mut tx = store.begin_write().await?;
-    let stored = outbound::add_reply(&mut tx, reply).await?;
-    for file in files {
-        store::attachments::insert(
-            &mut tx,
-            stored.message_id,
-            &store::attachments::NewAttachment {
-                filename: &file.filename,
-                content_type: &file.content_type,
-                size: file.size,
-                inline: false,
-                content_id: None,
-                stored: Ok(file.sha256.clone()),
-            },
-            reply.now,
-        )
-        .await?;
-    }
-    if stored.to_deliver {
-        enqueue(&mut tx, stored.message_id, 1, reply.now).await?;
-    }
-    tx.commit().await?;
-    Ok(stored)
-}
-
 /// The queue answers to agents in their own chat go to.
 pub const CHAT_ANSWER_QUEUE: &str = "helpdesk.chat_answer";
 /// Attempts at an answer to an agent before it is given up: it is worth something only while

@@ -1,12 +1,13 @@
-//! Changes people make from the web pages: ticket fields, merges, and the workflow settings
-//! (rules, departments, agents) beyond what the command line creates.
+//! The writes behind what people change: ticket fields and merges (the operations that use
+//! them are in [`crate::ops`]), and the workflow settings (rules, departments, agents) beyond
+//! what the command line creates.
 
 use chrono::{DateTime, Utc};
 
 use super::tickets::{Actor, NewEvent, TicketRef, record_event};
 use super::{Result, Store, StoreError, Tx, on_tx, on_writer};
 use crate::domain::rules::Rule;
-use crate::domain::{AssignmentStrategy, MessageKind, Priority, Role, Status};
+use crate::domain::{AssignmentStrategy, Priority, Role, Status, TicketId, TicketNumber};
 
 /// Who changes a ticket and why, for its history.
 #[derive(Debug, Clone, Copy)]
@@ -18,7 +19,7 @@ pub struct Change<'a> {
 
 async fn event(
     tx: &mut Tx,
-    ticket_id: i64,
+    ticket_id: TicketId,
     change: &Change<'_>,
     kind: &str,
     old_value: Option<&str>,
@@ -27,7 +28,7 @@ async fn event(
     record_event(
         tx,
         &NewEvent {
-            ticket_id,
+            ticket_id: ticket_id.get(),
             actor: Actor::Agent(change.agent_id),
             kind,
             old_value,
@@ -42,15 +43,25 @@ async fn event(
     .await
 }
 
-/// The ticket's id with its current priority, department and assignee.
-async fn current(tx: &mut Tx, number: i64) -> Result<(i64, String, Option<i64>, Option<i64>)> {
+/// The ticket's id with its current status, priority, department and assignee.
+async fn current(tx: &mut Tx, number: TicketNumber) -> Result<Current> {
     let row = on_tx!(tx, conn => sqlx::query_as(
-        "SELECT id, priority, department_id, assignee_id FROM tickets WHERE number = $1",
+        "SELECT id, status, priority, department_id, assignee_id FROM tickets WHERE number = $1",
     )
     .bind(number)
     .fetch_optional(&mut *conn)
     .await)?;
-    row.ok_or_else(|| StoreError::NotFound(format!("no ticket #{number}")))
+    row.ok_or_else(|| no_ticket(number))
+}
+
+/// A ticket's fields that people change, as [`current`] reads them.
+#[derive(sqlx::FromRow)]
+struct Current {
+    id: TicketId,
+    status: Status,
+    priority: Priority,
+    department_id: Option<i64>,
+    assignee_id: Option<i64>,
 }
 
 async fn name_of(tx: &mut Tx, table: &str, id: Option<i64>) -> Result<Option<String>> {
@@ -69,11 +80,21 @@ async fn name_of(tx: &mut Tx, table: &str, id: Option<i64>) -> Result<Option<Str
         .ok_or_else(|| StoreError::NotFound(format!("no such {} #{id}", &table[..table.len() - 1])))
 }
 
-pub async fn set_status(store: &Store, number: i64, to: Status, change: &Change<'_>) -> Result<()> {
-    let mut tx = store.begin_write().await?;
+/// Moves the ticket along the workflow; `false` when it has that status already. The
+/// setters below change one field in the caller's transaction (so a whole change request is
+/// one commit, see [`crate::ops::change`]) and record it in the history.
+pub async fn set_status(
+    tx: &mut Tx,
+    number: TicketNumber,
+    to: Status,
+    change: &Change<'_>,
+) -> Result<bool> {
+    if current(tx, number).await?.status == to {
+        return Ok(false);
+    }
     super::tickets::change_status(
-        &mut tx,
-        number,
+        tx,
+        number.get(),
         to,
         Actor::Agent(change.agent_id),
         change
@@ -83,21 +104,20 @@ pub async fn set_status(store: &Store, number: i64, to: Status, change: &Change<
         change.now,
     )
     .await?;
-    tx.commit().await
+    Ok(true)
 }
 
 pub async fn set_priority(
-    store: &Store,
-    number: i64,
+    tx: &mut Tx,
+    number: TicketNumber,
     to: Priority,
     change: &Change<'_>,
-) -> Result<()> {
-    let mut tx = store.begin_write().await?;
-    let (id, priority, _, _) = current(&mut tx, number).await?;
-    if priority == to.as_str() {
-        return tx.rollback().await;
+) -> Result<bool> {
+    let Current { id, priority, .. } = current(tx, number).await?;
+    if priority == to {
+        return Ok(false);
     }
-    on_tx!(&mut tx, conn => sqlx::query("UPDATE tickets SET priority = $1, updated_at = $2 WHERE id = $3")
+    on_tx!(tx, conn => sqlx::query("UPDATE tickets SET priority = $1, updated_at = $2 WHERE id = $3")
         .bind(to.as_str())
         .bind(change.now)
         .bind(id)
@@ -105,64 +125,58 @@ pub async fn set_priority(
         .await
         .map(|done| done.rows_affected()))?;
     event(
-        &mut tx,
+        tx,
         id,
         change,
         "priority",
-        Some(&priority),
+        Some(priority.as_str()),
         Some(to.as_str()),
     )
     .await?;
-    tx.commit().await
+    Ok(true)
 }
 
 pub async fn set_department(
-    store: &Store,
-    number: i64,
+    tx: &mut Tx,
+    number: TicketNumber,
     to: Option<i64>,
     change: &Change<'_>,
-) -> Result<()> {
-    let mut tx = store.begin_write().await?;
-    let (id, _, department, _) = current(&mut tx, number).await?;
-    if department == to {
-        return tx.rollback().await;
+) -> Result<bool> {
+    let Current {
+        id, department_id, ..
+    } = current(tx, number).await?;
+    if department_id == to {
+        return Ok(false);
     }
-    let old = name_of(&mut tx, "departments", department).await?;
-    let new = name_of(&mut tx, "departments", to).await?;
-    on_tx!(&mut tx, conn => sqlx::query("UPDATE tickets SET department_id = $1, updated_at = $2 WHERE id = $3")
+    let old = name_of(tx, "departments", department_id).await?;
+    let new = name_of(tx, "departments", to).await?;
+    on_tx!(tx, conn => sqlx::query("UPDATE tickets SET department_id = $1, updated_at = $2 WHERE id = $3")
         .bind(to)
         .bind(change.now)
         .bind(id)
         .execute(&mut *conn)
         .await
         .map(|done| done.rows_affected()))?;
-    event(
-        &mut tx,
-        id,
-        change,
-        "department",
-        old.as_deref(),
-        new.as_deref(),
-    )
-    .await?;
-    tx.commit().await
+    event(tx, id, change, "department", old.as_deref(), new.as_deref()).await?;
+    Ok(true)
 }
 
 pub async fn set_assignee(
-    store: &Store,
-    number: i64,
+    tx: &mut Tx,
+    number: TicketNumber,
     to: Option<i64>,
     change: &Change<'_>,
-) -> Result<()> {
-    let mut tx = store.begin_write().await?;
-    let (id, _, _, assignee) = current(&mut tx, number).await?;
-    if assignee == to {
-        return tx.rollback().await;
+) -> Result<bool> {
+    let Current {
+        id, assignee_id, ..
+    } = current(tx, number).await?;
+    if assignee_id == to {
+        return Ok(false);
     }
-    let old = name_of(&mut tx, "agents", assignee).await?;
-    let new = name_of(&mut tx, "agents", to).await?;
+    let old = name_of(tx, "agents", assignee_id).await?;
+    let new = name_of(tx, "agents", to).await?;
     if let Some(agent_id) = to {
-        let active: bool = on_tx!(&mut tx, conn => sqlx::query_scalar(
+        let active: bool = on_tx!(tx, conn => sqlx::query_scalar(
             "SELECT active FROM agents WHERE id = $1",
         )
         .bind(agent_id)
@@ -175,7 +189,7 @@ pub async fn set_assignee(
             )));
         }
     }
-    on_tx!(&mut tx, conn => sqlx::query("UPDATE tickets SET assignee_id = $1, updated_at = $2 WHERE id = $3")
+    on_tx!(tx, conn => sqlx::query("UPDATE tickets SET assignee_id = $1, updated_at = $2 WHERE id = $3")
         .bind(to)
         .bind(change.now)
         .bind(id)
@@ -183,29 +197,21 @@ pub async fn set_assignee(
         .await
         .map(|done| done.rows_affected()))?;
     if let Some(agent_id) = to {
-        on_tx!(&mut tx, conn => sqlx::query("UPDATE agents SET last_assigned_at = $1 WHERE id = $2")
+        on_tx!(tx, conn => sqlx::query("UPDATE agents SET last_assigned_at = $1 WHERE id = $2")
             .bind(change.now)
             .bind(agent_id)
             .execute(&mut *conn)
             .await
             .map(|done| done.rows_affected()))?;
     }
-    event(
-        &mut tx,
-        id,
-        change,
-        "assignee",
-        old.as_deref(),
-        new.as_deref(),
-    )
-    .await?;
-    tx.commit().await
+    event(tx, id, change, "assignee", old.as_deref(), new.as_deref()).await?;
+    Ok(true)
 }
 
 /// One side of a merge: a ticket, its customer and how many messages it holds.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MergeSide {
-    pub number: i64,
+    pub number: TicketNumber,
     pub customer_id: i64,
     pub customer_name: Option<String>,
     /// The customer's address on the ticket's channel (or any, if none there).
@@ -268,12 +274,16 @@ const MERGE_SIDE: &str = "SELECT t.number, t.customer_id, c.name AS customer_nam
         (SELECT COUNT(*) FROM messages m WHERE m.ticket_id = t.id) AS messages
     FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE t.number = $1";
 
-fn no_ticket(number: i64) -> StoreError {
+fn no_ticket(number: TicketNumber) -> StoreError {
     StoreError::NotFound(format!("no ticket #{number}"))
 }
 
 /// What merging `number` into `into` would move, for the confirmation page.
-pub async fn merge_plan(store: &Store, number: i64, into: i64) -> Result<MergePlan> {
+pub async fn merge_plan(
+    store: &Store,
+    number: TicketNumber,
+    into: TicketNumber,
+) -> Result<MergePlan> {
     let mut sides = Vec::with_capacity(2);
     for side in [number, into] {
         let row: Option<MergeSide> = super::on_pool!(store, pool => sqlx::query_as(MERGE_SIDE)
@@ -287,68 +297,13 @@ pub async fn merge_plan(store: &Store, number: i64, into: i64) -> Result<MergePl
     Ok(MergePlan { from, into })
 }
 
-async fn merge_side(tx: &mut Tx, number: i64) -> Result<MergeSide> {
+/// One side of a merge, read in the merge's transaction.
+pub async fn merge_side(tx: &mut Tx, number: TicketNumber) -> Result<MergeSide> {
     let row: Option<MergeSide> = on_tx!(tx, conn => sqlx::query_as(MERGE_SIDE)
         .bind(number)
         .fetch_optional(&mut *conn)
         .await)?;
     row.ok_or_else(|| no_ticket(number))
-}
-
-/// Merges the duplicate `number` into `into`: its messages move over, it closes with a pointer
-/// to the ticket that goes on, and both histories say so. Tickets of different customers are
-/// merged only when `different_customers_confirmed`; otherwise the refusal says whose
-/// messages would move where.
-pub async fn merge(
-    store: &Store,
-    number: i64,
-    into: i64,
-    different_customers_confirmed: bool,
-    change: &Change<'_>,
-) -> Result<()> {
-    if number == into {
-        return Err(StoreError::Conflict(
-            "a ticket cannot be merged into itself".into(),
-        ));
-    }
-    let mut tx = store.begin_write().await?;
-    let duplicate = super::tickets::find_by_number(&mut tx, number)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no ticket #{number}")))?;
-    let target = super::tickets::find_by_number(&mut tx, into)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no ticket #{into} to merge into")))?;
-    if duplicate.status == Status::Closed {
-        return Err(StoreError::Conflict(format!(
-            "ticket #{number} is closed already"
-        )));
-    }
-    if target.status == Status::Closed {
-        return Err(StoreError::Conflict(format!(
-            "ticket #{into} is closed; merge into a ticket that goes on"
-        )));
-    }
-    let plan = MergePlan {
-        from: merge_side(&mut tx, number).await?,
-        into: merge_side(&mut tx, into).await?,
-    };
-    if !plan.same_customer() && !different_customers_confirmed {
-        return Err(StoreError::Conflict(format!(
-            "#{number} and #{into} belong to different customers. {} Confirm the merge to go \
-             ahead.",
-            plan.sentence()
-        )));
-    }
-    move_into(
-        &mut tx,
-        &duplicate,
-        &target,
-        Actor::Agent(change.agent_id),
-        change.reason,
-        change.now,
-    )
-    .await?;
-    tx.commit().await
 }
 
 /// The data side of a merge, in the caller's transaction: the messages and tags of
@@ -417,16 +372,6 @@ pub async fn move_into(
         .await?;
     }
     Ok(())
-}
-
-/// An internal note or public reply goes through [`crate::jobs::deliver::send_reply`]; this
-/// only names the kinds the reply form offers.
-pub fn reply_kind(note: bool) -> MessageKind {
-    if note {
-        MessageKind::Internal
-    } else {
-        MessageKind::Public
-    }
 }
 
 /// Replaces a rule's name, conditions, actions and switches, after validating it.

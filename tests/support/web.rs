@@ -343,14 +343,17 @@ impl WebApp {
 
     /// Puts a ticket in a department, as an admin would.
     pub async fn route(&self, number: i64, department: Option<i64>) {
-        store::manage::set_department(
+        helpdesk::ops::apply(
             &self.db.store,
-            number,
-            department,
-            &store::manage::Change {
+            number.into(),
+            helpdesk::ops::ChangedBy {
                 agent_id: self.admin_id,
-                reason: Some("test setup"),
                 now: Utc::now(),
+            },
+            &helpdesk::ops::TicketChange {
+                department: Some(department),
+                reason: Some("test setup".to_owned()),
+                ..Default::default()
             },
         )
         .await

@@ -51,7 +51,7 @@ impl Caller {
         number: i64,
     ) -> Result<TicketFacts, ApiError> {
         let not_found = || ApiError::NotFound(format!("there is no ticket #{number} you can see"));
-        let facts = views::ticket_facts(&state.store, number)
+        let facts = views::ticket_facts(&state.store, number.into())
             .await?
             .ok_or_else(not_found)?;
         if self.is_admin() || views::agent_may_see(&state.store, self.id(), &facts).await? {

@@ -75,8 +75,8 @@ impl From<crate::store::tickets::TicketSummary> for Ticket {
         Ticket {
             number: t.number,
             subject: t.subject,
-            status: t.status,
-            priority: t.priority,
+            status: t.status.to_string(),
+            priority: t.priority.to_string(),
             department: t.department,
             assignee: t.assignee,
             customer: t.customer,
@@ -312,6 +312,18 @@ pub struct TicketChanges {
     pub assignee_id: Option<Option<i64>>,
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+impl From<TicketChanges> for crate::ops::TicketChange {
+    fn from(changes: TicketChanges) -> Self {
+        crate::ops::TicketChange {
+            status: changes.status.map(Into::into),
+            priority: changes.priority.map(Into::into),
+            department: changes.department_id,
+            assignee: changes.assignee_id,
+            reason: changes.reason,
+        }
+    }
 }
 
 /// A field that is present, possibly `null`; a missing one stays `None` through `default`.

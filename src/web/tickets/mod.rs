@@ -1,25 +1,30 @@
-//! The ticket list and the ticket page with its forms: reply, note, changes, merge, downloads.
+//! The ticket list and the ticket page; the page's forms (reply, note, changes, merge) are in
+//! [`actions`], attachment downloads in [`download`].
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::Utc;
 
 use super::AppState;
-use super::auth::{Posted, Viewer};
+use super::auth::Viewer;
 use super::error::{WebError, WebResult};
-use super::pages::{Nav, render, see_other};
+use super::pages::{Nav, render};
 use crate::domain::sla::SlaTargets;
 use crate::domain::{Priority, Status};
+use crate::store::agents;
 use crate::store::agents::{AgentSummary, Department};
-use crate::store::manage::{self, Change};
 use crate::store::tickets::{EventView, MessageView, TicketSummary};
 use crate::store::views::{
     self, AssigneeFilter, Cursor, ListQuery, SlaFilter, SlaState, Sort, TicketFacts,
 };
-use crate::store::{agents, outbound};
+
+mod actions;
+mod download;
+
+pub use actions::{merge, reply, update};
+pub use download::download;
 
 /// The list's filters as they arrive in the query string; empty means "any".
 #[derive(Debug, Default, Clone, serde::Deserialize)]
@@ -42,7 +47,7 @@ pub struct ListParams {
     pub after: String,
 }
 
-fn parse_or_bad<T: std::str::FromStr>(what: &str, text: &str) -> WebResult<Option<T>> {
+pub(super) fn parse_or_bad<T: std::str::FromStr>(what: &str, text: &str) -> WebResult<Option<T>> {
     if text.is_empty() {
         return Ok(None);
     }
@@ -245,9 +250,13 @@ pub async fn list(
 
 /// The ticket behind `number`, if the viewer may see it (404 either way, so agents cannot
 /// probe which numbers exist outside their departments).
-async fn visible_ticket(state: &AppState, viewer: &Viewer, number: i64) -> WebResult<TicketFacts> {
+pub(super) async fn visible_ticket(
+    state: &AppState,
+    viewer: &Viewer,
+    number: i64,
+) -> WebResult<TicketFacts> {
     let not_found = || WebError::NotFound(format!("There is no ticket #{number} you can see."));
-    let facts = views::ticket_facts(&state.store, number)
+    let facts = views::ticket_facts(&state.store, number.into())
         .await?
         .ok_or_else(not_found)?;
     if viewer.is_admin() || views::agent_may_see(&state.store, viewer.id(), &facts).await? {
@@ -289,10 +298,10 @@ struct TicketPage {
 
 /// What the reply form holds: empty, or the refused text with the reason.
 #[derive(Default)]
-struct ReplyDraft {
-    text: String,
-    note: bool,
-    error: Option<String>,
+pub(super) struct ReplyDraft {
+    pub(super) text: String,
+    pub(super) note: bool,
+    pub(super) error: Option<String>,
 }
 
 pub async fn show(
@@ -322,7 +331,7 @@ async fn channel_off(state: &AppState, channel: &str) -> WebResult<Option<String
     }))
 }
 
-async fn ticket_page(
+pub(super) async fn ticket_page(
     state: &AppState,
     viewer: &Viewer,
     number: i64,
@@ -332,10 +341,7 @@ async fn ticket_page(
     let detail = crate::store::tickets::detail(&state.store, number)
         .await?
         .ok_or_else(|| WebError::NotFound(format!("There is no ticket #{number}.")))?;
-    let status: Status = facts
-        .status
-        .parse()
-        .map_err(crate::store::StoreError::from)?;
+    let status = facts.status;
     let messages = detail
         .messages
         .into_iter()
@@ -371,7 +377,7 @@ async fn ticket_page(
         ),
         priorities: choices(
             Priority::ALL.iter().map(|p| (p.as_str(), p.as_str())),
-            &facts.priority,
+            facts.priority.as_str(),
         ),
         departments: department_choices(
             &agents::departments(&state.store).await?,
@@ -403,272 +409,4 @@ async fn ticket_page(
     })?;
     *page.status_mut() = status_code;
     Ok(page)
-}
-
-#[derive(serde::Deserialize)]
-pub struct ReplyForm {
-    #[serde(default)]
-    text: String,
-    /// Present when the message is an internal note.
-    #[serde(default)]
-    note: Option<String>,
-}
-
-pub async fn reply(
-    State(state): State<AppState>,
-    Path(number): Path<i64>,
-    posted: Posted<ReplyForm>,
-) -> WebResult<Response> {
-    let viewer = posted.viewer;
-    visible_ticket(&state, &viewer, number).await?;
-    let external_id =
-        crate::jobs::deliver::new_mail_message_id(&state.config.support_address, number);
-    let note = posted.form.note.is_some();
-    let sent = crate::jobs::deliver::send_reply(
-        &state.store,
-        &outbound::NewReply {
-            number,
-            agent_id: viewer.id(),
-            text: &posted.form.text,
-            kind: manage::reply_kind(note),
-            external_id: Some(&external_id),
-            channels_here: &state.config.channels_here(),
-            now: Utc::now(),
-        },
-    )
-    .await;
-    match sent {
-        Ok(_) => {
-            state.live.wake();
-            Ok(see_other(&format!("/tickets/{number}")))
-        }
-        // Refused (channel not running, ticket closed or merged): the page again, with why
-        // and with what was typed.
-        Err(crate::store::StoreError::Conflict(why)) => {
-            let draft = ReplyDraft {
-                text: posted.form.text,
-                note,
-                error: Some(why),
-            };
-            ticket_page(&state, &viewer, number, draft).await
-        }
-        Err(error) => Err(error.into()),
-    }
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-pub struct UpdateForm {
-    status: String,
-    priority: String,
-    /// A department id, or "none".
-    department: String,
-    /// An agent id, or "none".
-    assignee: String,
-    reason: String,
-}
-
-fn optional_id(what: &str, text: &str) -> WebResult<Option<Option<i64>>> {
-    match text {
-        "" => Ok(None),
-        "none" => Ok(Some(None)),
-        id => id
-            .parse()
-            .map(|id| Some(Some(id)))
-            .map_err(|_| WebError::BadRequest(format!("{id:?} is not a valid {what}"))),
-    }
-}
-
-/// Applies the fields of the change form that differ from the ticket; each change is a
-/// history event with who and why.
-pub async fn update(
-    State(state): State<AppState>,
-    Path(number): Path<i64>,
-    posted: Posted<UpdateForm>,
-) -> WebResult<Response> {
-    let viewer = posted.viewer;
-    let form = posted.form;
-    let facts = visible_ticket(&state, &viewer, number).await?;
-    let change = Change {
-        agent_id: viewer.id(),
-        reason: Some(form.reason.as_str()),
-        now: Utc::now(),
-    };
-    if let Some(priority) = parse_or_bad::<Priority>("priority", &form.priority)?
-        && priority.as_str() != facts.priority
-    {
-        manage::set_priority(&state.store, number, priority, &change).await?;
-    }
-    if let Some(department) = optional_id("department", &form.department)?
-        && department != facts.department_id
-    {
-        manage::set_department(&state.store, number, department, &change).await?;
-    }
-    if let Some(assignee) = optional_id("agent", &form.assignee)?
-        && assignee != facts.assignee_id
-    {
-        manage::set_assignee(&state.store, number, assignee, &change).await?;
-    }
-    if let Some(status) = parse_or_bad::<Status>("status", &form.status)?
-        && status.as_str() != facts.status
-    {
-        manage::set_status(&state.store, number, status, &change).await?;
-    }
-    state.live.wake();
-    Ok(see_other(&format!("/tickets/{number}")))
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-pub struct MergeForm {
-    into: String,
-    reason: String,
-    /// "yes" once the agent confirmed a merge of different customers' tickets.
-    confirm: String,
-}
-
-#[derive(Template)]
-#[template(path = "web/merge_confirm.html")]
-struct MergeConfirmPage {
-    nav: Option<Nav>,
-    csrf: String,
-    plan: manage::MergePlan,
-    reason: String,
-}
-
-pub async fn merge(
-    State(state): State<AppState>,
-    Path(number): Path<i64>,
-    posted: Posted<MergeForm>,
-) -> WebResult<Response> {
-    let viewer = posted.viewer;
-    visible_ticket(&state, &viewer, number).await?;
-    let into: i64 = posted
-        .form
-        .into
-        .trim()
-        .trim_start_matches('#')
-        .parse()
-        .map_err(|_| {
-            WebError::BadRequest(format!(
-                "{:?} is not a ticket number such as 1042",
-                posted.form.into
-            ))
-        })?;
-    visible_ticket(&state, &viewer, into).await?;
-    let confirmed = posted.form.confirm == "yes";
-    if !confirmed && number != into {
-        let plan = manage::merge_plan(&state.store, number, into).await?;
-        if !plan.same_customer() {
-            return render(&MergeConfirmPage {
-                nav: Nav::of(&viewer, "tickets"),
-                csrf: viewer.csrf().to_owned(),
-                plan,
-                reason: posted.form.reason,
-            });
-        }
-    }
-    let change = Change {
-        agent_id: viewer.id(),
-        reason: Some(posted.form.reason.as_str()),
-        now: Utc::now(),
-    };
-    manage::merge(&state.store, number, into, confirmed, &change).await?;
-    state.live.wake();
-    Ok(see_other(&format!("/tickets/{into}")))
-}
-
-/// Content types a browser might render or run even from a download; they go out as bytes.
-fn download_type(stored: &str) -> &str {
-    let lower = stored.to_ascii_lowercase();
-    let risky = ["html", "xml", "svg", "javascript", "ecmascript", "pdf"]
-        .iter()
-        .any(|kind| lower.contains(kind));
-    if risky || !stored.is_ascii() || stored.contains(['\r', '\n']) {
-        "application/octet-stream"
-    } else {
-        stored
-    }
-}
-
-/// `attachment; filename="…"; filename*=UTF-8''…`, with the plain name reduced to safe ASCII.
-fn content_disposition(filename: &str) -> String {
-    let plain: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || " ._-()".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded: String = filename
-        .bytes()
-        .map(|byte| {
-            if byte.is_ascii_alphanumeric() || b".-_~".contains(&byte) {
-                (byte as char).to_string()
-            } else {
-                format!("%{byte:02X}")
-            }
-        })
-        .collect();
-    format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}")
-}
-
-pub async fn download(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path((number, attachment_id)): Path<(i64, i64)>,
-) -> WebResult<Response> {
-    let facts = visible_ticket(&state, &viewer, number).await?;
-    let missing = || WebError::NotFound("There is no such attachment on this ticket.".into());
-    let download = views::attachment(&state.store, attachment_id)
-        .await?
-        .filter(|download| download.ticket_id == facts.id)
-        .ok_or_else(missing)?;
-    let Some(sha256) = download.sha256 else {
-        return Err(WebError::NotFound(
-            "This attachment was too large to keep; only its name and size are known.".into(),
-        ));
-    };
-    let blobs = state.config.attachments.clone();
-    let content = tokio::task::spawn_blocking(move || blobs.get(&sha256))
-        .await
-        .map_err(|error| WebError::Internal(error.to_string()))?
-        .map_err(|error| WebError::Internal(format!("attachment file: {error}")))?;
-    let content_type = HeaderValue::from_str(download_type(&download.content_type))
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let disposition = HeaderValue::from_str(&content_disposition(&download.filename))
-        .unwrap_or(HeaderValue::from_static("attachment"));
-    Ok((
-        [
-            (CONTENT_TYPE, content_type),
-            (CONTENT_DISPOSITION, disposition),
-            (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-            (
-                axum::http::header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("sandbox"),
-            ),
-        ],
-        content,
-    )
-        .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn downloads_never_render_as_pages() {
-        assert_eq!(download_type("text/html"), "application/octet-stream");
-        assert_eq!(download_type("image/svg+xml"), "application/octet-stream");
-        assert_eq!(download_type("image/png"), "image/png");
-        assert_eq!(
-            content_disposition("Rechnung März \"1\".pdf"),
-            "attachment; filename=\"Rechnung M_rz _1_.pdf\"; \
-             filename*=UTF-8''Rechnung%20M%C3%A4rz%20%221%22.pdf"
-        );
-    }
 }

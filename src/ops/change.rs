@@ -1,0 +1,78 @@
+//! One ticket-change request: status, priority, department and assignee with a reason,
+//! applied in one transaction so one form save or one API call is one commit and one group of
+//! history events (same agent, time and reason).
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Priority, Status, TicketNumber};
+use crate::store::manage::{self, Change};
+use crate::store::{Result, Store, Tx};
+
+/// What a person changes about a ticket in one go; `None` leaves a field as it is, and a
+/// field equal to the ticket's is no change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketChange {
+    pub status: Option<Status>,
+    pub priority: Option<Priority>,
+    /// `Some(None)` takes the ticket out of its department.
+    pub department: Option<Option<i64>>,
+    /// `Some(None)` leaves the ticket unassigned.
+    pub assignee: Option<Option<i64>>,
+    /// Why, for the history; blank counts as none.
+    pub reason: Option<String>,
+}
+
+/// Who makes a change, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangedBy {
+    pub agent_id: i64,
+    pub now: DateTime<Utc>,
+}
+
+/// Applies `change` to ticket `ticket` in a transaction of its own; whether anything changed.
+/// A refused part (a status the workflow does not allow, a disabled assignee) leaves the
+/// ticket as it was.
+pub async fn apply(
+    store: &Store,
+    ticket: TicketNumber,
+    by: ChangedBy,
+    change: &TicketChange,
+) -> Result<bool> {
+    let mut tx = store.begin_write().await?;
+    let changed = apply_in(&mut tx, ticket, by, change).await?;
+    if changed {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(changed)
+}
+
+/// [`apply`] in the caller's transaction. Fields apply in the order the history has always
+/// listed them: priority, department, assignee, then status.
+pub async fn apply_in(
+    tx: &mut Tx,
+    ticket: TicketNumber,
+    by: ChangedBy,
+    change: &TicketChange,
+) -> Result<bool> {
+    let stamp = Change {
+        agent_id: by.agent_id,
+        reason: change.reason.as_deref(),
+        now: by.now,
+    };
+    let mut changed = false;
+    if let Some(priority) = change.priority {
+        changed |= manage::set_priority(tx, ticket, priority, &stamp).await?;
+    }
+    if let Some(department) = change.department {
+        changed |= manage::set_department(tx, ticket, department, &stamp).await?;
+    }
+    if let Some(assignee) = change.assignee {
+        changed |= manage::set_assignee(tx, ticket, assignee, &stamp).await?;
+    }
+    if let Some(status) = change.status {
+        changed |= manage::set_status(tx, ticket, status, &stamp).await?;
+    }
+    Ok(changed)
+}

@@ -1,0 +1,283 @@
+//! Tickets with their messages and history events: what writes them. Threading (which ticket
+//! a message continues) is in [`thread`], what the pages and commands read in [`read`].
+
+use chrono::{DateTime, Utc};
+use helpdesk_channel::ChannelKind;
+use sqlx::AssertSqlSafe;
+
+use super::{Result, StoreError, Tx, on_tx};
+use crate::domain::{Direction, MessageKind, Priority, Status};
+
+mod read;
+mod thread;
+
+pub use read::{
+    AssignmentAudit, EventView, MessageView, TicketDetail, TicketFilter, TicketSummary, Totals,
+    assignment_audit, detail, events, list, messages, summary, totals,
+};
+pub use thread::{
+    Candidate, ThreadLookup, ThreadMatch, ThreadedBy, find_thread, is_known_writer, link,
+    lock_thread, recent_inbound_mail_headers,
+};
+
+/// The few facts about a ticket that threading needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketRef {
+    pub id: i64,
+    pub number: i64,
+    pub status: Status,
+}
+
+type TicketRefRow = (i64, i64, String);
+
+fn to_ref(row: Option<TicketRefRow>) -> Result<Option<TicketRef>> {
+    row.map(|(id, number, status)| {
+        Ok(TicketRef {
+            id,
+            number,
+            status: status.parse()?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn find_by_number(tx: &mut Tx, number: i64) -> Result<Option<TicketRef>> {
+    let row = on_tx!(tx, conn => sqlx::query_as(
+        "SELECT id, number, status FROM tickets WHERE number = $1",
+    )
+    .bind(number)
+    .fetch_optional(&mut *conn)
+    .await)?;
+    to_ref(row)
+}
+
+pub struct NewTicket<'a> {
+    pub subject: &'a str,
+    pub priority: Priority,
+    pub customer_id: i64,
+    pub channel: ChannelKind,
+    pub conversation: Option<&'a str>,
+    pub follows_ticket_id: Option<i64>,
+    pub now: DateTime<Utc>,
+}
+
+/// Opens a ticket with the next human number.
+pub async fn create(tx: &mut Tx, ticket: &NewTicket<'_>) -> Result<TicketRef> {
+    let number = match tx {
+        Tx::Sqlite { .. } => "(SELECT value + 1 FROM counters WHERE name = 'ticket_number')",
+        Tx::Postgres { .. } => "nextval('ticket_numbers')",
+    };
+    let sql = format!(
+        "INSERT INTO tickets (number, subject, status, priority, customer_id, channel,
+                              conversation, follows_ticket_id, created_at, updated_at,
+                              last_customer_message_at)
+         VALUES ({number}, $1, 'new', $2, $3, $4, $5, $6, $7, $7, $7)
+         RETURNING id, number"
+    );
+    let (id, number) = on_tx!(tx, conn => sqlx::query_as(AssertSqlSafe(sql))
+    .bind(ticket.subject)
+    .bind(ticket.priority.as_str())
+    .bind(ticket.customer_id)
+    .bind(ticket.channel.as_str())
+    .bind(ticket.conversation)
+    .bind(ticket.follows_ticket_id)
+    .bind(ticket.now)
+    .fetch_one(&mut *conn)
+    .await)?;
+    Ok(TicketRef {
+        id,
+        number,
+        status: Status::New,
+    })
+}
+
+/// Reopens a ticket its customer wrote to again (its `updated_at` moves with the message).
+pub async fn reopen(tx: &mut Tx, ticket_id: i64, to: Status) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE tickets SET status = $1, resolved_at = NULL WHERE id = $2",
+    )
+    .bind(to.as_str())
+    .bind(ticket_id)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+pub struct NewMessage<'a> {
+    pub ticket_id: i64,
+    pub direction: Direction,
+    pub kind: MessageKind,
+    pub author_customer_id: Option<i64>,
+    pub author_agent_id: Option<i64>,
+    pub channel: ChannelKind,
+    pub external_id: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub body_text: &'a str,
+    pub body_html: Option<&'a str>,
+    pub raw_message_id: Option<i64>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+    /// The address it came from, for a message someone sent in.
+    pub sender_address: Option<&'a str>,
+}
+
+/// Stores a message; `None` when a message with the same external id is already on the channel.
+pub async fn insert_message(tx: &mut Tx, message: &NewMessage<'_>) -> Result<Option<i64>> {
+    let id = on_tx!(tx, conn => sqlx::query_scalar(
+        "INSERT INTO messages (ticket_id, direction, kind, author_customer_id, author_agent_id,
+                               channel, external_id, subject, body_text, body_html,
+                               raw_message_id, sent_at, created_at, sender_address)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         ON CONFLICT (channel, external_id) DO NOTHING
+         RETURNING id",
+    )
+    .bind(message.ticket_id)
+    .bind(message.direction.as_str())
+    .bind(message.kind.as_str())
+    .bind(message.author_customer_id)
+    .bind(message.author_agent_id)
+    .bind(message.channel.as_str())
+    .bind(message.external_id)
+    .bind(message.subject)
+    .bind(message.body_text)
+    .bind(message.body_html)
+    .bind(message.raw_message_id)
+    .bind(message.sent_at)
+    .bind(message.now)
+    .bind(message.sender_address)
+    .fetch_optional(&mut *conn)
+    .await)?;
+    Ok(id)
+}
+
+/// Remembers the ids a message pointed to, for replies that arrive before their parents.
+pub async fn insert_references(
+    tx: &mut Tx,
+    message_id: i64,
+    channel: ChannelKind,
+    referenced: &[&str],
+) -> Result<()> {
+    if referenced.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..referenced.len())
+        .map(|i| format!("($1, $2, ${})", i + 3))
+        .collect();
+    let sql = format!(
+        "INSERT INTO message_references (message_id, channel, referenced_external_id)
+         VALUES {} ON CONFLICT DO NOTHING",
+        rows.join(", ")
+    );
+    on_tx!(tx, conn => {
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(message_id).bind(channel.as_str());
+        for external_id in referenced {
+            query = query.bind(*external_id);
+        }
+        query.execute(&mut *conn).await.map(|done| done.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Who did something to a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    System,
+    Agent(i64),
+    Customer(i64),
+}
+
+pub struct NewEvent<'a> {
+    pub ticket_id: i64,
+    pub actor: Actor,
+    pub kind: &'a str,
+    pub old_value: Option<&'a str>,
+    pub new_value: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn record_event(tx: &mut Tx, event: &NewEvent<'_>) -> Result<()> {
+    let (agent, customer) = match event.actor {
+        Actor::System => (None, None),
+        Actor::Agent(id) => (Some(id), None),
+        Actor::Customer(id) => (None, Some(id)),
+    };
+    on_tx!(tx, conn => sqlx::query(
+        "INSERT INTO ticket_events (ticket_id, at, actor_agent_id, actor_customer_id, kind,
+                                    old_value, new_value, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(event.ticket_id)
+    .bind(event.at)
+    .bind(agent)
+    .bind(customer)
+    .bind(event.kind)
+    .bind(event.old_value)
+    .bind(event.new_value)
+    .bind(event.reason)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// Changes a ticket's status along the workflow and records who did it and why.
+pub async fn change_status(
+    tx: &mut Tx,
+    number: i64,
+    to: Status,
+    actor: Actor,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<TicketRef> {
+    let ticket = find_by_number(tx, number)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no ticket #{number}")))?;
+    ticket
+        .status
+        .transition(to)
+        .map_err(|error| StoreError::Conflict(format!("ticket #{number}: {error}")))?;
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE tickets SET status = $1, updated_at = $2,
+             resolved_at = CASE WHEN $1 = 'resolved' THEN $2
+                                WHEN $1 IN ('new', 'open', 'pending') THEN NULL
+                                ELSE resolved_at END,
+             closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE closed_at END
+         WHERE id = $3",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(ticket.id)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    record_event(
+        tx,
+        &NewEvent {
+            ticket_id: ticket.id,
+            actor,
+            kind: "status",
+            old_value: Some(ticket.status.as_str()),
+            new_value: Some(to.as_str()),
+            reason,
+            at: now,
+        },
+    )
+    .await?;
+    Ok(TicketRef {
+        status: to,
+        ..ticket
+    })
+}
+
+/// Keeps the quoted mail and signature of a reply beside its new text.
+pub async fn set_quoted_text(tx: &mut Tx, message_id: i64, quoted: &str) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("UPDATE messages SET quoted_text = $1 WHERE id = $2")
+        .bind(quoted)
+        .bind(message_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The forms of the ticket page: reply or note, field changes, merge.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use chrono::Utc;
+
+use super::{ReplyDraft, parse_or_bad, ticket_page, visible_ticket};
+use crate::domain::{Priority, Status};
+use crate::ops::{self, ChangedBy, TicketChange};
+use crate::store::manage::{self, Change};
+use crate::store::outbound;
+use crate::web::AppState;
+use crate::web::auth::Posted;
+use crate::web::error::{WebError, WebResult};
+use crate::web::pages::{Nav, render, see_other};
+
+#[derive(serde::Deserialize)]
+pub struct ReplyForm {
+    #[serde(default)]
+    text: String,
+    /// Present when the message is an internal note.
+    #[serde(default)]
+    note: Option<String>,
+}
+
+pub async fn reply(
+    State(state): State<AppState>,
+    Path(number): Path<i64>,
+    posted: Posted<ReplyForm>,
+) -> WebResult<Response> {
+    let viewer = posted.viewer;
+    visible_ticket(&state, &viewer, number).await?;
+    let external_id = ops::new_mail_message_id(&state.config.support_address, number.into());
+    let note = posted.form.note.is_some();
+    let sent = ops::send_reply(
+        &state.store,
+        &outbound::NewReply {
+            number,
+            agent_id: viewer.id(),
+            text: &posted.form.text,
+            kind: ops::reply_kind(note),
+            external_id: Some(&external_id),
+            channels_here: &state.config.channels_here(),
+            now: Utc::now(),
+        },
+    )
+    .await;
+    match sent {
+        Ok(_) => {
+            state.live.wake();
+            Ok(see_other(&format!("/tickets/{number}")))
+        }
+        // Refused (channel not running, ticket closed or merged): the page again, with why
+        // and with what was typed.
+        Err(crate::store::StoreError::Conflict(why)) => {
+            let draft = ReplyDraft {
+                text: posted.form.text,
+                note,
+                error: Some(why),
+            };
+            ticket_page(&state, &viewer, number, draft).await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct UpdateForm {
+    status: String,
+    priority: String,
+    /// A department id, or "none".
+    department: String,
+    /// An agent id, or "none".
+    assignee: String,
+    reason: String,
+}
+
+fn optional_id(what: &str, text: &str) -> WebResult<Option<Option<i64>>> {
+    match text {
+        "" => Ok(None),
+        "none" => Ok(Some(None)),
+        id => id
+            .parse()
+            .map(|id| Some(Some(id)))
+            .map_err(|_| WebError::BadRequest(format!("{id:?} is not a valid {what}"))),
+    }
+}
+
+/// Applies the change form in one transaction: each field that differs from the ticket is a
+/// history event with who and why.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(number): Path<i64>,
+    posted: Posted<UpdateForm>,
+) -> WebResult<Response> {
+    let viewer = posted.viewer;
+    let form = posted.form;
+    visible_ticket(&state, &viewer, number).await?;
+    let change = TicketChange {
+        status: parse_or_bad::<Status>("status", &form.status)?,
+        priority: parse_or_bad::<Priority>("priority", &form.priority)?,
+        department: optional_id("department", &form.department)?,
+        assignee: optional_id("agent", &form.assignee)?,
+        reason: Some(form.reason),
+    };
+    let by = ChangedBy {
+        agent_id: viewer.id(),
+        now: Utc::now(),
+    };
+    ops::apply(&state.store, number.into(), by, &change).await?;
+    state.live.wake();
+    Ok(see_other(&format!("/tickets/{number}")))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct MergeForm {
+    into: String,
+    reason: String,
+    /// "yes" once the agent confirmed a merge of different customers' tickets.
+    confirm: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/merge_confirm.html")]
+struct MergeConfirmPage {
+    nav: Option<Nav>,
+    csrf: String,
+    plan: manage::MergePlan,
+    reason: String,
+}
+
+pub async fn merge(
+    State(state): State<AppState>,
+    Path(number): Path<i64>,
+    posted: Posted<MergeForm>,
+) -> WebResult<Response> {
+    let viewer = posted.viewer;
+    visible_ticket(&state, &viewer, number).await?;
+    let into: i64 = posted
+        .form
+        .into
+        .trim()
+        .trim_start_matches('#')
+        .parse()
+        .map_err(|_| {
+            WebError::BadRequest(format!(
+                "{:?} is not a ticket number such as 1042",
+                posted.form.into
+            ))
+        })?;
+    visible_ticket(&state, &viewer, into).await?;
+    let confirmed = posted.form.confirm == "yes";
+    if !confirmed && number != into {
+        let plan = manage::merge_plan(&state.store, number.into(), into.into()).await?;
+        if !plan.same_customer() {
+            return render(&MergeConfirmPage {
+                nav: Nav::of(&viewer, "tickets"),
+                csrf: viewer.csrf().to_owned(),
+                plan,
+                reason: posted.form.reason,
+            });
+        }
+    }
+    let change = Change {
+        agent_id: viewer.id(),
+        reason: Some(posted.form.reason.as_str()),
+        now: Utc::now(),
+    };
+    ops::merge(&state.store, number.into(), into.into(), confirmed, &change).await?;
+    state.live.wake();
+    Ok(see_other(&format!("/tickets/{into}")))
+}

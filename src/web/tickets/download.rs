@@ -1,0 +1,107 @@
+//! Attachment downloads, sent so a browser never renders or runs them.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderValue;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use axum::response::{IntoResponse, Response};
+
+use super::visible_ticket;
+use crate::store::views;
+use crate::web::AppState;
+use crate::web::auth::Viewer;
+use crate::web::error::{WebError, WebResult};
+
+/// Content types a browser might render or run even from a download; they go out as bytes.
+fn download_type(stored: &str) -> &str {
+    let lower = stored.to_ascii_lowercase();
+    let risky = ["html", "xml", "svg", "javascript", "ecmascript", "pdf"]
+        .iter()
+        .any(|kind| lower.contains(kind));
+    if risky || !stored.is_ascii() || stored.contains(['\r', '\n']) {
+        "application/octet-stream"
+    } else {
+        stored
+    }
+}
+
+/// `attachment; filename="…"; filename*=UTF-8''…`, with the plain name reduced to safe ASCII.
+fn content_disposition(filename: &str) -> String {
+    let plain: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " ._-()".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = filename
+        .bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b".-_~".contains(&byte) {
+                (byte as char).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}")
+}
+
+pub async fn download(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((number, attachment_id)): Path<(i64, i64)>,
+) -> WebResult<Response> {
+    let facts = visible_ticket(&state, &viewer, number).await?;
+    let missing = || WebError::NotFound("There is no such attachment on this ticket.".into());
+    let download = views::attachment(&state.store, attachment_id)
+        .await?
+        .filter(|download| download.ticket_id == facts.id)
+        .ok_or_else(missing)?;
+    let Some(sha256) = download.sha256 else {
+        return Err(WebError::NotFound(
+            "This attachment was too large to keep; only its name and size are known.".into(),
+        ));
+    };
+    let blobs = state.config.attachments.clone();
+    let content = tokio::task::spawn_blocking(move || blobs.get(&sha256))
+        .await
+        .map_err(|error| WebError::Internal(error.to_string()))?
+        .map_err(|error| WebError::Internal(format!("attachment file: {error}")))?;
+    let content_type = HeaderValue::from_str(download_type(&download.content_type))
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let disposition = HeaderValue::from_str(&content_disposition(&download.filename))
+        .unwrap_or(HeaderValue::from_static("attachment"));
+    Ok((
+        [
+            (CONTENT_TYPE, content_type),
+            (CONTENT_DISPOSITION, disposition),
+            (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("sandbox"),
+            ),
+        ],
+        content,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downloads_never_render_as_pages() {
+        assert_eq!(download_type("text/html"), "application/octet-stream");
+        assert_eq!(download_type("image/svg+xml"), "application/octet-stream");
+        assert_eq!(download_type("image/png"), "image/png");
+        assert_eq!(
+            content_disposition("Rechnung März \"1\".pdf"),
+            "attachment; filename=\"Rechnung M_rz _1_.pdf\"; \
+             filename*=UTF-8''Rechnung%20M%C3%A4rz%20%221%22.pdf"
+        );
+    }
+}
