@@ -11,12 +11,12 @@
 //! session (Discord replays what was missed), and events are handed to the [`Sink`] one at a
 //! time, in the order they arrived, and retried until stored. What a new session cannot
 //! replay — DMs sent while the bot was away — is fetched: the last message id handled in each
-//! DM channel is kept (in the [`Cursor`], as `dm:<channel>`), and on READY and RESUMED the messages after it are
-//! handled, oldest first, before any live event; a message at or below a channel's cursor is
-//! never handled again.
+//! DM channel is kept (in the [`Cursor`], as `dm:<channel>`), and on READY and RESUMED the
+//! messages after it are handled, oldest first, before any live event; a message at or below a
+//! channel's cursor is never handled again.
 //!
 //! By concern: `gateway` (serenity's client and the order of events), `inbound` (an event as a
-//! neutral message), `catch_up` (DMs sent while away), [`commands`] (slash commands),
+//! neutral message), `catch_up` (DMs sent while away), `commands` (slash commands),
 //! `delivery` (sending through the REST API).
 
 mod catch_up;

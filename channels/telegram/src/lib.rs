@@ -2,7 +2,7 @@
 //! into neutral messages, and delivery through the Bot API.
 //!
 //! Customers write to the bot in private chats; agents work in one group. The poller hands
-//! each batch of updates to a [`Sink`] and moves the stored update offset ([`Cursor`]) only
+//! each batch of updates to a [`Sink`](helpdesk_channel::Sink) and moves the stored update offset ([`Cursor`]) only
 //! after the sink returned, so a restart loses nothing and, as intake drops known messages,
 //! repeats nothing. In webhook mode Telegram posts each update to us instead
 //! ([`Telegram::receive`]): the same cursor tells a redelivered update from a new one, and an
@@ -10,8 +10,8 @@
 //! nothing of tickets: agents' messages are passed on as [`ChatEvent::Agent`] for the
 //! application to interpret.
 //!
-//! By concern: [`polling`] (getUpdates), [`webhook`] (updates posted to us), `inbound` (an
-//! update as a neutral event), [`commands`] (the agents' command menu), `delivery` (sending).
+//! By concern: `polling` (getUpdates), `webhook` (updates posted to us), `inbound` (an update
+//! as a neutral event), `commands` (the agents' command menu), `delivery` (sending).
 
 mod commands;
 mod delivery;
