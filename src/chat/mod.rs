@@ -528,12 +528,8 @@ impl ChatDesk {
         };
         // The answer is queued with the action it reports: both happen, or neither does.
         if !answered_directly(message) {
-            chat_answer::enqueue(
-                &mut tx,
-                &chat_answer(message, Some(number), &answer),
-                now,
-            )
-            .await?;
+            chat_answer::enqueue(&mut tx, &chat_answer(message, Some(number), &answer), now)
+                .await?;
         }
         tx.commit().await?;
         Ok(Some(answer))

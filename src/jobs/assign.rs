@@ -10,8 +10,8 @@ use super::{Job, JobContext, JobError};
 use crate::domain::assignment::{self, Candidate};
 use crate::domain::rules::{self, Action, BusinessHours, Rule, TicketFacts};
 use crate::domain::{AssignmentStrategy, Status};
-use crate::store::tickets::{Actor, NewEvent, record_event};
 use crate::store::jobs::About;
+use crate::store::tickets::{Actor, NewEvent, record_event};
 use crate::store::{self, Result, Store, StoreError, Tx, on_tx};
 
 /// Assign a ticket: rules first, then the department's strategy.

@@ -6,12 +6,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::AssertSqlSafe;
 
+use super::{Job, JobBatch, JobContext, JobError};
 use crate::domain::sla::SlaTargets;
 use crate::domain::{Priority, Status};
+use crate::store::jobs::About;
 use crate::store::outbox::{self, OutboxKind};
 use crate::store::tickets::{Actor, NewEvent, change_status, record_event};
-use super::{Job, JobBatch, JobContext, JobError};
-use crate::store::jobs::About;
 use crate::store::{Result, Store, Tx, on_pool, on_tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,10 +19,10 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::watch;
 
-use crate::config::WebhookSettings;
-use crate::store::webhooks::{self, AttemptResult, OutboxRow};
 use super::{Job, JobContext, JobError};
+use crate::config::WebhookSettings;
 use crate::store::jobs::About;
+use crate::store::webhooks::{self, AttemptResult, OutboxRow};
 use crate::store::{Result, Store};
 /// How often the relay looks for new events.
 const RELAY_INTERVAL: Duration = Duration::from_millis(250);
@@ -108,8 +108,12 @@ pub fn backoff(settings: &WebhookSettings, failed: i64) -> chrono::Duration {
 }
 
 async fn enqueue(tx: &mut crate::store::Tx, job: DeliverWebhook, due: DateTime<Utc>) -> Result<()> {
-    job.enqueue(tx, &format!("webhook:{}:{}", job.delivery_id, job.attempt), due)
-        .await
+    job.enqueue(
+        tx,
+        &format!("webhook:{}:{}", job.delivery_id, job.attempt),
+        due,
+    )
+    .await
 }
 
 /// The event an outbox row announces and its payload, or `None` when it announces nothing

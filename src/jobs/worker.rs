@@ -60,7 +60,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often tickets waiting for an agent are offered again and quiet tickets closed.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
-
 /// How many job handlers are running right now, so shutdown can wait for them before it
 /// stops the workers.
 ///
@@ -124,10 +123,7 @@ pub(super) struct Start {
 pub(super) type Worker = JoinHandle<std::result::Result<(), BoxDynError>>;
 
 /// Runs one job, counted as running until it returns.
-async fn handle<J: Job>(
-    job: J,
-    context: Data<JobContext>,
-) -> std::result::Result<(), BoxDynError> {
+async fn handle<J: Job>(job: J, context: Data<JobContext>) -> std::result::Result<(), BoxDynError> {
     let _running = context.running.start();
     let about = job.about();
     match job.run(&context).await {

@@ -318,7 +318,6 @@ pub async fn query(
         .collect())
 }
 
-
 /// What a job is about: the thing its payload points at, which leads to a ticket number on
 /// the jobs page and names the job in logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -341,10 +340,7 @@ impl std::fmt::Display for About {
 }
 
 /// The ticket numbers the jobs point at, looked up together per kind of pointer.
-async fn ticket_numbers(
-    store: &Store,
-    about: &[Option<About>],
-) -> Result<HashMap<About, i64>> {
+async fn ticket_numbers(store: &Store, about: &[Option<About>]) -> Result<HashMap<About, i64>> {
     let mut numbers = HashMap::new();
     let (mut tickets, mut messages, mut deliveries) = (Vec::new(), Vec::new(), Vec::new());
     for pointer in about.iter().flatten() {
@@ -447,7 +443,6 @@ fn ulid_time(id: &str) -> Option<DateTime<Utc>> {
     }
     DateTime::from_timestamp_millis(millis)
 }
-
 
 #[cfg(test)]
 mod tests {
