@@ -8,7 +8,8 @@ use chrono::Utc;
 use super::assign::{self, AssignTicket};
 use super::notify::{self, NotifyAgents};
 use super::{Job, JobBatch, JobSettings, sla};
-use crate::store::{Result, Store, StoreError, Tx, on_tx};
+use crate::store::outbox::{self, RelayEntry};
+use crate::store::{Result, Store, StoreError, Tx};
 
 /// Turns pending outbox entries into work, one round of up to `limit` entries in one
 /// transaction: new tickets get their SLA timers, notifications become jobs, and new or
@@ -37,7 +38,7 @@ pub async fn relay_outbox(store: &Store, settings: &JobSettings, limit: i64) -> 
         Err(error) => error,
     };
     tracing::warn!(%error, "outbox relay round failed; relaying its entries one at a time");
-    let pending = crate::store::outbox::pending(store, limit).await?;
+    let pending = outbox::pending(store, limit).await?;
     for entry in &pending {
         relay_alone(store, settings, &rules, entry).await?;
     }
@@ -50,7 +51,7 @@ async fn relay_alone(
     store: &Store,
     settings: &JobSettings,
     rules: &[crate::domain::rules::Rule],
-    entry: &crate::store::outbox::PendingEvent,
+    entry: &outbox::PendingEvent,
 ) -> Result<()> {
     let relayed = async {
         let mut tx = store.begin_write().await?;
@@ -84,17 +85,6 @@ enum PendingEntries {
     OnlyWithoutAssigning(i64),
 }
 
-/// A pending outbox entry with its ticket's creation time.
-#[derive(sqlx::FromRow)]
-struct OutboxEntry {
-    id: i64,
-    kind: String,
-    ticket_id: i64,
-    /// The message that caused it, if a message did.
-    message_id: Option<i64>,
-    created_at: chrono::DateTime<Utc>,
-}
-
 /// Turns the chosen pending entries into jobs and assignments inside `tx` and marks them
 /// done. Returns how many entries it took.
 async fn relay_entries(
@@ -103,29 +93,15 @@ async fn relay_entries(
     rules: &[crate::domain::rules::Rule],
     entries: PendingEntries,
 ) -> Result<usize> {
-    let skip_locked = match tx {
-        Tx::Sqlite { .. } => "",
-        Tx::Postgres { .. } => "FOR UPDATE OF o SKIP LOCKED",
-    };
     let (only, limit) = match entries {
         PendingEntries::First(limit) => (None, limit),
         PendingEntries::Only(id) | PendingEntries::OnlyWithoutAssigning(id) => (Some(id), 1),
     };
-    let sql = format!(
-        "SELECT o.id, o.kind, o.ticket_id, o.message_id, t.created_at
-         FROM outbox o JOIN tickets t ON t.id = o.ticket_id
-         WHERE o.processed_at IS NULL AND (CAST($2 AS BIGINT) IS NULL OR o.id = $2)
-         ORDER BY o.id LIMIT $1 {skip_locked}"
-    );
-    let pending: Vec<OutboxEntry> = on_tx!(tx, conn => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(limit)
-            .bind(only)
-            .fetch_all(&mut *conn)
-            .await)?;
+    let pending = outbox::take_pending(tx, limit, only).await?;
     let now = Utc::now();
     let mut jobs = JobBatch::default();
     let mut to_assign = Vec::new();
-    for OutboxEntry {
+    for RelayEntry {
         id,
         kind,
         ticket_id,
@@ -162,34 +138,8 @@ async fn relay_entries(
         tracing::debug!(ticket_id, ?assigned, "assigned on arrival");
     }
     let ids: Vec<i64> = pending.iter().map(|entry| entry.id).collect();
-    mark_relayed(tx, &ids, now).await?;
+    outbox::mark_processed(tx, &ids, now).await?;
     Ok(pending.len())
-}
-
-async fn mark_relayed(tx: &mut Tx, outbox_ids: &[i64], now: chrono::DateTime<Utc>) -> Result<()> {
-    if outbox_ids.is_empty() {
-        return Ok(());
-    }
-    match tx {
-        Tx::Sqlite { transaction, .. } => {
-            let ids = serde_json::to_string(outbox_ids)?;
-            sqlx::query(
-                "UPDATE outbox SET processed_at = $1 WHERE id IN (SELECT value FROM json_each($2))",
-            )
-            .bind(now)
-            .bind(ids)
-            .execute(&mut **transaction)
-            .await?;
-        }
-        Tx::Postgres { transaction } => {
-            sqlx::query("UPDATE outbox SET processed_at = $1 WHERE id = ANY($2)")
-                .bind(now)
-                .bind(outbox_ids)
-                .execute(&mut **transaction)
-                .await?;
-        }
-    }
-    Ok(())
 }
 
 /// The periodic work: tickets waiting for an agent are offered again, quiet resolved tickets
