@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::auth::{self, PasswordError};
-use crate::jobs::{self, AssignTicket};
+use crate::jobs::Job;
+use crate::jobs::assign::AssignTicket;
 use crate::sign_in;
 use crate::store::agents::{self, Account};
 use crate::store::tickets::{Actor, NewEvent, record_event};
@@ -162,13 +163,10 @@ pub async fn set_active(
         )
         .await?;
         let key = format!("disabled:{agent_id}:{ticket_id}:{}", now.timestamp_micros());
-        jobs::enqueue_assign(
-            &mut tx,
-            AssignTicket {
-                ticket_id: *ticket_id,
-            },
-            &key,
-        )
+        AssignTicket {
+            ticket_id: *ticket_id,
+        }
+        .enqueue(&mut tx, &key, Utc::now())
         .await?;
     }
     tx.commit().await?;

@@ -19,7 +19,7 @@ use helpdesk::domain::MessageKind;
 use helpdesk::helpdesk_channel::{ChannelKind, Deliver, Delivered, DeliveryError, OutboundMessage};
 use helpdesk::intake::Outcome;
 use helpdesk::jobs::{
-    self,
+    self, Job,
     deliver::{Deliverers, DeliveryOutcome, backoff},
 };
 use helpdesk::store;
@@ -118,7 +118,7 @@ async fn a_reply_is_retried_with_growing_waits_then_sent_with_threading_headers(
         assert!(
             queued
                 .iter()
-                .any(|job| job.queue == jobs::deliver::DELIVER_QUEUE),
+                .any(|job| job.queue == jobs::deliver::DeliverMessage::QUEUE),
             "{queued:?}"
         );
 
@@ -360,7 +360,7 @@ async fn deliver_jobs(db: &TestStore) -> usize {
         .await
         .expect("jobs")
         .iter()
-        .filter(|job| job.queue == jobs::deliver::DELIVER_QUEUE)
+        .filter(|job| job.queue == jobs::deliver::DeliverMessage::QUEUE)
         .count()
 }
 

@@ -15,7 +15,7 @@ use chrono::Utc;
 use helpdesk::domain::rules::{Action, Condition};
 use helpdesk::domain::{AssignmentStrategy, Priority, Role};
 use helpdesk::intake::Outcome;
-use helpdesk::jobs::{self, assign::Assigned};
+use helpdesk::jobs::{self, Job, assign::Assigned};
 use helpdesk::store::agents::NewAgent;
 use helpdesk::store::rules::NewRule;
 use helpdesk::store::{self, Store};
@@ -286,7 +286,7 @@ async fn the_outbox_is_relayed_exactly_once() {
         // Assignment ran in the relay: no job needed, and each new ticket was looked at once
         // (no rule routes these, so they go to the default department, which has nobody yet:
         // they wait there, saying why).
-        assert_eq!(count(jobs::ASSIGN_QUEUE), 0, "{queued:?}");
+        assert_eq!(count(jobs::assign::AssignTicket::QUEUE), 0, "{queued:?}");
         for number in 1001..=1003 {
             let ticket = store::tickets::detail(&db.store, number)
                 .await
@@ -301,7 +301,7 @@ async fn the_outbox_is_relayed_exactly_once() {
             assert_eq!(ticket.summary.department.as_deref(), Some("General"));
         }
         assert_eq!(
-            count(jobs::sla::SLA_QUEUE),
+            count(jobs::sla::SlaCheck::QUEUE),
             6,
             "two SLA timers per new ticket"
         );
@@ -496,7 +496,7 @@ async fn the_worker_assigns_a_new_ticket_within_seconds_and_stops_on_request() {
         let queued = jobs::list(s, None, 50).await.expect("jobs");
         let assign_jobs = queued
             .iter()
-            .filter(|job| job.queue == jobs::ASSIGN_QUEUE)
+            .filter(|job| job.queue == jobs::assign::AssignTicket::QUEUE)
             .count();
         assert_eq!(assign_jobs, 0, "{queued:?}");
     }
@@ -553,7 +553,7 @@ async fn agents_are_told_about_new_and_assigned_tickets_in_their_place() {
         let queued = jobs::list(s, Some("Pending"), 50).await.expect("jobs");
         let notifications = queued
             .iter()
-            .filter(|job| job.queue == notify::NOTIFY_QUEUE)
+            .filter(|job| job.queue == notify::NotifyAgents::QUEUE)
             .count();
         assert_eq!(notifications, 2, "created and assigned: {queued:?}");
 
@@ -667,7 +667,7 @@ async fn a_ticket_whose_assignment_fails_does_not_hold_back_the_others() {
         let queued = jobs::list(s, Some("Pending"), 100).await.expect("jobs");
         let assign_jobs = queued
             .iter()
-            .filter(|job| job.queue == jobs::ASSIGN_QUEUE)
+            .filter(|job| job.queue == jobs::assign::AssignTicket::QUEUE)
             .count();
         assert_eq!(
             assign_jobs, 1,
@@ -680,7 +680,7 @@ async fn a_ticket_whose_assignment_fails_does_not_hold_back_the_others() {
         assert_eq!(broken_ticket.assignee, None);
         let notify_jobs = queued
             .iter()
-            .filter(|job| job.queue == jobs::notify::NOTIFY_QUEUE)
+            .filter(|job| job.queue == jobs::notify::NotifyAgents::QUEUE)
             .count();
         assert!(
             notify_jobs >= 3,

@@ -7,7 +7,7 @@ use helpdesk::config::Settings;
 use helpdesk::domain::{MessageKind, Priority, Status};
 use helpdesk::intake::Outcome;
 use helpdesk::jobs::sla::{self, SlaCheck, SlaOutcome, Target};
-use helpdesk::jobs::{self, JobSettings};
+use helpdesk::jobs::{self, Job, JobSettings};
 use helpdesk::store;
 use helpdesk::store::outbound::NewReply;
 use helpdesk::store::tickets::Actor;
@@ -188,7 +188,7 @@ async fn new_tickets_get_their_sla_timers_and_quiet_resolved_ones_close() {
             .expect("jobs");
         let sla_jobs = queued
             .iter()
-            .filter(|job| job.queue == sla::SLA_QUEUE)
+            .filter(|job| job.queue == sla::SlaCheck::QUEUE)
             .count();
         assert_eq!(sla_jobs, 2, "first response and resolution: {queued:?}");
 

@@ -14,7 +14,8 @@ use super::commands::{self, Command};
 use super::store;
 use crate::domain::{MessageKind, Status};
 use crate::intake::{Intake, IntakeError, Outcome};
-use crate::jobs::deliver::{self, ChatAnswer, Deliverers};
+use crate::jobs::chat_answer::{self, ChatAnswer};
+use crate::jobs::deliver::{self, Deliverers};
 use crate::store::tickets::Actor;
 use crate::store::{Store, StoreError, outbound};
 
@@ -499,12 +500,8 @@ impl ChatDesk {
         };
         // The answer is queued with the action it reports: both happen, or neither does.
         if !answered_directly(message) {
-            deliver::enqueue_chat_answer(
-                &mut tx,
-                &chat_answer(message, Some(number), &answer),
-                now,
-            )
-            .await?;
+            chat_answer::enqueue(&mut tx, &chat_answer(message, Some(number), &answer), now)
+                .await?;
         }
         tx.commit().await?;
         Ok(Some(answer))
@@ -527,7 +524,10 @@ impl ChatDesk {
                 .collect::<Result<Vec<String>, String>>()
         })
         .await
-        .map_err(|error| StoreError::Invalid(format!("keeping files stopped: {error}")))?
+        .map_err(|source| StoreError::Join {
+            what: "keeping files",
+            source,
+        })?
         .map_err(|error| StoreError::Invalid(format!("an agent's file not kept: {error}")))
     }
 
@@ -572,7 +572,7 @@ impl ChatDesk {
         let now = Utc::now();
         if !answered_directly(message) {
             let mut tx = self.store().begin_write().await?;
-            deliver::enqueue_chat_answer(&mut tx, &chat_answer(message, ticket, text), now).await?;
+            chat_answer::enqueue(&mut tx, &chat_answer(message, ticket, text), now).await?;
             return tx.commit().await;
         }
         let posted = self
@@ -599,7 +599,7 @@ impl ChatDesk {
                     reply_to: None,
                     ..chat_answer(message, ticket, text)
                 };
-                deliver::enqueue_chat_answer(&mut tx, &follow_up, now).await?;
+                chat_answer::enqueue(&mut tx, &follow_up, now).await?;
             }
         }
         tx.commit().await

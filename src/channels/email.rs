@@ -77,10 +77,11 @@ impl Sink<(Uid, RawMail)> for IntakeSink {
                 .collect::<Vec<_>>()
         })
         .await
-        .map_err(|error| {
-            IntakeError::Store(StoreError::Invalid(format!(
-                "preparing mail stopped: {error}"
-            )))
+        .map_err(|source| {
+            IntakeError::Store(StoreError::Join {
+                what: "preparing mail",
+                source,
+            })
         })?;
         for outcome in self.intake.accept_batch(prepared).await {
             outcome?;

@@ -77,9 +77,10 @@ pub enum Prepared {
 }
 
 fn stopped(join_error: tokio::task::JoinError) -> IntakeError {
-    IntakeError::Store(StoreError::Invalid(format!(
-        "message preparation stopped: {join_error}"
-    )))
+    IntakeError::Store(StoreError::Join {
+        what: "message preparation",
+        source: join_error,
+    })
 }
 
 /// Size limits from the `[intake]` settings.

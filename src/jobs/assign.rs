@@ -2,13 +2,43 @@
 //! Why the ticket went where it went is written to its history.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::AssertSqlSafe;
+
+use super::{Job, JobContext, JobError};
 
 use crate::domain::assignment::{self, Candidate};
 use crate::domain::rules::{self, Action, BusinessHours, Rule, TicketFacts};
 use crate::domain::{AssignmentStrategy, Status};
+use crate::store::jobs::About;
 use crate::store::tickets::{Actor, NewEvent, record_event};
 use crate::store::{self, Result, Store, StoreError, Tx, on_tx};
+
+/// Assign a ticket: rules first, then the department's strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignTicket {
+    pub ticket_id: i64,
+}
+
+impl Job for AssignTicket {
+    const QUEUE: &'static str = "helpdesk.assign";
+
+    async fn run(self, context: &JobContext) -> Result<(), JobError> {
+        let outcome = assign_ticket(
+            &context.store,
+            self.ticket_id,
+            &context.settings.routing(),
+            Utc::now(),
+        )
+        .await?;
+        tracing::debug!(ticket_id = self.ticket_id, ?outcome, "assignment ran");
+        Ok(())
+    }
+
+    fn about(&self) -> Option<About> {
+        Some(About::Ticket(self.ticket_id))
+    }
+}
 
 /// What assignment did to a ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]

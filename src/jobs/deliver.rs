@@ -1,7 +1,7 @@
 //! Delivery of replies on the customer's channel, retried with exponential backoff and a cap;
 //! after the last attempt the reply is marked failed, shown on the ticket, never dropped.
-//! Answers to agents in their own chat go out the same way, on a queue of their own with
-//! shorter waits ([`ChatAnswer`]).
+//! Answers to agents in their own chat go out through the same channels
+//! ([`super::chat_answer`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,14 +14,14 @@ use helpdesk_channel::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::{Job, JobContext, JobError};
 use crate::store::attachments::BlobStore;
+use crate::store::jobs::About;
 use crate::store::outbound::{self, PendingDelivery};
 use crate::store::tickets::{Actor, NewEvent, record_event};
 use crate::store::{self, StoreError, health};
 use crate::store::{Result, Store, Tx};
 
-/// The queue delivery jobs go to.
-pub const DELIVER_QUEUE: &str = "helpdesk.deliver";
 /// Attempts before a reply is marked failed.
 pub const MAX_DELIVERY_ATTEMPTS: i64 = 8;
 const FIRST_RETRY: Duration = Duration::seconds(30);
@@ -31,6 +31,26 @@ const LONGEST_RETRY: Duration = Duration::hours(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliverMessage {
     pub message_id: i64,
+}
+
+impl Job for DeliverMessage {
+    const QUEUE: &'static str = "helpdesk.deliver";
+
+    async fn run(self, context: &JobContext) -> Result<(), JobError> {
+        let outcome = deliver_message(
+            &context.store,
+            &context.deliverers,
+            self.message_id,
+            Utc::now(),
+        )
+        .await?;
+        tracing::debug!(message_id = self.message_id, ?outcome, "delivery ran");
+        Ok(())
+    }
+
+    fn about(&self) -> Option<About> {
+        Some(About::Message(self.message_id))
+    }
 }
 
 /// [`Deliver`] for a registry of channels (its futures are boxed so channels can differ).
@@ -106,15 +126,12 @@ pub enum DeliveryOutcome {
     NothingToDo,
 }
 
+/// Queues attempt `attempt` of reply `message_id` inside `tx`, due at `at`; each attempt is
+/// queued once.
 pub async fn enqueue(tx: &mut Tx, message_id: i64, attempt: i64, at: DateTime<Utc>) -> Result<()> {
-    super::push(
-        tx,
-        DELIVER_QUEUE,
-        &DeliverMessage { message_id },
-        &format!("deliver:{message_id}:{attempt}"),
-        at,
-    )
-    .await
+    DeliverMessage { message_id }
+        .enqueue(tx, &format!("deliver:{message_id}:{attempt}"), at)
+        .await
 }
 
 fn outbound_message(pending: &PendingDelivery, recipient: &Identity) -> OutboundMessage {
@@ -257,17 +274,11 @@ pub async fn deliver_message(
 /// process could not make. Each hand-over has a key of its own (the attempt's key is taken
 /// by the job that handed over).
 async fn hand_over(tx: &mut Tx, message_id: i64, attempt: i64, at: DateTime<Utc>) -> Result<()> {
-    super::push(
-        tx,
-        DELIVER_QUEUE,
-        &DeliverMessage { message_id },
-        &format!(
-            "deliver:{message_id}:{attempt}:handed-over:{:016x}",
-            fastrand::u64(..)
-        ),
-        at,
-    )
-    .await
+    let key = format!(
+        "deliver:{message_id}:{attempt}:handed-over:{:016x}",
+        fastrand::u64(..)
+    );
+    DeliverMessage { message_id }.enqueue(tx, &key, at).await
 }
 
 /// The files attached to outbound message `message_id`, read from the attachment store; a
@@ -307,160 +318,9 @@ async fn attached_files(
             .collect::<std::result::Result<Vec<_>, String>>()
     })
     .await
-    .map_err(|error| StoreError::Invalid(format!("reading attachments stopped: {error}")))?;
+    .map_err(|source| StoreError::Join {
+        what: "reading attachments",
+        source,
+    })?;
     Ok(read.map_err(DeliveryError::Permanent))
-}
-
-/// The queue answers to agents in their own chat go to.
-pub const CHAT_ANSWER_QUEUE: &str = "helpdesk.chat_answer";
-/// Attempts at an answer to an agent before it is given up: it is worth something only while
-/// the agent still waits for it, so the retries are close together (2 s, 4 s, … 32 s).
-pub const MAX_CHAT_ANSWER_ATTEMPTS: i64 = 6;
-const FIRST_CHAT_ANSWER_RETRY: Duration = Duration::seconds(2);
-
-/// An answer to an agent in the agents' place ("reply is on its way", a refusal, the help
-/// text), sent as a reply to the agent's message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatAnswer {
-    pub channel: ChannelKind,
-    /// The group chat, or the Discord channel or thread.
-    pub place: String,
-    /// The agent's message it answers: the same message is answered once.
-    pub answers: String,
-    /// Reply to this message; `None` posts plainly in the place.
-    pub reply_to: Option<String>,
-    /// The ticket it is about: the posted answer then counts as a post of the ticket, so
-    /// replying to it works too.
-    pub ticket_number: Option<i64>,
-    pub text: String,
-    /// Starts at 1.
-    pub attempt: i64,
-}
-
-/// What one run of a chat answer job did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChatAnswerOutcome {
-    Sent {
-        external_id: String,
-    },
-    RetryAt(DateTime<Utc>),
-    /// Given up, with the reason.
-    Failed(String),
-}
-
-/// The wait before attempt `attempt + 1` of a chat answer.
-fn chat_answer_backoff(failed_attempts: i64) -> Duration {
-    let doublings = u32::try_from(failed_attempts.saturating_sub(1))
-        .unwrap_or(0)
-        .min(10);
-    FIRST_CHAT_ANSWER_RETRY * 2i32.saturating_pow(doublings)
-}
-
-/// Queues `answer` inside `tx`, due at `at`; queuing the same answer (same message, same
-/// attempt) twice is a no-op.
-pub async fn enqueue_chat_answer(
-    tx: &mut Tx,
-    answer: &ChatAnswer,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    super::push_with_attempts(
-        tx,
-        CHAT_ANSWER_QUEUE,
-        answer,
-        &format!(
-            "chat-answer:{}:{}:{}",
-            answer.channel, answer.answers, answer.attempt
-        ),
-        at,
-        1,
-    )
-    .await
-}
-
-/// Makes one attempt to send a chat answer; a temporary failure queues the next attempt.
-pub async fn deliver_chat_answer(
-    store: &Store,
-    deliverers: &Deliverers,
-    answer: &ChatAnswer,
-    now: DateTime<Utc>,
-) -> Result<ChatAnswerOutcome> {
-    let message = OutboundMessage {
-        channel: answer.channel,
-        external_id: None,
-        ticket_number: answer.ticket_number.unwrap_or_default(),
-        recipient: helpdesk_channel::Identity {
-            channel: answer.channel,
-            address: answer.place.clone(),
-            display_name: None,
-        },
-        subject: String::new(),
-        text: answer.text.clone(),
-        html: None,
-        attachments: Vec::new(),
-        thread: helpdesk_channel::ThreadHints {
-            reply_to: answer.reply_to.clone(),
-            ..helpdesk_channel::ThreadHints::default()
-        },
-        automatic: true,
-    };
-    let here = deliverers.get(answer.channel).is_some();
-    let result = match deliverers.get(answer.channel) {
-        Some(channel) => channel.deliver_boxed(&message).await,
-        None => Err(DeliveryError::Temporary(format!(
-            "the {} channel is not enabled",
-            answer.channel
-        ))),
-    };
-    let channel = answer.channel.as_str();
-    let mut tx = store.begin_write().await?;
-    let outcome = match result {
-        Ok(delivered) => {
-            health::record_delivery(&mut tx, channel, Ok(()), now).await?;
-            if let Some(number) = answer.ticket_number
-                && let Some((ticket_id, _)) =
-                    crate::channels::store::ticket_channel(&mut tx, number).await?
-            {
-                crate::channels::store::record_post(
-                    &mut tx,
-                    answer.channel,
-                    &delivered.external_id,
-                    ticket_id,
-                    now,
-                )
-                .await?;
-            }
-            ChatAnswerOutcome::Sent {
-                external_id: delivered.external_id,
-            }
-        }
-        Err(error) => {
-            let permanent = matches!(error, DeliveryError::Permanent(_));
-            let reason = error.to_string();
-            // A channel this process does not run has no connection here to speak of.
-            if here {
-                health::record_delivery(&mut tx, channel, Err((&reason, permanent)), now).await?;
-            }
-            if permanent || answer.attempt >= MAX_CHAT_ANSWER_ATTEMPTS {
-                tracing::warn!(
-                    channel,
-                    place = answer.place,
-                    attempts = answer.attempt,
-                    %reason,
-                    "answer in the agents' place given up"
-                );
-                ChatAnswerOutcome::Failed(reason)
-            } else {
-                let at = now + chat_answer_backoff(answer.attempt);
-                let next = ChatAnswer {
-                    attempt: answer.attempt + 1,
-                    ..answer.clone()
-                };
-                enqueue_chat_answer(&mut tx, &next, at).await?;
-                tracing::debug!(channel, %reason, "answer in the agents' place not sent; retrying");
-                ChatAnswerOutcome::RetryAt(at)
-            }
-        }
-    };
-    tx.commit().await?;
-    Ok(outcome)
 }

@@ -1,15 +1,13 @@
 //! Telling agents: new, assigned and escalated tickets are posted to the agents' places (a
 //! Telegram group, a Discord channel) through the same channels that deliver replies.
 
-use chrono::Utc;
 use helpdesk_channel::{DeliveryError, Identity, OutboundMessage, ThreadHints};
 use serde::{Deserialize, Serialize};
 
 use super::deliver::Deliverers;
-use crate::store::{Result, Store, StoreError, Tx, on_pool};
-
-/// The queue notifications go to.
-pub const NOTIFY_QUEUE: &str = "helpdesk.notify";
+use super::{Job, JobContext, JobError};
+use crate::store::jobs::About;
+use crate::store::{Store, StoreError, on_pool};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -45,17 +43,23 @@ pub struct NotifyAgents {
     pub message_id: Option<i64>,
 }
 
-pub async fn enqueue(tx: &mut Tx, job: NotifyAgents, idempotency_key: &str) -> Result<()> {
-    super::push(tx, NOTIFY_QUEUE, &job, idempotency_key, Utc::now()).await
-}
+impl Job for NotifyAgents {
+    const QUEUE: &'static str = "helpdesk.notify";
 
-/// Adds a notification to jobs that go into the queue together.
-pub(crate) fn add(
-    jobs: &mut super::JobBatch,
-    job: NotifyAgents,
-    idempotency_key: &str,
-) -> Result<()> {
-    jobs.add(NOTIFY_QUEUE, &job, idempotency_key, Utc::now())
+    async fn run(self, context: &JobContext) -> Result<(), JobError> {
+        notify(
+            &context.store,
+            &context.deliverers,
+            &context.settings.agents_places,
+            self,
+        )
+        .await?;
+        Ok(())
+    }
+
+    fn about(&self) -> Option<About> {
+        Some(About::Ticket(self.ticket_id))
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -112,7 +116,7 @@ pub async fn notify(
     deliverers: &Deliverers,
     places: &[Identity],
     job: NotifyAgents,
-) -> Result<usize> {
+) -> Result<usize, JobError> {
     let facts: Option<TicketFacts> = on_pool!(store, pool => sqlx::query_as(
         "SELECT t.number, t.subject, t.priority, t.channel,
                 COALESCE(c.name, (SELECT ci.address FROM customer_identities ci
@@ -132,7 +136,8 @@ pub async fn notify(
     .bind(job.ticket_id)
     .bind(job.message_id)
     .fetch_optional(pool)
-    .await)?;
+    .await)
+    .map_err(StoreError::from)?;
     let Some(facts) = facts else {
         return Ok(0);
     };
@@ -173,10 +178,11 @@ pub async fn notify(
                 tracing::warn!(place = place.address, %error, "agents' place refused a notification");
             }
             Err(DeliveryError::Temporary(error)) => {
-                return Err(StoreError::Invalid(format!(
-                    "notifying {} {}: {error}",
-                    place.channel, place.address
-                )));
+                return Err(JobError::Notify {
+                    channel: place.channel,
+                    place: place.address.clone(),
+                    error,
+                });
             }
         }
     }

@@ -6,14 +6,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::AssertSqlSafe;
 
+use super::{Job, JobBatch, JobContext, JobError};
 use crate::domain::sla::SlaTargets;
 use crate::domain::{Priority, Status};
+use crate::store::jobs::About;
 use crate::store::outbox::{self, OutboxKind};
 use crate::store::tickets::{Actor, NewEvent, change_status, record_event};
 use crate::store::{Result, Store, Tx, on_pool, on_tx};
-
-/// The queue SLA checks go to.
-pub const SLA_QUEUE: &str = "helpdesk.sla";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -38,6 +37,22 @@ pub struct SlaCheck {
     pub target: Target,
 }
 
+impl Job for SlaCheck {
+    const QUEUE: &'static str = "helpdesk.sla";
+
+    async fn run(self, context: &JobContext) -> Result<(), JobError> {
+        let outcome = check(&context.store, &context.settings.sla, self, Utc::now()).await?;
+        if let SlaOutcome::Escalated { from, to } = &outcome {
+            tracing::info!(ticket_id = self.ticket_id, target = ?self.target, %from, %to, "ticket escalated");
+        }
+        Ok(())
+    }
+
+    fn about(&self) -> Option<About> {
+        Some(About::Ticket(self.ticket_id))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlaOutcome {
     /// Met (answered, resolved) or the ticket is gone: nothing to do.
@@ -50,8 +65,9 @@ pub enum SlaOutcome {
     AlreadyEscalated,
 }
 
+/// Queues `check` inside `tx`, due at `at`; one check of a target per due time.
 pub async fn enqueue(tx: &mut Tx, check: SlaCheck, at: DateTime<Utc>) -> Result<()> {
-    super::push(tx, SLA_QUEUE, &check, &check_key(check, at), at).await
+    check.enqueue(tx, &check_key(check, at), at).await
 }
 
 /// One check of a ticket's target per due time.
@@ -67,7 +83,7 @@ fn check_key(check: SlaCheck, at: DateTime<Utc>) -> String {
 /// Schedules both checks of a new ticket at the earliest time either could fall due; each
 /// check then moves itself to the due time of the ticket's priority at that moment.
 pub(crate) fn schedule_new(
-    jobs: &mut super::JobBatch,
+    jobs: &mut JobBatch,
     ticket_id: i64,
     created_at: DateTime<Utc>,
     targets: &SlaTargets,
@@ -89,7 +105,7 @@ pub(crate) fn schedule_new(
         .unwrap_or_else(|| Duration::minutes(1));
         let at = created_at + earliest;
         let check = SlaCheck { ticket_id, target };
-        jobs.add(SLA_QUEUE, &check, &check_key(check, at), at)?;
+        check.add_to(jobs, &check_key(check, at), at)?;
     }
     Ok(())
 }

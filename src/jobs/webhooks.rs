@@ -19,12 +19,11 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::watch;
 
+use super::{Job, JobContext, JobError};
 use crate::config::WebhookSettings;
+use crate::store::jobs::About;
 use crate::store::webhooks::{self, AttemptResult, OutboxRow};
-use crate::store::{Result, Store, StoreError};
-
-/// The queue webhook attempts go to.
-pub const WEBHOOK_QUEUE: &str = "helpdesk.webhook";
+use crate::store::{Result, Store};
 /// How often the relay looks for new events.
 const RELAY_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest wait between two attempts.
@@ -36,6 +35,37 @@ pub struct DeliverWebhook {
     pub delivery_id: i64,
     /// 1 for the first attempt.
     pub attempt: i64,
+}
+
+impl Job for DeliverWebhook {
+    const QUEUE: &'static str = "helpdesk.webhook";
+    /// One run per attempt: the retries are jobs of their own, with their backoff.
+    const MAX_ATTEMPTS: usize = 1;
+
+    async fn run(self, context: &JobContext) -> Result<(), JobError> {
+        let outcome = attempt(
+            &context.store,
+            &context.webhook_client,
+            &context.settings.webhooks,
+            self,
+        )
+        .await?;
+        tracing::debug!(
+            delivery = self.delivery_id,
+            attempt = self.attempt,
+            ?outcome,
+            "webhook attempt"
+        );
+        match outcome {
+            // The job fails with the delivery, so the job queue shows it and an admin can retry.
+            Attempted::Failed(why) => Err(JobError::WebhookFailed(why)),
+            _ => Ok(()),
+        }
+    }
+
+    fn about(&self) -> Option<About> {
+        Some(About::WebhookDelivery(self.delivery_id))
+    }
 }
 
 /// The HMAC-SHA256 of `<timestamp>.<body>` under `secret`.
@@ -78,14 +108,10 @@ pub fn backoff(settings: &WebhookSettings, failed: i64) -> chrono::Duration {
 }
 
 async fn enqueue(tx: &mut crate::store::Tx, job: DeliverWebhook, due: DateTime<Utc>) -> Result<()> {
-    // One apalis attempt per job: the retries are jobs of their own, with their backoff.
-    super::push_with_attempts(
+    job.enqueue(
         tx,
-        WEBHOOK_QUEUE,
-        &job,
         &format!("webhook:{}:{}", job.delivery_id, job.attempt),
         due,
-        1,
     )
     .await
 }
@@ -167,8 +193,7 @@ pub async fn relay(store: &Store, limit: i64) -> Result<usize> {
             continue;
         }
         if let Some((event, payload)) = described {
-            let body = serde_json::to_string(&payload)
-                .map_err(|error| StoreError::Invalid(error.to_string()))?;
+            let body = serde_json::to_string(&payload)?;
             let now = Utc::now();
             for hook in hooks.iter().filter(|hook| hook.wants(&event)) {
                 let delivery_id =
@@ -307,7 +332,7 @@ pub async fn attempt(
             .await?;
             let at = now + backoff(settings, attempt);
             // The queue runs jobs up to a second before they are due (whole seconds, see
-            // `push`): ask for a second later so no retry comes early.
+            // `store::jobs::NewJob`): ask for a second later so no retry comes early.
             enqueue(
                 &mut tx,
                 DeliverWebhook {

@@ -378,10 +378,8 @@ pub async fn move_into(
 pub async fn update_rule(store: &Store, rule: &Rule, now: DateTime<Utc>) -> Result<()> {
     rule.validate()
         .map_err(|error| StoreError::Conflict(error.to_string()))?;
-    let conditions = serde_json::to_string(&rule.conditions)
-        .map_err(|error| StoreError::Invalid(error.to_string()))?;
-    let actions = serde_json::to_string(&rule.actions)
-        .map_err(|error| StoreError::Invalid(error.to_string()))?;
+    let conditions = serde_json::to_string(&rule.conditions)?;
+    let actions = serde_json::to_string(&rule.actions)?;
     let updated = on_writer!(store, conn => sqlx::query(
         "UPDATE rules SET name = $1, enabled = $2, conditions = $3, actions = $4,
                           stop_processing = $5, updated_at = $6
@@ -515,48 +513,4 @@ pub async fn update_agent(store: &Store, update: &AgentUpdate) -> Result<()> {
         .map(|done| done.rows_affected()))?;
     }
     tx.commit().await
-}
-
-/// Puts a failed or killed job back in the queue, due now with its attempts reset.
-pub async fn retry_job(store: &Store, job_id: &str) -> Result<bool> {
-    let updated = match store.backend() {
-        super::Backend::Sqlite => on_writer!(store, conn => sqlx::query(
-            "UPDATE Jobs SET status = 'Pending', attempts = 0, run_at = strftime('%s', 'now') - 1,
-                    lock_at = NULL, lock_by = NULL, done_at = NULL
-             WHERE id = $1 AND status IN ('Failed', 'Killed')",
-        )
-        .bind(job_id)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected())),
-        super::Backend::Postgres => on_writer!(store, conn => sqlx::query(
-            "UPDATE apalis.jobs SET status = 'Pending', attempts = 0, run_at = now(),
-                    lock_at = NULL, lock_by = NULL, done_at = NULL
-             WHERE id = $1 AND status IN ('Failed', 'Killed')",
-        )
-        .bind(job_id)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected())),
-    };
-    Ok(updated == 1)
-}
-
-/// Counts of jobs per state, for the jobs page.
-pub async fn job_counts(store: &Store) -> Result<Vec<(String, i64)>> {
-    let rows = match store {
-        Store::Sqlite { pool, .. } => {
-            sqlx::query_as("SELECT status, COUNT(*) FROM Jobs GROUP BY status ORDER BY status")
-                .fetch_all(pool)
-                .await?
-        }
-        Store::Postgres { pool } => {
-            sqlx::query_as(
-                "SELECT status, COUNT(*) FROM apalis.jobs GROUP BY status ORDER BY status",
-            )
-            .fetch_all(pool)
-            .await?
-        }
-    };
-    Ok(rows)
 }

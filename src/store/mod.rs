@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteError, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 pub mod agents;
@@ -21,9 +19,11 @@ pub mod attachments;
 pub mod cursors;
 pub mod customer_views;
 pub mod customers;
+mod error;
 pub mod health;
 pub mod history;
 pub mod instances;
+pub mod jobs;
 pub mod manage;
 pub mod outbound;
 pub mod outbox;
@@ -34,6 +34,8 @@ pub mod sessions;
 pub mod tickets;
 pub mod views;
 pub mod webhooks;
+
+pub use error::{Result, StoreError};
 
 /// The name of our migration table, apart from the job queue's own `_sqlx_migrations`.
 const MIGRATIONS_TABLE: &str = "helpdesk_migrations";
@@ -48,76 +50,6 @@ pub const HEALTH_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// The size of the write that checks whether SQLite can write again after a failed write.
 const WRITE_PROBE_BYTES: i64 = 64 * 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("cannot open database {url}: {source}")]
-    Connect { url: String, source: sqlx::Error },
-    #[error("cannot create directory {path} for the database: {source}")]
-    CreateDir {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("stored value is invalid: {0}")]
-    Invalid(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    /// The database cannot be reached or cannot write; the same request should work later.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-}
-
-impl StoreError {
-    /// Whether the database as a whole is failing (unreachable, out of space, I/O errors) rather
-    /// than this one request: the request should be tried again, not given up on.
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            StoreError::Unavailable(_) => true,
-            StoreError::Database(error) | StoreError::Connect { source: error, .. } => {
-                is_outage(error)
-            }
-            _ => false,
-        }
-    }
-}
-
-fn is_outage(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(error) => {
-            let code = error.code().unwrap_or_default();
-            if error.try_downcast_ref::<SqliteError>().is_some() {
-                // The primary result code: BUSY, READONLY, IOERR, FULL, CANTOPEN.
-                code.parse::<i32>()
-                    .is_ok_and(|code| matches!(code & 0xff, 5 | 8 | 10 | 13 | 14))
-            } else {
-                // Connection exceptions, insufficient resources (disk full), shutdowns, I/O.
-                ["08", "53", "57P", "58"]
-                    .iter()
-                    .any(|class| code.starts_with(class))
-            }
-        }
-        _ => false,
-    }
-}
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-impl From<crate::domain::UnknownValue> for StoreError {
-    fn from(error: crate::domain::UnknownValue) -> Self {
-        StoreError::Invalid(error.to_string())
-    }
-}
 
 /// Which database the store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,7 +256,7 @@ impl Store {
                 migrator.run(pool).await?;
             }
         }
-        crate::jobs::migrate(self).await
+        jobs::migrate(self).await
     }
 
     /// Starts a transaction that writes. On SQLite it takes the write lock up front, so two

@@ -67,3 +67,63 @@ pub async fn pending(store: &Store, limit: i64) -> Result<Vec<PendingEvent>> {
     .await)?;
     Ok(rows)
 }
+
+/// A pending outbox entry with its ticket's creation time, as the relay takes it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RelayEntry {
+    pub id: i64,
+    pub kind: String,
+    pub ticket_id: i64,
+    /// The message that caused it, if a message did.
+    pub message_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The pending entries a relay transaction takes inside `tx`: the oldest, up to `limit`, or
+/// only entry `only`. On PostgreSQL they stay locked until `tx` ends, and entries another
+/// instance's relay has locked are skipped.
+pub async fn take_pending(tx: &mut Tx, limit: i64, only: Option<i64>) -> Result<Vec<RelayEntry>> {
+    let skip_locked = match tx {
+        Tx::Sqlite { .. } => "",
+        Tx::Postgres { .. } => "FOR UPDATE OF o SKIP LOCKED",
+    };
+    let sql = format!(
+        "SELECT o.id, o.kind, o.ticket_id, o.message_id, t.created_at
+         FROM outbox o JOIN tickets t ON t.id = o.ticket_id
+         WHERE o.processed_at IS NULL AND (CAST($2 AS BIGINT) IS NULL OR o.id = $2)
+         ORDER BY o.id LIMIT $1 {skip_locked}"
+    );
+    let pending = on_tx!(tx, conn => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(limit)
+            .bind(only)
+            .fetch_all(&mut *conn)
+            .await)?;
+    Ok(pending)
+}
+
+/// Marks outbox entries `ids` done inside `tx`.
+pub async fn mark_processed(tx: &mut Tx, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Sqlite { transaction, .. } => {
+            let ids = serde_json::to_string(ids)?;
+            sqlx::query(
+                "UPDATE outbox SET processed_at = $1 WHERE id IN (SELECT value FROM json_each($2))",
+            )
+            .bind(now)
+            .bind(ids)
+            .execute(&mut **transaction)
+            .await?;
+        }
+        Tx::Postgres { transaction } => {
+            sqlx::query("UPDATE outbox SET processed_at = $1 WHERE id = ANY($2)")
+                .bind(now)
+                .bind(ids)
+                .execute(&mut **transaction)
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -41,10 +41,8 @@ pub async fn create(store: &Store, rule: NewRule, now: DateTime<Utc>) -> Result<
     };
     rule.validate()
         .map_err(|error| StoreError::Conflict(error.to_string()))?;
-    let conditions = serde_json::to_string(&rule.conditions)
-        .map_err(|error| StoreError::Invalid(error.to_string()))?;
-    let actions = serde_json::to_string(&rule.actions)
-        .map_err(|error| StoreError::Invalid(error.to_string()))?;
+    let conditions = serde_json::to_string(&rule.conditions)?;
+    let actions = serde_json::to_string(&rule.actions)?;
     rule.id = on_pool!(store, pool => sqlx::query_scalar(
         "INSERT INTO rules (position, name, enabled, conditions, actions, stop_processing,
                             created_at, updated_at)

@@ -9,8 +9,7 @@ use crate::domain::Role;
 /// A random value for cookies and CSRF tokens: 32 bytes from the operating system, as hex.
 pub fn random_token() -> Result<String> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|error| super::StoreError::Invalid(format!("no random numbers: {error}")))?;
+    getrandom::fill(&mut bytes).map_err(super::StoreError::NoRandom)?;
     Ok(hex::encode(bytes))
 }
 

@@ -844,7 +844,7 @@ pub async fn jobs(
     render(&JobsPage {
         nav: Nav::of(&viewer, "jobs"),
         csrf: viewer.csrf().to_owned(),
-        counts: manage::job_counts(&state.store).await?,
+        counts: crate::store::jobs::counts(&state.store).await?,
         queues: choices(
             crate::jobs::QUEUES.map(|q| (q, q.trim_start_matches("helpdesk."))),
             queue.as_deref().unwrap_or(""),
@@ -865,7 +865,7 @@ pub async fn retry_job(
     posted: Posted<Empty>,
 ) -> WebResult<Response> {
     posted.viewer.require_admin()?;
-    if !manage::retry_job(&state.store, &id).await? {
+    if !crate::store::jobs::retry(&state.store, &id).await? {
         return Err(WebError::Conflict(format!(
             "Job {id} is not failed (or no longer exists), so there is nothing to retry."
         )));

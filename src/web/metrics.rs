@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::domain::Status;
-use crate::store::{Result, Store, on_pool};
+use crate::store::{Result, Store, jobs, on_pool};
 
 /// A connection that failed this many times in a row makes the instance not ready.
 const UNREADY_AFTER_FAILURES: i64 = 3;
@@ -57,51 +57,6 @@ fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
-}
-
-/// Jobs finished in the window, per queue: (queue, run_at, lock_at, done_at) in Unix seconds.
-async fn finished_jobs(store: &Store) -> Result<Vec<(String, i64, Option<i64>, Option<i64>)>> {
-    let rows = match store {
-        Store::Sqlite { pool, .. } => {
-            sqlx::query_as(
-                "SELECT job_type, run_at, lock_at, done_at FROM Jobs
-                 WHERE status = 'Done' AND done_at > strftime('%s', 'now') - $1",
-            )
-            .bind(JOB_WINDOW_SECONDS)
-            .fetch_all(pool)
-            .await?
-        }
-        Store::Postgres { pool } => {
-            sqlx::query_as(
-                "SELECT job_type, EXTRACT(EPOCH FROM run_at)::BIGINT,
-                        EXTRACT(EPOCH FROM lock_at)::BIGINT, EXTRACT(EPOCH FROM done_at)::BIGINT
-                 FROM apalis.jobs
-                 WHERE status = 'Done' AND done_at > now() - make_interval(secs => $1)",
-            )
-            .bind(JOB_WINDOW_SECONDS as f64)
-            .fetch_all(pool)
-            .await?
-        }
-    };
-    Ok(rows)
-}
-
-async fn job_counts(store: &Store) -> Result<Vec<(String, String, i64)>> {
-    let rows = match store {
-        Store::Sqlite { pool, .. } => {
-            sqlx::query_as("SELECT job_type, status, COUNT(*) FROM Jobs GROUP BY job_type, status")
-                .fetch_all(pool)
-                .await?
-        }
-        Store::Postgres { pool } => {
-            sqlx::query_as(
-                "SELECT job_type, status, COUNT(*) FROM apalis.jobs GROUP BY job_type, status",
-            )
-            .fetch_all(pool)
-            .await?
-        }
-    };
-    Ok(rows)
 }
 
 async fn render(store: &Store) -> Result<String> {
@@ -206,7 +161,7 @@ async fn render(store: &Store) -> Result<String> {
         "gauge",
         "Jobs in the queue by queue and state.",
     );
-    for (queue, state, count) in job_counts(store).await? {
+    for (queue, state, count) in jobs::counts_by_queue(store).await? {
         out.sample(
             "helpdesk_jobs",
             &[("queue", &queue), ("state", &state)],
@@ -215,9 +170,9 @@ async fn render(store: &Store) -> Result<String> {
     }
 
     // How long finished jobs waited after they were due, and ran; whole seconds, as the queue
-    // keeps them. Jobs are stored due one second early (see jobs::push).
+    // keeps them. Jobs are stored due one second early (see store::jobs::NewJob).
     let mut timing: BTreeMap<String, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
-    for (queue, run_at, lock_at, done_at) in finished_jobs(store).await? {
+    for (queue, run_at, lock_at, done_at) in jobs::finished(store, JOB_WINDOW_SECONDS).await? {
         let entry = timing.entry(queue).or_default();
         if let Some(lock_at) = lock_at {
             entry.0.push((lock_at - run_at - 1).max(0));

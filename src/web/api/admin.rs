@@ -346,7 +346,7 @@ pub async fn retry_job(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
-    if manage::retry_job(&state.store, &id).await? {
+    if crate::store::jobs::retry(&state.store, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::Conflict(format!(
