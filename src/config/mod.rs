@@ -12,7 +12,7 @@ use crate::domain::rules::BusinessHours;
 use crate::domain::sla::{MinutesByPriority, SlaTargets};
 
 /// The documented defaults; the same file ships in config/ for people to read.
-pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 const ENV_PREFIX: &str = "HELPDESK_";
 
