@@ -3,7 +3,7 @@
 
 use toml::{Table, Value};
 
-use super::ConfigError;
+use super::{ConfigError, ENV_PREFIX};
 
 /// Which layer last set a key, so an error can say where to look.
 pub(super) struct Layered {
