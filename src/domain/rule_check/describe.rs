@@ -1,6 +1,7 @@
 //! Rules and findings in words, naming departments and agents.
 
-use super::*;
+use super::{Directory, Finding, NeverFires};
+use crate::domain::rules::{self, Condition, Rule};
 
 impl Finding {
     /// The finding in words, naming rules, departments and agents.
@@ -84,7 +85,7 @@ impl Finding {
     }
 }
 
-pub(super) fn quoted(values: &[String]) -> String {
+fn quoted(values: &[String]) -> String {
     let values: Vec<String> = values
         .iter()
         .map(|v| v.trim())
@@ -94,7 +95,7 @@ pub(super) fn quoted(values: &[String]) -> String {
     or_list(values)
 }
 
-pub(super) fn or_list(values: Vec<String>) -> String {
+fn or_list(values: Vec<String>) -> String {
     match values.len() {
         0 => "(nothing)".to_owned(),
         _ => values.join(" or "),

@@ -1,7 +1,8 @@
 //! Deciding from the conditions alone: what a rule can never meet, and what a later rule always
 //! undoes.
 
-use super::*;
+use super::{Directory, Finding, NeverFires};
+use crate::domain::rules::{Condition, Field, Rule, Setting, domain_of, in_domain};
 
 /// The reasons, from its own conditions and the rules before it, why a rule cannot fire.
 pub(super) fn never_fires(rules: &[Rule], at: usize, directory: &Directory) -> Vec<NeverFires> {
@@ -26,7 +27,7 @@ pub(super) fn never_fires(rules: &[Rule], at: usize, directory: &Directory) -> V
 }
 
 /// Conditions of the rule itself that no ticket can meet.
-pub(super) fn own_impossibilities(rule: &Rule, directory: &Directory) -> Vec<NeverFires> {
+fn own_impossibilities(rule: &Rule, directory: &Directory) -> Vec<NeverFires> {
     let mut reasons = Vec::new();
     for (index, condition) in rule.conditions.iter().enumerate() {
         let position = index + 1;
@@ -104,7 +105,7 @@ pub(super) fn dead_references(rule: &Rule, directory: &Directory) -> Vec<Finding
 }
 
 /// What a rule finally sets `field` to, if it sets it.
-pub(super) fn final_setting(rule: &Rule, field: Field) -> Option<Setting> {
+fn final_setting(rule: &Rule, field: Field) -> Option<Setting> {
     rule.actions
         .iter()
         .rev()
@@ -153,14 +154,14 @@ pub(super) fn always_overrides(rules: &[Rule], earlier: usize, later: usize, fie
 }
 
 /// Conditions on what arrived (channel, sender, words, time), which no rule changes.
-pub(super) fn is_static(condition: &Condition) -> bool {
+fn is_static(condition: &Condition) -> bool {
     !matches!(
         condition,
         Condition::Department { .. } | Condition::Priority { .. }
     )
 }
 
-pub(super) fn lower(values: &[String]) -> Vec<String> {
+fn lower(values: &[String]) -> Vec<String> {
     values
         .iter()
         .map(|v| v.trim().to_lowercase())

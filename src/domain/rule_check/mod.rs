@@ -220,4 +220,4 @@ pub fn preview(
 
 pub use describe::{describe_action, describe_condition};
 pub use logic::{contradict, implies};
-use logic::*;
+use logic::{always_overrides, dead_references, never_fires};

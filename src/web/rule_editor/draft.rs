@@ -1,6 +1,12 @@
 //! The rule as the editor form holds it, to and from a stored rule and the posted fields.
 
-use super::*;
+use std::collections::BTreeMap;
+
+use helpdesk_channel::ChannelKind;
+
+use crate::domain::Priority;
+use crate::domain::rules::{Action, Condition, Rule};
+use crate::web::error::{WebError, WebResult};
 
 /// Conditions an admin can add, as the form names and explains them.
 pub(super) const CONDITION_KINDS: &[(&str, &str)] = &[
@@ -62,7 +68,7 @@ pub(super) struct Draft {
 }
 
 /// Words, addresses or tags typed as one field: separated by commas or new lines.
-pub(super) fn split_list(text: &str) -> Vec<String> {
+fn split_list(text: &str) -> Vec<String> {
     text.split([',', '\n'])
         .map(str::trim)
         .filter(|v| !v.is_empty())

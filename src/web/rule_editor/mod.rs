@@ -27,12 +27,11 @@ use crate::domain::rules::{Action, Condition, Rule};
 use crate::store::StoreError;
 use crate::store::manage::{self, RuleMove};
 use crate::store::rules as rule_store;
+use draft::{ACTION_KINDS, CONDITION_KINDS, Draft, Row, label_of};
+use rows::{RowView, action_view, condition_view};
 
 /// How many of the newest tickets the warnings and the preview try the rules on.
 pub const RECENT_TICKETS: i64 = 200;
-
-use draft::*;
-use rows::*;
 
 /// The rules, departments, agents and recent tickets the pages judge a rule against.
 struct World {

@@ -1,6 +1,11 @@
 //! The rows of the editor form, each with the choices its widget offers.
 
-use super::*;
+use helpdesk_channel::ChannelKind;
+
+use super::draft::{ACTION_KINDS, CONDITION_KINDS, NO_DEPARTMENT, Row, label_of};
+use crate::domain::Priority;
+use crate::domain::rule_check::Directory;
+use crate::web::tickets::{Choice, choices};
 
 /// A row of the form with what its widget offers.
 pub(super) struct RowView {
@@ -16,7 +21,7 @@ pub(super) struct RowView {
     pub(super) placeholder: &'static str,
 }
 
-pub(super) fn department_choices(directory: &Directory, chosen: &[String]) -> Vec<Choice> {
+fn department_choices(directory: &Directory, chosen: &[String]) -> Vec<Choice> {
     let mut list: Vec<Choice> = directory
         .departments
         .iter()
@@ -41,7 +46,7 @@ pub(super) fn department_choices(directory: &Directory, chosen: &[String]) -> Ve
     list
 }
 
-pub(super) fn agent_choices(directory: &Directory, chosen: &str) -> Vec<Choice> {
+fn agent_choices(directory: &Directory, chosen: &str) -> Vec<Choice> {
     let mut list: Vec<Choice> = directory
         .agents
         .iter()
@@ -63,7 +68,7 @@ pub(super) fn agent_choices(directory: &Directory, chosen: &str) -> Vec<Choice> 
     list
 }
 
-pub(super) fn checks(options: &[&str], chosen: &[String]) -> Vec<Choice> {
+fn checks(options: &[&str], chosen: &[String]) -> Vec<Choice> {
     options
         .iter()
         .map(|value| Choice {
@@ -74,7 +79,7 @@ pub(super) fn checks(options: &[&str], chosen: &[String]) -> Vec<Choice> {
         .collect()
 }
 
-pub(super) fn with_blank(prompt: &str, mut list: Vec<Choice>) -> Vec<Choice> {
+fn with_blank(prompt: &str, mut list: Vec<Choice>) -> Vec<Choice> {
     let nothing = !list.iter().any(|c| c.selected);
     list.insert(
         0,
