@@ -2,7 +2,7 @@
 //! hours and regular expressions.
 
 use super::layers::Layered;
-use super::{ConfigError, Settings};
+use super::{ConfigError, Settings, TelegramMode};
 
 impl Settings {
     pub(super) fn validate(&self, layered: &Layered) -> Result<(), ConfigError> {

@@ -93,7 +93,7 @@ async fn departments_page(
             .iter()
             .map(|priority| {
                 let minutes = |target: chrono::Duration| {
-                    super::pages::minutes_text(Some(target.num_minutes()))
+                    crate::web::pages::minutes_text(Some(target.num_minutes()))
                 };
                 (
                     priority.as_str(),
