@@ -65,106 +65,106 @@ pub enum BenchCommand {
 
 pub async fn run(command: BenchCommand) -> Result<()> {
     match command {
-    BenchCommand::Assign {
-        tickets,
-        rate,
-        database_url,
-    } => {
-        let report = bench::assign(&bench::AssignBench {
+        BenchCommand::Assign {
             tickets,
             rate,
             database_url,
-        })
-        .await?;
-        println!(
-            "backend {}: {} tickets at {}/s: intake commit to assignment p50 {:.1} ms, \
+        } => {
+            let report = bench::assign(&bench::AssignBench {
+                tickets,
+                rate,
+                database_url,
+            })
+            .await?;
+            println!(
+                "backend {}: {} tickets at {}/s: intake commit to assignment p50 {:.1} ms, \
              p99 {:.1} ms, max {:.1} ms; backlog of {} drained at {:.0} assignments/s",
-            report.backend,
-            report.tickets,
-            report.rate,
-            report.latency_ms_p50,
-            report.latency_ms_p99,
-            report.latency_ms_max,
-            report.tickets,
-            report.saturated_jobs_per_second
-        );
-        Ok(())
-    }
-    BenchCommand::Web {
-        tickets,
-        database_url,
-        seconds,
-        concurrency,
-        reuse,
-        json,
-    } => {
-        let report = web::bench::run(&web::bench::WebBench {
+                report.backend,
+                report.tickets,
+                report.rate,
+                report.latency_ms_p50,
+                report.latency_ms_p99,
+                report.latency_ms_max,
+                report.tickets,
+                report.saturated_jobs_per_second
+            );
+            Ok(())
+        }
+        BenchCommand::Web {
             tickets,
             database_url,
             seconds,
             concurrency,
             reuse,
-        })
-        .await?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            println!(
-                "backend {}: {} tickets (filled in {:.1} s), {} connections",
-                report.backend, report.tickets, report.fill_seconds, report.concurrency
-            );
-            for page in &report.pages {
+            json,
+        } => {
+            let report = web::bench::run(&web::bench::WebBench {
+                tickets,
+                database_url,
+                seconds,
+                concurrency,
+                reuse,
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
                 println!(
-                    "  {}: {} requests ({:.0}/s), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-                    page.page,
-                    page.requests,
-                    page.requests_per_second,
-                    page.p50_ms,
-                    page.p99_ms,
-                    page.max_ms
+                    "backend {}: {} tickets (filled in {:.1} s), {} connections",
+                    report.backend, report.tickets, report.fill_seconds, report.concurrency
                 );
+                for page in &report.pages {
+                    println!(
+                        "  {}: {} requests ({:.0}/s), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                        page.page,
+                        page.requests,
+                        page.requests_per_second,
+                        page.p50_ms,
+                        page.p99_ms,
+                        page.max_ms
+                    );
+                }
             }
+            Ok(())
         }
-        Ok(())
-    }
-    BenchCommand::Ingest {
-        messages,
-        database_url,
-        concurrency,
-        batch_size,
-        json,
-    } => {
-        let backend = Backend::of_url(database_url.as_deref().unwrap_or("sqlite:"));
-        let report = bench::ingest(&bench::IngestBench {
+        BenchCommand::Ingest {
             messages,
             database_url,
-            concurrency: concurrency.unwrap_or(ingest::default_concurrency(backend)),
-            batch_size: batch_size.unwrap_or(ingest::default_batch_size(backend)),
-        })
-        .await?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            println!(
-                "backend {}: {} messages ({:.1} MB) in {:.2} s = {:.0} messages/s \
+            concurrency,
+            batch_size,
+            json,
+        } => {
+            let backend = Backend::of_url(database_url.as_deref().unwrap_or("sqlite:"));
+            let report = bench::ingest(&bench::IngestBench {
+                messages,
+                database_url,
+                concurrency: concurrency.unwrap_or(ingest::default_concurrency(backend)),
+                batch_size: batch_size.unwrap_or(ingest::default_batch_size(backend)),
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "backend {}: {} messages ({:.1} MB) in {:.2} s = {:.0} messages/s \
                  (concurrency {}, batches of {}); {} tickets for {} generated threads, {} threaded, \
                  {} rejected, {} failed, {} attachment contents stored",
-                report.backend,
-                report.messages,
-                report.corpus_bytes as f64 / 1e6,
-                report.seconds,
-                report.messages_per_second,
-                report.concurrency,
-                report.batch_size,
-                report.tickets,
-                report.threads_generated,
-                report.summary.threaded,
-                report.summary.rejected,
-                report.summary.failed,
-                report.stored_attachment_contents,
-            );
+                    report.backend,
+                    report.messages,
+                    report.corpus_bytes as f64 / 1e6,
+                    report.seconds,
+                    report.messages_per_second,
+                    report.concurrency,
+                    report.batch_size,
+                    report.tickets,
+                    report.threads_generated,
+                    report.summary.threaded,
+                    report.summary.rejected,
+                    report.summary.failed,
+                    report.stored_attachment_contents,
+                );
+            }
+            Ok(())
         }
-        Ok(())
     }
-}
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{FixedOffset, NaiveTime, Weekday};
 use serde::Deserialize;
-use toml::{Table, Value};
+use toml::Value;
 
 use crate::domain::rules::BusinessHours;
 use crate::domain::sla::{MinutesByPriority, SlaTargets};

@@ -140,9 +140,8 @@ fn sla_targets_and_business_hours_are_read_and_checked() {
         error.to_string().contains("`workflow.business_days`"),
         "{error}"
     );
-    let error =
-        Settings::load_from(None, env(&[("HELPDESK_SLA__RESOLUTION_MINUTES__LOW", "0")]))
-            .unwrap_err();
+    let error = Settings::load_from(None, env(&[("HELPDESK_SLA__RESOLUTION_MINUTES__LOW", "0")]))
+        .unwrap_err();
     assert!(
         error.to_string().contains("`sla.resolution_minutes`"),
         "{error}"

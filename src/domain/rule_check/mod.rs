@@ -12,9 +12,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use super::rules::{
-    self, BusinessHours, Condition, Field, Rule, Setting, TicketFacts, domain_of, in_domain,
-};
+use super::rules::{self, BusinessHours, Field, Rule, TicketFacts};
 
 /// The departments and agents that exist, so rules can name them and say when they are gone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -219,5 +217,5 @@ pub fn preview(
 }
 
 pub use describe::{describe_action, describe_condition};
-pub use logic::{contradict, implies};
 use logic::{always_overrides, dead_references, never_fires};
+pub use logic::{contradict, implies};

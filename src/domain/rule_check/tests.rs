@@ -1,6 +1,6 @@
 use super::*;
 use crate::domain::Priority;
-use crate::domain::rules::Action;
+use crate::domain::rules::{Action, Condition};
 use chrono::{FixedOffset, NaiveTime, Weekday};
 use helpdesk_channel::ChannelKind;
 

@@ -4,19 +4,19 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
-use crate::web::AppState;
-use crate::web::auth::{Posted, Viewer};
-use crate::web::error::{WebError, WebResult};
-use crate::web::pages::{Nav, render, see_other};
-use crate::web::tickets::{Choice, choices};
 use crate::accounts::{self, AccountError};
-use crate::domain::{AssignmentStrategy, Role};
+use crate::domain::Role;
 use crate::store::agents::{self, AgentSummary, Department, NewAgent};
 use crate::store::manage::{self, AgentUpdate};
 use crate::store::tickets::Actor;
 use crate::store::{StoreError, on_pool};
+use crate::web::AppState;
+use crate::web::auth::{Posted, Viewer};
+use crate::web::error::{WebError, WebResult};
+use crate::web::pages::{Nav, see_other};
+use crate::web::tickets::{Choice, choices};
 use helpdesk_channel::ChannelKind;
 
 struct AgentRow {

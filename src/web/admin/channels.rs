@@ -1,22 +1,15 @@
 //! The channels page: what each channel reports about its health, per instance.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::State;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 
-use crate::web::AppState;
-use crate::web::auth::{Posted, Viewer};
-use crate::web::error::{WebError, WebResult};
-use crate::web::pages::{Nav, render, see_other};
-use crate::web::tickets::{Choice, choices};
-use crate::accounts::{self, AccountError};
-use crate::domain::{AssignmentStrategy, Role};
-use crate::store::agents::{self, AgentSummary, Department, NewAgent};
-use crate::store::manage::{self, AgentUpdate};
-use crate::store::tickets::Actor;
 use crate::store::{StoreError, on_pool};
+use crate::web::AppState;
+use crate::web::auth::Viewer;
+use crate::web::error::WebResult;
+use crate::web::pages::{Nav, render};
 use helpdesk_channel::ChannelKind;
 
 struct ChannelRow {

@@ -1,23 +1,20 @@
 //! The departments page: add one, rename it, change how it assigns tickets.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
+use crate::domain::AssignmentStrategy;
+use crate::store::agents::{self};
+use crate::store::manage;
+use crate::store::{StoreError, on_pool};
 use crate::web::AppState;
 use crate::web::auth::{Posted, Viewer};
 use crate::web::error::{WebError, WebResult};
-use crate::web::pages::{Nav, render, see_other};
+use crate::web::pages::{Nav, see_other};
 use crate::web::tickets::{Choice, choices};
-use crate::accounts::{self, AccountError};
-use crate::domain::{AssignmentStrategy, Role};
-use crate::store::agents::{self, AgentSummary, Department, NewAgent};
-use crate::store::manage::{self, AgentUpdate};
-use crate::store::tickets::Actor;
-use crate::store::{StoreError, on_pool};
-use helpdesk_channel::ChannelKind;
 
 struct DepartmentRow {
     id: i64,

@@ -2,23 +2,15 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use axum::response::Response;
 
+use super::Empty;
+use crate::store::manage;
 use crate::web::AppState;
 use crate::web::auth::{Posted, Viewer};
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::{Nav, render, see_other};
 use crate::web::tickets::{Choice, choices};
-use crate::accounts::{self, AccountError};
-use crate::domain::{AssignmentStrategy, Role};
-use crate::store::agents::{self, AgentSummary, Department, NewAgent};
-use crate::store::manage::{self, AgentUpdate};
-use crate::store::tickets::Actor;
-use crate::store::{StoreError, on_pool};
-use helpdesk_channel::ChannelKind;
-use super::Empty;
 
 /// Jobs per page.
 const JOBS_PER_PAGE: i64 = 100;

@@ -7,10 +7,13 @@ mod channels;
 mod departments;
 mod jobs;
 
-pub use agents::{ActiveForm, AgentsQuery, ChatIdsForm, PasswordForm, account_error, agents, create_agent, set_agent_active, set_agent_password, update_agent, update_chat_ids};
-pub use channels::{channels};
-pub use departments::{DepartmentForm, create_department, departments, update_department};
-pub use jobs::{JobsQuery, jobs, retry_job};
+pub use agents::{
+    account_error, agents, create_agent, set_agent_active, set_agent_password, update_agent,
+    update_chat_ids,
+};
+pub use channels::channels;
+pub use departments::{create_department, departments, update_department};
+pub use jobs::{jobs, retry_job};
 
 #[derive(serde::Deserialize)]
 pub struct Empty {}

@@ -6,14 +6,11 @@
 mod draft;
 mod rows;
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
-use helpdesk_channel::ChannelKind;
 
 use super::AppState;
 use super::admin::Empty;
@@ -21,9 +18,8 @@ use super::auth::{Posted, Viewer};
 use super::error::{WebError, WebResult};
 use super::pages::{Nav, see_other};
 use super::tickets::{Choice, choices};
-use crate::domain::Priority;
 use crate::domain::rule_check::{self, Directory, Finding, Outcome, Sample};
-use crate::domain::rules::{Action, Condition, Rule};
+use crate::domain::rules::Rule;
 use crate::store::StoreError;
 use crate::store::manage::{self, RuleMove};
 use crate::store::rules as rule_store;
