@@ -14,6 +14,7 @@ pub enum ShowFormat {
     Json,
 }
 
+/// At most `chars` characters, the last one an ellipsis when cut, so a table stays narrow.
 pub fn truncate(text: &str, chars: usize) -> String {
     if text.chars().count() <= chars {
         return text.to_owned();
@@ -23,6 +24,7 @@ pub fn truncate(text: &str, chars: usize) -> String {
     cut
 }
 
+/// Columns padded to their widest cell; no trailing spaces, so the output diffs cleanly.
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
