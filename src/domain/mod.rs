@@ -43,6 +43,17 @@ macro_rules! named_enum {
             }
         }
 
+        // Command-line arguments take the same names, and `--help` lists them.
+        impl clap::ValueEnum for $name {
+            fn value_variants<'a>() -> &'a [Self] {
+                $name::ALL
+            }
+
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(self.as_str()))
+            }
+        }
+
         impl std::str::FromStr for $name {
             type Err = $crate::domain::UnknownValue;
 

@@ -1,4 +1,8 @@
-//! Wiring shared by the commands: the store and intake built from settings.
+//! Wiring shared by the commands: the store and intake built from settings, the log set-up,
+//! and `serve`, which starts every part of the app in one process.
+
+pub mod logging;
+pub mod serve;
 
 use crate::config::Settings;
 use crate::intake::{Intake, Limits};

@@ -1,0 +1,224 @@
+//! `helpdesk serve`: one process runs the web server, the enabled channels and the job workers
+//! until Ctrl-C or SIGTERM. Errors here only end the process and are reported there, so they are
+//! `anyhow` like the command line's.
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+
+use crate::channels::{self, email};
+use crate::config::Settings;
+use crate::{jobs, store, web};
+
+/// Runs everything until a shutdown signal; queued jobs stay in the database for the next start.
+pub async fn run(settings: Settings) -> Result<()> {
+    let store = super::open_store(&settings)
+        .await
+        .context("cannot open the database")?;
+    tracing::info!(
+        database = %store::redact_password(&settings.database.url),
+        "database ready"
+    );
+    let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
+    let mut intake = super::intake(&settings, store.clone());
+    if settings.email.enabled {
+        let auto_replies = crate::autoreply::AutoReplies::from_settings(&settings)
+            .context("email.never_answer")?;
+        intake = intake.with_auto_replies(auto_replies);
+    }
+    let imap = settings.email.enabled.then(|| {
+        let mut stop = jobs_stop.clone();
+        let shutdown = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        let (_health, task) = email::start_imap(&settings, intake.clone(), shutdown);
+        tracing::info!(
+            host = settings.email.imap.host,
+            mailbox = settings.email.imap.mailbox,
+            "IMAP intake started"
+        );
+        task
+    });
+    // Channels that deliver replies join here as they are enabled.
+    let mut deliverers = jobs::deliver::Deliverers::default().with_attachments(
+        store::attachments::BlobStore::new(settings.attachments_dir()),
+    );
+    if settings.email.enabled {
+        let sender = helpdesk_email::smtp::SmtpSender::new(&email::smtp_settings(&settings))
+            .context("the SMTP settings in [email.smtp]")?;
+        deliverers = deliverers.with(
+            helpdesk_channel::ChannelKind::Email,
+            std::sync::Arc::new(sender),
+        );
+    }
+    let telegram = if settings.telegram.enabled {
+        let telegram =
+            channels::telegram::client(&settings).context("the settings in [telegram]")?;
+        deliverers = deliverers.with(
+            helpdesk_channel::ChannelKind::Telegram,
+            std::sync::Arc::new(telegram.clone()),
+        );
+        Some(telegram)
+    } else {
+        None
+    };
+    let discord = if settings.discord.enabled {
+        let discord = channels::discord::client(&settings).context("the settings in [discord]")?;
+        deliverers = deliverers.with(
+            helpdesk_channel::ChannelKind::Discord,
+            std::sync::Arc::new(channels::discord::DiscordDelivery::new(
+                discord.clone(),
+                store.clone(),
+            )),
+        );
+        Some(discord)
+    } else {
+        None
+    };
+    let desk = channels::ChatDesk::new(intake.clone(), deliverers.clone(), &settings.email.address);
+    let telegram = match telegram {
+        Some(telegram) => {
+            let mut stop = jobs_stop.clone();
+            let shutdown = async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            };
+            Some(match settings.telegram.mode {
+                crate::config::TelegramMode::Polling => {
+                    tracing::info!(
+                        api = settings.telegram.api_url,
+                        "Telegram long polling started"
+                    );
+                    channels::telegram::start(telegram, desk.clone(), store.clone(), shutdown)
+                }
+                crate::config::TelegramMode::Webhook => {
+                    let listen = settings.telegram.webhook_listen;
+                    let listener = tokio::net::TcpListener::bind(listen)
+                        .await
+                        .with_context(|| format!("Telegram webhook listener on {listen}"))?;
+                    tracing::info!(
+                        %listen,
+                        url = settings.telegram.webhook_url,
+                        "Telegram webhook listening"
+                    );
+                    channels::telegram::start_webhook(
+                        telegram,
+                        desk.clone(),
+                        store.clone(),
+                        listener,
+                        shutdown,
+                    )
+                }
+            })
+        }
+        None => None,
+    };
+    let discord = discord.map(|discord| {
+        let mut stop = jobs_stop.clone();
+        let shutdown = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        tracing::info!(
+            agents_channel = settings.discord.agents_channel_id,
+            "Discord gateway started"
+        );
+        channels::discord::start(discord, desk.clone(), store.clone(), shutdown)
+    });
+    // Other instances and the pages read from here which channels run where.
+    let instance =
+        store::instances::Instance::this_process(&super::channels_enabled(&settings), Utc::now());
+    store::instances::register(&store, &instance)
+        .await
+        .context("cannot register this instance in the database")?;
+    let heartbeat = tokio::spawn(beat(store.clone(), instance.clone(), jobs_stop.clone()));
+    let job_settings = jobs::JobSettings::from_settings(&settings);
+    let workers = tokio::spawn(jobs::run(
+        store.clone(),
+        job_settings,
+        deliverers,
+        intake.committed(),
+        jobs_stop,
+    ));
+    let state = web::AppState::new(store.clone(), web::WebConfig::from_settings(&settings));
+    let served = web::serve(state, settings.web.listen, shutdown_signal())
+        .await
+        .with_context(|| format!("web server on {}", settings.web.listen));
+    // Running jobs finish; queued ones stay in the database for the next start.
+    stop_jobs.send(true).ok();
+    match workers.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "job workers stopped with an error"),
+        Err(error) => tracing::error!(%error, "job workers panicked"),
+    }
+    if let Some(imap) = imap
+        && let Err(error) = imap.await
+    {
+        tracing::error!(%error, "IMAP intake panicked");
+    }
+    if let Some(telegram) = telegram
+        && let Err(error) = telegram.await
+    {
+        tracing::error!(%error, "Telegram polling panicked");
+    }
+    if let Some(discord) = discord
+        && let Err(error) = discord.await
+    {
+        tracing::error!(%error, "Discord gateway panicked");
+    }
+    if let Err(error) = heartbeat.await {
+        tracing::error!(%error, "instance heartbeat panicked");
+    }
+    if let Err(error) = store::instances::remove(&store, &instance.id).await {
+        tracing::warn!(%error, "cannot remove this instance's row; it expires by itself");
+    }
+    served?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Moves this instance's heartbeat on every few seconds until `stop` turns true.
+async fn beat(
+    store: store::Store,
+    instance: store::instances::Instance,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(store::instances::HEARTBEAT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return,
+            _ = every.tick() => {}
+        }
+        if let Err(error) = store::instances::heartbeat(&store, &instance, Utc::now()).await {
+            tracing::warn!(%error, "instance heartbeat");
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,170 @@
+//! `helpdesk bench`: the measurements of docs/BENCHMARKS.md.
+
+use anyhow::Result;
+use clap::Subcommand;
+use helpdesk::store::Backend;
+use helpdesk::{bench, web};
+
+use super::ingest;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Intake throughput on a generated corpus with realistic threading and attachments.
+    Ingest {
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        /// A postgres:// server URL to measure PostgreSQL (a scratch database is created);
+        /// default: a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Batches in flight at once [default: 4 on SQLite, 8 on PostgreSQL].
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Most messages committed together; 1 for a transaction per message [default: 256 on
+        /// SQLite, 1 on PostgreSQL].
+        #[arg(long)]
+        batch_size: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Time from intake commit to assignment under a steady load, and assignments per second
+    /// with a backlog, with the real job workers.
+    Assign {
+        /// Tickets in the steady phase, and again in the backlog.
+        #[arg(long, default_value_t = 2000)]
+        tickets: usize,
+        /// New tickets per second in the steady phase.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// A postgres:// server URL to measure PostgreSQL; default: a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Latency of the ticket list and ticket page on a large database, over loopback.
+    Web {
+        /// Tickets filled into a fresh database (straight in SQL, one message each).
+        #[arg(long, default_value_t = 1_000_000)]
+        tickets: i64,
+        /// A postgres:// server URL to measure PostgreSQL; default: a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Seconds of measuring per kind of page.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Connections making requests at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Measure on the database --database-url names as it is, filling it only if it
+        /// holds fewer tickets, and keep it afterwards (to measure a filled database again).
+        #[arg(long, requires = "database_url")]
+        reuse: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Assign {
+            tickets,
+            rate,
+            database_url,
+        } => {
+            let report = bench::assign(&bench::AssignBench {
+                tickets,
+                rate,
+                database_url,
+            })
+            .await?;
+            println!(
+                "backend {}: {} tickets at {}/s: intake commit to assignment p50 {:.1} ms, \
+             p99 {:.1} ms, max {:.1} ms; backlog of {} drained at {:.0} assignments/s",
+                report.backend,
+                report.tickets,
+                report.rate,
+                report.latency_ms_p50,
+                report.latency_ms_p99,
+                report.latency_ms_max,
+                report.tickets,
+                report.saturated_jobs_per_second
+            );
+            Ok(())
+        }
+        BenchCommand::Web {
+            tickets,
+            database_url,
+            seconds,
+            concurrency,
+            reuse,
+            json,
+        } => {
+            let report = web::bench::run(&web::bench::WebBench {
+                tickets,
+                database_url,
+                seconds,
+                concurrency,
+                reuse,
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "backend {}: {} tickets (filled in {:.1} s), {} connections",
+                    report.backend, report.tickets, report.fill_seconds, report.concurrency
+                );
+                for page in &report.pages {
+                    println!(
+                        "  {}: {} requests ({:.0}/s), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                        page.page,
+                        page.requests,
+                        page.requests_per_second,
+                        page.p50_ms,
+                        page.p99_ms,
+                        page.max_ms
+                    );
+                }
+            }
+            Ok(())
+        }
+        BenchCommand::Ingest {
+            messages,
+            database_url,
+            concurrency,
+            batch_size,
+            json,
+        } => {
+            let backend = Backend::of_url(database_url.as_deref().unwrap_or("sqlite:"));
+            let report = bench::ingest(&bench::IngestBench {
+                messages,
+                database_url,
+                concurrency: concurrency.unwrap_or(ingest::default_concurrency(backend)),
+                batch_size: batch_size.unwrap_or(ingest::default_batch_size(backend)),
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "backend {}: {} messages ({:.1} MB) in {:.2} s = {:.0} messages/s \
+                 (concurrency {}, batches of {}); {} tickets for {} generated threads, {} threaded, \
+                 {} rejected, {} failed, {} attachment contents stored",
+                    report.backend,
+                    report.messages,
+                    report.corpus_bytes as f64 / 1e6,
+                    report.seconds,
+                    report.messages_per_second,
+                    report.concurrency,
+                    report.batch_size,
+                    report.tickets,
+                    report.threads_generated,
+                    report.summary.threaded,
+                    report.summary.rejected,
+                    report.summary.failed,
+                    report.stored_attachment_contents,
+                );
+            }
+            Ok(())
+        }
+    }
+}

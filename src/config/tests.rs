@@ -1,0 +1,192 @@
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn load_text(text: &str, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("helpdesk.toml");
+    std::fs::write(&path, text).expect("write settings");
+    Settings::load_from(Some(&path), env(vars))
+}
+
+#[test]
+fn defaults_load_and_use_embedded_sqlite() {
+    let settings = Settings::load_from(None, env(&[])).expect("defaults are valid");
+    assert_eq!(settings.database.url, "sqlite://data/helpdesk.db");
+    assert_eq!(settings.web.listen.port(), 8080);
+    assert_eq!(settings.email.imap.tls, Tls::Tls);
+    assert!(!settings.email.enabled);
+}
+
+#[test]
+fn file_then_environment_override_defaults() {
+    let settings = load_text(
+        "[database]\nurl = \"postgres://db/helpdesk\"\n[email.imap]\nport = 143\n",
+        &[
+            ("HELPDESK_EMAIL__IMAP__PORT", "1143"),
+            ("HELPDESK_EMAIL__IMAP__PASSWORD", "12345"),
+            ("HELPDESK_TELEGRAM__ENABLED", "no"),
+            ("OTHER_VARIABLE", "ignored"),
+        ],
+    )
+    .expect("valid settings");
+    assert_eq!(settings.database.url, "postgres://db/helpdesk");
+    assert_eq!(settings.email.imap.port, 1143);
+    assert_eq!(settings.email.imap.password, "12345");
+    assert!(!settings.telegram.enabled);
+}
+
+#[test]
+fn telegram_webhook_mode_needs_a_url_and_a_secret_telegram_accepts() {
+    let webhook = |url: &str, secret: &str| {
+        load_text(
+            "[telegram]\nenabled = true\ntoken = \"1:x\"\nmode = \"webhook\"\n",
+            &[
+                ("HELPDESK_TELEGRAM__WEBHOOK_URL", url),
+                ("HELPDESK_TELEGRAM__WEBHOOK_SECRET", secret),
+            ],
+        )
+    };
+    let settings = webhook("https://help.example.org/telegram/webhook", "s3cret_-X")
+        .expect("valid webhook settings");
+    assert_eq!(settings.telegram.mode, TelegramMode::Webhook);
+    assert_eq!(settings.telegram.webhook_listen.port(), 8088);
+    let error = webhook("", "s3cret").unwrap_err().to_string();
+    assert!(error.contains("`telegram.webhook_url`"), "{error}");
+    let error = webhook("https://help.example.org/hook", "not secret!")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`telegram.webhook_secret`"), "{error}");
+    let error = load_text("[telegram]\nmode = \"push\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`telegram.mode`"), "{error}");
+}
+
+#[test]
+fn a_wrong_type_names_the_key_and_its_origin() {
+    let error = load_text("[email.imap]\nport = \"imap\"\n", &[]).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("`email.imap.port`"), "{message}");
+    assert!(message.contains("helpdesk.toml"), "{message}");
+
+    let error = Settings::load_from(None, env(&[("HELPDESK_WEB__LISTEN", "localhost")]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`web.listen`"), "{error}");
+    assert!(error.contains("HELPDESK_WEB__LISTEN"), "{error}");
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_refused() {
+    let error = load_text("[email]\nadress = \"x@y\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`email.adress`") && error.contains("unknown"),
+        "{error}"
+    );
+
+    let error = Settings::load_from(None, env(&[("HELPDESK_NOPE", "1")]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`nope`"), "{error}");
+
+    let error = load_text("[database]\nurl = \"mysql://x\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`database.url`"), "{error}");
+
+    let error = load_text("[email.imap]\ntls = \"ssl\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("`email.imap.tls`") && error.contains("starttls"),
+        "{error}"
+    );
+
+    let error = Settings::load_from(None, env(&[("HELPDESK_EMAIL__ENABLED", "true")]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`email.imap.host`"), "{error}");
+}
+
+#[test]
+fn sla_targets_and_business_hours_are_read_and_checked() {
+    let settings = Settings::load_from(
+        None,
+        env(&[("HELPDESK_SLA__FIRST_RESPONSE_MINUTES__URGENT", "15")]),
+    )
+    .expect("valid");
+    assert_eq!(settings.sla.first_response_minutes.urgent, 15);
+    let hours = settings.workflow.business_hours().expect("valid hours");
+    assert_eq!(hours.days.len(), 5);
+    let error = load_text("[workflow]\nbusiness_hours = \"17:00-09:00\"\n", &[]).unwrap_err();
+    assert!(
+        error.to_string().contains("`workflow.business_hours`"),
+        "{error}"
+    );
+    let error = load_text(
+        "[workflow]\nbusiness_days = [\"monday\", \"funday\"]\n",
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("`workflow.business_days`"),
+        "{error}"
+    );
+    let error = Settings::load_from(None, env(&[("HELPDESK_SLA__RESOLUTION_MINUTES__LOW", "0")]))
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("`sla.resolution_minutes`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_default_department_is_a_name_or_empty() {
+    let settings = Settings::load_from(None, env(&[])).expect("defaults");
+    assert_eq!(settings.workflow.default_department(), Some("General"));
+    let off = Settings::load_from(None, env(&[("HELPDESK_WORKFLOW__DEFAULT_DEPARTMENT", "")]))
+        .expect("empty turns it off");
+    assert_eq!(off.workflow.default_department(), None);
+    let error = load_text("[workflow]\ndefault_department = \" Support\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`workflow.default_department`"), "{error}");
+}
+
+#[test]
+fn a_stranger_naming_a_ticket_opens_a_new_one_unless_set_to_join() {
+    use crate::intake::UnknownSenderTag;
+    let settings = Settings::load_from(None, env(&[])).expect("defaults");
+    assert_eq!(
+        settings.intake.unknown_sender_tag,
+        UnknownSenderTag::NewTicket
+    );
+    let join = Settings::load_from(
+        None,
+        env(&[("HELPDESK_INTAKE__UNKNOWN_SENDER_TAG", "join")]),
+    )
+    .expect("join");
+    assert_eq!(join.intake.unknown_sender_tag, UnknownSenderTag::Join);
+    let error = load_text("[intake]\nunknown_sender_tag = \"hold\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`intake.unknown_sender_tag`"), "{error}");
+}
+
+#[test]
+fn syntax_errors_and_missing_files_are_clear() {
+    let error = load_text("[database\n", &[]).unwrap_err().to_string();
+    assert!(error.contains("not valid TOML"), "{error}");
+    let error = Settings::load_from(Some(Path::new("/nonexistent/helpdesk.toml")), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("/nonexistent/helpdesk.toml"), "{error}");
+}

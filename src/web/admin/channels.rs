@@ -1,0 +1,100 @@
+//! The channels page: what each channel reports about its health, per instance.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+
+use crate::store::{StoreError, on_pool};
+use crate::web::AppState;
+use crate::web::auth::Viewer;
+use crate::web::error::WebResult;
+use crate::web::pages::{Nav, render};
+use helpdesk_channel::ChannelKind;
+
+struct ChannelRow {
+    name: &'static str,
+    /// "enabled", "enabled on another instance" (a running one), or "not enabled".
+    state: &'static str,
+    /// The running instances that have it enabled.
+    instances: Vec<crate::store::instances::Instance>,
+    connections: Vec<crate::store::health::ChannelHealth>,
+    last_message: Option<DateTime<Utc>>,
+    failed_intake_24h: i64,
+    last_intake_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "web/channels.html")]
+struct ChannelsPage {
+    nav: Option<Nav>,
+    channels: Vec<ChannelRow>,
+    /// Every running instance, with its channels.
+    instances: Vec<crate::store::instances::Instance>,
+}
+
+pub async fn channels(State(state): State<AppState>, viewer: Viewer) -> WebResult<Response> {
+    viewer.require_admin()?;
+    let config = &state.config;
+    let since = Utc::now() - chrono::Duration::hours(24);
+    let health = crate::store::health::list(&state.store).await?;
+    let running = crate::store::instances::running(&state.store, Utc::now()).await?;
+    let mut rows = Vec::new();
+    for (channel, configured) in [
+        (ChannelKind::Email, config.email_enabled),
+        (ChannelKind::Telegram, config.telegram_enabled),
+        (ChannelKind::Discord, config.discord_enabled),
+    ] {
+        let name = channel.as_str();
+        let (last_message, failed): (Option<DateTime<Utc>>, i64) =
+            on_pool!(&state.store, pool => sqlx::query_as(
+            "SELECT (SELECT MAX(received_at) FROM raw_messages WHERE channel = $1),
+                    (SELECT COUNT(*) FROM raw_messages
+                     WHERE channel = $1 AND intake_error IS NOT NULL AND received_at > $2)",
+        )
+        .bind(name)
+        .bind(since)
+        .fetch_one(pool)
+        .await)
+            .map_err(StoreError::from)?;
+        let last_intake_error: Option<String> = on_pool!(&state.store, pool => sqlx::query_scalar(
+            "SELECT intake_error FROM raw_messages
+             WHERE channel = $1 AND intake_error IS NOT NULL ORDER BY received_at DESC LIMIT 1",
+        )
+        .bind(name)
+        .fetch_optional(pool)
+        .await)
+        .map_err(StoreError::from)?;
+        let connections: Vec<_> = health
+            .iter()
+            .filter(|connection| connection.channel == name)
+            .cloned()
+            .collect();
+        // What runs is what running instances say, not what connections once reported
+        // (their rows stay after an instance stops).
+        let instances: Vec<_> = running
+            .iter()
+            .filter(|instance| instance.runs(channel))
+            .cloned()
+            .collect();
+        let state = match (configured, instances.is_empty()) {
+            (true, _) => "enabled",
+            (false, false) => "enabled on another instance",
+            (false, true) => "not enabled",
+        };
+        rows.push(ChannelRow {
+            name,
+            state,
+            instances,
+            connections,
+            last_message,
+            failed_intake_24h: failed,
+            last_intake_error,
+        });
+    }
+    render(&ChannelsPage {
+        nav: Nav::of(&viewer, "channels"),
+        channels: rows,
+        instances: running,
+    })
+}

@@ -1,0 +1,19 @@
+//! The admin pages, one file each: departments, agents, channel health and the job queue (the
+//! rules have their own module, `rule_editor`).
+//! Every handler starts with the role check, so agents get 403 whatever they request.
+
+mod agents;
+mod channels;
+mod departments;
+mod jobs;
+
+pub use agents::{
+    account_error, agents, create_agent, set_agent_active, set_agent_password, update_agent,
+    update_chat_ids,
+};
+pub use channels::channels;
+pub use departments::{create_department, departments, update_department};
+pub use jobs::{jobs, retry_job};
+
+#[derive(serde::Deserialize)]
+pub struct Empty {}
