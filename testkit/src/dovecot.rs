@@ -10,9 +10,6 @@
 //! Mail access runs as the current user, or, when the tests run as root (Dovecot refuses mail
 //! access for uid 0), as the system user `helpdesk-test`, created here if missing.
 
-// Each test binary that includes this file uses only part of it.
-#![allow(dead_code)]
-
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader};

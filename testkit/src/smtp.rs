@@ -5,8 +5,6 @@
 //! Written here rather than using mailin-embedded 0.8: that crate only compiles with its
 //! `rtls` feature, whose rustls defaults pull in aws-lc-rs, which this tree avoids.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

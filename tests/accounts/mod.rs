@@ -2,8 +2,8 @@
 //! department (the real binary, `serve` running), passwords set from the command line, by an
 //! admin and by the person at /account, and disabling someone, from the pages and the API.
 
-mod support;
 
+use crate::support;
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
@@ -12,9 +12,9 @@ use helpdesk::domain::Role;
 use helpdesk::jobs;
 use helpdesk::store::{self, api_tokens};
 use serde_json::{Value, json};
-use support::TestStore;
-use support::cli::{Serve, envs};
-use support::web::{Browser, PASSWORD, WebApp, agent_with_password, apps, call};
+use crate::support::TestStore;
+use crate::support::cli::{Serve, envs};
+use crate::support::web::{Browser, PASSWORD, WebApp, agent_with_password, apps, call};
 
 // ---- the real binary ----
 

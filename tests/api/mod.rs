@@ -3,8 +3,8 @@
 //! changes, rules, signed webhook deliveries retried after failures, and readiness when the
 //! database goes away.
 
-mod support;
 
+use crate::support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,8 +16,8 @@ use helpdesk::jobs;
 use helpdesk::store::{self, api_tokens};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use support::stores;
-use support::web::{Reply, WebApp, apps, call};
+use crate::support::stores;
+use crate::support::web::{Reply, WebApp, apps, call};
 use tower::ServiceExt;
 
 async fn token(app: &WebApp, agent_id: i64, role: Role) -> String {

@@ -1,7 +1,7 @@
 //! The `helpdesk` binary as operators use it.
 
-mod support;
 
+use crate::support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::cli::{Env, envs};
+use crate::support::cli::{Env, envs};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail")

@@ -1,7 +1,6 @@
 //! Replies go out on the customer's channel through the job queue, with retries, and a reply
 //! that cannot be delivered is marked failed on its ticket.
 
-mod support;
 
 fn test_settings() -> helpdesk::jobs::JobSettings {
     helpdesk::jobs::JobSettings::from_settings(
@@ -9,6 +8,7 @@ fn test_settings() -> helpdesk::jobs::JobSettings {
     )
 }
 
+use crate::support;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,7 +24,7 @@ use helpdesk::jobs::{
 };
 use helpdesk::store;
 use helpdesk::store::outbound::NewReply;
-use support::{TestStore, mail, stores};
+use crate::support::{TestStore, mail, stores};
 
 /// A mail channel that fails a number of times before it delivers.
 struct FlakyMail {

@@ -1,8 +1,8 @@
 //! The Discord channel end to end: the real serenity client against the fake Discord of
 //! `testkit` (REST and gateway), the chat desk, intake and the job workers, on every backend.
 
-mod support;
 
+use crate::support;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store::{self, Store};
 use helpdesk_testkit::discord::{AGENTS_CHANNEL_ID, Failure, FakeDiscord, Sent, Upload, User};
 use serde_json::json;
-use support::{TestStore, stores};
+use crate::support::{TestStore, stores};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

@@ -2,10 +2,9 @@
 //! new ticket (through a real SMTP conversation), loop protection, bounces of our own mail,
 //! out-of-office replies, quoted text, and attachments too large to keep.
 
-#[path = "../channels/email/tests/support/smtp.rs"]
-mod smtp;
-mod support;
 
+use crate::support;
+use helpdesk_testkit::smtp;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,7 @@ use helpdesk::store;
 use helpdesk::store::outbound::NewReply;
 use helpdesk::store::tickets::{Actor, MessageView, TicketDetail};
 use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
-use support::{TestStore, mail, stores};
+use crate::support::{TestStore, mail, stores};
 
 const SUPPORT: &str = "support@helpdesk.example";
 

@@ -1,17 +1,15 @@
 //! Mail in a real IMAP mailbox (Dovecot) becomes tickets through the application's intake,
 //! once, across restarts.
 
-#[path = "../channels/email/tests/support/dovecot.rs"]
-mod dovecot;
-mod support;
 
+use helpdesk_testkit::dovecot;
 use std::time::{Duration, Instant};
 
 use helpdesk::email;
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::intake::{Intake, Limits};
 use helpdesk::store;
-use support::{TestStore, mail, stores};
+use crate::support::{TestStore, mail, stores};
 use tokio::sync::watch;
 
 /// The application's IMAP intake on `dovecot`'s mailbox, as `serve` starts it.

@@ -5,12 +5,9 @@
 //! batch and is started again: nothing is lost or taken twice, and nobody gets two
 //! acknowledgements.
 
-#[path = "../channels/email/tests/support/dovecot.rs"]
-mod dovecot;
-#[path = "../channels/email/tests/support/smtp.rs"]
-mod smtp;
-mod support;
 
+use helpdesk_testkit::dovecot;
+use helpdesk_testkit::smtp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,7 +26,7 @@ use helpdesk_email::RawMail;
 use helpdesk_email::imap::{ImapIntake, Sink, Uid};
 use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use support::{TestStore, mail, stores};
+use crate::support::{TestStore, mail, stores};
 use tokio::sync::Notify;
 
 const SUPPORT: &str = "support@helpdesk.example";

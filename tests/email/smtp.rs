@@ -1,10 +1,9 @@
 //! An agent's reply leaves through a real SMTP conversation with the threading headers a mail
 //! client needs, and the customer's answer to it lands on the same ticket.
 
-#[path = "../channels/email/tests/support/smtp.rs"]
-mod smtp;
-mod support;
 
+use crate::support;
+use helpdesk_testkit::smtp;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use helpdesk::intake::Outcome;
 use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store::outbound::NewReply;
 use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
-use support::{mail, stores};
+use crate::support::{mail, stores};
 
 #[tokio::test]
 async fn a_reply_is_mailed_with_threading_headers_and_the_answer_threads_back() {

@@ -2,13 +2,13 @@
 //! are reported by line and leave nothing behind, and a second import of the file changes
 //! nothing.
 
-mod support;
 
+use crate::support;
 use chrono::Utc;
 use helpdesk::domain::AssignmentStrategy;
 use helpdesk::import_csv;
 use helpdesk::store;
-use support::stores;
+use crate::support::stores;
 
 const FILE: &str = "\
 number,subject,customer_email,customer_name,status,priority,department,assignee,created_at,body,tags

@@ -1,7 +1,7 @@
 //! Intake on every backend: tickets, threading, duplicates, attachments, bad input.
 
-mod support;
 
+use crate::support;
 use chrono::Utc;
 use helpdesk::domain::Status;
 use helpdesk::helpdesk_channel::{
@@ -11,7 +11,7 @@ use helpdesk::ingest;
 use helpdesk::intake::{Intake, Limits, Outcome};
 use helpdesk::store::tickets::Actor;
 use helpdesk::store::{self, Backend};
-use support::{mail, stores};
+use crate::support::{mail, stores};
 
 fn first(id: &str, from: &str, subject: &str) -> Vec<u8> {
     mail(

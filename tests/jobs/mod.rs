@@ -1,6 +1,5 @@
 //! The job queue on every backend: outbox relay, rules, assignment strategies, workers.
 
-mod support;
 
 fn test_settings() -> helpdesk::jobs::JobSettings {
     helpdesk::jobs::JobSettings::from_settings(
@@ -19,7 +18,7 @@ use helpdesk::jobs::{self, assign::Assigned};
 use helpdesk::store::agents::NewAgent;
 use helpdesk::store::rules::NewRule;
 use helpdesk::store::{self, Store};
-use support::{TestStore, mail, stores};
+use crate::support::{TestStore, mail, stores};
 
 async fn department(store: &Store, name: &str, strategy: AssignmentStrategy) -> i64 {
     store::agents::create_department(store, name, strategy, Utc::now())

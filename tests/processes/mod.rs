@@ -2,8 +2,8 @@
 //! killed (SIGKILL) while its jobs run loses none of them: after a restart every ticket is
 //! assigned, once. Two processes sharing one PostgreSQL never assign a ticket twice.
 
-mod support;
 
+use crate::support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use helpdesk::store::agents::NewAgent;
 use helpdesk::store::rules::NewRule;
 use helpdesk::store::tickets::AssignmentAudit;
 use helpdesk::store::{self, Store};
-use support::{TestStore, mail, stores};
+use crate::support::{TestStore, mail, stores};
 
 /// A `helpdesk serve` process on `db`, killed when dropped.
 struct Serve(Child);

@@ -2,12 +2,11 @@
 //! in the list's order and rare ones collected from the text indexes: both give the page the
 //! plain definition gives. Customers' addresses and names find their tickets in both plans.
 
-mod support;
 
 use helpdesk::domain::Status;
 use helpdesk::store::Store;
 use helpdesk::store::views::{self, ListQuery};
-use support::stores;
+use crate::support::stores;
 
 /// Enough tickets that a word in every sixteenth subject counts as common.
 const TICKETS: i64 = 12_000;

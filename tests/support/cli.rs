@@ -19,12 +19,13 @@ impl Env {
     }
 
     pub async fn postgres(server: &str, test: &str) -> Env {
-        let database_url = helpdesk::store::scratch::create_postgres_database(
-            server,
-            &format!("helpdesk_cli_{test}"),
-        )
-        .await
-        .expect("PostgreSQL reachable");
+        Env::postgres_database(server, &format!("helpdesk_cli_{test}")).await
+    }
+
+    async fn postgres_database(server: &str, name: &str) -> Env {
+        let database_url = helpdesk::store::scratch::create_postgres_database(server, name)
+            .await
+            .expect("PostgreSQL reachable");
         Env {
             dir: tempfile::tempdir().expect("temp dir"),
             database_url,
@@ -94,6 +95,16 @@ fn succeeded(args: &[&str], output: Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+impl super::Backend for Env {
+    async fn sqlite() -> Self {
+        Env::sqlite()
+    }
+
+    async fn postgres(server: &str, name: &str) -> Self {
+        Env::postgres_database(server, name).await
+    }
 }
 
 /// An environment per backend under test: SQLite, and PostgreSQL when `DATABASE_URL` names one.

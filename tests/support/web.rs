@@ -1,7 +1,6 @@
 //! Drives the web pages over HTTP in process: the router answers requests through
 //! `tower::ServiceExt::oneshot`, with cookies and CSRF tokens handled like a browser would.
 
-#![allow(dead_code)]
 
 use axum::Router;
 use axum::body::Body;
@@ -363,6 +362,16 @@ pub fn csrf_of(html: &str) -> Option<String> {
     let at = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
     let rest = &html[at..];
     Some(rest[..rest.find('"')?].to_owned())
+}
+
+impl super::Backend for WebApp {
+    async fn sqlite() -> Self {
+        WebApp::new(super::sqlite().await).await
+    }
+
+    async fn postgres(server: &str, name: &str) -> Self {
+        WebApp::new(<TestStore as super::Backend>::postgres(server, name).await).await
+    }
 }
 
 /// A served app per backend under test, named after the test.

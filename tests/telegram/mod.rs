@@ -1,8 +1,8 @@
 //! The Telegram channel end to end: the real teloxide client against the fake Bot API of
 //! `testkit`, the chat desk, intake and the job workers, on every backend.
 
-mod support;
 
+use crate::support;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store::{self, Store};
 use helpdesk_testkit::telegram::{Failure, FakeTelegram, Sent, Upload, User};
-use support::{TestStore, stores};
+use crate::support::{TestStore, stores};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

@@ -1,16 +1,16 @@
 //! The web pages over HTTP on every backend: sign-in and sessions, the role matrix, CSRF
 //! refusals, the ticket forms, the admin pages, downloads, and live events.
 
-mod support;
 
+use crate::support;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode, header};
 use chrono::Utc;
 use helpdesk::store::views::{self, ListQuery, Visibility};
 use http_body_util::BodyExt;
-use support::stores;
-use support::web::{PASSWORD, SignInForm, WebApp, apps};
+use crate::support::stores;
+use crate::support::web::{PASSWORD, SignInForm, WebApp, apps};
 use tower::ServiceExt;
 
 #[tokio::test]

@@ -2,15 +2,15 @@
 //! status, get told about an assignment, edit a rule; screenshots of the main pages go to
 //! target/screenshots/. Without chromedriver the suite is skipped with a reason, except in CI.
 
-mod support;
 
+use crate::support;
 use std::time::Duration;
 
 use chrono::Utc;
 use fantoccini::{Client, Locator};
 use helpdesk::store::manage;
-use support::browser::{browser, browser_with, require_chromedriver, screenshot, start_driver};
-use support::web::{PASSWORD, WebApp};
+use crate::support::browser::{browser, browser_with, require_chromedriver, screenshot, start_driver};
+use crate::support::web::{PASSWORD, WebApp};
 
 const WAIT: Duration = Duration::from_secs(15);
 

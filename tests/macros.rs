@@ -1,0 +1,42 @@
+//! `store_test!`: one test body run on every store, the way ripgrep's `rgtest!` reruns a test
+//! on a second regex engine.
+//!
+//! ```ignore
+//! store_test! {
+//!     #[tokio::test]
+//!     async fn replies_thread(db: TestStore) { ... }
+//! }
+//! ```
+//!
+//! expands into `mod replies_thread { fn sqlite; fn postgres }`, so `cargo test replies_thread`
+//! runs both and `cargo test sqlite` only the SQLite half. The argument's type says what the
+//! test starts from (anything implementing `support::Backend`: a store, a web app, a data
+//! directory for the binary). The PostgreSQL half creates a database named after the test's
+//! module path; without `DATABASE_URL` it prints SKIPPED and passes, except under `CI=true`,
+//! where it fails.
+
+macro_rules! store_test {
+    ($(#[$attr:meta])* async fn $name:ident($arg:ident: $ty:ty) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($arg: $ty) $body
+
+            $(#[$attr])*
+            async fn sqlite() {
+                body(<$ty as $crate::support::Backend>::sqlite().await).await;
+            }
+
+            $(#[$attr])*
+            async fn postgres() {
+                let Some(server) = $crate::support::postgres_url() else {
+                    eprintln!("SKIPPED: DATABASE_URL is not set; this test also runs on PostgreSQL");
+                    return;
+                };
+                let name = $crate::support::database_name(module_path!());
+                body(<$ty as $crate::support::Backend>::postgres(&server, &name).await).await;
+            }
+        }
+    };
+}
