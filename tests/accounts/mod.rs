@@ -31,9 +31,9 @@ async fn visible_tickets(base: &str, token: &str) -> Vec<Value> {
     page["items"].as_array().expect("items").clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_agents_added_without_a_department_get_forty_mails_fairly_at_once() {
-    for env in envs("accounts_day_one").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_agents_added_without_a_department_get_forty_mails_fairly_at_once(env: Env) {
         for (email, name) in [("ana@team.example", "Ana"), ("ben@team.example", "Ben")] {
             env.ok_with(
                 &[
@@ -107,9 +107,9 @@ async fn two_agents_added_without_a_department_get_forty_mails_fairly_at_once() 
     }
 }
 
-#[tokio::test]
-async fn user_password_disable_and_enable_from_the_command_line() {
-    for env in envs("accounts_cli").await {
+store_test! {
+    #[tokio::test]
+    async fn user_password_disable_and_enable_from_the_command_line(env: Env) {
         env.ok_with(
             &[
                 "user",
@@ -176,9 +176,9 @@ async fn user_password_disable_and_enable_from_the_command_line() {
     }
 }
 
-#[tokio::test]
-async fn seed_routes_assigns_and_prints_how_to_sign_in() {
-    for env in envs("accounts_seed").await {
+store_test! {
+    #[tokio::test]
+    async fn seed_routes_assigns_and_prints_how_to_sign_in(env: Env) {
         let out = env.ok(&["seed", "--tickets", "30"]);
         assert!(out.contains("/login"), "{out}");
         let demo_line = out
@@ -230,9 +230,9 @@ async fn signed_in(app: &WebApp, browser: &Browser) -> bool {
     app.get("/account", Some(browser)).await.status == StatusCode::OK
 }
 
-#[tokio::test]
-async fn people_change_their_own_password_at_account_and_other_sessions_end() {
-    for app in apps("accounts_own").await {
+store_test! {
+    #[tokio::test]
+    async fn people_change_their_own_password_at_account_and_other_sessions_end(app: WebApp) {
         let here = app.agent().await;
         let elsewhere = app.agent().await;
         let page = app.get("/account", Some(&here)).await;
@@ -333,9 +333,9 @@ async fn people_change_their_own_password_at_account_and_other_sessions_end() {
     }
 }
 
-#[tokio::test]
-async fn wrong_current_passwords_count_like_failed_sign_ins() {
-    for app in apps("accounts_limit").await {
+store_test! {
+    #[tokio::test]
+    async fn wrong_current_passwords_count_like_failed_sign_ins(app: WebApp) {
         let agent = app.agent().await;
         for _ in 0..helpdesk::sign_in::MAX_FAILURES {
             let wrong = app
@@ -371,9 +371,9 @@ async fn wrong_current_passwords_count_like_failed_sign_ins() {
     }
 }
 
-#[tokio::test]
-async fn admins_reset_passwords_and_disable_people_on_the_agents_page() {
-    for app in apps("accounts_admin").await {
+store_test! {
+    #[tokio::test]
+    async fn admins_reset_passwords_and_disable_people_on_the_agents_page(app: WebApp) {
         let s = &app.db.store;
         let admin = app.admin().await;
         let agent = app.agent().await;
@@ -556,9 +556,9 @@ async fn api(
     (reply.status, reply.body)
 }
 
-#[tokio::test]
-async fn the_api_adds_people_sets_passwords_and_disables_them() {
-    for app in apps("accounts_api").await {
+store_test! {
+    #[tokio::test]
+    async fn the_api_adds_people_sets_passwords_and_disables_them(app: WebApp) {
         let s = &app.db.store;
         let admin = api_tokens::create(s, app.admin_id, "admin", Role::Admin, Utc::now())
             .await
@@ -742,9 +742,9 @@ async fn the_api_adds_people_sets_passwords_and_disables_them() {
     }
 }
 
-#[tokio::test]
-async fn people_added_on_the_agents_page_without_a_department_join_the_default_one() {
-    for app in apps("accounts_web_add").await {
+store_test! {
+    #[tokio::test]
+    async fn people_added_on_the_agents_page_without_a_department_join_the_default_one(app: WebApp) {
         let admin = app.admin().await;
         let page = app.get("/admin/agents", Some(&admin)).await;
         assert!(page.body.contains("None ticked: General"), "{}", page.body);

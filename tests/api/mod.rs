@@ -34,9 +34,9 @@ async fn ticket_count(app: &WebApp) -> i64 {
         .tickets
 }
 
-#[tokio::test]
-async fn tokens_are_required_and_agent_tokens_are_refused_admin_endpoints() {
-    for app in apps("api_auth").await {
+store_test! {
+    #[tokio::test]
+    async fn tokens_are_required_and_agent_tokens_are_refused_admin_endpoints(app: WebApp) {
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let agent = token(&app, app.agent_id, Role::Agent).await;
         let number = app
@@ -195,9 +195,9 @@ async fn tokens_are_required_and_agent_tokens_are_refused_admin_endpoints() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn creates_racing_with_one_key_make_one_ticket_and_only_repeats_say_replayed() {
-    for app in apps("api_idempotency_race").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn creates_racing_with_one_key_make_one_ticket_and_only_repeats_say_replayed(app: WebApp) {
         let backend = app.db.backend();
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let before = ticket_count(&app).await;
@@ -250,9 +250,9 @@ async fn creates_racing_with_one_key_make_one_ticket_and_only_repeats_say_replay
     }
 }
 
-#[tokio::test]
-async fn a_create_sent_twice_with_one_idempotency_key_makes_one_ticket() {
-    for app in apps("api_idempotency").await {
+store_test! {
+    #[tokio::test]
+    async fn a_create_sent_twice_with_one_idempotency_key_makes_one_ticket(app: WebApp) {
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let before = ticket_count(&app).await;
         let body = json!({
@@ -375,9 +375,9 @@ async fn a_create_sent_twice_with_one_idempotency_key_makes_one_ticket() {
     }
 }
 
-#[tokio::test]
-async fn the_ticket_list_filters_like_the_web_page_and_pages_with_a_cursor() {
-    for app in apps("api_list").await {
+store_test! {
+    #[tokio::test]
+    async fn the_ticket_list_filters_like_the_web_page_and_pages_with_a_cursor(app: WebApp) {
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let agent = token(&app, app.agent_id, Role::Agent).await;
         let mut billing = Vec::new();
@@ -520,9 +520,9 @@ async fn the_ticket_list_filters_like_the_web_page_and_pages_with_a_cursor() {
     }
 }
 
-#[tokio::test]
-async fn tickets_change_and_answer_through_the_api_with_history_and_problems() {
-    for app in apps("api_changes").await {
+store_test! {
+    #[tokio::test]
+    async fn tickets_change_and_answer_through_the_api_with_history_and_problems(app: WebApp) {
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let number = app
             .ticket("changes-1@example.org", "Login broken", "I cannot sign in")
@@ -765,9 +765,9 @@ async fn tickets_change_and_answer_through_the_api_with_history_and_problems() {
     }
 }
 
-#[tokio::test]
-async fn rules_are_validated_like_the_web_editor() {
-    for app in apps("api_rules").await {
+store_test! {
+    #[tokio::test]
+    async fn rules_are_validated_like_the_web_editor(app: WebApp) {
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let created = call(
             &app,
@@ -856,9 +856,9 @@ async fn rules_are_validated_like_the_web_editor() {
     }
 }
 
-#[tokio::test]
-async fn rules_come_with_warnings_a_preview_and_a_place_to_move_to() {
-    for app in apps("api_rule_checks").await {
+store_test! {
+    #[tokio::test]
+    async fn rules_come_with_warnings_a_preview_and_a_place_to_move_to(app: WebApp) {
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let invoice = app
             .ticket(
@@ -959,9 +959,9 @@ async fn rules_come_with_warnings_a_preview_and_a_place_to_move_to() {
     }
 }
 
-#[tokio::test]
-async fn jobs_name_their_ticket_and_times_and_filter_by_queue() {
-    for app in apps("api_jobs").await {
+store_test! {
+    #[tokio::test]
+    async fn jobs_name_their_ticket_and_times_and_filter_by_queue(app: WebApp) {
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let number = app.ticket("api-job@example.org", "Deliver me", "x").await;
         jobs::deliver::send_reply(
@@ -1154,9 +1154,9 @@ async fn wait_for(what: &str, seconds: u64, mut done: impl AsyncFnMut() -> bool)
     }
 }
 
-#[tokio::test]
-async fn webhooks_are_signed_and_retried_until_the_receiver_accepts() {
-    for app in apps("api_webhooks").await {
+store_test! {
+    #[tokio::test]
+    async fn webhooks_are_signed_and_retried_until_the_receiver_accepts(app: WebApp) {
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let (receiver, url) = start_receiver(2).await;
         let registered = call(
@@ -1333,9 +1333,9 @@ async fn webhooks_are_signed_and_retried_until_the_receiver_accepts() {
     }
 }
 
-#[tokio::test]
-async fn a_webhook_that_keeps_failing_is_marked_failed_and_shows_in_the_job_queue() {
-    for app in apps("api_webhook_failing").await {
+store_test! {
+    #[tokio::test]
+    async fn a_webhook_that_keeps_failing_is_marked_failed_and_shows_in_the_job_queue(app: WebApp) {
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let (receiver, url) = start_receiver(usize::MAX).await;
         let registered = call(
@@ -1433,9 +1433,9 @@ async fn a_webhook_that_keeps_failing_is_marked_failed_and_shows_in_the_job_queu
     }
 }
 
-#[tokio::test]
-async fn metrics_count_the_traffic_and_readyz_turns_503_without_a_database() {
-    for app in apps("api_metrics").await {
+store_test! {
+    #[tokio::test]
+    async fn metrics_count_the_traffic_and_readyz_turns_503_without_a_database(app: WebApp) {
         let admin = token(&app, app.admin_id, Role::Admin).await;
         for n in 0..3 {
             app.ticket(&format!("metrics-{n}@example.org"), "Count me", "hello")
@@ -1585,10 +1585,10 @@ fn numbers(reply: &Reply) -> Vec<i64> {
     numbers
 }
 
-/// An agent's token sees the customers of the tickets it may see; an admin's sees all.
-#[tokio::test]
-async fn an_agents_token_sees_only_the_customers_of_their_departments_tickets() {
-    for app in apps("api_customer_scope").await {
+store_test! {
+    /// An agent's token sees the customers of the tickets it may see; an admin's sees all.
+    #[tokio::test]
+    async fn an_agents_token_sees_only_the_customers_of_their_departments_tickets(app: WebApp) {
         let backend = app.db.backend();
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let agent = token(&app, app.agent_id, Role::Agent).await;
@@ -1677,9 +1677,9 @@ async fn an_agents_token_sees_only_the_customers_of_their_departments_tickets() 
     }
 }
 
-#[tokio::test]
-async fn customers_are_searched_renamed_and_merged_over_the_api() {
-    for app in apps("api_customers").await {
+store_test! {
+    #[tokio::test]
+    async fn customers_are_searched_renamed_and_merged_over_the_api(app: WebApp) {
         let backend = app.db.backend();
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let agent = token(&app, app.agent_id, Role::Agent).await;
@@ -1840,9 +1840,9 @@ async fn customers_are_searched_renamed_and_merged_over_the_api() {
     }
 }
 
-#[tokio::test]
-async fn a_reply_on_a_channel_no_instance_runs_answers_409_naming_the_setting() {
-    for db in stores("api_channel_off").await {
+store_test! {
+    #[tokio::test]
+    async fn a_reply_on_a_channel_no_instance_runs_answers_409_naming_the_setting(db: TestStore) {
         let config = support::web::config(&db);
         let app = WebApp::with_config(db, config).await;
         let admin = token(&app, app.admin_id, Role::Admin).await;
@@ -1883,9 +1883,9 @@ async fn a_reply_on_a_channel_no_instance_runs_answers_409_naming_the_setting() 
     }
 }
 
-#[tokio::test]
-async fn merging_other_customers_tickets_needs_confirmation_and_history_has_text() {
-    for app in apps("api_merge").await {
+store_test! {
+    #[tokio::test]
+    async fn merging_other_customers_tickets_needs_confirmation_and_history_has_text(app: WebApp) {
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let mut numbers = Vec::new();
         for (from, id) in [
@@ -2012,9 +2012,9 @@ async fn merging_other_customers_tickets_needs_confirmation_and_history_has_text
     }
 }
 
-#[tokio::test]
-async fn ticket_json_names_each_sender_address_and_the_link_a_stranger_made() {
-    for app in apps("api_stranger_link").await {
+store_test! {
+    #[tokio::test]
+    async fn ticket_json_names_each_sender_address_and_the_link_a_stranger_made(app: WebApp) {
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let number = app
             .mail_from("Ada Lovelace <ada@example.org>", "al1@x", "Printer")

@@ -15,9 +15,9 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail")
 }
 
-#[tokio::test]
-async fn ingesting_a_mailbox_twice_creates_its_tickets_once() {
-    for env in envs("ingest").await {
+store_test! {
+    #[tokio::test]
+    async fn ingesting_a_mailbox_twice_creates_its_tickets_once(env: Env) {
         let fixtures = fixtures();
         let fixtures = fixtures.to_str().expect("utf-8 path");
         let first = env.ok(&["ingest", "--concurrency", "1", fixtures]);
@@ -129,9 +129,9 @@ async fn ingesting_a_mailbox_twice_creates_its_tickets_once() {
     }
 }
 
-#[tokio::test]
-async fn users_are_added_with_hashed_passwords_and_listed() {
-    for env in envs("users").await {
+store_test! {
+    #[tokio::test]
+    async fn users_are_added_with_hashed_passwords_and_listed(env: Env) {
         env.ok(&["department", "add", "Billing", "--strategy", "least_open"]);
         let mut add = env
             .command()
@@ -349,9 +349,9 @@ fn serve_migrates_and_answers_health_checks_until_terminated() {
     assert!(running().is_empty(), "a clean stop removes the instance");
 }
 
-#[tokio::test]
-async fn an_agent_replies_from_the_command_line_and_the_reply_is_queued() {
-    for env in envs("reply").await {
+store_test! {
+    #[tokio::test]
+    async fn an_agent_replies_from_the_command_line_and_the_reply_is_queued(env: Env) {
         let fixtures = fixtures();
         env.ok(&[
             "ingest",
@@ -450,9 +450,9 @@ async fn an_agent_replies_from_the_command_line_and_the_reply_is_queued() {
     }
 }
 
-#[tokio::test]
-async fn commands_whose_reader_left_end_quietly() {
-    for env in envs("cli_closed_pipe").await {
+store_test! {
+    #[tokio::test]
+    async fn commands_whose_reader_left_end_quietly(env: Env) {
         env.ok(&["seed", "--tickets", "3"]);
         let commands: &[&[&str]] = &[
             &["ticket", "list"],

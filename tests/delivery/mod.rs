@@ -106,9 +106,9 @@ async fn reply(
     stored.message_id
 }
 
-#[tokio::test]
-async fn a_reply_is_retried_with_growing_waits_then_sent_with_threading_headers() {
-    for db in stores("delivery_retry").await {
+store_test! {
+    #[tokio::test]
+    async fn a_reply_is_retried_with_growing_waits_then_sent_with_threading_headers(db: TestStore) {
         let (number, agent) = setup(&db).await;
         let t0: DateTime<Utc> = "2026-11-25T10:00:00Z".parse().expect("time");
         let message = reply(&db, number, agent, MessageKind::Public, t0).await;
@@ -187,9 +187,9 @@ async fn a_reply_is_retried_with_growing_waits_then_sent_with_threading_headers(
     }
 }
 
-#[tokio::test]
-async fn a_reply_that_cannot_be_delivered_is_marked_failed_and_kept() {
-    for db in stores("delivery_failure").await {
+store_test! {
+    #[tokio::test]
+    async fn a_reply_that_cannot_be_delivered_is_marked_failed_and_kept(db: TestStore) {
         let (number, agent) = setup(&db).await;
         let mut now: DateTime<Utc> = "2026-11-25T10:00:00Z".parse().expect("time");
         let message = reply(&db, number, agent, MessageKind::Public, now).await;
@@ -284,9 +284,9 @@ async fn a_reply_that_cannot_be_delivered_is_marked_failed_and_kept() {
     }
 }
 
-#[tokio::test]
-async fn the_delivery_worker_sends_a_reply_soon_after_it_is_written() {
-    for db in stores("delivery_worker").await {
+store_test! {
+    #[tokio::test]
+    async fn the_delivery_worker_sends_a_reply_soon_after_it_is_written(db: TestStore) {
         let (number, agent) = setup(&db).await;
         let channel = FlakyMail::new(0, false);
         let deliverers = Deliverers::default().with(ChannelKind::Email, channel.clone());
@@ -364,9 +364,9 @@ async fn deliver_jobs(db: &TestStore) -> usize {
         .count()
 }
 
-#[tokio::test]
-async fn a_reply_on_a_channel_no_running_instance_has_is_refused_when_written() {
-    for db in stores("delivery_refused").await {
+store_test! {
+    #[tokio::test]
+    async fn a_reply_on_a_channel_no_running_instance_has_is_refused_when_written(db: TestStore) {
         let (number, agent) = setup(&db).await;
         let now = Utc::now();
         let before = store::tickets::detail(&db.store, number)
@@ -444,9 +444,9 @@ async fn a_reply_on_a_channel_no_running_instance_has_is_refused_when_written() 
     }
 }
 
-#[tokio::test]
-async fn a_reply_whose_channel_stopped_running_fails_after_its_attempts() {
-    for db in stores("delivery_channel_gone").await {
+store_test! {
+    #[tokio::test]
+    async fn a_reply_whose_channel_stopped_running_fails_after_its_attempts(db: TestStore) {
         let (number, agent) = setup(&db).await;
         let mut now: DateTime<Utc> = "2026-11-25T10:00:00Z".parse().expect("time");
         // Written while mail ran; now no process delivers mail.
@@ -487,9 +487,9 @@ async fn a_reply_whose_channel_stopped_running_fails_after_its_attempts() {
     }
 }
 
-#[tokio::test]
-async fn a_reply_for_a_channel_another_instance_runs_is_handed_over_uncounted() {
-    for db in stores("delivery_hand_over").await {
+store_test! {
+    #[tokio::test]
+    async fn a_reply_for_a_channel_another_instance_runs_is_handed_over_uncounted(db: TestStore) {
         let (number, agent) = setup(&db).await;
         let now = Utc::now();
         support::other_instance(&db.store, &[ChannelKind::Email], now).await;
@@ -544,9 +544,9 @@ async fn health_of_mail_connected(db: &TestStore) -> bool {
         .any(|h| h.channel == "email" && h.connected)
 }
 
-#[tokio::test]
-async fn a_reply_to_a_customer_without_an_address_on_the_channel_fails_at_once() {
-    for db in stores("delivery_no_recipient").await {
+store_test! {
+    #[tokio::test]
+    async fn a_reply_to_a_customer_without_an_address_on_the_channel_fails_at_once(db: TestStore) {
         let (number, agent) = setup(&db).await;
         let now = Utc::now();
         let message = reply(&db, number, agent, MessageKind::Public, now).await;

@@ -207,9 +207,9 @@ async fn open_ticket(fake: &FakeDiscord, customer: &User, text: &str) -> (i64, u
     (number, thread_of(fake, number).await)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dm_becomes_a_ticket_with_a_thread_and_the_agents_answer_reaches_the_customer() {
-    for db in stores("discord_round_trip").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dm_becomes_a_ticket_with_a_thread_and_the_agents_answer_reaches_the_customer(db: TestStore) {
         let fake = FakeDiscord::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         let running = Running::start(&db, &fake).await;
@@ -347,9 +347,9 @@ async fn answer_to(fake: &FakeDiscord, interaction: u64) -> Sent {
         })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn text_and_slash_commands_change_the_ticket_and_strangers_cannot_act() {
-    for db in stores("discord_commands").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn text_and_slash_commands_change_the_ticket_and_strangers_cannot_act(db: TestStore) {
         let fake = FakeDiscord::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         agent(&db.store, "kim@example.org", "Kim Lee", 556).await;
@@ -482,9 +482,9 @@ async fn text_and_slash_commands_change_the_ticket_and_strangers_cannot_act() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn files_go_both_ways_and_edits_and_deletions_are_kept() {
-    for db in stores("discord_files").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn files_go_both_ways_and_edits_and_deletions_are_kept(db: TestStore) {
         let fake = FakeDiscord::start(TOKEN).await;
         let sam = agent(&db.store, "sam@example.org", "Sam", 555).await;
         let running = Running::start(&db, &fake).await;
@@ -626,9 +626,9 @@ async fn files_go_both_ways_and_edits_and_deletions_are_kept() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dropped_gateway_connection_is_resumed_and_nothing_is_missed() {
-    for db in stores("discord_resume").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_gateway_connection_is_resumed_and_nothing_is_missed(db: TestStore) {
         let fake = FakeDiscord::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         let running = Running::start(&db, &fake).await;
@@ -682,9 +682,9 @@ async fn a_dropped_gateway_connection_is_resumed_and_nothing_is_missed() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_repeats_nothing() {
-    for db in stores("discord_restart").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_repeats_nothing(db: TestStore) {
         let fake = FakeDiscord::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         let ada = User::new(42, "Ada");
@@ -760,9 +760,9 @@ async fn a_restart_repeats_nothing() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
-    for db in stores("discord_retry").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rate_limits_and_outages_go_back_to_the_delivery_queue(db: TestStore) {
         let fake = FakeDiscord::start(TOKEN).await;
         let sam = agent(&db.store, "sam@example.org", "Sam", 555).await;
         let running = Running::start(&db, &fake).await;
@@ -849,9 +849,9 @@ async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_token_is_reported_and_no_gateway_is_tried() {
-    for db in stores("discord_bad_token").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_token_is_reported_and_no_gateway_is_tried(db: TestStore) {
         logs();
         let fake = FakeDiscord::start("another-bots-token").await;
         let settings = settings(&fake);
@@ -895,9 +895,9 @@ async fn a_refused_token_is_reported_and_no_gateway_is_tried() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dms_sent_while_the_bot_was_away_join_the_ticket_once_and_in_order() {
-    for db in stores("discord_offline_dms").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dms_sent_while_the_bot_was_away_join_the_ticket_once_and_in_order(db: TestStore) {
         let fake = FakeDiscord::start(TOKEN).await;
         let ada = User::new(42, "Ada");
         let dm = fake.dm_channel_of(&ada);
@@ -965,9 +965,9 @@ async fn dms_sent_while_the_bot_was_away_join_the_ticket_once_and_in_order() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn answers_to_agents_that_fail_are_sent_again_and_a_failed_slash_answer_follows() {
-    for db in stores("discord_answer_retry").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn answers_to_agents_that_fail_are_sent_again_and_a_failed_slash_answer_follows(db: TestStore) {
         let fake = FakeDiscord::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         let running = Running::start(&db, &fake).await;
@@ -1042,9 +1042,9 @@ async fn notices_quoting(fake: &FakeDiscord, thread: u64, count: usize) -> Vec<S
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_notice_quotes_the_dm_it_announces_live_and_after_a_restart() {
-    for db in stores("discord_notice_quotes").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_notice_quotes_the_dm_it_announces_live_and_after_a_restart(db: TestStore) {
         let fake = FakeDiscord::start(TOKEN).await;
         let ada = User::new(42, "Ada");
         let running = Running::start(&db, &fake).await;

@@ -79,9 +79,9 @@ fn automatic(ticket: &TicketDetail) -> Vec<&MessageView> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_new_ticket_is_acknowledged_by_mail_once_and_the_answer_threads_back() {
-    for db in stores("auto_acknowledge").await {
+store_test! {
+    #[tokio::test]
+    async fn a_new_ticket_is_acknowledged_by_mail_once_and_the_answer_threads_back(db: TestStore) {
         let intake = answering(&db);
         let server = smtp::SmtpServer::start(smtp::Config::default()).await;
         let sender = SmtpSender::new(&SmtpSettings {
@@ -212,9 +212,9 @@ async fn a_new_ticket_is_acknowledged_by_mail_once_and_the_answer_threads_back()
     }
 }
 
-#[tokio::test]
-async fn no_automatic_mail_to_auto_replies_lists_daemons_or_ourselves() {
-    for db in stores("auto_no_loops").await {
+store_test! {
+    #[tokio::test]
+    async fn no_automatic_mail_to_auto_replies_lists_daemons_or_ourselves(db: TestStore) {
         let intake = answering(&db);
         let senders: [&[&str]; 6] = [
             &["From: ada@example.org", "Auto-Submitted: auto-replied"],
@@ -257,9 +257,9 @@ async fn no_automatic_mail_to_auto_replies_lists_daemons_or_ourselves() {
     }
 }
 
-#[tokio::test]
-async fn a_bounce_of_our_reply_joins_its_ticket_and_fails_the_reply() {
-    for db in stores("auto_bounce").await {
+store_test! {
+    #[tokio::test]
+    async fn a_bounce_of_our_reply_joins_its_ticket_and_fails_the_reply(db: TestStore) {
         let intake = answering(&db);
         let number = created(
             &intake,
@@ -351,9 +351,9 @@ async fn a_bounce_of_our_reply_joins_its_ticket_and_fails_the_reply() {
     }
 }
 
-#[tokio::test]
-async fn an_out_of_office_reply_reopens_nothing_and_a_reply_keeps_its_quote_apart() {
-    for db in stores("auto_out_of_office").await {
+store_test! {
+    #[tokio::test]
+    async fn an_out_of_office_reply_reopens_nothing_and_a_reply_keeps_its_quote_apart(db: TestStore) {
         let intake = answering(&db);
         let number = created(
             &intake,
@@ -452,9 +452,9 @@ fn with_attachment(headers: &[&str], filename: &str, size: usize) -> Vec<u8> {
     raw.into_bytes()
 }
 
-#[tokio::test]
-async fn an_attachment_too_large_is_recorded_and_the_customer_told() {
-    for db in stores("auto_refused_attachment").await {
+store_test! {
+    #[tokio::test]
+    async fn an_attachment_too_large_is_recorded_and_the_customer_told(db: TestStore) {
         let intake = db
             .intake_with(Limits {
                 max_attachment_bytes: 1024,

@@ -47,9 +47,9 @@ async fn wait_for_messages(db: &TestStore, messages: i64) -> store::tickets::Tot
     }
 }
 
-#[tokio::test]
-async fn mailbox_mail_becomes_tickets_once_across_restarts() {
-    for db in stores("imap_intake").await {
+store_test! {
+    #[tokio::test]
+    async fn mailbox_mail_becomes_tickets_once_across_restarts(db: TestStore) {
         // A mailbox of its own per backend.
         let Some(dovecot) = dovecot::Dovecot::start() else {
             return;
@@ -146,9 +146,9 @@ async fn mailbox_mail_becomes_tickets_once_across_restarts() {
     }
 }
 
-#[tokio::test]
-async fn a_mail_over_the_size_limit_is_fetched_as_its_headers_and_becomes_a_ticket_that_says_so() {
-    for db in stores("imap_oversized").await {
+store_test! {
+    #[tokio::test]
+    async fn a_mail_over_the_size_limit_is_fetched_as_its_headers_and_becomes_a_ticket_that_says_so(db: TestStore) {
         let Some(dovecot) = dovecot::Dovecot::start() else {
             return;
         };
@@ -237,9 +237,9 @@ async fn a_mail_over_the_size_limit_is_fetched_as_its_headers_and_becomes_a_tick
     }
 }
 
-#[tokio::test]
-async fn a_mailbox_that_lists_replies_before_what_they_answer_gives_one_ticket() {
-    for db in stores("imap_out_of_order").await {
+store_test! {
+    #[tokio::test]
+    async fn a_mailbox_that_lists_replies_before_what_they_answer_gives_one_ticket(db: TestStore) {
         let Some(dovecot) = dovecot::Dovecot::start() else {
             return;
         };

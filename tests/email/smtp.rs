@@ -16,9 +16,9 @@ use helpdesk::store::outbound::NewReply;
 use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
 use crate::support::{mail, stores};
 
-#[tokio::test]
-async fn a_reply_is_mailed_with_threading_headers_and_the_answer_threads_back() {
-    for db in stores("smtp_reply").await {
+store_test! {
+    #[tokio::test]
+    async fn a_reply_is_mailed_with_threading_headers_and_the_answer_threads_back(db: TestStore) {
         let server = smtp::SmtpServer::start(smtp::Config::default()).await;
         let sender = SmtpSender::new(&SmtpSettings {
             host: "127.0.0.1".into(),
@@ -120,9 +120,9 @@ async fn a_reply_is_mailed_with_threading_headers_and_the_answer_threads_back() 
     }
 }
 
-#[tokio::test]
-async fn a_file_attached_to_a_reply_goes_out_with_it() {
-    for db in stores("smtp_attachment").await {
+store_test! {
+    #[tokio::test]
+    async fn a_file_attached_to_a_reply_goes_out_with_it(db: TestStore) {
         let server = smtp::SmtpServer::start(smtp::Config::default()).await;
         let sender = SmtpSender::new(&SmtpSettings {
             host: "127.0.0.1".into(),

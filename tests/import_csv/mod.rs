@@ -22,9 +22,9 @@ Please come.\",hardware;fire
 5005,Resolved long ago,ada@example.org,,resolved,low,,,2023-12-24,Thanks!,
 ";
 
-#[tokio::test]
-async fn good_rows_become_tickets_and_bad_rows_are_reported_by_line() {
-    for db in stores("import_csv").await {
+store_test! {
+    #[tokio::test]
+    async fn good_rows_become_tickets_and_bad_rows_are_reported_by_line(db: TestStore) {
         let s = &db.store;
         store::agents::create_department(
             s,

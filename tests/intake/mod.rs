@@ -53,9 +53,9 @@ fn threaded(outcome: &Outcome) -> i64 {
     }
 }
 
-#[tokio::test]
-async fn a_new_mail_opens_a_ticket_and_keeps_the_raw_message() {
-    for db in stores("new_mail").await {
+store_test! {
+    #[tokio::test]
+    async fn a_new_mail_opens_a_ticket_and_keeps_the_raw_message(db: TestStore) {
         let raw = first(
             "a1@example.org",
             "Ada Lovelace <Ada@Example.org>",
@@ -94,9 +94,9 @@ async fn a_new_mail_opens_a_ticket_and_keeps_the_raw_message() {
     }
 }
 
-#[tokio::test]
-async fn replies_thread_by_headers_and_by_subject_tag() {
-    for db in stores("threading").await {
+store_test! {
+    #[tokio::test]
+    async fn replies_thread_by_headers_and_by_subject_tag(db: TestStore) {
         let intake = &db.intake;
         let number = created(
             &intake
@@ -158,9 +158,9 @@ async fn replies_thread_by_headers_and_by_subject_tag() {
     }
 }
 
-#[tokio::test]
-async fn a_reply_that_arrives_before_its_parent_still_shares_its_ticket() {
-    for db in stores("out_of_order").await {
+store_test! {
+    #[tokio::test]
+    async fn a_reply_that_arrives_before_its_parent_still_shares_its_ticket(db: TestStore) {
         let child = reply(
             "o2@example.org",
             "o1@example.org",
@@ -183,9 +183,9 @@ async fn a_reply_that_arrives_before_its_parent_still_shares_its_ticket() {
     }
 }
 
-#[tokio::test]
-async fn the_same_message_twice_is_a_counted_duplicate() {
-    for db in stores("duplicates").await {
+store_test! {
+    #[tokio::test]
+    async fn the_same_message_twice_is_a_counted_duplicate(db: TestStore) {
         let raw = first("d1@example.org", "ada@example.org", "Twice");
         created(&db.intake.accept_email(raw.clone()).await.expect("first"));
         assert_eq!(
@@ -203,9 +203,9 @@ async fn the_same_message_twice_is_a_counted_duplicate() {
     }
 }
 
-#[tokio::test]
-async fn concurrent_intakes_of_one_message_store_it_once() {
-    for db in stores("concurrent_same").await {
+store_test! {
+    #[tokio::test]
+    async fn concurrent_intakes_of_one_message_store_it_once(db: TestStore) {
         let raw = first("c1@example.org", "ada@example.org", "Race");
         let mut tasks = Vec::new();
         for _ in 0..8 {
@@ -236,9 +236,9 @@ async fn concurrent_intakes_of_one_message_store_it_once() {
     }
 }
 
-#[tokio::test]
-async fn a_parent_and_its_reply_taken_in_at_once_share_one_ticket() {
-    for db in stores("concurrent_thread").await {
+store_test! {
+    #[tokio::test]
+    async fn a_parent_and_its_reply_taken_in_at_once_share_one_ticket(db: TestStore) {
         let pairs = 25;
         let mut tasks = Vec::new();
         for pair in 0..pairs {
@@ -286,9 +286,9 @@ fn with_attachment(id: &str, filename: &str, content: &[u8]) -> Vec<u8> {
     .into_bytes()
 }
 
-#[tokio::test]
-async fn attachment_contents_are_stored_once_and_oversized_ones_only_recorded() {
-    for db in stores("attachments").await {
+store_test! {
+    #[tokio::test]
+    async fn attachment_contents_are_stored_once_and_oversized_ones_only_recorded(db: TestStore) {
         let content = vec![0xabu8; 3000];
         let a = created(
             &db.intake
@@ -345,9 +345,9 @@ async fn attachment_contents_are_stored_once_and_oversized_ones_only_recorded() 
     }
 }
 
-#[tokio::test]
-async fn unreadable_mail_is_kept_raw_with_its_error() {
-    for db in stores("bad_input").await {
+store_test! {
+    #[tokio::test]
+    async fn unreadable_mail_is_kept_raw_with_its_error(db: TestStore) {
         let garbage = b"\x00\x01\x02 this is not mail".to_vec();
         let outcome = db.intake.accept_email(garbage.clone()).await.expect("kept");
         assert!(
@@ -392,9 +392,9 @@ async fn unreadable_mail_is_kept_raw_with_its_error() {
     }
 }
 
-#[tokio::test]
-async fn a_customer_reply_reopens_a_resolved_ticket_and_a_closed_one_gets_a_follow_up() {
-    for db in stores("reopen").await {
+store_test! {
+    #[tokio::test]
+    async fn a_customer_reply_reopens_a_resolved_ticket_and_a_closed_one_gets_a_follow_up(db: TestStore) {
         let number = created(
             &db.intake
                 .accept_email(first("r1@x", "ada@example.org", "VPN"))
@@ -515,9 +515,9 @@ fn chat(id: &str, conversation: &str, reply_to: Option<&str>, text: &str) -> Inb
     }
 }
 
-#[tokio::test]
-async fn chat_messages_continue_their_conversation_until_it_is_closed() {
-    for db in stores("chat").await {
+store_test! {
+    #[tokio::test]
+    async fn chat_messages_continue_their_conversation_until_it_is_closed(db: TestStore) {
         let number = created(
             &db.intake
                 .accept(chat(
@@ -593,12 +593,12 @@ async fn chat_messages_continue_their_conversation_until_it_is_closed() {
     }
 }
 
-#[tokio::test]
-async fn migrations_can_run_again() {
-    for db in stores("migrate_twice").await {
+store_test! {
+    #[tokio::test]
+    async fn migrations_can_run_again(db: TestStore) {
         db.store.migrate().await.expect("second run is a no-op");
         if db.backend() == Backend::Postgres {
-            assert!(db.url.contains("helpdesk_test_migrate_twice"));
+            assert!(db.url.contains("helpdesk_test_intake_migrations_can_run_again"));
         }
     }
 }
@@ -609,9 +609,9 @@ fn prepared(db: &support::TestStore, raws: Vec<Vec<u8>>) -> Vec<helpdesk::intake
         .collect()
 }
 
-#[tokio::test]
-async fn a_batch_commits_together_and_reports_each_message_in_order() {
-    for db in stores("batch").await {
+store_test! {
+    #[tokio::test]
+    async fn a_batch_commits_together_and_reports_each_message_in_order(db: TestStore) {
         let batch = prepared(
             &db,
             vec![
@@ -646,9 +646,9 @@ async fn a_batch_commits_together_and_reports_each_message_in_order() {
     }
 }
 
-#[tokio::test]
-async fn when_the_database_refuses_a_batch_every_message_is_still_kept_raw() {
-    for db in stores("batch_failure").await {
+store_test! {
+    #[tokio::test]
+    async fn when_the_database_refuses_a_batch_every_message_is_still_kept_raw(db: TestStore) {
         // Break intake on purpose: without the outbox no message can be taken in.
         let drop = "DROP TABLE outbox";
         match &db.store {
@@ -687,9 +687,9 @@ async fn when_the_database_refuses_a_batch_every_message_is_still_kept_raw() {
     }
 }
 
-#[tokio::test]
-async fn nul_characters_and_overlong_ids_are_stored_on_every_backend() {
-    for db in stores("hostile_text").await {
+store_test! {
+    #[tokio::test]
+    async fn nul_characters_and_overlong_ids_are_stored_on_every_backend(db: TestStore) {
         let long_id = format!("{}@example.org", "x".repeat(5000));
         let hostile = mail(
             &[
@@ -802,9 +802,9 @@ async fn assert_kept_as_headers_and_a_note(db: &support::TestStore, number: i64,
     assert_eq!(row.intake_error, None);
 }
 
-#[tokio::test]
-async fn a_mail_over_the_size_limit_becomes_a_ticket_of_its_headers_and_a_note() {
-    for db in stores("oversized_mail").await {
+store_test! {
+    #[tokio::test]
+    async fn a_mail_over_the_size_limit_becomes_a_ticket_of_its_headers_and_a_note(db: TestStore) {
         let small = db.intake_with(SMALL);
         let raw = big_mail("big@x");
         let number = created(&small.accept_email(raw.clone()).await.expect("taken in"));
@@ -834,9 +834,9 @@ async fn ingest_files(intake: &Intake, files: Vec<std::path::PathBuf>) -> ingest
     summary
 }
 
-#[tokio::test]
-async fn ingest_reads_only_the_headers_of_an_eml_file_or_mbox_message_over_the_limit() {
-    for db in stores("ingest_oversized").await {
+store_test! {
+    #[tokio::test]
+    async fn ingest_reads_only_the_headers_of_an_eml_file_or_mbox_message_over_the_limit(db: TestStore) {
         let small = db.intake_with(SMALL);
         let dir = tempfile::tempdir().expect("dir");
         let raw = big_mail("big-eml@x");
@@ -907,9 +907,9 @@ async fn unmerged_tickets(store: &store::Store) -> i64 {
     .expect("count")
 }
 
-#[tokio::test]
-async fn two_replies_taken_in_before_the_mail_they_answer_share_its_ticket() {
-    for db in stores("sibling_replies").await {
+store_test! {
+    #[tokio::test]
+    async fn two_replies_taken_in_before_the_mail_they_answer_share_its_ticket(db: TestStore) {
         let first_reply = reply("s2@x", "s1@x", "<s1@x>", "Re: Scanner");
         let second_reply = reply("s3@x", "s1@x", "<s1@x>", "Re: Scanner");
         let number = created(&db.intake.accept_email(first_reply).await.expect("s2"));
@@ -934,9 +934,9 @@ async fn two_replies_taken_in_before_the_mail_they_answer_share_its_ticket() {
     }
 }
 
-#[tokio::test]
-async fn a_mail_that_ties_two_tickets_of_one_conversation_together_makes_them_one() {
-    for db in stores("split_conversation").await {
+store_test! {
+    #[tokio::test]
+    async fn a_mail_that_ties_two_tickets_of_one_conversation_together_makes_them_one(db: TestStore) {
         // A long conversation whose newest mail names only the ten before it (as mail clients
         // cut References), taken in before those ten: it cannot know its ticket yet.
         let ids: Vec<String> = (0..13).map(|i| format!("long{i}@x")).collect();
@@ -990,9 +990,9 @@ async fn a_mail_that_ties_two_tickets_of_one_conversation_together_makes_them_on
     }
 }
 
-#[tokio::test]
-async fn a_reply_taken_in_by_one_intake_before_its_parent_by_another_shares_its_ticket() {
-    for db in stores("separate_intakes").await {
+store_test! {
+    #[tokio::test]
+    async fn a_reply_taken_in_by_one_intake_before_its_parent_by_another_shares_its_ticket(db: TestStore) {
         let other = db.intake_with(support::LIMITS);
         // The reply comes by one intake (a mailbox), its parent later by another (a file).
         let number = created(
@@ -1023,9 +1023,9 @@ async fn a_reply_taken_in_by_one_intake_before_its_parent_by_another_shares_its_
     }
 }
 
-#[tokio::test]
-async fn in_a_batch_the_mail_a_reply_answers_opens_the_ticket_whatever_the_order() {
-    for db in stores("batch_order").await {
+store_test! {
+    #[tokio::test]
+    async fn in_a_batch_the_mail_a_reply_answers_opens_the_ticket_whatever_the_order(db: TestStore) {
         let batch = prepared(
             &db,
             vec![
@@ -1140,9 +1140,9 @@ fn tagged(id: &str, from: &str, number: i64) -> Vec<u8> {
     )
 }
 
-#[tokio::test]
-async fn a_stranger_naming_a_ticket_by_its_tag_gets_a_new_linked_ticket() {
-    for db in stores("stranger_tag").await {
+store_test! {
+    #[tokio::test]
+    async fn a_stranger_naming_a_ticket_by_its_tag_gets_a_new_linked_ticket(db: TestStore) {
         let number = created(
             &db.intake
                 .accept_email(first("own1@x", "Ada Lovelace <ada@example.org>", "Printer"))
@@ -1193,9 +1193,9 @@ async fn a_stranger_naming_a_ticket_by_its_tag_gets_a_new_linked_ticket() {
     }
 }
 
-#[tokio::test]
-async fn the_customer_a_cc_participant_and_an_agent_may_name_the_ticket_by_its_tag() {
-    for db in stores("known_tag").await {
+store_test! {
+    #[tokio::test]
+    async fn the_customer_a_cc_participant_and_an_agent_may_name_the_ticket_by_its_tag(db: TestStore) {
         let opening = mail(
             &[
                 "From: Ada Lovelace <ada@example.org>",
@@ -1247,9 +1247,9 @@ async fn the_customer_a_cc_participant_and_an_agent_may_name_the_ticket_by_its_t
     }
 }
 
-#[tokio::test]
-async fn a_forwarded_conversation_joins_by_its_headers_from_any_address() {
-    for db in stores("forwarded").await {
+store_test! {
+    #[tokio::test]
+    async fn a_forwarded_conversation_joins_by_its_headers_from_any_address(db: TestStore) {
         let number = created(
             &db.intake
                 .accept_email(first("f1@x", "ada@example.org", "Printer"))
@@ -1284,9 +1284,9 @@ async fn a_forwarded_conversation_joins_by_its_headers_from_any_address() {
     }
 }
 
-#[tokio::test]
-async fn with_unknown_sender_tag_join_a_stranger_joins_the_named_ticket() {
-    for db in stores("stranger_join").await {
+store_test! {
+    #[tokio::test]
+    async fn with_unknown_sender_tag_join_a_stranger_joins_the_named_ticket(db: TestStore) {
         let intake = db
             .intake
             .clone()

@@ -98,9 +98,9 @@ async fn assign(db: &TestStore, number: i64) -> Assigned {
         .expect("assignment runs")
 }
 
-#[tokio::test]
-async fn rules_route_tickets_and_strategies_share_them_fairly() {
-    for db in stores("jobs_rules").await {
+store_test! {
+    #[tokio::test]
+    async fn rules_route_tickets_and_strategies_share_them_fairly(db: TestStore) {
         let s = &db.store;
         let billing = department(s, "Billing", AssignmentStrategy::RoundRobin).await;
         let support = department(s, "Support", AssignmentStrategy::LeastOpen).await;
@@ -250,9 +250,9 @@ async fn rules_route_tickets_and_strategies_share_them_fairly() {
     }
 }
 
-#[tokio::test]
-async fn the_outbox_is_relayed_exactly_once() {
-    for db in stores("jobs_relay").await {
+store_test! {
+    #[tokio::test]
+    async fn the_outbox_is_relayed_exactly_once(db: TestStore) {
         for n in 0..3 {
             ticket(&db, &format!("r{n}@x"), "ada@example.org", "Hello").await;
         }
@@ -308,9 +308,9 @@ async fn the_outbox_is_relayed_exactly_once() {
     }
 }
 
-#[tokio::test]
-async fn tickets_no_rule_routes_go_to_the_default_department_and_its_agents() {
-    for db in stores("jobs_default_department").await {
+store_test! {
+    #[tokio::test]
+    async fn tickets_no_rule_routes_go_to_the_default_department_and_its_agents(db: TestStore) {
         let s = &db.store;
         let general = store::agents::department_by_name(s, "General")
             .await
@@ -389,9 +389,9 @@ async fn tickets_no_rule_routes_go_to_the_default_department_and_its_agents() {
     }
 }
 
-#[tokio::test]
-async fn one_ticket_assigned_from_two_places_at_once_is_assigned_once() {
-    for db in stores("jobs_race").await {
+store_test! {
+    #[tokio::test]
+    async fn one_ticket_assigned_from_two_places_at_once_is_assigned_once(db: TestStore) {
         let s = &db.store;
         let team = department(s, "Team", AssignmentStrategy::RoundRobin).await;
         for n in 0..3 {
@@ -441,9 +441,9 @@ async fn one_ticket_assigned_from_two_places_at_once_is_assigned_once() {
     }
 }
 
-#[tokio::test]
-async fn the_worker_assigns_a_new_ticket_within_seconds_and_stops_on_request() {
-    for db in stores("jobs_worker").await {
+store_test! {
+    #[tokio::test]
+    async fn the_worker_assigns_a_new_ticket_within_seconds_and_stops_on_request(db: TestStore) {
         let s = &db.store;
         let team = department(s, "Team", AssignmentStrategy::LeastOpen).await;
         let zoe = agent(s, "zoe@helpdesk.example", &[team], None).await;
@@ -524,12 +524,12 @@ impl helpdesk::helpdesk_channel::Deliver for Recorder {
     }
 }
 
-#[tokio::test]
-async fn agents_are_told_about_new_and_assigned_tickets_in_their_place() {
-    use helpdesk::helpdesk_channel::{ChannelKind, Identity};
-    use helpdesk::jobs::notify::{self, Event, NotifyAgents};
+store_test! {
+    #[tokio::test]
+    async fn agents_are_told_about_new_and_assigned_tickets_in_their_place(db: TestStore) {
+        use helpdesk::helpdesk_channel::{ChannelKind, Identity};
+        use helpdesk::jobs::notify::{self, Event, NotifyAgents};
 
-    for db in stores("jobs_notify").await {
         let s = &db.store;
         let team = department(s, "Team", AssignmentStrategy::RoundRobin).await;
         agent(s, "kim@helpdesk.example", &[team], None).await;
@@ -611,9 +611,9 @@ async fn agents_are_told_about_new_and_assigned_tickets_in_their_place() {
     }
 }
 
-#[tokio::test]
-async fn a_ticket_whose_assignment_fails_does_not_hold_back_the_others() {
-    for db in stores("jobs_poison").await {
+store_test! {
+    #[tokio::test]
+    async fn a_ticket_whose_assignment_fails_does_not_hold_back_the_others(db: TestStore) {
         let s = &db.store;
         let team = department(s, "Team", AssignmentStrategy::RoundRobin).await;
         agent(s, "eva@helpdesk.example", &[team], None).await;

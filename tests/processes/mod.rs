@@ -142,9 +142,9 @@ async fn wait_for(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_process_loses_no_job_and_repeats_none_after_a_restart() {
-    for db in stores("process_kill").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_killed_process_loses_no_job_and_repeats_none_after_a_restart(db: TestStore) {
         routing(&db.store).await;
         new_tickets(&db, 600, "kill").await;
         let serve = Serve::start(&db);

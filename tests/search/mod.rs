@@ -62,9 +62,9 @@ async fn assert_first_two_pages(store: &Store, word: &str) {
     assert_eq!(numbers(&next), both[50..].to_vec(), "{word}");
 }
 
-#[tokio::test]
-async fn common_and_rare_words_find_the_same_pages_as_their_definition() {
-    for db in stores("search_plans").await {
+store_test! {
+    #[tokio::test]
+    async fn common_and_rare_words_find_the_same_pages_as_their_definition(db: TestStore) {
         let s = &db.store;
         helpdesk::web::bench::fill(s, TICKETS)
             .await

@@ -45,9 +45,9 @@ async fn status(db: &TestStore, number: i64, to: Status, at: chrono::DateTime<Ut
     tx.commit().await.expect("commit");
 }
 
-#[tokio::test]
-async fn a_missed_first_response_escalates_once_at_its_due_time() {
-    for db in stores("sla_escalation").await {
+store_test! {
+    #[tokio::test]
+    async fn a_missed_first_response_escalates_once_at_its_due_time(db: TestStore) {
         let targets = settings().sla;
         let (number, ticket_id, created) = new_ticket(&db, "sla1@x").await;
         let first = SlaCheck {
@@ -125,9 +125,9 @@ async fn a_missed_first_response_escalates_once_at_its_due_time() {
     }
 }
 
-#[tokio::test]
-async fn answering_or_resolving_in_time_cancels_the_escalation() {
-    for db in stores("sla_met").await {
+store_test! {
+    #[tokio::test]
+    async fn answering_or_resolving_in_time_cancels_the_escalation(db: TestStore) {
         let targets = settings().sla;
         let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
         let (number, ticket_id, created) = new_ticket(&db, "sla2@x").await;
@@ -176,9 +176,9 @@ async fn answering_or_resolving_in_time_cancels_the_escalation() {
     }
 }
 
-#[tokio::test]
-async fn new_tickets_get_their_sla_timers_and_quiet_resolved_ones_close() {
-    for db in stores("sla_relay").await {
+store_test! {
+    #[tokio::test]
+    async fn new_tickets_get_their_sla_timers_and_quiet_resolved_ones_close(db: TestStore) {
         let (number, _, _) = new_ticket(&db, "sla3@x").await;
         jobs::relay_outbox(&db.store, &settings(), 100)
             .await

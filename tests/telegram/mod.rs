@@ -216,9 +216,9 @@ fn ticket_number_in(text: &str) -> i64 {
         .expect("digits")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn customer_message_becomes_a_ticket_and_the_agents_reply_reaches_the_customer() {
-    for db in stores("telegram_round_trip").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn customer_message_becomes_a_ticket_and_the_agents_reply_reaches_the_customer(db: TestStore) {
         let fake = FakeTelegram::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         let running = Running::start(&db, &fake).await;
@@ -302,9 +302,9 @@ async fn customer_message_becomes_a_ticket_and_the_agents_reply_reaches_the_cust
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_commands_change_the_ticket_and_strangers_cannot_act() {
-    for db in stores("telegram_commands").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn agents_commands_change_the_ticket_and_strangers_cannot_act(db: TestStore) {
         let fake = FakeTelegram::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         agent(&db.store, "kim@example.org", "Kim Lee", 556).await;
@@ -410,9 +410,9 @@ async fn agents_commands_change_the_ticket_and_strangers_cannot_act() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn files_edits_and_oversized_files_are_kept() {
-    for db in stores("telegram_files").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn files_edits_and_oversized_files_are_kept(db: TestStore) {
         let fake = FakeTelegram::start(TOKEN).await;
         let running = Running::start(&db, &fake).await;
         let ada = User::new(42, "Ada");
@@ -483,9 +483,9 @@ async fn files_edits_and_oversized_files_are_kept() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_loses_and_repeats_nothing() {
-    for db in stores("telegram_restart").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_loses_and_repeats_nothing(db: TestStore) {
         let fake = FakeTelegram::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         let ada = User::new(42, "Ada");
@@ -553,9 +553,9 @@ async fn a_restart_loses_and_repeats_nothing() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limits_and_outages_go_back_to_the_delivery_queue() {
-    for db in stores("telegram_retry").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rate_limits_and_outages_go_back_to_the_delivery_queue(db: TestStore) {
         let fake = FakeTelegram::start(TOKEN).await;
         let sam = agent(&db.store, "sam@example.org", "Sam", 555).await;
         let settings = settings(&fake);
@@ -670,9 +670,9 @@ async fn execute(store: &Store, sql: &'static str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn by_webhook_a_customer_message_becomes_a_ticket_and_the_reply_reaches_the_customer() {
-    for db in stores("telegram_webhook").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn by_webhook_a_customer_message_becomes_a_ticket_and_the_reply_reaches_the_customer(db: TestStore) {
         let fake = FakeTelegram::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         let (running, _) = Running::start_webhook(&db, &fake).await;
@@ -741,9 +741,9 @@ async fn by_webhook_a_customer_message_becomes_a_ticket_and_the_reply_reaches_th
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_webhook_refuses_updates_without_the_secret_and_takes_a_redelivery_once() {
-    for db in stores("telegram_webhook_secret").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_webhook_refuses_updates_without_the_secret_and_takes_a_redelivery_once(db: TestStore) {
         let fake = FakeTelegram::start(TOKEN).await;
         let (running, url) = Running::start_webhook(&db, &fake).await;
         let ada = User::new(42, "Ada");
@@ -819,9 +819,9 @@ async fn the_webhook_refuses_updates_without_the_secret_and_takes_a_redelivery_o
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_update_the_store_refuses_is_refused_to_telegram_and_taken_on_its_retry() {
-    for db in stores("telegram_webhook_retry").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_update_the_store_refuses_is_refused_to_telegram_and_taken_on_its_retry(db: TestStore) {
         let fake = FakeTelegram::start(TOKEN).await;
         let (running, _) = Running::start_webhook(&db, &fake).await;
         let ada = User::new(42, "Ada");
@@ -881,9 +881,9 @@ async fn an_update_the_store_refuses_is_refused_to_telegram_and_taken_on_its_ret
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_answer_in_the_agents_group_that_fails_is_sent_again() {
-    for db in stores("telegram_answer_retry").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_in_the_agents_group_that_fails_is_sent_again(db: TestStore) {
         let fake = FakeTelegram::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         let running = Running::start(&db, &fake).await;
@@ -940,9 +940,9 @@ async fn notices_quoting(fake: &FakeTelegram, count: usize) -> Vec<String> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_group_post_quotes_the_message_it_announces_live_and_after_a_restart() {
-    for db in stores("telegram_notice_quotes").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_group_post_quotes_the_message_it_announces_live_and_after_a_restart(db: TestStore) {
         let fake = FakeTelegram::start(TOKEN).await;
         let ada = User::new(42, "Ada");
         let running = Running::start(&db, &fake).await;
@@ -980,9 +980,9 @@ async fn each_group_post_quotes_the_message_it_announces_live_and_after_a_restar
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_file_of_untold_size_is_fetched_only_up_to_the_limit() {
-    for db in stores("telegram_untold_size").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_of_untold_size_is_fetched_only_up_to_the_limit(db: TestStore) {
         let fake = FakeTelegram::start(TOKEN).await;
         let running = Running::start(&db, &fake).await;
         let ada = User::new(42, "Ada");

@@ -13,9 +13,9 @@ use crate::support::stores;
 use crate::support::web::{PASSWORD, SignInForm, WebApp, apps};
 use tower::ServiceExt;
 
-#[tokio::test]
-async fn sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session() {
-    for app in apps("web_sign_in").await {
+store_test! {
+    #[tokio::test]
+    async fn sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session(app: WebApp) {
         let backend = app.db.backend();
         let anonymous = app.get("/", None).await;
         assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
@@ -106,9 +106,9 @@ async fn sign_in_sets_a_safe_cookie_and_sign_out_ends_the_session() {
     }
 }
 
-#[tokio::test]
-async fn failed_sign_ins_are_rate_limited_and_cross_site_sign_ins_refused() {
-    for app in apps("web_rate_limit").await {
+store_test! {
+    #[tokio::test]
+    async fn failed_sign_ins_are_rate_limited_and_cross_site_sign_ins_refused(app: WebApp) {
         for _ in 0..5 {
             let wrong = app
                 .post_sign_in(&[
@@ -142,10 +142,10 @@ async fn failed_sign_ins_are_rate_limited_and_cross_site_sign_ins_refused() {
     }
 }
 
-/// Every page and action for anonymous visitors, agents and admins.
-#[tokio::test]
-async fn the_role_matrix_holds_for_every_page_and_action() {
-    for app in apps("web_roles").await {
+store_test! {
+    /// Every page and action for anonymous visitors, agents and admins.
+    #[tokio::test]
+    async fn the_role_matrix_holds_for_every_page_and_action(app: WebApp) {
         let backend = app.db.backend();
         let theirs = app
             .ticket("m1@example.org", "Invoice twice", "Charged twice")
@@ -339,9 +339,9 @@ async fn history(app: &WebApp, number: i64) -> Vec<helpdesk::store::tickets::Eve
     app.detail(number).await.history
 }
 
-#[tokio::test]
-async fn replies_notes_changes_and_merges_are_recorded_with_who_and_why() {
-    for app in apps("web_ticket_forms").await {
+store_test! {
+    #[tokio::test]
+    async fn replies_notes_changes_and_merges_are_recorded_with_who_and_why(app: WebApp) {
         let backend = app.db.backend();
         let number = app
             .ticket("t1@example.org", "Cannot log in", "Password reset fails")
@@ -517,9 +517,9 @@ async fn replies_notes_changes_and_merges_are_recorded_with_who_and_why() {
     }
 }
 
-#[tokio::test]
-async fn the_list_filters_searches_and_pages_by_keyset() {
-    for app in apps("web_list").await {
+store_test! {
+    #[tokio::test]
+    async fn the_list_filters_searches_and_pages_by_keyset(app: WebApp) {
         let backend = app.db.backend();
         let mut numbers = Vec::new();
         for i in 0..7 {
@@ -642,9 +642,9 @@ fn mail_with_attachments(id: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-#[tokio::test]
-async fn attachments_download_as_files_and_mail_html_is_sanitized() {
-    for app in apps("web_attachments").await {
+store_test! {
+    #[tokio::test]
+    async fn attachments_download_as_files_and_mail_html_is_sanitized(app: WebApp) {
         let number = match app
             .db
             .intake
@@ -746,9 +746,9 @@ fn warnings_of(page: &str, rule_id: i64) -> String {
     rest[..next_rule].to_owned()
 }
 
-#[tokio::test]
-async fn the_rules_editor_is_a_form_that_previews_warns_and_reorders() {
-    for app in apps("web_rules").await {
+store_test! {
+    #[tokio::test]
+    async fn the_rules_editor_is_a_form_that_previews_warns_and_reorders(app: WebApp) {
         let backend = app.db.backend();
         let admin = app.admin().await;
         let general = department_named(&app, "General").await;
@@ -1043,9 +1043,9 @@ async fn the_rules_editor_is_a_form_that_previews_warns_and_reorders() {
     }
 }
 
-#[tokio::test]
-async fn the_jobs_page_filters_by_queue_and_state_and_links_the_ticket() {
-    for app in apps("web_jobs").await {
+store_test! {
+    #[tokio::test]
+    async fn the_jobs_page_filters_by_queue_and_state_and_links_the_ticket(app: WebApp) {
         let backend = app.db.backend();
         let admin = app.admin().await;
         let number = app.ticket("jobs@example.org", "Job", "x").await;
@@ -1145,9 +1145,9 @@ async fn the_jobs_page_filters_by_queue_and_state_and_links_the_ticket() {
     }
 }
 
-#[tokio::test]
-async fn agents_departments_jobs_and_channels_pages_change_what_they_show() {
-    for app in apps("web_admin").await {
+store_test! {
+    #[tokio::test]
+    async fn agents_departments_jobs_and_channels_pages_change_what_they_show(app: WebApp) {
         let backend = app.db.backend();
         let admin = app.admin().await;
         let updated = app
@@ -1327,9 +1327,9 @@ async fn agents_departments_jobs_and_channels_pages_change_what_they_show() {
     }
 }
 
-#[tokio::test]
-async fn the_dashboard_counts_open_unassigned_overdue_and_today() {
-    for app in apps("web_dashboard").await {
+store_test! {
+    #[tokio::test]
+    async fn the_dashboard_counts_open_unassigned_overdue_and_today(app: WebApp) {
         let first = app.ticket("d1@example.org", "One", "x").await;
         app.ticket("d2@example.org", "Two", "x").await;
         app.route(first, Some(app.billing)).await;
@@ -1434,9 +1434,9 @@ async fn read_events_until(body: &mut axum::body::Body, wanted: &str) -> String 
     seen
 }
 
-#[tokio::test]
-async fn live_events_tell_about_changes_and_assignments() {
-    for app in apps("web_live").await {
+store_test! {
+    #[tokio::test]
+    async fn live_events_tell_about_changes_and_assignments(app: WebApp) {
         let number = app.ticket("e1@example.org", "Live", "x").await;
         app.route(number, Some(app.billing)).await;
         let agent = app.agent().await;
@@ -1613,10 +1613,10 @@ async fn identities_of(app: &WebApp, agent_id: i64) -> String {
         .identities
 }
 
-#[tokio::test]
-async fn agents_chat_ids_are_set_checked_and_cleared_on_the_agents_page() {
-    use helpdesk_channel::ChannelKind;
-    for app in apps("web_chat_ids").await {
+store_test! {
+    #[tokio::test]
+    async fn agents_chat_ids_are_set_checked_and_cleared_on_the_agents_page(app: WebApp) {
+        use helpdesk_channel::ChannelKind;
         let backend = app.db.backend();
         let admin = app.admin().await;
         let agent = app.agent().await;
@@ -1801,10 +1801,10 @@ fn shown_secret(body: &str) -> String {
     body[at..].split('<').next().unwrap_or_default().to_owned()
 }
 
-#[tokio::test]
-async fn admins_make_and_revoke_api_tokens_on_the_web() {
-    use helpdesk::store::api_tokens;
-    for app in apps("web_tokens").await {
+store_test! {
+    #[tokio::test]
+    async fn admins_make_and_revoke_api_tokens_on_the_web(app: WebApp) {
+        use helpdesk::store::api_tokens;
         let backend = app.db.backend();
         let admin = app.admin().await;
         let agent = app.agent().await;
@@ -1929,10 +1929,10 @@ async fn admins_make_and_revoke_api_tokens_on_the_web() {
     }
 }
 
-#[tokio::test]
-async fn admins_add_turn_off_and_delete_webhooks_and_see_their_deliveries() {
-    use helpdesk::store::webhooks::{self, AttemptResult};
-    for app in apps("web_webhooks").await {
+store_test! {
+    #[tokio::test]
+    async fn admins_add_turn_off_and_delete_webhooks_and_see_their_deliveries(app: WebApp) {
+        use helpdesk::store::webhooks::{self, AttemptResult};
         let backend = app.db.backend();
         let admin = app.admin().await;
         let agent = app.agent().await;
@@ -2118,9 +2118,9 @@ async fn sign_in_from(
     (answer.status, answer.headers, answer.body)
 }
 
-#[tokio::test]
-async fn one_client_cannot_try_passwords_on_many_addresses() {
-    for app in apps("web_rate_limit_ip").await {
+store_test! {
+    #[tokio::test]
+    async fn one_client_cannot_try_passwords_on_many_addresses(app: WebApp) {
         let backend = app.db.backend();
         let sprayer = "203.0.113.7:40000";
         let limit = helpdesk::sign_in::MAX_FAILURES_PER_IP;
@@ -2287,9 +2287,9 @@ fn only_so_many_checked(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn parallel_wrong_passwords_for_one_address_get_only_five_checks() {
-    for app in apps("web_parallel_address").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn parallel_wrong_passwords_for_one_address_get_only_five_checks(app: WebApp) {
         let backend = app.db.backend();
         // From 100 clients, so only the address's limit applies.
         let tries = (0..100)
@@ -2322,9 +2322,9 @@ async fn parallel_wrong_passwords_for_one_address_get_only_five_checks() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn parallel_wrong_passwords_from_one_client_get_only_twenty_checks() {
-    for app in apps("web_parallel_client").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn parallel_wrong_passwords_from_one_client_get_only_twenty_checks(app: WebApp) {
         let backend = app.db.backend();
         let tries = (0..100)
             .map(|n| {
@@ -2354,9 +2354,9 @@ async fn parallel_wrong_passwords_from_one_client_get_only_twenty_checks() {
     }
 }
 
-#[tokio::test]
-async fn a_right_password_starts_the_address_over_and_costs_the_client_nothing() {
-    for app in apps("web_rate_limit_success").await {
+store_test! {
+    #[tokio::test]
+    async fn a_right_password_starts_the_address_over_and_costs_the_client_nothing(app: WebApp) {
         let backend = app.db.backend();
         let office = "192.0.2.77:40000";
         let limit = helpdesk::sign_in::MAX_FAILURES;
@@ -2418,9 +2418,9 @@ async fn a_right_password_starts_the_address_over_and_costs_the_client_nothing()
     }
 }
 
-#[tokio::test]
-async fn a_sign_in_without_the_forms_token_is_refused_and_checks_no_password() {
-    for app in apps("web_sign_in_token").await {
+store_test! {
+    #[tokio::test]
+    async fn a_sign_in_without_the_forms_token_is_refused_and_checks_no_password(app: WebApp) {
         let backend = app.db.backend();
         let form = app.get("/login", None).await;
         let cookie = form.set_cookie("helpdesk_signin").expect("token cookie");
@@ -2597,9 +2597,9 @@ async fn a_change_committed_late_with_a_lower_id_still_reaches_the_pages() {
     hub.close();
 }
 
-#[tokio::test]
-async fn the_dashboard_sla_figures_link_to_the_tickets_they_count() {
-    for app in apps("web_sla_list").await {
+store_test! {
+    #[tokio::test]
+    async fn the_dashboard_sla_figures_link_to_the_tickets_they_count(app: WebApp) {
         let backend = app.db.backend();
         let overdue = app.ticket("s1@example.org", "Waiting a day", "x").await;
         let soon = app
@@ -2719,10 +2719,10 @@ async fn customer_of(app: &WebApp, number: i64) -> i64 {
         .id
 }
 
-/// Agents see the customers of the tickets they may see; admins see all.
-#[tokio::test]
-async fn agents_see_only_the_customers_of_their_departments_tickets() {
-    for app in apps("web_customer_scope").await {
+store_test! {
+    /// Agents see the customers of the tickets they may see; admins see all.
+    #[tokio::test]
+    async fn agents_see_only_the_customers_of_their_departments_tickets(app: WebApp) {
         let backend = app.db.backend();
         let billing = app
             .mail_from("Bea Billing <bea@example.org>", "s1@example.org", "Invoice")
@@ -2796,9 +2796,9 @@ async fn agents_see_only_the_customers_of_their_departments_tickets() {
     }
 }
 
-#[tokio::test]
-async fn customers_are_shown_on_tickets_searched_renamed_and_merged() {
-    for app in apps("web_customers").await {
+store_test! {
+    #[tokio::test]
+    async fn customers_are_shown_on_tickets_searched_renamed_and_merged(app: WebApp) {
         let backend = app.db.backend();
         let first = app
             .mail_from(
@@ -3003,9 +3003,9 @@ async fn customers_are_shown_on_tickets_searched_renamed_and_merged() {
     }
 }
 
-#[tokio::test]
-async fn a_reply_on_a_channel_nothing_runs_is_refused_on_the_page_with_the_text_kept() {
-    for db in stores("web_channel_off").await {
+store_test! {
+    #[tokio::test]
+    async fn a_reply_on_a_channel_nothing_runs_is_refused_on_the_page_with_the_text_kept(db: TestStore) {
         // An instance without mail, and no other instance running.
         let config = support::web::config(&db);
         let app = WebApp::with_config(db, config).await;
@@ -3085,9 +3085,9 @@ async fn a_reply_on_a_channel_nothing_runs_is_refused_on_the_page_with_the_text_
     }
 }
 
-#[tokio::test]
-async fn the_channels_page_names_the_instances_that_run_each_channel() {
-    for db in stores("web_channels_instances").await {
+store_test! {
+    #[tokio::test]
+    async fn the_channels_page_names_the_instances_that_run_each_channel(db: TestStore) {
         let config = support::web::config(&db);
         let app = WebApp::with_config(db, config).await;
         let admin = app.admin().await;
@@ -3141,9 +3141,9 @@ fn section<'a>(page: &'a str, id: &str) -> &'a str {
     &page[start..end]
 }
 
-#[tokio::test]
-async fn merging_another_customers_ticket_asks_first_and_a_merged_ticket_takes_no_replies() {
-    for app in apps("web_merge_confirm").await {
+store_test! {
+    #[tokio::test]
+    async fn merging_another_customers_ticket_asks_first_and_a_merged_ticket_takes_no_replies(app: WebApp) {
         let admin = app.admin().await;
         let max = app
             .mail_from("Max Muster <max@example.org>", "m-1@example.org", "Login")
@@ -3257,9 +3257,9 @@ async fn merging_another_customers_ticket_asks_first_and_a_merged_ticket_takes_n
     }
 }
 
-#[tokio::test]
-async fn history_names_departments_agents_and_rules() {
-    for app in apps("web_history_names").await {
+store_test! {
+    #[tokio::test]
+    async fn history_names_departments_agents_and_rules(app: WebApp) {
         let admin = app.admin().await;
         let number = app
             .ticket("h-1@example.org", "Invoice 7", "Charged twice")
@@ -3344,9 +3344,9 @@ async fn history_names_departments_agents_and_rules() {
     }
 }
 
-#[tokio::test]
-async fn the_ticket_page_shows_sender_addresses_and_links_to_a_ticket_a_stranger_named() {
-    for app in apps("web_stranger_link").await {
+store_test! {
+    #[tokio::test]
+    async fn the_ticket_page_shows_sender_addresses_and_links_to_a_ticket_a_stranger_named(app: WebApp) {
         let admin = app.admin().await;
         let number = app
             .mail_from("Ada Lovelace <ada@example.org>", "sl1@x", "Printer")
