@@ -9,23 +9,23 @@
 //! ```
 //!
 //! expands into `mod replies_thread { fn sqlite; fn postgres }`, so `cargo test replies_thread`
-//! runs both and `cargo test sqlite` only the SQLite half. The argument's type says what the
-//! test starts from (anything implementing `support::Backend`: a store, a web app, a data
-//! directory for the binary). The PostgreSQL half creates a database named after the test's
+//! runs both and `cargo test sqlite` only the SQLite half. The argument's type, a name in
+//! `support`, says what the test starts from (a `support::Fixture`: `TestStore`, `WebApp`, or
+//! `Env`, a data directory for the binary). The PostgreSQL half creates a database named after the test's
 //! module path; without `DATABASE_URL` it prints SKIPPED and passes, except under `CI=true`,
 //! where it fails.
 
 macro_rules! store_test {
-    ($(#[$attr:meta])* async fn $name:ident($arg:ident: $ty:ty) $body:block) => {
+    ($(#[$attr:meta])* async fn $name:ident($arg:ident: $ty:ident) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
-            async fn body($arg: $ty) $body
+            async fn body($arg: $crate::support::$ty) $body
 
             $(#[$attr])*
             async fn sqlite() {
-                body(<$ty as $crate::support::Backend>::sqlite().await).await;
+                body(<$crate::support::$ty as $crate::support::Fixture>::sqlite().await).await;
             }
 
             $(#[$attr])*
@@ -35,7 +35,7 @@ macro_rules! store_test {
                     return;
                 };
                 let name = $crate::support::database_name(module_path!());
-                body(<$ty as $crate::support::Backend>::postgres(&server, &name).await).await;
+                body(<$crate::support::$ty as $crate::support::Fixture>::postgres(&server, &name).await).await;
             }
         }
     };

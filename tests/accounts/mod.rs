@@ -12,8 +12,8 @@ use helpdesk::jobs;
 use helpdesk::store::{self, api_tokens};
 use serde_json::{Value, json};
 use crate::support::TestStore;
-use crate::support::cli::{Serve, envs};
-use crate::support::web::{Browser, PASSWORD, WebApp, agent_with_password, apps, call};
+use crate::support::cli::Serve;
+use crate::support::web::{Browser, PASSWORD, WebApp, agent_with_password, call};
 
 mod command_line;
 mod own_password;

@@ -15,8 +15,7 @@ use helpdesk::jobs;
 use helpdesk::store::{self, api_tokens};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use crate::support::stores;
-use crate::support::web::{Reply, WebApp, apps, call};
+use crate::support::web::{Reply, WebApp, call};
 use tower::ServiceExt;
 
 mod tokens;

@@ -24,7 +24,7 @@ use helpdesk::jobs::{
 };
 use helpdesk::store;
 use helpdesk::store::outbound::NewReply;
-use crate::support::{TestStore, mail, stores};
+use crate::support::{TestStore, mail};
 
 /// A mail channel that fails a number of times before it delivers.
 struct FlakyMail {

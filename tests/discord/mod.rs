@@ -12,7 +12,7 @@ use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store::{self, Store};
 use helpdesk_testkit::discord::{AGENTS_CHANNEL_ID, Failure, FakeDiscord, Sent, Upload, User};
 use serde_json::json;
-use crate::support::{TestStore, stores};
+use crate::support::TestStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

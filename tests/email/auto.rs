@@ -19,7 +19,7 @@ use helpdesk::store;
 use helpdesk::store::outbound::NewReply;
 use helpdesk::store::tickets::{Actor, MessageView, TicketDetail};
 use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
-use crate::support::{TestStore, mail, stores};
+use crate::support::{TestStore, mail};
 
 const SUPPORT: &str = "support@helpdesk.example";
 

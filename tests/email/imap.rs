@@ -9,7 +9,7 @@ use helpdesk::email;
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::intake::{Intake, Limits};
 use helpdesk::store;
-use crate::support::{TestStore, mail, stores};
+use crate::support::{TestStore, mail};
 use tokio::sync::watch;
 
 /// The application's IMAP intake on `dovecot`'s mailbox, as `serve` starts it.

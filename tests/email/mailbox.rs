@@ -26,7 +26,7 @@ use helpdesk_email::RawMail;
 use helpdesk_email::imap::{ImapIntake, Sink, Uid};
 use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use crate::support::{TestStore, mail, stores};
+use crate::support::{TestStore, mail};
 use tokio::sync::Notify;
 
 const SUPPORT: &str = "support@helpdesk.example";

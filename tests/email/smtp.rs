@@ -14,7 +14,7 @@ use helpdesk::intake::Outcome;
 use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store::outbound::NewReply;
 use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
-use crate::support::{mail, stores};
+use crate::support::mail;
 
 store_test! {
     #[tokio::test]

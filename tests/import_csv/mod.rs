@@ -8,7 +8,6 @@ use chrono::Utc;
 use helpdesk::domain::AssignmentStrategy;
 use helpdesk::import_csv;
 use helpdesk::store;
-use crate::support::stores;
 
 const FILE: &str = "\
 number,subject,customer_email,customer_name,status,priority,department,assignee,created_at,body,tags

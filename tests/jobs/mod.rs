@@ -17,7 +17,7 @@ use helpdesk::jobs::{self, assign::Assigned};
 use helpdesk::store::agents::NewAgent;
 use helpdesk::store::rules::NewRule;
 use helpdesk::store::{self, Store};
-use crate::support::{TestStore, mail, stores};
+use crate::support::{TestStore, mail};
 
 mod routing;
 mod workers;

@@ -15,7 +15,7 @@ use helpdesk::store::agents::NewAgent;
 use helpdesk::store::rules::NewRule;
 use helpdesk::store::tickets::AssignmentAudit;
 use helpdesk::store::{self, Store};
-use crate::support::{TestStore, mail, stores};
+use crate::support::{TestStore, mail};
 
 /// A `helpdesk serve` process on `db`, killed when dropped.
 struct Serve(Child);

@@ -6,7 +6,6 @@
 use helpdesk::domain::Status;
 use helpdesk::store::Store;
 use helpdesk::store::views::{self, ListQuery};
-use crate::support::stores;
 
 /// Enough tickets that a word in every sixteenth subject counts as common.
 const TICKETS: i64 = 12_000;

@@ -11,7 +11,7 @@ use helpdesk::jobs::{self, JobSettings};
 use helpdesk::store;
 use helpdesk::store::outbound::NewReply;
 use helpdesk::store::tickets::Actor;
-use crate::support::{TestStore, mail, stores};
+use crate::support::{TestStore, mail};
 
 fn settings() -> JobSettings {
     JobSettings::from_settings(&Settings::load_from(None, Vec::new()).expect("defaults"))

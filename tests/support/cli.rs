@@ -18,10 +18,6 @@ impl Env {
         Env { dir, database_url }
     }
 
-    pub async fn postgres(server: &str, test: &str) -> Env {
-        Env::postgres_database(server, &format!("helpdesk_cli_{test}")).await
-    }
-
     async fn postgres_database(server: &str, name: &str) -> Env {
         let database_url = helpdesk::store::scratch::create_postgres_database(server, name)
             .await
@@ -97,7 +93,7 @@ fn succeeded(args: &[&str], output: Output) -> String {
     String::from_utf8(output.stdout).expect("utf-8 output")
 }
 
-impl super::Backend for Env {
+impl super::Fixture for Env {
     async fn sqlite() -> Self {
         Env::sqlite()
     }
@@ -105,15 +101,6 @@ impl super::Backend for Env {
     async fn postgres(server: &str, name: &str) -> Self {
         Env::postgres_database(server, name).await
     }
-}
-
-/// An environment per backend under test: SQLite, and PostgreSQL when `DATABASE_URL` names one.
-pub async fn envs(test: &str) -> Vec<Env> {
-    let mut envs = vec![Env::sqlite()];
-    if let Some(server) = super::postgres_url() {
-        envs.push(Env::postgres(&server, test).await);
-    }
-    envs
 }
 
 /// `helpdesk serve` on a free port, killed when dropped.

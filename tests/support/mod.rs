@@ -3,11 +3,14 @@
 //! SQLite (in a temporary directory) always; PostgreSQL when `DATABASE_URL` names a server, on
 //! which each test creates its own database. In CI (`CI=true`) PostgreSQL is required: a missing
 //! `DATABASE_URL` fails the test rather than skipping it. `store_test!` (tests/macros.rs) runs
-//! a test once per backend; [`Backend`] says how to start what the test takes.
+//! a test once per backend; [`Fixture`] says how to start what the test takes.
 
 pub mod browser;
 pub mod cli;
 pub mod web;
+
+pub use cli::Env;
+pub use web::WebApp;
 
 use helpdesk::intake::{Intake, Limits};
 use helpdesk::store::attachments::BlobStore;
@@ -62,13 +65,13 @@ pub async fn stores(test: &str) -> Vec<TestStore> {
 }
 
 /// What a `store_test!` starts on each backend.
-pub trait Backend: Sized {
+pub trait Fixture: Sized {
     fn sqlite() -> impl Future<Output = Self>;
     /// On a fresh database `name` of the PostgreSQL server at `server`.
     fn postgres(server: &str, name: &str) -> impl Future<Output = Self>;
 }
 
-impl Backend for TestStore {
+impl Fixture for TestStore {
     async fn sqlite() -> Self {
         sqlite().await
     }

@@ -364,23 +364,14 @@ pub fn csrf_of(html: &str) -> Option<String> {
     Some(rest[..rest.find('"')?].to_owned())
 }
 
-impl super::Backend for WebApp {
+impl super::Fixture for WebApp {
     async fn sqlite() -> Self {
         WebApp::new(super::sqlite().await).await
     }
 
     async fn postgres(server: &str, name: &str) -> Self {
-        WebApp::new(<TestStore as super::Backend>::postgres(server, name).await).await
+        WebApp::new(<TestStore as super::Fixture>::postgres(server, name).await).await
     }
-}
-
-/// A served app per backend under test, named after the test.
-pub async fn apps(test: &str) -> Vec<WebApp> {
-    let mut apps = Vec::new();
-    for db in super::stores(test).await {
-        apps.push(WebApp::new(db).await);
-    }
-    apps
 }
 
 /// An API answer: status, headers, the body as JSON (`Null` when it is not) and as text.

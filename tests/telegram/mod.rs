@@ -11,7 +11,7 @@ use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store::{self, Store};
 use helpdesk_testkit::telegram::{Failure, FakeTelegram, Sent, Upload, User};
-use crate::support::{TestStore, stores};
+use crate::support::TestStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

@@ -8,8 +8,7 @@ use axum::http::{Method, StatusCode, header};
 use chrono::Utc;
 use helpdesk::store::views::{self, ListQuery, Visibility};
 use http_body_util::BodyExt;
-use crate::support::stores;
-use crate::support::web::{PASSWORD, SignInForm, WebApp, apps};
+use crate::support::web::{PASSWORD, SignInForm, WebApp};
 use tower::ServiceExt;
 
 mod sign_in;

@@ -322,7 +322,7 @@ impl FakeTelegram {
 }
 
 /// Posts one update to the webhook; the status, or `None` when it could not be reached.
-pub(super) async fn post_update(url: &str, secret: Option<&str>, update: &Value) -> Option<u16> {
+async fn post_update(url: &str, secret: Option<&str>, update: &Value) -> Option<u16> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -343,7 +343,7 @@ pub(super) async fn post_update(url: &str, secret: Option<&str>, update: &Value)
 
 /// While a webhook is set, posts the oldest queued update to it until it is taken (2xx), then
 /// the next; refused ones are posted again after [`WEBHOOK_RETRY_PAUSE`].
-pub(super) async fn post_to_webhook(shared: Shared) {
+async fn post_to_webhook(shared: Shared) {
     let mut woken = shared.updates.subscribe();
     loop {
         let next = {

@@ -34,7 +34,6 @@ mod control;
 mod api;
 
 use self::api::*;
-use self::control::*;
 
 /// The bot's own user id.
 pub const BOT_ID: i64 = 7_000_000_001;
