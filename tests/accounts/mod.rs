@@ -5,19 +5,19 @@
 use crate::support;
 use std::time::{Duration, Instant};
 
+use crate::support::TestStore;
+use crate::support::cli::Serve;
+use crate::support::web::{Browser, PASSWORD, WebApp, agent_with_password, call};
 use axum::http::{Method, StatusCode};
 use chrono::Utc;
 use helpdesk::domain::Role;
 use helpdesk::jobs;
 use helpdesk::store::{self, api_tokens};
 use serde_json::{Value, json};
-use crate::support::TestStore;
-use crate::support::cli::Serve;
-use crate::support::web::{Browser, PASSWORD, WebApp, agent_with_password, call};
 
+mod agents_page;
 mod command_line;
 mod own_password;
-mod agents_page;
 mod people_api;
 
 // ---- the pages and the API, in process ----

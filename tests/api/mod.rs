@@ -7,6 +7,7 @@ use crate::support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::web::{Reply, WebApp, call};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::Utc;
@@ -15,16 +16,15 @@ use helpdesk::jobs;
 use helpdesk::store::{self, api_tokens};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use crate::support::web::{Reply, WebApp, call};
 use tower::ServiceExt;
 
-mod tokens;
-mod idempotency;
-mod tickets;
-mod rules;
-mod webhooks;
-mod service;
 mod customers;
+mod idempotency;
+mod rules;
+mod service;
+mod tickets;
+mod tokens;
+mod webhooks;
 
 async fn token(app: &WebApp, agent_id: i64, role: Role) -> String {
     api_tokens::create(&app.db.store, agent_id, "test", role, Utc::now())

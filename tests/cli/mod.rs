@@ -1,6 +1,5 @@
 //! The `helpdesk` binary as operators use it.
 
-
 use crate::support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use crate::support::cli::Env;
+use serde_json::Value;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail")

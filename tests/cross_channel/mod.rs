@@ -2,11 +2,11 @@
 //! answer is mailed with the headers that thread it in the customer's mail client, and the
 //! customer's next mail lands on the same ticket.
 
-
 use helpdesk_testkit::smtp;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{mail, stores};
 use helpdesk::chat::{self, ChatDesk};
 use helpdesk::config::Settings;
 use helpdesk::helpdesk_channel::ChannelKind;
@@ -15,7 +15,6 @@ use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store;
 use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
 use helpdesk_testkit::telegram::{FakeTelegram, User};
-use crate::support::{mail, stores};
 
 const TOKEN: &str = "123456:TEST-token";
 const AGENTS_CHAT: i64 = -1_001_234_567_890;

@@ -1,7 +1,6 @@
 //! Replies go out on the customer's channel through the job queue, with retries, and a reply
 //! that cannot be delivered is marked failed on its ticket.
 
-
 fn test_settings() -> helpdesk::jobs::JobSettings {
     helpdesk::jobs::JobSettings::from_settings(
         &helpdesk::config::Settings::load_from(None, Vec::new()).expect("default settings"),
@@ -14,6 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::{TestStore, mail};
 use chrono::{DateTime, Utc};
 use helpdesk::domain::MessageKind;
 use helpdesk::helpdesk_channel::{ChannelKind, Deliver, Delivered, DeliveryError, OutboundMessage};
@@ -24,7 +24,6 @@ use helpdesk::jobs::{
 };
 use helpdesk::store;
 use helpdesk::store::outbound::NewReply;
-use crate::support::{TestStore, mail};
 
 /// A mail channel that fails a number of times before it delivers.
 struct FlakyMail {

@@ -5,6 +5,7 @@ use crate::support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::TestStore;
 use helpdesk::chat::{self, ChatDesk};
 use helpdesk::config::Settings;
 use helpdesk::helpdesk_channel::ChannelKind;
@@ -12,13 +13,12 @@ use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store::{self, Store};
 use helpdesk_testkit::discord::{AGENTS_CHANNEL_ID, Failure, FakeDiscord, Sent, Upload, User};
 use serde_json::json;
-use crate::support::TestStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 mod conversation;
-mod recovery;
 mod notices;
+mod recovery;
 
 const TOKEN: &str = "MTIz.discord-test-token";
 const WAIT: Duration = Duration::from_secs(20);

@@ -2,12 +2,12 @@
 //! new ticket (through a real SMTP conversation), loop protection, bounces of our own mail,
 //! out-of-office replies, quoted text, and attachments too large to keep.
 
-
 use crate::support;
 use helpdesk_testkit::smtp;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{TestStore, mail};
 use chrono::Utc;
 use helpdesk::autoreply::AutoReplies;
 use helpdesk::config::Settings;
@@ -19,7 +19,6 @@ use helpdesk::store;
 use helpdesk::store::outbound::NewReply;
 use helpdesk::store::tickets::{Actor, MessageView, TicketDetail};
 use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
-use crate::support::{TestStore, mail};
 
 const SUPPORT: &str = "support@helpdesk.example";
 

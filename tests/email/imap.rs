@@ -1,15 +1,14 @@
 //! Mail in a real IMAP mailbox (Dovecot) becomes tickets through the application's intake,
 //! once, across restarts.
 
-
 use helpdesk_testkit::dovecot;
 use std::time::{Duration, Instant};
 
+use crate::support::{TestStore, mail};
 use helpdesk::email;
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::intake::{Intake, Limits};
 use helpdesk::store;
-use crate::support::{TestStore, mail};
 use tokio::sync::watch;
 
 /// The application's IMAP intake on `dovecot`'s mailbox, as `serve` starts it.

@@ -5,7 +5,6 @@
 //! batch and is started again: nothing is lost or taken twice, and nobody gets two
 //! acknowledgements.
 
-
 use helpdesk_testkit::dovecot;
 use helpdesk_testkit::smtp;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{TestStore, mail};
 use helpdesk::autoreply::AutoReplies;
 use helpdesk::config::Settings;
 use helpdesk::corpus::{self, CorpusSpec};
@@ -26,7 +26,6 @@ use helpdesk_email::RawMail;
 use helpdesk_email::imap::{ImapIntake, Sink, Uid};
 use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use crate::support::{TestStore, mail};
 use tokio::sync::Notify;
 
 const SUPPORT: &str = "support@helpdesk.example";

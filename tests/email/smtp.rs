@@ -1,12 +1,12 @@
 //! An agent's reply leaves through a real SMTP conversation with the threading headers a mail
 //! client needs, and the customer's answer to it lands on the same ticket.
 
-
 use crate::support;
 use helpdesk_testkit::smtp;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::mail;
 use chrono::Utc;
 use helpdesk::domain::MessageKind;
 use helpdesk::helpdesk_channel::ChannelKind;
@@ -14,7 +14,6 @@ use helpdesk::intake::Outcome;
 use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store::outbound::NewReply;
 use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
-use crate::support::mail;
 
 store_test! {
     #[tokio::test]

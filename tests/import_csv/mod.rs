@@ -2,7 +2,6 @@
 //! are reported by line and leave nothing behind, and a second import of the file changes
 //! nothing.
 
-
 use crate::support;
 use chrono::Utc;
 use helpdesk::domain::AssignmentStrategy;

@@ -1,6 +1,7 @@
 //! Intake on every backend: tickets, threading, duplicates, attachments, bad input.
 
 use crate::support;
+use crate::support::{mail, stores};
 use chrono::Utc;
 use helpdesk::domain::Status;
 use helpdesk::helpdesk_channel::{
@@ -10,14 +11,13 @@ use helpdesk::ingest;
 use helpdesk::intake::{Intake, Limits, Outcome};
 use helpdesk::store::tickets::Actor;
 use helpdesk::store::{self, Backend};
-use crate::support::{mail, stores};
 
-mod tickets;
-mod threading;
+mod chat;
 mod concurrency;
 mod size_limit;
-mod chat;
 mod tags;
+mod threading;
+mod tickets;
 
 fn first(id: &str, from: &str, subject: &str) -> Vec<u8> {
     mail(

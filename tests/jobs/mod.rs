@@ -9,6 +9,7 @@ fn test_settings() -> helpdesk::jobs::JobSettings {
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{TestStore, mail};
 use chrono::Utc;
 use helpdesk::domain::rules::{Action, Condition};
 use helpdesk::domain::{AssignmentStrategy, Priority, Role};
@@ -17,7 +18,6 @@ use helpdesk::jobs::{self, assign::Assigned};
 use helpdesk::store::agents::NewAgent;
 use helpdesk::store::rules::NewRule;
 use helpdesk::store::{self, Store};
-use crate::support::{TestStore, mail};
 
 mod routing;
 mod workers;

@@ -4,16 +4,15 @@
 //! the test's own that stops and starts again. Nothing needs a restart, health checks answer
 //! within a second, and intake loses nothing.
 
-
 use crate::support;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::cli::{Env, Serve};
 use helpdesk::store::Store;
 use serde_json::{Value, json};
-use crate::support::cli::{Env, Serve};
 
 /// An admin with an API token, and an agent of the default department to assign tickets to.
 fn admin_token(env: &Env) -> String {

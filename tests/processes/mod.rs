@@ -2,11 +2,11 @@
 //! killed (SIGKILL) while its jobs run loses none of them: after a restart every ticket is
 //! assigned, once. Two processes sharing one PostgreSQL never assign a ticket twice.
 
-
 use crate::support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{TestStore, mail};
 use chrono::Utc;
 use helpdesk::domain::rules::{Action, Condition};
 use helpdesk::domain::{AssignmentStrategy, Role};
@@ -15,7 +15,6 @@ use helpdesk::store::agents::NewAgent;
 use helpdesk::store::rules::NewRule;
 use helpdesk::store::tickets::AssignmentAudit;
 use helpdesk::store::{self, Store};
-use crate::support::{TestStore, mail};
 
 /// A `helpdesk serve` process on `db`, killed when dropped.
 struct Serve(Child);

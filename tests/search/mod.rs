@@ -2,7 +2,6 @@
 //! in the list's order and rare ones collected from the text indexes: both give the page the
 //! plain definition gives. Customers' addresses and names find their tickets in both plans.
 
-
 use helpdesk::domain::Status;
 use helpdesk::store::Store;
 use helpdesk::store::views::{self, ListQuery};

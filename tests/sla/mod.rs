@@ -1,7 +1,7 @@
 //! SLA escalation and auto-close on every backend, on a controlled clock.
 
-
 use crate::support;
+use crate::support::{TestStore, mail};
 use chrono::{Duration, Utc};
 use helpdesk::config::Settings;
 use helpdesk::domain::{MessageKind, Priority, Status};
@@ -11,7 +11,6 @@ use helpdesk::jobs::{self, JobSettings};
 use helpdesk::store;
 use helpdesk::store::outbound::NewReply;
 use helpdesk::store::tickets::Actor;
-use crate::support::{TestStore, mail};
 
 fn settings() -> JobSettings {
     JobSettings::from_settings(&Settings::load_from(None, Vec::new()).expect("defaults"))

@@ -1,7 +1,6 @@
 //! Headless Chromium driven over WebDriver (Debian chromium + chromium-driver): starts a
 //! chromedriver on a free port and opens a browser session through fantoccini.
 
-
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

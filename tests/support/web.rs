@@ -1,7 +1,6 @@
 //! Drives the web pages over HTTP in process: the router answers requests through
 //! `tower::ServiceExt::oneshot`, with cookies and CSRF tokens handled like a browser would.
 
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};

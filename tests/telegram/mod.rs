@@ -5,13 +5,13 @@ use crate::support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::TestStore;
 use helpdesk::chat::{self, ChatDesk};
 use helpdesk::config::Settings;
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store::{self, Store};
 use helpdesk_testkit::telegram::{Failure, FakeTelegram, Sent, Upload, User};
-use crate::support::TestStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

@@ -4,23 +4,23 @@
 use crate::support;
 use std::time::Duration;
 
+use crate::support::web::{PASSWORD, SignInForm, WebApp};
 use axum::http::{Method, StatusCode, header};
 use chrono::Utc;
 use helpdesk::store::views::{self, ListQuery, Visibility};
 use http_body_util::BodyExt;
-use crate::support::web::{PASSWORD, SignInForm, WebApp};
 use tower::ServiceExt;
 
-mod sign_in;
+mod admin_pages;
+mod customers;
+mod dashboard;
+mod integrations;
+mod live;
 mod roles;
+mod rules;
+mod sign_in;
 mod ticket_forms;
 mod ticket_views;
-mod rules;
-mod admin_pages;
-mod integrations;
-mod dashboard;
-mod live;
-mod customers;
 
 async fn history(app: &WebApp, number: i64) -> Vec<helpdesk::store::tickets::EventView> {
     app.detail(number).await.history

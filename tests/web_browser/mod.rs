@@ -5,15 +5,17 @@
 use crate::support;
 use std::time::Duration;
 
+use crate::support::browser::{
+    browser, browser_with, require_chromedriver, screenshot, start_driver,
+};
+use crate::support::web::{PASSWORD, WebApp};
 use chrono::Utc;
 use fantoccini::{Client, Locator};
 use helpdesk::store::manage;
-use crate::support::browser::{browser, browser_with, require_chromedriver, screenshot, start_driver};
-use crate::support::web::{PASSWORD, WebApp};
 
-mod tickets;
 mod admin;
 mod sign_in;
+mod tickets;
 
 const WAIT: Duration = Duration::from_secs(15);
 

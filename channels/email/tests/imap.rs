@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use helpdesk_testkit::dovecot::Dovecot;
 use helpdesk_email::RawMail;
 use helpdesk_email::imap::{
     Cursor, CursorPosition, ImapHealth, ImapIntake, ImapSettings, ImapTls, Sink, Uid, rustls,
 };
+use helpdesk_testkit::dovecot::Dovecot;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 

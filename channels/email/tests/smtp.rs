@@ -11,8 +11,8 @@ use helpdesk_email::smtp::{
     BuildError, Kind, Originator, SmtpOptions, SmtpSender, SmtpSettings, SmtpTls, build_message,
     tagged_subject,
 };
-use mail_parser::{MessageParser, MimeHeaders};
 use helpdesk_testkit::smtp::{Config, SmtpServer, Stage, TlsMode};
+use mail_parser::{MessageParser, MimeHeaders};
 
 const PDF: &[u8] = b"%PDF-1.4\n\x00\x01\x02\xff\xfe binary \r\n.\r\n tail";
 

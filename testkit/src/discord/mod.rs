@@ -33,11 +33,11 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 mod control;
-mod rest;
 mod gateway;
+mod rest;
 
-use self::rest::*;
 use self::gateway::*;
+use self::rest::*;
 
 pub const BOT_ID: u64 = 900_000_000_000_000_001;
 pub const BOT_NAME: &str = "helpdesk-test-bot";

@@ -70,7 +70,10 @@ pub(super) async fn application() -> Response {
     .into_response()
 }
 
-pub(super) async fn open_dm(State(shared): State<Shared>, axum::Json(body): axum::Json<Value>) -> Response {
+pub(super) async fn open_dm(
+    State(shared): State<Shared>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
     let Some(user_id) = snowflake(body.get("recipient_id")) else {
         return error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
     };

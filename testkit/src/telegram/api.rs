@@ -3,7 +3,9 @@
 
 use super::*;
 
-pub(super) async fn params_of(request: Request) -> Result<(Value, Option<(String, Vec<u8>)>), Response> {
+pub(super) async fn params_of(
+    request: Request,
+) -> Result<(Value, Option<(String, Vec<u8>)>), Response> {
     let multipart = request
         .headers()
         .get(header::CONTENT_TYPE)

@@ -30,8 +30,8 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-mod control;
 mod api;
+mod control;
 
 use self::api::*;
 
