@@ -6,7 +6,7 @@ use helpdesk_testkit::smtp;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{mail, stores};
+use crate::support::mail;
 use helpdesk::chat::{self, ChatDesk};
 use helpdesk::config::Settings;
 use helpdesk::helpdesk_channel::ChannelKind;
@@ -20,13 +20,13 @@ const TOKEN: &str = "123456:TEST-token";
 const AGENTS_CHAT: i64 = -1_001_234_567_890;
 const SUPPORT: &str = "support@helpdesk.example";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_email_answered_from_telegram_threads_in_the_customers_mail_client() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("info,helpdesk=debug")
-        .with_test_writer()
-        .try_init();
-    for db in stores("cross_email_telegram").await {
+store_test! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_email_answered_from_telegram_threads_in_the_customers_mail_client(db: TestStore) {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info,helpdesk=debug")
+            .with_test_writer()
+            .try_init();
         let fake = FakeTelegram::start(TOKEN).await;
         let server = smtp::SmtpServer::start(smtp::Config::default()).await;
         let settings = Settings::load_from(

@@ -2,12 +2,12 @@
 
 use super::*;
 
-#[tokio::test]
-async fn an_admin_watches_the_dashboard_and_manages_agents_tokens_and_webhooks() {
-    let Some(chromedriver) = require_chromedriver() else {
-        return;
-    };
-    for db in support::stores("web_browser_admin").await {
+store_test! {
+    #[tokio::test]
+    async fn an_admin_watches_the_dashboard_and_manages_agents_tokens_and_webhooks(db: TestStore) {
+        let Some(chromedriver) = require_chromedriver() else {
+            return;
+        };
         let backend = db.backend();
         let session = Session::start(&chromedriver, db).await;
         let client = &session.client;
@@ -124,12 +124,12 @@ async fn an_admin_watches_the_dashboard_and_manages_agents_tokens_and_webhooks()
     }
 }
 
-#[tokio::test]
-async fn an_admin_sees_the_customer_renames_and_merges_their_records() {
-    let Some(chromedriver) = require_chromedriver() else {
-        return;
-    };
-    for db in support::stores("web_browser_customers").await {
+store_test! {
+    #[tokio::test]
+    async fn an_admin_sees_the_customer_renames_and_merges_their_records(db: TestStore) {
+        let Some(chromedriver) = require_chromedriver() else {
+            return;
+        };
         let backend = db.backend();
         let suffix = format!("{backend:?}").to_lowercase();
         let session = Session::start(&chromedriver, db).await;

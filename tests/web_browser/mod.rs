@@ -13,6 +13,7 @@ use chrono::Utc;
 use fantoccini::{Client, Locator};
 use helpdesk::store::manage;
 
+mod account;
 mod admin;
 mod sign_in;
 mod tickets;
