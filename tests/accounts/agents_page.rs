@@ -153,7 +153,9 @@ store_test! {
 
 store_test! {
     #[tokio::test]
-    async fn people_added_on_the_agents_page_without_a_department_join_the_default_one(app: WebApp) {
+    async fn people_added_on_the_agents_page_without_a_department_join_the_default_one(
+        app: WebApp,
+    ) {
         let admin = app.admin().await;
         let page = app.get("/admin/agents", Some(&admin)).await;
         assert!(page.body.contains("None ticked: General"), "{}", page.body);

@@ -11,7 +11,9 @@ async fn ticket_count(app: &WebApp) -> i64 {
 
 store_test! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn creates_racing_with_one_key_make_one_ticket_and_only_repeats_say_replayed(app: WebApp) {
+    async fn creates_racing_with_one_key_make_one_ticket_and_only_repeats_say_replayed(
+        app: WebApp,
+    ) {
         let backend = app.db.backend();
         let admin = token(&app, app.admin_id, Role::Admin).await;
         let before = ticket_count(&app).await;

@@ -4,7 +4,9 @@ use super::*;
 
 store_test! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_dm_becomes_a_ticket_with_a_thread_and_the_agents_answer_reaches_the_customer(db: TestStore) {
+    async fn a_dm_becomes_a_ticket_with_a_thread_and_the_agents_answer_reaches_the_customer(
+        db: TestStore,
+    ) {
         let fake = FakeDiscord::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         let running = Running::start(&db, &fake).await;

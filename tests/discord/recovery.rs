@@ -344,7 +344,9 @@ store_test! {
 
 store_test! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn answers_to_agents_that_fail_are_sent_again_and_a_failed_slash_answer_follows(db: TestStore) {
+    async fn answers_to_agents_that_fail_are_sent_again_and_a_failed_slash_answer_follows(
+        db: TestStore,
+    ) {
         let fake = FakeDiscord::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         let running = Running::start(&db, &fake).await;

@@ -352,7 +352,9 @@ store_test! {
 
 store_test! {
     #[tokio::test]
-    async fn an_out_of_office_reply_reopens_nothing_and_a_reply_keeps_its_quote_apart(db: TestStore) {
+    async fn an_out_of_office_reply_reopens_nothing_and_a_reply_keeps_its_quote_apart(
+        db: TestStore,
+    ) {
         let intake = answering(&db);
         let number = created(
             &intake,

@@ -147,7 +147,9 @@ store_test! {
 
 store_test! {
     #[tokio::test]
-    async fn a_mail_over_the_size_limit_is_fetched_as_its_headers_and_becomes_a_ticket_that_says_so(db: TestStore) {
+    async fn a_mail_over_the_size_limit_is_fetched_as_its_headers_and_becomes_a_ticket_that_says_so(
+        db: TestStore,
+    ) {
         let Some(dovecot) = dovecot::Dovecot::start() else {
             return;
         };

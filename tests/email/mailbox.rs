@@ -155,7 +155,9 @@ fn start_intake(
 
 store_test! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_real_mailbox_drains_into_tickets_across_a_crash_without_an_acknowledgement_storm(db: TestStore) {
+    async fn a_real_mailbox_drains_into_tickets_across_a_crash_without_an_acknowledgement_storm(
+        db: TestStore,
+    ) {
         let Some(dovecot) = dovecot::Dovecot::start() else {
             return;
         };

@@ -103,7 +103,9 @@ async fn ingest_files(intake: &Intake, files: Vec<std::path::PathBuf>) -> ingest
 
 store_test! {
     #[tokio::test]
-    async fn ingest_reads_only_the_headers_of_an_eml_file_or_mbox_message_over_the_limit(db: TestStore) {
+    async fn ingest_reads_only_the_headers_of_an_eml_file_or_mbox_message_over_the_limit(
+        db: TestStore,
+    ) {
         let small = db.intake_with(SMALL);
         let dir = tempfile::tempdir().expect("dir");
         let raw = big_mail("big-eml@x");

@@ -70,7 +70,9 @@ store_test! {
 
 store_test! {
     #[tokio::test]
-    async fn the_customer_a_cc_participant_and_an_agent_may_name_the_ticket_by_its_tag(db: TestStore) {
+    async fn the_customer_a_cc_participant_and_an_agent_may_name_the_ticket_by_its_tag(
+        db: TestStore,
+    ) {
         let opening = mail(
             &[
                 "From: Ada Lovelace <ada@example.org>",

@@ -121,7 +121,9 @@ store_test! {
 
 store_test! {
     #[tokio::test]
-    async fn a_mail_that_ties_two_tickets_of_one_conversation_together_makes_them_one(db: TestStore) {
+    async fn a_mail_that_ties_two_tickets_of_one_conversation_together_makes_them_one(
+        db: TestStore,
+    ) {
         // A long conversation whose newest mail names only the ten before it (as mail clients
         // cut References), taken in before those ten: it cannot know its ticket yet.
         let ids: Vec<String> = (0..13).map(|i| format!("long{i}@x")).collect();
@@ -177,7 +179,9 @@ store_test! {
 
 store_test! {
     #[tokio::test]
-    async fn a_reply_taken_in_by_one_intake_before_its_parent_by_another_shares_its_ticket(db: TestStore) {
+    async fn a_reply_taken_in_by_one_intake_before_its_parent_by_another_shares_its_ticket(
+        db: TestStore,
+    ) {
         let other = db.intake_with(support::LIMITS);
         // The reply comes by one intake (a mailbox), its parent later by another (a file).
         let number = created(
@@ -210,7 +214,9 @@ store_test! {
 
 store_test! {
     #[tokio::test]
-    async fn in_a_batch_the_mail_a_reply_answers_opens_the_ticket_whatever_the_order(db: TestStore) {
+    async fn in_a_batch_the_mail_a_reply_answers_opens_the_ticket_whatever_the_order(
+        db: TestStore,
+    ) {
         let batch = prepared(
             &db,
             vec![

@@ -170,7 +170,9 @@ store_test! {
 
 store_test! {
     #[tokio::test]
-    async fn a_customer_reply_reopens_a_resolved_ticket_and_a_closed_one_gets_a_follow_up(db: TestStore) {
+    async fn a_customer_reply_reopens_a_resolved_ticket_and_a_closed_one_gets_a_follow_up(
+        db: TestStore,
+    ) {
         let number = created(
             &db.intake
                 .accept_email(first("r1@x", "ada@example.org", "VPN"))

@@ -183,3 +183,17 @@ pub async fn other_instance(
         .expect("instance registered");
     instance
 }
+
+#[test]
+fn database_names_fit_postgresql_and_stay_apart() {
+    let short = database_name("integration::intake::tickets::reopen");
+    assert_eq!(short, "helpdesk_test_intake_tickets_reopen");
+    let long = |last: &str| {
+        database_name(&format!(
+            "integration::intake::threading::a_reply_that_arrives_before_its_parent_{last}"
+        ))
+    };
+    let (one, two) = (long("one"), long("two"));
+    assert_eq!((one.len(), two.len()), (63, 63));
+    assert_ne!(one, two);
+}

@@ -5,7 +5,9 @@ use super::*;
 
 store_test! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn customer_message_becomes_a_ticket_and_the_agents_reply_reaches_the_customer(db: TestStore) {
+    async fn customer_message_becomes_a_ticket_and_the_agents_reply_reaches_the_customer(
+        db: TestStore,
+    ) {
         let fake = FakeTelegram::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         let running = Running::start(&db, &fake).await;
@@ -356,7 +358,9 @@ async fn notices_quoting(fake: &FakeTelegram, count: usize) -> Vec<String> {
 
 store_test! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn each_group_post_quotes_the_message_it_announces_live_and_after_a_restart(db: TestStore) {
+    async fn each_group_post_quotes_the_message_it_announces_live_and_after_a_restart(
+        db: TestStore,
+    ) {
         let fake = FakeTelegram::start(TOKEN).await;
         let ada = User::new(42, "Ada");
         let running = Running::start(&db, &fake).await;

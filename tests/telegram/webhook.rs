@@ -16,7 +16,9 @@ async fn execute(store: &Store, sql: &'static str) {
 
 store_test! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn by_webhook_a_customer_message_becomes_a_ticket_and_the_reply_reaches_the_customer(db: TestStore) {
+    async fn by_webhook_a_customer_message_becomes_a_ticket_and_the_reply_reaches_the_customer(
+        db: TestStore,
+    ) {
         let fake = FakeTelegram::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
         let (running, _) = Running::start_webhook(&db, &fake).await;
@@ -87,7 +89,9 @@ store_test! {
 
 store_test! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_webhook_refuses_updates_without_the_secret_and_takes_a_redelivery_once(db: TestStore) {
+    async fn the_webhook_refuses_updates_without_the_secret_and_takes_a_redelivery_once(
+        db: TestStore,
+    ) {
         let fake = FakeTelegram::start(TOKEN).await;
         let (running, url) = Running::start_webhook(&db, &fake).await;
         let ada = User::new(42, "Ada");
@@ -165,7 +169,9 @@ store_test! {
 
 store_test! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_update_the_store_refuses_is_refused_to_telegram_and_taken_on_its_retry(db: TestStore) {
+    async fn an_update_the_store_refuses_is_refused_to_telegram_and_taken_on_its_retry(
+        db: TestStore,
+    ) {
         let fake = FakeTelegram::start(TOKEN).await;
         let (running, _) = Running::start_webhook(&db, &fake).await;
         let ada = User::new(42, "Ada");

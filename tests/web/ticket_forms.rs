@@ -183,7 +183,9 @@ store_test! {
 
 store_test! {
     #[tokio::test]
-    async fn a_reply_on_a_channel_nothing_runs_is_refused_on_the_page_with_the_text_kept(db: TestStore) {
+    async fn a_reply_on_a_channel_nothing_runs_is_refused_on_the_page_with_the_text_kept(
+        db: TestStore,
+    ) {
         // An instance without mail, and no other instance running.
         let config = support::web::config(&db);
         let app = WebApp::with_config(db, config).await;
@@ -265,7 +267,9 @@ store_test! {
 
 store_test! {
     #[tokio::test]
-    async fn merging_another_customers_ticket_asks_first_and_a_merged_ticket_takes_no_replies(app: WebApp) {
+    async fn merging_another_customers_ticket_asks_first_and_a_merged_ticket_takes_no_replies(
+        app: WebApp,
+    ) {
         let admin = app.admin().await;
         let max = app
             .mail_from("Max Muster <max@example.org>", "m-1@example.org", "Login")

@@ -194,7 +194,9 @@ store_test! {
 
 store_test! {
     #[tokio::test]
-    async fn the_ticket_page_shows_sender_addresses_and_links_to_a_ticket_a_stranger_named(app: WebApp) {
+    async fn the_ticket_page_shows_sender_addresses_and_links_to_a_ticket_a_stranger_named(
+        app: WebApp,
+    ) {
         let admin = app.admin().await;
         let number = app
             .mail_from("Ada Lovelace <ada@example.org>", "sl1@x", "Printer")
