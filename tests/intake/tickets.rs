@@ -322,7 +322,7 @@ store_test! {
     async fn migrations_can_run_again(db: TestStore) {
         db.store.migrate().await.expect("second run is a no-op");
         if db.backend() == Backend::Postgres {
-            assert!(db.url.contains("helpdesk_test_intake_migrations_can_run_again"));
+            assert!(db.url.contains(&support::database_name(module_path!())));
         }
     }
 }
