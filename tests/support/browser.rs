@@ -1,8 +1,6 @@
 //! Headless Chromium driven over WebDriver (Debian chromium + chromium-driver): starts a
 //! chromedriver on a free port and opens a browser session through fantoccini.
 
-#![allow(dead_code)]
-
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -18,13 +18,10 @@ impl Env {
         Env { dir, database_url }
     }
 
-    pub async fn postgres(server: &str, test: &str) -> Env {
-        let database_url = helpdesk::store::scratch::create_postgres_database(
-            server,
-            &format!("helpdesk_cli_{test}"),
-        )
-        .await
-        .expect("PostgreSQL reachable");
+    async fn postgres_database(server: &str, name: &str) -> Env {
+        let database_url = helpdesk::store::scratch::create_postgres_database(server, name)
+            .await
+            .expect("PostgreSQL reachable");
         Env {
             dir: tempfile::tempdir().expect("temp dir"),
             database_url,
@@ -96,13 +93,14 @@ fn succeeded(args: &[&str], output: Output) -> String {
     String::from_utf8(output.stdout).expect("utf-8 output")
 }
 
-/// An environment per backend under test: SQLite, and PostgreSQL when `DATABASE_URL` names one.
-pub async fn envs(test: &str) -> Vec<Env> {
-    let mut envs = vec![Env::sqlite()];
-    if let Some(server) = super::postgres_url() {
-        envs.push(Env::postgres(&server, test).await);
+impl super::Fixture for Env {
+    async fn sqlite() -> Self {
+        Env::sqlite()
     }
-    envs
+
+    async fn postgres(server: &str, name: &str) -> Self {
+        Env::postgres_database(server, name).await
+    }
 }
 
 /// `helpdesk serve` on a free port, killed when dropped.

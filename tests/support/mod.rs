@@ -2,13 +2,15 @@
 //!
 //! SQLite (in a temporary directory) always; PostgreSQL when `DATABASE_URL` names a server, on
 //! which each test creates its own database. In CI (`CI=true`) PostgreSQL is required: a missing
-//! `DATABASE_URL` fails the test rather than skipping it.
-
-#![allow(dead_code)]
+//! `DATABASE_URL` fails the test rather than skipping it. `store_test!` (tests/macros.rs) runs
+//! a test once per backend; [`Fixture`] says how to start what the test takes.
 
 pub mod browser;
 pub mod cli;
 pub mod web;
+
+pub use cli::Env;
+pub use web::WebApp;
 
 use helpdesk::intake::{Intake, Limits};
 use helpdesk::store::attachments::BlobStore;
@@ -62,6 +64,40 @@ pub async fn stores(test: &str) -> Vec<TestStore> {
     stores
 }
 
+/// What a `store_test!` starts on each backend.
+pub trait Fixture: Sized {
+    fn sqlite() -> impl Future<Output = Self>;
+    /// On a fresh database `name` of the PostgreSQL server at `server`.
+    fn postgres(server: &str, name: &str) -> impl Future<Output = Self>;
+}
+
+impl Fixture for TestStore {
+    async fn sqlite() -> Self {
+        sqlite().await
+    }
+
+    async fn postgres(server: &str, name: &str) -> Self {
+        postgres_database(server, name).await
+    }
+}
+
+/// The PostgreSQL database of the test at `module_path` (`module_path!()` inside the test):
+/// the path without the crate, `::` as `_`, after `helpdesk_test_`.
+pub fn database_name(module_path: &str) -> String {
+    let path = module_path
+        .split_once("::")
+        .map_or(module_path, |(_, path)| path);
+    let name = format!("helpdesk_test_{}", path.replace("::", "_"));
+    if name.len() <= 63 {
+        return name;
+    }
+    // PostgreSQL cuts names at 63 bytes; a hash of the whole path keeps long names apart.
+    let hash = path.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{}_{:08x}", &name[..54], hash as u32)
+}
+
 pub async fn sqlite() -> TestStore {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("helpdesk.db").display());
@@ -69,8 +105,11 @@ pub async fn sqlite() -> TestStore {
 }
 
 pub async fn postgres(server: &str, test: &str) -> TestStore {
-    let name = format!("helpdesk_test_{test}");
-    let url = scratch::create_postgres_database(server, &name)
+    postgres_database(server, &format!("helpdesk_test_{test}")).await
+}
+
+async fn postgres_database(server: &str, name: &str) -> TestStore {
+    let url = scratch::create_postgres_database(server, name)
         .await
         .unwrap_or_else(|error| panic!("PostgreSQL at {server} must be reachable: {error}"));
     open(url, tempfile::tempdir().expect("temp dir")).await
@@ -143,4 +182,18 @@ pub async fn other_instance(
         .await
         .expect("instance registered");
     instance
+}
+
+#[test]
+fn database_names_fit_postgresql_and_stay_apart() {
+    let short = database_name("integration::intake::tickets::reopen");
+    assert_eq!(short, "helpdesk_test_intake_tickets_reopen");
+    let long = |last: &str| {
+        database_name(&format!(
+            "integration::intake::threading::a_reply_that_arrives_before_its_parent_{last}"
+        ))
+    };
+    let (one, two) = (long("one"), long("two"));
+    assert_eq!((one.len(), two.len()), (63, 63));
+    assert_ne!(one, two);
 }

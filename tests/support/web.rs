@@ -1,8 +1,6 @@
 //! Drives the web pages over HTTP in process: the router answers requests through
 //! `tower::ServiceExt::oneshot`, with cookies and CSRF tokens handled like a browser would.
 
-#![allow(dead_code)]
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
@@ -368,13 +366,14 @@ pub fn csrf_of(html: &str) -> Option<String> {
     Some(rest[..rest.find('"')?].to_owned())
 }
 
-/// A served app per backend under test, named after the test.
-pub async fn apps(test: &str) -> Vec<WebApp> {
-    let mut apps = Vec::new();
-    for db in super::stores(test).await {
-        apps.push(WebApp::new(db).await);
+impl super::Fixture for WebApp {
+    async fn sqlite() -> Self {
+        WebApp::new(super::sqlite().await).await
     }
-    apps
+
+    async fn postgres(server: &str, name: &str) -> Self {
+        WebApp::new(<TestStore as super::Fixture>::postgres(server, name).await).await
+    }
 }
 
 /// An API answer: status, headers, the body as JSON (`Null` when it is not) and as text.

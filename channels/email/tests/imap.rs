@@ -1,8 +1,5 @@
-//! IMAP intake against a real Dovecot (see `support/dovecot.rs`; skipped without Dovecot
-//! unless `CI=true`).
-
-#[path = "support/dovecot.rs"]
-mod dovecot;
+//! IMAP intake against a real Dovecot (see `helpdesk_testkit::dovecot`; skipped without
+//! Dovecot unless `CI=true`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,11 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dovecot::Dovecot;
 use helpdesk_email::RawMail;
 use helpdesk_email::imap::{
     Cursor, CursorPosition, Health, ImapIntake, ImapSettings, ImapTls, Sink, Uid, rustls,
 };
+use helpdesk_testkit::dovecot::Dovecot;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 

@@ -1,8 +1,5 @@
-//! SMTP delivery against an SMTP server in the test process (see `support/smtp.rs`); what it
-//! receives is read back with this crate's own `parse_message`.
-
-#[path = "support/smtp.rs"]
-mod smtp_server;
+//! SMTP delivery against an SMTP server in the test process (see `helpdesk_testkit::smtp`);
+//! what it receives is read back with this crate's own `parse_message`.
 
 use std::time::Duration;
 
@@ -14,8 +11,8 @@ use helpdesk_email::smtp::{
     BuildError, Kind, Originator, SmtpOptions, SmtpSender, SmtpSettings, SmtpTls, build_message,
     tagged_subject,
 };
+use helpdesk_testkit::smtp::{Config, SmtpServer, Stage, TlsMode};
 use mail_parser::{MessageParser, MimeHeaders};
-use smtp_server::{Config, SmtpServer, Stage, TlsMode};
 
 const PDF: &[u8] = b"%PDF-1.4\n\x00\x01\x02\xff\xfe binary \r\n.\r\n tail";
 

@@ -1,0 +1,167 @@
+//! Duplicates and concurrency: one message taken in twice or at once, and batches that commit
+//! or fail together.
+
+use super::*;
+
+store_test! {
+    #[tokio::test]
+    async fn the_same_message_twice_is_a_counted_duplicate(db: TestStore) {
+        let raw = first("d1@example.org", "ada@example.org", "Twice");
+        created(&db.intake.accept_email(raw.clone()).await.expect("first"));
+        assert_eq!(
+            db.intake.accept_email(raw.clone()).await.expect("again"),
+            Outcome::Duplicate
+        );
+        assert_eq!(
+            db.intake.accept_email(raw).await.expect("third"),
+            Outcome::Duplicate
+        );
+        let totals = store::tickets::totals(&db.store).await.expect("totals");
+        assert_eq!((totals.tickets, totals.messages), (1, 1));
+        let counts = store::raw::counts(&db.store).await.expect("counts");
+        assert_eq!((counts.kept, counts.duplicates_dropped), (1, 2));
+    }
+}
+
+store_test! {
+    #[tokio::test]
+    async fn concurrent_intakes_of_one_message_store_it_once(db: TestStore) {
+        let raw = first("c1@example.org", "ada@example.org", "Race");
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let intake = db.intake.clone();
+            let raw = raw.clone();
+            tasks.push(tokio::spawn(async move { intake.accept_email(raw).await }));
+        }
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.expect("task").expect("taken in"));
+        }
+        let created = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Created { .. }))
+            .count();
+        let duplicates = outcomes
+            .iter()
+            .filter(|o| **o == Outcome::Duplicate)
+            .count();
+        assert_eq!(
+            (created, duplicates),
+            (1, 7),
+            "{:?}: {outcomes:?}",
+            db.backend()
+        );
+        let totals = store::tickets::totals(&db.store).await.expect("totals");
+        assert_eq!((totals.tickets, totals.messages), (1, 1));
+    }
+}
+
+store_test! {
+    #[tokio::test]
+    async fn a_parent_and_its_reply_taken_in_at_once_share_one_ticket(db: TestStore) {
+        let pairs = 25;
+        let mut tasks = Vec::new();
+        for pair in 0..pairs {
+            let parent_id = format!("p{pair}@example.org");
+            let parent = first(&parent_id, &format!("c{pair}@example.org"), "Parent");
+            let child = reply(
+                &format!("r{pair}@example.org"),
+                &parent_id,
+                &format!("<{parent_id}>"),
+                "Re: Parent",
+            );
+            for raw in [parent, child] {
+                let intake = db.intake.clone();
+                tasks.push(tokio::spawn(async move { intake.accept_email(raw).await }));
+            }
+        }
+        for task in tasks {
+            task.await.expect("task").expect("taken in");
+        }
+        let totals = store::tickets::totals(&db.store).await.expect("totals");
+        assert_eq!(
+            (totals.tickets, totals.messages),
+            (pairs, pairs * 2),
+            "{:?}",
+            db.backend()
+        );
+    }
+}
+
+store_test! {
+    #[tokio::test]
+    async fn a_batch_commits_together_and_reports_each_message_in_order(db: TestStore) {
+        let batch = prepared(
+            &db,
+            vec![
+                first("b1@x", "ada@example.org", "Batch parent"),
+                reply("b2@x", "b1@x", "<b1@x>", "Re: Batch parent"),
+                b"garbage without headers".to_vec(),
+                first("b1@x", "ada@example.org", "Batch parent"),
+                first("b3@x", "grace@example.net", "Other"),
+            ],
+        );
+        let outcomes: Vec<Outcome> = db
+            .intake
+            .accept_batch(batch)
+            .await
+            .into_iter()
+            .map(|outcome| outcome.expect("taken in"))
+            .collect();
+        assert_eq!(created(&outcomes[0]), 1001, "{outcomes:?}");
+        assert_eq!(
+            threaded(&outcomes[1]),
+            1001,
+            "a reply to a message of the same batch"
+        );
+        assert!(
+            matches!(outcomes[2], Outcome::Rejected { .. }),
+            "{outcomes:?}"
+        );
+        assert_eq!(outcomes[3], Outcome::Duplicate);
+        assert_eq!(created(&outcomes[4]), 1002);
+        let totals = store::tickets::totals(&db.store).await.expect("totals");
+        assert_eq!((totals.tickets, totals.messages), (2, 3));
+    }
+}
+
+store_test! {
+    #[tokio::test]
+    async fn when_the_database_refuses_a_batch_every_message_is_still_kept_raw(db: TestStore) {
+        // Break intake on purpose: without the outbox no message can be taken in.
+        let drop = "DROP TABLE outbox";
+        match &db.store {
+            store::Store::Sqlite { writer, .. } => {
+                sqlx::query(drop).execute(writer).await.expect("dropped");
+            }
+            store::Store::Postgres { pool } => {
+                sqlx::query(drop).execute(pool).await.expect("dropped");
+            }
+        }
+        let batch = prepared(
+            &db,
+            vec![
+                first("f1@x", "ada@example.org", "One"),
+                first("f2@x", "grace@example.net", "Two"),
+            ],
+        );
+        for outcome in db.intake.accept_batch(batch).await {
+            match outcome.expect("kept") {
+                Outcome::Rejected { reason } => {
+                    assert!(reason.starts_with("intake failed:"), "{reason}");
+                    assert!(reason.contains("outbox"), "{reason}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let counts = store::raw::counts(&db.store).await.expect("counts");
+        assert_eq!((counts.kept, counts.failed), (2, 2));
+        assert_eq!(
+            store::tickets::totals(&db.store)
+                .await
+                .expect("totals")
+                .tickets,
+            0
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! The job queue on every backend: outbox relay, rules, assignment strategies, workers.
+
+fn test_settings() -> helpdesk::jobs::JobSettings {
+    helpdesk::jobs::JobSettings::from_settings(
+        &helpdesk::config::Settings::load_from(None, Vec::new()).expect("default settings"),
+    )
+}
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::support::{TestStore, mail};
+use chrono::Utc;
+use helpdesk::domain::rules::{Action, Condition};
+use helpdesk::domain::{AssignmentStrategy, Priority, Role};
+use helpdesk::intake::Outcome;
+use helpdesk::jobs::{self, Job, assign::Assigned};
+use helpdesk::store::agents::NewAgent;
+use helpdesk::store::rules::NewRule;
+use helpdesk::store::{self, Store};
+
+mod routing;
+mod workers;
+
+async fn department(store: &Store, name: &str, strategy: AssignmentStrategy) -> i64 {
+    store::agents::create_department(store, name, strategy, Utc::now())
+        .await
+        .expect("department")
+        .id
+}
+
+async fn agent(store: &Store, email: &str, departments: &[i64], limit: Option<i64>) -> i64 {
+    store::agents::create_agent(
+        store,
+        &NewAgent {
+            email,
+            name: email.split('@').next().unwrap_or(email),
+            role: Role::Agent,
+            password_hash: None,
+            department_ids: departments,
+            identities: &[],
+            max_open_tickets: limit,
+        },
+        Utc::now(),
+    )
+    .await
+    .expect("agent")
+}
+
+async fn rule(
+    store: &Store,
+    name: &str,
+    conditions: Vec<Condition>,
+    actions: Vec<Action>,
+    stop: bool,
+) {
+    store::rules::create(
+        store,
+        NewRule {
+            name: name.to_owned(),
+            enabled: true,
+            conditions,
+            actions,
+            stop,
+        },
+        Utc::now(),
+    )
+    .await
+    .expect("valid rule");
+}
+
+async fn ticket(db: &TestStore, id: &str, from: &str, subject: &str) -> i64 {
+    let raw = mail(
+        &[
+            &format!("From: {from}"),
+            &format!("Subject: {subject}"),
+            &format!("Message-ID: <{id}>"),
+        ],
+        "Hello",
+    );
+    match db.intake.accept_email(raw).await.expect("taken in") {
+        Outcome::Created { number, .. } => number,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn ticket_id(store: &Store, number: i64) -> i64 {
+    store::tickets::summary(store, number)
+        .await
+        .expect("read")
+        .expect("exists")
+        .id
+}
+
+async fn assign(db: &TestStore, number: i64) -> Assigned {
+    let id = ticket_id(&db.store, number).await;
+    let settings = test_settings();
+    jobs::assign::assign_ticket(&db.store, id, &settings.routing(), Utc::now())
+        .await
+        .expect("assignment runs")
+}
