@@ -220,11 +220,7 @@ pub async fn answer(
 }
 
 fn render(text: impl Template, html: impl Template) -> Result<(String, String), StoreError> {
-    let failed = |error: askama::Error| StoreError::Invalid(format!("mail template: {error}"));
-    Ok((
-        text.render().map_err(failed)?,
-        html.render().map_err(failed)?,
-    ))
+    Ok((text.render()?, html.render()?))
 }
 
 /// "512 KiB", "25 MiB": sizes as people read them.

@@ -397,7 +397,7 @@ pub async fn run(
                         origins
                             .into_iter()
                             .map(|origin| {
-                                let error = IntakeError::Store(crate::store::StoreError::Invalid(
+                                let error = IntakeError::Store(crate::store::StoreError::Stopped(
                                     reason.clone(),
                                 ));
                                 (origin, Err(error))

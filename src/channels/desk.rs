@@ -1,5 +1,7 @@
 //! The agents' desk in chat: customers' messages go to intake, agents' messages in the agents'
 //! place become replies, notes and ticket commands.
+//! (Long because the customer side and the agent side share the desk's state and its answers
+//! in chat; the commands themselves are parsed in `commands`.)
 //!
 //! Channel-neutral: Telegram and Discord hand over the same [`ChatEvent`]s (the desk is their
 //! [`Sink`]), and answers go out through the channel's own [`Deliverers`] entry.
@@ -528,7 +530,7 @@ impl ChatDesk {
             what: "keeping files",
             source,
         })?
-        .map_err(|error| StoreError::Invalid(format!("an agent's file not kept: {error}")))
+        .map_err(|error| StoreError::KeepFile(format!("an agent's file: {error}")))
     }
 
     async fn change_status(

@@ -49,6 +49,16 @@ pub enum StoreError {
         what: &'static str,
         source: tokio::task::JoinError,
     },
+    /// Work shared by several messages stopped; each of them carries this description (a
+    /// task's join error can be had only once).
+    #[error("{0}")]
+    Stopped(String),
+    /// A file could not be put in the attachment store.
+    #[error("cannot keep a file: {0}")]
+    KeepFile(String),
+    /// A text the helpdesk sends could not be made from its template.
+    #[error("mail template: {0}")]
+    Template(#[from] askama::Error),
     /// The operating system gave no random numbers.
     #[error("no random numbers: {0}")]
     NoRandom(getrandom::Error),

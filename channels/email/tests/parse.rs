@@ -1,4 +1,5 @@
 //! Parsing real-world shaped mail from `tests/fixtures/` into inbound messages.
+//! (Long because it is one fixture-driven case per kind of real-world mail; each is short.)
 
 use chrono::{TimeZone, Utc};
 use helpdesk_channel::{ChannelKind, InboundMessage};
