@@ -44,6 +44,8 @@ pub type Uid = u32;
 /// How long one network step (connect, login, one command) may take before the connection is
 /// given up as hung.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a round of intake under way at shutdown may take to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long a clean LOGOUT at shutdown may take.
 const LOGOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -264,9 +266,17 @@ impl<C: Cursor, S: Sink<(Uid, RawMail)>> ImapIntake<C, S> {
         };
         self.health.update(|h| h.connected = true);
         loop {
-            tokio::select! {
-                r = self.take_in(&mut session, uid_validity) => r?,
-                () = shutdown.as_mut() => return Ok(()),
+            {
+                let mut round = pin!(self.take_in(&mut session, uid_validity));
+                tokio::select! {
+                    r = round.as_mut() => r?,
+                    () = shutdown.as_mut() => {
+                        // A round whose mail the application may have committed gets to flag
+                        // it and move the cursor, so a restart does not fetch it again.
+                        let _ = tokio::time::timeout(SHUTDOWN_GRACE, round).await;
+                        return Ok(());
+                    }
+                }
             }
             self.health.succeeded();
             session = match self.wait(session, can_idle, shutdown).await? {
