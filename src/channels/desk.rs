@@ -14,11 +14,11 @@ use helpdesk_channel::{
 
 use super::commands::{self, Command};
 use super::store;
-use crate::domain::{MessageKind, Status};
+use crate::domain::Status;
 use crate::intake::{Intake, IntakeError, Outcome};
 use crate::jobs::chat_answer::{self, ChatAnswer};
 use crate::jobs::deliver::{self, Deliverers};
-use crate::store::tickets::Actor;
+use crate::ops::AttachedFile;
 use crate::store::{Store, StoreError, outbound};
 
 /// The first `#1042` in a text the bot wrote about a ticket.
@@ -417,48 +417,28 @@ impl ChatDesk {
                 let public = matches!(command, Command::Reply(_));
                 let mail_id = (public && ticket_channel == ChannelKind::Email)
                     .then(|| crate::ops::new_mail_message_id(&self.support_address, number.into()));
-                let stored = outbound::add_reply(
+                let stored = crate::ops::reply::add_in(
                     &mut tx,
                     &outbound::NewReply {
                         number,
                         agent_id,
                         text,
-                        kind: if public {
-                            MessageKind::Public
-                        } else {
-                            MessageKind::Internal
-                        },
+                        kind: crate::ops::reply_kind(!public),
                         external_id: mail_id.as_deref(),
                         channels_here: &self.deliverers.channels(),
                         now,
                     },
+                    &files,
                 )
                 .await?;
-                for (attachment, sha256) in message.attachments.iter().zip(&files) {
-                    crate::store::attachments::insert(
-                        &mut tx,
-                        stored.message_id,
-                        &crate::store::attachments::NewAttachment {
-                            filename: &attachment.filename,
-                            content_type: &attachment.content_type,
-                            size: i64::try_from(attachment.content.len()).unwrap_or(i64::MAX),
-                            inline: false,
-                            content_id: None,
-                            stored: Ok(sha256.clone()),
-                        },
-                        now,
-                    )
-                    .await?;
-                }
                 if stored.to_deliver {
-                    deliver::enqueue(&mut tx, stored.message_id, 1, now).await?;
                     format!("Reply to #{number} is on its way to the customer ({ticket_channel}).")
                 } else {
                     format!("Note added to #{number}; the customer does not see it.")
                 }
             }
             Command::Claim => {
-                store::assign(&mut tx, ticket_id, (agent_id, &agent_name), agent_id, now).await?;
+                assign(&mut tx, (number, ticket_id), agent_id, agent_id, now).await?;
                 format!("#{number} is yours, {agent_name}.")
             }
             Command::Assign(who) => {
@@ -469,7 +449,7 @@ impl ChatDesk {
                         "No agent is called {who}; name them by email, name or chat id."
                     )));
                 };
-                store::assign(&mut tx, ticket_id, (id, &name), agent_id, now).await?;
+                assign(&mut tx, (number, ticket_id), id, agent_id, now).await?;
                 format!("#{number} assigned to {name}.")
             }
             Command::Status(status) => {
@@ -512,18 +492,23 @@ impl ChatDesk {
     /// Puts the files of an agent's message in the attachment store; returns their sha256.
     /// A file that cannot be kept fails the action (it is tried again), rather than sending
     /// the reply without it.
-    async fn keep_files(&self, message: &AgentMessage) -> Result<Vec<String>, StoreError> {
+    async fn keep_files(&self, message: &AgentMessage) -> Result<Vec<AttachedFile>, StoreError> {
         let blobs = self.intake.blobs().clone();
-        let contents: Vec<Vec<u8>> = message
-            .attachments
-            .iter()
-            .map(|attachment| attachment.content.clone())
-            .collect();
+        let attachments = message.attachments.clone();
         tokio::task::spawn_blocking(move || {
-            contents
-                .iter()
-                .map(|content| blobs.put(content).map_err(|error| error.to_string()))
-                .collect::<Result<Vec<String>, String>>()
+            attachments
+                .into_iter()
+                .map(|attachment| {
+                    Ok(AttachedFile {
+                        sha256: blobs
+                            .put(&attachment.content)
+                            .map_err(|error| error.to_string())?,
+                        size: i64::try_from(attachment.content.len()).unwrap_or(i64::MAX),
+                        filename: attachment.filename,
+                        content_type: attachment.content_type,
+                    })
+                })
+                .collect::<Result<Vec<AttachedFile>, String>>()
         })
         .await
         .map_err(|source| StoreError::Join {
@@ -541,13 +526,15 @@ impl ChatDesk {
         agent_id: i64,
         now: chrono::DateTime<Utc>,
     ) -> Result<String, StoreError> {
-        crate::store::tickets::change_status(
+        let changed = crate::ops::apply_in(
             tx,
-            number,
-            to,
-            Actor::Agent(agent_id),
-            Some("set in chat"),
-            now,
+            number.into(),
+            crate::ops::ChangedBy { agent_id, now },
+            &crate::ops::TicketChange {
+                status: Some(to),
+                reason: Some("set in chat".into()),
+                ..Default::default()
+            },
         )
         .await
         .map_err(|error| match error {
@@ -557,7 +544,11 @@ impl ChatDesk {
             )),
             other => other,
         })?;
-        Ok(format!("#{number} is now {to}."))
+        Ok(if changed {
+            format!("#{number} is now {to}.")
+        } else {
+            format!("#{number} is already {to}.")
+        })
     }
 
     /// Answers an agent in the agents' place, as a reply to their message; an answer about a
@@ -622,6 +613,44 @@ impl Sink<ChatEvent> for ChatDesk {
 
 /// Whether an agent's message is answered at once rather than through the queue: a Discord
 /// slash command, whose answer is due within seconds.
+/// Assigns a ticket from chat through the one ticket change, and tells the agents' places
+/// (a claim or an assignment in chat is news to the others there).
+async fn assign(
+    tx: &mut crate::store::Tx,
+    (number, ticket_id): (i64, i64),
+    to: i64,
+    by: i64,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let reason = if to == by {
+        "claimed in chat"
+    } else {
+        "assigned in chat"
+    };
+    let changed = crate::ops::apply_in(
+        tx,
+        number.into(),
+        crate::ops::ChangedBy { agent_id: by, now },
+        &crate::ops::TicketChange {
+            assignee: Some(Some(to)),
+            reason: Some(reason.into()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    if changed {
+        crate::store::outbox::record(
+            tx,
+            crate::store::outbox::OutboxKind::TicketAssigned,
+            ticket_id,
+            None,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 fn answered_directly(message: &AgentMessage) -> bool {
     message.channel == ChannelKind::Discord && message.external_id.starts_with("interaction:")
 }

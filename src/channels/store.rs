@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use helpdesk_channel::ChannelKind;
 
-use crate::store::tickets::{Actor, NewEvent, record_event};
 use crate::store::{Result, Store, StoreError, Tx, on_pool, on_tx};
 
 /// Remembers that the bot's message `external_id` on `channel` is about `ticket_id`.
@@ -143,66 +142,6 @@ pub async fn mark_action(
     .await
     .map(|done| done.rows_affected()))?;
     Ok(inserted == 1)
-}
-
-/// Gives a ticket to an agent, with a history event and an outbox entry (the agents' places
-/// are told).
-pub async fn assign(
-    tx: &mut Tx,
-    ticket_id: i64,
-    to: (i64, &str),
-    by: i64,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let old: Option<(Option<i64>, Option<String>)> = on_tx!(tx, conn => sqlx::query_as(
-        "SELECT t.assignee_id, a.name FROM tickets t LEFT JOIN agents a ON a.id = t.assignee_id
-         WHERE t.id = $1",
-    )
-    .bind(ticket_id)
-    .fetch_optional(&mut *conn)
-    .await)?;
-    let Some((old_id, old_name)) = old else {
-        return Err(StoreError::NotFound(format!(
-            "no ticket with id {ticket_id}"
-        )));
-    };
-    if old_id == Some(to.0) {
-        return Ok(false);
-    }
-    on_tx!(tx, conn => sqlx::query("UPDATE tickets SET assignee_id = $1, updated_at = $2 WHERE id = $3")
-        .bind(to.0)
-        .bind(now)
-        .bind(ticket_id)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected()))?;
-    let reason = if by == to.0 {
-        "claimed in chat"
-    } else {
-        "assigned in chat"
-    };
-    record_event(
-        tx,
-        &NewEvent {
-            ticket_id,
-            actor: Actor::Agent(by),
-            kind: "assignee",
-            old_value: old_name.as_deref(),
-            new_value: Some(to.1),
-            reason: Some(reason),
-            at: now,
-        },
-    )
-    .await?;
-    crate::store::outbox::record(
-        tx,
-        crate::store::outbox::OutboxKind::TicketAssigned,
-        ticket_id,
-        None,
-        now,
-    )
-    .await?;
-    Ok(true)
 }
 
 /// The newest ticket of a chat conversation that is not closed: number and status.

@@ -4,7 +4,7 @@
 
 use crate::domain::{MessageKind, TicketNumber};
 use crate::store::outbound::{self, NewReply, StoredReply};
-use crate::store::{Result, Store, attachments};
+use crate::store::{Result, Store, Tx, attachments};
 
 /// The kind of message the reply form's "internal note" box asks for.
 pub fn reply_kind(note: bool) -> MessageKind {
@@ -25,8 +25,8 @@ pub fn new_mail_message_id(support_address: &str, number: TicketNumber) -> Strin
     format!("{:016x}.{number}@{domain}", fastrand::u64(..))
 }
 
-/// Stores an agent's reply or note (the note operation is this with [`MessageKind::Internal`]) and, for a public reply, queues its delivery in the same
-/// transaction.
+/// Stores an agent's reply or note (a note is a reply of [`MessageKind::Internal`]) and, for a
+/// public reply, queues its delivery in the same transaction.
 pub async fn send_reply(store: &Store, reply: &NewReply<'_>) -> Result<StoredReply> {
     send_reply_with_files(store, reply, &[]).await
 }
@@ -47,10 +47,22 @@ pub async fn send_reply_with_files(
     files: &[AttachedFile],
 ) -> Result<StoredReply> {
     let mut tx = store.begin_write().await?;
-    let stored = outbound::add_reply(&mut tx, reply).await?;
+    let stored = add_in(&mut tx, reply, files).await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// [`send_reply_with_files`] in the caller's transaction (a chat command records that it was
+/// acted on in the same one).
+pub async fn add_in(
+    tx: &mut Tx,
+    reply: &NewReply<'_>,
+    files: &[AttachedFile],
+) -> Result<StoredReply> {
+    let stored = outbound::add_reply(tx, reply).await?;
     for file in files {
         attachments::insert(
-            &mut tx,
+            tx,
             stored.message_id,
             &attachments::NewAttachment {
                 filename: &file.filename,
@@ -65,8 +77,7 @@ pub async fn send_reply_with_files(
         .await?;
     }
     if stored.to_deliver {
-        crate::jobs::deliver::enqueue(&mut tx, stored.message_id, 1, reply.now).await?;
+        crate::jobs::deliver::enqueue(tx, stored.message_id, 1, reply.now).await?;
     }
-    tx.commit().await?;
     Ok(stored)
 }

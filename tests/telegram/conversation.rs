@@ -153,6 +153,14 @@ store_test! {
             &format!("/status #{number} resolved"),
         );
         let resolved = sent_to(&fake, AGENTS_CHAT, "is now resolved").await;
+        // The same change again is no change, and says so.
+        fake.group_message(
+            AGENTS_CHAT,
+            &sam,
+            None,
+            &format!("/status #{number} resolved"),
+        );
+        sent_to(&fake, AGENTS_CHAT, "is already resolved").await;
         fake.group_message(AGENTS_CHAT, &sam, Some(resolved.message_id), "/reopen");
         sent_to(&fake, AGENTS_CHAT, "is now open").await;
         fake.group_message(AGENTS_CHAT, &sam, Some(post.message_id), "/close");
