@@ -1,7 +1,7 @@
 //! The language agents speak to the bot in their chat: a plain reply answers the customer,
 //! `/command` changes the ticket. The same on Telegram and Discord.
 
-use crate::domain::{Priority, Status};
+use crate::domain::{Priority, Status, tags};
 
 /// The help text agents get for `/help` or a command the bot did not understand.
 pub const HELP: &str = "Reply to a ticket's post (or write in its thread) to answer the customer.\n\
@@ -11,6 +11,7 @@ Commands, as a reply to the post or with the ticket's number (/claim #1042):\n\
 /note TEXT - internal note, never sent to the customer\n\
 /status open|pending|resolved - set the status\n\
 /priority low|normal|high|urgent - set the priority\n\
+/tag NAME… - add tags; /untag NAME… - remove them\n\
 /close - close the ticket\n\
 /reopen - reopen a resolved ticket\n\
 /help - this text";
@@ -24,6 +25,10 @@ pub enum Command {
     Note(String),
     Status(Status),
     Priority(Priority),
+    /// Tags to add (normalized).
+    Tag(Vec<String>),
+    /// Tags to remove (normalized).
+    Untag(Vec<String>),
     Close,
     Reopen,
     Help,
@@ -94,6 +99,17 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
             })?;
             Command::Priority(priority)
         }
+        "tag" | "untag" => {
+            let names = tags::parse_list(arguments).map_err(|error| error.to_string())?;
+            if names.is_empty() {
+                return Err(format!("Which tags? /{name} vip billing"));
+            }
+            if name == "tag" {
+                Command::Tag(names)
+            } else {
+                Command::Untag(names)
+            }
+        }
         "close" => Command::Close,
         "reopen" => Command::Reopen,
         "help" | "start" => Command::Help,
@@ -140,6 +156,14 @@ mod tests {
             Command::Priority(Priority::Urgent)
         );
         assert_eq!(parse("/close #7").map(|p| p.ticket), Ok(Some(7)));
+        assert_eq!(
+            parse("/tag #7 VIP, billing"),
+            Ok(Parsed {
+                command: Command::Tag(vec!["vip".into(), "billing".into()]),
+                ticket: Some(7)
+            })
+        );
+        assert_eq!(parse("/untag vip"), Command::Untag(vec!["vip".into()]));
     }
 
     #[test]
@@ -147,6 +171,8 @@ mod tests {
         assert!(parse("/assign").is_err());
         assert!(parse("/note").is_err());
         assert!(parse("/status later").is_err());
+        assert!(parse("/tag").is_err());
+        assert!(parse("/tag <script>").is_err());
         assert!(parse("/frobnicate").unwrap_err().contains("/frobnicate"));
     }
 }

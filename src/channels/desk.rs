@@ -15,6 +15,7 @@ use helpdesk_channel::{
 use super::commands::{self, Command};
 use super::store;
 use crate::domain::Status;
+use crate::domain::tags::TagChange;
 use crate::intake::{Intake, IntakeError, Outcome};
 use crate::jobs::chat_answer::{self, ChatAnswer};
 use crate::jobs::deliver::{self, Deliverers};
@@ -477,6 +478,36 @@ impl ChatDesk {
                 )
                 .await?;
                 format!("#{number} now has {priority} priority.")
+            }
+            Command::Tag(names) | Command::Untag(names) => {
+                let adding = matches!(command, Command::Tag(_));
+                let (add, remove) = if adding {
+                    (names.clone(), Vec::new())
+                } else {
+                    (Vec::new(), names.clone())
+                };
+                let changed = crate::ops::apply_in(
+                    &mut tx,
+                    number.into(),
+                    crate::ops::ChangedBy { agent_id, now },
+                    &crate::ops::TicketChange {
+                        tags: Some(TagChange::Edit { add, remove }),
+                        reason: Some("set in chat".into()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+                let tags = crate::store::manage::tags_in(&mut tx, number.into()).await?;
+                let now_has = if tags.is_empty() {
+                    "no tags".to_owned()
+                } else {
+                    format!("tags: {}", tags.join(", "))
+                };
+                if changed {
+                    format!("#{number} now has {now_has}.")
+                } else {
+                    format!("#{number} is unchanged; it has {now_has}.")
+                }
             }
             Command::Help => commands::HELP.to_owned(),
         };

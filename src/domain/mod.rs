@@ -5,6 +5,7 @@ pub mod assignment;
 pub mod rule_check;
 pub mod rules;
 pub mod sla;
+pub mod tags;
 mod ticket;
 
 pub use agent::{AssignmentStrategy, Role};

@@ -1,9 +1,10 @@
-//! One ticket-change request: status, priority, department and assignee with a reason,
+//! One ticket-change request: status, priority, department, assignee and tags with a reason,
 //! applied in one transaction so one form save or one API call is one commit and one group of
 //! history events (same agent, time and reason).
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::tags::TagChange;
 use crate::domain::{Priority, Status, TicketNumber};
 use crate::store::manage::{self, Change};
 use crate::store::{Result, Store, Tx};
@@ -18,6 +19,8 @@ pub struct TicketChange {
     pub department: Option<Option<i64>>,
     /// `Some(None)` leaves the ticket unassigned.
     pub assignee: Option<Option<i64>>,
+    /// Tags set, added or removed (already normalized).
+    pub tags: Option<TagChange>,
     /// Why, for the history; blank counts as none.
     pub reason: Option<String>,
 }
@@ -49,7 +52,7 @@ pub async fn apply(
 }
 
 /// [`apply`] in the caller's transaction. Fields apply in the order the history has always
-/// listed them: priority, department, assignee, then status.
+/// listed them: priority, department, assignee, tags, then status.
 pub async fn apply_in(
     tx: &mut Tx,
     ticket: TicketNumber,
@@ -70,6 +73,10 @@ pub async fn apply_in(
     }
     if let Some(assignee) = change.assignee {
         changed |= manage::set_assignee(tx, ticket, assignee, &stamp).await?;
+    }
+    if let Some(tags) = &change.tags {
+        let wanted = tags.applied_to(&manage::tags_in(tx, ticket).await?);
+        changed |= manage::set_tags(tx, ticket, &wanted, &stamp).await?;
     }
     if let Some(status) = change.status {
         changed |= manage::set_status(tx, ticket, status, &stamp).await?;

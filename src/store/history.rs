@@ -118,6 +118,7 @@ pub fn sentence(event: &EventView, names: &Names) -> String {
             or(old, "unassigned"),
             or(new, "unassigned")
         ),
+        "tags" => format!("Tags: {} → {}", or(old, "none"), or(new, "none")),
         "merged" => match (old, new) {
             (_, Some(into)) => format!("Merged into {into}"),
             (Some(from), None) => format!("{from} merged into this ticket"),

@@ -208,6 +208,71 @@ pub async fn set_assignee(
     Ok(true)
 }
 
+/// The ticket's tags, sorted, read in the caller's transaction.
+pub async fn tags_in(tx: &mut Tx, number: TicketNumber) -> Result<Vec<String>> {
+    let id = current(tx, number).await?.id;
+    let tags = on_tx!(tx, conn => sqlx::query_scalar(
+        "SELECT tag FROM ticket_tags WHERE ticket_id = $1 ORDER BY tag",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await)?;
+    Ok(tags)
+}
+
+/// Gives the ticket exactly the tags `to` (normalized, see [`crate::domain::tags`]);
+/// `false` when it has them already. One history event lists the tags before and after.
+pub async fn set_tags(
+    tx: &mut Tx,
+    number: TicketNumber,
+    to: &[String],
+    change: &Change<'_>,
+) -> Result<bool> {
+    let id = current(tx, number).await?.id;
+    let before = tags_in(tx, number).await?;
+    let mut after = to.to_vec();
+    after.sort();
+    after.dedup();
+    if before == after {
+        return Ok(false);
+    }
+    for gone in before.iter().filter(|tag| !after.contains(tag)) {
+        on_tx!(tx, conn => sqlx::query("DELETE FROM ticket_tags WHERE ticket_id = $1 AND tag = $2")
+            .bind(id)
+            .bind(gone)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()))?;
+    }
+    for new in after.iter().filter(|tag| !before.contains(tag)) {
+        on_tx!(tx, conn => sqlx::query(
+            "INSERT INTO ticket_tags (ticket_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(new)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    }
+    on_tx!(tx, conn => sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
+        .bind(change.now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    let (old, new) = (before.join(" "), after.join(" "));
+    event(
+        tx,
+        id,
+        change,
+        "tags",
+        Some(old.as_str()).filter(|text| !text.is_empty()),
+        Some(new.as_str()).filter(|text| !text.is_empty()),
+    )
+    .await?;
+    Ok(true)
+}
+
 /// One side of a merge: a ticket, its customer and how many messages it holds.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MergeSide {

@@ -22,6 +22,7 @@ mod customers;
 mod idempotency;
 mod rules;
 mod service;
+mod tags;
 mod tickets;
 mod tokens;
 mod webhooks;

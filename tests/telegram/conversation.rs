@@ -143,6 +143,13 @@ store_test! {
         sent_to(&fake, AGENTS_CHAT, "Note added").await;
         fake.group_message(AGENTS_CHAT, &sam, Some(post.message_id), "/priority high");
         sent_to(&fake, AGENTS_CHAT, "high priority").await;
+        fake.group_message(AGENTS_CHAT, &sam, Some(post.message_id), "/tag VIP, billing");
+        sent_to(&fake, AGENTS_CHAT, "now has tags: billing, vip").await;
+        fake.group_message(AGENTS_CHAT, &sam, Some(post.message_id), "/untag billing");
+        sent_to(&fake, AGENTS_CHAT, "now has tags: vip.").await;
+        // A customer's /tag is text on their ticket, like any other.
+        fake.customer_writes(&ada, "/tag hacked");
+        sent_to(&fake, AGENTS_CHAT, "/tag hacked").await;
         fake.group_message(AGENTS_CHAT, &sam, Some(post.message_id), "/assign @kim");
         sent_to(&fake, AGENTS_CHAT, "assigned to Kim Lee").await;
         // Commands work by ticket number too, and on the bot's own answers.
@@ -190,7 +197,9 @@ store_test! {
         );
         let history: Vec<&str> = detail.history.iter().map(|e| e.kind.as_str()).collect();
         assert!(
-            history.contains(&"assignee") && history.contains(&"priority"),
+            history.contains(&"assignee")
+                && history.contains(&"priority")
+                && history.contains(&"tags"),
             "{history:?}"
         );
 

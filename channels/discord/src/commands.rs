@@ -50,7 +50,7 @@ const fn command_with(
 }
 
 /// The agents' slash commands, the same as their text commands.
-pub const AGENT_COMMANDS: [AgentCommand; 8] = [
+pub const AGENT_COMMANDS: [AgentCommand; 10] = [
     command("claim", "Take the ticket yourself"),
     command_with(
         "assign",
@@ -75,6 +75,13 @@ pub const AGENT_COMMANDS: [AgentCommand; 8] = [
         "Set the priority",
         "priority",
         "low, normal, high or urgent",
+    ),
+    command_with("tag", "Add tags to the ticket", "tags", "One or more tags"),
+    command_with(
+        "untag",
+        "Remove tags from the ticket",
+        "tags",
+        "One or more tags",
     ),
     command("close", "Close the ticket"),
     command("reopen", "Reopen a resolved ticket"),

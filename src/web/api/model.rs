@@ -310,19 +310,34 @@ pub struct TicketChanges {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>)]
     pub assignee_id: Option<Option<i64>>,
+    /// The ticket's tags after the change, exactly (letters, digits and `- _ . :`; stored
+    /// lowercase); `[]` removes them all.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
     #[serde(default)]
     pub reason: Option<String>,
 }
 
-impl From<TicketChanges> for crate::ops::TicketChange {
-    fn from(changes: TicketChanges) -> Self {
-        crate::ops::TicketChange {
+impl TryFrom<TicketChanges> for crate::ops::TicketChange {
+    type Error = crate::domain::tags::TagError;
+
+    fn try_from(changes: TicketChanges) -> Result<Self, Self::Error> {
+        let tags = changes
+            .tags
+            .map(|tags| {
+                tags.iter()
+                    .map(|tag| crate::domain::tags::normalize(tag))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        Ok(crate::ops::TicketChange {
             status: changes.status.map(Into::into),
             priority: changes.priority.map(Into::into),
             department: changes.department_id,
             assignee: changes.assignee_id,
+            tags: tags.map(crate::domain::tags::TagChange::Set),
             reason: changes.reason,
-        }
+        })
     }
 }
 

@@ -6,6 +6,7 @@ use axum::response::Response;
 use chrono::Utc;
 
 use super::{ReplyDraft, parse_or_bad, ticket_page, visible_ticket};
+use crate::domain::tags::{self, TagChange};
 use crate::domain::{Priority, Status};
 use crate::ops::{self, ChangedBy, TicketChange};
 use crate::store::manage::{self, Change};
@@ -74,6 +75,10 @@ pub struct UpdateForm {
     department: String,
     /// An agent id, or "none".
     assignee: String,
+    /// Tags to add, separated by spaces or commas.
+    add_tags: String,
+    /// The tag whose remove button was pressed.
+    remove_tag: String,
     reason: String,
 }
 
@@ -86,6 +91,13 @@ fn optional_id(what: &str, text: &str) -> WebResult<Option<Option<i64>>> {
             .map(|id| Some(Some(id)))
             .map_err(|_| WebError::BadRequest(format!("{id:?} is not a valid {what}"))),
     }
+}
+
+fn tag_edit(add: &str, remove: &str) -> WebResult<Option<TagChange>> {
+    let invalid = |error: tags::TagError| WebError::BadRequest(error.to_string());
+    let add = tags::parse_list(add).map_err(invalid)?;
+    let remove = tags::parse_list(remove).map_err(invalid)?;
+    Ok((!add.is_empty() || !remove.is_empty()).then_some(TagChange::Edit { add, remove }))
 }
 
 /// Applies the change form in one transaction: each field that differs from the ticket is a
@@ -103,6 +115,7 @@ pub async fn update(
         priority: parse_or_bad::<Priority>("priority", &form.priority)?,
         department: optional_id("department", &form.department)?,
         assignee: optional_id("agent", &form.assignee)?,
+        tags: tag_edit(&form.add_tags, &form.remove_tag)?,
         reason: Some(form.reason),
     };
     let by = ChangedBy {

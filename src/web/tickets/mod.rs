@@ -285,6 +285,8 @@ struct TicketPage {
     linked_to: Option<i64>,
     linked_from: Vec<i64>,
     tags: Vec<String>,
+    /// Tags in use, offered when adding one.
+    known_tags: Vec<String>,
     next_statuses: Vec<Choice>,
     priorities: Vec<Choice>,
     departments: Vec<Choice>,
@@ -368,6 +370,7 @@ pub(super) async fn ticket_page(
         nav: Nav::of(viewer, "tickets"),
         csrf: viewer.csrf().to_owned(),
         tags: views::tags(&state.store, facts.id).await?,
+        known_tags: views::tag_names(&state.store).await?,
         next_statuses: choices(
             Status::ALL
                 .iter()

@@ -100,7 +100,7 @@ pub async fn note(
     post_text(&state, &caller, number, &body.text, MessageKind::Internal).await
 }
 
-/// Changes status, priority, department or assignee. Each change that differs from the ticket
+/// Changes status, priority, department, assignee or tags. Each change that differs from the ticket
 /// is a history event naming the token's agent and the reason. Status moves follow the
 /// workflow (a closed ticket stays closed).
 #[utoipa::path(
@@ -128,7 +128,9 @@ pub async fn update(
         agent_id: caller.id(),
         now: Utc::now(),
     };
-    if ops::apply(&state.store, number.into(), by, &changes.into()).await? {
+    let change = ops::TicketChange::try_from(changes)
+        .map_err(|error| ApiError::Unprocessable(error.to_string()))?;
+    if ops::apply(&state.store, number.into(), by, &change).await? {
         state.live.wake();
     }
     Ok(axum::Json(detail(&state, number).await?))
