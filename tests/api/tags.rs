@@ -64,9 +64,9 @@ store_test! {
             &[],
         )
         .await;
-        let numbers: Vec<i64> = listed.body["tickets"]
+        let numbers: Vec<i64> = listed.body["items"]
             .as_array()
-            .expect("tickets")
+            .expect("items")
             .iter()
             .map(|t| t["number"].as_i64().expect("number"))
             .collect();
