@@ -93,7 +93,8 @@ store_test! {
         assert_eq!(
             names,
             [
-                "claim", "assign", "note", "status", "priority", "close", "reopen", "help"
+                "claim", "assign", "note", "status", "priority", "tag", "untag", "close", "reopen",
+                "help"
             ]
         );
 
@@ -200,6 +201,15 @@ store_test! {
                 .content
                 .contains("high priority")
         );
+        let tag = fake.agent_runs_slash_command(&sam, thread, "tag", &[("tags", json!("VIP refund"))]);
+        assert!(
+            answer_to(&fake, tag)
+                .await
+                .content
+                .contains("now has tags: refund, vip")
+        );
+        fake.agent_writes_in_thread(&sam, thread, "/untag refund");
+        sent_to(&fake, thread, "now has tags: vip.").await;
         let assign =
             fake.agent_runs_slash_command(&sam, thread, "assign", &[("agent", json!("@kim"))]);
         assert!(
