@@ -74,7 +74,7 @@ store_test! {
         assert_eq!(page.status, StatusCode::OK);
         let stylesheet = linked(&page.body, "rel=\"stylesheet\"", "href");
         assert!(stylesheet.starts_with("/static/app.css?v="), "{stylesheet}");
-        let script = linked(&page.body, "<script", "src");
+        let script = linked(&page.body, "script src=", "src");
         assert!(script.starts_with("/static/app.js?v="), "{script}");
 
         // The versioned URL: compressed for a client that takes gzip, kept for a year.
