@@ -128,15 +128,26 @@ async fn some_data(app: &WebApp) -> i64 {
 
 /// The page does not scroll sideways.
 async fn assert_no_overflow(client: &Client, what: &str) {
+    // The width inside the window's scroll bar (where a phone has none), so less than innerWidth.
     let sizes = script(
         client,
-        "return [document.documentElement.scrollWidth, window.innerWidth];",
+        "var width = document.documentElement.clientWidth;
+         var wide = Array.from(document.querySelectorAll('body *'))
+           .filter(function (e) { return (e.getBoundingClientRect().right > width + 0.5
+               || e.scrollWidth > e.clientWidth + 1)
+             && !e.closest('header.top nav, .table-scroll'); })
+           .slice(0, 8).map(function (e) { return e.tagName + '#' + e.id + '.' + e.className + ' ' + e.scrollWidth + '/' + e.clientWidth; });
+         return [document.documentElement.scrollWidth, width, window.innerWidth, wide];",
     )
     .await;
-    let (scroll, inner) = (px(&sizes[0]), px(&sizes[1]));
-    if scroll > inner {
+    let (scroll, width, inner) = (px(&sizes[0]), px(&sizes[1]), px(&sizes[2]));
+    assert!(width <= inner);
+    if scroll > width {
         screenshot(client, "failed-overflow").await;
-        panic!("{what}: the page is {scroll} px wide in a {inner} px window");
+        panic!(
+            "{what}: the page is {scroll} px wide in {width} px: {}",
+            sizes[3]
+        );
     }
 }
 
