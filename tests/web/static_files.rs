@@ -43,7 +43,7 @@ async fn fetch(app: &WebApp, path: &str, gzip: bool) -> Fetched {
     }
 }
 
-fn header_of<'a>(fetched: &'a Fetched, name: header::HeaderName) -> &'a str {
+fn header_of(fetched: &Fetched, name: header::HeaderName) -> &str {
     fetched
         .headers
         .get(name)
