@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
+use tower_http::compression::CompressionLayer;
 
 use crate::config::Settings;
 use crate::domain::sla::SlaTargets;
@@ -208,14 +209,17 @@ pub fn router(state: AppState) -> Router {
             post(integrations::delete_webhook),
         )
         .route("/events", get(live::events))
-        .route("/static/app.css", get(assets::stylesheet))
-        .route("/static/app.js", get(assets::script))
+        .route("/static/{name}", get(assets::file))
+        .route("/favicon.ico", get(assets::favicon))
         .route("/healthz", get(healthz))
         .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::metrics))
         .merge(api::router())
         .fallback(pages::not_found)
         .layer(axum::middleware::map_response(security_headers))
+        // gzip for whoever accepts it; the default predicate leaves out tiny answers, images
+        // and the live event stream (which must not wait for a compressor's buffer).
+        .layer(CompressionLayer::new())
         .with_state(state)
 }
 

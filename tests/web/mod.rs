@@ -19,6 +19,7 @@ mod live;
 mod roles;
 mod rules;
 mod sign_in;
+mod static_files;
 mod ticket_forms;
 mod ticket_views;
 
