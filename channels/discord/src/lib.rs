@@ -17,8 +17,7 @@
 //!
 //! By concern: `gateway` (serenity's client and the order of events), `inbound` (an event as a
 //! neutral message), `catch_up` (DMs sent while away), `commands` (slash commands and the
-//! choices offered while an argument is typed),
-//! `delivery` (sending through the REST API).
+//! choices offered while an argument is typed), `delivery` (sending through the REST API).
 
 mod catch_up;
 mod commands;
