@@ -182,12 +182,12 @@ pub async fn names_like(
 
 fn taken(draft: &CannedDraft, owner: Option<i64>) -> StoreError {
     let whose = if owner.is_some() {
-        "of yours"
+        "one of yours"
     } else {
-        "shared one"
+        "a shared one"
     };
     StoreError::Conflict(format!(
-        "a {whose} is already called {:?} (names are unique ignoring case)",
+        "{whose} is already called {:?} (names are unique ignoring case)",
         draft.name
     ))
 }
