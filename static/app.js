@@ -97,3 +97,30 @@
   // Targets fall due with time alone, without a change to any ticket.
   if (dashboard) setInterval(function () { refresh(dashboardParts); }, 60000);
 })();
+
+// The canned response picker of the ticket page: picking one puts its text (placeholders
+// already filled in) in the reply box at once, and marks the reply so its actions apply.
+(function () {
+  "use strict";
+  var select = document.getElementById("canned-select");
+  var form = document.getElementById("reply-form");
+  var picked = document.getElementById("canned-response-id");
+  if (!select || !form || !picked) return;
+  var insert = document.getElementById("canned-insert");
+  if (insert) insert.hidden = true;
+  select.addEventListener("change", function () {
+    var option = select.options[select.selectedIndex];
+    var box = form.querySelector("textarea[name=text]");
+    picked.value = option ? option.value : "";
+    if (!option || !option.value || !box) return;
+    var text = option.getAttribute("data-text") || "";
+    var start = box.selectionStart, end = box.selectionEnd;
+    // Into what is typed, where the cursor was; an empty box just gets the text.
+    if (box.value && typeof start === "number") {
+      box.value = box.value.slice(0, start) + text + box.value.slice(end);
+    } else {
+      box.value = text;
+    }
+    box.focus();
+  });
+})();

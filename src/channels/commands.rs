@@ -12,6 +12,7 @@ Commands, as a reply to the post or with the ticket's number (/claim #1042):\n\
 /status open|pending|resolved - set the status\n\
 /priority low|normal|high|urgent - set the priority\n\
 /tag NAME… - add tags; /untag NAME… - remove them\n\
+/canned NAME - send a canned response (and apply its actions)\n\
 /close - close the ticket\n\
 /reopen - reopen a resolved ticket\n\
 /help - this text";
@@ -29,6 +30,8 @@ pub enum Command {
     Tag(Vec<String>),
     /// Tags to remove (normalized).
     Untag(Vec<String>),
+    /// A canned response, by name: its text is the reply, its actions apply with it.
+    Canned(String),
     Close,
     Reopen,
     Help,
@@ -110,6 +113,14 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
                 Command::Untag(names)
             }
         }
+        "canned" => {
+            if arguments.is_empty() {
+                return Err(
+                    "Which canned response? /canned NAME (the /canned page lists them)".to_owned(),
+                );
+            }
+            Command::Canned(arguments.to_owned())
+        }
         "close" => Command::Close,
         "reopen" => Command::Reopen,
         "help" | "start" => Command::Help,
@@ -164,6 +175,13 @@ mod tests {
             })
         );
         assert_eq!(parse("/untag vip"), Command::Untag(vec!["vip".into()]));
+        assert_eq!(
+            parse("/canned #7 Refund done"),
+            Ok(Parsed {
+                command: Command::Canned("Refund done".into()),
+                ticket: Some(7)
+            })
+        );
     }
 
     #[test]
@@ -172,6 +190,7 @@ mod tests {
         assert!(parse("/note").is_err());
         assert!(parse("/status later").is_err());
         assert!(parse("/tag").is_err());
+        assert!(parse("/canned").is_err());
         assert!(parse("/tag <script>").is_err());
         assert!(parse("/frobnicate").unwrap_err().contains("/frobnicate"));
     }

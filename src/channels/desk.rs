@@ -77,7 +77,7 @@ impl ChatDesk {
         }
     }
 
-    fn store(&self) -> &Store {
+    pub(super) fn store(&self) -> &Store {
         self.intake.store()
     }
 
@@ -508,6 +508,21 @@ impl ChatDesk {
                 } else {
                     format!("#{number} is unchanged; it has {now_has}.")
                 }
+            }
+            Command::Canned(name) => {
+                super::canned::send(
+                    &mut tx,
+                    &super::canned::CannedCommand {
+                        number,
+                        ticket_channel,
+                        agent_id,
+                        name,
+                        support_address: &self.support_address,
+                        channels_here: &self.deliverers.channels(),
+                        now,
+                    },
+                )
+                .await?
             }
             Command::Help => commands::HELP.to_owned(),
         };

@@ -8,8 +8,10 @@
 //! - [`run_reported`]: runs a channel with its [`Health`] copied to `channel_health`.
 //!
 //! [`email`], [`telegram`] and [`discord`] map the settings and start each channel;
-//! [`commands`] reads agents' commands, [`store`] keeps what the chat side needs.
+//! [`commands`] reads agents' commands (`canned` sends canned responses and suggests their
+//! names), [`store`] keeps what the chat side needs.
 
+mod canned;
 pub mod commands;
 pub mod desk;
 pub mod discord;

@@ -37,9 +37,14 @@ pub enum TicketCommand {
         /// An internal note, never sent to the customer.
         #[arg(long)]
         note: bool,
-        /// The text; read from stdin when missing.
+        /// The text; read from stdin when missing (unless --canned gives it).
         #[arg(long)]
         text: Option<String>,
+        /// A canned response, by name (the agent's own before a shared one): its text with the
+        /// placeholders filled in, unless --text is given, and its actions (status, priority,
+        /// tags) applied with the reply.
+        #[arg(long, value_name = "NAME", conflicts_with = "note")]
+        canned: Option<String>,
         /// A file to attach (repeat for more); at most `intake.max_attachment_bytes` each.
         #[arg(long = "attach", value_name = "FILE")]
         attach: Vec<PathBuf>,
@@ -103,6 +108,7 @@ pub async fn run(command: TicketCommand, settings: &Settings) -> Result<()> {
             agent,
             note,
             text,
+            canned,
             attach,
         } => {
             let number = parse_ticket_number(&number)?;
@@ -111,6 +117,7 @@ pub async fn run(command: TicketCommand, settings: &Settings) -> Result<()> {
             };
             let text = match text {
                 Some(text) => text,
+                None if canned.is_some() => String::new(),
                 None => {
                     let mut text = String::new();
                     std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
@@ -147,24 +154,33 @@ pub async fn run(command: TicketCommand, settings: &Settings) -> Result<()> {
             }
             let external_id =
                 helpdesk::ops::new_mail_message_id(&settings.email.address, number.into());
-            let stored = helpdesk::ops::send_reply_with_files(
-                &store,
-                &store::outbound::NewReply {
-                    number,
-                    agent_id,
-                    text: &text,
-                    kind: if note {
-                        MessageKind::Internal
-                    } else {
-                        MessageKind::Public
-                    },
-                    external_id: Some(&external_id),
-                    channels_here: &app::channels_enabled(settings),
-                    now: Utc::now(),
+            let channels_here = app::channels_enabled(settings);
+            let reply = store::outbound::NewReply {
+                number,
+                agent_id,
+                text: &text,
+                kind: if note {
+                    MessageKind::Internal
+                } else {
+                    MessageKind::Public
                 },
-                &files,
-            )
-            .await?;
+                external_id: Some(&external_id),
+                channels_here: &channels_here,
+                now: Utc::now(),
+            };
+            let stored = match &canned {
+                Some(name) => {
+                    helpdesk::ops::canned::reply_with(
+                        &store,
+                        &reply,
+                        store::canned::Pick::Name(name),
+                        &files,
+                    )
+                    .await?
+                    .reply
+                }
+                None => helpdesk::ops::send_reply_with_files(&store, &reply, &files).await?,
+            };
             if stored.to_deliver {
                 println!("reply to #{number} queued for delivery");
             } else {

@@ -2,6 +2,7 @@
 
 mod agent;
 pub mod assignment;
+pub mod canned;
 pub mod rule_check;
 pub mod rules;
 pub mod sla;

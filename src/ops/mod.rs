@@ -3,6 +3,7 @@
 //! written once. The store below only reads and writes; the job queue only runs queued work
 //! (a reply enqueues its delivery here, and `jobs` never calls back into this layer).
 
+pub mod canned;
 pub mod change;
 pub mod merge;
 pub mod reply;

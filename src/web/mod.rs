@@ -25,6 +25,7 @@ pub mod api;
 mod assets;
 mod auth;
 pub mod bench;
+mod canned;
 mod customers;
 mod error;
 mod integrations;
@@ -146,6 +147,9 @@ pub fn router(state: AppState) -> Router {
         .route("/tickets/{number}/update", post(tickets::update))
         .route("/tickets/{number}/merge", post(tickets::merge))
         .route("/tickets/{number}/attachments/{id}", get(tickets::download))
+        .route("/canned", get(canned::page).post(canned::create))
+        .route("/canned/{id}", post(canned::update))
+        .route("/canned/{id}/delete", post(canned::delete))
         .route("/customers", get(customers::list))
         .route("/customers/{id}", get(customers::show))
         .route("/customers/{id}/rename", post(customers::rename))

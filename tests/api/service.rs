@@ -20,6 +20,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         "/api/v1/tickets/{number}",
         "/api/v1/tickets/{number}/replies",
         "/api/v1/tickets/{number}/notes",
+        "/api/v1/canned-responses",
+        "/api/v1/canned-responses/{id}",
         "/api/v1/customers",
         "/api/v1/customers/{id}",
         "/api/v1/customers/{id}/merge",

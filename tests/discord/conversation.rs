@@ -93,8 +93,8 @@ store_test! {
         assert_eq!(
             names,
             [
-                "claim", "assign", "note", "status", "priority", "tag", "untag", "close", "reopen",
-                "help"
+                "claim", "assign", "note", "status", "priority", "tag", "untag", "canned",
+                "close", "reopen", "help"
             ]
         );
 

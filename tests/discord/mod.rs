@@ -16,6 +16,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+mod canned;
 mod conversation;
 mod notices;
 mod recovery;

@@ -15,6 +15,7 @@ use helpdesk_testkit::telegram::{Failure, FakeTelegram, Sent, Upload, User};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+mod canned;
 mod conversation;
 mod recovery;
 mod webhook;

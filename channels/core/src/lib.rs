@@ -5,13 +5,14 @@
 //! moves it only after the sink returned; it reports its connection in a [`Health`]; and it
 //! delivers [`OutboundMessage`]s through [`Deliver`]. It knows nothing of tickets or storage:
 //! the application owns threading, assignment and persistence, and implements the sink and the
-//! cursor.
+//! cursor (and, for a channel that offers choices while agents type, [`Suggest`]).
 
 mod cursor;
 mod delivery;
 mod health;
 mod message;
 mod sink;
+mod suggest;
 
 pub use cursor::{Cursor, MemoryCursor};
 pub use delivery::{Deliver, Delivered, DeliveryError};
@@ -21,3 +22,4 @@ pub use message::{
     OutboundMessage, ThreadHints, UnknownChannel, ticket_number_in_subject,
 };
 pub use sink::Sink;
+pub use suggest::{Suggest, SuggestionRequest};

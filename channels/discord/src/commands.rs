@@ -1,11 +1,11 @@
 //! The agents' slash commands: registered for the agents' guild, and an invocation turned into
 //! an agent's message ("/claim #12").
 
-use helpdesk_channel::{AgentMessage, ChannelKind, ChatEvent};
+use helpdesk_channel::{AgentMessage, ChannelKind, ChatEvent, Suggest, SuggestionRequest};
 use serenity::all::{
-    Channel, ChannelId, CommandDataOptionValue, CommandInteraction, CommandOptionType,
-    CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseMessage,
+    AutocompleteChoice, Channel, ChannelId, CommandDataOptionValue, CommandInteraction,
+    CommandOptionType, CreateAutocompleteResponse, CreateCommand, CreateCommandOption,
+    CreateInteractionResponse, CreateInteractionResponseMessage,
 };
 
 use crate::{Discord, identity, interaction_external_id};
@@ -23,6 +23,9 @@ pub struct AgentCommand {
 pub struct CommandArgument {
     pub name: &'static str,
     pub about: &'static str,
+    /// Whether Discord asks for choices while it is typed (answered by the
+    /// [`Suggest`](helpdesk_channel::Suggest) the bot runs with).
+    pub autocomplete: bool,
 }
 
 const fn command(name: &'static str, about: &'static str) -> AgentCommand {
@@ -45,12 +48,30 @@ const fn command_with(
         argument: Some(CommandArgument {
             name: argument,
             about: argument_about,
+            autocomplete: false,
+        }),
+    }
+}
+
+const fn command_suggesting(
+    name: &'static str,
+    about: &'static str,
+    argument: &'static str,
+    argument_about: &'static str,
+) -> AgentCommand {
+    AgentCommand {
+        name,
+        about,
+        argument: Some(CommandArgument {
+            name: argument,
+            about: argument_about,
+            autocomplete: true,
         }),
     }
 }
 
 /// The agents' slash commands, the same as their text commands.
-pub const AGENT_COMMANDS: [AgentCommand; 10] = [
+pub const AGENT_COMMANDS: [AgentCommand; 11] = [
     command("claim", "Take the ticket yourself"),
     command_with(
         "assign",
@@ -82,6 +103,12 @@ pub const AGENT_COMMANDS: [AgentCommand; 10] = [
         "Remove tags from the ticket",
         "tags",
         "One or more tags",
+    ),
+    command_suggesting(
+        "canned",
+        "Send a canned response and apply its actions",
+        "name",
+        "The canned response's name",
     ),
     command("close", "Close the ticket"),
     command("reopen", "Reopen a resolved ticket"),
@@ -116,7 +143,8 @@ impl Discord {
                                 argument.name,
                                 argument.about,
                             )
-                            .required(true),
+                            .required(true)
+                            .set_autocomplete(argument.autocomplete),
                         );
                     }
                     if agent_command.name != "help" {
@@ -205,6 +233,52 @@ impl Discord {
             text,
             attachments: Vec::new(),
         }))
+    }
+}
+
+/// Discord's limits on autocomplete choices: how many, and the characters of a name or value.
+const MAX_CHOICES: usize = 25;
+const MAX_CHOICE_CHARS: usize = 100;
+
+impl Discord {
+    /// Answers Discord's request for choices while an agent types an argument with the values
+    /// `suggest` offers; outside the agents' place nothing is offered.
+    pub(crate) async fn answer_autocomplete<S: Suggest>(
+        &self,
+        interaction: &CommandInteraction,
+        suggest: &S,
+    ) {
+        let channel = interaction.channel_id.get();
+        let in_place = interaction.guild_id.is_some() && self.in_agents_place(channel).await;
+        let choices = match interaction.data.autocomplete() {
+            Some(focused) if in_place => {
+                suggest
+                    .suggest(SuggestionRequest {
+                        sender: identity(&interaction.user),
+                        command: interaction.data.name.clone(),
+                        argument: focused.name.to_owned(),
+                        typed: focused.value.to_owned(),
+                    })
+                    .await
+            }
+            _ => Vec::new(),
+        };
+        let choices = choices
+            .into_iter()
+            .filter(|value| !value.is_empty() && value.chars().count() <= MAX_CHOICE_CHARS)
+            .take(MAX_CHOICES)
+            .map(|value| AutocompleteChoice::new(value.clone(), value))
+            .collect();
+        let response = CreateInteractionResponse::Autocomplete(
+            CreateAutocompleteResponse::new().set_choices(choices),
+        );
+        if let Err(error) = self
+            .http
+            .create_interaction_response(interaction.id, &interaction.token, &response, Vec::new())
+            .await
+        {
+            tracing::warn!(%error, "Discord autocomplete not answered");
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use helpdesk_channel::{ChannelKind, ChatEvent, Cursor, Sink};
+use helpdesk_channel::{ChannelKind, ChatEvent, Cursor, Sink, Suggest};
 use serenity::all::{
     ChannelId, ClientBuilder, CollectorCallback, CommandInteraction, Context, Event, EventHandler,
     GatewayIntents, GuildChannel, GuildId, Interaction, Message, MessageId, MessageUpdateEvent,
@@ -30,6 +30,8 @@ pub(crate) enum Incoming {
         guild: Option<GuildId>,
     },
     Command(Box<CommandInteraction>),
+    /// An agent typing a command's argument, asking for choices.
+    Autocomplete(Box<CommandInteraction>),
     Thread(Box<GuildChannel>),
 }
 
@@ -62,6 +64,9 @@ fn incoming_of(event: &Event) -> Option<Incoming> {
         }),
         Event::InteractionCreate(created) => match &created.interaction {
             Interaction::Command(command) => Some(Incoming::Command(Box::new(command.clone()))),
+            Interaction::Autocomplete(typing) => {
+                Some(Incoming::Autocomplete(Box::new(typing.clone())))
+            }
             _ => None,
         },
         Event::ThreadCreate(created) => Some(Incoming::Thread(Box::new(created.thread.clone()))),
@@ -179,7 +184,7 @@ impl Discord {
     }
 
     /// Handles one gateway event; what it means for the helpdesk goes to `sink` until stored.
-    pub(crate) async fn take<S: Sink<ChatEvent>, C: Cursor>(
+    pub(crate) async fn take<S: Sink<ChatEvent> + Suggest, C: Cursor>(
         &self,
         event: Incoming,
         sink: &S,
@@ -246,6 +251,10 @@ impl Discord {
                 })
             }
             Incoming::Command(command) => self.event_of_command(&command).await,
+            Incoming::Autocomplete(typing) => {
+                self.answer_autocomplete(&typing, sink).await;
+                None
+            }
         };
         if let Some(chat_event) = chat_event {
             self.hand_over(chat_event, sink, stopped).await;

@@ -16,8 +16,8 @@
 //! channel's cursor is never handled again.
 //!
 //! By concern: `gateway` (serenity's client and the order of events), `inbound` (an event as a
-//! neutral message), `catch_up` (DMs sent while away), `commands` (slash commands),
-//! `delivery` (sending through the REST API).
+//! neutral message), `catch_up` (DMs sent while away), `commands` (slash commands and the
+//! choices offered while an argument is typed), `delivery` (sending through the REST API).
 
 mod catch_up;
 mod commands;
@@ -32,7 +32,7 @@ use std::time::Duration;
 
 pub use commands::{AGENT_COMMANDS, AgentCommand, CommandArgument};
 pub use helpdesk_channel::{AgentMessage, ChatEvent, Health, HealthState};
-use helpdesk_channel::{ChannelKind, Cursor, Identity, Sink};
+use helpdesk_channel::{ChannelKind, Cursor, Identity, Sink, Suggest};
 use serenity::all::{Channel, ChannelId, Http, HttpBuilder, UserId};
 use tokio::sync::{mpsc, watch};
 
@@ -140,8 +140,9 @@ impl Discord {
     }
 
     /// Follows the gateway until `shutdown` completes, handing each event to `sink`; DMs sent
-    /// while the bot was away are caught up through `cursors`.
-    pub async fn run<S: Sink<ChatEvent>, C: Cursor>(
+    /// while the bot was away are caught up through `cursors`. The sink also offers the choices
+    /// of slash command arguments while agents type them.
+    pub async fn run<S: Sink<ChatEvent> + Suggest, C: Cursor>(
         self,
         sink: S,
         cursors: C,

@@ -1,7 +1,7 @@
 //! The commands agents get in the group's command menu, and reading a command's name.
 
 /// The commands agents get in the group's command menu.
-pub const AGENT_COMMANDS: [(&str, &str); 10] = [
+pub const AGENT_COMMANDS: [(&str, &str); 11] = [
     ("claim", "Take the ticket yourself"),
     ("assign", "Give the ticket to an agent: /assign @name"),
     ("note", "Add an internal note, never sent to the customer"),
@@ -9,6 +9,7 @@ pub const AGENT_COMMANDS: [(&str, &str); 10] = [
     ("priority", "Set the priority: low, normal, high, urgent"),
     ("tag", "Add tags: /tag vip billing"),
     ("untag", "Remove tags: /untag vip"),
+    ("canned", "Send a canned response: /canned NAME"),
     ("close", "Close the ticket"),
     ("reopen", "Reopen a resolved ticket"),
     ("help", "What the bot understands"),

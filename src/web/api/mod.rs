@@ -17,6 +17,7 @@ use super::AppState;
 mod accounts;
 mod admin;
 mod caller;
+mod canned;
 mod directory;
 pub mod model;
 pub mod problem;
@@ -39,6 +40,7 @@ pub use problem::{ApiError, Problem};
     modifiers(&BearerAuth),
     tags(
         (name = "tickets", description = "Tickets, their messages and changes"),
+        (name = "canned", description = "Canned responses: reply texts with placeholders and actions"),
         (name = "customers", description = "The people who write in"),
         (name = "agents", description = "Agents and admins"),
         (name = "departments", description = "Where tickets are routed"),
@@ -69,6 +71,8 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(tickets::reply))
         .routes(routes!(tickets::note))
         .routes(routes!(tickets::merge))
+        .routes(routes!(canned::list, canned::create))
+        .routes(routes!(canned::update, canned::delete))
         .routes(routes!(directory::customers))
         .routes(routes!(directory::customer, directory::rename))
         .routes(routes!(directory::merge))

@@ -270,6 +270,21 @@ pub struct NewText {
     pub text: String,
 }
 
+/// A reply to the customer: its text, or a canned response whose body (placeholders filled
+/// in) is the text and whose actions (status, priority, tags) apply with it.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyRequest {
+    /// The reply; leave it out (or empty) when `canned_response_id` is given.
+    #[serde(default)]
+    pub text: String,
+    /// A canned response the token's agent may use (shared, or their own): its body is sent
+    /// with `{{customer_name}}`, `{{ticket_number}}`, `{{agent_name}}` and `{{department}}`
+    /// filled in, and its status, priority and tags are applied in the same commit.
+    #[serde(default)]
+    pub canned_response_id: Option<i64>,
+}
+
 /// A merge of the ticket in the path into another one.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct MergeRequest {

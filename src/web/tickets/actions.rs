@@ -23,6 +23,9 @@ pub struct ReplyForm {
     /// Present when the message is an internal note.
     #[serde(default)]
     note: Option<String>,
+    /// The canned response picked above the form; its actions apply with the reply.
+    #[serde(default)]
+    canned_response_id: String,
 }
 
 pub async fn reply(
@@ -34,8 +37,8 @@ pub async fn reply(
     visible_ticket(&state, &viewer, number).await?;
     let external_id = ops::new_mail_message_id(&state.config.support_address, number.into());
     let note = posted.form.note.is_some();
-    let sent = ops::send_reply(
-        &state.store,
+    let sent = crate::web::canned::send_reply(
+        &state,
         &outbound::NewReply {
             number,
             agent_id: viewer.id(),
@@ -45,8 +48,10 @@ pub async fn reply(
             channels_here: &state.config.channels_here(),
             now: Utc::now(),
         },
+        &posted.form.canned_response_id,
+        &[],
     )
-    .await;
+    .await?;
     match sent {
         Ok(_) => {
             state.live.wake();
@@ -59,6 +64,7 @@ pub async fn reply(
                 text: posted.form.text,
                 note,
                 error: Some(why),
+                canned_id: posted.form.canned_response_id.trim().parse().ok(),
             };
             ticket_page(&state, &viewer, number, draft).await
         }

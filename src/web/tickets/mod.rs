@@ -296,6 +296,8 @@ struct TicketPage {
     channel_off: Option<String>,
     /// The reply form as it was sent back with why it was refused.
     reply: ReplyDraft,
+    /// The canned responses offered above the reply form.
+    canned: super::canned::Picker,
 }
 
 /// What the reply form holds: empty, or the refused text with the reason.
@@ -304,14 +306,22 @@ pub(super) struct ReplyDraft {
     pub(super) text: String,
     pub(super) note: bool,
     pub(super) error: Option<String>,
+    /// The canned response picked (`?canned=ID`, or sent with the reply): its actions apply
+    /// when the reply is sent.
+    pub(super) canned_id: Option<i64>,
 }
 
 pub async fn show(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(number): Path<i64>,
+    Query(pick): Query<super::canned::PickQuery>,
 ) -> WebResult<Response> {
-    ticket_page(&state, &viewer, number, ReplyDraft::default()).await
+    let draft = ReplyDraft {
+        canned_id: pick.picked()?,
+        ..ReplyDraft::default()
+    };
+    ticket_page(&state, &viewer, number, draft).await
 }
 
 /// Whether replies on `channel` would be refused now, and why.
@@ -337,9 +347,17 @@ pub(super) async fn ticket_page(
     state: &AppState,
     viewer: &Viewer,
     number: i64,
-    reply: ReplyDraft,
+    mut reply: ReplyDraft,
 ) -> WebResult<Response> {
     let facts = visible_ticket(state, viewer, number).await?;
+    let (canned, picked_text) =
+        super::canned::picker(state, viewer, number, reply.canned_id).await?;
+    if reply.canned_id.is_some() && reply.text.is_empty() {
+        // The reply form filled with the picked one, as the page's script would do.
+        reply.text = picked_text.ok_or_else(|| {
+            WebError::NotFound("There is no such canned response you can use.".into())
+        })?;
+    }
     let detail = crate::store::tickets::detail(&state.store, number)
         .await?
         .ok_or_else(|| WebError::NotFound(format!("There is no ticket #{number}.")))?;
@@ -409,6 +427,7 @@ pub(super) async fn ticket_page(
         linked_from: detail.linked_from,
         channel_off,
         reply,
+        canned,
     })?;
     *page.status_mut() = status_code;
     Ok(page)

@@ -223,6 +223,45 @@ impl FakeDiscord {
         name: &str,
         options: &[(&str, Value)],
     ) -> u64 {
+        let options: Vec<Value> = options
+            .iter()
+            .map(|(name, value)| {
+                let kind = if value.is_i64() || value.is_u64() {
+                    4
+                } else {
+                    3
+                };
+                json!({"name": name, "type": kind, "value": value})
+            })
+            .collect();
+        self.interaction(user, channel_id, 2, name, options)
+    }
+
+    /// An agent types the string argument `option` of a slash command whose option has
+    /// autocomplete: Discord sends an APPLICATION_COMMAND_AUTOCOMPLETE interaction (type 4)
+    /// with the option `focused`, answered with a type 8 callback. Returns the interaction id;
+    /// [`FakeDiscord::wait_for_choices`] reads the answer.
+    pub fn agent_types_argument(
+        &self,
+        agent: &User,
+        channel_id: u64,
+        name: &str,
+        option: &str,
+        typed: &str,
+    ) -> u64 {
+        let options = vec![json!({"name": option, "type": 3, "value": typed, "focused": true})];
+        self.interaction(agent, Some(channel_id), 4, name, options)
+    }
+
+    /// Dispatches an interaction of `kind` (2 a command, 4 autocomplete) with `options`.
+    fn interaction(
+        &self,
+        user: &User,
+        channel_id: Option<u64>,
+        kind: u8,
+        name: &str,
+        options: Vec<Value>,
+    ) -> u64 {
         let in_guild = channel_id.is_some();
         let channel_id = channel_id.unwrap_or_else(|| self.dm_channel_of(user));
         let mut inner = self.shared.lock();
@@ -235,21 +274,14 @@ impl FakeDiscord {
             .and_then(|command| snowflake(command.get("id")))
             .unwrap_or(1);
         let token = format!("interaction-token-{id}");
-        inner.interactions.insert(id, (token.clone(), channel_id));
+        if kind == 4 {
+            inner.autocompletes.insert(id, token.clone());
+        } else {
+            inner.interactions.insert(id, (token.clone(), channel_id));
+        }
         drop(inner);
-        let options: Vec<Value> = options
-            .iter()
-            .map(|(name, value)| {
-                let kind = if value.is_i64() || value.is_u64() {
-                    4
-                } else {
-                    3
-                };
-                json!({"name": name, "type": kind, "value": value})
-            })
-            .collect();
         let mut interaction = json!({
-            "id": id.to_string(), "application_id": APPLICATION_ID.to_string(), "type": 2,
+            "id": id.to_string(), "application_id": APPLICATION_ID.to_string(), "type": kind,
             "data": {"id": command_id.to_string(), "name": name, "type": 1, "options": options},
             "channel_id": channel_id.to_string(),
             "channel": {"id": channel_id.to_string(), "type": if in_guild { 0 } else { 1 }},
@@ -271,6 +303,31 @@ impl FakeDiscord {
         }
         self.shared.dispatch("INTERACTION_CREATE", interaction);
         id
+    }
+
+    /// The choices the bot answered an autocomplete interaction with (their names), once it
+    /// has answered; `None` if it did not within `timeout`.
+    pub async fn wait_for_choices(
+        &self,
+        interaction: u64,
+        timeout: Duration,
+    ) -> Option<Vec<String>> {
+        let deadline = Instant::now() + timeout;
+        let mut changes = self.shared.sent.subscribe();
+        loop {
+            if let Some(choices) = self.shared.lock().choices.get(&interaction) {
+                return Some(
+                    choices
+                        .iter()
+                        .filter_map(|choice| choice["name"].as_str().map(str::to_owned))
+                        .collect(),
+                );
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            if tokio::time::timeout(left, changes.changed()).await.is_err() {
+                return None;
+            }
+        }
     }
 
     /// Cuts every gateway connection as a network failure would (close code 4000, which a

@@ -6,7 +6,8 @@
 //! (history: `after` or `before`, `limit` 1-100, default 50, newest first), `POST
 //! /channels/{id}/messages` (JSON, or multipart with `payload_json` and `files[n]`), `POST
 //! /channels/{id}/messages/{message}/threads`, `PUT` (and `POST`) application commands, global
-//! or per guild, and `POST /interactions/{id}/{token}/callback`. Files users send are served
+//! or per guild, and `POST /interactions/{id}/{token}/callback` (a message, type 4, for a
+//! command; the choices, type 8, for an autocomplete interaction). Files users send are served
 //! under `/attachments/...`, as Discord's CDN would. Errors come as `{"code", "message"}` with
 //! the HTTP status Discord uses.
 //!
@@ -136,6 +137,10 @@ struct Inner {
     commands: Vec<(String, Value)>,
     /// Interactions not yet answered: id → (token, channel id).
     interactions: HashMap<u64, (String, u64)>,
+    /// Autocomplete interactions not yet answered: id → token.
+    autocompletes: HashMap<u64, String>,
+    /// The choices autocomplete interactions were answered with: id → `[{name, value}]`.
+    choices: HashMap<u64, Vec<Value>>,
     sessions: Vec<Session>,
     failures: HashMap<String, Vec<Failure>>,
     /// DMs written the moment the next session is ready: (customer, text).

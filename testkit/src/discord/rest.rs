@@ -484,6 +484,39 @@ pub(super) async fn interaction_callback(
         return error(StatusCode::NOT_FOUND, 10062, "Unknown interaction");
     };
     let mut inner = shared.lock();
+    let kind = payload["type"].as_u64();
+    if let Some(known) = inner.autocompletes.get(&interaction) {
+        if *known != token {
+            return error(StatusCode::NOT_FOUND, 10062, "Unknown interaction");
+        }
+        // An autocomplete interaction takes only APPLICATION_COMMAND_AUTOCOMPLETE_RESULT (8),
+        // with at most 25 choices of a name and a value.
+        let choices = payload["data"]["choices"].as_array().cloned();
+        let valid = kind == Some(8)
+            && choices.as_ref().is_some_and(|choices| {
+                choices.len() <= 25
+                    && choices.iter().all(|choice| {
+                        choice["name"]
+                            .as_str()
+                            .is_some_and(|name| (1..=100).contains(&name.chars().count()))
+                            && !choice["value"].is_null()
+                    })
+            });
+        if !valid {
+            return error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
+        }
+        inner.autocompletes.remove(&interaction);
+        inner
+            .choices
+            .insert(interaction, choices.unwrap_or_default());
+        drop(inner);
+        shared.sent.send_modify(|count| *count += 1);
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    // Choices answer only autocomplete interactions.
+    if kind == Some(8) {
+        return error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
+    }
     let channel_id = match inner.interactions.get(&interaction) {
         Some((known, channel)) if *known == token => *channel,
         _ => return error(StatusCode::NOT_FOUND, 10062, "Unknown interaction"),

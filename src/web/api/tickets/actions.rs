@@ -8,11 +8,14 @@ use chrono::Utc;
 use super::detail;
 use crate::domain::MessageKind;
 use crate::ops::{self, ChangedBy};
+use crate::store::canned::{self, Pick};
 use crate::store::manage::{self, Change};
 use crate::store::outbound;
 use crate::web::AppState;
 use crate::web::api::caller::Caller;
-use crate::web::api::model::{MergeRequest, NewText, PostedMessage, TicketChanges, TicketDetail};
+use crate::web::api::model::{
+    MergeRequest, NewText, PostedMessage, ReplyRequest, TicketChanges, TicketDetail,
+};
 use crate::web::api::problem::{ApiError, ApiJson, ApiPath, ApiResult, Problem};
 
 async fn post_text(
@@ -21,25 +24,46 @@ async fn post_text(
     number: i64,
     text: &str,
     kind: MessageKind,
+    canned: Option<i64>,
 ) -> ApiResult<(StatusCode, axum::Json<PostedMessage>)> {
     caller.visible_ticket(state, number).await?;
-    if text.trim().is_empty() {
-        return Err(ApiError::Unprocessable("text must not be empty".into()));
+    match (text.trim().is_empty(), canned) {
+        (true, None) => return Err(ApiError::Unprocessable("text must not be empty".into())),
+        (false, Some(_)) => {
+            return Err(ApiError::Unprocessable(
+                "send either text or canned_response_id, not both".into(),
+            ));
+        }
+        _ => {}
     }
     let external_id = ops::new_mail_message_id(&state.config.support_address, number.into());
-    let stored = ops::send_reply(
-        &state.store,
-        &outbound::NewReply {
-            number,
-            agent_id: caller.id(),
-            text,
-            kind,
-            external_id: Some(&external_id),
-            channels_here: &state.config.channels_here(),
-            now: Utc::now(),
-        },
-    )
-    .await?;
+    let channels_here = state.config.channels_here();
+    let reply = outbound::NewReply {
+        number,
+        agent_id: caller.id(),
+        text,
+        kind,
+        external_id: Some(&external_id),
+        channels_here: &channels_here,
+        now: Utc::now(),
+    };
+    let stored = match canned {
+        Some(id) => {
+            // One the token cannot use is a bad field, not a missing page.
+            if canned::visible(&state.store, caller.id(), id)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::Unprocessable(format!(
+                    "there is no canned response {id} you can use"
+                )));
+            }
+            ops::canned::reply_with(&state.store, &reply, Pick::Id(id), &[])
+                .await?
+                .reply
+        }
+        None => ops::send_reply(&state.store, &reply).await?,
+    };
     state.live.wake();
     Ok((
         StatusCode::CREATED,
@@ -52,11 +76,13 @@ async fn post_text(
 }
 
 /// Answers the customer: the reply is stored and delivered on the ticket's channel by the job
-/// queue (retried with backoff). A first reply opens a new ticket.
+/// queue (retried with backoff). A first reply opens a new ticket. With `canned_response_id`
+/// the canned response's body is the text (placeholders filled in) and its actions apply in
+/// the same commit.
 #[utoipa::path(
     post, path = "/tickets/{number}/replies", tag = "tickets",
     params(("number" = i64, Path, description = "The ticket number")),
-    request_body = NewText,
+    request_body = ReplyRequest,
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Stored and queued for delivery", body = PostedMessage),
@@ -64,16 +90,24 @@ async fn post_text(
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket the token may see", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The ticket is closed or was merged into another, or its channel (e.g. email) is not enabled on any running instance: the detail names the channel and its setting (e.g. `email.enabled`); nothing was stored", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The text is empty", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The text is empty, both text and `canned_response_id` were sent, or the canned response is not one the token's agent may use", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn reply(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(number): ApiPath<i64>,
-    ApiJson(body): ApiJson<NewText>,
+    ApiJson(body): ApiJson<ReplyRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<PostedMessage>)> {
-    post_text(&state, &caller, number, &body.text, MessageKind::Public).await
+    post_text(
+        &state,
+        &caller,
+        number,
+        &body.text,
+        MessageKind::Public,
+        body.canned_response_id,
+    )
+    .await
 }
 
 /// Adds an internal note, which the customer never sees.
@@ -97,7 +131,15 @@ pub async fn note(
     ApiPath(number): ApiPath<i64>,
     ApiJson(body): ApiJson<NewText>,
 ) -> ApiResult<(StatusCode, axum::Json<PostedMessage>)> {
-    post_text(&state, &caller, number, &body.text, MessageKind::Internal).await
+    post_text(
+        &state,
+        &caller,
+        number,
+        &body.text,
+        MessageKind::Internal,
+        None,
+    )
+    .await
 }
 
 /// Changes status, priority, department, assignee or tags. Each change that differs from the ticket
