@@ -20,6 +20,7 @@ use tower::ServiceExt;
 
 mod customers;
 mod idempotency;
+mod reply_files;
 mod rules;
 mod service;
 mod tags;

@@ -268,6 +268,28 @@ pub struct NewTicket {
 pub struct NewText {
     #[schema(min_length = 1)]
     pub text: String,
+    /// The newest message of the ticket the writer had seen. When given, the text is refused
+    /// (409, nothing stored) if messages they have not seen came after it: the customer's, or
+    /// other agents' replies and notes. Absent: no check.
+    #[serde(default)]
+    pub last_seen_message_id: Option<i64>,
+}
+
+/// A reply or note with files, sent as `multipart/form-data`: the fields of [`NewText`] and
+/// any number of `files` parts, each at most `intake.max_attachment_bytes`.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "describes the form for the OpenAPI document; read by `upload`"
+)]
+pub struct NewTextWithFiles {
+    #[schema(min_length = 1)]
+    text: String,
+    /// As in the JSON body.
+    last_seen_message_id: Option<i64>,
+    /// The files, one part each, with their file names.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    files: Vec<Vec<u8>>,
 }
 
 /// A merge of the ticket in the path into another one.
