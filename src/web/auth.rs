@@ -199,7 +199,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
         let token: CsrfField = serde_urlencoded::from_bytes(&bytes).map_err(|error| {
             WebError::BadRequest(format!("unreadable form: {error}")).into_response()
         })?;
-        check_csrf(&viewer, &token.csrf)?;
+        if let Some(refused) = csrf_refusal(&viewer, &token.csrf) {
+            return Err(refused);
+        }
         let form = serde_urlencoded::from_bytes(&bytes).map_err(|error| {
             WebError::BadRequest(format!("unreadable form: {error}")).into_response()
         })?;
@@ -207,18 +209,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     }
 }
 
-/// The one CSRF check of the pages: the form's `csrf` field must be the session's token.
-fn check_csrf(viewer: &Viewer, sent: &str) -> Result<(), Response> {
-    if same_secret(sent, viewer.csrf()) {
-        Ok(())
-    } else {
-        Err(WebError::Forbidden(
+/// The one CSRF check of the pages: the form's `csrf` field must be the session's token;
+/// otherwise the refusal to answer with.
+fn csrf_refusal(viewer: &Viewer, sent: &str) -> Option<Response> {
+    (!same_secret(sent, viewer.csrf())).then(|| {
+        WebError::Forbidden(
             "The form's security token is missing or stale (CSRF check). Reload the page and \
              try again."
                 .into(),
         )
-        .into_response())
-    }
+        .into_response()
+    })
 }
 
 /// A form that may carry files (`multipart/form-data`), its CSRF token checked as for
@@ -254,7 +255,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for PostedFiles<T> {
         let upload = super::upload::read(multipart, &state.config.intake_limits)
             .await
             .map_err(|error| WebError::BadRequest(error.to_string()).into_response())?;
-        check_csrf(&viewer, upload.field("csrf").unwrap_or_default())?;
+        if let Some(refused) = csrf_refusal(&viewer, upload.field("csrf").unwrap_or_default()) {
+            return Err(refused);
+        }
         let form = serde_urlencoded::from_str(&upload.urlencoded()).map_err(|error| {
             WebError::BadRequest(format!("unreadable form: {error}")).into_response()
         })?;
