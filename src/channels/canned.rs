@@ -41,6 +41,7 @@ pub(super) async fn send(tx: &mut Tx, command: &CannedCommand<'_>) -> Result<Str
         },
         Pick::Name(command.name),
         &[],
+        None,
     )
     .await?;
     let mut answer = format!(

@@ -19,7 +19,6 @@ use crate::domain::tags::TagChange;
 use crate::intake::{Intake, IntakeError, Outcome};
 use crate::jobs::chat_answer::{self, ChatAnswer};
 use crate::jobs::deliver::{self, Deliverers};
-use crate::ops::AttachedFile;
 use crate::store::{Store, StoreError, outbound};
 
 /// The first `#1042` in a text the bot wrote about a ticket.
@@ -390,7 +389,7 @@ impl ChatDesk {
         // Files of a reply or note are kept before the transaction (disk, not database).
         let files = match command {
             Command::Reply(_) | Command::Note(_) if !message.attachments.is_empty() => {
-                self.keep_files(message).await?
+                crate::ops::keep_files(self.intake.blobs(), message.attachments.clone()).await?
             }
             _ => Vec::new(),
         };
@@ -430,6 +429,7 @@ impl ChatDesk {
                         now,
                     },
                     &files,
+                    None,
                 )
                 .await?;
                 if stored.to_deliver {
@@ -538,32 +538,6 @@ impl ChatDesk {
     /// Puts the files of an agent's message in the attachment store; returns their sha256.
     /// A file that cannot be kept fails the action (it is tried again), rather than sending
     /// the reply without it.
-    async fn keep_files(&self, message: &AgentMessage) -> Result<Vec<AttachedFile>, StoreError> {
-        let blobs = self.intake.blobs().clone();
-        let attachments = message.attachments.clone();
-        tokio::task::spawn_blocking(move || {
-            attachments
-                .into_iter()
-                .map(|attachment| {
-                    Ok(AttachedFile {
-                        sha256: blobs
-                            .put(&attachment.content)
-                            .map_err(|error| error.to_string())?,
-                        size: i64::try_from(attachment.content.len()).unwrap_or(i64::MAX),
-                        filename: attachment.filename,
-                        content_type: attachment.content_type,
-                    })
-                })
-                .collect::<Result<Vec<AttachedFile>, String>>()
-        })
-        .await
-        .map_err(|source| StoreError::Join {
-            what: "keeping files",
-            source,
-        })?
-        .map_err(|error| StoreError::KeepFile(format!("an agent's file: {error}")))
-    }
-
     async fn change_status(
         &self,
         tx: &mut crate::store::Tx,

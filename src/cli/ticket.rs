@@ -128,8 +128,7 @@ pub async fn run(command: TicketCommand, settings: &Settings) -> Result<()> {
             if note && !attach.is_empty() {
                 bail!("files can be attached to replies, not to notes");
             }
-            let blobs = store::attachments::BlobStore::new(settings.attachments_dir());
-            let mut files = Vec::new();
+            let mut attached = Vec::new();
             for path in &attach {
                 let content = std::fs::read(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
@@ -145,13 +144,18 @@ pub async fn run(command: TicketCommand, settings: &Settings) -> Result<()> {
                     .file_name()
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "attachment".to_owned());
-                files.push(helpdesk::ops::AttachedFile {
+                attached.push(helpdesk::helpdesk_channel::Attachment {
                     content_type: store::attachments::content_type_for(&filename).to_owned(),
-                    size: i64::try_from(content.len()).unwrap_or(i64::MAX),
-                    sha256: blobs.put(&content).context("cannot store the attachment")?,
                     filename,
+                    content,
+                    inline: false,
+                    content_id: None,
                 });
             }
+            let blobs = store::attachments::BlobStore::new(settings.attachments_dir());
+            let files = helpdesk::ops::keep_files(&blobs, attached)
+                .await
+                .context("cannot store the attachment")?;
             let external_id =
                 helpdesk::ops::new_mail_message_id(&settings.email.address, number.into());
             let channels_here = app::channels_enabled(settings);
@@ -175,6 +179,7 @@ pub async fn run(command: TicketCommand, settings: &Settings) -> Result<()> {
                         &reply,
                         store::canned::Pick::Name(name),
                         &files,
+                        None,
                     )
                     .await?
                     .reply

@@ -57,16 +57,18 @@ pub struct CannedSent {
 }
 
 /// Sends `reply` with the canned response `pick` (one `agent_id` may use) in a transaction of
-/// its own. A blank `reply.text` is the canned body filled in; otherwise the text is sent as
+/// its own, refused like [`super::reply::send_reply_as_seen`] when its writer had not seen
+/// the newest messages. A blank `reply.text` is the canned body filled in; otherwise the text is sent as
 /// written (an agent's edit of the filled-in body).
 pub async fn reply_with(
     store: &Store,
     reply: &NewReply<'_>,
     pick: Pick<'_>,
     files: &[AttachedFile],
+    last_seen: Option<i64>,
 ) -> Result<CannedSent> {
     let mut tx = store.begin_write().await?;
-    let sent = reply_with_in(&mut tx, reply, pick, files).await?;
+    let sent = reply_with_in(&mut tx, reply, pick, files, last_seen).await?;
     tx.commit().await?;
     Ok(sent)
 }
@@ -78,6 +80,7 @@ pub async fn reply_with_in(
     reply: &NewReply<'_>,
     pick: Pick<'_>,
     files: &[AttachedFile],
+    last_seen: Option<i64>,
 ) -> Result<CannedSent> {
     let response = stored::pick_in(tx, reply.agent_id, pick)
         .await?
@@ -102,6 +105,7 @@ pub async fn reply_with_in(
             ..reply.clone()
         },
         files,
+        last_seen,
     )
     .await?;
     let changed = match change_of(&response) {

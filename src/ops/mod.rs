@@ -10,4 +10,7 @@ pub mod reply;
 
 pub use change::{ChangedBy, TicketChange, apply, apply_in};
 pub use merge::merge;
-pub use reply::{AttachedFile, new_mail_message_id, reply_kind, send_reply, send_reply_with_files};
+pub use reply::{
+    AttachedFile, keep_files, new_mail_message_id, reply_kind, send_reply, send_reply_as_seen,
+    send_reply_with_files,
+};

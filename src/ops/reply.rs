@@ -2,9 +2,12 @@
 //! its delivery queued in the same transaction. The delivery itself is a job
 //! ([`crate::jobs::deliver`]); this is what a person does.
 
+use helpdesk_channel::Attachment;
+
 use crate::domain::{MessageKind, TicketNumber};
+use crate::store::attachments::BlobStore;
 use crate::store::outbound::{self, NewReply, StoredReply};
-use crate::store::{Result, Store, Tx, attachments};
+use crate::store::{Result, Store, StoreError, Tx, attachments};
 
 /// The kind of message the reply form's "internal note" box asks for.
 pub fn reply_kind(note: bool) -> MessageKind {
@@ -40,25 +43,78 @@ pub struct AttachedFile {
     pub sha256: String,
 }
 
+/// Puts the files an agent attaches (from the web form, the API or chat) in the attachment
+/// store, off the async threads; the rows follow with the reply ([`add_in`]).
+pub async fn keep_files(blobs: &BlobStore, files: Vec<Attachment>) -> Result<Vec<AttachedFile>> {
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let blobs = blobs.clone();
+    tokio::task::spawn_blocking(move || {
+        files
+            .into_iter()
+            .map(|file| {
+                Ok(AttachedFile {
+                    sha256: blobs
+                        .put(&file.content)
+                        .map_err(|error| error.to_string())?,
+                    size: i64::try_from(file.content.len()).unwrap_or(i64::MAX),
+                    filename: file.filename,
+                    content_type: file.content_type,
+                })
+            })
+            .collect::<Result<Vec<AttachedFile>, String>>()
+    })
+    .await
+    .map_err(|source| StoreError::Join {
+        what: "keeping files",
+        source,
+    })?
+    .map_err(|error| StoreError::KeepFile(format!("an agent's file: {error}")))
+}
+
 /// [`send_reply`] with files attached (their contents already put in the attachment store).
 pub async fn send_reply_with_files(
     store: &Store,
     reply: &NewReply<'_>,
     files: &[AttachedFile],
 ) -> Result<StoredReply> {
+    send_reply_as_seen(store, reply, files, None).await
+}
+
+/// [`send_reply_with_files`] from someone who had seen the ticket up to message `last_seen`:
+/// refused with [`StoreError::Stale`] when messages they have not seen came after it.
+pub async fn send_reply_as_seen(
+    store: &Store,
+    reply: &NewReply<'_>,
+    files: &[AttachedFile],
+    last_seen: Option<i64>,
+) -> Result<StoredReply> {
     let mut tx = store.begin_write().await?;
-    let stored = add_in(&mut tx, reply, files).await?;
+    let stored = add_in(&mut tx, reply, files, last_seen).await?;
     tx.commit().await?;
     Ok(stored)
 }
 
-/// [`send_reply_with_files`] in the caller's transaction (a chat command records that it was
-/// acted on in the same one).
+/// [`send_reply_as_seen`] in the caller's transaction (a chat command records that it was
+/// acted on in the same one). The check for unseen messages runs here, so it sees what was
+/// committed before the reply and nothing can slip in between.
 pub async fn add_in(
     tx: &mut Tx,
     reply: &NewReply<'_>,
     files: &[AttachedFile],
+    last_seen: Option<i64>,
 ) -> Result<StoredReply> {
+    if let Some(seen) = last_seen {
+        let unseen = outbound::unseen_since(tx, reply.number, reply.agent_id, seen).await?;
+        if !unseen.is_empty() {
+            return Err(StoreError::Stale {
+                number: reply.number,
+                seen,
+                unseen,
+            });
+        }
+    }
     let stored = outbound::add_reply(tx, reply).await?;
     for file in files {
         attachments::insert(

@@ -140,6 +140,8 @@ pub struct AttachmentView {
     pub content_type: String,
     pub size: i64,
     pub inline: bool,
+    /// The Content-ID a mail's HTML refers to it by (`cid:`), without angle brackets.
+    pub content_id: Option<String>,
     pub sha256: Option<String>,
     pub rejected_reason: Option<String>,
 }
@@ -147,8 +149,8 @@ pub struct AttachmentView {
 /// The attachments of a ticket's messages, in message order.
 pub async fn of_ticket(store: &Store, ticket_id: i64) -> Result<Vec<AttachmentView>> {
     let rows = on_pool!(store, pool => sqlx::query_as(
-        "SELECT a.message_id, a.id, a.filename, a.content_type, a.size, a.inline, a.sha256,
-                a.rejected_reason
+        "SELECT a.message_id, a.id, a.filename, a.content_type, a.size, a.inline, a.content_id,
+                a.sha256, a.rejected_reason
          FROM attachments a JOIN messages m ON m.id = a.message_id
          WHERE m.ticket_id = $1 ORDER BY a.message_id, a.id",
     )
@@ -171,7 +173,8 @@ pub async fn blob_totals(store: &Store) -> Result<(i64, i64)> {
 /// The attachments of one message, in order.
 pub async fn of_message(store: &Store, message_id: i64) -> Result<Vec<AttachmentView>> {
     let rows = on_pool!(store, pool => sqlx::query_as(
-        "SELECT message_id, id, filename, content_type, size, inline, sha256, rejected_reason
+        "SELECT message_id, id, filename, content_type, size, inline, content_id, sha256,
+                rejected_reason
          FROM attachments WHERE message_id = $1 ORDER BY id",
     )
     .bind(message_id)

@@ -8,6 +8,9 @@
 //!   reports, such as a channel that refused for now); the queue keeps it as the job's result.
 //! - `intake::IntakeError`, `accounts::AccountError`, …: what an application operation refuses
 //!   or fails with; they wrap a [`StoreError`] for the database part.
+//! - [`StoreError::Stale`]: the one refusal of an operation in `ops` that carries data (a reply
+//!   written without seeing newer messages, `ops::reply`); like `Conflict` it is answered, not
+//!   logged.
 //! - `web::error::WebError` and `web::api::problem::ApiError`: what a request answers with,
 //!   made from the errors above.
 //! - `anyhow` only at the edge: the command line and the startup of `serve`.
@@ -34,6 +37,19 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A reply or note was written on an older view of its ticket: messages its writer has not
+    /// seen arrived after `seen` (`unseen`, oldest first). Nothing was stored.
+    #[error(
+        "#{number} has new messages since message {seen} you saw: {}; read them, then send \
+         again with last_seen_message_id {} to send anyway",
+        id_list(.unseen),
+        .unseen.last().unwrap_or(.seen)
+    )]
+    Stale {
+        number: i64,
+        seen: i64,
+        unseen: Vec<i64>,
+    },
     /// The database cannot be reached or cannot write; the same request should work later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -100,6 +116,13 @@ fn is_outage(error: &sqlx::Error) -> bool {
         }
         _ => false,
     }
+}
+
+fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -419,3 +419,23 @@ pub async fn mark_bounced(
     )
     .await
 }
+
+/// The messages of ticket `number` after `seen` that its writer `agent_id` has not seen,
+/// oldest first: what the customer wrote, and what other agents replied or noted. The
+/// writer's own messages and those the helpdesk wrote by itself (acknowledgements, no author)
+/// say nothing new to answer, so they do not count.
+pub async fn unseen_since(tx: &mut Tx, number: i64, agent_id: i64, seen: i64) -> Result<Vec<i64>> {
+    let ids: Vec<(i64,)> = on_tx!(tx, conn => sqlx::query_as(
+        "SELECT m.id FROM messages m JOIN tickets t ON t.id = m.ticket_id
+         WHERE t.number = $1 AND m.id > $2
+           AND (m.direction = 'inbound'
+                OR (m.author_agent_id IS NOT NULL AND m.author_agent_id <> $3))
+         ORDER BY m.id",
+    )
+    .bind(number)
+    .bind(seen)
+    .bind(agent_id)
+    .fetch_all(&mut *conn)
+    .await)?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}

@@ -199,18 +199,74 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
         let token: CsrfField = serde_urlencoded::from_bytes(&bytes).map_err(|error| {
             WebError::BadRequest(format!("unreadable form: {error}")).into_response()
         })?;
-        if !same_secret(&token.csrf, viewer.csrf()) {
-            return Err(WebError::Forbidden(
-                "The form's security token is missing or stale (CSRF check). Reload the page \
-                 and try again."
-                    .into(),
-            )
-            .into_response());
+        if let Some(refused) = csrf_refusal(&viewer, &token.csrf) {
+            return Err(refused);
         }
         let form = serde_urlencoded::from_bytes(&bytes).map_err(|error| {
             WebError::BadRequest(format!("unreadable form: {error}")).into_response()
         })?;
         Ok(Posted { viewer, form })
+    }
+}
+
+/// The one CSRF check of the pages: the form's `csrf` field must be the session's token;
+/// otherwise the refusal to answer with.
+fn csrf_refusal(viewer: &Viewer, sent: &str) -> Option<Response> {
+    (!same_secret(sent, viewer.csrf())).then(|| {
+        WebError::Forbidden(
+            "The form's security token is missing or stale (CSRF check). Reload the page and \
+             try again."
+                .into(),
+        )
+        .into_response()
+    })
+}
+
+/// A form that may carry files (`multipart/form-data`), its CSRF token checked as for
+/// [`Posted`]; the same form sent urlencoded (no files) is read too. The files are only read
+/// into memory here; keeping them is the handler's (`ops::keep_files`).
+pub struct PostedFiles<T> {
+    pub viewer: Viewer,
+    pub form: T,
+    pub files: Vec<helpdesk_channel::Attachment>,
+    /// Why the files were refused (too large); the form's text fields are still in `form`.
+    pub too_large: Option<String>,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for PostedFiles<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        if !super::upload::is_multipart(request.headers()) {
+            let posted = Posted::<T>::from_request(request, state).await?;
+            return Ok(PostedFiles {
+                viewer: posted.viewer,
+                form: posted.form,
+                files: Vec::new(),
+                too_large: None,
+            });
+        }
+        let (mut parts, body) = request.into_parts();
+        let viewer = Viewer::from_request_parts(&mut parts, state).await?;
+        let multipart =
+            axum::extract::Multipart::from_request(Request::from_parts(parts, body), state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let upload = super::upload::read(multipart, &state.config.intake_limits)
+            .await
+            .map_err(|error| WebError::BadRequest(error.to_string()).into_response())?;
+        if let Some(refused) = csrf_refusal(&viewer, upload.field("csrf").unwrap_or_default()) {
+            return Err(refused);
+        }
+        let form = serde_urlencoded::from_str(&upload.urlencoded()).map_err(|error| {
+            WebError::BadRequest(format!("unreadable form: {error}")).into_response()
+        })?;
+        Ok(PostedFiles {
+            viewer,
+            form,
+            files: upload.files,
+            too_large: upload.too_large,
+        })
     }
 }
 

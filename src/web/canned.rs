@@ -288,12 +288,13 @@ pub async fn send_reply(
     reply: &NewReply<'_>,
     canned_id: &str,
     files: &[AttachedFile],
+    last_seen: Option<i64>,
 ) -> WebResult<StoreResult<StoredReply>> {
     let picked = super::tickets::parse_or_bad::<i64>("canned response", canned_id.trim())?;
     Ok(match picked {
-        Some(id) => ops::canned::reply_with(&state.store, reply, Pick::Id(id), files)
+        Some(id) => ops::canned::reply_with(&state.store, reply, Pick::Id(id), files, last_seen)
             .await
             .map(|sent| sent.reply),
-        None => ops::send_reply_with_files(&state.store, reply, files).await,
+        None => ops::send_reply_as_seen(&state.store, reply, files, last_seen).await,
     })
 }

@@ -35,6 +35,7 @@ impl From<StoreError> for WebError {
         match error {
             StoreError::NotFound(message) => WebError::NotFound(message),
             StoreError::Conflict(message) => WebError::Conflict(message),
+            stale @ StoreError::Stale { .. } => WebError::Conflict(stale.to_string()),
             other if other.is_unavailable() => WebError::Unavailable(other),
             other => WebError::Store(other),
         }

@@ -34,6 +34,7 @@ mod metrics;
 mod pages;
 pub(crate) mod rule_editor;
 mod tickets;
+mod upload;
 
 pub use error::WebError;
 
@@ -137,19 +138,31 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    // Replies carry files: their forms may be as large as the largest mail taken in (each
+    // file is held to intake.max_attachment_bytes as it is read, see `upload`).
+    let upload_limit = axum::extract::DefaultBodyLimit::max(
+        usize::try_from(state.config.intake_limits.max_message_bytes).unwrap_or(usize::MAX),
+    );
     Router::new()
         .route("/", get(pages::dashboard))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", get(pages::logout_form).post(pages::logout))
         .route("/tickets", get(tickets::list))
         .route("/tickets/{number}", get(tickets::show))
-        .route("/tickets/{number}/reply", post(tickets::reply))
+        .route(
+            "/tickets/{number}/reply",
+            post(tickets::reply).layer(upload_limit),
+        )
         .route("/tickets/{number}/update", post(tickets::update))
         .route("/tickets/{number}/merge", post(tickets::merge))
         .route("/tickets/{number}/attachments/{id}", get(tickets::download))
         .route("/canned", get(canned::page).post(canned::create))
         .route("/canned/{id}", post(canned::update))
         .route("/canned/{id}/delete", post(canned::delete))
+        .route(
+            "/tickets/{number}/attachments/{id}/preview",
+            get(tickets::preview),
+        )
         .route("/customers", get(customers::list))
         .route("/customers/{id}", get(customers::show))
         .route("/customers/{id}/rename", post(customers::rename))
@@ -218,7 +231,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::metrics))
-        .merge(api::router())
+        .merge(api::router(upload_limit))
         .fallback(pages::not_found)
         .layer(axum::middleware::map_response(security_headers))
         // gzip for whoever accepts it; the default predicate leaves out tiny answers, images
@@ -229,16 +242,19 @@ pub fn router(state: AppState) -> Router {
 
 /// Headers every answer carries: no framing, no sniffing, and a content policy that allows
 /// only this site's own script and style (mail HTML cannot load images or scripts from
-/// elsewhere even if something slipped through sanitizing).
+/// elsewhere even if something slipped through sanitizing). An answer with a stricter policy
+/// of its own (attachments: `sandbox`) keeps it.
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
-             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        ),
-    );
+    if !headers.contains_key(CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+                 frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+            ),
+        );
+    }
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));

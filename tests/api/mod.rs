@@ -21,6 +21,7 @@ use tower::ServiceExt;
 mod canned;
 mod customers;
 mod idempotency;
+mod reply_files;
 mod rules;
 mod service;
 mod tags;

@@ -447,3 +447,52 @@ pub async fn call(
         text: answer.body,
     }
 }
+
+/// A `multipart/form-data` body as a browser sends one: the text `fields` in order, then each
+/// file (name, type, content) as a part of field `files`. The Content-Type and the body.
+pub fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----helpdesk-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    for (filename, content_type, content) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; \
+                 filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Posts a body of `content_type` to `path` with the `headers` given (a cookie, a bearer
+/// token), answered in process.
+pub async fn post_body(
+    app: &WebApp,
+    path: &str,
+    headers: &[(&str, &str)],
+    (content_type, body): (String, Vec<u8>),
+) -> Answer {
+    let mut request = Request::post(path)
+        .header(header::HOST, "127.0.0.1:8080")
+        .header(header::CONTENT_TYPE, content_type);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    answer(
+        &app.router,
+        request.body(Body::from(body)).expect("request"),
+    )
+    .await
+}

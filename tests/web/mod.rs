@@ -17,6 +17,7 @@ mod customers;
 mod dashboard;
 mod integrations;
 mod live;
+mod reply_files;
 mod roles;
 mod rules;
 mod sign_in;

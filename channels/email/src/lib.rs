@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 pub use parse::{parse_message, recipients};
 pub use quote::{Reply, split_reply};
-pub use sanitize::sanitize_html;
+pub use sanitize::{sanitize_html, sanitize_html_with_images};
 
 /// Why a message could not become an inbound message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

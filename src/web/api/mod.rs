@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -64,12 +65,17 @@ impl Modify for BearerAuth {
     }
 }
 
-fn v1() -> OpenApiRouter<AppState> {
+/// The API's routes; replies and notes, which may carry files, take bodies up to
+/// `upload_limit`.
+fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
+    let with_files = OpenApiRouter::new()
+        .routes(routes!(tickets::reply))
+        .routes(routes!(tickets::note))
+        .layer(upload_limit);
     OpenApiRouter::new()
         .routes(routes!(tickets::list, tickets::create))
         .routes(routes!(tickets::show, tickets::update))
-        .routes(routes!(tickets::reply))
-        .routes(routes!(tickets::note))
+        .merge(with_files)
         .routes(routes!(tickets::merge))
         .routes(routes!(canned::list, canned::create))
         .routes(routes!(canned::update, canned::delete))
@@ -97,14 +103,15 @@ fn v1() -> OpenApiRouter<AppState> {
 /// The OpenAPI description of the API, as served.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", v1())
+        // Only the document is wanted here, not the routes' limits.
+        .nest("/api/v1", v1(DefaultBodyLimit::disable()))
         .into_openapi()
 }
 
 /// The API's routes, the OpenAPI document, and problem+json 404s for unknown API paths.
-pub fn router() -> Router<AppState> {
+pub fn router(upload_limit: DefaultBodyLimit) -> Router<AppState> {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", v1())
+        .nest("/api/v1", v1(upload_limit))
         .split_for_parts();
     let document: Arc<String> = Arc::new(openapi.to_json().unwrap_or_else(|error| {
         tracing::error!(%error, "the OpenAPI description cannot be written");

@@ -262,27 +262,44 @@ pub struct NewTicket {
     pub department_id: Option<i64>,
 }
 
-/// An agent's text: a reply to the customer or an internal note.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewText {
-    #[schema(min_length = 1)]
-    pub text: String,
-}
-
-/// A reply to the customer: its text, or a canned response whose body (placeholders filled
-/// in) is the text and whose actions (status, priority, tags) apply with it.
+/// An agent's text: a reply to the customer or an internal note. A reply may instead name a
+/// canned response whose body (placeholders filled in) is the text and whose actions
+/// (status, priority, tags) apply with it.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReplyRequest {
-    /// The reply; leave it out (or empty) when `canned_response_id` is given.
+pub struct NewText {
+    /// The text; leave it out (or empty) when `canned_response_id` is given.
     #[serde(default)]
     pub text: String,
-    /// A canned response the token's agent may use (shared, or their own): its body is sent
-    /// with `{{customer_name}}`, `{{ticket_number}}`, `{{agent_name}}` and `{{department}}`
-    /// filled in, and its status, priority and tags are applied in the same commit.
+    /// Replies only: a canned response the token's agent may use (shared, or their own): its
+    /// body is sent with `{{customer_name}}`, `{{ticket_number}}`, `{{agent_name}}` and
+    /// `{{department}}` filled in, and its status, priority and tags are applied in the same
+    /// commit.
     #[serde(default)]
     pub canned_response_id: Option<i64>,
+    /// The newest message of the ticket the writer had seen. When given, the text is refused
+    /// (409, nothing stored) if messages they have not seen came after it: the customer's, or
+    /// other agents' replies and notes. Absent: no check.
+    #[serde(default)]
+    pub last_seen_message_id: Option<i64>,
+}
+
+/// A reply or note with files, sent as `multipart/form-data`: the fields of [`NewText`] and
+/// any number of `files` parts, each at most `intake.max_attachment_bytes`.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "describes the form for the OpenAPI document; read by `upload`"
+)]
+pub struct NewTextWithFiles {
+    text: String,
+    /// As in the JSON body.
+    canned_response_id: Option<i64>,
+    /// As in the JSON body.
+    last_seen_message_id: Option<i64>,
+    /// The files, one part each, with their file names.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    files: Vec<Vec<u8>>,
 }
 
 /// A merge of the ticket in the path into another one.

@@ -47,6 +47,9 @@ pub enum ApiError {
     /// Well-formed but not acceptable (an invalid rule, an unknown status).
     #[error("{0}")]
     Unprocessable(String),
+    /// The body or a file in it is larger than the limits allow.
+    #[error("{0}")]
+    TooLarge(String),
     /// Too many wrong passwords; try again later.
     #[error("{0}")]
     TooManyRequests(String),
@@ -64,6 +67,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound(message) => ApiError::NotFound(message),
             StoreError::Conflict(message) => ApiError::Conflict(message),
+            stale @ StoreError::Stale { .. } => ApiError::Conflict(stale.to_string()),
             other if other.is_unavailable() => ApiError::Unavailable(other.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
@@ -86,6 +90,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -100,6 +105,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
             ApiError::Unprocessable(_) => "invalid",
+            ApiError::TooLarge(_) => "too-large",
             ApiError::TooManyRequests(_) => "too-many-requests",
             ApiError::Internal(_) => "internal",
             ApiError::Unavailable(_) => "unavailable",

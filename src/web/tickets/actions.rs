@@ -10,9 +10,9 @@ use crate::domain::tags::{self, TagChange};
 use crate::domain::{Priority, Status};
 use crate::ops::{self, ChangedBy, TicketChange};
 use crate::store::manage::{self, Change};
-use crate::store::outbound;
+use crate::store::{StoreError, outbound};
 use crate::web::AppState;
-use crate::web::auth::Posted;
+use crate::web::auth::{Posted, PostedFiles};
 use crate::web::error::{WebError, WebResult};
 use crate::web::pages::{Nav, render, see_other};
 
@@ -26,30 +26,54 @@ pub struct ReplyForm {
     /// The canned response picked above the form; its actions apply with the reply.
     #[serde(default)]
     canned_response_id: String,
+    /// The newest message the page showed; a reply is stopped when others came after it.
+    /// Empty or absent: no check.
+    #[serde(default)]
+    last_seen_message_id: String,
 }
 
+/// A reply or note from the ticket page, with the files chosen in the form. Refused (too
+/// large, channel not running, ticket closed or merged, or new messages since the page was
+/// loaded): the page again with what was typed and why.
 pub async fn reply(
     State(state): State<AppState>,
     Path(number): Path<i64>,
-    posted: Posted<ReplyForm>,
+    posted: PostedFiles<ReplyForm>,
 ) -> WebResult<Response> {
     let viewer = posted.viewer;
+    let form = posted.form;
     visible_ticket(&state, &viewer, number).await?;
+    let note = form.note.is_some();
+    let last_seen = parse_or_bad::<i64>("message id", form.last_seen_message_id.trim())?;
+    let mut draft = ReplyDraft {
+        text: form.text,
+        note,
+        canned_id: form.canned_response_id.trim().parse().ok(),
+        ..ReplyDraft::default()
+    };
+    if let Some(why) = posted.too_large {
+        draft.error = Some(why);
+        return ticket_page(&state, &viewer, number, draft).await;
+    }
+    let chosen = posted.files.len();
+    // Kept before the transaction (disk, not database); content addressed, so sending the
+    // same files again after a refusal stores nothing twice.
+    let files = ops::keep_files(&state.config.attachments, posted.files).await?;
     let external_id = ops::new_mail_message_id(&state.config.support_address, number.into());
-    let note = posted.form.note.is_some();
     let sent = crate::web::canned::send_reply(
         &state,
         &outbound::NewReply {
             number,
             agent_id: viewer.id(),
-            text: &posted.form.text,
+            text: &draft.text,
             kind: ops::reply_kind(note),
             external_id: Some(&external_id),
             channels_here: &state.config.channels_here(),
             now: Utc::now(),
         },
-        &posted.form.canned_response_id,
-        &[],
+        &form.canned_response_id,
+        &files,
+        last_seen,
     )
     .await?;
     match sent {
@@ -57,15 +81,14 @@ pub async fn reply(
             state.live.wake();
             Ok(see_other(&format!("/tickets/{number}")))
         }
-        // Refused (channel not running, ticket closed or merged): the page again, with why
-        // and with what was typed.
-        Err(crate::store::StoreError::Conflict(why)) => {
-            let draft = ReplyDraft {
-                text: posted.form.text,
-                note,
-                error: Some(why),
-                canned_id: posted.form.canned_response_id.trim().parse().ok(),
-            };
+        Err(StoreError::Conflict(why)) => {
+            draft.error = Some(why);
+            draft.files_dropped = chosen;
+            ticket_page(&state, &viewer, number, draft).await
+        }
+        Err(StoreError::Stale { unseen, .. }) => {
+            draft.unseen = unseen;
+            draft.files_dropped = chosen;
             ticket_page(&state, &viewer, number, draft).await
         }
         Err(error) => Err(error.into()),

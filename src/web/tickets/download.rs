@@ -1,4 +1,5 @@
-//! Attachment downloads, sent so a browser never renders or runs them.
+//! Attachment downloads, sent so a browser never renders or runs them, and previews: images
+//! and PDFs of a short list of types shown in the browser, in a sandbox.
 
 use axum::extract::{Path, State};
 use axum::http::HeaderValue;
@@ -24,8 +25,24 @@ fn download_type(stored: &str) -> &str {
     }
 }
 
-/// `attachment; filename="…"; filename*=UTF-8''…`, with the plain name reduced to safe ASCII.
-fn content_disposition(filename: &str) -> String {
+/// The types a browser may show inline (`/preview`), as the stored type names them (any
+/// parameters dropped); everything else is only downloaded.
+pub(in crate::web) fn preview_type(stored: &str) -> Option<&'static str> {
+    let essence = stored.split(';').next().unwrap_or_default().trim();
+    [
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+    ]
+    .into_iter()
+    .find(|safe| safe.eq_ignore_ascii_case(essence))
+}
+
+/// `attachment; filename="…"; filename*=UTF-8''…` (or `inline; …`), with the plain name
+/// reduced to safe ASCII.
+fn content_disposition(disposition: &str, filename: &str) -> String {
     let plain: String = filename
         .chars()
         .map(|c| {
@@ -46,7 +63,7 @@ fn content_disposition(filename: &str) -> String {
             }
         })
         .collect();
-    format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}")
+    format!("{disposition}; filename=\"{plain}\"; filename*=UTF-8''{encoded}")
 }
 
 pub async fn download(
@@ -54,7 +71,26 @@ pub async fn download(
     viewer: Viewer,
     Path((number, attachment_id)): Path<(i64, i64)>,
 ) -> WebResult<Response> {
-    let facts = visible_ticket(&state, &viewer, number).await?;
+    send(&state, &viewer, (number, attachment_id), false).await
+}
+
+/// An image or PDF shown in the browser (`Content-Disposition: inline` with its own type); any
+/// other file is sent as [`download`] sends it.
+pub async fn preview(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((number, attachment_id)): Path<(i64, i64)>,
+) -> WebResult<Response> {
+    send(&state, &viewer, (number, attachment_id), true).await
+}
+
+async fn send(
+    state: &AppState,
+    viewer: &Viewer,
+    (number, attachment_id): (i64, i64),
+    preview: bool,
+) -> WebResult<Response> {
+    let facts = visible_ticket(state, viewer, number).await?;
     let missing = || WebError::NotFound("There is no such attachment on this ticket.".into());
     let download = views::attachment(&state.store, attachment_id)
         .await?
@@ -70,18 +106,28 @@ pub async fn download(
         .await
         .map_err(|error| WebError::Internal(error.to_string()))?
         .map_err(|error| WebError::Internal(format!("attachment file: {error}")))?;
-    let content_type = HeaderValue::from_str(download_type(&download.content_type))
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let disposition = HeaderValue::from_str(&content_disposition(&download.filename))
+    let shown = preview
+        .then(|| preview_type(&download.content_type))
+        .flatten();
+    let (content_type, disposition) = match shown {
+        Some(safe) => (HeaderValue::from_static(safe), "inline"),
+        None => (
+            HeaderValue::from_str(download_type(&download.content_type))
+                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            "attachment",
+        ),
+    };
+    let disposition = HeaderValue::from_str(&content_disposition(disposition, &download.filename))
         .unwrap_or(HeaderValue::from_static("attachment"));
     Ok((
         [
             (CONTENT_TYPE, content_type),
             (CONTENT_DISPOSITION, disposition),
             (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            // No script runs and nothing loads, whatever the file turns out to be.
             (
                 axum::http::header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("sandbox"),
+                HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self'"),
             ),
         ],
         content,
@@ -98,8 +144,15 @@ mod tests {
         assert_eq!(download_type("text/html"), "application/octet-stream");
         assert_eq!(download_type("image/svg+xml"), "application/octet-stream");
         assert_eq!(download_type("image/png"), "image/png");
+        assert_eq!(preview_type("image/PNG"), Some("image/png"));
         assert_eq!(
-            content_disposition("Rechnung März \"1\".pdf"),
+            preview_type("application/pdf; name=x.pdf"),
+            Some("application/pdf")
+        );
+        assert_eq!(preview_type("image/svg+xml"), None);
+        assert_eq!(preview_type("text/html"), None);
+        assert_eq!(
+            content_disposition("attachment", "Rechnung März \"1\".pdf"),
             "attachment; filename=\"Rechnung M_rz _1_.pdf\"; \
              filename*=UTF-8''Rechnung%20M%C3%A4rz%20%221%22.pdf"
         );

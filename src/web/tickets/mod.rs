@@ -24,7 +24,7 @@ mod actions;
 mod download;
 
 pub use actions::{merge, reply, update};
-pub use download::download;
+pub use download::{download, preview};
 
 /// The list's filters as they arrive in the query string; empty means "any".
 #[derive(Debug, Default, Clone, serde::Deserialize)]
@@ -268,8 +268,56 @@ pub(super) async fn visible_ticket(
 
 struct MessageItem {
     message: MessageView,
-    /// The mail's HTML, sanitized again at display in case an older row predates the rules.
+    /// The mail's HTML, sanitized again at display in case an older row predates the rules,
+    /// its `cid:` images pointing at their previews.
     html: Option<String>,
+    files: Vec<FileItem>,
+    /// Arrived since the page the refused reply was written on.
+    unseen: bool,
+}
+
+struct FileItem {
+    file: crate::store::attachments::AttachmentView,
+    /// Where the browser shows it (images and PDFs whose content was kept).
+    preview: Option<String>,
+}
+
+/// A message that arrived since the page a refused reply was written on, above the form.
+struct UnseenItem {
+    id: i64,
+    author: String,
+    at: String,
+    excerpt: String,
+}
+
+impl MessageItem {
+    fn new(number: i64, message: MessageView, unseen: &[i64]) -> MessageItem {
+        let url = |id: i64| format!("/tickets/{number}/attachments/{id}/preview");
+        let inline: Vec<(String, String)> = message
+            .attachments
+            .iter()
+            .filter(|file| file.sha256.is_some())
+            .filter_map(|file| Some((file.content_id.clone()?, url(file.id))))
+            .collect();
+        MessageItem {
+            html: message
+                .body_html
+                .as_deref()
+                .map(|html| helpdesk_email::sanitize_html_with_images(html, &inline)),
+            files: message
+                .attachments
+                .iter()
+                .map(|file| FileItem {
+                    preview: (file.sha256.is_some()
+                        && download::preview_type(&file.content_type).is_some())
+                    .then(|| url(file.id)),
+                    file: file.clone(),
+                })
+                .collect(),
+            unseen: unseen.contains(&message.id),
+            message,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -298,6 +346,10 @@ struct TicketPage {
     reply: ReplyDraft,
     /// The canned responses offered above the reply form.
     canned: super::canned::Picker,
+    /// The newest message on the page, sent with the reply form (see `ops::send_reply_as_seen`).
+    last_seen_message_id: Option<i64>,
+    /// What arrived since the page a refused reply was written on.
+    unseen: Vec<UnseenItem>,
 }
 
 /// What the reply form holds: empty, or the refused text with the reason.
@@ -309,6 +361,10 @@ pub(super) struct ReplyDraft {
     /// The canned response picked (`?canned=ID`, or sent with the reply): its actions apply
     /// when the reply is sent.
     pub(super) canned_id: Option<i64>,
+    /// Messages that arrived since the page the reply was written on (it was not sent).
+    pub(super) unseen: Vec<i64>,
+    /// How many files the refused form carried; a browser cannot be handed them back.
+    pub(super) files_dropped: usize,
 }
 
 pub async fn show(
@@ -343,6 +399,19 @@ async fn channel_off(state: &AppState, channel: &str) -> WebResult<Option<String
     }))
 }
 
+/// The first line of a message, at most 120 characters.
+fn excerpt(text: &str) -> String {
+    let line = text
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or_default();
+    let mut short: String = line.trim().chars().take(120).collect();
+    if short.len() < line.trim().len() {
+        short.push('…');
+    }
+    short
+}
+
 pub(super) async fn ticket_page(
     state: &AppState,
     viewer: &Viewer,
@@ -362,24 +431,33 @@ pub(super) async fn ticket_page(
         .await?
         .ok_or_else(|| WebError::NotFound(format!("There is no ticket #{number}.")))?;
     let status = facts.status;
+    let last_seen_message_id = detail.messages.iter().map(|message| message.id).max();
+    let unseen = detail
+        .messages
+        .iter()
+        .filter(|message| reply.unseen.contains(&message.id))
+        .map(|message| UnseenItem {
+            id: message.id,
+            author: message.author.clone(),
+            at: message.created_at.format("%Y-%m-%d %H:%M").to_string(),
+            excerpt: excerpt(&message.body_text),
+        })
+        .collect();
     let messages = detail
         .messages
         .into_iter()
-        .map(|message| MessageItem {
-            html: message
-                .body_html
-                .as_deref()
-                .map(helpdesk_email::sanitize_html),
-            message,
-        })
+        .map(|message| MessageItem::new(number, message, &reply.unseen))
         .collect();
     let channel_off = if reply.error.is_none() && facts.merged_into.is_none() {
         channel_off(state, &detail.summary.channel).await?
     } else {
         None
     };
-    // A refused form comes back as the pages' other refusals do.
-    let status_code = if reply.error.is_some() {
+    // A refused form comes back as the pages' other refusals do; one written on an older
+    // view of the ticket as the API answers it.
+    let status_code = if !reply.unseen.is_empty() {
+        StatusCode::CONFLICT
+    } else if reply.error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -428,6 +506,8 @@ pub(super) async fn ticket_page(
         channel_off,
         reply,
         canned,
+        last_seen_message_id,
+        unseen,
     })?;
     *page.status_mut() = status_code;
     Ok(page)
