@@ -30,6 +30,7 @@ mod integrations;
 pub mod live;
 mod metrics;
 mod pages;
+pub mod presence;
 pub(crate) mod rule_editor;
 mod tickets;
 
@@ -144,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tickets/{number}/reply", post(tickets::reply))
         .route("/tickets/{number}/update", post(tickets::update))
         .route("/tickets/{number}/merge", post(tickets::merge))
+        .route("/tickets/{number}/typing", post(presence::typing))
         .route("/tickets/{number}/attachments/{id}", get(tickets::download))
         .route("/customers", get(customers::list))
         .route("/customers/{id}", get(customers::show))

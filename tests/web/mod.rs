@@ -16,6 +16,8 @@ mod customers;
 mod dashboard;
 mod integrations;
 mod live;
+mod presence;
+mod quoted;
 mod roles;
 mod rules;
 mod sign_in;

@@ -14,6 +14,7 @@ use fantoccini::{Client, Locator};
 
 mod account;
 mod admin;
+mod presence;
 mod sign_in;
 mod tickets;
 

@@ -69,6 +69,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(tickets::reply))
         .routes(routes!(tickets::note))
         .routes(routes!(tickets::merge))
+        .routes(routes!(tickets::presence))
         .routes(routes!(directory::customers))
         .routes(routes!(directory::customer, directory::rename))
         .routes(routes!(directory::merge))
