@@ -31,7 +31,7 @@ store_test! {
         let end = toggle + body[toggle..].find("</details>").expect("the toggle ends");
         let inside = &body[toggle..end];
         assert!(inside.contains("On Mon, Mar 3, 2025"), "{inside}");
-        assert!(inside.contains("&gt; Please restart the printer."), "{inside}");
+        assert!(inside.contains("&#62; Please restart the printer."), "{inside}");
         // The new text is outside the toggle, the quote only inside it.
         let new_text = body.find("Thanks, it prints again.").expect("the new text");
         assert!(new_text < toggle, "{body}");
