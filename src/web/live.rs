@@ -421,7 +421,7 @@ pub async fn events(
     });
     let store = state.store.clone();
     let token = viewer.token.clone();
-    let changes = changes.flat_map(|events| stream::iter(events.into_iter()));
+    let changes = changes.flat_map(stream::iter);
     let events = stream::select(changes, presence_events)
         .map(Ok)
         .take_until(async move {
