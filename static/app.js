@@ -1,6 +1,7 @@
 // Live updates for the helpdesk pages. The pages work without this script; with it, the ticket
 // list, the ticket page and the dashboard refresh their data when tickets change, and a notice
-// appears when a ticket is assigned to you.
+// appears when a ticket is assigned to you. On a ticket page it shows who else has the ticket
+// open and who is writing a reply. Keyboard shortcuts are at the end.
 (function () {
   "use strict";
   var main = document.querySelector("main[data-live]");
@@ -62,8 +63,40 @@
     if (dashboard) refresh(dashboardParts);
   }
 
+  // Who else is on this ticket: the stream of a ticket page names its ticket, and the server
+  // sends "presence" with the others there.
+  var presence = document.getElementById("presence");
+  function showPresence(people) {
+    if (!presence) return;
+    presence.textContent = people.length === 0 ? "" : "Also here: " + people.map(function (person) {
+      return person.name + (person.typing ? " (writing a reply…)" : "");
+    }).join(", ");
+  }
+
+  // Typing in the reply box tells the others, at most every few seconds (the server keeps the
+  // mark for ten).
+  var replyBox = document.querySelector("#reply-form textarea[name=text]");
+  var csrfField = document.querySelector("#reply-form input[name=csrf]");
+  var typingSent = 0;
+  if (ticket && replyBox && csrfField) {
+    replyBox.addEventListener("input", function () {
+      var now = Date.now();
+      if (now - typingSent < 4000) return;
+      typingSent = now;
+      fetch("/tickets/" + ticket.getAttribute("data-ticket") + "/typing", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: "csrf=" + encodeURIComponent(csrfField.value)
+      }).catch(function () {});
+    });
+  }
+
   function connect() {
-    var source = new EventSource("/events");
+    var source = new EventSource(ticket ? "/events?ticket=" + encodeURIComponent(ticket.getAttribute("data-ticket")) : "/events");
+    source.addEventListener("presence", function (event) {
+      showPresence(JSON.parse(event.data).people);
+    });
     source.addEventListener("ticket", function (event) {
       var change = JSON.parse(event.data);
       if (list) refresh(["ticket-list"]);
@@ -122,5 +155,93 @@
       box.value = text;
     }
     box.focus();
+  });
+})();
+
+// Keyboard shortcuts on the signed-in pages, listed in the dialog that "?" (or the footer's
+// link) opens. Keys never act while a field has the focus.
+(function () {
+  "use strict";
+  var help = document.getElementById("shortcuts");
+  if (!help || typeof help.showModal !== "function") return;
+  var helpLink = document.getElementById("shortcuts-link");
+  if (helpLink) {
+    helpLink.addEventListener("click", function (event) {
+      event.preventDefault();
+      help.showModal();
+    });
+  }
+
+  var current = -1;
+  // The list's rows (each holds a ticket link) or the ticket page's messages.
+  function items() {
+    var rows = document.querySelectorAll("#ticket-rows tr");
+    var linked = Array.prototype.filter.call(rows, function (row) { return row.querySelector("a"); });
+    if (linked.length) return linked;
+    return Array.prototype.slice.call(document.querySelectorAll("#conversation article.message"));
+  }
+  function highlight(index) {
+    var all = items();
+    if (!all.length) return;
+    current = Math.max(0, Math.min(all.length - 1, index));
+    all.forEach(function (item, i) { item.classList.toggle("selected", i === current); });
+    var item = all[current];
+    var target = item.tagName === "TR" ? item.querySelector("a") : item;
+    if (target.tagName !== "A") target.setAttribute("tabindex", "-1");
+    target.focus();
+    item.scrollIntoView({ block: "nearest" });
+  }
+  // A refreshed list keeps the highlighted place.
+  document.addEventListener("helpdesk:refreshed", function () {
+    var all = items();
+    if (current >= 0 && current < all.length) all[current].classList.add("selected");
+  });
+  function open() {
+    var all = items();
+    var row = all[current];
+    var link = row && row.tagName === "TR" && row.querySelector("a");
+    if (link) location.href = link.href;
+  }
+  function writeReply(note) {
+    var box = document.querySelector("#reply-form textarea[name=text]");
+    if (!box) return false;
+    var noteBox = document.querySelector("#reply-form input[name=note]");
+    if (noteBox) noteBox.checked = note;
+    box.focus();
+    return true;
+  }
+  function search() {
+    var field = document.querySelector("form[role=search] input[name=q]");
+    if (!field) {
+      location.href = "/tickets#search";
+      return;
+    }
+    field.focus();
+    field.select();
+  }
+  if (location.hash === "#search") search();
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    var target = event.target;
+    if (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) return;
+    if (help.open) return;
+    var handled = true;
+    switch (event.key) {
+      case "j": highlight(current + 1); break;
+      case "k": highlight(current < 0 ? 0 : current - 1); break;
+      case "o": open(); break;
+      case "Enter":
+        // A focused link opens by itself; a highlighted row otherwise.
+        if (target.tagName === "A" || target.tagName === "BUTTON" || current < 0) handled = false;
+        else open();
+        break;
+      case "r": handled = writeReply(false); break;
+      case "n": handled = writeReply(true); break;
+      case "/": search(); break;
+      case "?": help.showModal(); break;
+      default: handled = false;
+    }
+    if (handled) event.preventDefault();
   });
 })();

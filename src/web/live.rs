@@ -11,14 +11,15 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::{Notify, broadcast, watch};
 
 use super::AppState;
 use super::auth::Viewer;
-use super::error::WebResult;
+use super::error::{WebError, WebResult};
+use super::presence::Presence;
 use crate::store::views::{self, TicketChange};
 use crate::store::{Store, StoreError, on_writer};
 
@@ -35,6 +36,7 @@ pub struct Hub {
     sender: broadcast::Sender<TicketChange>,
     wake: Arc<Notify>,
     closed: watch::Sender<bool>,
+    presence: Presence,
 }
 
 impl Hub {
@@ -42,10 +44,12 @@ impl Hub {
     pub fn start(store: Store) -> Hub {
         let (sender, _) = broadcast::channel(1024);
         let (closed, _) = watch::channel(false);
+        let presence = Presence::start(&store, closed.subscribe());
         let hub = Hub {
             sender,
             wake: Arc::new(Notify::new()),
             closed,
+            presence,
         };
         tokio::spawn(read_feed(store, hub.clone()));
         hub
@@ -58,6 +62,11 @@ impl Hub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<TicketChange> {
         self.sender.subscribe()
+    }
+
+    /// Who has which ticket open (see [`super::presence`]).
+    pub fn presence(&self) -> &Presence {
+        &self.presence
     }
 
     /// Ends the event streams and the reader, so a graceful shutdown does not wait for
@@ -292,6 +301,12 @@ async fn read_feed(store: Store, hub: Hub) {
 /// transaction, not flushed to disk at commit: a lost announcement only delays the others to
 /// their next poll, and the notification queue's lock is held for a moment only.
 async fn announce(store: &Store, last: i64) -> Result<(), StoreError> {
+    notify(store, NOTIFY_CHANNEL, &last.to_string()).await
+}
+
+/// A NOTIFY on `channel` (PostgreSQL; nothing on SQLite), in its own transaction that is not
+/// flushed to disk at commit: what is announced is a hint the listeners can do without.
+pub(super) async fn notify(store: &Store, channel: &str, payload: &str) -> Result<(), StoreError> {
     let Store::Postgres { pool } = store else {
         return Ok(());
     };
@@ -300,8 +315,8 @@ async fn announce(store: &Store, last: i64) -> Result<(), StoreError> {
         .execute(&mut *tx)
         .await?;
     sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(NOTIFY_CHANNEL)
-        .bind(last.to_string())
+        .bind(channel)
+        .bind(payload)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -324,12 +339,39 @@ struct ChangeMessage {
     kind: String,
 }
 
+/// Which page the event stream belongs to.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct EventsQuery {
+    /// The ticket page's number: its agent is present there while the stream is open.
+    ticket: Option<i64>,
+}
+
 /// The server-sent events of the signed-in person: `ticket` for every change to a ticket they
-/// may see, `assigned` when a ticket is assigned to them.
+/// may see, `assigned` when a ticket is assigned to them, and on a ticket page `presence`: who
+/// else has it open and who is writing.
 pub async fn events(
     State(state): State<AppState>,
     viewer: Viewer,
+    Query(query): Query<EventsQuery>,
 ) -> WebResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    // Presence only on a ticket the viewer may see; on another the stream carries the rest.
+    let here = match query.ticket {
+        Some(number) => match super::tickets::visible_ticket(&state, &viewer, number).await {
+            Ok(_) => Some(
+                state
+                    .live
+                    .presence()
+                    .join(number, viewer.id(), &viewer.agent.name),
+            ),
+            Err(WebError::NotFound(_)) => None,
+            Err(error) => return Err(error),
+        },
+        None => None,
+    };
+    let presence_events = match here {
+        Some(here) => state.live.presence().events(here).boxed(),
+        None => stream::pending::<Event>().boxed(),
+    };
     let departments = if viewer.is_admin() {
         None
     } else {
@@ -379,8 +421,9 @@ pub async fn events(
     });
     let store = state.store.clone();
     let token = viewer.token.clone();
-    let events = changes
-        .flat_map(|events| stream::iter(events.into_iter().map(Ok)))
+    let changes = changes.flat_map(stream::iter);
+    let events = stream::select(changes, presence_events)
+        .map(Ok)
         .take_until(async move {
             tokio::select! {
                 () = hub.closed() => {}

@@ -32,6 +32,7 @@ mod integrations;
 pub mod live;
 mod metrics;
 mod pages;
+pub mod presence;
 pub(crate) mod rule_editor;
 mod tickets;
 mod upload;
@@ -155,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tickets/{number}/update", post(tickets::update))
         .route("/tickets/{number}/merge", post(tickets::merge))
+        .route("/tickets/{number}/typing", post(presence::typing))
         .route("/tickets/{number}/attachments/{id}", get(tickets::download))
         .route("/canned", get(canned::page).post(canned::create))
         .route("/canned/{id}", post(canned::update))

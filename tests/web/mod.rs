@@ -17,6 +17,8 @@ mod customers;
 mod dashboard;
 mod integrations;
 mod live;
+mod presence;
+mod quoted;
 mod reply_files;
 mod roles;
 mod rules;

@@ -15,6 +15,7 @@ use fantoccini::{Client, Locator};
 mod account;
 mod admin;
 mod layout;
+mod presence;
 mod sign_in;
 mod tickets;
 

@@ -79,6 +79,7 @@ fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
         .routes(routes!(tickets::merge))
         .routes(routes!(canned::list, canned::create))
         .routes(routes!(canned::update, canned::delete))
+        .routes(routes!(tickets::presence))
         .routes(routes!(directory::customers))
         .routes(routes!(directory::customer, directory::rename))
         .routes(routes!(directory::merge))

@@ -15,10 +15,12 @@ use crate::web::AppState;
 
 mod actions;
 mod create;
+mod presence;
 
 // Globs, so the OpenAPI path items utoipa generates beside each handler come along.
 pub use actions::*;
 pub use create::*;
+pub use presence::*;
 
 /// Most tickets per page.
 const MAX_PAGE: i64 = 200;
