@@ -31,9 +31,12 @@ pub mod live;
 mod metrics;
 mod pages;
 pub(crate) mod rule_editor;
+mod tags;
 mod tickets;
+mod when;
 
 pub use error::WebError;
+pub use when::time;
 
 /// What the pages need besides the database.
 #[derive(Debug, Clone)]
@@ -183,6 +186,8 @@ pub fn router(state: AppState) -> Router {
             "/account",
             get(account::page).post(account::change_password),
         )
+        .route("/account/time-zone", post(account::change_time_zone))
+        .route("/tags", get(tags::page))
         .route("/admin/channels", get(admin::channels))
         .route("/admin/jobs", get(admin::jobs))
         .route("/admin/jobs/{id}/retry", post(admin::retry_job))

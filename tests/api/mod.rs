@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod customers;
+mod daily_tools;
 mod idempotency;
 mod rules;
 mod service;

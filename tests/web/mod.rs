@@ -13,6 +13,7 @@ use tower::ServiceExt;
 
 mod admin_pages;
 mod customers;
+mod daily_tools;
 mod dashboard;
 mod integrations;
 mod live;

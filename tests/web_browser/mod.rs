@@ -16,6 +16,7 @@ mod account;
 mod admin;
 mod sign_in;
 mod tickets;
+mod unread;
 
 const WAIT: Duration = Duration::from_secs(15);
 
