@@ -187,12 +187,18 @@ store_test! {
 async fn updated_at(app: &WebApp, number: i64, at: DateTime<Utc>) {
     let sql = "UPDATE tickets SET updated_at = $1 WHERE number = $2";
     match &app.db.store {
-        helpdesk::store::Store::Sqlite { writer, .. } => {
-            sqlx::query(sql).bind(at).bind(number).execute(writer).await
-        }
-        helpdesk::store::Store::Postgres { pool } => {
-            sqlx::query(sql).bind(at).bind(number).execute(pool).await
-        }
+        helpdesk::store::Store::Sqlite { writer, .. } => sqlx::query(sql)
+            .bind(at)
+            .bind(number)
+            .execute(writer)
+            .await
+            .map(|done| done.rows_affected()),
+        helpdesk::store::Store::Postgres { pool } => sqlx::query(sql)
+            .bind(at)
+            .bind(number)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()),
     }
     .expect("updated");
 }
