@@ -1,5 +1,6 @@
-//! People's accounts: new passwords, changing one's own, disabling and enabling. The command
-//! line, the pages and the API all go through here, so each does the same.
+//! People's accounts: new passwords, changing one's own, disabling and enabling, the time zone
+//! one reads times in. The command line, the pages and the API all go through here, so each
+//! does the same.
 
 use chrono::{DateTime, Utc};
 
@@ -197,4 +198,28 @@ pub async fn departments_or_default(
             Ok(chosen)
         }
     }
+}
+
+/// Why a time zone was not set.
+#[derive(Debug, thiserror::Error)]
+pub enum ZoneError {
+    #[error(transparent)]
+    Unknown(#[from] crate::domain::zone::UnknownZone),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Sets the zone a person reads the pages in, by its IANA name; an empty name leaves times to
+/// their browser's zone. Returns the name as stored.
+pub async fn set_time_zone(
+    store: &Store,
+    agent_id: i64,
+    name: &str,
+) -> Result<Option<String>, ZoneError> {
+    let zone = match name.trim() {
+        "" => None,
+        name => Some(crate::domain::zone::parse_zone(name)?.name().to_owned()),
+    };
+    agents::set_time_zone(store, agent_id, zone.as_deref()).await?;
+    Ok(zone)
 }

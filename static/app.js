@@ -2,6 +2,28 @@
 // list, the ticket page and the dashboard refresh their data when tickets change, and a notice
 // appears when a ticket is assigned to you. On a ticket page it shows who else has the ticket
 // open and who is writing a reply. Keyboard shortcuts are at the end.
+// Times without a zone chosen on /account (`data-local`) are shown in the browser's zone.
+(function () {
+  "use strict";
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+  function localize() {
+    var times = document.querySelectorAll("time[data-local]");
+    for (var i = 0; i < times.length; i++) {
+      var at = new Date(times[i].getAttribute("datetime"));
+      if (isNaN(at.getTime())) continue;
+      times[i].textContent = at.getFullYear() + "-" + two(at.getMonth() + 1) + "-" +
+        two(at.getDate()) + " " + two(at.getHours()) + ":" + two(at.getMinutes());
+      times[i].removeAttribute("data-local");
+    }
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", localize);
+  } else {
+    localize();
+  }
+  document.addEventListener("helpdesk:refreshed", localize);
+})();
+
 (function () {
   "use strict";
   var main = document.querySelector("main[data-live]");
@@ -58,7 +80,7 @@
   }
 
   function resync() {
-    if (list) refresh(["ticket-list"]);
+    if (list) refresh(["ticket-list", "nav-unread"]);
     if (ticket) refresh(["ticket-facts", "conversation", "history"]);
     if (dashboard) refresh(dashboardParts);
   }
@@ -99,8 +121,8 @@
     });
     source.addEventListener("ticket", function (event) {
       var change = JSON.parse(event.data);
-      if (list) refresh(["ticket-list"]);
-      if (dashboard) refresh(dashboardParts);
+      if (list) refresh(["ticket-list", "nav-unread"]);
+      if (dashboard) refresh(dashboardParts.concat(["nav-unread"]));
       if (ticket && String(change.number) === ticket.getAttribute("data-ticket")) {
         refresh(["ticket-facts", "conversation", "history"]);
       }

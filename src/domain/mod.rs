@@ -8,6 +8,7 @@ pub mod rules;
 pub mod sla;
 pub mod tags;
 mod ticket;
+pub mod zone;
 
 pub use agent::{AssignmentStrategy, Role};
 pub use ticket::{

@@ -70,6 +70,44 @@ impl Due {
     }
 }
 
+/// Where a ticket's next target stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueState {
+    OnTime,
+    DueSoon,
+    Overdue,
+}
+
+/// The target a ticket must meet next: what, when, and how it stands at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextDue {
+    /// "first response" or "resolution".
+    pub what: &'static str,
+    pub at: DateTime<Utc>,
+    pub state: DueState,
+}
+
+impl Due {
+    /// The earliest open target, and whether at `now` it is overdue or due within `soon`.
+    pub fn next(&self, now: DateTime<Utc>, soon: Duration) -> Option<NextDue> {
+        let (what, at) = [
+            ("first response", self.first_response),
+            ("resolution", self.resolution),
+        ]
+        .into_iter()
+        .filter_map(|(what, at)| at.map(|at| (what, at)))
+        .min_by_key(|(_, at)| *at)?;
+        let state = if at <= now {
+            DueState::Overdue
+        } else if at <= now + soon {
+            DueState::DueSoon
+        } else {
+            DueState::OnTime
+        };
+        Some(NextDue { what, at, state })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +147,28 @@ mod tests {
         );
         let done = TARGETS.due(created, Priority::Low, Some(created), Some(created));
         assert_eq!(done.breached(created + Duration::days(30)), None);
+    }
+
+    #[test]
+    fn the_next_target_is_the_earliest_open_one() {
+        let created: DateTime<Utc> = "2026-11-25T10:00:00Z".parse().expect("date");
+        let soon = Duration::hours(1);
+        let due = TARGETS.due(created, Priority::Urgent, None, None);
+        let next = due.next(created, soon).expect("a target");
+        assert_eq!(next.what, "first response");
+        assert_eq!(next.at, created + Duration::minutes(30));
+        assert_eq!(next.state, DueState::DueSoon);
+        let low = TARGETS.due(created, Priority::Low, None, None);
+        assert_eq!(
+            low.next(created, soon).map(|n| n.state),
+            Some(DueState::OnTime)
+        );
+        let answered = TARGETS.due(created, Priority::Urgent, Some(created), None);
+        let next = answered
+            .next(created + Duration::hours(5), soon)
+            .expect("a target");
+        assert_eq!((next.what, next.state), ("resolution", DueState::Overdue));
+        let done = TARGETS.due(created, Priority::Low, Some(created), Some(created));
+        assert_eq!(done.next(created, soon), None);
     }
 }

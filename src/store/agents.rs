@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use helpdesk_channel::ChannelKind;
 
-use super::{Result, Store, StoreError, is_unique_violation, on_pool, on_tx};
+use super::{Result, Store, StoreError, is_unique_violation, on_pool, on_tx, on_writer};
 use crate::domain::{AssignmentStrategy, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
@@ -152,6 +152,8 @@ pub struct AgentSummary {
     /// Chat identities as `channel:id`, comma separated.
     pub identities: String,
     pub has_password: bool,
+    /// The IANA zone the pages show times in; none: the browser's.
+    pub time_zone: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -164,13 +166,14 @@ struct AgentRow {
     available: bool,
     max_open_tickets: Option<i64>,
     has_password: bool,
+    time_zone: Option<String>,
 }
 
 pub async fn list_agents(store: &Store) -> Result<Vec<AgentSummary>> {
     // Aggregated in Rust rather than with string_agg/group_concat, which the two spell apart.
     let agents: Vec<AgentRow> = on_pool!(store, pool => sqlx::query_as(
         "SELECT id, email, name, role, active, available, max_open_tickets,
-                password_hash IS NOT NULL AS has_password
+                password_hash IS NOT NULL AS has_password, time_zone
          FROM agents ORDER BY email",
     )
     .fetch_all(pool)
@@ -209,8 +212,21 @@ pub async fn list_agents(store: &Store) -> Result<Vec<AgentSummary>> {
             available: agent.available,
             max_open_tickets: agent.max_open_tickets,
             has_password: agent.has_password,
+            time_zone: agent.time_zone,
         })
         .collect())
+}
+
+/// Sets the time zone a person reads the pages in (an IANA name checked by the caller), or
+/// with `None` leaves it to their browser.
+pub async fn set_time_zone(store: &Store, agent_id: i64, zone: Option<&str>) -> Result<()> {
+    on_writer!(store, conn => sqlx::query("UPDATE agents SET time_zone = $1 WHERE id = $2")
+        .bind(zone)
+        .bind(agent_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()));
+    Ok(())
 }
 
 /// The id of the agent with this email address.

@@ -26,6 +26,8 @@ pub struct SessionAgent {
     pub role: Role,
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
+    /// The IANA zone they read times in; none: the browser's.
+    pub time_zone: Option<String>,
 }
 
 /// Who may sign in with an email address: the agent's id, role and password hash.
@@ -66,9 +68,17 @@ pub async fn create(
 
 /// The agent signed in with `token`, if the session is live and the agent still active.
 pub async fn find(store: &Store, token: &str, now: DateTime<Utc>) -> Result<Option<SessionAgent>> {
-    type Row = (i64, String, String, String, String, DateTime<Utc>);
+    type Row = (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        DateTime<Utc>,
+        Option<String>,
+    );
     let row: Option<Row> = on_pool!(store, pool => sqlx::query_as(
-        "SELECT a.id, a.email, a.name, a.role, s.csrf_token, s.expires_at
+        "SELECT a.id, a.email, a.name, a.role, s.csrf_token, s.expires_at, a.time_zone
          FROM web_sessions s JOIN agents a ON a.id = s.agent_id
          WHERE s.token_hash = $1 AND s.expires_at > $2 AND a.active",
     )
@@ -76,16 +86,19 @@ pub async fn find(store: &Store, token: &str, now: DateTime<Utc>) -> Result<Opti
     .bind(now)
     .fetch_optional(pool)
     .await)?;
-    row.map(|(agent_id, email, name, role, csrf_token, expires_at)| {
-        Ok(SessionAgent {
-            agent_id,
-            email,
-            name,
-            role: role.parse()?,
-            csrf_token,
-            expires_at,
-        })
-    })
+    row.map(
+        |(agent_id, email, name, role, csrf_token, expires_at, time_zone)| {
+            Ok(SessionAgent {
+                agent_id,
+                email,
+                name,
+                role: role.parse()?,
+                csrf_token,
+                expires_at,
+                time_zone,
+            })
+        },
+    )
     .transpose()
 }
 

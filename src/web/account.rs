@@ -1,4 +1,5 @@
-//! `/account`: the signed-in person's own account, where they change their password.
+//! `/account`: the signed-in person's own account, where they change their password and choose
+//! the time zone the pages show times in.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -10,7 +11,8 @@ use super::AppState;
 use super::auth::{Posted, Viewer};
 use super::error::WebResult;
 use super::pages::{Nav, see_other};
-use crate::accounts::{self, AccountError};
+use crate::accounts::{self, AccountError, ZoneError};
+use crate::domain::zone::zone_names;
 use crate::store::agents;
 
 #[derive(Template)]
@@ -24,6 +26,19 @@ struct AccountPage {
     departments: String,
     error: Option<String>,
     changed: bool,
+    /// Every zone, the chosen one selected ("" for the browser's).
+    zones: Vec<super::tickets::Choice>,
+    zone_error: Option<String>,
+    zone_saved: bool,
+}
+
+/// What the page says besides the password form.
+#[derive(Default)]
+struct Notes {
+    error: Option<String>,
+    changed: bool,
+    zone_error: Option<String>,
+    zone_saved: bool,
 }
 
 async fn account_page(
@@ -32,6 +47,21 @@ async fn account_page(
     error: Option<String>,
     changed: bool,
 ) -> WebResult<Response> {
+    let notes = Notes {
+        error,
+        changed,
+        ..Notes::default()
+    };
+    page_with(state, viewer, notes).await
+}
+
+async fn page_with(state: &AppState, viewer: &Viewer, notes: Notes) -> WebResult<Response> {
+    let Notes {
+        error,
+        changed,
+        zone_error,
+        zone_saved,
+    } = notes;
     let me = agents::list_agents(&state.store)
         .await?
         .into_iter()
@@ -45,10 +75,16 @@ async fn account_page(
         departments: me.map(|agent| agent.departments).unwrap_or_default(),
         changed: changed && error.is_none(),
         error,
+        zones: super::tickets::choices(
+            zone_names().map(|name| (name, name)),
+            viewer.agent.time_zone.as_deref().unwrap_or(""),
+        ),
+        zone_saved: zone_saved && zone_error.is_none(),
+        zone_error,
     };
-    let status = match &page.error {
-        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        None => StatusCode::OK,
+    let status = match (&page.error, &page.zone_error) {
+        (None, None) => StatusCode::OK,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     Ok((status, Html(page.render()?)).into_response())
 }
@@ -57,6 +93,7 @@ async fn account_page(
 #[serde(default)]
 pub struct AccountQuery {
     changed: bool,
+    zone_saved: bool,
 }
 
 pub async fn page(
@@ -64,7 +101,37 @@ pub async fn page(
     viewer: Viewer,
     Query(query): Query<AccountQuery>,
 ) -> WebResult<Response> {
-    account_page(&state, &viewer, None, query.changed).await
+    let notes = Notes {
+        changed: query.changed,
+        zone_saved: query.zone_saved,
+        ..Notes::default()
+    };
+    page_with(&state, &viewer, notes).await
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+pub struct ZoneChange {
+    time_zone: String,
+}
+
+/// Sets the time zone the pages show the signed-in person's times in; empty: their browser's.
+pub async fn change_time_zone(
+    State(state): State<AppState>,
+    posted: Posted<ZoneChange>,
+) -> WebResult<Response> {
+    let viewer = posted.viewer;
+    match accounts::set_time_zone(&state.store, viewer.id(), &posted.form.time_zone).await {
+        Ok(_) => Ok(see_other("/account?zone_saved=true#time-zone")),
+        Err(ZoneError::Unknown(error)) => {
+            let notes = Notes {
+                zone_error: Some(format!("{error}; nothing was changed.")),
+                ..Notes::default()
+            };
+            page_with(&state, &viewer, notes).await
+        }
+        Err(ZoneError::Store(error)) => Err(error.into()),
+    }
 }
 
 #[derive(serde::Deserialize, Default)]

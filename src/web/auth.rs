@@ -24,6 +24,9 @@ pub const SESSION_LIFETIME: Duration = Duration::hours(12);
 pub struct Viewer {
     pub agent: SessionAgent,
     pub token: String,
+    /// Their active tickets with customer messages they have not seen (the navigation's
+    /// figure).
+    pub unread: i64,
 }
 
 impl Viewer {
@@ -161,7 +164,14 @@ impl FromRequestParts<AppState> for Viewer {
                 .await
                 .map_err(|error| WebError::from(error).into_response())?;
         }
-        Ok(Viewer { agent, token })
+        let unread = crate::store::views::unread_count(&state.store, agent.agent_id)
+            .await
+            .map_err(|error| WebError::from(error).into_response())?;
+        Ok(Viewer {
+            agent,
+            token,
+            unread,
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use super::pages::{Nav, render, see_other};
 use crate::store::customer_views::{self, CustomerRow, IdentityRow};
 use crate::store::customers;
 use crate::store::tickets::TicketSummary;
-use crate::store::views::{self, ListQuery, Visibility};
+use crate::store::views::{self, ListQuery};
 
 /// Customers per page of the list.
 const PAGE: i64 = 50;
@@ -78,20 +78,22 @@ async fn customer(state: &AppState, viewer: &Viewer, id: i64) -> WebResult<Custo
 /// The customer's newest tickets the viewer may see, and whether there are more.
 async fn tickets_of(
     state: &AppState,
-    visibility: Visibility,
+    viewer: &Viewer,
     customer_id: i64,
     limit: i64,
 ) -> WebResult<(Vec<TicketSummary>, bool)> {
-    let page = views::list_tickets(
+    let mut page = views::list_tickets(
         &state.store,
         &ListQuery {
-            visibility,
+            visibility: viewer.visibility(),
             customer_id: Some(customer_id),
+            reader: Some(viewer.id()),
             limit,
             ..ListQuery::default()
         },
     )
     .await?;
+    super::tickets::mark_due(&mut page.tickets, &state.config.sla, Utc::now());
     Ok((page.tickets, page.next.is_some()))
 }
 
@@ -188,8 +190,7 @@ pub async fn show(
     Query(params): Query<ShowParams>,
 ) -> WebResult<Response> {
     let customer = customer(&state, &viewer, id).await?;
-    let (tickets, more_tickets) =
-        tickets_of(&state, viewer.visibility(), id, CUSTOMER_TICKETS).await?;
+    let (tickets, more_tickets) = tickets_of(&state, &viewer, id, CUSTOMER_TICKETS).await?;
     render(&CustomerPage {
         nav: Nav::of(&viewer, "customers"),
         csrf: viewer.csrf().to_owned(),
@@ -333,8 +334,7 @@ pub async fn panel(state: &AppState, viewer: &Viewer, number: i64) -> WebResult<
         .await?
         .pop()
         .ok_or_else(|| WebError::NotFound(format!("There is no ticket #{number}.")))?;
-    let (mut others, more) =
-        tickets_of(state, viewer.visibility(), customer.id, PANEL_TICKETS + 1).await?;
+    let (mut others, more) = tickets_of(state, viewer, customer.id, PANEL_TICKETS + 1).await?;
     others.retain(|ticket| ticket.number != number);
     let more = more || others.len() as i64 > PANEL_TICKETS;
     others.truncate(PANEL_TICKETS as usize);

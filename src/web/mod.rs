@@ -34,10 +34,13 @@ mod metrics;
 mod pages;
 pub mod presence;
 pub(crate) mod rule_editor;
+mod tags;
 mod tickets;
 mod upload;
+mod when;
 
 pub use error::WebError;
+pub use when::time;
 
 /// What the pages need besides the database.
 #[derive(Debug, Clone)]
@@ -203,6 +206,8 @@ pub fn router(state: AppState) -> Router {
             "/account",
             get(account::page).post(account::change_password),
         )
+        .route("/account/time-zone", post(account::change_time_zone))
+        .route("/tags", get(tags::page))
         .route("/admin/channels", get(admin::channels))
         .route("/admin/jobs", get(admin::jobs))
         .route("/admin/jobs/{id}/retry", post(admin::retry_job))

@@ -24,6 +24,10 @@ pub struct Nav {
     pub is_admin: bool,
     pub csrf: String,
     pub section: &'static str,
+    /// Their active tickets with unread customer messages.
+    pub unread: i64,
+    /// The zone they chose for times; none: the browser's.
+    pub time_zone: Option<chrono_tz::Tz>,
 }
 
 impl Nav {
@@ -33,6 +37,12 @@ impl Nav {
             is_admin: viewer.is_admin(),
             csrf: viewer.csrf().to_owned(),
             section,
+            unread: viewer.unread,
+            time_zone: viewer
+                .agent
+                .time_zone
+                .as_deref()
+                .and_then(|name| crate::domain::zone::parse_zone(name).ok()),
         })
     }
 }
@@ -309,17 +319,19 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> WebResu
         Utc::now(),
     )
     .await?;
-    let mine = views::list_tickets(
+    let mut mine = views::list_tickets(
         &state.store,
         &ListQuery {
             assignee: AssigneeFilter::Agent(viewer.id()),
             active_only: true,
+            reader: Some(viewer.id()),
             limit: 25,
             ..ListQuery::default()
         },
     )
     .await?
     .tickets;
+    super::tickets::mark_due(&mut mine, &state.config.sla, Utc::now());
     let groups = vec![
         CountGroup::new("Active by status", &stats.by_status, "status", None),
         CountGroup::new("Active by priority", &stats.by_priority, "priority", None),

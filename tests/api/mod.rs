@@ -20,6 +20,7 @@ use tower::ServiceExt;
 
 mod canned;
 mod customers;
+mod daily_tools;
 mod idempotency;
 mod reply_files;
 mod rules;

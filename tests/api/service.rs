@@ -27,6 +27,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         "/api/v1/customers/{id}/merge",
         "/api/v1/agents",
         "/api/v1/departments",
+        "/api/v1/tags",
+        "/api/v1/account/time-zone",
         "/api/v1/rules",
         "/api/v1/rules/{id}",
         "/api/v1/rules/{id}/move",

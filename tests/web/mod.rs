@@ -14,6 +14,7 @@ use tower::ServiceExt;
 mod admin_pages;
 mod canned;
 mod customers;
+mod daily_tools;
 mod dashboard;
 mod integrations;
 mod live;

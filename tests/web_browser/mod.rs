@@ -18,6 +18,7 @@ mod layout;
 mod presence;
 mod sign_in;
 mod tickets;
+mod unread;
 
 const WAIT: Duration = Duration::from_secs(15);
 

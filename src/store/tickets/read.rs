@@ -22,13 +22,29 @@ pub struct TicketSummary {
     pub channel: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[sqlx(default)]
+    pub first_response_at: Option<DateTime<Utc>>,
+    #[sqlx(default)]
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// "us" after the customer's last public message, "customer" after ours; none before any.
+    #[sqlx(default)]
+    pub waiting_on: Option<String>,
+    /// Whether a customer message came after what the reading agent has seen (lists read for
+    /// an agent set it; false elsewhere).
+    #[sqlx(default)]
+    #[serde(skip)]
+    pub unread: bool,
+    /// The next SLA target of an active ticket, where a page worked it out.
+    #[sqlx(skip)]
+    #[serde(skip)]
+    pub due: Option<crate::domain::sla::NextDue>,
 }
 
 const SUMMARY_COLUMNS: &str = "t.id, t.number, t.subject, t.status, t.priority,
     d.name AS department, a.name AS assignee,
     COALESCE(c.name, (SELECT ci.address FROM customer_identities ci
                       WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1), '') AS customer,
-    t.channel, t.created_at, t.updated_at
+    t.channel, t.created_at, t.updated_at, t.first_response_at, t.resolved_at, t.waiting_on
     FROM tickets t
     JOIN customers c ON c.id = t.customer_id
     LEFT JOIN departments d ON d.id = t.department_id

@@ -3,6 +3,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::AssertSqlSafe;
 
+use super::reads::unread_sql;
 use super::search::{SEARCH_WALK_WINDOW, Search, SearchPlan, probe_search, search_clause};
 use super::sla::{SlaFilter, sla_clauses};
 use super::{ACTIVE_STATUSES, AssigneeFilter, Bind, Conditions, Visibility, visibility_clause};
@@ -95,8 +96,15 @@ pub struct ListQuery {
     pub customer_id: Option<i64>,
     pub search: Option<String>,
     pub sla: Option<SlaFilter>,
+    /// The agent whose unread tickets are marked (and, with `unread_only`, the only ones shown).
+    pub reader: Option<i64>,
+    pub unread_only: bool,
     pub sort: Sort,
+    /// The page after this ticket, or, with `before`, the page before that one.
     pub after: Option<Cursor>,
+    pub before: Option<Cursor>,
+    /// Whether to count every ticket the filters match (up to [`COUNT_LIMIT`]).
+    pub count: bool,
     pub limit: i64,
 }
 
@@ -114,25 +122,45 @@ impl Default for ListQuery {
             customer_id: None,
             search: None,
             sla: None,
+            reader: None,
+            unread_only: false,
             sort: Sort::default(),
             after: None,
+            before: None,
+            count: false,
             limit: 50,
         }
     }
 }
 
-/// A page of tickets and where the next one starts, if there is one.
+/// Counting stops here: beyond it a figure costs a walk over most of the table and says
+/// little more than "many".
+pub const COUNT_LIMIT: i64 = 10_000;
+
+/// How many tickets the filters match; `at_least` when counting stopped at [`COUNT_LIMIT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Total {
+    pub count: i64,
+    pub at_least: bool,
+}
+
+/// A page of tickets, where the pages next to it start, and the total when it was asked for
+/// (a search of common words is not counted).
 #[derive(Debug, Clone)]
 pub struct TicketPage {
     pub tickets: Vec<TicketSummary>,
+    /// Pass as `after` for the next page.
     pub next: Option<Cursor>,
+    /// Pass as `before` for the previous page.
+    pub previous: Option<Cursor>,
+    pub total: Option<Total>,
 }
 
 const LIST_COLUMNS: &str = "t.id, t.number, t.subject, t.status, t.priority,
     d.name AS department, a.name AS assignee,
     COALESCE(c.name, (SELECT ci.address FROM customer_identities ci
                       WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1), '') AS customer,
-    t.channel, t.created_at, t.updated_at";
+    t.channel, t.created_at, t.updated_at, t.first_response_at, t.resolved_at, t.waiting_on";
 
 /// One page of tickets matching `query`, in its order.
 pub async fn list_tickets(store: &Store, query: &ListQuery) -> Result<TicketPage> {
@@ -142,7 +170,11 @@ pub async fn list_tickets(store: &Store, query: &ListQuery) -> Result<TicketPage
         .map(str::trim)
         .filter(|text| !text.is_empty());
     let Some(text) = search else {
-        return list_page(store, query, None).await;
+        let (mut page, _) = list_page(store, query, None).await?;
+        if query.count {
+            page.total = Some(count_tickets(store, query, None).await?);
+        }
+        return Ok(page);
     };
     let probe = probe_search(store, text).await?;
     let search = |plan| Search {
@@ -151,50 +183,22 @@ pub async fn list_tickets(store: &Store, query: &ListQuery) -> Result<TicketPage
         customers: probe.customers,
     };
     if probe.common {
-        let page = list_page(store, query, Some(search(SearchPlan::Walk))).await?;
+        let (page, full) = list_page(store, query, Some(search(SearchPlan::Walk))).await?;
         // Less than a page near the start of the list: the words are rare there after all.
-        if page.next.is_some() {
+        if full {
             return Ok(page);
         }
     }
-    list_page(store, query, Some(search(SearchPlan::Collect))).await
+    let (mut page, _) = list_page(store, query, Some(search(SearchPlan::Collect))).await?;
+    if query.count {
+        let counted = count_tickets(store, query, Some(search(SearchPlan::Collect)));
+        page.total = Some(counted.await?);
+    }
+    Ok(page)
 }
 
-/// The page of a walking search: the first [`SEARCH_WALK_WINDOW`] tickets in the page's order,
-/// each tested for the search.
-fn walk_page(
-    conditions: &mut Conditions,
-    backend: Backend,
-    search: Search<'_>,
-    query: &ListQuery,
-    column: &str,
-    direction: &str,
-) -> String {
-    let window = conditions.placeholder(Bind::Int(SEARCH_WALK_WINDOW));
-    let walked = format!(
-        "SELECT t.* FROM tickets t {where_clause}
-         ORDER BY t.{column} {direction}, t.id {direction} LIMIT {window}",
-        where_clause = conditions.sql(),
-    );
-    let mut found = Conditions {
-        clauses: Vec::new(),
-        binds: std::mem::take(&mut conditions.binds),
-    };
-    search_clause(&mut found, backend, search);
-    let limit = found.placeholder(Bind::Int(query.limit + 1));
-    conditions.binds = found.binds;
-    format!(
-        "SELECT t.* FROM ({walked}) t {where_clause}
-         ORDER BY t.{column} {direction}, t.id {direction} LIMIT {limit}",
-        where_clause = format_args!("WHERE {}", found.clauses.join(" AND ")),
-    )
-}
-
-async fn list_page(
-    store: &Store,
-    query: &ListQuery,
-    search: Option<Search<'_>>,
-) -> Result<TicketPage> {
+/// The filters of `query` without its page position or search.
+fn filter_conditions(query: &ListQuery) -> Conditions {
     let mut conditions = Conditions::default();
     visibility_clause(&mut conditions, query.visibility);
     if let Some(status) = query.status {
@@ -236,15 +240,87 @@ async fn list_page(
     if let Some(filter) = &query.sla {
         sla_clauses(&mut conditions, filter);
     }
+    if let (true, Some(reader)) = (query.unread_only, query.reader) {
+        let reader = conditions.placeholder(Bind::Int(reader));
+        conditions.push(unread_sql("t", &reader));
+    }
+    conditions
+}
+
+/// How many tickets match the filters (and a rare search), counted up to [`COUNT_LIMIT`].
+async fn count_tickets(
+    store: &Store,
+    query: &ListQuery,
+    search: Option<Search<'_>>,
+) -> Result<Total> {
+    let mut conditions = filter_conditions(query);
+    if let Some(search) = search {
+        search_clause(&mut conditions, store.backend(), search);
+    }
+    let limit = conditions.placeholder(Bind::Int(COUNT_LIMIT + 1));
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM tickets t {where_clause} LIMIT {limit}) matched",
+        where_clause = conditions.sql(),
+    );
+    let count: i64 = on_pool!(store, pool => {
+        bind_all!(sqlx::query_scalar(AssertSqlSafe(sql.clone())), &conditions.binds)
+            .fetch_one(pool)
+            .await
+    })?;
+    Ok(Total {
+        count: count.min(COUNT_LIMIT),
+        at_least: count > COUNT_LIMIT,
+    })
+}
+
+/// The page of a walking search: the first [`SEARCH_WALK_WINDOW`] tickets in the page's order,
+/// each tested for the search.
+fn walk_page(
+    conditions: &mut Conditions,
+    backend: Backend,
+    search: Search<'_>,
+    query: &ListQuery,
+    column: &str,
+    direction: &str,
+) -> String {
+    let window = conditions.placeholder(Bind::Int(SEARCH_WALK_WINDOW));
+    let walked = format!(
+        "SELECT t.* FROM tickets t {where_clause}
+         ORDER BY t.{column} {direction}, t.id {direction} LIMIT {window}",
+        where_clause = conditions.sql(),
+    );
+    let mut found = Conditions {
+        clauses: Vec::new(),
+        binds: std::mem::take(&mut conditions.binds),
+    };
+    search_clause(&mut found, backend, search);
+    let limit = found.placeholder(Bind::Int(query.limit + 1));
+    conditions.binds = found.binds;
+    format!(
+        "SELECT t.* FROM ({walked}) t {where_clause}
+         ORDER BY t.{column} {direction}, t.id {direction} LIMIT {limit}",
+        where_clause = format_args!("WHERE {}", found.clauses.join(" AND ")),
+    )
+}
+
+/// A page, and whether there were more tickets beyond it in the direction it was read.
+async fn list_page(
+    store: &Store,
+    query: &ListQuery,
+    search: Option<Search<'_>>,
+) -> Result<(TicketPage, bool)> {
+    let mut conditions = filter_conditions(query);
     let column = query.sort.column();
-    let (direction, comparison) = if query.sort.descending() {
+    // A page before a cursor is read backwards from it, then turned round.
+    let backwards = query.before.is_some();
+    let (direction, comparison) = if query.sort.descending() != backwards {
         ("DESC", "<")
     } else {
         ("ASC", ">")
     };
-    if let Some(after) = query.after {
-        let at = conditions.placeholder(Bind::Time(after.at));
-        let id = conditions.placeholder(Bind::Int(after.id));
+    if let Some(from) = query.before.or(query.after) {
+        let at = conditions.placeholder(Bind::Time(from.at));
+        let id = conditions.placeholder(Bind::Int(from.id));
         conditions.push(format!("(t.{column}, t.id) {comparison} ({at}, {id})"));
     }
     // The page is chosen on `tickets` alone, so the sort index drives it; names are looked up
@@ -275,8 +351,15 @@ async fn list_page(
             )
         }
     };
+    let unread = match query.reader {
+        Some(reader) => {
+            let reader = conditions.placeholder(Bind::Int(reader));
+            format!("COALESCE({}, FALSE)", unread_sql("t", &reader))
+        }
+        None => "FALSE".to_owned(),
+    };
     let sql = format!(
-        "SELECT {LIST_COLUMNS}
+        "SELECT {LIST_COLUMNS}, {unread} AS unread
          FROM ({chosen}) t
          JOIN customers c ON c.id = t.customer_id
          LEFT JOIN departments d ON d.id = t.department_id
@@ -288,27 +371,59 @@ async fn list_page(
             .fetch_all(pool)
             .await
     })?;
-    let next = if tickets.len() as i64 > query.limit {
-        tickets.truncate(query.limit.max(0) as usize);
-        tickets.last().map(|last| Cursor {
-            at: match query.sort {
-                Sort::UpdatedDesc | Sort::UpdatedAsc => last.updated_at,
-                Sort::CreatedDesc | Sort::CreatedAsc => last.created_at,
-            },
-            id: last.id,
-        })
-    } else {
-        None
+    let full = tickets.len() as i64 > query.limit;
+    tickets.truncate(query.limit.max(0) as usize);
+    if backwards {
+        tickets.reverse();
+    }
+    let cursor = |ticket: &TicketSummary| Cursor {
+        at: match query.sort {
+            Sort::UpdatedDesc | Sort::UpdatedAsc => ticket.updated_at,
+            Sort::CreatedDesc | Sort::CreatedAsc => ticket.created_at,
+        },
+        id: ticket.id,
     };
-    Ok(TicketPage { tickets, next })
+    // Read forwards, a page before exists when this one starts after a cursor; read
+    // backwards, a page after always exists (the one the reader came from).
+    let (has_previous, has_next) = if backwards {
+        (full, true)
+    } else {
+        (query.after.is_some(), full)
+    };
+    let page = TicketPage {
+        next: has_next.then(|| tickets.last().map(cursor)).flatten(),
+        previous: has_previous.then(|| tickets.first().map(cursor)).flatten(),
+        tickets,
+        total: None,
+    };
+    Ok((page, full))
 }
 
-/// Distinct ticket channels and tags, for the filter menus.
-pub async fn tag_names(store: &Store) -> Result<Vec<String>> {
-    let rows = on_pool!(store, pool => sqlx::query_scalar(
-        "SELECT DISTINCT tag FROM ticket_tags ORDER BY tag LIMIT 200",
-    )
-    .fetch_all(pool)
-    .await)?;
+/// A tag in use: on how many tickets, and on how many active ones.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct TagCount {
+    pub tag: String,
+    pub tickets: i64,
+    pub active: i64,
+}
+
+/// The most used tags on the tickets `visibility` shows, most used first: the tags page and
+/// the tag menus.
+pub async fn tag_counts(store: &Store, visibility: Visibility) -> Result<Vec<TagCount>> {
+    let mut conditions = Conditions::default();
+    visibility_clause(&mut conditions, visibility);
+    let sql = format!(
+        "SELECT tt.tag, COUNT(*) AS tickets,
+                SUM(CASE WHEN t.status IN {ACTIVE_STATUSES} THEN 1 ELSE 0 END) AS active
+         FROM ticket_tags tt JOIN tickets t ON t.id = tt.ticket_id
+         {where_clause}
+         GROUP BY tt.tag ORDER BY COUNT(*) DESC, tt.tag LIMIT 500",
+        where_clause = conditions.sql(),
+    );
+    let rows = on_pool!(store, pool => {
+        bind_all!(sqlx::query_as(AssertSqlSafe(sql.clone())), &conditions.binds)
+            .fetch_all(pool)
+            .await
+    })?;
     Ok(rows)
 }

@@ -89,13 +89,17 @@ pub(crate) fn visible_to_agent(ticket: &str, agent: &str) -> String {
 mod changes;
 mod dashboard;
 mod list;
+mod reads;
 mod search;
 mod sla;
 mod ticket;
 
 pub use changes::{TicketChange, changes_after, last_change_id};
 pub use dashboard::{Count, DUE_SOON, Dashboard, dashboard};
-pub use list::{Cursor, ListQuery, Sort, TicketPage, list_tickets, tag_names};
+pub use list::{
+    COUNT_LIMIT, Cursor, ListQuery, Sort, TagCount, TicketPage, Total, list_tickets, tag_counts,
+};
+pub use reads::{is_unread, mark_seen, unread_count};
 pub use sla::{SlaFilter, SlaState};
 pub use ticket::{
     Download, TicketFacts, agent_department_ids, agent_may_see, attachment, tags, ticket_facts,

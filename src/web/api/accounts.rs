@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::caller::Caller;
 use super::model::Agent;
 use super::problem::{ApiError, ApiJson, ApiPath, ApiResult, Problem};
-use crate::accounts::{self, AccountError};
+use crate::accounts::{self, AccountError, ZoneError};
 use crate::domain::Role;
 use crate::store::agents::{self, NewAgent};
 use crate::store::tickets::Actor;
@@ -271,4 +271,39 @@ pub async fn change_own_password(
     .await
     .map_err(account_error)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's time zone for the pages.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeZoneInput {
+    /// An IANA name such as `Europe/Berlin`; null or empty: the browser's zone.
+    pub time_zone: Option<String>,
+}
+
+/// Sets the time zone the web pages show the token's agent times in.
+#[utoipa::path(
+    put, path = "/account/time-zone", tag = "agents",
+    request_body = TimeZoneInput,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Set; the agent as it is now", body = Agent),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an IANA time zone name", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn set_own_time_zone(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<TimeZoneInput>,
+) -> ApiResult<Json<Agent>> {
+    let name = input.time_zone.unwrap_or_default();
+    accounts::set_time_zone(&state.store, caller.id(), &name)
+        .await
+        .map_err(|error| match error {
+            ZoneError::Unknown(error) => ApiError::Unprocessable(error.to_string()),
+            ZoneError::Store(error) => error.into(),
+        })?;
+    Ok(Json(agent(&state, caller.id()).await?))
 }

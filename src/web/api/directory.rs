@@ -7,7 +7,7 @@ use chrono::Utc;
 use super::caller::Caller;
 use super::model::{
     Agent, Customer, CustomerDetail, CustomerFilter, CustomerMerge, CustomerPage, CustomerRename,
-    Department, Identity, Ticket, page_size,
+    Department, Identity, Tag, Ticket, page_size,
 };
 use super::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, Problem};
 use crate::store::customer_views::{self, CustomerRow};
@@ -241,6 +241,29 @@ pub async fn departments(
                 id: d.id,
                 name: d.name,
                 assignment_strategy: d.assignment_strategy,
+            })
+            .collect(),
+    ))
+}
+
+/// The tags on the tickets the token may see, most used first (at most 500).
+#[utoipa::path(
+    get, path = "/tags", tag = "tickets",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<Tag>),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn tags(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Tag>>> {
+    let counts = crate::store::views::tag_counts(&state.store, caller.visibility()).await?;
+    Ok(Json(
+        counts
+            .into_iter()
+            .map(|count| Tag {
+                tag: count.tag,
+                tickets: count.tickets,
+                active: count.active,
             })
             .collect(),
     ))

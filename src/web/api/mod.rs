@@ -88,6 +88,8 @@ fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::set_active))
         .routes(routes!(accounts::change_own_password))
         .routes(routes!(directory::departments))
+        .routes(routes!(directory::tags))
+        .routes(routes!(accounts::set_own_time_zone))
         .routes(routes!(admin::list_rules, admin::create_rule))
         .routes(routes!(admin::update_rule, admin::delete_rule))
         .routes(routes!(admin::move_rule))

@@ -68,6 +68,13 @@ pub struct Ticket {
     pub channel: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Whether a customer message came after what the token's agent last saw of the ticket
+    /// (GET /tickets/{number} or the ticket's web page marks it seen).
+    pub unread: bool,
+    /// Who acts next, by the last public message: `us` after the customer's, `customer` after
+    /// ours; absent while the ticket has no public message.
+    #[schema(pattern = "^(us|customer)$")]
+    pub waiting: Option<String>,
 }
 
 impl From<crate::store::tickets::TicketSummary> for Ticket {
@@ -83,11 +90,14 @@ impl From<crate::store::tickets::TicketSummary> for Ticket {
             channel: t.channel,
             created_at: t.created_at,
             updated_at: t.updated_at,
+            unread: t.unread,
+            waiting: t.waiting_on,
         }
     }
 }
 
-/// A page of tickets. `next` is the link to the following page (absent on the last one).
+/// A page of tickets. `next` is the link to the following page (absent on the last one),
+/// `previous` to the one before (absent on the first).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TicketPage {
     pub items: Vec<Ticket>,
@@ -95,6 +105,10 @@ pub struct TicketPage {
     pub next_cursor: Option<String>,
     /// The next page's path and query.
     pub next: Option<String>,
+    /// Pass as `before` to get the previous page.
+    pub previous_cursor: Option<String>,
+    /// The previous page's path and query.
+    pub previous: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -209,6 +223,15 @@ pub struct TicketDetail {
     pub history: Vec<HistoryEvent>,
 }
 
+/// A tag in use and how many of the tickets the caller may see carry it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Tag {
+    pub tag: String,
+    pub tickets: i64,
+    /// Of those, the new, open and pending ones.
+    pub active: i64,
+}
+
 /// The ticket list's filters, as on the web page.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(default)]
@@ -234,8 +257,12 @@ pub struct TicketFilter {
     /// updated_desc (default), updated_asc, created_desc or created_asc.
     #[param(pattern = "^(updated_desc|updated_asc|created_desc|created_asc)?$")]
     pub sort: Option<String>,
+    /// Only tickets with customer messages the token's agent has not seen.
+    pub unread: Option<bool>,
     /// Where the page starts: `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// The page that ends before this: `previous_cursor` of the page after it.
+    pub before: Option<String>,
     /// Tickets per page, 1 to 200; 50 when not given.
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
@@ -455,6 +482,8 @@ pub struct Agent {
     pub max_open_tickets: Option<i64>,
     /// Department names, comma separated.
     pub departments: String,
+    /// The IANA time zone the pages show times in; absent: the browser's.
+    pub time_zone: Option<String>,
 }
 
 impl From<crate::store::agents::AgentSummary> for Agent {
@@ -468,6 +497,7 @@ impl From<crate::store::agents::AgentSummary> for Agent {
             available: a.available,
             max_open_tickets: a.max_open_tickets,
             departments: a.departments,
+            time_zone: a.time_zone,
         }
     }
 }

@@ -236,7 +236,11 @@ async fn editor(
             .collect(),
         condition_kinds: choices(CONDITION_KINDS.iter().copied(), ""),
         action_kinds: choices(ACTION_KINDS.iter().copied(), ""),
-        tags: crate::store::views::tag_names(&state.store).await?,
+        tags: crate::store::views::tag_counts(&state.store, crate::store::views::Visibility::All)
+            .await?
+            .into_iter()
+            .map(|count| count.tag)
+            .collect(),
         error,
         warnings,
         preview,

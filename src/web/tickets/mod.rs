@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::AppState;
 use super::auth::Viewer;
@@ -17,7 +17,7 @@ use crate::store::agents;
 use crate::store::agents::{AgentSummary, Department};
 use crate::store::tickets::{EventView, MessageView, TicketSummary};
 use crate::store::views::{
-    self, AssigneeFilter, Cursor, ListQuery, SlaFilter, SlaState, Sort, TicketFacts,
+    self, AssigneeFilter, Cursor, ListQuery, SlaFilter, SlaState, Sort, TicketFacts, Total,
 };
 
 mod actions;
@@ -30,7 +30,7 @@ pub use download::{download, preview};
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(default)]
 pub struct ListParams {
-    /// A status, or "active" for new, open and pending.
+    /// A status, "any", or empty (or "active") for new, open and pending.
     pub status: String,
     pub priority: String,
     pub department: String,
@@ -43,8 +43,11 @@ pub struct ListParams {
     pub q: String,
     /// Where tickets stand against their SLA targets (the dashboard's figures link here).
     pub sla: String,
+    /// "1": only tickets with customer messages the viewer has not seen.
+    pub unread: String,
     pub sort: String,
     pub after: String,
+    pub before: String,
 }
 
 pub(super) fn parse_or_bad<T: std::str::FromStr>(what: &str, text: &str) -> WebResult<Option<T>> {
@@ -58,8 +61,10 @@ pub(super) fn parse_or_bad<T: std::str::FromStr>(what: &str, text: &str) -> WebR
 
 impl ListParams {
     fn query(&self, viewer: &Viewer, targets: &SlaTargets) -> WebResult<ListQuery> {
+        // Closed and resolved tickets are shown when asked for: people work on the others.
         let (status, active_only) = match self.status.as_str() {
-            "active" => (None, true),
+            "" | "active" => (None, true),
+            "any" => (None, false),
             other => (parse_or_bad::<Status>("status", other)?, false),
         };
         let assignee = match self.assignee.as_str() {
@@ -76,13 +81,15 @@ impl ListParams {
             Sort::parse(&self.sort)
                 .ok_or_else(|| WebError::BadRequest(format!("unknown sort {:?}", self.sort)))?
         };
-        let after = if self.after.is_empty() {
-            None
-        } else {
-            Some(Cursor::decode(&self.after).ok_or_else(|| {
+        let cursor = |text: &str| {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            Cursor::decode(text).map(Some).ok_or_else(|| {
                 WebError::BadRequest("the page link is damaged; start from the first page".into())
-            })?)
+            })
         };
+        let (after, before) = (cursor(&self.after)?, cursor(&self.before)?);
         Ok(ListQuery {
             visibility: viewer.visibility(),
             status,
@@ -104,14 +111,24 @@ impl ListParams {
                     now: Utc::now(),
                 }),
             },
+            reader: Some(viewer.id()),
+            unread_only: matches!(self.unread.as_str(), "1" | "on" | "true"),
             sort,
             after,
+            before,
+            count: true,
             limit: 50,
         })
     }
 
-    /// This query string with another page start.
-    fn with_after(&self, after: &str) -> String {
+    /// This query string with another page: `("after", cursor)` or `("before", cursor)`, or
+    /// the first page with `("after", "")`.
+    fn with_page(&self, (key, cursor): (&str, &str)) -> String {
+        let (after, before) = if key == "before" {
+            ("", cursor)
+        } else {
+            (cursor, "")
+        };
         let pairs = [
             ("status", self.status.as_str()),
             ("priority", self.priority.as_str()),
@@ -122,8 +139,10 @@ impl ListParams {
             ("customer", self.customer.as_str()),
             ("q", self.q.as_str()),
             ("sla", self.sla.as_str()),
+            ("unread", self.unread.as_str()),
             ("sort", self.sort.as_str()),
             ("after", after),
+            ("before", before),
         ];
         let kept: Vec<(&str, &str)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
         serde_urlencoded::to_string(kept).unwrap_or_default()
@@ -176,9 +195,14 @@ struct ListPage {
     nav: Option<Nav>,
     params: ListParams,
     tickets: Vec<TicketSummary>,
+    /// "128 tickets", "more than 10,000 tickets".
+    total: Option<String>,
     next_page: Option<String>,
+    previous_page: Option<String>,
     first_page: Option<String>,
     statuses: Vec<Choice>,
+    /// Tags in use with their counts, offered in the tag filter.
+    known_tags: Vec<views::TagCount>,
     priorities: Vec<Choice>,
     departments: Vec<Choice>,
     assignees: Vec<Choice>,
@@ -193,19 +217,20 @@ pub async fn list(
     Query(params): Query<ListParams>,
 ) -> WebResult<Response> {
     let query = params.query(&viewer, &state.config.sla)?;
-    let page = views::list_tickets(&state.store, &query).await?;
-    let next_page = page
-        .next
-        .map(|cursor| format!("/tickets?{}", params.with_after(&cursor.encode())));
-    let first_page = query
-        .after
-        .map(|_| format!("/tickets?{}", params.with_after("")));
+    let mut page = views::list_tickets(&state.store, &query).await?;
+    mark_due(&mut page.tickets, &state.config.sla, Utc::now());
+    let link = |key: &str, cursor: &Cursor| {
+        format!("/tickets?{}", params.with_page((key, &cursor.encode())))
+    };
+    let next_page = page.next.map(|cursor| link("after", &cursor));
+    let previous_page = page.previous.map(|cursor| link("before", &cursor));
+    let first_page = page
+        .previous
+        .map(|_| format!("/tickets?{}", params.with_page(("after", ""))));
+    let total = page.total.map(total_text);
     let departments = agents::departments(&state.store).await?;
     let agents = agents::list_agents(&state.store).await?;
-    let mut statuses = vec![(
-        "active".to_owned(),
-        "active (new, open, pending)".to_owned(),
-    )];
+    let mut statuses = vec![("any".to_owned(), "any status incl. closed".to_owned())];
     statuses.extend(
         Status::ALL
             .iter()
@@ -219,8 +244,11 @@ pub async fn list(
     render(&ListPage {
         nav: Nav::of(&viewer, "tickets"),
         tickets: page.tickets,
+        total,
         next_page,
+        previous_page,
         first_page,
+        known_tags: views::tag_counts(&state.store, viewer.visibility()).await?,
         statuses: choices(statuses, &params.status),
         priorities: choices(
             Priority::ALL.iter().map(|p| (p.as_str(), p.as_str())),
@@ -246,6 +274,35 @@ pub async fn list(
         ),
         params,
     })
+}
+
+/// "1 ticket", "128 tickets", "more than 10000 tickets".
+fn total_text(total: Total) -> String {
+    match (total.count, total.at_least) {
+        (count, true) => format!("more than {count} tickets"),
+        (1, false) => "1 ticket".to_owned(),
+        (count, false) => format!("{count} tickets"),
+    }
+}
+
+/// Works out the next SLA target of each active ticket, for the lists' "Next due" column.
+pub(super) fn mark_due(tickets: &mut [TicketSummary], targets: &SlaTargets, now: DateTime<Utc>) {
+    for ticket in tickets {
+        ticket.due = ticket
+            .status
+            .is_active()
+            .then(|| {
+                targets
+                    .due(
+                        ticket.created_at,
+                        ticket.priority,
+                        ticket.first_response_at,
+                        ticket.resolved_at,
+                    )
+                    .next(now, views::DUE_SOON)
+            })
+            .flatten();
+    }
 }
 
 /// The ticket behind `number`, if the viewer may see it (404 either way, so agents cannot
@@ -443,6 +500,10 @@ pub(super) async fn ticket_page(
             excerpt: excerpt(&message.body_text),
         })
         .collect();
+    // What the page shows is seen: its customer messages are no longer unread for the viewer.
+    if let Some(last) = last_seen_message_id {
+        views::mark_seen(&state.store, viewer.id(), facts.id, last).await?;
+    }
     let messages = detail
         .messages
         .into_iter()
@@ -466,7 +527,11 @@ pub(super) async fn ticket_page(
         nav: Nav::of(viewer, "tickets"),
         csrf: viewer.csrf().to_owned(),
         tags: views::tags(&state.store, facts.id).await?,
-        known_tags: views::tag_names(&state.store).await?,
+        known_tags: views::tag_counts(&state.store, viewer.visibility())
+            .await?
+            .into_iter()
+            .map(|count| count.tag)
+            .collect(),
         next_statuses: choices(
             Status::ALL
                 .iter()

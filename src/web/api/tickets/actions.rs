@@ -213,7 +213,7 @@ pub async fn update(
     if ops::apply(&state.store, number.into(), by, &change).await? {
         state.live.wake();
     }
-    Ok(axum::Json(detail(&state, number).await?))
+    Ok(axum::Json(detail(&state, caller.id(), number).await?))
 }
 
 /// Merges the ticket in the path (a duplicate) into `into`: its messages and tags move there,
@@ -266,5 +266,5 @@ pub async fn merge(
     )
     .await?;
     state.live.wake();
-    Ok(axum::Json(detail(&state, request.into).await?))
+    Ok(axum::Json(detail(&state, caller.id(), request.into).await?))
 }

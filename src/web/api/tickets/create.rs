@@ -225,7 +225,7 @@ pub async fn create(
         Outcome::Threaded { number, .. } | Outcome::Bounced { number, .. } => number,
         Outcome::Rejected { reason } => return Err(ApiError::Unprocessable(reason)),
     };
-    let body = serde_json::to_string(&detail(&state, number).await?)
+    let body = serde_json::to_string(&detail(&state, caller.id(), number).await?)
         .map_err(|error| ApiError::Internal(error.to_string()))?;
     if let Some(key) = &key {
         let answer = RememberedAnswer {

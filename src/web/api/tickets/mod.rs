@@ -57,13 +57,19 @@ fn list_query(filter: &TicketFilter, caller: &Caller) -> ApiResult<ListQuery> {
             ))
         })?,
     };
-    let after =
-        match filter.cursor.as_deref().unwrap_or("") {
-            "" => None,
-            text => Some(Cursor::decode(text).ok_or_else(|| {
-                bad("the cursor is damaged; start again from the first page".into())
-            })?),
-        };
+    let cursor = |text: Option<&str>| match text.unwrap_or("") {
+        "" => Ok(None),
+        text => Cursor::decode(text)
+            .map(Some)
+            .ok_or_else(|| bad("the cursor is damaged; start again from the first page".into())),
+    };
+    let (after, before) = (
+        cursor(filter.cursor.as_deref())?,
+        cursor(filter.before.as_deref())?,
+    );
+    if after.is_some() && before.is_some() {
+        return Err(bad("give `cursor` or `before`, not both".into()));
+    }
     let text = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
     Ok(ListQuery {
         visibility: caller.visibility(),
@@ -77,14 +83,18 @@ fn list_query(filter: &TicketFilter, caller: &Caller) -> ApiResult<ListQuery> {
         customer_id: filter.customer,
         search: text(&filter.q),
         sla: None,
+        reader: Some(caller.id()),
+        unread_only: filter.unread.unwrap_or(false),
         sort,
         after,
+        before,
+        count: false,
         limit: page_size(filter.limit, 50, MAX_PAGE).map_err(bad)?,
     })
 }
 
-/// The list's query string with another cursor.
-fn page_link(filter: &TicketFilter, cursor: &str) -> String {
+/// The list's query string with another page: `("cursor", next)` or `("before", previous)`.
+fn page_link(filter: &TicketFilter, (key, cursor): (&str, &str)) -> String {
     let limit = filter.limit.map(|limit| limit.to_string());
     let department = filter.department.map(|id| id.to_string());
     let customer = filter.customer.map(|id| id.to_string());
@@ -98,9 +108,13 @@ fn page_link(filter: &TicketFilter, cursor: &str) -> String {
         ("tag", filter.tag.as_deref()),
         ("customer", customer.as_deref()),
         ("q", filter.q.as_deref()),
+        (
+            "unread",
+            filter.unread.filter(|unread| *unread).map(|_| "true"),
+        ),
         ("sort", filter.sort.as_deref()),
         ("limit", limit.as_deref()),
-        ("cursor", Some(cursor)),
+        (key, Some(cursor)),
     ];
     let kept: Vec<(&str, &str)> = pairs
         .into_iter()
@@ -112,13 +126,14 @@ fn page_link(filter: &TicketFilter, cursor: &str) -> String {
     )
 }
 
-/// Tickets the token may see, with the web list's filters, newest change first; keyset pages.
+/// Tickets the token may see, with the web list's filters, newest change first; keyset pages
+/// both ways. Without `status` every status is listed (the web page shows active ones).
 #[utoipa::path(
     get, path = "/tickets", tag = "tickets",
     params(TicketFilter),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of tickets; the Link header names the next page", body = TicketPage),
+        (status = 200, description = "A page of tickets; the Link header names the next and previous pages", body = TicketPage),
         (status = 400, description = "A filter or the cursor is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
     )
@@ -131,31 +146,45 @@ pub async fn list(
     let query = list_query(&filter, &caller)?;
     let page = views::list_tickets(&state.store, &query).await?;
     let next_cursor = page.next.map(|cursor| cursor.encode());
-    let next = next_cursor.as_deref().map(|c| page_link(&filter, c));
+    let next = next_cursor
+        .as_deref()
+        .map(|c| page_link(&filter, ("cursor", c)));
+    let previous_cursor = page.previous.map(|cursor| cursor.encode());
+    let previous = previous_cursor
+        .as_deref()
+        .map(|c| page_link(&filter, ("before", c)));
+    let links: Vec<String> = [(&next, "next"), (&previous, "prev")]
+        .into_iter()
+        .filter_map(|(link, rel)| link.as_ref().map(|link| format!("<{link}>; rel=\"{rel}\"")))
+        .collect();
     let mut response = axum::Json(TicketPage {
         items: page.tickets.into_iter().map(model::Ticket::from).collect(),
         next_cursor,
-        next: next.clone(),
+        next,
+        previous_cursor,
+        previous,
     })
     .into_response();
-    if let Some(next) = next
-        && let Ok(link) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
+    if !links.is_empty()
+        && let Ok(link) = HeaderValue::from_str(&links.join(", "))
     {
         response.headers_mut().insert("link", link);
     }
     Ok(response)
 }
 
-/// The API's view of one ticket.
-pub async fn detail(state: &AppState, number: i64) -> ApiResult<TicketDetail> {
+/// The API's view of one ticket, `unread` as the agent `reader` stands.
+pub async fn detail(state: &AppState, reader: i64, number: i64) -> ApiResult<TicketDetail> {
     let facts = views::ticket_facts(&state.store, number.into())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("there is no ticket #{number}")))?;
     let detail = crate::store::tickets::detail(&state.store, number)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("there is no ticket #{number}")))?;
+    let mut summary = detail.summary;
+    summary.unread = views::is_unread(&state.store, reader, facts.id).await?;
     Ok(TicketDetail {
-        ticket: detail.summary.into(),
+        ticket: summary.into(),
         department_id: facts.department_id,
         assignee_id: facts.assignee_id,
         merged_into: facts.merged_into.map(TicketNumber::get),
@@ -167,7 +196,8 @@ pub async fn detail(state: &AppState, number: i64) -> ApiResult<TicketDetail> {
     })
 }
 
-/// One ticket with its messages (notes included), tags and history.
+/// One ticket with its messages (notes included), tags and history. Reading it marks its
+/// messages seen for the token's agent (`unread` turns false).
 #[utoipa::path(
     get, path = "/tickets/{number}", tag = "tickets",
     params(("number" = i64, Path, description = "The ticket number, e.g. 1042")),
@@ -184,6 +214,12 @@ pub async fn show(
     caller: Caller,
     ApiPath(number): ApiPath<i64>,
 ) -> ApiResult<axum::Json<TicketDetail>> {
-    caller.visible_ticket(&state, number).await?;
-    Ok(axum::Json(detail(&state, number).await?))
+    let facts = caller.visible_ticket(&state, number).await?;
+    let mut shown = detail(&state, caller.id(), number).await?;
+    // What the answer holds is seen.
+    if let Some(last) = shown.messages.iter().map(|message| message.id).max() {
+        views::mark_seen(&state.store, caller.id(), facts.id, last).await?;
+        shown.ticket.unread = false;
+    }
+    Ok(axum::Json(shown))
 }
