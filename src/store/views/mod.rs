@@ -99,4 +99,5 @@ pub use list::{Cursor, ListQuery, Sort, TicketPage, list_tickets, tag_names};
 pub use sla::{SlaFilter, SlaState};
 pub use ticket::{
     Download, TicketFacts, agent_department_ids, agent_may_see, attachment, tags, ticket_facts,
+    visible_in,
 };

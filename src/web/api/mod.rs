@@ -65,6 +65,7 @@ impl Modify for BearerAuth {
 fn v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(tickets::list, tickets::create))
+        .routes(routes!(tickets::bulk))
         .routes(routes!(tickets::show, tickets::update))
         .routes(routes!(tickets::reply))
         .routes(routes!(tickets::note))
