@@ -267,3 +267,65 @@
     if (handled) event.preventDefault();
   });
 })();
+
+// The ticket list's bulk form. Without this script each row's box is sent on its own and the
+// "select all on this page" box sends the page's numbers itself; with it, that box ticks the
+// rows, the form says how many are selected, and ticks survive live refreshes of the list.
+(function () {
+  "use strict";
+  var form = document.getElementById("bulk-form");
+  if (!form) return;
+  var count = document.getElementById("bulk-count");
+  var buttons = form.querySelectorAll("button[type=submit]");
+  var ticked = {};
+
+  function rows() {
+    return document.querySelectorAll("input[type=checkbox][name=ticket][form=bulk-form]");
+  }
+
+  // The "all" box stays checked only while every row is, so it never sends a row the
+  // person unticked.
+  function update() {
+    var boxes = rows();
+    var selected = 0;
+    for (var i = 0; i < boxes.length; i++) if (boxes[i].checked) selected++;
+    var all = document.getElementById("select-page");
+    if (all) {
+      all.checked = boxes.length > 0 && selected === boxes.length;
+      all.indeterminate = selected > 0 && selected < boxes.length;
+    }
+    if (count) {
+      count.textContent = selected + " selected";
+      count.hidden = false;
+    }
+    for (var j = 0; j < buttons.length; j++) buttons[j].disabled = selected === 0;
+  }
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.id === "select-page") {
+      var boxes = rows();
+      for (var i = 0; i < boxes.length; i++) {
+        boxes[i].checked = target.checked;
+        ticked[boxes[i].value] = target.checked;
+      }
+    } else if (target.name === "ticket" && target.getAttribute("form") === "bulk-form") {
+      ticked[target.value] = target.checked;
+    } else {
+      return;
+    }
+    update();
+  });
+
+  // A live refresh brings fresh rows: tick again what was ticked.
+  document.addEventListener("helpdesk:refreshed", function () {
+    var boxes = rows();
+    for (var i = 0; i < boxes.length; i++) boxes[i].checked = ticked[boxes[i].value] === true;
+    update();
+  });
+
+  // The browser may restore ticks on back navigation.
+  var boxes = rows();
+  for (var i = 0; i < boxes.length; i++) ticked[boxes[i].value] = boxes[i].checked;
+  update();
+})();

@@ -152,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", get(pages::logout_form).post(pages::logout))
         .route("/tickets", get(tickets::list))
+        .route("/tickets/bulk", post(tickets::bulk))
         .route("/tickets/{number}", get(tickets::show))
         .route(
             "/tickets/{number}/reply",

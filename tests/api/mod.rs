@@ -18,6 +18,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+mod bulk;
 mod canned;
 mod customers;
 mod daily_tools;

@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 mod admin_pages;
+mod bulk;
 mod canned;
 mod customers;
 mod daily_tools;

@@ -1,6 +1,6 @@
 //! End to end in headless Chromium: sign in, see a ticket arrive live, reply, change the
-//! status, get told about an assignment, edit a rule; screenshots of the main pages go to
-//! target/screenshots/. Without chromedriver the suite is skipped with a reason, except in CI.
+//! status, close tickets in bulk from the list, get told about an assignment, edit a rule;
+//! screenshots of the main pages go to target/screenshots/. Without chromedriver the suite is skipped with a reason, except in CI.
 
 use crate::support;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use fantoccini::{Client, Locator};
 
 mod account;
 mod admin;
+mod bulk;
 mod layout;
 mod presence;
 mod sign_in;

@@ -103,4 +103,5 @@ pub use reads::{is_unread, mark_seen, unread_count};
 pub use sla::{SlaFilter, SlaState};
 pub use ticket::{
     Download, TicketFacts, agent_department_ids, agent_may_see, attachment, tags, ticket_facts,
+    visible_in,
 };

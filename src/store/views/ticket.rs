@@ -1,7 +1,10 @@
 //! One ticket's facts for access checks and forms, its tags and its attachments.
 
+use sqlx::AssertSqlSafe;
+
+use super::{Visibility, visible_to_agent};
 use crate::domain::{Priority, Status, TicketId, TicketNumber};
-use crate::store::{Result, Store, on_pool};
+use crate::store::{Result, Store, Tx, on_pool, on_tx};
 
 /// The facts of one ticket that access checks and the forms need.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -45,6 +48,32 @@ pub async fn agent_may_see(store: &Store, agent_id: i64, ticket: &TicketFacts) -
     .fetch_optional(pool)
     .await)?;
     Ok(member.is_some())
+}
+
+/// Whether ticket `number` exists and `visibility` may see it, read in the caller's
+/// transaction: a change to many tickets checks each where it changes them.
+pub async fn visible_in(tx: &mut Tx, number: TicketNumber, visibility: Visibility) -> Result<bool> {
+    let found: Option<i64> = match visibility {
+        Visibility::All => on_tx!(tx, conn => sqlx::query_scalar(
+            "SELECT t.number FROM tickets t WHERE t.number = $1",
+        )
+        .bind(number)
+        .fetch_optional(&mut *conn)
+        .await)?,
+        Visibility::Agent(agent_id) => {
+            // Built from fixed text only; the values are bound.
+            let sql = format!(
+                "SELECT t.number FROM tickets t WHERE t.number = $1 AND {}",
+                visible_to_agent("t", "$2")
+            );
+            on_tx!(tx, conn => sqlx::query_scalar(AssertSqlSafe(sql))
+                .bind(number)
+                .bind(agent_id)
+                .fetch_optional(&mut *conn)
+                .await)?
+        }
+    };
+    Ok(found.is_some())
 }
 
 pub async fn tags(store: &Store, ticket_id: TicketId) -> Result<Vec<String>> {

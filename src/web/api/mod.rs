@@ -74,6 +74,7 @@ fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
         .layer(upload_limit);
     OpenApiRouter::new()
         .routes(routes!(tickets::list, tickets::create))
+        .routes(routes!(tickets::bulk))
         .routes(routes!(tickets::show, tickets::update))
         .merge(with_files)
         .routes(routes!(tickets::merge))

@@ -400,6 +400,28 @@ impl TryFrom<TicketChanges> for crate::ops::TicketChange {
     }
 }
 
+/// One change to many tickets in one action: every ticket changes, or none does (an unknown
+/// number, one the token may not see, or one ticket the change cannot apply to refuses it
+/// all).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkChanges {
+    /// The tickets' numbers, at most 500; each ticket's changes are one group of its history.
+    #[schema(min_items = 1, max_items = 500)]
+    pub numbers: Vec<i64>,
+    /// The same changes as `PATCH /tickets/{number}` takes.
+    pub changes: TicketChanges,
+}
+
+/// What a bulk change did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BulkResult {
+    /// The numbers of the tickets it changed, in order.
+    pub changed: Vec<i64>,
+    /// The numbers of those that had these values already.
+    pub unchanged: Vec<i64>,
+}
+
 /// A field that is present, possibly `null`; a missing one stays `None` through `default`.
 fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
+use crate::ops::BulkError;
 use crate::store::StoreError;
 
 /// A problem report: what went wrong, for people (`title`, `detail`) and programs (`type`,
@@ -78,6 +79,20 @@ impl From<crate::intake::IntakeError> for ApiError {
     fn from(error: crate::intake::IntakeError) -> Self {
         let crate::intake::IntakeError::Store(error) = error;
         error.into()
+    }
+}
+
+/// A refused bulk change: who may not see a ticket gets 404, as for one ticket.
+impl From<BulkError> for ApiError {
+    fn from(error: BulkError) -> Self {
+        match error {
+            BulkError::NotVisible(_) => ApiError::NotFound(error.to_string()),
+            BulkError::Refused { .. } => ApiError::Conflict(error.to_string()),
+            BulkError::NoTickets | BulkError::TooMany(_) | BulkError::NothingToChange => {
+                ApiError::Unprocessable(error.to_string())
+            }
+            BulkError::Store(error) => error.into(),
+        }
     }
 }
 

@@ -111,7 +111,7 @@ pub struct UpdateForm {
     reason: String,
 }
 
-fn optional_id(what: &str, text: &str) -> WebResult<Option<Option<i64>>> {
+pub(super) fn optional_id(what: &str, text: &str) -> WebResult<Option<Option<i64>>> {
     match text {
         "" => Ok(None),
         "none" => Ok(Some(None)),
@@ -122,7 +122,7 @@ fn optional_id(what: &str, text: &str) -> WebResult<Option<Option<i64>>> {
     }
 }
 
-fn tag_edit(add: &str, remove: &str) -> WebResult<Option<TagChange>> {
+pub(super) fn tag_edit(add: &str, remove: &str) -> WebResult<Option<TagChange>> {
     let invalid = |error: tags::TagError| WebError::BadRequest(error.to_string());
     let add = tags::parse_list(add).map_err(invalid)?;
     let remove = tags::parse_list(remove).map_err(invalid)?;

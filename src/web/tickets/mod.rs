@@ -1,5 +1,5 @@
 //! The ticket list and the ticket page; the page's forms (reply, note, changes, merge) are in
-//! [`actions`], attachment downloads in [`download`].
+//! [`actions`], the list's bulk actions in [`bulk`], attachment downloads in [`download`].
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -21,9 +21,12 @@ use crate::store::views::{
 };
 
 mod actions;
+mod bulk;
 mod download;
 
 pub use actions::{merge, reply, update};
+pub use bulk::bulk;
+use bulk::{BulkDone, BulkForm};
 pub use download::{download, preview};
 
 /// The list's filters as they arrive in the query string; empty means "any".
@@ -121,6 +124,15 @@ impl ListParams {
         })
     }
 
+    /// This query string as it is: the same list at the same page.
+    fn same_page(&self) -> String {
+        if self.before.is_empty() {
+            self.with_page(("after", &self.after))
+        } else {
+            self.with_page(("before", &self.before))
+        }
+    }
+
     /// This query string with another page: `("after", cursor)` or `("before", cursor)`, or
     /// the first page with `("after", "")`.
     fn with_page(&self, (key, cursor): (&str, &str)) -> String {
@@ -209,14 +221,33 @@ struct ListPage {
     channels: Vec<Choice>,
     sla_states: Vec<Choice>,
     sorts: Vec<Choice>,
+    /// The bulk form above the list; its presence also gives each row its checkbox.
+    bulk: BulkForm,
+    /// What the last bulk action did, or why it was refused.
+    notice: Option<String>,
+    error: Option<String>,
 }
 
 pub async fn list(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(params): Query<ListParams>,
+    Query(done): Query<BulkDone>,
 ) -> WebResult<Response> {
-    let query = params.query(&viewer, &state.config.sla)?;
+    let notice = done.notice();
+    list_page(&state, &viewer, params, notice, None).await
+}
+
+/// The list with `params`, and above it what a bulk action did (`notice`) or why it was
+/// refused (`error`, answered 422).
+async fn list_page(
+    state: &AppState,
+    viewer: &Viewer,
+    params: ListParams,
+    notice: Option<String>,
+    error: Option<String>,
+) -> WebResult<Response> {
+    let query = params.query(viewer, &state.config.sla)?;
     let mut page = views::list_tickets(&state.store, &query).await?;
     mark_due(&mut page.tickets, &state.config.sla, Utc::now());
     let link = |key: &str, cursor: &Cursor| {
@@ -241,8 +272,9 @@ pub async fn list(
         ("none".to_owned(), "unassigned".to_owned()),
     ];
     assignees.extend(agents.iter().map(|a| (a.id.to_string(), a.name.clone())));
-    render(&ListPage {
-        nav: Nav::of(&viewer, "tickets"),
+    let refused = error.is_some();
+    let mut response = render(&ListPage {
+        nav: Nav::of(viewer, "tickets"),
         tickets: page.tickets,
         total,
         next_page,
@@ -272,8 +304,15 @@ pub async fn list(
                 &params.sort
             },
         ),
+        bulk: BulkForm::new(viewer, &params, &agents),
+        notice,
+        error,
         params,
-    })
+    })?;
+    if refused {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
 }
 
 /// "1 ticket", "128 tickets", "more than 10000 tickets".

@@ -1,6 +1,6 @@
 //! Tickets: the list with the web page's filters and one ticket with its conversation; new
 //! tickets on behalf of a customer are in [`create`], replies, notes, changes and merges in
-//! [`actions`].
+//! [`actions`], one change to many tickets in [`bulk`].
 
 use axum::extract::State;
 use axum::http::HeaderValue;
@@ -14,11 +14,13 @@ use crate::store::views::{self, AssigneeFilter, Cursor, ListQuery, Sort};
 use crate::web::AppState;
 
 mod actions;
+mod bulk;
 mod create;
 mod presence;
 
 // Globs, so the OpenAPI path items utoipa generates beside each handler come along.
 pub use actions::*;
+pub use bulk::*;
 pub use create::*;
 pub use presence::*;
 
