@@ -133,7 +133,7 @@ store_test! {
         assert!(openapi.body["paths"]["/api/v1/canned-responses"]["post"].is_object());
         assert!(openapi.body["paths"]["/api/v1/canned-responses/{id}"]["put"].is_object());
         assert!(
-            openapi.body["components"]["schemas"]["ReplyRequest"]["properties"]
+            openapi.body["components"]["schemas"]["NewText"]["properties"]
                 ["canned_response_id"]
                 .is_object(),
             "{}",

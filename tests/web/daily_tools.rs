@@ -71,7 +71,7 @@ store_test! {
         // ticket is theirs), waiting for us.
         let list = app.get("/tickets", Some(&admin)).await.body;
         assert!(row(&list, number).contains(UNREAD), "{backend:?}: {list}");
-        assert!(row(&list, number).contains("<td class=\"waiting\">us</td>"));
+        assert!(row(&list, number).contains("<td class=\"waiting wide-only\">us</td>"));
         assert!(list.contains("Tickets<span id=\"nav-unread\"> (1 unread)</span>"), "{list}");
         let page = app.get(&format!("/tickets/{number}"), Some(&admin)).await.body;
         assert!(page.contains("Waiting for us"), "{page}");
@@ -107,7 +107,7 @@ store_test! {
         .await
         .expect("reply queued");
         let list = app.get("/tickets", Some(&agent)).await.body;
-        assert!(row(&list, number).contains("<td class=\"waiting\">customer</td>"), "{list}");
+        assert!(row(&list, number).contains("<td class=\"waiting wide-only\">customer</td>"), "{list}");
         let page = app.get(&format!("/tickets/{number}"), Some(&agent)).await.body;
         assert!(page.contains("Waiting for the customer"), "{page}");
         // An internal note changes nothing of that.
@@ -126,7 +126,7 @@ store_test! {
         .await
         .expect("note");
         let list = app.get("/tickets", Some(&agent)).await.body;
-        assert!(row(&list, number).contains("<td class=\"waiting\">customer</td>"));
+        assert!(row(&list, number).contains("<td class=\"waiting wide-only\">customer</td>"));
         assert!(!row(&list, number).contains(UNREAD), "opened after the last customer message");
     }
 }

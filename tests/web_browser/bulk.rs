@@ -32,7 +32,7 @@ store_test! {
             .ticket("browser-bulk-9@example.org", "Unrelated", "Hello")
             .await;
 
-        session.open("/tickets?sort=created_asc", "Tickets").await;
+        session.open("/tickets?sort=created_asc&status=any", "Tickets").await;
         wait_on_page(client, "//output[@id='bulk-count' and .='0 selected']").await;
         for number in &numbers {
             click(client, &format!("input[aria-label='Select #{number}']")).await;

@@ -66,14 +66,24 @@ async fn choose(client: &Client, css: &str, value: &str) {
         .expect("chosen");
 }
 
+/// Clicks the element `css` finds. A live refresh may replace it between finding and
+/// clicking; then the fresh one is clicked, as a person would.
 async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .expect(css)
-        .click()
-        .await
-        .expect("clicked");
+    for _ in 0..5 {
+        let element = client.find(Locator::Css(css)).await.expect(css);
+        match element.click().await {
+            Err(fantoccini::error::CmdError::Standard(error))
+                if error.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            result => {
+                result.expect("clicked");
+                return;
+            }
+        }
+    }
+    panic!("{css} kept being replaced before it could be clicked");
 }
 
 /// A served app and a signed-in admin's browser.
