@@ -75,8 +75,7 @@ pub async fn apply_in(
         changed |= manage::set_assignee(tx, ticket, assignee, &stamp).await?;
     }
     if let Some(tags) = &change.tags {
-        let wanted = tags.applied_to(&manage::tags_in(tx, ticket).await?);
-        changed |= manage::set_tags(tx, ticket, &wanted, &stamp).await?;
+        changed |= manage::set_tags(tx, ticket, tags, &stamp).await?;
     }
     if let Some(status) = change.status {
         changed |= manage::set_status(tx, ticket, status, &stamp).await?;

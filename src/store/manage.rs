@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::tickets::{Actor, NewEvent, TicketRef, record_event};
 use super::{Result, Store, StoreError, Tx, on_tx, on_writer};
 use crate::domain::rules::Rule;
+use crate::domain::tags::TagChange;
 use crate::domain::{AssignmentStrategy, Priority, Role, Status, TicketId, TicketNumber};
 
 /// Who changes a ticket and why, for its history.
@@ -211,6 +212,10 @@ pub async fn set_assignee(
 /// The ticket's tags, sorted, read in the caller's transaction.
 pub async fn tags_in(tx: &mut Tx, number: TicketNumber) -> Result<Vec<String>> {
     let id = current(tx, number).await?.id;
+    tags_of(tx, id).await
+}
+
+async fn tags_of(tx: &mut Tx, id: TicketId) -> Result<Vec<String>> {
     let tags = on_tx!(tx, conn => sqlx::query_scalar(
         "SELECT tag FROM ticket_tags WHERE ticket_id = $1 ORDER BY tag",
     )
@@ -220,19 +225,17 @@ pub async fn tags_in(tx: &mut Tx, number: TicketNumber) -> Result<Vec<String>> {
     Ok(tags)
 }
 
-/// Gives the ticket exactly the tags `to` (normalized, see [`crate::domain::tags`]);
-/// `false` when it has them already. One history event lists the tags before and after.
+/// Applies `tags` (normalized, see [`crate::domain::tags`]) to the ticket's tags; `false`
+/// when they stay the same. One history event lists the tags before and after.
 pub async fn set_tags(
     tx: &mut Tx,
     number: TicketNumber,
-    to: &[String],
+    tags: &TagChange,
     change: &Change<'_>,
 ) -> Result<bool> {
     let id = current(tx, number).await?.id;
-    let before = tags_in(tx, number).await?;
-    let mut after = to.to_vec();
-    after.sort();
-    after.dedup();
+    let before = tags_of(tx, id).await?;
+    let after = tags.applied_to(&before);
     if before == after {
         return Ok(false);
     }
