@@ -14,6 +14,12 @@ pub enum OutboxKind {
     TicketReopened,
     TicketEscalated,
     TicketAssigned,
+    /// A share of an SLA target's time has passed (the assignee is warned).
+    SlaWarning,
+    /// An SLA target was missed (the department is told, the ticket marked).
+    SlaBreached,
+    /// An internal note names agents with `@name`; `message_id` is the note.
+    AgentMentioned,
 }
 
 impl OutboxKind {
@@ -24,6 +30,9 @@ impl OutboxKind {
             OutboxKind::TicketReopened => "ticket_reopened",
             OutboxKind::TicketEscalated => "ticket_escalated",
             OutboxKind::TicketAssigned => "ticket_assigned",
+            OutboxKind::SlaWarning => "sla_warning",
+            OutboxKind::SlaBreached => "sla_breached",
+            OutboxKind::AgentMentioned => "agent_mentioned",
         }
     }
 }
