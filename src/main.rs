@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     let serving = cli.command.is_serve();
     if serving {
         end_quietly_on_closed_output(false);
+        allow_many_connections();
     }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
@@ -55,5 +56,24 @@ fn end_quietly_on_closed_output(quietly: bool) {
     // signal's disposition to a default or ignore.
     unsafe {
         libc::signal(libc::SIGPIPE, action);
+    }
+}
+
+/// Each browser with a page open holds an event stream, so a server for a team needs more open
+/// files than the usual soft limit of 1,024: the soft limit is raised to the hard one, as the
+/// administrator allows (a service manager's `LimitNOFILE` sets both).
+fn allow_many_connections() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: called at the start of main, before any other thread exists; getrlimit and
+    // setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
     }
 }

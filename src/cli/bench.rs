@@ -61,6 +61,27 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Browsers holding the live event stream of a real server while tickets change: how fast
+    /// a change reaches all of them, the pages meanwhile, and the server's memory.
+    Live {
+        /// Signed-in browsers holding the event stream at once.
+        #[arg(long, default_value_t = 1000)]
+        viewers: usize,
+        /// Ticket changes made through the API while they listen.
+        #[arg(long, default_value_t = 50)]
+        changes: usize,
+        /// Milliseconds between two changes.
+        #[arg(long, default_value_t = 100)]
+        interval_ms: u64,
+        /// Tickets in the database (filled straight in SQL).
+        #[arg(long, default_value_t = 10_000)]
+        tickets: i64,
+        /// A postgres:// server URL to measure PostgreSQL; default: a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(command: BenchCommand) -> Result<()> {
@@ -113,17 +134,47 @@ pub async fn run(command: BenchCommand) -> Result<()> {
                     "backend {}: {} tickets (filled in {:.1} s), {} connections",
                     report.backend, report.tickets, report.fill_seconds, report.concurrency
                 );
-                for page in &report.pages {
-                    println!(
-                        "  {}: {} requests ({:.0}/s), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-                        page.page,
-                        page.requests,
-                        page.requests_per_second,
-                        page.p50_ms,
-                        page.p99_ms,
-                        page.max_ms
-                    );
-                }
+                print_pages(&report.pages);
+            }
+            Ok(())
+        }
+        BenchCommand::Live {
+            viewers,
+            changes,
+            interval_ms,
+            tickets,
+            database_url,
+            json,
+        } => {
+            let report = web::bench_live::run(&web::bench_live::LiveBench {
+                viewers,
+                changes,
+                interval: std::time::Duration::from_millis(interval_ms),
+                tickets,
+                database_url,
+                program: std::env::current_exe()?,
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "backend {}: {} viewers, {} changes: {} events delivered, {} missed; \
+                     change to browser p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; server RSS \
+                     idle {:.1} MB, with the streams {:.1} MB, peak {:.1} MB",
+                    report.backend,
+                    report.viewers,
+                    report.changes,
+                    report.deliveries,
+                    report.missed,
+                    report.p50_ms,
+                    report.p99_ms,
+                    report.max_ms,
+                    report.rss_idle_mb,
+                    report.rss_streams_mb,
+                    report.rss_peak_mb
+                );
+                print_pages(&report.pages);
             }
             Ok(())
         }
@@ -166,5 +217,19 @@ pub async fn run(command: BenchCommand) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+fn print_pages(pages: &[web::bench::PageLatency]) {
+    for page in pages {
+        println!(
+            "  {}: {} requests ({:.0}/s), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            page.page,
+            page.requests,
+            page.requests_per_second,
+            page.p50_ms,
+            page.p99_ms,
+            page.max_ms
+        );
     }
 }

@@ -14,12 +14,17 @@ use serde::Serialize;
 
 use super::{Backend, Result, Store, Tx, on_writer};
 
-/// Runs the job queue's own migrations (its tables live beside ours).
-pub(super) async fn migrate(store: &Store) -> Result<()> {
-    match store {
-        Store::Sqlite { writer, .. } => SqliteStorage::<()>::migrations().run(writer).await?,
-        Store::Postgres { pool } => PostgresStorage::<()>::migrations().run(pool).await?,
-    }
+/// The job queue's own migrations (its tables live beside ours) on SQLite.
+pub(super) async fn migrate_sqlite(writer: &sqlx::SqlitePool) -> Result<()> {
+    SqliteStorage::<()>::migrations().run(writer).await?;
+    Ok(())
+}
+
+/// The job queue's migrations on PostgreSQL, on the connection the caller holds.
+pub(super) async fn migrate_postgres(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Postgres>,
+) -> Result<()> {
+    PostgresStorage::<()>::migrations().run(&mut **conn).await?;
     Ok(())
 }
 

@@ -250,14 +250,21 @@ impl Store {
                 let mut migrator = sqlx::migrate!("migrations/sqlite");
                 migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
                 migrator.run(writer).await?;
+                jobs::migrate_sqlite(writer).await
             }
             Store::Postgres { pool } => {
                 let mut migrator = sqlx::migrate!("migrations/postgres");
                 migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
-                migrator.run(pool).await?;
+                // One connection for both sets of migrations, given back before the command's
+                // own queries: a connection dropped is given back by a task after a ping, so
+                // an acquire right after it would open a second connection.
+                let mut conn = pool.acquire().await?;
+                migrator.run(&mut *conn).await?;
+                jobs::migrate_postgres(&mut conn).await?;
+                conn.return_to_pool().await;
+                Ok(())
             }
         }
-        jobs::migrate(self).await
     }
 
     /// Starts a transaction that writes. On SQLite it takes the write lock up front, so two

@@ -283,24 +283,28 @@ async fn get(
     cookie: &str,
     buffer: &mut Vec<u8>,
 ) -> Result<u16, WebBenchError> {
+    let head = format!("Cookie: {cookie}\r\n");
+    request(stream, "GET", path, &head, "", buffer).await
+}
+
+/// One request over a kept-alive connection, `head` holding extra header lines (each ending
+/// in CRLF); the answer is read whole into `buffer` and its status code returned.
+pub(super) async fn request(
+    stream: &mut TcpStream,
+    method: &str,
+    path: &str,
+    head: &str,
+    body: &str,
+    buffer: &mut Vec<u8>,
+) -> Result<u16, WebBenchError> {
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nConnection: keep-alive\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}Content-Length: {}\r\n\
+         Connection: keep-alive\r\n\r\n{body}",
+        body.len()
     );
     stream.write_all(request.as_bytes()).await?;
     buffer.clear();
-    let header_end = loop {
-        let mut chunk = [0u8; 16384];
-        let read = stream.read(&mut chunk).await?;
-        if read == 0 {
-            return Err(WebBenchError::Failed(
-                "the server closed the connection".into(),
-            ));
-        }
-        buffer.extend_from_slice(&chunk[..read]);
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-    };
+    let header_end = read_head(stream, buffer).await?;
     let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
     let status: u16 = head
         .split_whitespace()
@@ -325,7 +329,27 @@ async fn get(
     Ok(status)
 }
 
-fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
+/// Reads until the end of an answer's head into `buffer`; returns where the body starts.
+pub(super) async fn read_head(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+) -> Result<usize, WebBenchError> {
+    loop {
+        let mut chunk = [0u8; 16384];
+        let read = stream.read(&mut chunk).await?;
+        if read == 0 {
+            return Err(WebBenchError::Failed(
+                "the server closed the connection".into(),
+            ));
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Ok(end + 4);
+        }
+    }
+}
+
+pub(super) fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -333,8 +357,8 @@ fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
     sorted[at].as_secs_f64() * 1000.0
 }
 
-/// Requests paths made by `next_path` from `concurrency` connections for `seconds`.
-async fn measure(
+/// Requests `paths` in turn from `concurrency` connections for `seconds`.
+pub(super) async fn measure(
     address: std::net::SocketAddr,
     cookie: &str,
     concurrency: usize,
@@ -388,21 +412,36 @@ async fn measure(
     })
 }
 
+/// A PostgreSQL server's scratch database to drop afterwards: (server URL, database name).
+pub(super) type Scratch = Option<(String, String)>;
+
+/// The URL of a fresh database for a benchmark named `name`: a scratch database on the
+/// PostgreSQL server `url` names, the SQLite file it names, or a file in `workdir`.
+pub(super) async fn scratch_database(
+    url: Option<&str>,
+    name: &str,
+    workdir: &std::path::Path,
+) -> Result<(String, Scratch), WebBenchError> {
+    Ok(match url {
+        Some(url) if Backend::of_url(url) == Backend::Postgres => {
+            let database = format!("helpdesk_bench_{name}_{}", std::process::id());
+            let scratch_url = store::scratch::create_postgres_database(url, &database).await?;
+            (scratch_url, Some((url.to_owned(), database)))
+        }
+        Some(url) => (url.to_owned(), None),
+        None => (
+            format!("sqlite://{}", workdir.join(format!("{name}.db")).display()),
+            None,
+        ),
+    })
+}
+
 /// Fills a fresh database, serves it on loopback and measures each kind of page.
 pub async fn run(bench: &WebBench) -> Result<WebBenchReport, WebBenchError> {
     let workdir = tempfile::tempdir()?;
     let (url, scratch) = match &bench.database_url {
         Some(url) if bench.reuse => (url.clone(), None),
-        Some(url) if Backend::of_url(url) == Backend::Postgres => {
-            let database = format!("helpdesk_bench_web_{}", std::process::id());
-            let scratch_url = store::scratch::create_postgres_database(url, &database).await?;
-            (scratch_url, Some((url.clone(), database)))
-        }
-        Some(url) => (url.clone(), None),
-        None => (
-            format!("sqlite://{}", workdir.path().join("web.db").display()),
-            None,
-        ),
+        url => scratch_database(url.as_deref(), "web", workdir.path()).await?,
     };
     let store = Store::connect(&url, (bench.concurrency as u32 + 2).max(8)).await?;
     store.migrate().await?;

@@ -25,6 +25,7 @@ pub mod api;
 mod assets;
 mod auth;
 pub mod bench;
+pub mod bench_live;
 mod canned;
 mod customers;
 mod error;
