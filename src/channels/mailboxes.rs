@@ -36,7 +36,8 @@ pub enum MailboxError {
 pub async fn check_departments(store: &Store, mailboxes: &[Mailbox]) -> Result<(), MailboxError> {
     for mailbox in mailboxes {
         if let Some(department) = &mailbox.department {
-            let missing = crate::store::mailboxes::missing_departments(store, &[department]).await?;
+            let missing =
+                crate::store::mailboxes::missing_departments(store, &[department]).await?;
             if !missing.is_empty() {
                 return Err(MailboxError::NoDepartment {
                     mailbox: mailbox.name.clone(),

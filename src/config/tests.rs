@@ -237,7 +237,11 @@ fn several_mailboxes_take_what_they_leave_out_from_the_shared_settings() {
         Some("Example Support\nhttps://example.org")
     );
     assert_eq!(
-        (support.imap.host.as_str(), support.imap.port, support.imap.tls),
+        (
+            support.imap.host.as_str(),
+            support.imap.port,
+            support.imap.tls
+        ),
         ("imap.example.org", 143, Tls::Starttls)
     );
     assert_eq!(support.imap.username, "support");
@@ -247,7 +251,11 @@ fn several_mailboxes_take_what_they_leave_out_from_the_shared_settings() {
     assert_eq!(billing.imap.port, 143, "left out: from [email.imap]");
     assert_eq!(billing.imap.mailbox, "Billing");
     assert_eq!(
-        (billing.smtp.host.as_str(), billing.smtp.port, billing.smtp.tls),
+        (
+            billing.smtp.host.as_str(),
+            billing.smtp.port,
+            billing.smtp.tls
+        ),
         ("smtp.billing.example", 465, Tls::Tls)
     );
     assert_eq!(billing.display_name, None);
@@ -257,10 +265,7 @@ fn several_mailboxes_take_what_they_leave_out_from_the_shared_settings() {
     assert_eq!(billing.health_name(), "imap:billing/Billing");
     assert_eq!(
         settings.email.own_addresses(),
-        [
-            "billing@example.org",
-            "support@example.org"
-        ]
+        ["billing@example.org", "support@example.org"]
     );
 }
 
@@ -287,11 +292,7 @@ fn the_single_email_block_is_one_mailbox_named_default() {
 
 #[test]
 fn mailboxes_are_refused_with_the_key_that_is_wrong() {
-    let error = |text: &str| {
-        load_text(text, &[])
-            .expect_err("refused")
-            .to_string()
-    };
+    let error = |text: &str| load_text(text, &[]).expect_err("refused").to_string();
     let twice_named = TWO_MAILBOXES.replace("name = \"billing\"", "name = \"Support\"");
     let message = error(&twice_named);
     assert!(message.contains("`email.mailboxes[1].name`"), "{message}");
@@ -300,7 +301,10 @@ fn mailboxes_are_refused_with_the_key_that_is_wrong() {
     let twice_addressed =
         TWO_MAILBOXES.replace("billing@example.org\"\ndep", "SUPPORT@example.org\"\ndep");
     let message = error(&twice_addressed);
-    assert!(message.contains("`email.mailboxes[1].address`"), "{message}");
+    assert!(
+        message.contains("`email.mailboxes[1].address`"),
+        "{message}"
+    );
 
     let not_an_address = TWO_MAILBOXES.replace("billing@example.org\"\ndep", "billing\"\ndep");
     let message = error(&not_an_address);
@@ -308,8 +312,14 @@ fn mailboxes_are_refused_with_the_key_that_is_wrong() {
 
     let no_host = TWO_MAILBOXES.replace("host = \"imap.example.org\"\n", "");
     let message = error(&no_host);
-    assert!(message.contains("`email.mailboxes[0].imap.host`"), "{message}");
-    assert!(message.contains("helpdesk.toml"), "names the file: {message}");
+    assert!(
+        message.contains("`email.mailboxes[0].imap.host`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("helpdesk.toml"),
+        "names the file: {message}"
+    );
 
     let odd_name = TWO_MAILBOXES.replace("name = \"billing\"", "name = \"bill ing\"");
     assert!(error(&odd_name).contains("letters, digits"));

@@ -11,11 +11,7 @@ pub fn append(text: &str, html: Option<&str>, signatures: &[&str]) -> (String, O
     if signatures.is_empty() {
         return (text.to_owned(), html.map(str::to_owned));
     }
-    let signed_text = format!(
-        "{}\n\n-- \n{}\n",
-        text.trim_end(),
-        signatures.join("\n\n")
-    );
+    let signed_text = format!("{}\n\n-- \n{}\n", text.trim_end(), signatures.join("\n\n"));
     let signed_html = html.map(|html| {
         let block = format!(
             "<div class=\"signature\" style=\"color: #656d76;\"><p>-- <br>{}</p></div>",
@@ -75,7 +71,10 @@ mod tests {
     #[test]
     fn without_signatures_nothing_changes() {
         let (text, html) = append("Hello", Some("<p>Hello</p>"), &["", "  "]);
-        assert_eq!((text.as_str(), html.as_deref()), ("Hello", Some("<p>Hello</p>")));
+        assert_eq!(
+            (text.as_str(), html.as_deref()),
+            ("Hello", Some("<p>Hello</p>"))
+        );
     }
 
     #[test]
@@ -89,6 +88,9 @@ mod tests {
         assert!(html.contains("&lt;b&gt;Ada&lt;/b&gt; &amp; Co"), "{html}");
         assert!(!html.contains("<b>Ada"), "{html}");
         let signature = html.find("signature").expect("signature block");
-        assert!(signature < html.find("</body>").expect("body end"), "{html}");
+        assert!(
+            signature < html.find("</body>").expect("body end"),
+            "{html}"
+        );
     }
 }

@@ -92,9 +92,14 @@ impl Intake {
                 let ticket = open_ticket(tx, message, customer_id, closed, now).await?;
                 if let (ChannelKind::Email, Some(mailbox)) = (channel, self.mailbox()) {
                     let department = mailbox.department.as_deref();
-                    let placed =
-                        store::mailboxes::place_ticket(tx, ticket.id, &mailbox.name, department, now)
-                            .await?;
+                    let placed = store::mailboxes::place_ticket(
+                        tx,
+                        ticket.id,
+                        &mailbox.name,
+                        department,
+                        now,
+                    )
+                    .await?;
                     if !placed && let Some(department) = department {
                         tracing::warn!(
                             mailbox = mailbox.name,

@@ -84,11 +84,9 @@ async fn departments(db: &TestStore) {
 
 /// Each mailbox's intake started as `serve` starts it; `true` on the channel stops them all.
 fn start_all(
-    db: &TestStore,
     intake: &helpdesk::intake::Intake,
     mailboxes: &[Mailbox],
 ) -> (watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
-    let _ = db;
     let (stop, stopped) = watch::channel(false);
     let tasks = mailboxes
         .iter()
@@ -111,24 +109,25 @@ async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
-/// Every ticket: subject, mailbox and department name, by number.
-async fn tickets(db: &TestStore) -> Vec<(i64, String, Option<String>, Option<String>)> {
+/// A ticket's number, subject, mailbox and department name.
+type TicketRow = (i64, String, Option<String>, Option<String>);
+
+/// Every ticket, by number.
+async fn tickets(db: &TestStore) -> Vec<TicketRow> {
     let sql = "SELECT t.number, t.subject, t.mailbox, d.name FROM tickets t
                LEFT JOIN departments d ON d.id = t.department_id ORDER BY t.number";
     match &db.store {
-        store::Store::Sqlite { writer, .. } => {
-            sqlx::query_as(sql).fetch_all(writer).await.expect("tickets")
-        }
+        store::Store::Sqlite { writer, .. } => sqlx::query_as(sql)
+            .fetch_all(writer)
+            .await
+            .expect("tickets"),
         store::Store::Postgres { pool } => {
             sqlx::query_as(sql).fetch_all(pool).await.expect("tickets")
         }
     }
 }
 
-fn ticket_of<'a>(
-    tickets: &'a [(i64, String, Option<String>, Option<String>)],
-    subject: &str,
-) -> &'a (i64, String, Option<String>, Option<String>) {
+fn ticket_of<'a>(tickets: &'a [TicketRow], subject: &str) -> &'a TicketRow {
     let found: Vec<_> = tickets.iter().filter(|t| t.1 == subject).collect();
     assert_eq!(found.len(), 1, "one ticket {subject:?}: {tickets:?}");
     found[0]
@@ -241,7 +240,7 @@ store_test! {
                 .await;
         }
 
-        let (stop, tasks) = start_all(&db, &intake, &boxes);
+        let (stop, tasks) = start_all(&intake, &boxes);
         wait_until("both mailboxes taken in", async || {
             dovecot.seen_of(dovecot::USER).await.len() == 2
                 && dovecot.seen_of(dovecot::SECOND_USER).await.len() == 2
@@ -360,7 +359,9 @@ store_test! {
         stop_jobs.send(true).expect("workers run");
         workers.await.expect("workers").expect("stopped cleanly");
     }
+}
 
+store_test! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_mailbox_whose_server_is_down_stops_no_other(db: TestStore) {
         let (Some(support), Some(mut billing)) =
@@ -372,7 +373,7 @@ store_test! {
         let settings = two_mailboxes(support.port(), billing.port(), 25);
         let boxes = settings.email.mailboxes();
         billing.stop();
-        let (stop, tasks) = start_all(&db, &db.intake, &boxes);
+        let (stop, tasks) = start_all(&db.intake, &boxes);
 
         let n = db.backend() as u8;
         support
@@ -441,7 +442,9 @@ store_test! {
                 .expect("task");
         }
     }
+}
 
+store_test! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn the_same_mail_arriving_in_two_mailboxes_at_once_is_one_ticket(db: TestStore) {
         departments(&db).await;

@@ -40,7 +40,9 @@ pub(crate) fn mailbox_rows(
         .map(|mailbox| MailboxRow {
             health: health
                 .iter()
-                .find(|row| row.channel == ChannelKind::Email.as_str() && row.name == mailbox.health_name)
+                .find(|row| {
+                    row.channel == ChannelKind::Email.as_str() && row.name == mailbox.health_name
+                })
                 .cloned(),
             mailbox: mailbox.clone(),
         })

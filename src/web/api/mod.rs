@@ -105,7 +105,10 @@ fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::delete))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(channels::list))
-        .routes(routes!(accounts::own_signature, accounts::set_own_signature))
+        .routes(routes!(
+            accounts::own_signature,
+            accounts::set_own_signature
+        ))
 }
 
 /// The OpenAPI description of the API, as served.
