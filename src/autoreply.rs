@@ -22,18 +22,48 @@ pub struct AutoReplies {
     pub never_to: Regex,
     /// Send acknowledgements of new tickets; the attachment notice is sent regardless.
     pub acknowledge: bool,
+    /// The display name of `support_address`, named with it in automatic mail.
+    pub from_name: Option<String>,
+    /// Every address of ours (all mailboxes), lower-cased: mail from them is never answered.
+    pub own_addresses: Vec<String>,
 }
 
 impl AutoReplies {
     /// The `[email]` settings of automatic mail.
     pub fn from_settings(settings: &crate::config::Settings) -> Result<AutoReplies, regex::Error> {
         let email = &settings.email;
+        let first = email.mailboxes().into_iter().next();
         Ok(AutoReplies {
-            support_address: email.address.clone(),
+            support_address: first
+                .as_ref()
+                .map_or_else(|| email.address.clone(), |m| m.address.clone()),
             interval: Duration::minutes(email.acknowledge_interval_minutes),
             never_to: email.never_answer_regex()?,
             acknowledge: email.acknowledge,
+            from_name: first.and_then(|m| m.display_name),
+            own_addresses: email.own_addresses(),
         })
+    }
+
+    /// These settings for automatic mail from the mailbox of `origin`.
+    pub fn from_mailbox(&self, origin: &crate::intake::MailboxOrigin) -> AutoReplies {
+        let mut own_addresses = self.own_addresses.clone();
+        own_addresses.push(origin.address.to_lowercase());
+        AutoReplies {
+            support_address: origin.address.clone(),
+            from_name: origin.display_name.clone(),
+            own_addresses,
+            ..self.clone()
+        }
+    }
+
+    /// How automatic mail names the mailbox: "Example Billing <billing@example.org>", or the
+    /// address alone.
+    pub fn signed_as(&self) -> String {
+        match &self.from_name {
+            Some(name) => format!("{name} <{}>", self.support_address),
+            None => self.support_address.clone(),
+        }
     }
 }
 
@@ -112,7 +142,9 @@ pub fn reason_not_to_answer(
         return Some("an automatic message");
     }
     let address = message.sender.address.to_lowercase();
-    if address == settings.support_address.to_lowercase() {
+    if address == settings.support_address.to_lowercase()
+        || settings.own_addresses.contains(&address)
+    {
         return Some("our own address");
     }
     if !address.contains('@') || settings.never_to.is_match(&address) {
@@ -140,6 +172,7 @@ pub async fn answer(
     }
     let limit = human_size(occasion.attachment_limit);
     let name = message.sender.display_name.as_deref();
+    let signed_as = settings.signed_as();
     let rendered = if occasion.created && settings.acknowledge {
         let acknowledged = store::customers::claim_acknowledgement(
             tx,
@@ -154,7 +187,7 @@ pub async fn answer(
                     customer_name: name,
                     number: occasion.number,
                     subject: occasion.subject,
-                    support_address: &settings.support_address,
+                    support_address: &signed_as,
                     refused: occasion.refused,
                     limit: &limit,
                 },
@@ -162,7 +195,7 @@ pub async fn answer(
                     customer_name: name,
                     number: occasion.number,
                     subject: occasion.subject,
-                    support_address: &settings.support_address,
+                    support_address: &signed_as,
                     refused: occasion.refused,
                     limit: &limit,
                 },
@@ -184,14 +217,14 @@ pub async fn answer(
             RefusedText {
                 customer_name: name,
                 number: occasion.number,
-                support_address: &settings.support_address,
+                support_address: &signed_as,
                 refused: occasion.refused,
                 limit: &limit,
             },
             RefusedHtml {
                 customer_name: name,
                 number: occasion.number,
-                support_address: &settings.support_address,
+                support_address: &signed_as,
                 refused: occasion.refused,
                 limit: &limit,
             },

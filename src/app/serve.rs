@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use chrono::Utc;
 
-use crate::channels::{self, email};
+use crate::channels;
 use crate::config::Settings;
 use crate::{jobs, store, web};
 
@@ -25,31 +25,39 @@ pub async fn run(settings: Settings) -> Result<()> {
             .context("email.never_answer")?;
         intake = intake.with_auto_replies(auto_replies);
     }
-    let imap = settings.email.enabled.then(|| {
-        let mut stop = jobs_stop.clone();
-        let shutdown = async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        };
-        let (_health, task) = email::start_imap(&settings, intake.clone(), shutdown);
-        tracing::info!(
-            host = settings.email.imap.host,
-            mailbox = settings.email.imap.mailbox,
-            "IMAP intake started"
-        );
-        task
-    });
+    let mailboxes = if settings.email.enabled {
+        settings.email.mailboxes()
+    } else {
+        Vec::new()
+    };
+    channels::mailboxes::check_departments(&store, &mailboxes)
+        .await
+        .context("the mailboxes in [email]")?;
+    // One task per mailbox: a mailbox whose server is down stops no other.
+    let imap: Vec<_> = mailboxes
+        .iter()
+        .map(|mailbox| {
+            let mut stop = jobs_stop.clone();
+            let shutdown = async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            };
+            let (_health, task) = channels::mailboxes::start(mailbox, &intake, shutdown);
+            tracing::info!(
+                mailbox = mailbox.name,
+                address = mailbox.address,
+                host = mailbox.imap.host,
+                folder = mailbox.imap.mailbox,
+                "IMAP intake started"
+            );
+            task
+        })
+        .collect();
     // Channels that deliver replies join here as they are enabled.
-    let mut deliverers = jobs::deliver::Deliverers::default().with_attachments(
+    let deliverers = jobs::deliver::Deliverers::default().with_attachments(
         store::attachments::BlobStore::new(settings.attachments_dir()),
     );
-    if settings.email.enabled {
-        let sender = helpdesk_email::smtp::SmtpSender::new(&email::smtp_settings(&settings))
-            .context("the SMTP settings in [email.smtp]")?;
-        deliverers = deliverers.with(
-            helpdesk_channel::ChannelKind::Email,
-            std::sync::Arc::new(sender),
-        );
-    }
+    let mut deliverers = channels::mailboxes::with_senders(deliverers, &mailboxes)
+        .context("the SMTP settings of the mailboxes ([email.smtp], email.mailboxes.smtp)")?;
     let telegram = if settings.telegram.enabled {
         let telegram =
             channels::telegram::client(&settings).context("the settings in [telegram]")?;
@@ -148,10 +156,10 @@ pub async fn run(settings: Settings) -> Result<()> {
         Ok(Err(error)) => tracing::error!(%error, "job workers stopped with an error"),
         Err(error) => tracing::error!(%error, "job workers panicked"),
     }
-    if let Some(imap) = imap
-        && let Err(error) = imap.await
-    {
-        tracing::error!(%error, "IMAP intake panicked");
+    for imap in imap {
+        if let Err(error) = imap.await {
+            tracing::error!(%error, "IMAP intake panicked");
+        }
     }
     if let Some(telegram) = telegram
         && let Err(error) = telegram.await

@@ -16,7 +16,11 @@ use crate::store::StoreError;
 
 /// The IMAP settings of `[email.imap]`.
 pub fn imap_settings(settings: &Settings) -> ImapSettings {
-    let imap = &settings.email.imap;
+    imap_settings_of(&settings.email.imap)
+}
+
+/// The IMAP settings of one mailbox, as the IMAP crate takes them.
+pub fn imap_settings_of(imap: &crate::config::ImapSettings) -> ImapSettings {
     ImapSettings {
         host: imap.host.clone(),
         port: imap.port,
@@ -35,7 +39,13 @@ pub fn imap_settings(settings: &Settings) -> ImapSettings {
 
 /// The SMTP settings of `[email.smtp]`, sending as `email.address`.
 pub fn smtp_settings(settings: &Settings) -> SmtpSettings {
-    let smtp = &settings.email.smtp;
+    let mut smtp = smtp_settings_of(&settings.email.smtp, &settings.email.address);
+    smtp.from_name = Some(settings.email.display_name.trim().to_owned()).filter(|n| !n.is_empty());
+    smtp
+}
+
+/// SMTP settings sending as `from_address`.
+pub fn smtp_settings_of(smtp: &crate::config::SmtpSettings, from_address: &str) -> SmtpSettings {
     SmtpSettings {
         host: smtp.host.clone(),
         port: smtp.port,
@@ -46,7 +56,7 @@ pub fn smtp_settings(settings: &Settings) -> SmtpSettings {
         },
         username: smtp.username.clone(),
         password: smtp.password.clone(),
-        from_address: settings.email.address.clone(),
+        from_address: from_address.to_owned(),
         from_name: None,
     }
 }
@@ -106,8 +116,20 @@ pub fn start_imap_with(
     intake: Intake,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> (Health, tokio::task::JoinHandle<()>) {
-    let cursor = StoredCursor::new(intake.store().clone(), ChannelKind::Email);
     let name = format!("imap:{}", imap.mailbox);
+    start_imap_scoped(imap, None, name, intake, shutdown)
+}
+
+/// [`start_imap_with`] for one of several mailboxes: its position kept under `scope`, its
+/// health under `name`.
+pub fn start_imap_scoped(
+    imap: ImapSettings,
+    scope: Option<&str>,
+    name: String,
+    intake: Intake,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> (Health, tokio::task::JoinHandle<()>) {
+    let cursor = StoredCursor::scoped(intake.store().clone(), ChannelKind::Email, scope);
     let detail = if imap.idle {
         "waits with IDLE when the server offers it".to_owned()
     } else {

@@ -16,6 +16,7 @@ pub mod commands;
 pub mod desk;
 pub mod discord;
 pub mod email;
+pub mod mailboxes;
 pub mod store;
 pub mod telegram;
 
@@ -33,11 +34,27 @@ use crate::store::{Store, StoreError};
 pub struct StoredCursor {
     store: Store,
     channel: ChannelKind,
+    /// Put before every name (`billing/imap:INBOX`), so that several connections of one
+    /// channel (mailboxes) keep their positions apart.
+    scope: String,
 }
 
 impl StoredCursor {
     pub fn new(store: Store, channel: ChannelKind) -> StoredCursor {
-        StoredCursor { store, channel }
+        StoredCursor {
+            store,
+            channel,
+            scope: String::new(),
+        }
+    }
+
+    /// A cursor whose names are kept under `scope`; `None` is [`StoredCursor::new`]'s.
+    pub fn scoped(store: Store, channel: ChannelKind, scope: Option<&str>) -> StoredCursor {
+        StoredCursor {
+            store,
+            channel,
+            scope: scope.map(|scope| format!("{scope}/")).unwrap_or_default(),
+        }
     }
 }
 
@@ -45,17 +62,26 @@ impl Cursor for StoredCursor {
     type Error = StoreError;
 
     async fn position(&self, name: &str) -> Result<Option<String>, StoreError> {
-        crate::store::cursors::get(&self.store, self.channel.as_str(), name).await
+        let name = format!("{}{name}", self.scope);
+        crate::store::cursors::get(&self.store, self.channel.as_str(), &name).await
     }
 
     async fn set_position(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        crate::store::cursors::set(&self.store, self.channel.as_str(), name, value).await
+        let name = format!("{}{name}", self.scope);
+        crate::store::cursors::set(&self.store, self.channel.as_str(), &name, value).await
     }
 
     async fn positions(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let mut positions = crate::store::cursors::list(&self.store, self.channel.as_str()).await?;
-        positions.retain(|(name, _)| name.starts_with(prefix));
-        Ok(positions)
+        let positions = crate::store::cursors::list(&self.store, self.channel.as_str()).await?;
+        let prefix = format!("{}{prefix}", self.scope);
+        Ok(positions
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(&prefix))
+            .filter_map(|(name, value)| {
+                name.strip_prefix(&self.scope)
+                    .map(|name| (name.to_owned(), value))
+            })
+            .collect())
     }
 }
 

@@ -13,6 +13,8 @@ pub(super) struct Layered {
 
 impl Layered {
     pub(super) fn origin_of(&self, key: &str) -> String {
+        // An entry of a list (`email.mailboxes[1].address`) comes from where the list was set.
+        let key = key.split('[').next().unwrap_or(key);
         self.origins
             .iter()
             .rev()

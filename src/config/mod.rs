@@ -2,6 +2,7 @@
 //! `HELPDESK_SECTION__KEY` environment variables.
 
 mod layers;
+mod mailboxes;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -16,6 +17,7 @@ use toml::Value;
 use crate::domain::rules::BusinessHours;
 use crate::domain::sla::{MinutesByPriority, SlaTargets};
 use layers::{Layered, apply_env, merge, parse_toml};
+pub use mailboxes::{DEFAULT_MAILBOX, ImapOverride, Mailbox, MailboxEntry, SmtpOverride};
 
 /// The documented defaults; the same file ships in config/ for people to read.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -186,6 +188,16 @@ pub struct EmailSettings {
     pub acknowledge: bool,
     pub acknowledge_interval_minutes: i64,
     pub never_answer: String,
+    /// The display name of the single mailbox's From: ("" for none).
+    #[serde(default)]
+    pub display_name: String,
+    /// Appended to every mail the single mailbox sends ("" for none).
+    #[serde(default)]
+    pub signature: String,
+    /// Several mailboxes; empty: the one mailbox of `address`, `[email.imap]` and
+    /// `[email.smtp]`.
+    #[serde(default)]
+    pub mailboxes: Vec<MailboxEntry>,
     pub imap: ImapSettings,
     pub smtp: SmtpSettings,
 }

@@ -190,3 +190,144 @@ fn syntax_errors_and_missing_files_are_clear() {
         .to_string();
     assert!(error.contains("/nonexistent/helpdesk.toml"), "{error}");
 }
+
+const TWO_MAILBOXES: &str = r#"
+[email]
+enabled = true
+[email.imap]
+host = "imap.example.org"
+port = 143
+tls = "starttls"
+[email.smtp]
+host = "smtp.example.org"
+[[email.mailboxes]]
+name = "support"
+address = "support@example.org"
+department = "General"
+display_name = "Example Support"
+signature = "Example Support\nhttps://example.org"
+[email.mailboxes.imap]
+username = "support"
+password = "s3cret"
+[[email.mailboxes]]
+name = "billing"
+address = "billing@example.org"
+department = "Billing"
+[email.mailboxes.imap]
+host = "imap.billing.example"
+username = "billing"
+mailbox = "Billing"
+[email.mailboxes.smtp]
+host = "smtp.billing.example"
+port = 465
+tls = "tls"
+"#;
+
+#[test]
+fn several_mailboxes_take_what_they_leave_out_from_the_shared_settings() {
+    let settings = load_text(TWO_MAILBOXES, &[]).expect("valid mailboxes");
+    let mailboxes = settings.email.mailboxes();
+    assert_eq!(mailboxes.len(), 2);
+    let (support, billing) = (&mailboxes[0], &mailboxes[1]);
+    assert_eq!(support.name, "support");
+    assert_eq!(support.department.as_deref(), Some("General"));
+    assert_eq!(support.display_name.as_deref(), Some("Example Support"));
+    assert_eq!(
+        support.signature.as_deref(),
+        Some("Example Support\nhttps://example.org")
+    );
+    assert_eq!(
+        (
+            support.imap.host.as_str(),
+            support.imap.port,
+            support.imap.tls
+        ),
+        ("imap.example.org", 143, Tls::Starttls)
+    );
+    assert_eq!(support.imap.username, "support");
+    assert_eq!(support.imap.mailbox, "INBOX");
+    assert_eq!(support.smtp.host, "smtp.example.org", "the shared SMTP");
+    assert_eq!(billing.imap.host, "imap.billing.example");
+    assert_eq!(billing.imap.port, 143, "left out: from [email.imap]");
+    assert_eq!(billing.imap.mailbox, "Billing");
+    assert_eq!(
+        (
+            billing.smtp.host.as_str(),
+            billing.smtp.port,
+            billing.smtp.tls
+        ),
+        ("smtp.billing.example", 465, Tls::Tls)
+    );
+    assert_eq!(billing.display_name, None);
+    assert_eq!(billing.signature, None);
+    // Positions and health rows of their own; "default" would keep the old names.
+    assert_eq!(support.cursor_scope(), Some("support"));
+    assert_eq!(billing.health_name(), "imap:billing/Billing");
+    assert_eq!(
+        settings.email.own_addresses(),
+        ["billing@example.org", "support@example.org"]
+    );
+}
+
+#[test]
+fn the_single_email_block_is_one_mailbox_named_default() {
+    let settings = load_text(
+        "[email]\nenabled = true\naddress = \"help@example.org\"\ndisplay_name = \"Help\"\n\
+         [email.imap]\nhost = \"imap.example.org\"\n[email.smtp]\nhost = \"smtp.example.org\"\n",
+        &[],
+    )
+    .expect("valid single mailbox");
+    let mailboxes = settings.email.mailboxes();
+    assert_eq!(mailboxes.len(), 1);
+    let only = &mailboxes[0];
+    assert_eq!(only.name, DEFAULT_MAILBOX);
+    assert_eq!(only.address, "help@example.org");
+    assert_eq!(only.department, None);
+    assert_eq!(only.display_name.as_deref(), Some("Help"));
+    assert_eq!(only.named(), "Help <help@example.org>");
+    // The position and health row it always had.
+    assert_eq!(only.cursor_scope(), None);
+    assert_eq!(only.health_name(), "imap:INBOX");
+}
+
+#[test]
+fn mailboxes_are_refused_with_the_key_that_is_wrong() {
+    let error = |text: &str| load_text(text, &[]).expect_err("refused").to_string();
+    let twice_named = TWO_MAILBOXES.replace("name = \"billing\"", "name = \"Support\"");
+    let message = error(&twice_named);
+    assert!(message.contains("`email.mailboxes[1].name`"), "{message}");
+    assert!(message.contains("two mailboxes"), "{message}");
+
+    let twice_addressed =
+        TWO_MAILBOXES.replace("billing@example.org\"\ndep", "SUPPORT@example.org\"\ndep");
+    let message = error(&twice_addressed);
+    assert!(
+        message.contains("`email.mailboxes[1].address`"),
+        "{message}"
+    );
+
+    let not_an_address = TWO_MAILBOXES.replace("billing@example.org\"\ndep", "billing\"\ndep");
+    let message = error(&not_an_address);
+    assert!(message.contains("is not an email address"), "{message}");
+
+    let no_host = TWO_MAILBOXES.replace("host = \"imap.example.org\"\n", "");
+    let message = error(&no_host);
+    assert!(
+        message.contains("`email.mailboxes[0].imap.host`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("helpdesk.toml"),
+        "names the file: {message}"
+    );
+
+    let odd_name = TWO_MAILBOXES.replace("name = \"billing\"", "name = \"bill ing\"");
+    assert!(error(&odd_name).contains("letters, digits"));
+
+    let unknown_key = TWO_MAILBOXES.replace("department = \"Billing\"", "departement = \"x\"");
+    assert!(error(&unknown_key).contains("departement"));
+
+    // Mail off: entries are not checked.
+    let off = twice_named.replace("enabled = true", "enabled = false");
+    assert!(load_text(&off, &[]).is_ok());
+}

@@ -96,28 +96,14 @@ impl Settings {
                 ),
             ));
         }
-        if self.email.enabled {
-            if !self.email.address.contains('@') {
-                return Err(fail(
-                    "email.address",
-                    format!("{:?} is not an email address", self.email.address),
-                ));
-            }
-            if self.email.imap.host.is_empty() {
-                return Err(fail(
-                    "email.imap.host",
-                    "is empty but email is enabled".into(),
-                ));
-            }
-            if self.email.smtp.host.is_empty() {
-                return Err(fail(
-                    "email.smtp.host",
-                    "is empty but email is enabled".into(),
-                ));
-            }
-            if self.email.imap.poll_seconds == 0 {
-                return Err(fail("email.imap.poll_seconds", "must be at least 1".into()));
-            }
+        if self.email.enabled
+            && let Err((key, message)) = super::mailboxes::check(&self.email)
+        {
+            return Err(ConfigError::Key {
+                origin: layered.origin_of(&key),
+                key,
+                message,
+            });
         }
         if self.webhooks.max_attempts == 0 {
             return Err(fail("webhooks.max_attempts", "must be at least 1".into()));

@@ -5,6 +5,7 @@ pub mod assignment;
 pub mod canned;
 pub mod rule_check;
 pub mod rules;
+pub mod signature;
 pub mod sla;
 pub mod tags;
 mod ticket;

@@ -131,6 +131,18 @@ pub struct Intake {
     /// off.
     auto_replies: Option<Arc<AutoReplies>>,
     unknown_sender_tag: UnknownSenderTag,
+    /// The mailbox this intake takes mail in from, when it serves one of several.
+    mailbox: Option<Arc<MailboxOrigin>>,
+}
+
+/// The mailbox an intake takes mail in from: new tickets remember it and start in its
+/// department.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxOrigin {
+    pub name: String,
+    pub department: Option<String>,
+    pub address: String,
+    pub display_name: Option<String>,
 }
 
 impl Intake {
@@ -142,7 +154,29 @@ impl Intake {
             committed: Arc::new(Notify::new()),
             auto_replies: None,
             unknown_sender_tag: UnknownSenderTag::default(),
+            mailbox: None,
         }
+    }
+
+    /// This intake for mail taken in from `mailbox`: its new tickets remember it and start in
+    /// its department, and automatic answers come from its address.
+    pub fn in_mailbox(mut self, mailbox: &crate::config::Mailbox) -> Intake {
+        let origin = MailboxOrigin {
+            name: mailbox.name.clone(),
+            department: mailbox.department.clone(),
+            address: mailbox.address.clone(),
+            display_name: mailbox.display_name.clone(),
+        };
+        if let Some(auto_replies) = &self.auto_replies {
+            self.auto_replies = Some(Arc::new(auto_replies.from_mailbox(&origin)));
+        }
+        self.mailbox = Some(Arc::new(origin));
+        self
+    }
+
+    /// The mailbox this intake serves, if it serves one.
+    pub fn mailbox(&self) -> Option<&MailboxOrigin> {
+        self.mailbox.as_deref()
     }
 
     /// What a message that names a ticket by its tag alone, from someone not on it, does.
@@ -154,6 +188,10 @@ impl Intake {
     /// Answers new mail tickets with an acknowledgement, and tells senders of attachments that
     /// were too large, in the intake transaction.
     pub fn with_auto_replies(mut self, auto_replies: AutoReplies) -> Intake {
+        let auto_replies = match &self.mailbox {
+            Some(origin) => auto_replies.from_mailbox(origin),
+            None => auto_replies,
+        };
         self.auto_replies = Some(Arc::new(auto_replies));
         self
     }

@@ -90,6 +90,24 @@ impl Intake {
             }
             closed => {
                 let ticket = open_ticket(tx, message, customer_id, closed, now).await?;
+                if let (ChannelKind::Email, Some(mailbox)) = (channel, self.mailbox()) {
+                    let department = mailbox.department.as_deref();
+                    let placed = store::mailboxes::place_ticket(
+                        tx,
+                        ticket.id,
+                        &mailbox.name,
+                        department,
+                        now,
+                    )
+                    .await?;
+                    if !placed && let Some(department) = department {
+                        tracing::warn!(
+                            mailbox = mailbox.name,
+                            department,
+                            "the mailbox's department does not exist; the ticket has none"
+                        );
+                    }
+                }
                 if let Some(named) = named {
                     let why = format!(
                         "the subject names #{}, but {} is not on that ticket",

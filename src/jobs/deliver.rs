@@ -75,6 +75,15 @@ impl<T: Deliver> DynDeliver for T {
 pub struct Deliverers {
     channels: HashMap<ChannelKind, Arc<dyn DynDeliver>>,
     attachments: Option<BlobStore>,
+    /// Mail senders by mailbox name, in the configured order, each with its signature.
+    mailboxes: Vec<(String, MailboxSender)>,
+}
+
+/// How mail goes out from one mailbox: its sender (From: its address) and its signature.
+#[derive(Clone)]
+pub struct MailboxSender {
+    pub deliver: Arc<dyn DynDeliver>,
+    pub signature: Option<String>,
 }
 
 impl Deliverers {
@@ -92,6 +101,31 @@ impl Deliverers {
 
     pub fn get(&self, channel: ChannelKind) -> Option<&Arc<dyn DynDeliver>> {
         self.channels.get(&channel)
+    }
+
+    /// Adds the sender of mailbox `name`; the first one added also delivers the mail of
+    /// tickets without a mailbox (unless an email deliverer was given with [`Self::with`]).
+    pub fn with_mailbox(mut self, name: &str, sender: MailboxSender) -> Deliverers {
+        self.channels
+            .entry(ChannelKind::Email)
+            .or_insert_with(|| Arc::clone(&sender.deliver));
+        self.mailboxes.push((name.to_owned(), sender));
+        self
+    }
+
+    /// Who sends the mail of a ticket that came in through `mailbox`: that mailbox's sender,
+    /// else the first mailbox's, else the email channel's without a signature.
+    pub fn mail_from(&self, mailbox: Option<&str>) -> Option<MailboxSender> {
+        mailbox
+            .and_then(|name| self.mailboxes.iter().find(|(known, _)| known == name))
+            .or(self.mailboxes.first())
+            .map(|(_, sender)| sender.clone())
+            .or_else(|| {
+                self.get(ChannelKind::Email).map(|deliver| MailboxSender {
+                    deliver: Arc::clone(deliver),
+                    signature: None,
+                })
+            })
     }
 
     /// The channels this process delivers on, in a fixed order.
@@ -154,6 +188,20 @@ fn outbound_message(pending: &PendingDelivery, recipient: &Identity) -> Outbound
     }
 }
 
+/// Appends the agent's signature (replies only) and then the mailbox's to a mail.
+fn sign(message: &mut OutboundMessage, pending: &PendingDelivery, mailbox: Option<&str>) {
+    let agent = if pending.automatic {
+        None
+    } else {
+        pending.agent_signature.as_deref()
+    };
+    let signatures: Vec<&str> = agent.into_iter().chain(mailbox).collect();
+    let (text, html) =
+        crate::domain::signature::append(&message.text, message.html.as_deref(), &signatures);
+    message.text = text;
+    message.html = html;
+}
+
 /// How long a reply waits before it is offered again when this process does not run its
 /// channel but another running instance does (it is not counted as an attempt).
 const HAND_OVER_AFTER: Duration = Duration::seconds(2);
@@ -185,16 +233,27 @@ pub async fn deliver_message(
     if pending.status != "pending" {
         return Ok(DeliveryOutcome::NothingToDo);
     }
-    let attempt = match (&pending.recipient, deliverers.get(pending.channel)) {
+    // Mail goes out from the ticket's mailbox, signed; chat goes out as written.
+    let sender = match pending.channel {
+        ChannelKind::Email => deliverers.mail_from(pending.mailbox.as_deref()),
+        other => deliverers.get(other).map(|deliver| MailboxSender {
+            deliver: Arc::clone(deliver),
+            signature: None,
+        }),
+    };
+    let attempt = match (&pending.recipient, sender) {
         (Err(why), _) => Attempt::Made(Err(DeliveryError::Permanent(why.clone()))),
         (Ok(_), None) => Attempt::NoChannelHere,
-        (Ok(recipient), Some(channel)) => {
+        (Ok(recipient), Some(sender)) => {
             Attempt::Made(match attached_files(store, deliverers, message_id).await? {
                 Err(error) => Err(error),
                 Ok(files) => {
                     let mut message = outbound_message(&pending, recipient);
                     message.attachments = files;
-                    channel.deliver_boxed(&message).await
+                    if pending.channel == ChannelKind::Email {
+                        sign(&mut message, &pending, sender.signature.as_deref());
+                    }
+                    sender.deliver.deliver_boxed(&message).await
                 }
             })
         }

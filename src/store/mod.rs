@@ -25,6 +25,7 @@ pub mod health;
 pub mod history;
 pub mod instances;
 pub mod jobs;
+pub mod mailboxes;
 pub mod manage;
 pub mod outbound;
 pub mod outbox;

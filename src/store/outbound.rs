@@ -212,6 +212,10 @@ pub struct PendingDelivery {
     pub attempts: i64,
     pub status: String,
     pub thread: ThreadHints,
+    /// The mailbox the ticket came in through, which mail replies go out from.
+    pub mailbox: Option<String>,
+    /// The writing agent's signature, for a reply by mail.
+    pub agent_signature: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -229,6 +233,8 @@ struct PendingRow {
     address: Option<String>,
     display_name: Option<String>,
     conversation: Option<String>,
+    mailbox: Option<String>,
+    agent_signature: Option<String>,
 }
 
 /// The reply with id `message_id` and where it goes: the customer's identity on the ticket's
@@ -238,10 +244,11 @@ pub async fn pending_delivery(store: &Store, message_id: i64) -> Result<Option<P
         "SELECT t.id AS ticket_id, t.number, t.channel, t.subject, m.body_text, m.body_html,
                 m.kind, m.external_id,
                 m.delivery_attempts, m.delivery_status, ci.address, ci.display_name,
-                t.conversation
+                t.conversation, t.mailbox, a.signature AS agent_signature
          FROM messages m JOIN tickets t ON t.id = m.ticket_id
          LEFT JOIN customer_identities ci
                 ON ci.customer_id = t.customer_id AND ci.channel = t.channel
+         LEFT JOIN agents a ON a.id = m.author_agent_id
          WHERE m.id = $1 AND m.direction = 'outbound'
          ORDER BY ci.id LIMIT 1",
     )
@@ -307,6 +314,8 @@ pub async fn pending_delivery(store: &Store, message_id: i64) -> Result<Option<P
             conversation: row.conversation,
             reply_to: last_inbound,
         },
+        mailbox: row.mailbox,
+        agent_signature: row.agent_signature,
     }))
 }
 

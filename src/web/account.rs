@@ -30,6 +30,9 @@ struct AccountPage {
     zones: Vec<super::tickets::Choice>,
     zone_error: Option<String>,
     zone_saved: bool,
+    /// The person's signature for replies by mail ("" for none).
+    signature: String,
+    signature_saved: bool,
 }
 
 /// What the page says besides the password form.
@@ -39,6 +42,7 @@ struct Notes {
     changed: bool,
     zone_error: Option<String>,
     zone_saved: bool,
+    signature_saved: bool,
 }
 
 async fn account_page(
@@ -61,7 +65,11 @@ async fn page_with(state: &AppState, viewer: &Viewer, notes: Notes) -> WebResult
         changed,
         zone_error,
         zone_saved,
+        signature_saved,
     } = notes;
+    let signature = crate::store::mailboxes::agent_signature(&state.store, viewer.id())
+        .await?
+        .unwrap_or_default();
     let me = agents::list_agents(&state.store)
         .await?
         .into_iter()
@@ -81,6 +89,8 @@ async fn page_with(state: &AppState, viewer: &Viewer, notes: Notes) -> WebResult
         ),
         zone_saved: zone_saved && zone_error.is_none(),
         zone_error,
+        signature,
+        signature_saved,
     };
     let status = match (&page.error, &page.zone_error) {
         (None, None) => StatusCode::OK,
@@ -94,6 +104,7 @@ async fn page_with(state: &AppState, viewer: &Viewer, notes: Notes) -> WebResult
 pub struct AccountQuery {
     changed: bool,
     zone_saved: bool,
+    signature_saved: bool,
 }
 
 pub async fn page(
@@ -104,6 +115,7 @@ pub async fn page(
     let notes = Notes {
         changed: query.changed,
         zone_saved: query.zone_saved,
+        signature_saved: query.signature_saved,
         ..Notes::default()
     };
     page_with(&state, &viewer, notes).await

@@ -35,6 +35,7 @@ mod metrics;
 mod pages;
 pub mod presence;
 pub(crate) mod rule_editor;
+mod signatures;
 mod tags;
 mod tickets;
 mod upload;
@@ -66,6 +67,8 @@ pub struct WebConfig {
     pub trust_forwarded_for: bool,
     /// Where new agents go when no department is chosen (`workflow.default_department`).
     pub default_department: Option<String>,
+    /// The mailboxes this instance reads, for the channels page and API.
+    pub mailboxes: Vec<crate::channels::mailboxes::MailboxSummary>,
 }
 
 impl WebConfig {
@@ -86,6 +89,7 @@ impl WebConfig {
             },
             trust_forwarded_for: settings.web.trust_forwarded_for,
             default_department: settings.workflow.default_department().map(str::to_owned),
+            mailboxes: crate::channels::mailboxes::summaries(settings),
         }
     }
 }
@@ -240,6 +244,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/account/signature", post(signatures::change_own))
+        .route(
+            "/admin/agents/{id}/signature",
+            post(signatures::change_agent),
+        )
         .merge(api::router(upload_limit))
         .fallback(pages::not_found)
         .layer(axum::middleware::map_response(security_headers))

@@ -27,6 +27,8 @@ use helpdesk_email::imap::{ImapSettings, ImapTls, Uid};
 
 pub const USER: &str = "helpdesk";
 pub const PASSWORD: &str = "test-password";
+/// A second user with a mailbox of its own (same password), for tests of several mailboxes.
+pub const SECOND_USER: &str = "billing";
 /// The non-root user that owns the mail when the tests run as root.
 const ROOT_MAIL_USER: &str = "helpdesk-test";
 
@@ -100,11 +102,16 @@ impl Dovecot {
 
     /// Intake settings for this server: plain IMAP, the test user's INBOX, IDLE on.
     pub fn settings(&self) -> ImapSettings {
+        self.settings_of(USER)
+    }
+
+    /// [`settings`](Self::settings) for another user ([`SECOND_USER`]).
+    pub fn settings_of(&self, user: &str) -> ImapSettings {
         ImapSettings {
             host: "127.0.0.1".into(),
             port: self.port,
             tls: ImapTls::None,
-            username: USER.into(),
+            username: user.into(),
             password: PASSWORD.into(),
             mailbox: "INBOX".into(),
             idle: true,
@@ -182,6 +189,10 @@ impl Dovecot {
     }
 
     async fn session(&self) -> async_imap::Session<tokio::net::TcpStream> {
+        self.session_as(USER).await
+    }
+
+    async fn session_as(&self, user: &str) -> async_imap::Session<tokio::net::TcpStream> {
         let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))
             .await
             .expect("connect to Dovecot");
@@ -192,7 +203,7 @@ impl Dovecot {
             .expect("greeting")
             .expect("greeting");
         client
-            .login(USER, PASSWORD)
+            .login(user, PASSWORD)
             .await
             .map_err(|(e, _)| e)
             .expect("login to Dovecot")
@@ -206,6 +217,31 @@ impl Dovecot {
             .await
             .expect("APPEND");
         session.logout().await.ok();
+    }
+
+    /// Puts a message into `user`'s INBOX with IMAP APPEND.
+    pub async fn append_to(&self, user: &str, raw: &[u8]) {
+        let mut session = self.session_as(user).await;
+        session
+            .append("INBOX", None, None, raw)
+            .await
+            .expect("APPEND");
+        session.logout().await.ok();
+    }
+
+    /// UIDs of the messages flagged `\Seen` in `user`'s INBOX, ascending.
+    pub async fn seen_of(&self, user: &str) -> Vec<Uid> {
+        let mut session = self.session_as(user).await;
+        session.examine("INBOX").await.expect("EXAMINE");
+        let mut uids: Vec<Uid> = session
+            .uid_search("SEEN")
+            .await
+            .expect("UID SEARCH")
+            .into_iter()
+            .collect();
+        session.logout().await.ok();
+        uids.sort_unstable();
+        uids
     }
 
     /// Puts many messages into the INBOX over one session; returns how many the server took
@@ -422,7 +458,7 @@ service stats {{
     fs::write(dir.join("dovecot.conf"), conf).expect("write dovecot.conf");
     fs::write(
         dir.join("passwd"),
-        format!("{USER}:{{PLAIN}}{PASSWORD}::::::\n"),
+        format!("{USER}:{{PLAIN}}{PASSWORD}::::::\n{SECOND_USER}:{{PLAIN}}{PASSWORD}::::::\n"),
     )
     .expect("write passwd");
     fs::create_dir(dir.join("home")).expect("create home");

@@ -23,6 +23,7 @@ mod canned;
 mod customers;
 mod daily_tools;
 mod idempotency;
+mod mailboxes;
 mod reply_files;
 mod rules;
 mod service;

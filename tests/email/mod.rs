@@ -9,3 +9,5 @@ mod imap;
 mod mailbox;
 // Agents' replies through a real SMTP conversation, threaded back.
 mod smtp;
+// Several mailboxes: departments, From addresses, signatures, one server down, mail to two.
+mod mailboxes;

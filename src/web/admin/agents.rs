@@ -28,6 +28,8 @@ struct AgentRow {
     telegram: String,
     discord: String,
     identity_error: Option<String>,
+    /// Their signature for replies by mail ("" for none).
+    signature: String,
 }
 
 /// Chat ids an admin typed for an agent that were refused: shown again with the reason.
@@ -119,6 +121,7 @@ async fn agents_page_with(
     .fetch_all(pool)
     .await)
     .map_err(StoreError::from)?;
+    let signatures = crate::store::mailboxes::agent_signatures(&state.store).await?;
     let rows = agents::list_agents(&state.store)
         .await?
         .into_iter()
@@ -136,6 +139,11 @@ async fn agents_page_with(
                     |refused| refused.discord.clone(),
                 ),
                 identity_error: refused.map(|refused| refused.error.clone()),
+                signature: signatures
+                    .iter()
+                    .find(|(id, _)| *id == agent.id)
+                    .map(|(_, signature)| signature.clone())
+                    .unwrap_or_default(),
                 roles: role_choices(&agent.role),
                 departments: departments
                     .iter()

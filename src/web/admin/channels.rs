@@ -24,11 +24,38 @@ struct ChannelRow {
     last_intake_error: Option<String>,
 }
 
+/// A mailbox with its IMAP connection's last report.
+pub(crate) struct MailboxRow {
+    pub(crate) mailbox: crate::channels::mailboxes::MailboxSummary,
+    pub(crate) health: Option<crate::store::health::ChannelHealth>,
+}
+
+/// The mailboxes of `config`, each with its row of `health`.
+pub(crate) fn mailbox_rows(
+    mailboxes: &[crate::channels::mailboxes::MailboxSummary],
+    health: &[crate::store::health::ChannelHealth],
+) -> Vec<MailboxRow> {
+    mailboxes
+        .iter()
+        .map(|mailbox| MailboxRow {
+            health: health
+                .iter()
+                .find(|row| {
+                    row.channel == ChannelKind::Email.as_str() && row.name == mailbox.health_name
+                })
+                .cloned(),
+            mailbox: mailbox.clone(),
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "web/channels.html")]
 struct ChannelsPage {
     nav: Option<Nav>,
     channels: Vec<ChannelRow>,
+    /// This instance's mailboxes (`[email]`).
+    mailboxes: Vec<MailboxRow>,
     /// Every running instance, with its channels.
     instances: Vec<crate::store::instances::Instance>,
 }
@@ -94,6 +121,7 @@ pub async fn channels(State(state): State<AppState>, viewer: Viewer) -> WebResul
     }
     render(&ChannelsPage {
         nav: Nav::of(&viewer, "channels"),
+        mailboxes: mailbox_rows(&config.mailboxes, &health),
         channels: rows,
         instances: running,
     })

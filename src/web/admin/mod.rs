@@ -12,6 +12,7 @@ pub use agents::{
     update_chat_ids,
 };
 pub use channels::channels;
+pub(crate) use channels::mailbox_rows;
 pub use departments::{create_department, departments, update_department};
 pub use jobs::{jobs, retry_job};
 

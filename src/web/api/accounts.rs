@@ -307,3 +307,51 @@ pub async fn set_own_time_zone(
         })?;
     Ok(Json(agent(&state, caller.id()).await?))
 }
+
+/// A person's signature for their replies by mail.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureInput {
+    /// Appended below "-- " to the person's replies that go out by mail (never on chat), above
+    /// the mailbox's signature; null or blank clears it. At most 2000 characters are kept.
+    #[schema(example = "Ada Lovelace\nSecond-level support")]
+    pub signature: Option<String>,
+}
+
+/// The token's agent's signature for replies by mail.
+#[utoipa::path(
+    get, path = "/account/signature", tag = "agents",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The signature; null when none is set", body = SignatureInput),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn own_signature(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<SignatureInput>> {
+    let signature = crate::store::mailboxes::agent_signature(&state.store, caller.id()).await?;
+    Ok(Json(SignatureInput { signature }))
+}
+
+/// Sets the signature appended to the token's agent's replies by mail.
+#[utoipa::path(
+    put, path = "/account/signature", tag = "agents",
+    request_body = SignatureInput,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Set; the signature as kept", body = SignatureInput),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn set_own_signature(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<SignatureInput>,
+) -> ApiResult<Json<SignatureInput>> {
+    let text = input.signature.unwrap_or_default();
+    crate::store::mailboxes::set_agent_signature(&state.store, caller.id(), &text).await?;
+    own_signature(State(state), caller).await
+}

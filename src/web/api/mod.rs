@@ -19,6 +19,7 @@ mod accounts;
 mod admin;
 mod caller;
 mod canned;
+mod channels;
 mod directory;
 pub mod model;
 pub mod problem;
@@ -49,6 +50,7 @@ pub use problem::{ApiError, Problem};
         (name = "jobs", description = "The job queue (admins)"),
         (name = "webhooks", description = "Ticket events posted to other systems (admins)"),
         (name = "tokens", description = "API tokens (admins)"),
+        (name = "channels", description = "Channel connections and mailboxes (admins)"),
     )
 )]
 struct ApiDoc;
@@ -102,6 +104,11 @@ fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::delete))
         .routes(routes!(webhooks::deliveries))
+        .routes(routes!(channels::list))
+        .routes(routes!(
+            accounts::own_signature,
+            accounts::set_own_signature
+        ))
 }
 
 /// The OpenAPI description of the API, as served.
