@@ -4,6 +4,7 @@
 
 mod agents;
 mod channels;
+mod department_sla;
 mod departments;
 mod jobs;
 
@@ -12,6 +13,9 @@ pub use agents::{
     update_chat_ids,
 };
 pub use channels::channels;
+pub use department_sla::{
+    department_sla, import_holidays, save_calendar, save_holiday, save_policy,
+};
 pub use departments::{create_department, departments, update_department};
 pub use jobs::{jobs, retry_job};
 

@@ -17,6 +17,7 @@ use super::AppState;
 
 mod accounts;
 mod admin;
+mod calendars;
 mod caller;
 mod canned;
 mod directory;
@@ -102,6 +103,13 @@ fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::delete))
         .routes(routes!(webhooks::deliveries))
+        .routes(routes!(
+            calendars::get_calendar,
+            calendars::put_calendar,
+            calendars::delete_calendar
+        ))
+        .routes(routes!(calendars::import_holidays))
+        .routes(routes!(calendars::get_policy, calendars::put_policy))
 }
 
 /// The OpenAPI description of the API, as served.
