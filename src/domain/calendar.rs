@@ -277,7 +277,12 @@ impl Clock<'_> {
 
     /// The instant at which `seconds` of running time have passed after `start`; `None` when
     /// the calendar has no business hours within years.
-    pub fn add(&self, start: DateTime<Utc>, seconds: i64, pauses: &[Pause]) -> Option<DateTime<Utc>> {
+    pub fn add(
+        &self,
+        start: DateTime<Utc>,
+        seconds: i64,
+        pauses: &[Pause],
+    ) -> Option<DateTime<Utc>> {
         if seconds <= 0 {
             return Some(start);
         }

@@ -177,13 +177,17 @@ pub fn parse(text: &str) -> Result<Imported, IcsError> {
     for line in &lines {
         let Some(prop) = property(line) else { continue };
         let value = prop.value.trim();
-        match (prop.name.as_str(), event.as_mut()) {
-            ("BEGIN", None) if value.eq_ignore_ascii_case("VEVENT") => {
+        let Some(current) = event.as_mut() else {
+            if prop.name == "BEGIN" && value.eq_ignore_ascii_case("VEVENT") {
                 event = Some(Event::default());
             }
-            ("BEGIN", Some(_)) => nested += 1,
-            ("END", Some(_)) if nested > 0 => nested -= 1,
-            ("END", Some(_)) if value.eq_ignore_ascii_case("VEVENT") => {
+            continue;
+        };
+        match prop.name.as_str() {
+            "BEGIN" => nested += 1,
+            "END" if nested > 0 => nested -= 1,
+            _ if nested > 0 => {}
+            "END" if value.eq_ignore_ascii_case("VEVENT") => {
                 if let Some(done) = event.take() {
                     match holidays_of(&done) {
                         Some(days) => found.extend(days),
@@ -192,16 +196,15 @@ pub fn parse(text: &str) -> Result<Imported, IcsError> {
                     }
                 }
             }
-            (_, Some(_)) if nested > 0 => {}
-            ("DTSTART", Some(event)) => {
-                event.start = date_of(&prop);
-                event.timed = event.start.is_none();
+            "DTSTART" => {
+                current.start = date_of(&prop);
+                current.timed = current.start.is_none();
             }
-            ("DTEND", Some(event)) => event.end = date_of(&prop),
-            ("DURATION", Some(event)) => event.days = duration_days(value),
-            ("SUMMARY", Some(event)) => event.summary = Some(unescape(prop.value)),
-            ("RRULE", Some(event)) => event.rrule = Some(value.to_owned()),
-            ("STATUS", Some(event)) => event.cancelled = value.eq_ignore_ascii_case("CANCELLED"),
+            "DTEND" => current.end = date_of(&prop),
+            "DURATION" => current.days = duration_days(value),
+            "SUMMARY" => current.summary = Some(unescape(prop.value)),
+            "RRULE" => current.rrule = Some(value.to_owned()),
+            "STATUS" => current.cancelled = value.eq_ignore_ascii_case("CANCELLED"),
             _ => {}
         }
     }
@@ -289,7 +292,11 @@ mod tests {
         assert_eq!(labour, ["2026-05-01", "2027-05-01", "2028-05-01"]);
         // The team meeting at 10:00 is no holiday; the alarm's text is no event.
         assert_eq!(imported.skipped, 1);
-        assert!(!names.iter().any(|(_, n)| n.contains("Meeting") || n.contains("Reminder")));
+        assert!(
+            !names
+                .iter()
+                .any(|(_, n)| n.contains("Meeting") || n.contains("Reminder"))
+        );
         // One per date, in order.
         let dates: Vec<NaiveDate> = imported.holidays.iter().map(|h| h.date).collect();
         let mut sorted = dates.clone();

@@ -65,7 +65,9 @@ impl Timeline {
         // Resolving or closing ends what is still open: nothing is owed on a finished ticket.
         if let Some(ended) = self.resolved_at.or(self.closed_at) {
             for instance in &mut found {
-                instance.met_at.get_or_insert(ended.max(instance.started_at));
+                instance
+                    .met_at
+                    .get_or_insert(ended.max(instance.started_at));
             }
         }
         found.sort_by_key(|instance| (instance.started_at, instance.target));
@@ -177,7 +179,11 @@ mod tests {
         assert_eq!(
             summary,
             vec![
-                (Target::FirstResponse, created, Some(at("2026-11-30T10:00:00Z"))),
+                (
+                    Target::FirstResponse,
+                    created,
+                    Some(at("2026-11-30T10:00:00Z"))
+                ),
                 (Target::Resolution, created, None),
                 (
                     Target::NextResponse,
@@ -225,7 +231,14 @@ mod tests {
         assert_eq!(paused.due_at, at("2026-11-30T13:30:00Z"));
         // Resumed at 16:00: one hour ran before, one after, two remain: Tuesday 11:00 Berlin.
         timeline.pending = vec![(at("2026-11-30T09:00:00Z"), Some(at("2026-11-30T15:00:00Z")))];
-        let resumed = standing(clock, &timeline, &instance, 240, 800, at("2026-11-30T15:30:00Z"));
+        let resumed = standing(
+            clock,
+            &timeline,
+            &instance,
+            240,
+            800,
+            at("2026-11-30T15:30:00Z"),
+        );
         assert_eq!(resumed.paused_since, None);
         assert_eq!(resumed.paused_seconds, 6 * 3600);
         assert_eq!(resumed.due_at, at("2026-12-01T10:00:00Z"));
@@ -239,7 +252,11 @@ mod tests {
         let customer = at("2026-11-30T12:00:00Z");
         let timeline = Timeline {
             created_at: created,
-            messages: vec![(created, true), (at("2026-11-30T09:00:00Z"), false), (customer, true)],
+            messages: vec![
+                (created, true),
+                (at("2026-11-30T09:00:00Z"), false),
+                (customer, true),
+            ],
             pending: vec![(at("2026-11-30T10:00:00Z"), Some(customer))],
             ..Timeline::default()
         };

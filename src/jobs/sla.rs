@@ -10,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Job, JobBatch, JobContext, JobError};
-pub use crate::domain::sla::Target;
 use crate::domain::sla::SlaTargets;
+pub use crate::domain::sla::Target;
 use crate::domain::{Priority, Status};
 use crate::store::jobs::About;
 use crate::store::tickets::{Actor, change_status};

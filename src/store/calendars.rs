@@ -127,14 +127,16 @@ pub async fn set_calendar(
     .bind(hours)
     .bind(now)
     .execute(&mut *conn)
-    .await)?;
+    .await
+    .map(|done| done.rows_affected()))?;
     if let Some(holidays) = holidays {
         on_tx!(&mut tx, conn => sqlx::query(
             "DELETE FROM department_holidays WHERE department_id = $1",
         )
         .bind(department_id)
         .execute(&mut *conn)
-        .await)?;
+        .await
+        .map(|done| done.rows_affected()))?;
         put_holidays(&mut tx, department_id, holidays).await?;
     }
     tx.commit().await
@@ -160,7 +162,8 @@ async fn put_holidays(tx: &mut Tx, department_id: i64, holidays: &[Holiday]) -> 
         .bind(holiday.date)
         .bind(if name.is_empty() { "Holiday" } else { name })
         .execute(&mut *conn)
-        .await)?;
+        .await
+        .map(|done| done.rows_affected()))?;
         added += u64::from(existed.is_none());
     }
     Ok(added)
@@ -176,7 +179,8 @@ pub async fn delete_calendar(store: &Store, department_id: i64) -> Result<()> {
         on_tx!(&mut tx, conn => sqlx::query(sql)
             .bind(department_id)
             .execute(&mut *conn)
-            .await)?;
+            .await
+            .map(|done| done.rows_affected()))?;
     }
     tx.commit().await
 }
@@ -210,8 +214,9 @@ pub async fn delete_holiday(store: &Store, department_id: i64, date: NaiveDate) 
     .bind(department_id)
     .bind(date)
     .execute(&mut *conn)
-    .await);
-    Ok(done.rows_affected() > 0)
+    .await
+    .map(|done| done.rows_affected()));
+    Ok(done > 0)
 }
 
 /// A department's own targets, inside `tx`.
@@ -223,9 +228,11 @@ pub async fn policy_in(tx: &mut Tx, department_id: i64) -> Result<PolicyOverride
     .fetch_all(&mut *conn)
     .await)?;
     rows.into_iter()
-        .map(|(target, priority, minutes)| {
-            Ok(((target.parse::<Target>()?, priority.parse::<Priority>()?), minutes))
-        })
+        .map(
+            |(target, priority, minutes)| -> Result<((Target, Priority), i64)> {
+                Ok(((target.parse()?, priority.parse()?), minutes))
+            },
+        )
         .collect()
 }
 
@@ -239,9 +246,11 @@ pub async fn policy(store: &Store, department_id: i64) -> Result<PolicyOverrides
     .await)?;
     found
         .into_iter()
-        .map(|(target, priority, minutes)| {
-            Ok(((target.parse::<Target>()?, priority.parse::<Priority>()?), minutes))
-        })
+        .map(
+            |(target, priority, minutes)| -> Result<((Target, Priority), i64)> {
+                Ok(((target.parse()?, priority.parse()?), minutes))
+            },
+        )
         .collect()
 }
 
@@ -264,7 +273,8 @@ pub async fn set_policy(
     )
     .bind(department_id)
     .execute(&mut *conn)
-    .await)?;
+    .await
+    .map(|done| done.rows_affected()))?;
     for ((target, priority), minutes) in overrides {
         on_tx!(&mut tx, conn => sqlx::query(
             "INSERT INTO department_sla_policies (department_id, target, priority, minutes)
@@ -275,7 +285,8 @@ pub async fn set_policy(
         .bind(priority.as_str())
         .bind(minutes)
         .execute(&mut *conn)
-        .await)?;
+        .await
+        .map(|done| done.rows_affected()))?;
     }
     tx.commit().await
 }

@@ -209,7 +209,8 @@ pub async fn update_target(tx: &mut Tx, row: &TargetRow) -> Result<()> {
     .bind(row.paused_seconds)
     .bind(row.id)
     .execute(&mut *conn)
-    .await)?;
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
@@ -237,7 +238,8 @@ pub async fn set_standing(tx: &mut Tx, ticket_id: i64, standing: &TicketStanding
     .bind(standing.breached_at)
     .bind(ticket_id)
     .execute(&mut *conn)
-    .await)?;
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }
 

@@ -15,7 +15,8 @@ fn berlin(hours: &str, holidays: &[&str]) -> Calendar {
     }
 }
 
-const OFFICE: &str = "mon 09:00-17:00\ntue 09:00-17:00\nwed 09:00-17:00\nthu 09:00-17:00\nfri 09:00-17:00";
+const OFFICE: &str =
+    "mon 09:00-17:00\ntue 09:00-17:00\nwed 09:00-17:00\nthu 09:00-17:00\nfri 09:00-17:00";
 const ALWAYS: &str = "mon 00:00-24:00\ntue 00:00-24:00\nwed 00:00-24:00\nthu 00:00-24:00\nfri 00:00-24:00\nsat 00:00-24:00\nsun 00:00-24:00";
 
 #[test]
@@ -86,7 +87,11 @@ fn spring_forward_shortens_the_night_and_moves_the_office_hour() {
     assert_eq!(clock.minutes_between(sunday, monday), 120);
     let gap = berlin("sun 02:30-05:00", &[]);
     let clock = Clock::Business(&gap);
-    assert_eq!(clock.minutes_between(sunday, monday), 120, "03:00-05:00 CEST");
+    assert_eq!(
+        clock.minutes_between(sunday, monday),
+        120,
+        "03:00-05:00 CEST"
+    );
 }
 
 #[test]
@@ -118,7 +123,10 @@ fn fall_back_lengthens_the_night() {
 fn pauses_stop_the_clock_only_in_running_time() {
     let start = at("2026-11-30T08:00:00Z");
     let wall = Clock::WallClock;
-    assert_eq!(wall.add_minutes(start, 90), Some(start + Duration::minutes(90)));
+    assert_eq!(
+        wall.add_minutes(start, 90),
+        Some(start + Duration::minutes(90))
+    );
     let pause = (start + Duration::minutes(10), start + Duration::minutes(40));
     assert_eq!(
         wall.add(start, 90 * 60, &[pause]),
@@ -148,8 +156,12 @@ fn pauses_stop_the_clock_only_in_running_time() {
 
 #[test]
 fn weekly_hours_are_read_and_checked() {
-    let hours = WeeklyHours::parse_text("Monday: 09:00-12:00, 13:00-17:00\nsat 10:00-24:00").expect("hours");
-    assert_eq!(hours.to_text(), "mon 09:00-12:00 13:00-17:00\nsat 10:00-24:00");
+    let hours = WeeklyHours::parse_text("Monday: 09:00-12:00, 13:00-17:00\nsat 10:00-24:00")
+        .expect("hours");
+    assert_eq!(
+        hours.to_text(),
+        "mon 09:00-12:00 13:00-17:00\nsat 10:00-24:00"
+    );
     assert_eq!(WeeklyHours::from_map(&hours.to_map()), Ok(hours));
     assert!(matches!(
         WeeklyHours::parse_text("mon 09:00-12:00 11:00-13:00"),

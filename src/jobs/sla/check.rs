@@ -156,7 +156,11 @@ fn merged_row(
 
 /// When the target needs its next check: its warning, then its due time; none once met,
 /// breached or while paused (the change that resumes it checks again).
-fn next_check(row: &TargetRow, warn_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+fn next_check(
+    row: &TargetRow,
+    warn_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     if row.met_at.is_some() || row.breached_at.is_some() || row.paused_since.is_some() {
         None
     } else if row.warned_at.is_none() && warn_at < row.due_at {

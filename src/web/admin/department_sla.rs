@@ -12,9 +12,9 @@ use crate::domain::calendar::WeeklyHours;
 use crate::domain::ics::{self, Holiday};
 use crate::domain::sla::{PolicyOverrides, Target};
 use crate::domain::zone::{parse_zone, zone_names};
+use crate::store::StoreError;
 use crate::store::agents;
 use crate::store::calendars;
-use crate::store::StoreError;
 use crate::web::AppState;
 use crate::web::auth::{Posted, PostedFiles, Viewer};
 use crate::web::error::{WebError, WebResult};
@@ -51,7 +51,8 @@ struct DepartmentSlaPage {
     error: Option<String>,
 }
 
-const DEFAULT_HOURS: &str = "mon 09:00-17:00\ntue 09:00-17:00\nwed 09:00-17:00\nthu 09:00-17:00\nfri 09:00-17:00";
+const DEFAULT_HOURS: &str =
+    "mon 09:00-17:00\ntue 09:00-17:00\nwed 09:00-17:00\nthu 09:00-17:00\nfri 09:00-17:00";
 
 async fn page(
     state: &AppState,

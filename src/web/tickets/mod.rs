@@ -583,7 +583,7 @@ pub(super) async fn ticket_page(
     } else {
         StatusCode::OK
     };
-    let sla = crate::store::sla::targets(&state.store, facts.id).await?;
+    let sla = crate::store::sla::targets(&state.store, facts.id.get()).await?;
     let mut page = render(&TicketPage {
         nav: Nav::of(viewer, "tickets"),
         csrf: viewer.csrf().to_owned(),
