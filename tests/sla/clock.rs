@@ -23,22 +23,18 @@ async fn created_at(db: &TestStore, ticket_id: i64, at: DateTime<Utc>) {
     ];
     for sql in statements {
         match &db.store {
-            store::Store::Sqlite { writer, .. } => {
-                sqlx::query(sql)
-                    .bind(at)
-                    .bind(ticket_id)
-                    .execute(writer)
-                    .await
-                    .map(|_| ())
-            }
-            store::Store::Postgres { pool } => {
-                sqlx::query(sql)
-                    .bind(at)
-                    .bind(ticket_id)
-                    .execute(pool)
-                    .await
-                    .map(|_| ())
-            }
+            store::Store::Sqlite { writer, .. } => sqlx::query(sql)
+                .bind(at)
+                .bind(ticket_id)
+                .execute(writer)
+                .await
+                .map(|_| ()),
+            store::Store::Postgres { pool } => sqlx::query(sql)
+                .bind(at)
+                .bind(ticket_id)
+                .execute(pool)
+                .await
+                .map(|_| ()),
         }
         .expect("moved back in time");
     }
