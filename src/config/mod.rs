@@ -88,6 +88,9 @@ pub struct IntakeSettings {
 pub struct SlaSettings {
     pub first_response_minutes: MinutesByPriority,
     pub resolution_minutes: MinutesByPriority,
+    pub next_response_minutes: MinutesByPriority,
+    /// The share of a target's time after which its warning goes out (0.8 = 80 %).
+    pub warning_share: f64,
 }
 
 impl SlaSettings {
@@ -95,6 +98,9 @@ impl SlaSettings {
         SlaTargets {
             first_response: self.first_response_minutes,
             resolution: self.resolution_minutes,
+            next_response: self.next_response_minutes,
+            // Validated to lie in (0, 1) when the settings were loaded.
+            warning_permille: (self.warning_share.clamp(0.0, 1.0) * 1000.0).round() as u32,
         }
     }
 }

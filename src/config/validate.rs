@@ -50,6 +50,7 @@ impl Settings {
                 self.sla.first_response_minutes,
             ),
             ("sla.resolution_minutes", self.sla.resolution_minutes),
+            ("sla.next_response_minutes", self.sla.next_response_minutes),
         ] {
             if [minutes.low, minutes.normal, minutes.high, minutes.urgent]
                 .iter()
@@ -57,6 +58,15 @@ impl Settings {
             {
                 return Err(fail(key, "every target must be at least 1 minute".into()));
             }
+        }
+        if !(self.sla.warning_share > 0.0 && self.sla.warning_share < 1.0) {
+            return Err(fail(
+                "sla.warning_share",
+                format!(
+                    "{} must be above 0 and below 1 (0.8 warns when 80 % of a target's time has passed)",
+                    self.sla.warning_share
+                ),
+            ));
         }
         if let Err(message) = self.workflow.business_hours() {
             let key = if message.contains("day") {

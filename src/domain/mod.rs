@@ -2,11 +2,14 @@
 
 mod agent;
 pub mod assignment;
+pub mod calendar;
 pub mod canned;
+pub mod ics;
 pub mod rule_check;
 pub mod rules;
 pub mod signature;
 pub mod sla;
+pub mod sla_clock;
 pub mod tags;
 mod ticket;
 pub mod zone;

@@ -1,8 +1,34 @@
 //! Service-level targets: when a ticket's first response and resolution are due.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 
-use super::Priority;
+use super::{Priority, named_enum};
+
+named_enum!(
+    /// The kinds of target a ticket has: a first response and a resolution once, a next
+    /// response each time the customer writes after our answer.
+    Target, "SLA target" {
+        FirstResponse = "first_response",
+        NextResponse = "next_response",
+        Resolution = "resolution",
+    }
+);
+
+impl Target {
+    /// As people read it: "first response".
+    pub fn label(self) -> &'static str {
+        match self {
+            Target::FirstResponse => "first response",
+            Target::NextResponse => "next response",
+            Target::Resolution => "resolution",
+        }
+    }
+}
+
+/// A department's own targets, in minutes, by kind and priority; the rest come from [sla].
+pub type PolicyOverrides = BTreeMap<(Target, Priority), i64>;
 
 /// Targets per priority, in minutes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -29,6 +55,9 @@ impl MinutesByPriority {
 pub struct SlaTargets {
     pub first_response: MinutesByPriority,
     pub resolution: MinutesByPriority,
+    pub next_response: MinutesByPriority,
+    /// The share of a target's time after which the warning goes out, in thousandths.
+    pub warning_permille: u32,
 }
 
 /// When a ticket's targets fall due; `None` once met.
@@ -39,6 +68,29 @@ pub struct Due {
 }
 
 impl SlaTargets {
+    /// The default minutes of a kind of target at a priority.
+    pub fn minutes(&self, target: Target, priority: Priority) -> i64 {
+        let by = match target {
+            Target::FirstResponse => self.first_response,
+            Target::NextResponse => self.next_response,
+            Target::Resolution => self.resolution,
+        };
+        by.get(priority).num_minutes()
+    }
+
+    /// The minutes of a kind of target at a priority, a department's own where it has one.
+    pub fn minutes_with(
+        &self,
+        overrides: &PolicyOverrides,
+        target: Target,
+        priority: Priority,
+    ) -> i64 {
+        overrides
+            .get(&(target, priority))
+            .copied()
+            .unwrap_or_else(|| self.minutes(target, priority))
+    }
+
     pub fn due(
         &self,
         created_at: DateTime<Utc>,
@@ -87,6 +139,19 @@ pub struct NextDue {
     pub state: DueState,
 }
 
+impl DueState {
+    /// How a target due at `at` stands at `now`: overdue, due within `soon`, or on time.
+    pub fn at(at: DateTime<Utc>, now: DateTime<Utc>, soon: Duration) -> DueState {
+        if at <= now {
+            DueState::Overdue
+        } else if at <= now + soon {
+            DueState::DueSoon
+        } else {
+            DueState::OnTime
+        }
+    }
+}
+
 impl Due {
     /// The earliest open target, and whether at `now` it is overdue or due within `soon`.
     pub fn next(&self, now: DateTime<Utc>, soon: Duration) -> Option<NextDue> {
@@ -97,13 +162,7 @@ impl Due {
         .into_iter()
         .filter_map(|(what, at)| at.map(|at| (what, at)))
         .min_by_key(|(_, at)| *at)?;
-        let state = if at <= now {
-            DueState::Overdue
-        } else if at <= now + soon {
-            DueState::DueSoon
-        } else {
-            DueState::OnTime
-        };
+        let state = DueState::at(at, now, soon);
         Some(NextDue { what, at, state })
     }
 }
@@ -125,6 +184,13 @@ mod tests {
             high: 1440,
             urgent: 240,
         },
+        next_response: MinutesByPriority {
+            low: 1440,
+            normal: 480,
+            high: 240,
+            urgent: 60,
+        },
+        warning_permille: 800,
     };
 
     #[test]
@@ -170,5 +236,24 @@ mod tests {
         assert_eq!((next.what, next.state), ("resolution", DueState::Overdue));
         let done = TARGETS.due(created, Priority::Low, Some(created), Some(created));
         assert_eq!(done.next(created, soon), None);
+    }
+
+    #[test]
+    fn a_department_overrides_single_targets() {
+        let mut overrides = PolicyOverrides::new();
+        overrides.insert((Target::FirstResponse, Priority::Urgent), 10);
+        assert_eq!(
+            TARGETS.minutes_with(&overrides, Target::FirstResponse, Priority::Urgent),
+            10
+        );
+        assert_eq!(
+            TARGETS.minutes_with(&overrides, Target::FirstResponse, Priority::High),
+            120
+        );
+        assert_eq!(
+            TARGETS.minutes_with(&overrides, Target::NextResponse, Priority::Urgent),
+            60
+        );
+        assert_eq!("next_response".parse::<Target>(), Ok(Target::NextResponse));
     }
 }

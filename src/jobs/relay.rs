@@ -112,6 +112,10 @@ async fn relay_entries(
         if kind == "ticket_created" {
             sla::schedule_new(&mut jobs, *ticket_id, *created_at, &settings.sla)?;
         }
+        // The customer wrote: a next response starts, a pending ticket's clock runs again.
+        if kind == "customer_replied" || kind == "ticket_reopened" {
+            sla::touch_for_entry(&mut jobs, *id, *ticket_id, now)?;
+        }
         if let Some(event) = notify::Event::of_outbox(kind) {
             let job = NotifyAgents {
                 ticket_id: *ticket_id,

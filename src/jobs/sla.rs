@@ -1,36 +1,25 @@
-//! SLA timers: a check runs when a first response or resolution falls due and escalates a
-//! ticket that missed it; a met target makes the check a no-op. Resolved tickets close by
-//! themselves after a quiet period.
+//! SLA timers. A check of a ticket works out all its targets from its history (first
+//! response, next responses, resolution; paused while pending; in business time when its
+//! department has a calendar), writes them to `sla_targets`, and for the kind of target it
+//! checks records a warning at the configured share of the time and a breach at the due time:
+//! each once per target, with its history event and outbox row in the same transaction. A
+//! breach also escalates the ticket (priority up one step). Then it queues the next check.
+//! Resolved tickets close by themselves after a quiet period.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::AssertSqlSafe;
 
 use super::{Job, JobBatch, JobContext, JobError};
 use crate::domain::sla::SlaTargets;
+pub use crate::domain::sla::Target;
 use crate::domain::{Priority, Status};
 use crate::store::jobs::About;
-use crate::store::outbox::{self, OutboxKind};
-use crate::store::tickets::{Actor, NewEvent, change_status, record_event};
-use crate::store::{Result, Store, Tx, on_pool, on_tx};
+use crate::store::tickets::{Actor, change_status};
+use crate::store::{Result, Store, Tx, on_pool};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Target {
-    FirstResponse,
-    Resolution,
-}
+mod check;
 
-impl Target {
-    fn name(self) -> &'static str {
-        match self {
-            Target::FirstResponse => "first response",
-            Target::Resolution => "resolution",
-        }
-    }
-}
-
-/// Check one target of one ticket.
+/// Check one kind of target of one ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaCheck {
     pub ticket_id: i64,
@@ -55,10 +44,12 @@ impl Job for SlaCheck {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlaOutcome {
-    /// Met (answered, resolved) or the ticket is gone: nothing to do.
+    /// Met (answered, resolved), the ticket closed or gone: nothing to do.
     Met,
-    /// Not due yet (the priority may have changed): checked again at this time.
+    /// Not due yet: due at this time (a warning may have gone out).
     CheckAgainAt(DateTime<Utc>),
+    /// The ticket is pending: the clock stands still; due at this time if it ran again now.
+    Paused(DateTime<Utc>),
     /// Missed: the priority went from the first to the second.
     Escalated { from: Priority, to: Priority },
     /// Missed and escalated before.
@@ -80,44 +71,46 @@ fn check_key(check: SlaCheck, at: DateTime<Utc>) -> String {
     )
 }
 
-/// Schedules both checks of a new ticket at the earliest time either could fall due; each
-/// check then moves itself to the due time of the ticket's priority at that moment.
+/// A new ticket's first checks, due when it was created: they write its targets and queue
+/// the checks at their warning and due times (which depend on its department's calendar and
+/// policy, known only once it is routed).
 pub(crate) fn schedule_new(
     jobs: &mut JobBatch,
     ticket_id: i64,
     created_at: DateTime<Utc>,
-    targets: &SlaTargets,
+    _targets: &SlaTargets,
 ) -> Result<()> {
     for target in [Target::FirstResponse, Target::Resolution] {
-        let soonest = match target {
-            Target::FirstResponse => targets.first_response,
-            Target::Resolution => targets.resolution,
-        };
-        let earliest = [
-            Priority::Low,
-            Priority::Normal,
-            Priority::High,
-            Priority::Urgent,
-        ]
-        .into_iter()
-        .map(|priority| soonest.get(priority))
-        .min()
-        .unwrap_or_else(|| Duration::minutes(1));
-        let at = created_at + earliest;
         let check = SlaCheck { ticket_id, target };
-        check.add_to(jobs, &check_key(check, at), at)?;
+        check.add_to(jobs, &check_key(check, created_at), created_at)?;
     }
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
-struct SlaRow {
-    status: String,
-    priority: String,
-    created_at: DateTime<Utc>,
-    first_response_at: Option<DateTime<Utc>>,
-    resolved_at: Option<DateTime<Utc>>,
-    escalations: i64,
+/// Queues a look at ticket `ticket_id`'s targets at `now`, after a change that may meet, pause,
+/// resume or move them (a reply, a status, priority or department change, a customer's
+/// message).
+pub async fn touch(tx: &mut Tx, ticket_id: i64, now: DateTime<Utc>) -> Result<()> {
+    let check = SlaCheck {
+        ticket_id,
+        target: Target::NextResponse,
+    };
+    let key = format!("sla:touch:{ticket_id}:{}", now.timestamp_micros());
+    check.enqueue(tx, &key, now).await
+}
+
+/// [`touch`] in a batch, once per outbox entry `entry`.
+pub(crate) fn touch_for_entry(
+    jobs: &mut JobBatch,
+    entry: i64,
+    ticket_id: i64,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let check = SlaCheck {
+        ticket_id,
+        target: Target::NextResponse,
+    };
+    check.add_to(jobs, &format!("sla:outbox:{entry}"), now)
 }
 
 /// Runs one check at time `now` (a parameter, so tests control the clock).
@@ -128,97 +121,7 @@ pub async fn check(
     now: DateTime<Utc>,
 ) -> Result<SlaOutcome> {
     let mut tx = store.begin_write().await?;
-    let lock = match &tx {
-        Tx::Sqlite { .. } => "",
-        Tx::Postgres { .. } => "FOR UPDATE OF t",
-    };
-    let sql = format!(
-        "SELECT t.status, t.priority, t.created_at, t.first_response_at, t.resolved_at,
-                (SELECT COUNT(*) FROM ticket_events e
-                 WHERE e.ticket_id = t.id AND e.kind = 'escalated' AND e.new_value = $2)
-                    AS escalations
-         FROM tickets t WHERE t.id = $1 {lock}"
-    );
-    let row: Option<SlaRow> = on_tx!(&mut tx, conn => sqlx::query_as(AssertSqlSafe(sql))
-        .bind(job.ticket_id)
-        .bind(job.target.name())
-        .fetch_optional(&mut *conn)
-        .await)?;
-    let Some(row) = row else {
-        return Ok(SlaOutcome::Met);
-    };
-    let status: Status = row.status.parse()?;
-    let priority: Priority = row.priority.parse()?;
-    let due = targets.due(
-        row.created_at,
-        priority,
-        row.first_response_at,
-        row.resolved_at,
-    );
-    let due_at = match job.target {
-        Target::FirstResponse => due.first_response,
-        Target::Resolution => due.resolution,
-    };
-    let outcome = match due_at {
-        None => SlaOutcome::Met,
-        Some(_) if status == Status::Closed => SlaOutcome::Met,
-        Some(at) if at > now => {
-            enqueue(&mut tx, job, at).await?;
-            SlaOutcome::CheckAgainAt(at)
-        }
-        Some(_) if row.escalations > 0 => SlaOutcome::AlreadyEscalated,
-        Some(at) => {
-            let to = priority.raised();
-            let reason = format!(
-                "{} was due at {}",
-                job.target.name(),
-                at.format("%Y-%m-%d %H:%M UTC")
-            );
-            record_event(
-                &mut tx,
-                &NewEvent {
-                    ticket_id: job.ticket_id,
-                    actor: Actor::System,
-                    kind: "escalated",
-                    old_value: None,
-                    new_value: Some(job.target.name()),
-                    reason: Some(&reason),
-                    at: now,
-                },
-            )
-            .await?;
-            if to != priority {
-                on_tx!(&mut tx, conn => sqlx::query("UPDATE tickets SET priority = $1 WHERE id = $2")
-                    .bind(to.as_str())
-                    .bind(job.ticket_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map(|done| done.rows_affected()))?;
-                record_event(
-                    &mut tx,
-                    &NewEvent {
-                        ticket_id: job.ticket_id,
-                        actor: Actor::System,
-                        kind: "priority",
-                        old_value: Some(priority.as_str()),
-                        new_value: Some(to.as_str()),
-                        reason: Some(&format!("escalation: {reason}")),
-                        at: now,
-                    },
-                )
-                .await?;
-            }
-            outbox::record(
-                &mut tx,
-                OutboxKind::TicketEscalated,
-                job.ticket_id,
-                None,
-                now,
-            )
-            .await?;
-            SlaOutcome::Escalated { from: priority, to }
-        }
-    };
+    let outcome = check::run(&mut tx, targets, job, now).await?;
     tx.commit().await?;
     Ok(outcome)
 }

@@ -80,5 +80,14 @@ pub async fn apply_in(
     if let Some(status) = change.status {
         changed |= manage::set_status(tx, ticket, status, &stamp).await?;
     }
+    // Status (pending pauses the clock), priority and department move the SLA targets.
+    let moves_targets =
+        change.status.is_some() || change.priority.is_some() || change.department.is_some();
+    if changed
+        && moves_targets
+        && let Some(id) = crate::store::sla::ticket_id(tx, ticket.get()).await?
+    {
+        crate::jobs::sla::touch(tx, id, by.now).await?;
+    }
     Ok(changed)
 }

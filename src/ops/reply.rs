@@ -135,5 +135,9 @@ pub async fn add_in(
     if stored.to_deliver {
         crate::jobs::deliver::enqueue(tx, stored.message_id, 1, reply.now).await?;
     }
+    // A public answer meets the response target that waited for it.
+    if reply.kind == crate::domain::MessageKind::Public {
+        crate::jobs::sla::touch(tx, stored.ticket.id, reply.now).await?;
+    }
     Ok(stored)
 }

@@ -144,6 +144,14 @@ pub fn sentence(event: &EventView, names: &Names) -> String {
             None => "Delivery failed".to_owned(),
         },
         "escalated" => format!("Escalated: {} target missed", or(new, "SLA")),
+        "sla_warning" => format!(
+            "SLA warning: {} due soon",
+            or(new, "target").replace('_', " ")
+        ),
+        "sla_breached" => format!(
+            "SLA breached: {} missed",
+            or(new, "target").replace('_', " ")
+        ),
         other => {
             let kind = capitalised(&other.replace('_', " "));
             match (old, new) {

@@ -197,6 +197,23 @@ pub fn router(state: AppState) -> Router {
             get(admin::departments).post(admin::create_department),
         )
         .route("/admin/departments/{id}", post(admin::update_department))
+        .route("/admin/departments/{id}/sla", get(admin::department_sla))
+        .route(
+            "/admin/departments/{id}/calendar",
+            post(admin::save_calendar),
+        )
+        .route(
+            "/admin/departments/{id}/holidays",
+            post(admin::save_holiday),
+        )
+        .route(
+            "/admin/departments/{id}/holidays/import",
+            post(admin::import_holidays),
+        )
+        .route(
+            "/admin/departments/{id}/sla-policy",
+            post(admin::save_policy),
+        )
         .route(
             "/admin/agents",
             get(admin::agents).post(admin::create_agent),

@@ -1,5 +1,8 @@
 //! SLA escalation and auto-close on every backend, on a controlled clock.
 
+mod api;
+mod clock;
+
 use crate::support;
 use crate::support::{TestStore, mail};
 use chrono::{Duration, Utc};

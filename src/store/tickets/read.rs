@@ -34,6 +34,22 @@ pub struct TicketSummary {
     #[sqlx(default)]
     #[serde(skip)]
     pub unread: bool,
+    /// The earliest due time of the ticket's running SLA targets, and which target it is
+    /// (first_response, next_response, resolution); none before its first SLA check.
+    #[sqlx(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_due_at: Option<DateTime<Utc>>,
+    #[sqlx(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_due_target: Option<String>,
+    /// Every open SLA target waits while the ticket is pending.
+    #[sqlx(default)]
+    #[serde(skip)]
+    pub sla_paused: bool,
+    /// When the ticket first missed an SLA target.
+    #[sqlx(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_breached_at: Option<DateTime<Utc>>,
     /// The next SLA target of an active ticket, where a page worked it out.
     #[sqlx(skip)]
     #[serde(skip)]
@@ -44,7 +60,8 @@ const SUMMARY_COLUMNS: &str = "t.id, t.number, t.subject, t.status, t.priority,
     d.name AS department, a.name AS assignee,
     COALESCE(c.name, (SELECT ci.address FROM customer_identities ci
                       WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1), '') AS customer,
-    t.channel, t.created_at, t.updated_at, t.first_response_at, t.resolved_at, t.waiting_on
+    t.channel, t.created_at, t.updated_at, t.first_response_at, t.resolved_at, t.waiting_on,
+    t.sla_due_at, t.sla_due_target, t.sla_paused, t.sla_breached_at
     FROM tickets t
     JOIN customers c ON c.id = t.customer_id
     LEFT JOIN departments d ON d.id = t.department_id

@@ -4,6 +4,7 @@
 
 mod agents;
 mod channels;
+mod department_sla;
 mod departments;
 mod jobs;
 
@@ -13,6 +14,9 @@ pub use agents::{
 };
 pub use channels::channels;
 pub(crate) use channels::mailbox_rows;
+pub use department_sla::{
+    department_sla, import_holidays, save_calendar, save_holiday, save_policy,
+};
 pub use departments::{create_department, departments, update_department};
 pub use jobs::{jobs, retry_job};
 

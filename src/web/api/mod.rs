@@ -17,6 +17,7 @@ use super::AppState;
 
 mod accounts;
 mod admin;
+mod calendars;
 mod caller;
 mod canned;
 mod channels;
@@ -109,6 +110,13 @@ fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
             accounts::own_signature,
             accounts::set_own_signature
         ))
+        .routes(routes!(
+            calendars::get_calendar,
+            calendars::put_calendar,
+            calendars::delete_calendar
+        ))
+        .routes(routes!(calendars::import_holidays))
+        .routes(routes!(calendars::get_policy, calendars::put_policy))
 }
 
 /// The OpenAPI description of the API, as served.

@@ -75,6 +75,11 @@ pub struct Ticket {
     /// ours; absent while the ticket has no public message.
     #[schema(pattern = "^(us|customer)$")]
     pub waiting: Option<String>,
+    /// The earliest due time of the ticket's running SLA targets; absent when none runs
+    /// (all met, or paused while the ticket is pending).
+    pub sla_due_at: Option<DateTime<Utc>>,
+    /// When the ticket first missed an SLA target; absent if it never did.
+    pub sla_breached_at: Option<DateTime<Utc>>,
 }
 
 impl From<crate::store::tickets::TicketSummary> for Ticket {
@@ -92,6 +97,8 @@ impl From<crate::store::tickets::TicketSummary> for Ticket {
             updated_at: t.updated_at,
             unread: t.unread,
             waiting: t.waiting_on,
+            sla_due_at: t.sla_due_at,
+            sla_breached_at: t.sla_breached_at,
         }
     }
 }
@@ -221,6 +228,46 @@ pub struct TicketDetail {
     pub tags: Vec<String>,
     pub messages: Vec<Message>,
     pub history: Vec<HistoryEvent>,
+    /// Each SLA target of the ticket, in the order they started.
+    pub sla: Vec<SlaTarget>,
+}
+
+/// One SLA target of a ticket: a first response and a resolution once, a next response each
+/// time the customer wrote after our answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SlaTarget {
+    /// first_response, next_response or resolution.
+    #[schema(pattern = "^(first_response|next_response|resolution)$")]
+    pub target: String,
+    /// running, paused (the ticket is pending), warned, met or breached (also when met later).
+    #[schema(pattern = "^(running|paused|warned|met|breached)$")]
+    pub state: String,
+    pub started_at: DateTime<Utc>,
+    /// When it falls due; it moves while the clock is paused and when the priority changes
+    /// (while paused: the due time if the clock ran again now).
+    pub due_at: DateTime<Utc>,
+    pub warned_at: Option<DateTime<Utc>>,
+    pub met_at: Option<DateTime<Utc>>,
+    pub breached_at: Option<DateTime<Utc>>,
+    pub paused_since: Option<DateTime<Utc>>,
+    /// Time the clock stood still, in seconds (business seconds under a calendar).
+    pub paused_seconds: i64,
+}
+
+impl From<crate::store::sla::TargetRow> for SlaTarget {
+    fn from(row: crate::store::sla::TargetRow) -> Self {
+        SlaTarget {
+            target: row.target.as_str().to_owned(),
+            state: row.state().as_str().to_owned(),
+            started_at: row.started_at,
+            due_at: row.due_at,
+            warned_at: row.warned_at,
+            met_at: row.met_at,
+            breached_at: row.breached_at,
+            paused_since: row.paused_since,
+            paused_seconds: row.paused_seconds,
+        }
+    }
 }
 
 /// A tag in use and how many of the tickets the caller may see carry it.

@@ -324,21 +324,40 @@ fn total_text(total: Total) -> String {
     }
 }
 
-/// Works out the next SLA target of each active ticket, for the lists' "Next due" column.
+/// Works out the next SLA target of each active ticket, for the lists' "Next due" column: the
+/// one its SLA checks keep on the ticket (calendars, pauses and next responses counted), or
+/// before its first check the [sla] defaults from its creation.
 pub(super) fn mark_due(tickets: &mut [TicketSummary], targets: &SlaTargets, now: DateTime<Utc>) {
     for ticket in tickets {
+        let kept = ticket.sla_due_at.map(|at| {
+            let what = ticket
+                .sla_due_target
+                .as_deref()
+                .and_then(|target| target.parse::<crate::domain::sla::Target>().ok())
+                .map_or("target", crate::domain::sla::Target::label);
+            crate::domain::sla::NextDue {
+                what,
+                at,
+                state: crate::domain::sla::DueState::at(at, now, views::DUE_SOON),
+            }
+        });
+        let checked = kept.is_some() || ticket.sla_paused || ticket.sla_breached_at.is_some();
         ticket.due = ticket
             .status
             .is_active()
             .then(|| {
-                targets
-                    .due(
-                        ticket.created_at,
-                        ticket.priority,
-                        ticket.first_response_at,
-                        ticket.resolved_at,
-                    )
-                    .next(now, views::DUE_SOON)
+                if checked {
+                    kept
+                } else {
+                    targets
+                        .due(
+                            ticket.created_at,
+                            ticket.priority,
+                            ticket.first_response_at,
+                            ticket.resolved_at,
+                        )
+                        .next(now, views::DUE_SOON)
+                }
             })
             .flatten();
     }
@@ -446,6 +465,8 @@ struct TicketPage {
     last_seen_message_id: Option<i64>,
     /// What arrived since the page a refused reply was written on.
     unseen: Vec<UnseenItem>,
+    /// The ticket's SLA targets.
+    sla: Vec<crate::store::sla::TargetRow>,
 }
 
 /// What the reply form holds: empty, or the refused text with the reason.
@@ -562,6 +583,7 @@ pub(super) async fn ticket_page(
     } else {
         StatusCode::OK
     };
+    let sla = crate::store::sla::targets(&state.store, facts.id.get()).await?;
     let mut page = render(&TicketPage {
         nav: Nav::of(viewer, "tickets"),
         csrf: viewer.csrf().to_owned(),
@@ -612,6 +634,7 @@ pub(super) async fn ticket_page(
         canned,
         last_seen_message_id,
         unseen,
+        sla,
     })?;
     *page.status_mut() = status_code;
     Ok(page)

@@ -195,6 +195,11 @@ pub async fn detail(state: &AppState, reader: i64, number: i64) -> ApiResult<Tic
         tags: views::tags(&state.store, facts.id).await?,
         messages: detail.messages.into_iter().map(Into::into).collect(),
         history: detail.history.into_iter().map(Into::into).collect(),
+        sla: crate::store::sla::targets(&state.store, facts.id.get())
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
     })
 }
 
