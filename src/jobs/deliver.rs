@@ -151,7 +151,24 @@ fn outbound_message(pending: &PendingDelivery, recipient: &Identity) -> Outbound
         attachments: Vec::new(),
         thread: pending.thread.clone(),
         automatic: pending.automatic,
+        choices: Vec::new(),
     }
+}
+
+/// The buttons an automatic message carries on chat: a survey's ratings.
+async fn choices_of(
+    store: &Store,
+    pending: &PendingDelivery,
+) -> Result<Vec<helpdesk_channel::Choice>> {
+    if !pending.automatic || pending.channel == ChannelKind::Email {
+        return Ok(Vec::new());
+    }
+    Ok(
+        match store::surveys::of_message(store, pending.message_id).await? {
+            Some(survey) => crate::surveys::choices(survey.ticket_id),
+            None => Vec::new(),
+        },
+    )
 }
 
 /// How long a reply waits before it is offered again when this process does not run its
@@ -194,6 +211,7 @@ pub async fn deliver_message(
                 Ok(files) => {
                     let mut message = outbound_message(&pending, recipient);
                     message.attachments = files;
+                    message.choices = choices_of(store, &pending).await?;
                     channel.deliver_boxed(&message).await
                 }
             })

@@ -144,6 +144,15 @@ pub fn sentence(event: &EventView, names: &Names) -> String {
             None => "Delivery failed".to_owned(),
         },
         "escalated" => format!("Escalated: {} target missed", or(new, "SLA")),
+        "survey_sent" => format!(
+            "Satisfaction survey sent by {}",
+            arrival(new.as_deref().unwrap_or("email"))
+        ),
+        "rated" => match old {
+            Some(old) => format!("Rating changed: {old} → {} of 5", or(new, "?")),
+            None => format!("Rated {} of 5 by the customer", or(new, "?")),
+        },
+        "rating_comment" => "Commented on the rating".to_owned(),
         other => {
             let kind = capitalised(&other.replace('_', " "));
             match (old, new) {

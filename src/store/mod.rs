@@ -34,6 +34,7 @@ pub mod scratch;
 pub mod sessions;
 pub mod tickets;
 pub mod views;
+pub mod surveys;
 pub mod webhooks;
 
 pub use error::{Result, StoreError};

@@ -38,6 +38,7 @@ mod tags;
 mod tickets;
 mod upload;
 mod when;
+mod survey;
 
 pub use error::WebError;
 pub use when::time;
@@ -65,6 +66,8 @@ pub struct WebConfig {
     pub trust_forwarded_for: bool,
     /// Where new agents go when no department is chosen (`workflow.default_department`).
     pub default_department: Option<String>,
+    /// `[surveys] enabled`.
+    pub surveys_enabled: bool,
 }
 
 impl WebConfig {
@@ -85,6 +88,7 @@ impl WebConfig {
             },
             trust_forwarded_for: settings.web.trust_forwarded_for,
             default_department: settings.workflow.default_department().map(str::to_owned),
+            surveys_enabled: settings.surveys.enabled,
         }
     }
 }
@@ -239,6 +243,14 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route(
+            "/survey/{token}",
+            get(survey::show).post(survey::comment),
+        )
+        .route(
+            "/admin/departments/{id}/surveys",
+            post(admin::set_department_surveys),
+        )
         .merge(api::router(upload_limit))
         .fallback(pages::not_found)
         .layer(axum::middleware::map_response(security_headers))

@@ -4,6 +4,7 @@
 
 mod agents;
 mod channels;
+mod department_surveys;
 mod departments;
 mod jobs;
 
@@ -12,6 +13,7 @@ pub use agents::{
     update_chat_ids,
 };
 pub use channels::channels;
+pub use department_surveys::set_department_surveys;
 pub use departments::{create_department, departments, update_department};
 pub use jobs::{jobs, retry_job};
 

@@ -24,6 +24,7 @@ pub mod model;
 pub mod problem;
 mod tickets;
 mod webhooks;
+mod surveys;
 
 pub use problem::{ApiError, Problem};
 
@@ -102,6 +103,10 @@ fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::delete))
         .routes(routes!(webhooks::deliveries))
+        .routes(routes!(
+            surveys::department_surveys,
+            surveys::set_department_surveys
+        ))
 }
 
 /// The OpenAPI description of the API, as served.

@@ -221,6 +221,8 @@ pub struct TicketDetail {
     pub tags: Vec<String>,
     pub messages: Vec<Message>,
     pub history: Vec<HistoryEvent>,
+    /// The customer's rating, once a satisfaction survey was sent; `null` before.
+    pub satisfaction: Option<super::surveys::Satisfaction>,
 }
 
 /// A tag in use and how many of the tickets the caller may see carry it.

@@ -195,6 +195,7 @@ pub async fn detail(state: &AppState, reader: i64, number: i64) -> ApiResult<Tic
         tags: views::tags(&state.store, facts.id).await?,
         messages: detail.messages.into_iter().map(Into::into).collect(),
         history: detail.history.into_iter().map(Into::into).collect(),
+        satisfaction: super::surveys::of_ticket(state, facts.id.0).await?,
     })
 }
 
