@@ -32,9 +32,9 @@ pub mod raw;
 pub mod rules;
 pub mod scratch;
 pub mod sessions;
+pub mod surveys;
 pub mod tickets;
 pub mod views;
-pub mod surveys;
 pub mod webhooks;
 
 pub use error::{Result, StoreError};

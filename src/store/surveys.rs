@@ -3,6 +3,7 @@
 //! survey links are signed with.
 
 use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
 
 use super::tickets::{Actor, NewEvent, record_event};
 use super::{Result, Store, StoreError, Tx, on_pool, on_tx, on_writer};
@@ -112,19 +113,23 @@ const SURVEY_COLUMNS: &str = "s.ticket_id, t.number, t.customer_id, s.channel, s
 /// The survey of ticket `ticket_id`, if one was sent.
 pub async fn of_ticket(store: &Store, ticket_id: i64) -> Result<Option<Survey>> {
     let sql = format!("SELECT {SURVEY_COLUMNS} WHERE s.ticket_id = $1");
-    Ok(on_pool!(store, pool => sqlx::query_as(&sql)
+    Ok(
+        on_pool!(store, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
         .bind(ticket_id)
         .fetch_optional(pool)
-        .await)?)
+        .await)?,
+    )
 }
 
 /// The survey the outbound message `message_id` carries, if it carries one.
 pub async fn of_message(store: &Store, message_id: i64) -> Result<Option<Survey>> {
     let sql = format!("SELECT {SURVEY_COLUMNS} WHERE s.message_id = $1");
-    Ok(on_pool!(store, pool => sqlx::query_as(&sql)
+    Ok(
+        on_pool!(store, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
         .bind(message_id)
         .fetch_optional(pool)
-        .await)?)
+        .await)?,
+    )
 }
 
 /// Whether `address` on `channel` is an identity of the customer of ticket `ticket_id`.

@@ -139,10 +139,13 @@ pub async fn offer(
         tx.rollback().await?;
         return Ok(Offered::Skipped(skipped.unwrap_or_default()));
     };
-    let channel: ChannelKind = facts
-        .channel
-        .parse()
-        .map_err(|error: helpdesk_channel::UnknownChannel| StoreError::Invalid(error.to_string()))?;
+    let channel: ChannelKind =
+        facts
+            .channel
+            .parse()
+            .map_err(|error: helpdesk_channel::UnknownChannel| {
+                StoreError::Invalid(error.to_string())
+            })?;
     let expires_at = now + config.valid_for;
     let inserted = surveys::insert(
         &mut tx,

@@ -34,11 +34,11 @@ mod metrics;
 mod pages;
 pub mod presence;
 pub(crate) mod rule_editor;
+mod survey;
 mod tags;
 mod tickets;
 mod upload;
 mod when;
-mod survey;
 
 pub use error::WebError;
 pub use when::time;
@@ -243,10 +243,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::metrics))
-        .route(
-            "/survey/{token}",
-            get(survey::show).post(survey::comment),
-        )
+        .route("/survey/{token}", get(survey::show).post(survey::comment))
         .route(
             "/admin/departments/{id}/surveys",
             post(admin::set_department_surveys),

@@ -134,22 +134,24 @@ pub async fn show(
             "A rating is a number from 1 to 5.",
         );
     };
-    let message = match survey_flow::record_rating(&state.store, survey.ticket_id, rating, Utc::now())
-        .await?
-    {
-        Recorded::Rated {
-            previous: Some(previous),
-        } if previous != rating => format!("Your rating is now {rating} of 5 (it was {previous})."),
-        Recorded::Rated { .. } => format!("Your rating {rating} of 5 is recorded."),
-        // Expired or removed since it was read a moment ago.
-        Recorded::Expired | Recorded::NoSurvey => {
-            return refusal(
-                StatusCode::GONE,
-                "This survey has expired",
-                "Ratings are no longer taken for this ticket.",
-            );
-        }
-    };
+    let message =
+        match survey_flow::record_rating(&state.store, survey.ticket_id, rating, Utc::now()).await?
+        {
+            Recorded::Rated {
+                previous: Some(previous),
+            } if previous != rating => {
+                format!("Your rating is now {rating} of 5 (it was {previous}).")
+            }
+            Recorded::Rated { .. } => format!("Your rating {rating} of 5 is recorded."),
+            // Expired or removed since it was read a moment ago.
+            Recorded::Expired | Recorded::NoSurvey => {
+                return refusal(
+                    StatusCode::GONE,
+                    "This survey has expired",
+                    "Ratings are no longer taken for this ticket.",
+                );
+            }
+        };
     let survey = surveys::of_ticket(&state.store, survey.ticket_id)
         .await?
         .unwrap_or(survey);
@@ -187,8 +189,7 @@ pub async fn comment(
             "Choose a rating from 1 to 5 first; then tell us more if you like.",
         );
     }
-    survey_flow::record_comment(&state.store, survey.ticket_id, &form.comment, Utc::now())
-        .await?;
+    survey_flow::record_comment(&state.store, survey.ticket_id, &form.comment, Utc::now()).await?;
     let survey = surveys::of_ticket(&state.store, survey.ticket_id)
         .await?
         .unwrap_or(survey);

@@ -73,7 +73,7 @@ async fn surveys_of(store: &Store, ticket_id: i64) -> usize {
 }
 
 /// Runs one statement with two bound values, on either backend.
-async fn execute(store: &Store, sql: &str, at: DateTime<Utc>, id: i64) {
+async fn execute(store: &Store, sql: &'static str, at: DateTime<Utc>, id: i64) {
     match store {
         Store::Sqlite { writer, .. } => sqlx::query(sql)
             .bind(at)

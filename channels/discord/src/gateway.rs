@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use helpdesk_channel::{ChannelKind, ChatEvent, Choose, Cursor, Sink, Suggest};
 use serenity::all::{
     ChannelId, ClientBuilder, CollectorCallback, CommandInteraction, ComponentInteraction, Context,
-    Event, EventHandler,
-    GatewayIntents, GuildChannel, GuildId, Interaction, Message, MessageId, MessageUpdateEvent,
-    Ready, ShardStageUpdateEvent,
+    Event, EventHandler, GatewayIntents, GuildChannel, GuildId, Interaction, Message, MessageId,
+    MessageUpdateEvent, Ready, ShardStageUpdateEvent,
 };
 use serenity::gateway::ConnectionStage;
 use tokio::sync::{mpsc, watch};

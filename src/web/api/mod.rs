@@ -22,9 +22,9 @@ mod canned;
 mod directory;
 pub mod model;
 pub mod problem;
+mod surveys;
 mod tickets;
 mod webhooks;
-mod surveys;
 
 pub use problem::{ApiError, Problem};
 

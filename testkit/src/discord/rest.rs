@@ -618,7 +618,9 @@ fn checked_components(payload: &Value) -> Result<Vec<Value>, Response> {
                         .filter(|id| (1..=100).contains(&id.chars().count()))
                         .ok_or_else(|| invalid("custom_id must be 1 to 100 characters"))?;
                     if !custom_ids.insert(id.to_owned()) {
-                        return Err(invalid("custom_id must be unique (COMPONENT_CUSTOM_ID_DUPLICATED)"));
+                        return Err(invalid(
+                            "custom_id must be unique (COMPONENT_CUSTOM_ID_DUPLICATED)",
+                        ));
                     }
                 }
                 Some(5) if button["url"].is_string() => {}

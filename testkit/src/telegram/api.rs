@@ -340,39 +340,67 @@ pub(super) fn send(
 /// checks it: rows of buttons, each with a text and exactly one action; `callback_data` is 1-64
 /// bytes.
 fn inline_keyboard(params: &Value) -> Result<Option<Value>, Response> {
-    let Some(markup) = params.get("reply_markup").filter(|markup| !markup.is_null()) else {
+    let Some(markup) = params
+        .get("reply_markup")
+        .filter(|markup| !markup.is_null())
+    else {
         return Ok(None);
     };
     let markup = match markup {
         // Multipart bodies carry nested objects as JSON text.
-        Value::String(text) => serde_json::from_str(text)
-            .map_err(|_| error(400, "Bad Request: can't parse reply keyboard markup JSON object"))?,
+        Value::String(text) => serde_json::from_str(text).map_err(|_| {
+            error(
+                400,
+                "Bad Request: can't parse reply keyboard markup JSON object",
+            )
+        })?,
         other => other.clone(),
     };
     let Some(rows) = markup.get("inline_keyboard") else {
         // Other keyboards (reply keyboards, removal) are not inline: kept as they came.
         return Ok(Some(markup));
     };
-    let rows = rows
-        .as_array()
-        .ok_or_else(|| error(400, "Bad Request: field \"inline_keyboard\" must be an Array"))?;
+    let rows = rows.as_array().ok_or_else(|| {
+        error(
+            400,
+            "Bad Request: field \"inline_keyboard\" must be an Array",
+        )
+    })?;
     for row in rows {
         let buttons = row.as_array().ok_or_else(|| {
-            error(400, "Bad Request: field \"inline_keyboard\" must be an Array of Arrays")
+            error(
+                400,
+                "Bad Request: field \"inline_keyboard\" must be an Array of Arrays",
+            )
         })?;
         for button in buttons {
             if button["text"].as_str().is_none_or(str::is_empty) {
-                return Err(error(400, "Bad Request: text buttons are unallowed in the inline keyboard"));
+                return Err(error(
+                    400,
+                    "Bad Request: text buttons are unallowed in the inline keyboard",
+                ));
             }
-            let actions = ["url", "callback_data", "switch_inline_query", "web_app", "login_url", "pay"]
-                .iter()
-                .filter(|action| button.get(**action).is_some())
-                .count();
+            let actions = [
+                "url",
+                "callback_data",
+                "switch_inline_query",
+                "web_app",
+                "login_url",
+                "pay",
+            ]
+            .iter()
+            .filter(|action| button.get(**action).is_some())
+            .count();
             if actions != 1 {
-                return Err(error(400, "Bad Request: can't parse inline keyboard button: exactly one of the optional fields must be used"));
+                return Err(error(
+                    400,
+                    "Bad Request: can't parse inline keyboard button: exactly one of the optional fields must be used",
+                ));
             }
             if let Some(data) = button.get("callback_data") {
-                let valid = data.as_str().is_some_and(|data| (1..=64).contains(&data.len()));
+                let valid = data
+                    .as_str()
+                    .is_some_and(|data| (1..=64).contains(&data.len()));
                 if !valid {
                     return Err(error(400, "Bad Request: BUTTON_DATA_INVALID"));
                 }
