@@ -265,7 +265,13 @@ pub(super) async fn create_message(
     let content = payload["content"].as_str().unwrap_or_default().to_owned();
     let components = match checked_components(&payload) {
         Ok(components) => components,
-        Err(response) => return response,
+        Err(what) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                50035,
+                &format!("Invalid Form Body: components: {what}"),
+            );
+        }
     };
     if content.is_empty() && files.is_empty() && components.is_empty() {
         return error(
@@ -577,14 +583,8 @@ pub(super) async fn interaction_callback(
 /// (type 1) of one to five buttons (type 2); a button has a label of at most 80 characters and,
 /// by its style, a `custom_id` of 1-100 characters unique in the message (styles 1-4) or a `url`
 /// (style 5).
-fn checked_components(payload: &Value) -> Result<Vec<Value>, Response> {
-    let invalid = |what: &str| {
-        error(
-            StatusCode::BAD_REQUEST,
-            50035,
-            &format!("Invalid Form Body: components: {what}"),
-        )
-    };
+fn checked_components(payload: &Value) -> Result<Vec<Value>, String> {
+    let invalid = |what: &str| what.to_owned();
     let Some(rows) = payload.get("components").filter(|rows| !rows.is_null()) else {
         return Ok(Vec::new());
     };

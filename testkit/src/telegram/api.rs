@@ -275,7 +275,7 @@ pub(super) fn send(
     };
     let reply_markup = match inline_keyboard(params) {
         Ok(markup) => markup,
-        Err(response) => return response,
+        Err(description) => return error(400, &description),
     };
     let (mut reply_to, without_reply) = reply_target(params);
     let mut state = shared.lock();
@@ -339,7 +339,7 @@ pub(super) fn send(
 /// The `reply_markup` of a send request when it is an inline keyboard, checked as Telegram
 /// checks it: rows of buttons, each with a text and exactly one action; `callback_data` is 1-64
 /// bytes.
-fn inline_keyboard(params: &Value) -> Result<Option<Value>, Response> {
+fn inline_keyboard(params: &Value) -> Result<Option<Value>, String> {
     let Some(markup) = params
         .get("reply_markup")
         .filter(|markup| !markup.is_null())
@@ -348,37 +348,26 @@ fn inline_keyboard(params: &Value) -> Result<Option<Value>, Response> {
     };
     let markup = match markup {
         // Multipart bodies carry nested objects as JSON text.
-        Value::String(text) => serde_json::from_str(text).map_err(|_| {
-            error(
-                400,
-                "Bad Request: can't parse reply keyboard markup JSON object",
-            )
-        })?,
+        Value::String(text) => serde_json::from_str(text)
+            .map_err(|_| "Bad Request: can't parse reply keyboard markup JSON object".to_owned())?,
         other => other.clone(),
     };
     let Some(rows) = markup.get("inline_keyboard") else {
         // Other keyboards (reply keyboards, removal) are not inline: kept as they came.
         return Ok(Some(markup));
     };
-    let rows = rows.as_array().ok_or_else(|| {
-        error(
-            400,
-            "Bad Request: field \"inline_keyboard\" must be an Array",
-        )
-    })?;
+    let rows = rows
+        .as_array()
+        .ok_or_else(|| "Bad Request: field \"inline_keyboard\" must be an Array".to_owned())?;
     for row in rows {
         let buttons = row.as_array().ok_or_else(|| {
-            error(
-                400,
-                "Bad Request: field \"inline_keyboard\" must be an Array of Arrays",
-            )
+            "Bad Request: field \"inline_keyboard\" must be an Array of Arrays".to_owned()
         })?;
         for button in buttons {
             if button["text"].as_str().is_none_or(str::is_empty) {
-                return Err(error(
-                    400,
-                    "Bad Request: text buttons are unallowed in the inline keyboard",
-                ));
+                return Err(
+                    "Bad Request: text buttons are unallowed in the inline keyboard".to_owned(),
+                );
             }
             let actions = [
                 "url",
@@ -392,17 +381,14 @@ fn inline_keyboard(params: &Value) -> Result<Option<Value>, Response> {
             .filter(|action| button.get(**action).is_some())
             .count();
             if actions != 1 {
-                return Err(error(
-                    400,
-                    "Bad Request: can't parse inline keyboard button: exactly one of the optional fields must be used",
-                ));
+                return Err("Bad Request: can't parse inline keyboard button: exactly one of the optional fields must be used".to_owned());
             }
             if let Some(data) = button.get("callback_data") {
                 let valid = data
                     .as_str()
                     .is_some_and(|data| (1..=64).contains(&data.len()));
                 if !valid {
-                    return Err(error(400, "Bad Request: BUTTON_DATA_INVALID"));
+                    return Err("Bad Request: BUTTON_DATA_INVALID".to_owned());
                 }
             }
         }
