@@ -16,6 +16,7 @@ pub mod ops;
 pub mod seed;
 pub mod sign_in;
 pub mod store;
+pub mod surveys;
 pub mod web;
 pub use helpdesk_channel;
 pub mod channels;

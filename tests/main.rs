@@ -38,6 +38,8 @@ mod processes;
 mod search;
 // SLA escalation and auto-close on a controlled clock.
 mod sla;
+// Satisfaction surveys: who is asked, and the mail survey's links.
+mod surveys;
 // The Telegram channel end to end against the fake Bot API of testkit.
 mod telegram;
 // The web pages over HTTP in process.

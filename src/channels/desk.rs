@@ -260,6 +260,7 @@ impl ChatDesk {
                 ..ThreadHints::default()
             },
             automatic: true,
+            choices: Vec::new(),
         };
         match deliverer.deliver_boxed(&message).await {
             Ok(delivered) => Some(delivered.external_id),

@@ -12,6 +12,7 @@
 //! names), [`store`] keeps what the chat side needs.
 
 mod canned;
+mod choices;
 pub mod commands;
 pub mod desk;
 pub mod discord;

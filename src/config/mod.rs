@@ -55,6 +55,7 @@ pub struct Settings {
     pub email: EmailSettings,
     pub telegram: TelegramSettings,
     pub discord: DiscordSettings,
+    pub surveys: SurveySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -271,6 +272,15 @@ pub struct DiscordSettings {
     pub token: String,
     pub api_url: String,
     pub agents_channel_id: u64,
+}
+
+/// Satisfaction surveys (`[surveys]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveySettings {
+    pub enabled: bool,
+    /// Days a survey can be answered after it was sent.
+    pub valid_days: u32,
 }
 
 impl Settings {

@@ -38,6 +38,9 @@ impl Settings {
                 ),
             ));
         }
+        if !(1..=365).contains(&self.surveys.valid_days) {
+            return Err(fail("surveys.valid_days", "must be 1 to 365 days".into()));
+        }
         if self.intake.max_attachment_bytes > self.intake.max_message_bytes {
             return Err(fail(
                 "intake.max_attachment_bytes",

@@ -115,6 +115,10 @@ impl Intake {
                     );
                     store::tickets::link(tx, &ticket, &named, &why, now).await?;
                 }
+                if automatic {
+                    // Nobody there to ask how we did.
+                    store::surveys::mark_opened_by_automatic(tx, ticket.id).await?;
+                }
                 (ticket, true, false)
             }
         };

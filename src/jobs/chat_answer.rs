@@ -105,6 +105,7 @@ pub async fn deliver(
             ..helpdesk_channel::ThreadHints::default()
         },
         automatic: true,
+        choices: Vec::new(),
     };
     let here = deliverers.get(answer.channel).is_some();
     let result = match deliverers.get(answer.channel) {

@@ -185,6 +185,7 @@ fn outbound_message(pending: &PendingDelivery, recipient: &Identity) -> Outbound
         attachments: Vec::new(),
         thread: pending.thread.clone(),
         automatic: pending.automatic,
+        choices: Vec::new(),
     }
 }
 
@@ -200,6 +201,22 @@ fn sign(message: &mut OutboundMessage, pending: &PendingDelivery, mailbox: Optio
         crate::domain::signature::append(&message.text, message.html.as_deref(), &signatures);
     message.text = text;
     message.html = html;
+}
+
+/// The buttons an automatic message carries on chat: a survey's ratings.
+async fn choices_of(
+    store: &Store,
+    pending: &PendingDelivery,
+) -> Result<Vec<helpdesk_channel::Choice>> {
+    if !pending.automatic || pending.channel == ChannelKind::Email {
+        return Ok(Vec::new());
+    }
+    Ok(
+        match store::surveys::of_message(store, pending.message_id).await? {
+            Some(survey) => crate::surveys::choices(survey.ticket_id),
+            None => Vec::new(),
+        },
+    )
 }
 
 /// How long a reply waits before it is offered again when this process does not run its
@@ -253,6 +270,7 @@ pub async fn deliver_message(
                     if pending.channel == ChannelKind::Email {
                         sign(&mut message, &pending, sender.signature.as_deref());
                     }
+                    message.choices = choices_of(store, &pending).await?;
                     sender.deliver.deliver_boxed(&message).await
                 }
             })

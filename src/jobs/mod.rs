@@ -18,6 +18,7 @@ pub mod notify;
 pub mod relay;
 mod settings;
 pub mod sla;
+pub mod survey;
 pub mod webhooks;
 mod worker;
 
@@ -87,6 +88,7 @@ const REGISTRY: &[Registered] = &[
     Registered::of::<notify::NotifyAgents>(),
     Registered::of::<sla::SlaCheck>(),
     Registered::of::<webhooks::DeliverWebhook>(),
+    Registered::of::<survey::SendSurvey>(),
 ];
 
 /// A job type as the registry keeps it.

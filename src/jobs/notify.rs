@@ -161,6 +161,7 @@ pub async fn notify(
                 ..ThreadHints::default()
             },
             automatic: true,
+            choices: Vec::new(),
         };
         match channel.deliver_boxed(&message).await {
             Ok(delivered) => {

@@ -35,6 +35,8 @@ pub struct JobSettings {
     pub webhooks: crate::config::WebhookSettings,
     /// Where tickets no rule routes go (`workflow.default_department`).
     pub default_department: Option<String>,
+    /// Satisfaction surveys (`[surveys]`).
+    pub surveys: crate::surveys::SurveyConfig,
 }
 
 impl JobSettings {
@@ -66,6 +68,7 @@ impl JobSettings {
                 .then(|| chrono::Duration::days(i64::from(settings.workflow.auto_close_days))),
             webhooks: settings.webhooks,
             default_department: settings.workflow.default_department().map(str::to_owned),
+            surveys: crate::surveys::SurveyConfig::from_settings(settings),
         }
     }
 

@@ -145,7 +145,9 @@ async fn describe(store: &Store, row: &OutboxRow) -> Result<Option<(String, serd
                 return Ok(None);
             };
             let name = match event.kind.as_str() {
-                "replied" | "note" => return Ok(None),
+                // The survey's message shows as `message.added`.
+                "replied" | "note" | "survey_sent" => return Ok(None),
+                "rated" | "rating_comment" => "ticket.rated",
                 "status" => "ticket.status_changed",
                 "assignee" if event.new_value.is_some() => "ticket.assigned",
                 _ => "ticket.updated",

@@ -78,7 +78,14 @@ pub async fn apply_in(
         changed |= manage::set_tags(tx, ticket, tags, &stamp).await?;
     }
     if let Some(status) = change.status {
-        changed |= manage::set_status(tx, ticket, status, &stamp).await?;
+        let status_changed = manage::set_status(tx, ticket, status, &stamp).await?;
+        if status_changed && matches!(status, Status::Resolved | Status::Closed) {
+            // The survey job decides whether the customer is asked (at most once).
+            if let Some(found) = crate::store::tickets::find_by_number(tx, ticket.get()).await? {
+                crate::jobs::survey::enqueue(tx, found.id, by.now).await?;
+            }
+        }
+        changed |= status_changed;
     }
     // Status (pending pauses the clock), priority and department move the SLA targets.
     let moves_targets =

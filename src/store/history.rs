@@ -152,6 +152,15 @@ pub fn sentence(event: &EventView, names: &Names) -> String {
             "SLA breached: {} missed",
             or(new, "target").replace('_', " ")
         ),
+        "survey_sent" => format!(
+            "Satisfaction survey sent by {}",
+            arrival(new.as_deref().unwrap_or("email"))
+        ),
+        "rated" => match old {
+            Some(old) => format!("Rating changed: {old} → {} of 5", or(new, "?")),
+            None => format!("Rated {} of 5 by the customer", or(new, "?")),
+        },
+        "rating_comment" => "Commented on the rating".to_owned(),
         other => {
             let kind = capitalised(&other.replace('_', " "));
             match (old, new) {

@@ -35,6 +35,7 @@ pub mod rules;
 pub mod scratch;
 pub mod sessions;
 pub mod sla;
+pub mod surveys;
 pub mod tickets;
 pub mod views;
 pub mod webhooks;

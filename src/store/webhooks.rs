@@ -18,6 +18,7 @@ pub const EVENTS: &[&str] = &[
     "ticket.status_changed",
     "ticket.assigned",
     "message.added",
+    "ticket.rated",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]

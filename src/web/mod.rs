@@ -36,6 +36,7 @@ mod pages;
 pub mod presence;
 pub(crate) mod rule_editor;
 mod signatures;
+mod survey;
 mod tags;
 mod tickets;
 mod upload;
@@ -69,6 +70,8 @@ pub struct WebConfig {
     pub default_department: Option<String>,
     /// The mailboxes this instance reads, for the channels page and API.
     pub mailboxes: Vec<crate::channels::mailboxes::MailboxSummary>,
+    /// `[surveys] enabled`.
+    pub surveys_enabled: bool,
 }
 
 impl WebConfig {
@@ -90,6 +93,7 @@ impl WebConfig {
             trust_forwarded_for: settings.web.trust_forwarded_for,
             default_department: settings.workflow.default_department().map(str::to_owned),
             mailboxes: crate::channels::mailboxes::summaries(settings),
+            surveys_enabled: settings.surveys.enabled,
         }
     }
 }
@@ -265,6 +269,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/agents/{id}/signature",
             post(signatures::change_agent),
+        )
+        .route("/survey/{token}", get(survey::show).post(survey::comment))
+        .route(
+            "/admin/departments/{id}/surveys",
+            post(admin::set_department_surveys),
         )
         .merge(api::router(upload_limit))
         .fallback(pages::not_found)

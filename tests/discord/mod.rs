@@ -20,6 +20,7 @@ mod canned;
 mod conversation;
 mod notices;
 mod recovery;
+mod surveys;
 
 const TOKEN: &str = "MTIz.discord-test-token";
 const WAIT: Duration = Duration::from_secs(20);

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 mod canned;
 mod conversation;
 mod recovery;
+mod surveys;
 mod webhook;
 
 const TOKEN: &str = "123456:TEST-token";

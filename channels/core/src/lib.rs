@@ -5,8 +5,10 @@
 //! moves it only after the sink returned; it reports its connection in a [`Health`]; and it
 //! delivers [`OutboundMessage`]s through [`Deliver`]. It knows nothing of tickets or storage:
 //! the application owns threading, assignment and persistence, and implements the sink and the
-//! cursor (and, for a channel that offers choices while agents type, [`Suggest`]).
+//! cursor (and, for a channel that offers choices while agents type, [`Suggest`]; for buttons
+//! under a chat message, [`Choose`]).
 
+mod choose;
 mod cursor;
 mod delivery;
 mod health;
@@ -14,6 +16,7 @@ mod message;
 mod sink;
 mod suggest;
 
+pub use choose::{Choice, ChoiceMade, Choose};
 pub use cursor::{Cursor, MemoryCursor};
 pub use delivery::{Deliver, Delivered, DeliveryError};
 pub use health::{Health, HealthState};

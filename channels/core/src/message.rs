@@ -158,6 +158,9 @@ pub struct OutboundMessage {
     /// channels mark it so that auto-responders stay silent and no loop starts.
     #[serde(default)]
     pub automatic: bool,
+    /// Buttons under the message on chat channels; mail leaves them out.
+    #[serde(default)]
+    pub choices: Vec<crate::Choice>,
 }
 
 /// A message written in the agents' place (a Telegram group, a Discord channel or a thread

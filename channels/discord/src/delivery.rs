@@ -6,9 +6,9 @@ use helpdesk_channel::{
     Attachment, ChannelKind, Deliver, Delivered, DeliveryError, OutboundMessage,
 };
 use serenity::all::{
-    AutoArchiveDuration, ChannelId, CreateAllowedMentions, CreateAttachment,
-    CreateInteractionResponse, CreateInteractionResponseMessage, CreateMessage, CreateThread,
-    Message, MessageId, UserId,
+    AutoArchiveDuration, ButtonStyle, ChannelId, CreateActionRow, CreateAllowedMentions,
+    CreateAttachment, CreateButton, CreateInteractionResponse, CreateInteractionResponseMessage,
+    CreateMessage, CreateThread, Message, MessageId, UserId,
 };
 
 use crate::{ChannelFacts, Discord, interaction_external_id, message_id_of};
@@ -131,6 +131,19 @@ impl Discord {
                 }));
             if !text.is_empty() {
                 builder = builder.content(text);
+            }
+            if first.is_none() && !message.choices.is_empty() {
+                // The buttons go under the first piece, the message delivery names.
+                let buttons = message
+                    .choices
+                    .iter()
+                    .map(|choice| {
+                        CreateButton::new(choice.data.clone())
+                            .label(choice.label.clone())
+                            .style(ButtonStyle::Secondary)
+                    })
+                    .collect();
+                builder = builder.components(vec![CreateActionRow::Buttons(buttons)]);
             }
             if first.is_none()
                 && let Some(parent) = reply_to

@@ -5,11 +5,11 @@ use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use helpdesk_channel::{ChannelKind, ChatEvent, Cursor, Sink, Suggest};
+use helpdesk_channel::{ChannelKind, ChatEvent, Choose, Cursor, Sink, Suggest};
 use serenity::all::{
-    ChannelId, ClientBuilder, CollectorCallback, CommandInteraction, Context, Event, EventHandler,
-    GatewayIntents, GuildChannel, GuildId, Interaction, Message, MessageId, MessageUpdateEvent,
-    Ready, ShardStageUpdateEvent,
+    ChannelId, ClientBuilder, CollectorCallback, CommandInteraction, ComponentInteraction, Context,
+    Event, EventHandler, GatewayIntents, GuildChannel, GuildId, Interaction, Message, MessageId,
+    MessageUpdateEvent, Ready, ShardStageUpdateEvent,
 };
 use serenity::gateway::ConnectionStage;
 use tokio::sync::{mpsc, watch};
@@ -32,6 +32,8 @@ pub(crate) enum Incoming {
     Command(Box<CommandInteraction>),
     /// An agent typing a command's argument, asking for choices.
     Autocomplete(Box<CommandInteraction>),
+    /// A button pressed under one of the bot's messages.
+    Component(Box<ComponentInteraction>),
     Thread(Box<GuildChannel>),
 }
 
@@ -67,6 +69,7 @@ fn incoming_of(event: &Event) -> Option<Incoming> {
             Interaction::Autocomplete(typing) => {
                 Some(Incoming::Autocomplete(Box::new(typing.clone())))
             }
+            Interaction::Component(press) => Some(Incoming::Component(Box::new(press.clone()))),
             _ => None,
         },
         Event::ThreadCreate(created) => Some(Incoming::Thread(Box::new(created.thread.clone()))),
@@ -184,7 +187,7 @@ impl Discord {
     }
 
     /// Handles one gateway event; what it means for the helpdesk goes to `sink` until stored.
-    pub(crate) async fn take<S: Sink<ChatEvent> + Suggest, C: Cursor>(
+    pub(crate) async fn take<S: Sink<ChatEvent> + Suggest + Choose, C: Cursor>(
         &self,
         event: Incoming,
         sink: &S,
@@ -253,6 +256,10 @@ impl Discord {
             Incoming::Command(command) => self.event_of_command(&command).await,
             Incoming::Autocomplete(typing) => {
                 self.answer_autocomplete(&typing, sink).await;
+                None
+            }
+            Incoming::Component(press) => {
+                self.answer_choice(&press, sink).await;
                 None
             }
         };

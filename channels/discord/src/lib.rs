@@ -17,9 +17,11 @@
 //!
 //! By concern: `gateway` (serenity's client and the order of events), `inbound` (an event as a
 //! neutral message), `catch_up` (DMs sent while away), `commands` (slash commands and the
-//! choices offered while an argument is typed), `delivery` (sending through the REST API).
+//! choices offered while an argument is typed), `choices` (buttons pressed under the bot's
+//! messages), `delivery` (sending through the REST API).
 
 mod catch_up;
+mod choices;
 mod commands;
 mod delivery;
 mod gateway;
@@ -32,7 +34,7 @@ use std::time::Duration;
 
 pub use commands::{AGENT_COMMANDS, AgentCommand, CommandArgument};
 pub use helpdesk_channel::{AgentMessage, ChatEvent, Health, HealthState};
-use helpdesk_channel::{ChannelKind, Cursor, Identity, Sink, Suggest};
+use helpdesk_channel::{ChannelKind, Choose, Cursor, Identity, Sink, Suggest};
 use serenity::all::{Channel, ChannelId, Http, HttpBuilder, UserId};
 use tokio::sync::{mpsc, watch};
 
@@ -141,8 +143,9 @@ impl Discord {
 
     /// Follows the gateway until `shutdown` completes, handing each event to `sink`; DMs sent
     /// while the bot was away are caught up through `cursors`. The sink also offers the choices
-    /// of slash command arguments while agents type them.
-    pub async fn run<S: Sink<ChatEvent> + Suggest, C: Cursor>(
+    /// of slash command arguments while agents type them, and says what a button pressed under
+    /// one of the bot's messages means.
+    pub async fn run<S: Sink<ChatEvent> + Suggest + Choose, C: Cursor>(
         self,
         sink: S,
         cursors: C,

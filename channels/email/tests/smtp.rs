@@ -65,6 +65,7 @@ fn reply() -> OutboundMessage {
             ..ThreadHints::default()
         },
         automatic: false,
+        choices: Vec::new(),
     }
 }
 
@@ -154,6 +155,7 @@ async fn acknowledgement_is_marked_as_automatic() {
         },
         // Automatic mail goes out as an acknowledgement, marked as such.
         automatic: true,
+        choices: Vec::new(),
         ..reply()
     };
     let delivered = sender.deliver(&message).await.expect("delivered");

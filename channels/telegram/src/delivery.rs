@@ -3,7 +3,9 @@
 use helpdesk_channel::{ChannelKind, Deliver, Delivered, DeliveryError, OutboundMessage};
 use teloxide::payloads::{SendDocumentSetters, SendMessageSetters};
 use teloxide::prelude::Requester;
-use teloxide::types::{ChatId, InputFile, MessageId, ReplyParameters};
+use teloxide::types::{
+    ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId, ReplyParameters,
+};
 use teloxide::{ApiError, RequestError};
 
 use crate::{Telegram, external_id, parse_external_id};
@@ -34,6 +36,17 @@ impl Telegram {
             let mut request = self.bot.send_message(ChatId(chat), text);
             if let Some(reply) = reply_to.clone() {
                 request = request.reply_parameters(reply);
+            }
+            if !message.choices.is_empty() {
+                // One row of buttons; pressing one comes back as a callback query.
+                let row = message
+                    .choices
+                    .iter()
+                    .map(|choice| {
+                        InlineKeyboardButton::callback(choice.label.clone(), choice.data.clone())
+                    })
+                    .collect::<Vec<_>>();
+                request = request.reply_markup(InlineKeyboardMarkup::new([row]));
             }
             last = Some(request.await?);
         }

@@ -11,8 +11,10 @@
 //! application to interpret.
 //!
 //! By concern: `polling` (getUpdates), `webhook` (updates posted to us), `inbound` (an update
-//! as a neutral event), `commands` (the agents' command menu), `delivery` (sending).
+//! as a neutral event), `choices` (buttons pressed under our messages), `commands` (the agents'
+//! command menu), `delivery` (sending).
 
+mod choices;
 mod commands;
 mod delivery;
 mod inbound;

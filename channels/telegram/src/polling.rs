@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use helpdesk_channel::{ChatEvent, Cursor, Sink};
+use helpdesk_channel::{ChatEvent, Choose, Cursor, Sink};
 use teloxide::RequestError;
 use teloxide::payloads::GetUpdatesSetters;
 use teloxide::prelude::Requester;
@@ -12,8 +12,9 @@ use crate::{CURSOR_NAME, RETRY_PAUSE, Telegram, stored_offset};
 
 impl Telegram {
     /// Polls until `shutdown` completes. Each batch goes to `sink`; only then does the offset
-    /// move on, in the cursor first and with Telegram at the next poll.
-    pub async fn run<C: Cursor, S: Sink<ChatEvent>>(
+    /// move on, in the cursor first and with Telegram at the next poll. Buttons pressed under
+    /// the bot's messages go to the sink's [`Choose`] as they come.
+    pub async fn run<C: Cursor, S: Sink<ChatEvent> + Choose>(
         self,
         cursor: C,
         sink: S,
@@ -66,6 +67,9 @@ impl Telegram {
             };
             let mut events = Vec::with_capacity(updates.len());
             for update in &updates {
+                if self.take_choice(update, &sink).await {
+                    continue;
+                }
                 if let Some(event) = self.event_of(update).await {
                     events.push(event);
                 }

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use helpdesk_channel::{ChatEvent, Cursor, Sink};
+use helpdesk_channel::{ChatEvent, Choose, Cursor, Sink};
 use teloxide::payloads::SetWebhookSetters;
 use teloxide::prelude::Requester;
 use teloxide::types::Update;
@@ -142,7 +142,7 @@ impl Telegram {
     /// Takes one update Telegram posted to the webhook: checks the secret header, skips an
     /// update the cursor says was handled, hands it to `sink` and moves the cursor on. An update
     /// that could not be stored is [`Received::NotStored`]: refuse it, Telegram sends it again.
-    pub async fn receive<C: Cursor, S: Sink<ChatEvent>>(
+    pub async fn receive<C: Cursor, S: Sink<ChatEvent> + Choose>(
         &self,
         cursor: &C,
         sink: &S,
@@ -172,7 +172,11 @@ impl Telegram {
         if id < offset {
             return Received::AlreadyHandled;
         }
-        let events: Vec<ChatEvent> = self.event_of(&update).await.into_iter().collect();
+        let events: Vec<ChatEvent> = if self.take_choice(&update, sink).await {
+            Vec::new()
+        } else {
+            self.event_of(&update).await.into_iter().collect()
+        };
         if let Err(error) = sink.accept(events).await {
             tracing::warn!(%error, "Telegram webhook update not stored; Telegram will send it again");
             self.health.failed(&error.to_string());

@@ -22,6 +22,8 @@ struct DepartmentRow {
     strategies: Vec<Choice>,
     agents: i64,
     open_tickets: i64,
+    /// Satisfaction surveys are sent for its tickets.
+    surveys: bool,
 }
 
 #[derive(Template)]
@@ -34,6 +36,8 @@ struct DepartmentsPage {
     /// Priority, first response and resolution targets, from [sla] in the settings.
     sla: Vec<(&'static str, String, String)>,
     error: Option<String>,
+    /// `[surveys] enabled`: off turns surveys off whatever the departments say.
+    surveys_enabled: bool,
 }
 
 fn strategy_choices(current: &str) -> Vec<Choice> {
@@ -64,6 +68,7 @@ async fn departments_page(
     .fetch_all(pool)
     .await)
     .map_err(StoreError::from)?;
+    let switches = crate::store::surveys::department_switches(&state.store).await?;
     let departments = agents::departments(&state.store)
         .await?
         .into_iter()
@@ -73,6 +78,10 @@ async fn departments_page(
                 .find(|(id, _, _)| *id == d.id)
                 .map_or((0, 0), |(_, agents, open)| (*agents, *open));
             DepartmentRow {
+                surveys: switches
+                    .iter()
+                    .find(|(id, _)| *id == d.id)
+                    .is_none_or(|(_, on)| *on),
                 strategies: strategy_choices(&d.assignment_strategy),
                 id: d.id,
                 name: d.name,
@@ -100,6 +109,7 @@ async fn departments_page(
             })
             .collect(),
         error: error.clone(),
+        surveys_enabled: state.config.surveys_enabled,
     };
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY

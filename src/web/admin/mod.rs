@@ -5,6 +5,7 @@
 mod agents;
 mod channels;
 mod department_sla;
+mod department_surveys;
 mod departments;
 mod jobs;
 
@@ -17,6 +18,7 @@ pub(crate) use channels::mailbox_rows;
 pub use department_sla::{
     department_sla, import_holidays, save_calendar, save_holiday, save_policy,
 };
+pub use department_surveys::set_department_surveys;
 pub use departments::{create_department, departments, update_department};
 pub use jobs::{jobs, retry_job};
 

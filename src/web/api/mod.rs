@@ -24,6 +24,7 @@ mod channels;
 mod directory;
 pub mod model;
 pub mod problem;
+mod surveys;
 mod tickets;
 mod webhooks;
 
@@ -117,6 +118,10 @@ fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(calendars::import_holidays))
         .routes(routes!(calendars::get_policy, calendars::put_policy))
+        .routes(routes!(
+            surveys::department_surveys,
+            surveys::set_department_surveys
+        ))
 }
 
 /// The OpenAPI description of the API, as served.

@@ -230,6 +230,8 @@ pub struct TicketDetail {
     pub history: Vec<HistoryEvent>,
     /// Each SLA target of the ticket, in the order they started.
     pub sla: Vec<SlaTarget>,
+    /// The customer's rating, once a satisfaction survey was sent; `null` before.
+    pub satisfaction: Option<super::surveys::Satisfaction>,
 }
 
 /// One SLA target of a ticket: a first response and a resolution once, a next response each

@@ -18,7 +18,7 @@ pub struct WebhookOut {
     pub id: i64,
     pub url: String,
     /// The events posted: ticket.created, ticket.updated, ticket.status_changed,
-    /// ticket.assigned, message.added, or `*` for all.
+    /// ticket.assigned, message.added, ticket.rated, or `*` for all.
     pub events: Vec<String>,
     pub description: String,
     pub active: bool,
@@ -46,7 +46,7 @@ pub struct NewWebhook {
     #[schema(example = "https://crm.example.org/helpdesk-events")]
     pub url: String,
     /// ticket.created, ticket.updated, ticket.status_changed, ticket.assigned, message.added,
-    /// or `*` for all.
+    /// ticket.rated, or `*` for all.
     pub events: Vec<String>,
     /// The signing secret; a random one is made when left out.
     #[serde(default)]

@@ -455,6 +455,8 @@ struct TicketPage {
     departments: Vec<Choice>,
     agents: Vec<Choice>,
     customer_panel: super::customers::CustomerPanel,
+    /// The ticket's satisfaction survey, once one was sent.
+    survey: Option<crate::store::surveys::Survey>,
     /// Why a public reply cannot go out now (its channel runs nowhere); notes still can.
     channel_off: Option<String>,
     /// The reply form as it was sent back with why it was refused.
@@ -623,6 +625,7 @@ pub(super) async fn ticket_page(
                 .unwrap_or_default(),
         ),
         customer_panel: super::customers::panel(state, viewer, number).await?,
+        survey: crate::store::surveys::of_ticket(&state.store, facts.id.0).await?,
         ticket: detail.summary,
         facts,
         messages,

@@ -305,6 +305,62 @@ impl FakeDiscord {
         id
     }
 
+    /// `customer` presses the button with `custom_id` under the bot's message `message_id` in
+    /// their DM: Discord dispatches a MESSAGE_COMPONENT interaction (type 3). Returns the
+    /// interaction id, or `None` when that message (in their DM) has no such button.
+    pub fn customer_presses_button(
+        &self,
+        customer: &User,
+        message_id: u64,
+        custom_id: &str,
+    ) -> Option<u64> {
+        let channel_id = self.dm_channel_of(customer);
+        let mut inner = self.shared.lock();
+        let message = inner.messages.get(&message_id).cloned()?;
+        if snowflake(message.get("channel_id")) != Some(channel_id) {
+            return None;
+        }
+        let has_button = message["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|row| row["components"].as_array())
+            .flatten()
+            .any(|button| button["custom_id"] == json!(custom_id));
+        if !has_button {
+            return None;
+        }
+        let id = inner.id();
+        let token = format!("interaction-token-{id}");
+        inner.interactions.insert(id, (token.clone(), channel_id));
+        inner.component_interactions.insert(id, message_id);
+        drop(inner);
+        let interaction = json!({
+            "id": id.to_string(), "application_id": APPLICATION_ID.to_string(), "type": 3,
+            "data": {"custom_id": custom_id, "component_type": 2},
+            "message": message,
+            "channel_id": channel_id.to_string(),
+            "channel": {"id": channel_id.to_string(), "type": 1},
+            "user": customer.json(), "context": 1,
+            "token": token, "version": 1, "locale": "en-US", "entitlements": [],
+            "app_permissions": "2048", "attachment_size_limit": 26_214_400,
+            "authorizing_integration_owners": {},
+        });
+        self.shared.dispatch("INTERACTION_CREATE", interaction);
+        Some(id)
+    }
+
+    /// The answer to interaction `interaction` (a message the bot sent as its response), once
+    /// there is one; `None` if there is none within `timeout`.
+    pub async fn wait_for_interaction_answer(
+        &self,
+        interaction: u64,
+        timeout: Duration,
+    ) -> Option<Sent> {
+        self.wait_for_sent(timeout, |sent| sent.interaction == Some(interaction))
+            .await
+    }
+
     /// The choices the bot answered an autocomplete interaction with (their names), once it
     /// has answered; `None` if it did not within `timeout`.
     pub async fn wait_for_choices(

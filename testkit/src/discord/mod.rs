@@ -7,7 +7,11 @@
 //! /channels/{id}/messages` (JSON, or multipart with `payload_json` and `files[n]`), `POST
 //! /channels/{id}/messages/{message}/threads`, `PUT` (and `POST`) application commands, global
 //! or per guild, and `POST /interactions/{id}/{token}/callback` (a message, type 4, for a
-//! command; the choices, type 8, for an autocomplete interaction). Files users send are served
+//! command or a button; the choices, type 8, for an autocomplete interaction; a deferred or
+//! direct update of the message, types 6 and 7, for a button). Messages may carry components:
+//! action rows of buttons, checked as Discord checks them; a user pressing one
+//! ([`FakeDiscord::customer_presses_button`]) dispatches a MESSAGE_COMPONENT interaction
+//! (type 3) with the button's `custom_id`. Files users send are served
 //! under `/attachments/...`, as Discord's CDN would. Errors come as `{"code", "message"}` with
 //! the HTTP status Discord uses.
 //!
@@ -96,6 +100,8 @@ pub struct Sent {
     pub interaction: Option<u64>,
     /// Only the one who ran the command sees it.
     pub ephemeral: bool,
+    /// The message's components (action rows of buttons), as sent.
+    pub components: Vec<Value>,
 }
 
 /// A thread the bot started from a message.
@@ -137,6 +143,8 @@ struct Inner {
     commands: Vec<(String, Value)>,
     /// Interactions not yet answered: id → (token, channel id).
     interactions: HashMap<u64, (String, u64)>,
+    /// Of those, the button presses: id → the message the button is under.
+    component_interactions: HashMap<u64, u64>,
     /// Autocomplete interactions not yet answered: id → token.
     autocompletes: HashMap<u64, String>,
     /// The choices autocomplete interactions were answered with: id → `[{name, value}]`.

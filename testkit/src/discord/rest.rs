@@ -263,7 +263,17 @@ pub(super) async fn create_message(
         Err(response) => return response,
     };
     let content = payload["content"].as_str().unwrap_or_default().to_owned();
-    if content.is_empty() && files.is_empty() {
+    let components = match checked_components(&payload) {
+        Ok(components) => components,
+        Err(what) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                50035,
+                &format!("Invalid Form Body: components: {what}"),
+            );
+        }
+    };
+    if content.is_empty() && files.is_empty() && components.is_empty() {
         return error(
             StatusCode::BAD_REQUEST,
             50006,
@@ -315,6 +325,7 @@ pub(super) async fn create_message(
         "mention_everyone": false, "mentions": [], "mention_roles": [],
         "attachments": attachments, "embeds": [], "pinned": false,
         "type": if referenced.is_some() { 19 } else { 0 }, "flags": 0,
+        "components": components,
     });
     if guild {
         message["guild_id"] = json!(GUILD_ID.to_string());
@@ -334,6 +345,7 @@ pub(super) async fn create_message(
         files,
         interaction: None,
         ephemeral: false,
+        components,
     });
     drop(inner);
     shared.sent.send_modify(|count| *count += 1);
@@ -521,8 +533,33 @@ pub(super) async fn interaction_callback(
         Some((known, channel)) if *known == token => *channel,
         _ => return error(StatusCode::NOT_FOUND, 10062, "Unknown interaction"),
     };
+    // A command takes a message (4) or a deferred one (5); a button also an update of its
+    // message, deferred (6) or at once (7).
+    let pressed = inner.component_interactions.get(&interaction).copied();
+    let allowed = match pressed {
+        Some(_) => matches!(kind, Some(4..=7)),
+        None => matches!(kind, Some(4 | 5)),
+    };
+    if !allowed {
+        return error(StatusCode::BAD_REQUEST, 50035, "Invalid Form Body");
+    }
     // An interaction is answered once.
     inner.interactions.remove(&interaction);
+    inner.component_interactions.remove(&interaction);
+    if kind == Some(5) || kind == Some(6) {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    if let (Some(7), Some(source)) = (kind, pressed) {
+        let data = payload.get("data").cloned().unwrap_or(Value::Null);
+        if let Some(message) = inner.messages.get_mut(&source) {
+            if let Some(content) = data.get("content") {
+                message["content"] = content.clone();
+            }
+            if let Some(components) = data.get("components") {
+                message["components"] = components.clone();
+            }
+        }
+    }
     let data = payload.get("data").cloned().unwrap_or(Value::Null);
     let content = data["content"].as_str().unwrap_or_default().to_owned();
     let ephemeral = data["flags"].as_u64().is_some_and(|flags| flags & 64 != 0);
@@ -535,10 +572,63 @@ pub(super) async fn interaction_callback(
         files,
         interaction: Some(interaction),
         ephemeral,
+        components: data["components"].as_array().cloned().unwrap_or_default(),
     });
     drop(inner);
     shared.sent.send_modify(|count| *count += 1);
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// The `components` of a message, checked as Discord checks them: at most five action rows
+/// (type 1) of one to five buttons (type 2); a button has a label of at most 80 characters and,
+/// by its style, a `custom_id` of 1-100 characters unique in the message (styles 1-4) or a `url`
+/// (style 5).
+fn checked_components(payload: &Value) -> Result<Vec<Value>, String> {
+    let invalid = |what: &str| what.to_owned();
+    let Some(rows) = payload.get("components").filter(|rows| !rows.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let rows = rows.as_array().ok_or_else(|| invalid("must be an array"))?;
+    if rows.len() > 5 {
+        return Err(invalid("must be 5 or fewer in length"));
+    }
+    let mut custom_ids = std::collections::HashSet::new();
+    for row in rows {
+        if row["type"].as_u64() != Some(1) {
+            return Err(invalid("top-level components must be action rows (type 1)"));
+        }
+        let buttons = row["components"]
+            .as_array()
+            .filter(|buttons| (1..=5).contains(&buttons.len()))
+            .ok_or_else(|| invalid("an action row holds 1 to 5 components"))?;
+        for button in buttons {
+            if button["type"].as_u64() != Some(2) {
+                return Err(invalid("only buttons are supported here"));
+            }
+            if button["label"]
+                .as_str()
+                .is_some_and(|label| label.chars().count() > 80)
+            {
+                return Err(invalid("label must be 80 or fewer in length"));
+            }
+            match button["style"].as_u64() {
+                Some(1..=4) => {
+                    let id = button["custom_id"]
+                        .as_str()
+                        .filter(|id| (1..=100).contains(&id.chars().count()))
+                        .ok_or_else(|| invalid("custom_id must be 1 to 100 characters"))?;
+                    if !custom_ids.insert(id.to_owned()) {
+                        return Err(invalid(
+                            "custom_id must be unique (COMPONENT_CUSTOM_ID_DUPLICATED)",
+                        ));
+                    }
+                }
+                Some(5) if button["url"].is_string() => {}
+                _ => return Err(invalid("button style is not valid")),
+            }
+        }
+    }
+    Ok(rows.clone())
 }
 
 pub(super) async fn download(State(shared): State<Shared>, Path(path): Path<String>) -> Response {

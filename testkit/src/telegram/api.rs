@@ -149,6 +149,7 @@ pub(super) async fn api(
                 None => error(400, "Bad Request: invalid file_id"),
             }
         }
+        "answerCallbackQuery" => answer_callback_query(&shared, &params),
         "setMyCommands" => {
             shared.lock().commands.push(params);
             ok(json!(true))
@@ -158,7 +159,7 @@ pub(super) async fn api(
     }
 }
 
-pub(super) const METHODS: [&str; 12] = [
+pub(super) const METHODS: [&str; 13] = [
     "getMe",
     "getWebhookInfo",
     "deleteWebhook",
@@ -171,6 +172,7 @@ pub(super) const METHODS: [&str; 12] = [
     "setMyCommands",
     "deleteMyCommands",
     "getMyCommands",
+    "answerCallbackQuery",
 ];
 
 pub(super) fn canonical_method(method: &str) -> String {
@@ -271,6 +273,10 @@ pub(super) fn send(
     let Some(chat_id) = integer(params.get("chat_id")) else {
         return error(400, "Bad Request: chat not found");
     };
+    let reply_markup = match inline_keyboard(params) {
+        Ok(markup) => markup,
+        Err(description) => return error(400, &description),
+    };
     let (mut reply_to, without_reply) = reply_target(params);
     let mut state = shared.lock();
     if let Some(parent) = reply_to
@@ -310,6 +316,9 @@ pub(super) fn send(
         }
         (None, _) => message["text"] = json!(text.clone().unwrap_or_default()),
     }
+    if let Some(markup) = &reply_markup {
+        message["reply_markup"] = markup.clone();
+    }
     state
         .messages
         .insert((chat_id, message_id), message.clone());
@@ -320,10 +329,101 @@ pub(super) fn send(
         text,
         reply_to,
         file,
+        reply_markup,
     });
     drop(state);
     shared.sent.send_modify(|count| *count += 1);
     ok(message)
+}
+
+/// The `reply_markup` of a send request when it is an inline keyboard, checked as Telegram
+/// checks it: rows of buttons, each with a text and exactly one action; `callback_data` is 1-64
+/// bytes.
+fn inline_keyboard(params: &Value) -> Result<Option<Value>, String> {
+    let Some(markup) = params
+        .get("reply_markup")
+        .filter(|markup| !markup.is_null())
+    else {
+        return Ok(None);
+    };
+    let markup = match markup {
+        // Multipart bodies carry nested objects as JSON text.
+        Value::String(text) => serde_json::from_str(text)
+            .map_err(|_| "Bad Request: can't parse reply keyboard markup JSON object".to_owned())?,
+        other => other.clone(),
+    };
+    let Some(rows) = markup.get("inline_keyboard") else {
+        // Other keyboards (reply keyboards, removal) are not inline: kept as they came.
+        return Ok(Some(markup));
+    };
+    let rows = rows
+        .as_array()
+        .ok_or_else(|| "Bad Request: field \"inline_keyboard\" must be an Array".to_owned())?;
+    for row in rows {
+        let buttons = row.as_array().ok_or_else(|| {
+            "Bad Request: field \"inline_keyboard\" must be an Array of Arrays".to_owned()
+        })?;
+        for button in buttons {
+            if button["text"].as_str().is_none_or(str::is_empty) {
+                return Err(
+                    "Bad Request: text buttons are unallowed in the inline keyboard".to_owned(),
+                );
+            }
+            let actions = [
+                "url",
+                "callback_data",
+                "switch_inline_query",
+                "web_app",
+                "login_url",
+                "pay",
+            ]
+            .iter()
+            .filter(|action| button.get(**action).is_some())
+            .count();
+            if actions != 1 {
+                return Err("Bad Request: can't parse inline keyboard button: exactly one of the optional fields must be used".to_owned());
+            }
+            if let Some(data) = button.get("callback_data") {
+                let valid = data
+                    .as_str()
+                    .is_some_and(|data| (1..=64).contains(&data.len()));
+                if !valid {
+                    return Err("Bad Request: BUTTON_DATA_INVALID".to_owned());
+                }
+            }
+        }
+    }
+    Ok(Some(markup))
+}
+
+/// answerCallbackQuery: a query the bot was sent, answered once; the text is 0-200 characters.
+pub(super) fn answer_callback_query(shared: &Shared, params: &Value) -> Response {
+    let id = text_of(params.get("callback_query_id")).unwrap_or_default();
+    let text = text_of(params.get("text"));
+    if text.as_ref().is_some_and(|text| text.chars().count() > 200) {
+        return error(400, "Bad Request: MESSAGE_TOO_LONG");
+    }
+    let show_alert = params
+        .get("show_alert")
+        .is_some_and(|alert| alert == &json!(true) || alert == &json!("true"));
+    let mut state = shared.lock();
+    match state.callback_queries.get_mut(&id) {
+        Some(answered) if !*answered => *answered = true,
+        _ => {
+            return error(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            );
+        }
+    }
+    state.callback_answers.push(CallbackAnswer {
+        callback_query_id: id,
+        text,
+        show_alert,
+    });
+    drop(state);
+    shared.sent.send_modify(|count| *count += 1);
+    ok(json!(true))
 }
 
 pub(super) async fn download(

@@ -214,6 +214,77 @@ impl FakeTelegram {
         id
     }
 
+    /// `user` presses the inline keyboard button with `callback_data` under the bot's message
+    /// `message_id` in chat `chat_id`: a `callback_query` update, as Telegram sends it. Returns
+    /// the query's id, or `None` when that message has no such button.
+    pub fn press_button(
+        &self,
+        user: &User,
+        chat_id: i64,
+        message_id: i64,
+        callback_data: &str,
+    ) -> Option<String> {
+        let message = self
+            .shared
+            .lock()
+            .messages
+            .get(&(chat_id, message_id))
+            .cloned()?;
+        let has_button = message["reply_markup"]["inline_keyboard"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_array)
+            .flatten()
+            .any(|button| button["callback_data"] == json!(callback_data));
+        if !has_button {
+            return None;
+        }
+        let id = {
+            let mut state = self.shared.lock();
+            state.next_callback += 1;
+            let id = format!("{}{:08}", user.id, state.next_callback);
+            state.callback_queries.insert(id.clone(), false);
+            id
+        };
+        self.push_update(
+            "callback_query",
+            json!({
+                "id": id, "from": user.json(), "message": message,
+                "chat_instance": format!("{}", chat_id.unsigned_abs() * 7 + 3),
+                "data": callback_data,
+            }),
+        );
+        Some(id)
+    }
+
+    /// How the bot answered callback query `id`, once it has; `None` if it did not within
+    /// `timeout`.
+    pub async fn wait_for_callback_answer(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Option<CallbackAnswer> {
+        let deadline = Instant::now() + timeout;
+        let mut changes = self.shared.sent.subscribe();
+        loop {
+            let found = self
+                .shared
+                .lock()
+                .callback_answers
+                .iter()
+                .find(|answer| answer.callback_query_id == id)
+                .cloned();
+            if found.is_some() {
+                return found;
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            if tokio::time::timeout(left, changes.changed()).await.is_err() {
+                return None;
+            }
+        }
+    }
+
     /// The next call of `method` fails this way (calls queue up failures in order).
     pub fn fail_next(&self, method: &str, failure: Failure) {
         self.shared

@@ -1,13 +1,15 @@
 //! A fake Telegram Bot API on a local port, after <https://core.telegram.org/bots/api>.
 //!
 //! It answers the methods the helpdesk bot uses — getMe, getWebhookInfo, deleteWebhook,
-//! setWebhook, getUpdates (offsets, long polling), sendMessage, sendDocument, sendPhoto,
-//! getFile, setMyCommands — and serves `GET /file/bot<token>/<path>`. Requests are `POST
+//! setWebhook, getUpdates (offsets, long polling), sendMessage (with an inline keyboard),
+//! sendDocument, sendPhoto, getFile, setMyCommands, answerCallbackQuery — and serves `GET /file/bot<token>/<path>`. Requests are `POST
 //! /bot<token>/<method>` with a JSON or multipart body; answers are `{"ok": true, "result": …}`
 //! or `{"ok": false, "error_code": …, "description": …}` as the real API sends them.
 //!
 //! Tests play the people: [`FakeTelegram::customer_writes`] and friends queue updates, and
-//! [`FakeTelegram::wait_for_sent`] waits for what the bot sent.
+//! [`FakeTelegram::wait_for_sent`] waits for what the bot sent. A user pressing a button of an
+//! inline keyboard ([`FakeTelegram::press_button`]) queues a `callback_query` update; the bot
+//! answers it once with answerCallbackQuery ([`FakeTelegram::wait_for_callback_answer`]).
 //!
 //! Webhooks as the API describes them: while a webhook is set, getUpdates answers 409
 //! Conflict, and queued updates are posted to the webhook's URL as JSON, with the secret token
@@ -83,6 +85,16 @@ pub struct Sent {
     pub reply_to: Option<i64>,
     /// sendDocument / sendPhoto: the file's name and bytes.
     pub file: Option<(String, Vec<u8>)>,
+    /// The inline keyboard sent with it (`reply_markup`), as JSON.
+    pub reply_markup: Option<Value>,
+}
+
+/// How the bot answered a callback query (answerCallbackQuery).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackAnswer {
+    pub callback_query_id: String,
+    pub text: Option<String>,
+    pub show_alert: bool,
 }
 
 /// One attempt to post an update to the webhook.
@@ -135,6 +147,10 @@ struct State_ {
     /// Every method called, in order, for tests that check what the client asked.
     calls: Vec<String>,
     get_updates_offsets: Vec<i64>,
+    /// Callback queries sent to the bot: id → answered yet.
+    callback_queries: HashMap<String, bool>,
+    callback_answers: Vec<CallbackAnswer>,
+    next_callback: u64,
 }
 
 impl State_ {

@@ -200,6 +200,7 @@ pub async fn detail(state: &AppState, reader: i64, number: i64) -> ApiResult<Tic
             .into_iter()
             .map(Into::into)
             .collect(),
+        satisfaction: super::surveys::of_ticket(state, facts.id.0).await?,
     })
 }
 

@@ -1,0 +1,47 @@
+//! Asking a customer for their rating once their ticket is resolved: queued by the status
+//! change, it stores the survey and queues its message's delivery ([`crate::surveys::offer`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Job, JobContext, JobError};
+use crate::store::Tx;
+use crate::store::jobs::About;
+
+/// Send ticket `ticket_id`'s satisfaction survey, if it may have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendSurvey {
+    pub ticket_id: i64,
+}
+
+impl Job for SendSurvey {
+    const QUEUE: &'static str = "helpdesk.survey";
+
+    async fn run(self, context: &JobContext) -> Result<(), JobError> {
+        let offered = crate::surveys::offer(
+            &context.store,
+            &context.settings.surveys,
+            self.ticket_id,
+            Utc::now(),
+        )
+        .await?;
+        tracing::debug!(ticket_id = self.ticket_id, ?offered, "satisfaction survey");
+        Ok(())
+    }
+
+    fn about(&self) -> Option<About> {
+        Some(About::Ticket(self.ticket_id))
+    }
+}
+
+/// Queues the survey of a ticket resolved (or closed) at `now`, inside the change's
+/// transaction. Each resolution queues one; the survey itself is sent at most once.
+pub async fn enqueue(tx: &mut Tx, ticket_id: i64, now: DateTime<Utc>) -> crate::store::Result<()> {
+    SendSurvey { ticket_id }
+        .enqueue(
+            tx,
+            &format!("survey:{ticket_id}:{}", now.timestamp_micros()),
+            now,
+        )
+        .await
+}
