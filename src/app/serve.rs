@@ -45,10 +45,10 @@ pub async fn run(settings: Settings) -> Result<()> {
     if settings.email.enabled {
         let sender = helpdesk_email::smtp::SmtpSender::new(&email::smtp_settings(&settings))
             .context("the SMTP settings in [email.smtp]")?;
-        deliverers = deliverers.with(
-            helpdesk_channel::ChannelKind::Email,
-            std::sync::Arc::new(sender),
-        );
+        let sender = std::sync::Arc::new(sender);
+        deliverers = deliverers
+            .with(helpdesk_channel::ChannelKind::Email, sender.clone())
+            .with_notice_mail(sender);
     }
     let telegram = if settings.telegram.enabled {
         let telegram =

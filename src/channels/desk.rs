@@ -439,7 +439,7 @@ impl ChatDesk {
                 }
             }
             Command::Claim => {
-                assign(&mut tx, (number, ticket_id), agent_id, agent_id, now).await?;
+                assign(&mut tx, number, agent_id, agent_id, now).await?;
                 format!("#{number} is yours, {agent_name}.")
             }
             Command::Assign(who) => {
@@ -450,7 +450,7 @@ impl ChatDesk {
                         "No agent is called {who}; name them by email, name or chat id."
                     )));
                 };
-                assign(&mut tx, (number, ticket_id), id, agent_id, now).await?;
+                assign(&mut tx, number, id, agent_id, now).await?;
                 format!("#{number} assigned to {name}.")
             }
             Command::Status(status) => {
@@ -637,7 +637,7 @@ impl Sink<ChatEvent> for ChatDesk {
 /// (a claim or an assignment in chat is news to the others there).
 async fn assign(
     tx: &mut crate::store::Tx,
-    (number, ticket_id): (i64, i64),
+    number: i64,
     to: i64,
     by: i64,
     now: chrono::DateTime<Utc>,
@@ -647,7 +647,8 @@ async fn assign(
     } else {
         "assigned in chat"
     };
-    let changed = crate::ops::apply_in(
+    // The change records the assignment's outbox entry, which tells the agents' places.
+    crate::ops::apply_in(
         tx,
         number.into(),
         crate::ops::ChangedBy { agent_id: by, now },
@@ -658,16 +659,6 @@ async fn assign(
         },
     )
     .await?;
-    if changed {
-        crate::store::outbox::record(
-            tx,
-            crate::store::outbox::OutboxKind::TicketAssigned,
-            ticket_id,
-            None,
-            now,
-        )
-        .await?;
-    }
     Ok(())
 }
 

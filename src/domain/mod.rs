@@ -3,6 +3,7 @@
 mod agent;
 pub mod assignment;
 pub mod canned;
+pub mod notice;
 pub mod rule_check;
 pub mod rules;
 pub mod sla;

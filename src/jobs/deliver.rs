@@ -75,6 +75,8 @@ impl<T: Deliver> DynDeliver for T {
 pub struct Deliverers {
     channels: HashMap<ChannelKind, Arc<dyn DynDeliver>>,
     attachments: Option<BlobStore>,
+    /// Sends agents their notices by mail (`[email.smtp]`), when mail is set up.
+    notice_mail: Option<Arc<helpdesk_email::smtp::SmtpSender>>,
 }
 
 impl Deliverers {
@@ -92,6 +94,16 @@ impl Deliverers {
 
     pub fn get(&self, channel: ChannelKind) -> Option<&Arc<dyn DynDeliver>> {
         self.channels.get(&channel)
+    }
+
+    /// Mails agents their notices through `sender`.
+    pub fn with_notice_mail(mut self, sender: Arc<helpdesk_email::smtp::SmtpSender>) -> Deliverers {
+        self.notice_mail = Some(sender);
+        self
+    }
+
+    pub fn notice_mail(&self) -> Option<&helpdesk_email::smtp::SmtpSender> {
+        self.notice_mail.as_deref()
     }
 
     /// The channels this process delivers on, in a fixed order.

@@ -14,6 +14,7 @@ pub mod assign;
 pub mod chat_answer;
 pub mod deliver;
 mod error;
+pub mod notices;
 pub mod notify;
 pub mod relay;
 mod settings;
@@ -87,6 +88,7 @@ const REGISTRY: &[Registered] = &[
     Registered::of::<notify::NotifyAgents>(),
     Registered::of::<sla::SlaCheck>(),
     Registered::of::<webhooks::DeliverWebhook>(),
+    Registered::of::<notices::NotifyPeople>(),
 ];
 
 /// A job type as the registry keeps it.

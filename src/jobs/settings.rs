@@ -35,6 +35,8 @@ pub struct JobSettings {
     pub webhooks: crate::config::WebhookSettings,
     /// Where tickets no rule routes go (`workflow.default_department`).
     pub default_department: Option<String>,
+    /// How people reach the pages (`web.public_url`), for the ticket links in notices.
+    pub public_url: String,
 }
 
 impl JobSettings {
@@ -66,6 +68,7 @@ impl JobSettings {
                 .then(|| chrono::Duration::days(i64::from(settings.workflow.auto_close_days))),
             webhooks: settings.webhooks,
             default_department: settings.workflow.default_department().map(str::to_owned),
+            public_url: settings.web.public_url.clone(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod canned;
 pub mod change;
 pub mod merge;
+pub mod mentions;
 pub mod reply;
 
 pub use bulk::{BulkError, BulkOutcome};

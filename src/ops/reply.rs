@@ -135,5 +135,16 @@ pub async fn add_in(
     if stored.to_deliver {
         crate::jobs::deliver::enqueue(tx, stored.message_id, 1, reply.now).await?;
     }
+    if reply.kind == MessageKind::Internal {
+        super::mentions::record_in(
+            tx,
+            stored.ticket.id,
+            stored.message_id,
+            reply.agent_id,
+            reply.text,
+            reply.now,
+        )
+        .await?;
+    }
     Ok(stored)
 }

@@ -26,6 +26,7 @@ pub mod history;
 pub mod instances;
 pub mod jobs;
 pub mod manage;
+pub mod notices;
 pub mod outbound;
 pub mod outbox;
 pub mod raw;

@@ -30,6 +30,8 @@ struct AccountPage {
     zones: Vec<super::tickets::Choice>,
     zone_error: Option<String>,
     zone_saved: bool,
+    /// How the person is told of what concerns them (`account_notifications.html`).
+    notifications: super::notifications::NotificationsForm,
 }
 
 /// What the page says besides the password form.
@@ -39,6 +41,7 @@ struct Notes {
     changed: bool,
     zone_error: Option<String>,
     zone_saved: bool,
+    notices_saved: bool,
 }
 
 async fn account_page(
@@ -61,6 +64,7 @@ async fn page_with(state: &AppState, viewer: &Viewer, notes: Notes) -> WebResult
         changed,
         zone_error,
         zone_saved,
+        notices_saved,
     } = notes;
     let me = agents::list_agents(&state.store)
         .await?
@@ -81,6 +85,7 @@ async fn page_with(state: &AppState, viewer: &Viewer, notes: Notes) -> WebResult
         ),
         zone_saved: zone_saved && zone_error.is_none(),
         zone_error,
+        notifications: super::notifications::form(&state.store, viewer.id(), notices_saved).await?,
     };
     let status = match (&page.error, &page.zone_error) {
         (None, None) => StatusCode::OK,
@@ -94,6 +99,7 @@ async fn page_with(state: &AppState, viewer: &Viewer, notes: Notes) -> WebResult
 pub struct AccountQuery {
     changed: bool,
     zone_saved: bool,
+    notices_saved: bool,
 }
 
 pub async fn page(
@@ -104,6 +110,7 @@ pub async fn page(
     let notes = Notes {
         changed: query.changed,
         zone_saved: query.zone_saved,
+        notices_saved: query.notices_saved,
         ..Notes::default()
     };
     page_with(&state, &viewer, notes).await

@@ -21,6 +21,7 @@ mod caller;
 mod canned;
 mod directory;
 pub mod model;
+mod notifications;
 pub mod problem;
 mod tickets;
 mod webhooks;
@@ -102,6 +103,7 @@ fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::delete))
         .routes(routes!(webhooks::deliveries))
+        .routes(routes!(notifications::show, notifications::update))
 }
 
 /// The OpenAPI description of the API, as served.
