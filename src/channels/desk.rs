@@ -337,6 +337,11 @@ impl ChatDesk {
             self.answer(&message, None, commands::HELP).await?;
             return Ok(AgentOutcome::Answered(commands::HELP.to_owned()));
         }
+        if let Command::Notify(change) = parsed.command {
+            let text = super::notify_command::answer(self.store(), agent.0, change).await?;
+            self.answer(&message, None, &text).await?;
+            return Ok(AgentOutcome::Answered(text));
+        }
         let mut posts: Vec<&str> = message.reply_to.iter().map(String::as_str).collect();
         // Inside a Discord thread made for a ticket, the thread is the post.
         posts.push(&message.place);
@@ -524,7 +529,7 @@ impl ChatDesk {
                 )
                 .await?
             }
-            Command::Help => commands::HELP.to_owned(),
+            Command::Help | Command::Notify(_) => commands::HELP.to_owned(),
         };
         // The answer is queued with the action it reports: both happen, or neither does.
         if !answered_directly(message) {

@@ -16,6 +16,7 @@ pub mod commands;
 pub mod desk;
 pub mod discord;
 pub mod email;
+mod notify_command;
 pub mod store;
 pub mod telegram;
 

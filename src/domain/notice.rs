@@ -73,10 +73,11 @@ fn name_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '+')
 }
 
-/// The names a text mentions with `@name`, lowercased, each once, in order. An `@` inside a
-/// word (an email address) mentions nobody; trailing punctuation is not part of the name.
-pub fn mentioned_names(text: &str) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
+/// Where a text mentions someone: the byte ranges of each `@name`, the `@` included. An `@`
+/// inside a word (an email address) mentions nobody; trailing punctuation is not part of the
+/// name.
+fn mention_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
     let mut previous: Option<char> = None;
     for (at, c) in text.char_indices() {
         let starts = c == '@' && !previous.is_some_and(name_char);
@@ -86,14 +87,42 @@ pub fn mentioned_names(text: &str) -> Vec<String> {
         }
         let rest = &text[at + 1..];
         let end = rest.find(|c: char| !name_char(c)).unwrap_or(rest.len());
-        let name = rest[..end]
-            .trim_end_matches(['.', '-', '_', '+'])
-            .to_lowercase();
-        if !name.is_empty() && !names.contains(&name) {
+        let name = rest[..end].trim_end_matches(['.', '-', '_', '+']);
+        if !name.is_empty() {
+            spans.push((at, at + 1 + name.len()));
+        }
+    }
+    spans
+}
+
+/// The names a text mentions with `@name`, lowercased, each once, in order.
+pub fn mentioned_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (start, end) in mention_spans(text) {
+        let name = text[start + 1..end].to_lowercase();
+        if !names.contains(&name) {
             names.push(name);
         }
     }
     names
+}
+
+/// A text cut into its plain parts and its mentions (`true`), in order, for showing mentions
+/// highlighted.
+pub fn mention_parts(text: &str) -> Vec<(&str, bool)> {
+    let mut parts = Vec::new();
+    let mut done = 0;
+    for (start, end) in mention_spans(text) {
+        if start > done {
+            parts.push((&text[done..start], false));
+        }
+        parts.push((&text[start..end], true));
+        done = end;
+    }
+    if done < text.len() {
+        parts.push((&text[done..], false));
+    }
+    parts
 }
 
 /// Whether `name` (as [`mentioned_names`] gives it) names the person with this email address
@@ -121,6 +150,10 @@ mod tests {
         );
         assert_eq!(mentioned_names("(@Chris_P)."), vec!["chris_p".to_owned()]);
         assert!(mentioned_names("nobody @ all, me@here").is_empty());
+        assert_eq!(
+            mention_parts("hi @sam. ok"),
+            vec![("hi ", false), ("@sam", true), (". ok", false)]
+        );
     }
 
     #[test]

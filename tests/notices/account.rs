@@ -94,6 +94,8 @@ store_test! {
             .await;
         assert!(posted.status.is_redirection(), "{}", posted.body);
         assert_eq!(kinds_since(store, before).await, ["agent_mentioned"]);
+        let page = app.get(&format!("/tickets/{number}"), Some(&admin)).await;
+        assert!(page.body.contains(r#"<mark class="mention">@agent</mark> can you check"#), "{}", page.body);
 
         // Abe names the admin by name without spaces over the API; a public reply names nobody.
         let token = api_tokens::create(store, app.agent_id, "test", Role::Agent, Utc::now())

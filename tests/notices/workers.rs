@@ -67,6 +67,22 @@ store_test! {
         assert!(places.chat(501).is_empty(), "{:?}", places.chat(501));
         assert!(places.mails("kim@helpdesk.example").is_empty());
 
+        // Sam changes his choice from chat.
+        places.telegram.group_message(AGENTS_CHAT, &User::new(502, "Sam"), None, "/notify mentioned none");
+        let answer = places
+            .telegram
+            .wait_for_sent(WAIT, |sent| {
+                sent.chat_id == AGENTS_CHAT
+                    && sent.text.as_deref().is_some_and(|text| text.starts_with("Saved. You are told:"))
+            })
+            .await
+            .unwrap_or_else(|| panic!("no answer to /notify; sent: {:#?}", places.telegram.sent()));
+        assert!(
+            answer.text.unwrap_or_default().contains("Someone mentions you (@name) in a note: none"),
+        );
+        let chosen = store::notices::chosen(&db.store, sam).await.expect("read");
+        assert_eq!(chosen, [(NoticeEvent::Mentioned, NoticeWay::None)]);
+
         stop.send(true).ok();
         bot.await.expect("bot stops");
         workers.await.expect("workers stop").expect("workers end cleanly");
