@@ -40,8 +40,7 @@ fn settings(fake: &FakeTelegram) -> Settings {
             ("HELPDESK_TELEGRAM__AGENTS_CHAT_ID", AGENTS_CHAT.to_string()),
             ("HELPDESK_WEB__PUBLIC_URL", PUBLIC_URL.to_owned()),
         ]
-        .map(|(key, value)| (key.to_owned(), value))
-        .into(),
+        .map(|(key, value)| (key.to_owned(), value)),
     )
     .expect("settings")
 }
@@ -103,7 +102,7 @@ impl Places {
 }
 
 async fn department(store: &Store, name: &str) -> i64 {
-    store::agents::create_department(store, name, AssignmentStrategy::Manual, Utc::now())
+    store::agents::create_department(store, name, AssignmentStrategy::RoundRobin, Utc::now())
         .await
         .expect("department")
         .id
