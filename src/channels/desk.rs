@@ -411,8 +411,7 @@ impl ChatDesk {
             tx.rollback().await?;
             return Ok(None);
         }
-        let Some((_, ticket_channel)) = store::ticket_channel(&mut tx, number).await?
-        else {
+        let Some((_, ticket_channel)) = store::ticket_channel(&mut tx, number).await? else {
             return Err(StoreError::NotFound(format!(
                 "There is no ticket #{number}."
             )));

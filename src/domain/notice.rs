@@ -159,8 +159,16 @@ mod tests {
     #[test]
     fn a_name_matches_the_address_or_the_name_without_spaces() {
         assert!(names_person("sam", "Sam@example.org", "Samantha Jones"));
-        assert!(names_person("samanthajones", "sj@example.org", "Samantha Jones"));
-        assert!(!names_person("samantha", "sj@example.org", "Samantha Jones"));
+        assert!(names_person(
+            "samanthajones",
+            "sj@example.org",
+            "Samantha Jones"
+        ));
+        assert!(!names_person(
+            "samantha",
+            "sj@example.org",
+            "Samantha Jones"
+        ));
     }
 
     #[test]

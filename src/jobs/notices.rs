@@ -35,7 +35,11 @@ impl Job for NotifyPeople {
             Utc::now(),
         )
         .await?;
-        tracing::debug!(outbox_id = self.outbox_id, sent = sent.len(), "notices sent");
+        tracing::debug!(
+            outbox_id = self.outbox_id,
+            sent = sent.len(),
+            "notices sent"
+        );
         Ok(())
     }
 
@@ -103,7 +107,13 @@ pub async fn tell(
         Some(id) => notices::person(store, id).await?.map(|person| person.name),
         None => None,
     };
-    let words = words(event, &ticket, actor.as_deref(), message.as_ref(), public_url);
+    let words = words(
+        event,
+        &ticket,
+        actor.as_deref(),
+        message.as_ref(),
+        public_url,
+    );
     let mut sent = Vec::new();
     let mut retry = None;
     for agent_id in people {
@@ -113,8 +123,10 @@ pub async fn tell(
         if !person.active {
             continue;
         }
-        let outcome = tell_one(store, deliverers, &person, event, &ticket, &words, outbox_id, now)
-            .await?;
+        let outcome = tell_one(
+            store, deliverers, &person, event, &ticket, &words, outbox_id, now,
+        )
+        .await?;
         sent.extend(outcome.sent);
         retry = retry.or(outcome.retry);
     }
@@ -364,13 +376,7 @@ mod tests {
             said.text
                 .ends_with("\n\nhttps://help.example.org/tickets/1042")
         );
-        let said = words(
-            NoticeEvent::Assigned,
-            &ticket(),
-            None,
-            None,
-            "http://x",
-        );
+        let said = words(NoticeEvent::Assigned, &ticket(), None, None, "http://x");
         assert_eq!(said.head, "Ticket #1042 is assigned to you");
         assert!(!said.text.contains("@sam"));
     }

@@ -7,8 +7,8 @@
 pub mod bulk;
 pub mod canned;
 pub mod change;
-pub mod merge;
 pub mod mentions;
+pub mod merge;
 pub mod reply;
 
 pub use bulk::{BulkError, BulkOutcome};

@@ -77,10 +77,9 @@ pub fn parse_way(value: &str) -> Result<Option<NoticeWay>, String> {
     if value == DEFAULT {
         return Ok(None);
     }
-    value
-        .parse::<NoticeWay>()
-        .map(Some)
-        .map_err(|_| format!("{value:?} is not a way to be told: chat, mail, both, none or default"))
+    value.parse::<NoticeWay>().map(Some).map_err(|_| {
+        format!("{value:?} is not a way to be told: chat, mail, both, none or default")
+    })
 }
 
 /// Saves the form: one select per event, named by the event.

@@ -2,7 +2,7 @@
 //! web page and over the API record their mentions.
 
 use super::*;
-use crate::support::web::{WebApp, call};
+use crate::support::web::call;
 use axum::http::{Method, StatusCode};
 use helpdesk::store::api_tokens;
 use serde_json::json;

@@ -121,7 +121,8 @@ pub async fn update(
         (NoticeEvent::Mentioned, &input.mentioned),
     ] {
         if let Some(value) = value {
-            let way = parse_way(value).map_err(|error| ApiError::Unprocessable(format!("{event}: {error}")))?;
+            let way = parse_way(value)
+                .map_err(|error| ApiError::Unprocessable(format!("{event}: {error}")))?;
             changes.push((event, way));
         }
     }
