@@ -46,3 +46,5 @@ mod telegram;
 mod web;
 // The web pages in headless Chromium (skipped without chromedriver unless CI=true).
 mod web_browser;
+// Agents told by chat and mail: preferences, mentions, assignments, customer replies, SLA.
+mod notices;

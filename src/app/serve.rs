@@ -58,6 +58,12 @@ pub async fn run(settings: Settings) -> Result<()> {
     );
     let mut deliverers = channels::mailboxes::with_senders(deliverers, &mailboxes)
         .context("the SMTP settings of the mailboxes ([email.smtp], email.mailboxes.smtp)")?;
+    // Agents' notices go out through the shared [email.smtp], From the helpdesk's address.
+    if settings.email.enabled {
+        let sender = helpdesk_email::smtp::SmtpSender::new(&email::smtp_settings(&settings))
+            .context("the SMTP settings in [email.smtp]")?;
+        deliverers = deliverers.with_notice_mail(std::sync::Arc::new(sender));
+    }
     let telegram = if settings.telegram.enabled {
         let telegram =
             channels::telegram::client(&settings).context("the settings in [telegram]")?;

@@ -1,6 +1,7 @@
 //! The language agents speak to the bot in their chat: a plain reply answers the customer,
 //! `/command` changes the ticket. The same on Telegram and Discord.
 
+use crate::domain::notice::{NoticeEvent, NoticeWay};
 use crate::domain::{Priority, Status, tags};
 
 /// The help text agents get for `/help` or a command the bot did not understand.
@@ -15,7 +16,8 @@ Commands, as a reply to the post or with the ticket's number (/claim #1042):\n\
 /canned NAME - send a canned response (and apply its actions)\n\
 /close - close the ticket\n\
 /reopen - reopen a resolved ticket\n\
-/help - this text";
+/help - this text\n\
+/notify [EVENT WAY] - how you are told of assigned, replies, warning, breach, mentioned: chat, mail, both, none or default";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -35,6 +37,8 @@ pub enum Command {
     Close,
     Reopen,
     Help,
+    /// See (`None`) or change how the agent is told of an event; `None` as the way: the default.
+    Notify(Option<(NoticeEvent, Option<NoticeWay>)>),
 }
 
 /// A command and the ticket it names, if it names one.
@@ -124,6 +128,7 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
         "close" => Command::Close,
         "reopen" => Command::Reopen,
         "help" | "start" => Command::Help,
+        "notify" => Command::Notify(notify_change(arguments)?),
         "reply" => {
             if arguments.is_empty() {
                 return Err("A reply needs text.".to_owned());
@@ -133,6 +138,35 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
         other => return Err(format!("I do not know /{other}.")),
     };
     Ok(Parsed { command, ticket })
+}
+
+/// The arguments of `/notify`: none to see the choices, or an event and a way.
+fn notify_change(arguments: &str) -> Result<Option<(NoticeEvent, Option<NoticeWay>)>, String> {
+    let words: Vec<String> = arguments
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect();
+    let usage = "/notify EVENT WAY: EVENT is assigned, replies, warning, breach or mentioned; \
+                 WAY is chat, mail, both, none or default";
+    match words.as_slice() {
+        [] => Ok(None),
+        [event, way] => {
+            let event = match event.as_str() {
+                "assigned" => NoticeEvent::Assigned,
+                "replies" | "reply" | "customer_replied" => NoticeEvent::CustomerReplied,
+                "warning" | "sla_warning" => NoticeEvent::SlaWarning,
+                "breach" | "breached" | "sla_breached" => NoticeEvent::SlaBreached,
+                "mentioned" | "mentions" | "mention" => NoticeEvent::Mentioned,
+                _ => return Err(usage.to_owned()),
+            };
+            let way = match way.as_str() {
+                "default" => None,
+                other => Some(other.parse::<NoticeWay>().map_err(|_| usage.to_owned())?),
+            };
+            Ok(Some((event, way)))
+        }
+        _ => Err(usage.to_owned()),
+    }
 }
 
 #[cfg(test)]
@@ -193,5 +227,15 @@ mod tests {
         assert!(parse("/canned").is_err());
         assert!(parse("/tag <script>").is_err());
         assert!(parse("/frobnicate").unwrap_err().contains("/frobnicate"));
+        assert!(parse("/notify mentioned pigeon").is_err());
+        assert_eq!(parse("/notify"), Command::Notify(None));
+        assert_eq!(
+            parse("/notify Mentions mail"),
+            Command::Notify(Some((NoticeEvent::Mentioned, Some(NoticeWay::Mail))))
+        );
+        assert_eq!(
+            parse("/notify replies default"),
+            Command::Notify(Some((NoticeEvent::CustomerReplied, None)))
+        );
     }
 }

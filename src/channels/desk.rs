@@ -338,6 +338,11 @@ impl ChatDesk {
             self.answer(&message, None, commands::HELP).await?;
             return Ok(AgentOutcome::Answered(commands::HELP.to_owned()));
         }
+        if let Command::Notify(change) = parsed.command {
+            let text = super::notify_command::answer(self.store(), agent.0, change).await?;
+            self.answer(&message, None, &text).await?;
+            return Ok(AgentOutcome::Answered(text));
+        }
         let mut posts: Vec<&str> = message.reply_to.iter().map(String::as_str).collect();
         // Inside a Discord thread made for a ticket, the thread is the post.
         posts.push(&message.place);
@@ -407,8 +412,7 @@ impl ChatDesk {
             tx.rollback().await?;
             return Ok(None);
         }
-        let Some((ticket_id, ticket_channel)) = store::ticket_channel(&mut tx, number).await?
-        else {
+        let Some((_, ticket_channel)) = store::ticket_channel(&mut tx, number).await? else {
             return Err(StoreError::NotFound(format!(
                 "There is no ticket #{number}."
             )));
@@ -440,7 +444,7 @@ impl ChatDesk {
                 }
             }
             Command::Claim => {
-                assign(&mut tx, (number, ticket_id), agent_id, agent_id, now).await?;
+                assign(&mut tx, number, agent_id, agent_id, now).await?;
                 format!("#{number} is yours, {agent_name}.")
             }
             Command::Assign(who) => {
@@ -451,7 +455,7 @@ impl ChatDesk {
                         "No agent is called {who}; name them by email, name or chat id."
                     )));
                 };
-                assign(&mut tx, (number, ticket_id), id, agent_id, now).await?;
+                assign(&mut tx, number, id, agent_id, now).await?;
                 format!("#{number} assigned to {name}.")
             }
             Command::Status(status) => {
@@ -525,7 +529,7 @@ impl ChatDesk {
                 )
                 .await?
             }
-            Command::Help => commands::HELP.to_owned(),
+            Command::Help | Command::Notify(_) => commands::HELP.to_owned(),
         };
         // The answer is queued with the action it reports: both happen, or neither does.
         if !answered_directly(message) {
@@ -638,7 +642,7 @@ impl Sink<ChatEvent> for ChatDesk {
 /// (a claim or an assignment in chat is news to the others there).
 async fn assign(
     tx: &mut crate::store::Tx,
-    (number, ticket_id): (i64, i64),
+    number: i64,
     to: i64,
     by: i64,
     now: chrono::DateTime<Utc>,
@@ -648,7 +652,8 @@ async fn assign(
     } else {
         "assigned in chat"
     };
-    let changed = crate::ops::apply_in(
+    // The change records the assignment's outbox entry, which tells the agents' places.
+    crate::ops::apply_in(
         tx,
         number.into(),
         crate::ops::ChangedBy { agent_id: by, now },
@@ -659,16 +664,6 @@ async fn assign(
         },
     )
     .await?;
-    if changed {
-        crate::store::outbox::record(
-            tx,
-            crate::store::outbox::OutboxKind::TicketAssigned,
-            ticket_id,
-            None,
-            now,
-        )
-        .await?;
-    }
     Ok(())
 }
 

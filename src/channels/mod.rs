@@ -18,6 +18,7 @@ pub mod desk;
 pub mod discord;
 pub mod email;
 pub mod mailboxes;
+mod notify_command;
 pub mod store;
 pub mod telegram;
 

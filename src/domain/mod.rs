@@ -5,6 +5,7 @@ pub mod assignment;
 pub mod calendar;
 pub mod canned;
 pub mod ics;
+pub mod notice;
 pub mod rule_check;
 pub mod rules;
 pub mod signature;

@@ -77,6 +77,8 @@ pub struct Deliverers {
     attachments: Option<BlobStore>,
     /// Mail senders by mailbox name, in the configured order, each with its signature.
     mailboxes: Vec<(String, MailboxSender)>,
+    /// Sends agents their notices by mail (`[email.smtp]`), when mail is set up.
+    notice_mail: Option<Arc<helpdesk_email::smtp::SmtpSender>>,
 }
 
 /// How mail goes out from one mailbox: its sender (From: its address) and its signature.
@@ -126,6 +128,16 @@ impl Deliverers {
                     signature: None,
                 })
             })
+    }
+
+    /// Mails agents their notices through `sender`.
+    pub fn with_notice_mail(mut self, sender: Arc<helpdesk_email::smtp::SmtpSender>) -> Deliverers {
+        self.notice_mail = Some(sender);
+        self
+    }
+
+    pub fn notice_mail(&self) -> Option<&helpdesk_email::smtp::SmtpSender> {
+        self.notice_mail.as_deref()
     }
 
     /// The channels this process delivers on, in a fixed order.

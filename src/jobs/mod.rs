@@ -14,6 +14,7 @@ pub mod assign;
 pub mod chat_answer;
 pub mod deliver;
 mod error;
+pub mod notices;
 pub mod notify;
 pub mod relay;
 mod settings;
@@ -89,6 +90,7 @@ const REGISTRY: &[Registered] = &[
     Registered::of::<sla::SlaCheck>(),
     Registered::of::<webhooks::DeliverWebhook>(),
     Registered::of::<survey::SendSurvey>(),
+    Registered::of::<notices::NotifyPeople>(),
 ];
 
 /// A job type as the registry keeps it.

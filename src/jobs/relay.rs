@@ -124,6 +124,13 @@ async fn relay_entries(
             };
             job.add_to(&mut jobs, &format!("notify:{id}"), Utc::now())?;
         }
+        if crate::domain::notice::NoticeEvent::of_outbox(kind).is_some() {
+            let job = super::notices::NotifyPeople {
+                outbox_id: *id,
+                ticket_id: *ticket_id,
+            };
+            job.add_to(&mut jobs, &format!("notices:{id}"), now)?;
+        }
         if kind == "ticket_created" || kind == "ticket_reopened" {
             if let PendingEntries::OnlyWithoutAssigning(_) = entries {
                 let job = AssignTicket {

@@ -37,6 +37,8 @@ pub struct JobSettings {
     pub default_department: Option<String>,
     /// Satisfaction surveys (`[surveys]`).
     pub surveys: crate::surveys::SurveyConfig,
+    /// How people reach the pages (`web.public_url`), for the ticket links in notices.
+    pub public_url: String,
 }
 
 impl JobSettings {
@@ -69,6 +71,7 @@ impl JobSettings {
             webhooks: settings.webhooks,
             default_department: settings.workflow.default_department().map(str::to_owned),
             surveys: crate::surveys::SurveyConfig::from_settings(settings),
+            public_url: settings.web.public_url.clone(),
         }
     }
 

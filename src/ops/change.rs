@@ -72,7 +72,11 @@ pub async fn apply_in(
         changed |= manage::set_department(tx, ticket, department, &stamp).await?;
     }
     if let Some(assignee) = change.assignee {
-        changed |= manage::set_assignee(tx, ticket, assignee, &stamp).await?;
+        let moved = manage::set_assignee(tx, ticket, assignee, &stamp).await?;
+        if moved && assignee.is_some() {
+            record_assigned(tx, ticket, by).await?;
+        }
+        changed |= moved;
     }
     if let Some(tags) = &change.tags {
         changed |= manage::set_tags(tx, ticket, tags, &stamp).await?;
@@ -97,4 +101,21 @@ pub async fn apply_in(
         crate::jobs::sla::touch(tx, id, by.now).await?;
     }
     Ok(changed)
+}
+
+/// The outbox entry of an assignment by a person: the assignee is told (unless they took the
+/// ticket themselves) and the agents' places see it.
+async fn record_assigned(tx: &mut Tx, ticket: TicketNumber, by: ChangedBy) -> Result<()> {
+    let Some(found) = crate::store::tickets::find_by_number(tx, ticket.get()).await? else {
+        return Ok(());
+    };
+    crate::store::outbox::record_by(
+        tx,
+        crate::store::outbox::OutboxKind::TicketAssigned,
+        found.id,
+        None,
+        Some(by.agent_id),
+        by.now,
+    )
+    .await
 }

@@ -7,6 +7,7 @@
 pub mod bulk;
 pub mod canned;
 pub mod change;
+pub mod mentions;
 pub mod merge;
 pub mod reply;
 

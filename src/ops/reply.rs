@@ -139,5 +139,16 @@ pub async fn add_in(
     if reply.kind == crate::domain::MessageKind::Public {
         crate::jobs::sla::touch(tx, stored.ticket.id, reply.now).await?;
     }
+    if reply.kind == MessageKind::Internal {
+        super::mentions::record_in(
+            tx,
+            stored.ticket.id,
+            stored.message_id,
+            reply.agent_id,
+            reply.text,
+            reply.now,
+        )
+        .await?;
+    }
     Ok(stored)
 }

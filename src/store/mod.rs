@@ -28,6 +28,7 @@ pub mod instances;
 pub mod jobs;
 pub mod mailboxes;
 pub mod manage;
+pub mod notices;
 pub mod outbound;
 pub mod outbox;
 pub mod raw;

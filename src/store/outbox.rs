@@ -136,3 +136,27 @@ pub async fn mark_processed(tx: &mut Tx, ids: &[i64], now: DateTime<Utc>) -> Res
     }
     Ok(())
 }
+
+/// [`record`] with the agent who caused the entry: notices of it are not sent to them.
+pub async fn record_by(
+    tx: &mut Tx,
+    kind: OutboxKind,
+    ticket_id: i64,
+    message_id: Option<i64>,
+    actor_agent_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query(
+        "INSERT INTO outbox (kind, ticket_id, message_id, actor_agent_id, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(kind.as_str())
+    .bind(ticket_id)
+    .bind(message_id)
+    .bind(actor_agent_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(())
+}

@@ -33,6 +33,8 @@ struct AccountPage {
     /// The person's signature for replies by mail ("" for none).
     signature: String,
     signature_saved: bool,
+    /// How the person is told of what concerns them (`account_notifications.html`).
+    notifications: super::notifications::NotificationsForm,
 }
 
 /// What the page says besides the password form.
@@ -43,6 +45,7 @@ struct Notes {
     zone_error: Option<String>,
     zone_saved: bool,
     signature_saved: bool,
+    notices_saved: bool,
 }
 
 async fn account_page(
@@ -66,6 +69,7 @@ async fn page_with(state: &AppState, viewer: &Viewer, notes: Notes) -> WebResult
         zone_error,
         zone_saved,
         signature_saved,
+        notices_saved,
     } = notes;
     let signature = crate::store::mailboxes::agent_signature(&state.store, viewer.id())
         .await?
@@ -91,6 +95,7 @@ async fn page_with(state: &AppState, viewer: &Viewer, notes: Notes) -> WebResult
         zone_error,
         signature,
         signature_saved,
+        notifications: super::notifications::form(&state.store, viewer.id(), notices_saved).await?,
     };
     let status = match (&page.error, &page.zone_error) {
         (None, None) => StatusCode::OK,
@@ -105,6 +110,7 @@ pub struct AccountQuery {
     changed: bool,
     zone_saved: bool,
     signature_saved: bool,
+    notices_saved: bool,
 }
 
 pub async fn page(
@@ -116,6 +122,7 @@ pub async fn page(
         changed: query.changed,
         zone_saved: query.zone_saved,
         signature_saved: query.signature_saved,
+        notices_saved: query.notices_saved,
         ..Notes::default()
     };
     page_with(&state, &viewer, notes).await

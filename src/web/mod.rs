@@ -32,6 +32,7 @@ mod error;
 mod integrations;
 pub mod live;
 mod metrics;
+mod notifications;
 mod pages;
 pub mod presence;
 pub(crate) mod rule_editor;
@@ -234,6 +235,7 @@ pub fn router(state: AppState) -> Router {
             get(account::page).post(account::change_password),
         )
         .route("/account/time-zone", post(account::change_time_zone))
+        .route("/account/notifications", post(notifications::save))
         .route("/tags", get(tags::page))
         .route("/admin/channels", get(admin::channels))
         .route("/admin/jobs", get(admin::jobs))

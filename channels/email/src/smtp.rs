@@ -537,3 +537,7 @@ fn classify(error: &lettre::transport::smtp::Error) -> DeliveryError {
     }
     DeliveryError::Temporary(message)
 }
+
+// Mails to agents about their tickets, sent beside the customers' conversations.
+mod notice;
+pub use notice::{Notice, build_notice};

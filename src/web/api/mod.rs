@@ -23,6 +23,7 @@ mod canned;
 mod channels;
 mod directory;
 pub mod model;
+mod notifications;
 pub mod problem;
 mod surveys;
 mod tickets;
@@ -122,6 +123,7 @@ fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
             surveys::department_surveys,
             surveys::set_department_surveys
         ))
+        .routes(routes!(notifications::show, notifications::update))
 }
 
 /// The OpenAPI description of the API, as served.
