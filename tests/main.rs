@@ -44,3 +44,5 @@ mod telegram;
 mod web;
 // The web pages in headless Chromium (skipped without chromedriver unless CI=true).
 mod web_browser;
+// Reports: figures from the history, per grouping and per person, CSV and SVG charts.
+mod reports;

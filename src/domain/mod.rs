@@ -9,6 +9,7 @@ pub mod sla;
 pub mod tags;
 mod ticket;
 pub mod zone;
+pub mod report;
 
 pub use agent::{AssignmentStrategy, Role};
 pub use ticket::{

@@ -334,7 +334,7 @@ fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
 }
 
 /// Requests paths made by `next_path` from `concurrency` connections for `seconds`.
-async fn measure(
+pub(crate) async fn measure(
     address: std::net::SocketAddr,
     cookie: &str,
     concurrency: usize,

@@ -33,6 +33,7 @@ pub mod live;
 mod metrics;
 mod pages;
 pub mod presence;
+pub mod reports;
 pub(crate) mod rule_editor;
 mod tags;
 mod tickets;
@@ -239,6 +240,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/reports", get(reports::page))
+        .route("/reports.csv", get(reports::download))
         .merge(api::router(upload_limit))
         .fallback(pages::not_found)
         .layer(axum::middleware::map_response(security_headers))

@@ -93,6 +93,7 @@ mod reads;
 mod search;
 mod sla;
 mod ticket;
+pub mod report;
 
 pub use changes::{TicketChange, changes_after, last_change_id};
 pub use dashboard::{Count, DUE_SOON, Dashboard, dashboard};

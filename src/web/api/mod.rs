@@ -24,6 +24,7 @@ pub mod model;
 pub mod problem;
 mod tickets;
 mod webhooks;
+mod reports;
 
 pub use problem::{ApiError, Problem};
 
@@ -49,6 +50,7 @@ pub use problem::{ApiError, Problem};
         (name = "jobs", description = "The job queue (admins)"),
         (name = "webhooks", description = "Ticket events posted to other systems (admins)"),
         (name = "tokens", description = "API tokens (admins)"),
+        (name = "reports", description = "The team's figures for a period (agents: their own)"),
     )
 )]
 struct ApiDoc;
@@ -102,6 +104,7 @@ fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list, webhooks::create))
         .routes(routes!(webhooks::delete))
         .routes(routes!(webhooks::deliveries))
+        .routes(routes!(reports::summary))
 }
 
 /// The OpenAPI description of the API, as served.
