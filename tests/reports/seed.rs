@@ -30,8 +30,8 @@ impl Ticket {
     pub fn status_at(&self, at: DateTime<Utc>) -> &'static str {
         self.events
             .iter()
-            .filter(|e| e.0 < at)
-            .next_back()
+            .rev()
+            .find(|e| e.0 < at)
             .map_or("new", |e| e.2)
     }
 }

@@ -247,10 +247,11 @@ pub async fn summary(store: &Store, query: &ReportQuery) -> Result<Summary> {
         tallies.entry(key_of(key)).or_default().figures.new += count;
     }
 
-    let changes: Vec<(Option<String>, Option<i64>, i64, i64, bool)> = fetch(
+    let changes: Vec<(Option<String>, Option<i64>, i64, i64, i64)> = fetch(
         store,
         format!(
-            "SELECT {key}, t.department_id, {created}, {at}, e.old_value IN {ACTIVE}
+            "SELECT {key}, t.department_id, {created}, {at},
+                    CAST(CASE WHEN e.old_value IN {ACTIVE} THEN 1 ELSE 0 END AS BIGINT)
              FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id
              WHERE e.kind = 'status' AND e.at >= $1 AND e.at < $2
                AND ((e.old_value IN {ACTIVE} AND e.new_value IN {DONE})
@@ -266,7 +267,7 @@ pub async fn summary(store: &Store, query: &ReportQuery) -> Result<Summary> {
     .await?;
     for (key, department, created, at, resolving) in changes {
         let tally = tallies.entry(key_of(key)).or_default();
-        if resolving {
+        if resolving == 1 {
             tally.figures.resolved += 1;
             tally
                 .resolution

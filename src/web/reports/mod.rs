@@ -394,7 +394,7 @@ const COLUMNS: [&str; 21] = [
 ];
 
 /// The summary as CSV: a header row and one row per group.
-pub fn csv(summary: &Summary) -> Result<Vec<u8>, WebError> {
+pub fn to_csv(summary: &Summary) -> Result<Vec<u8>, WebError> {
     let failed = |error: csv::Error| WebError::Internal(format!("CSV: {error}"));
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(COLUMNS).map_err(failed)?;
@@ -451,7 +451,7 @@ pub async fn download(
             (CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
         ],
-        csv(&summary)?,
+        to_csv(&summary)?,
     )
         .into_response())
 }
