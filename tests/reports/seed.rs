@@ -84,7 +84,10 @@ pub fn at(text: &str) -> DateTime<Utc> {
 /// has work carried in, done in it, and changed after it.
 pub fn generate(billing: i64, technical: i64, admin: i64, agent: i64) -> Seed {
     let mut rng = Lcg(15);
-    let start = Utc.with_ymd_and_hms(2025, 2, 20, 0, 0, 0).single().expect("start");
+    let start = Utc
+        .with_ymd_and_hms(2025, 2, 20, 0, 0, 0)
+        .single()
+        .expect("start");
     let mut tickets = Vec::new();
     let mut targets = Vec::new();
     let mut surveys = Vec::new();
@@ -140,7 +143,11 @@ pub fn generate(billing: i64, technical: i64, admin: i64, agent: i64) -> Seed {
             // Every fifth survey credits someone other than today's assignee: the one who
             // resolved it before it moved.
             let agent_credited = if i % 5 == 0 {
-                Some(if ticket.assignee == Some(agent) { admin } else { agent })
+                Some(if ticket.assignee == Some(agent) {
+                    admin
+                } else {
+                    agent
+                })
             } else {
                 ticket.assignee
             };
@@ -201,7 +208,9 @@ pub async fn write(store: &Store, seed: &Seed) {
             t.channel,
             t.created,
             t.first_response,
-            (t.status() == "resolved").then(|| t.events.last().map(|e| e.0)).flatten(),
+            (t.status() == "resolved")
+                .then(|| t.events.last().map(|e| e.0))
+                .flatten(),
         );
         for (when, old, new) in &t.events {
             run!(

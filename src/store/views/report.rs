@@ -186,7 +186,12 @@ impl Sql {
 }
 
 /// Runs `sql` with the times bound as $1, $2, … and the scope's agent after them.
-async fn fetch<T>(store: &Store, sql: String, times: &[DateTime<Utc>], agent: Option<i64>) -> Result<Vec<T>>
+async fn fetch<T>(
+    store: &Store,
+    sql: String,
+    times: &[DateTime<Utc>],
+    agent: Option<i64>,
+) -> Result<Vec<T>>
 where
     T: for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
 {
@@ -269,9 +274,7 @@ pub async fn summary(store: &Store, query: &ReportQuery) -> Result<Summary> {
         let tally = tallies.entry(key_of(key)).or_default();
         if resolving == 1 {
             tally.figures.resolved += 1;
-            tally
-                .resolution
-                .push(seconds(department, created, at));
+            tally.resolution.push(seconds(department, created, at));
         } else {
             tally.figures.reopened += 1;
         }

@@ -23,7 +23,9 @@ pub struct SummaryParams {
     pub to: Option<String>,
     /// last_7_days, last_30_days (the default), this_month, last_month, this_quarter or
     /// this_year; UTC, a running period ends with today.
-    #[param(pattern = "^(last_7_days|last_30_days|this_month|last_month|this_quarter|this_year|custom)?$")]
+    #[param(
+        pattern = "^(last_7_days|last_30_days|this_month|last_month|this_quarter|this_year|custom)?$"
+    )]
     pub period: Option<String>,
     /// day (the default), week, month, department, agent or channel.
     #[param(pattern = "^(day|week|month|department|agent|channel)?$")]

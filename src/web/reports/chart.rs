@@ -62,7 +62,13 @@ fn number(value: f64) -> String {
 
 /// A grouped bar chart: one group of bars per label, one bar per series. `id` must be unique
 /// on the page (it names the title and description).
-pub fn bars(id: &str, title: &str, description: &str, labels: &[String], series: &[Series]) -> String {
+pub fn bars(
+    id: &str,
+    title: &str,
+    description: &str,
+    labels: &[String],
+    series: &[Series],
+) -> String {
     let mut svg = String::new();
     let id = escape(id);
     let _ = write!(

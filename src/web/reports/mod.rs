@@ -58,7 +58,9 @@ impl ReportParams {
         let group_by = match self.group_by.as_deref().filter(|g| !g.is_empty()) {
             None => GroupBy::Day,
             Some(text) => GroupBy::parse(text).ok_or_else(|| {
-                format!("group_by {text:?} is not one of day, week, month, department, agent, channel")
+                format!(
+                    "group_by {text:?} is not one of day, week, month, department, agent, channel"
+                )
             })?,
         };
         let from = self.from.as_deref().filter(|t| !t.is_empty());
@@ -79,7 +81,11 @@ impl ReportParams {
             }
             Some("custom") | None => {
                 let (from, to) = Preset::Last30Days.days(today);
-                (Some(Preset::Last30Days), report::midnight(from), report::midnight(to))
+                (
+                    Some(Preset::Last30Days),
+                    report::midnight(from),
+                    report::midnight(to),
+                )
             }
             Some(text) => {
                 let preset = Preset::parse(text).ok_or_else(|| {
@@ -164,7 +170,12 @@ impl Row {
             first_p90: duration(f.first_response_p90_seconds),
             resolution_median: duration(f.resolution_median_seconds),
             sla: if f.sla_ended > 0 {
-                format!("{} ({} of {})", percent(f.sla_met_share), f.sla_met, f.sla_ended)
+                format!(
+                    "{} ({} of {})",
+                    percent(f.sla_met_share),
+                    f.sla_met,
+                    f.sla_ended
+                )
             } else {
                 "–".into()
             },
@@ -175,7 +186,12 @@ impl Row {
             },
             average: f.rating_average.map_or("–".into(), |a| format!("{a:.1}")),
             response_rate: if f.surveys_sent > 0 {
-                format!("{} ({} of {})", percent(f.response_rate), f.surveys_answered, f.surveys_sent)
+                format!(
+                    "{} ({} of {})",
+                    percent(f.response_rate),
+                    f.surveys_answered,
+                    f.surveys_sent
+                )
             } else {
                 "–".into()
             },
@@ -261,9 +277,21 @@ fn charts(summary: &Summary, period_text: &str) -> Vec<String> {
             ),
             &labels,
             &[
-                chart::Series { name: "New", colour: "#2563eb", values: values(|f| f.new as f64) },
-                chart::Series { name: "Resolved", colour: "#16a34a", values: values(|f| f.resolved as f64) },
-                chart::Series { name: "Reopened", colour: "#d97706", values: values(|f| f.reopened as f64) },
+                chart::Series {
+                    name: "New",
+                    colour: "#2563eb",
+                    values: values(|f| f.new as f64),
+                },
+                chart::Series {
+                    name: "Resolved",
+                    colour: "#16a34a",
+                    values: values(|f| f.resolved as f64),
+                },
+                chart::Series {
+                    name: "Reopened",
+                    colour: "#d97706",
+                    values: values(|f| f.reopened as f64),
+                },
             ],
         ),
         chart::bars(
@@ -273,7 +301,11 @@ fn charts(summary: &Summary, period_text: &str) -> Vec<String> {
                 "Bar chart of the tickets still open at the end of each row's span, {per}, {period_text}; the table below has the figures."
             ),
             &labels,
-            &[chart::Series { name: "Backlog", colour: "#7c3aed", values: values(|f| f.backlog as f64) }],
+            &[chart::Series {
+                name: "Backlog",
+                colour: "#7c3aed",
+                values: values(|f| f.backlog as f64),
+            }],
         ),
         chart::bars(
             "chart-first-response",
@@ -286,7 +318,9 @@ fn charts(summary: &Summary, period_text: &str) -> Vec<String> {
                 chart::Series {
                     name: "Median",
                     colour: "#0891b2",
-                    values: values(|f| f.first_response_median_seconds.unwrap_or(0) as f64 / 3600.0),
+                    values: values(|f| {
+                        f.first_response_median_seconds.unwrap_or(0) as f64 / 3600.0
+                    }),
                 },
                 chart::Series {
                     name: "90th percentile",
@@ -449,7 +483,10 @@ pub async fn download(
     Ok((
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         to_csv(&summary)?,
     )
