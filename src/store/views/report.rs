@@ -219,11 +219,7 @@ pub async fn summary(store: &Store, query: &ReportQuery) -> Result<Summary> {
         ReportScope::Agent(id) => Some(id),
     };
     let period = [query.from, query.to];
-    // The scope's placeholder follows the times a query binds.
-    let mine = |times: usize, column: &str| match agent {
-        Some(_) => format!(" AND {column} = ${}", times + 1),
-        None => String::new(),
-    };
+    let mine = |times: usize, column: &str| mine(agent, times, column);
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
     let key_of = |key: Option<String>| -> String {
         let key = key.unwrap_or_default();
@@ -367,7 +363,7 @@ pub async fn summary(store: &Store, query: &ReportQuery) -> Result<Summary> {
         figures.surveys_answered += answered;
     }
 
-    let backlog = backlog_at(store, &sql, query.to, agent, &mine).await?;
+    let backlog = backlog_at(store, &sql, query.to, agent).await?;
     let mut total = Tally::default();
     let groups = if sql.group_by.is_time() {
         // Each span's backlog from the one after it: the flows of a span undone.
@@ -425,8 +421,8 @@ async fn backlog_at(
     sql: &Sql,
     at: DateTime<Utc>,
     agent: Option<i64>,
-    mine: &dyn Fn(usize, &str) -> String,
 ) -> Result<HashMap<String, i64>> {
+    let mine = |times: usize, column: &str| mine(agent, times, column);
     let key = sql.ticket_dimension();
     let active: Vec<(Option<String>, i64)> = fetch(
         store,
@@ -459,6 +455,14 @@ async fn backlog_at(
         *backlog.entry(key.unwrap_or_default()).or_insert(0) += count;
     }
     Ok(backlog)
+}
+
+/// The agent's condition on `column`, its placeholder after the `times` a query binds first.
+fn mine(agent: Option<i64>, times: usize, column: &str) -> String {
+    match agent {
+        Some(_) => format!(" AND {column} = ${}", times + 1),
+        None => String::new(),
+    }
 }
 
 fn seconds(department: Option<i64>, from: i64, to: i64) -> i64 {
