@@ -3,13 +3,13 @@
 mod agent;
 pub mod assignment;
 pub mod canned;
+pub mod report;
 pub mod rule_check;
 pub mod rules;
 pub mod sla;
 pub mod tags;
 mod ticket;
 pub mod zone;
-pub mod report;
 
 pub use agent::{AssignmentStrategy, Role};
 pub use ticket::{

@@ -100,7 +100,10 @@ fn assert_matches(body: &Value, expected: &BTreeMap<String, Expected>, what: &st
                         (Some(got), Some(want)) if !value.is_i64() => (got - want).abs() < 1e-9,
                         _ => &group[*field] == value,
                     };
-                    assert!(same, "{what}: group {key:?}, {field}: want {value}, got {group}");
+                    assert!(
+                        same,
+                        "{what}: group {key:?}, {field}: want {value}, got {group}"
+                    );
                 }
             }
             None => assert_eq!(

@@ -90,10 +90,10 @@ mod changes;
 mod dashboard;
 mod list;
 mod reads;
+pub mod report;
 mod search;
 mod sla;
 mod ticket;
-pub mod report;
 
 pub use changes::{TicketChange, changes_after, last_change_id};
 pub use dashboard::{Count, DUE_SOON, Dashboard, dashboard};

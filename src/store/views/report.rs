@@ -133,6 +133,10 @@ impl Tally {
     }
 }
 
+/// A status change that resolved or reopened: group, department, created and changed (Unix
+/// seconds), 1 when it resolved.
+type ChangeRow = (Option<String>, Option<i64>, i64, i64, i64);
+
 /// The SQL that differs between the stores, and the grouping expressions.
 struct Sql {
     backend: Backend,
@@ -248,7 +252,7 @@ pub async fn summary(store: &Store, query: &ReportQuery) -> Result<Summary> {
         tallies.entry(key_of(key)).or_default().figures.new += count;
     }
 
-    let changes: Vec<(Option<String>, Option<i64>, i64, i64, i64)> = fetch(
+    let changes: Vec<ChangeRow> = fetch(
         store,
         format!(
             "SELECT {key}, t.department_id, {created}, {at},

@@ -22,9 +22,9 @@ mod canned;
 mod directory;
 pub mod model;
 pub mod problem;
+mod reports;
 mod tickets;
 mod webhooks;
-mod reports;
 
 pub use problem::{ApiError, Problem};
 
