@@ -48,3 +48,5 @@ mod web;
 mod web_browser;
 // Agents told by chat and mail: preferences, mentions, assignments, customer replies, SLA.
 mod notices;
+// Reports: figures from the history, per grouping and per person, CSV and SVG charts.
+mod reports;

@@ -61,6 +61,27 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Latency of the reports (page and CSV) on a large database with its history.
+    Reports {
+        /// Tickets filled into a fresh database, as for `bench web`, with their history.
+        #[arg(long, default_value_t = 1_000_000)]
+        tickets: i64,
+        /// A postgres:// server URL to measure PostgreSQL; default: a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Seconds of measuring per kind of report.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Connections making requests at once.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        /// Measure on the database --database-url names as it is (adding the history it
+        /// lacks), and keep it afterwards.
+        #[arg(long, requires = "database_url")]
+        reuse: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Browsers holding the live event stream of a real server while tickets change: how fast
     /// a change reaches all of them, the pages meanwhile, and the server's memory.
     Live {
@@ -173,6 +194,33 @@ pub async fn run(command: BenchCommand) -> Result<()> {
                     report.rss_idle_mb,
                     report.rss_streams_mb,
                     report.rss_peak_mb
+                );
+                print_pages(&report.pages);
+            }
+            Ok(())
+        }
+        BenchCommand::Reports {
+            tickets,
+            database_url,
+            seconds,
+            concurrency,
+            reuse,
+            json,
+        } => {
+            let report = web::reports::bench::run(&web::reports::bench::ReportBench {
+                tickets,
+                database_url,
+                seconds,
+                concurrency,
+                reuse,
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "backend {}: {} tickets with history (filled in {:.1} s), {} connections",
+                    report.backend, report.tickets, report.fill_seconds, report.concurrency
                 );
                 print_pages(&report.pages);
             }

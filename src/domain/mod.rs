@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod canned;
 pub mod ics;
 pub mod notice;
+pub mod report;
 pub mod rule_check;
 pub mod rules;
 pub mod signature;

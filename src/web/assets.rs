@@ -32,7 +32,7 @@ const FAVICON: Asset = Asset {
     body: include_bytes!("../../static/favicon.svg"),
 };
 
-const ASSETS: [Asset; 3] = [
+const ASSETS: [Asset; 4] = [
     Asset {
         name: "app.css",
         content_type: "text/css; charset=utf-8",
@@ -44,6 +44,11 @@ const ASSETS: [Asset; 3] = [
         body: include_bytes!("../../static/app.js"),
     },
     FAVICON,
+    Asset {
+        name: "reports.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../static/reports.css"),
+    },
 ];
 
 /// Each file's version, in the order of `ASSETS`, hashed once.

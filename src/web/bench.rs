@@ -358,7 +358,7 @@ pub(super) fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
 }
 
 /// Requests `paths` in turn from `concurrency` connections for `seconds`.
-pub(super) async fn measure(
+pub(crate) async fn measure(
     address: std::net::SocketAddr,
     cookie: &str,
     concurrency: usize,

@@ -35,6 +35,7 @@ mod metrics;
 mod notifications;
 mod pages;
 pub mod presence;
+pub mod reports;
 pub(crate) mod rule_editor;
 mod signatures;
 mod survey;
@@ -277,6 +278,8 @@ pub fn router(state: AppState) -> Router {
             "/admin/departments/{id}/surveys",
             post(admin::set_department_surveys),
         )
+        .route("/reports", get(reports::page))
+        .route("/reports.csv", get(reports::download))
         .merge(api::router(upload_limit))
         .fallback(pages::not_found)
         .layer(axum::middleware::map_response(security_headers))

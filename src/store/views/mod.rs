@@ -90,6 +90,7 @@ mod changes;
 mod dashboard;
 mod list;
 mod reads;
+pub mod report;
 mod search;
 mod sla;
 mod ticket;

@@ -26,6 +26,7 @@ pub mod model;
 mod notifications;
 pub mod problem;
 mod surveys;
+mod reports;
 mod tickets;
 mod webhooks;
 
@@ -54,6 +55,7 @@ pub use problem::{ApiError, Problem};
         (name = "webhooks", description = "Ticket events posted to other systems (admins)"),
         (name = "tokens", description = "API tokens (admins)"),
         (name = "channels", description = "Channel connections and mailboxes (admins)"),
+        (name = "reports", description = "The team's figures for a period (agents: their own)"),
     )
 )]
 struct ApiDoc;
@@ -124,6 +126,7 @@ fn v1(upload_limit: DefaultBodyLimit) -> OpenApiRouter<AppState> {
             surveys::set_department_surveys
         ))
         .routes(routes!(notifications::show, notifications::update))
+        .routes(routes!(reports::summary))
 }
 
 /// The OpenAPI description of the API, as served.
