@@ -436,6 +436,65 @@ pub(super) async fn scratch_database(
     })
 }
 
+/// The kinds of search measured apart, each with its paths (random ones drawn from the filled
+/// data: ticket `i` is "Question i about <word>", customer `k` has `customer<k>@example.org`).
+fn search_kinds(tickets: i64) -> Vec<(&'static str, Vec<String>)> {
+    let some = |make: &dyn Fn(i64) -> String, upto: i64| -> Vec<String> {
+        (0..50).map(|_| make(fastrand::i64(1..=upto))).collect()
+    };
+    vec![
+        (
+            "search, common word (printer: 1 ticket in 16)",
+            vec!["/tickets?q=printer".to_owned()],
+        ),
+        (
+            "search, word in every ticket (hello)",
+            vec!["/tickets?q=hello".to_owned()],
+        ),
+        (
+            "search, rare word (a number in one subject)",
+            some(&|i| format!("/tickets?q={i}"), tickets),
+        ),
+        (
+            "search, two words (question <number>; refund invoice, never together)",
+            vec![
+                format!("/tickets?q=question+{}", tickets / 3),
+                "/tickets?q=refund+invoice".to_owned(),
+            ],
+        ),
+        (
+            "search, prefix (print*)",
+            vec!["/tickets?q=print%2A".to_owned()],
+        ),
+        (
+            "search, customer address (customer<k>@example.org)",
+            some(
+                &|k| format!("/tickets?q=customer{k}%40example.org"),
+                CUSTOMERS,
+            ),
+        ),
+        (
+            "search, part of an address (customer<k>@exam)",
+            some(&|k| format!("/tickets?q=customer{k}%40exam"), CUSTOMERS),
+        ),
+        (
+            "search, ticket number (#<number>)",
+            some(&|i| format!("/tickets?q=%23{}", 1000 + i), tickets),
+        ),
+        (
+            "search by relevance, common word (printer)",
+            vec!["/tickets?q=printer&sort=relevance".to_owned()],
+        ),
+        (
+            "search by relevance, rare word",
+            some(
+                &|i| format!("/tickets?q=question+{i}&sort=relevance"),
+                tickets,
+            ),
+        ),
+    ]
+}
+
 /// Fills a fresh database, serves it on loopback and measures each kind of page.
 pub async fn run(bench: &WebBench) -> Result<WebBenchReport, WebBenchError> {
     let workdir = tempfile::tempdir()?;
@@ -488,14 +547,14 @@ pub async fn run(bench: &WebBench) -> Result<WebBenchReport, WebBenchError> {
                 .unwrap_or_else(Utc::now);
             format!(
                 "/tickets?after={}",
-                store::views::Cursor { at, id }.encode()
+                store::views::Cursor { at, id, rank: None }.encode()
             )
         })
         .collect();
     let numbers: Vec<String> = (0..500)
         .map(|_| format!("/tickets/{}", 1000 + fastrand::i64(1..=bench.tickets)))
         .collect();
-    let kinds: Vec<(&str, Vec<String>)> = vec![
+    let mut kinds: Vec<(&str, Vec<String>)> = vec![
         ("ticket list, first page", vec!["/tickets".to_owned()]),
         (
             "ticket list, filtered (status, department, assignee, priority)",
@@ -508,17 +567,8 @@ pub async fn run(bench: &WebBench) -> Result<WebBenchReport, WebBenchError> {
         ),
         ("ticket list, deep pages (keyset)", deep),
         ("ticket page", numbers),
-        (
-            "search (full text)",
-            vec![
-                "/tickets?q=printer".to_owned(),
-                "/tickets?q=hello".to_owned(),
-                format!("/tickets?q=question+{}", bench.tickets / 3),
-                "/tickets?q=refund+invoice".to_owned(),
-                format!("/tickets?q=%23{}", 1000 + bench.tickets / 2),
-            ],
-        ),
     ];
+    kinds.extend(search_kinds(bench.tickets));
     let mut pages = Vec::new();
     for (page, paths) in kinds {
         // A short warm-up, not counted.

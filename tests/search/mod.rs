@@ -6,6 +6,8 @@ use helpdesk::domain::Status;
 use helpdesk::store::Store;
 use helpdesk::store::views::{self, ListQuery};
 
+mod documents;
+
 /// Enough tickets that a word in every sixteenth subject counts as common.
 const TICKETS: i64 = 12_000;
 

@@ -110,6 +110,7 @@ store_test! {
         let cursor = views::Cursor {
             at: Utc::now(),
             id: 42,
+            rank: None,
         };
         assert_eq!(views::Cursor::decode(&cursor.encode()), Some(cursor));
     }

@@ -201,14 +201,7 @@ pub async fn dashboard(
 }
 
 fn clone_binds(binds: &[Bind]) -> Vec<Bind> {
-    binds
-        .iter()
-        .map(|bind| match bind {
-            Bind::Int(value) => Bind::Int(*value),
-            Bind::Text(value) => Bind::Text(value.clone()),
-            Bind::Time(value) => Bind::Time(*value),
-        })
-        .collect()
+    binds.to_vec()
 }
 
 async fn counts(store: &Store, sql: &str, binds: &[Bind]) -> Result<Vec<Count>> {

@@ -3,15 +3,18 @@
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::AssertSqlSafe;
 
+use super::ordered::text_range;
 use super::reads::unread_sql;
-use super::search::{SEARCH_WALK_WINDOW, Search, SearchPlan, probe_search, search_clause};
+use super::search::{
+    SEARCH_WALK_WINDOW, Search, SearchPlan, fts5_query, probe_search, ranked_source, search_clause,
+};
 use super::sla::{SlaFilter, sla_clauses};
 use super::{ACTIVE_STATUSES, AssigneeFilter, Bind, Conditions, Visibility, visibility_clause};
 use crate::domain::{Priority, Status};
 use crate::store::tickets::TicketSummary;
 use crate::store::{Backend, Result, Store, on_pool};
 
-/// The orders the list offers; each pages by (column, id).
+/// The orders the list offers; each pages by (column, id), relevance by (score, id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sort {
     #[default]
@@ -19,6 +22,8 @@ pub enum Sort {
     UpdatedAsc,
     CreatedDesc,
     CreatedAsc,
+    /// The best matches of a search first; without a search, as `UpdatedDesc`.
+    Relevance,
 }
 
 impl Sort {
@@ -27,6 +32,7 @@ impl Sort {
         (Sort::UpdatedAsc, "updated_asc", "least recently updated"),
         (Sort::CreatedDesc, "created_desc", "newest"),
         (Sort::CreatedAsc, "created_asc", "oldest"),
+        (Sort::Relevance, "relevance", "best match"),
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,38 +51,57 @@ impl Sort {
 
     fn column(self) -> &'static str {
         match self {
-            Sort::UpdatedDesc | Sort::UpdatedAsc => "updated_at",
+            Sort::UpdatedDesc | Sort::UpdatedAsc | Sort::Relevance => "updated_at",
             Sort::CreatedDesc | Sort::CreatedAsc => "created_at",
         }
     }
 
     fn descending(self) -> bool {
-        matches!(self, Sort::UpdatedDesc | Sort::CreatedDesc)
+        matches!(
+            self,
+            Sort::UpdatedDesc | Sort::CreatedDesc | Sort::Relevance
+        )
     }
 }
 
-/// Where the next page starts: the sort value and id of the last ticket shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where the next page starts: the sort value and id of the last ticket shown; in a search
+/// ranked by relevance, its score.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cursor {
     pub at: DateTime<Utc>,
     pub id: i64,
+    pub rank: Option<f64>,
 }
 
 impl Cursor {
-    /// `nanoseconds_id`, for a URL.
+    /// `nanoseconds_id`, or `r<score>_id` ranked, for a URL.
     pub fn encode(&self) -> String {
-        format!(
-            "{}_{}",
-            self.at.timestamp_nanos_opt().unwrap_or_default(),
-            self.id
-        )
+        match self.rank {
+            // Debug prints the shortest text that reads back as the same number.
+            Some(rank) => format!("r{rank:?}_{}", self.id),
+            None => format!(
+                "{}_{}",
+                self.at.timestamp_nanos_opt().unwrap_or_default(),
+                self.id
+            ),
+        }
     }
 
     pub fn decode(text: &str) -> Option<Cursor> {
-        let (nanos, id) = text.split_once('_')?;
+        let (value, id) = text.split_once('_')?;
+        let id = id.parse().ok()?;
+        if let Some(rank) = value.strip_prefix('r') {
+            let rank: f64 = rank.parse().ok().filter(|rank: &f64| rank.is_finite())?;
+            return Some(Cursor {
+                at: Utc.timestamp_nanos(0),
+                id,
+                rank: Some(rank),
+            });
+        }
         Some(Cursor {
-            at: Utc.timestamp_nanos(nanos.parse().ok()?),
-            id: id.parse().ok()?,
+            at: Utc.timestamp_nanos(value.parse().ok()?),
+            id,
+            rank: None,
         })
     }
 }
@@ -178,22 +203,50 @@ pub async fn list_tickets(store: &Store, query: &ListQuery) -> Result<TicketPage
         return Ok(page);
     };
     let probe = probe_search(store, text).await?;
-    let search = |plan| Search {
+    let search = |plan, range| Search {
         text,
         plan,
         customers: probe.customers,
+        range,
     };
-    if probe.common {
-        let (page, full) = list_page(store, query, Some(search(SearchPlan::Walk))).await?;
+    let collected = Some(search(SearchPlan::Collect, None));
+    if query.sort == Sort::Relevance {
+        let (mut page, _) = list_page(store, query, Some(search(SearchPlan::Ranked, None))).await?;
+        if query.count && !probe.common {
+            page.total = Some(count_tickets(store, query, collected).await?);
+        }
+        return Ok(page);
+    }
+    // SQLite reads the matches in the list's order from the rowids of `ticket_search` that
+    // hold the page (`ordered`), so a common word costs no more than a rare one.
+    let mut range = None;
+    if let Store::Sqlite { pool, .. } = store
+        && matches!(query.sort, Sort::UpdatedDesc | Sort::UpdatedAsc)
+    {
+        let order = PageOrder::of(query);
+        let mut conditions = filter_conditions(query);
+        cursor_clause(&mut conditions, query, &order, false);
+        let from = query.before.or(query.after).map(|cursor| cursor.at);
+        let want = query.limit + 1;
+        let descending = order.direction == "DESC";
+        range =
+            Some(text_range(pool, &conditions, &fts5_query(text), descending, from, want).await?);
+    }
+    let walk = match range {
+        // The key range is small; only a customer with many tickets makes collecting slow.
+        Some(_) => probe.common_customers,
+        None => probe.common,
+    };
+    if walk {
+        let (page, full) = list_page(store, query, Some(search(SearchPlan::Walk, range))).await?;
         // Less than a page near the start of the list: the words are rare there after all.
         if full {
             return Ok(page);
         }
     }
-    let (mut page, _) = list_page(store, query, Some(search(SearchPlan::Collect))).await?;
-    if query.count {
-        let counted = count_tickets(store, query, Some(search(SearchPlan::Collect)));
-        page.total = Some(counted.await?);
+    let (mut page, _) = list_page(store, query, Some(search(SearchPlan::Collect, range))).await?;
+    if query.count && !(range.is_some() && probe.common) {
+        page.total = Some(count_tickets(store, query, collected).await?);
     }
     Ok(page)
 }
@@ -304,6 +357,62 @@ fn walk_page(
     )
 }
 
+/// A row of a page, with its score when ranked by relevance.
+#[derive(sqlx::FromRow)]
+struct Scored {
+    #[sqlx(flatten)]
+    ticket: TicketSummary,
+    #[sqlx(default)]
+    score: Option<f64>,
+}
+
+/// The order a page is read in: the sort's column, and the direction and comparison with the
+/// cursor. A page before a cursor is read backwards from it, then turned round.
+struct PageOrder {
+    column: &'static str,
+    direction: &'static str,
+    comparison: &'static str,
+    backwards: bool,
+}
+
+impl PageOrder {
+    fn of(query: &ListQuery) -> PageOrder {
+        let backwards = query.before.is_some();
+        let (direction, comparison) = if query.sort.descending() != backwards {
+            ("DESC", "<")
+        } else {
+            ("ASC", ">")
+        };
+        PageOrder {
+            column: query.sort.column(),
+            direction,
+            comparison,
+            backwards,
+        }
+    }
+}
+
+/// Where the page starts: after (or before) the cursor's (sort value, id), or ranked, its
+/// (score, id); a cursor without a score starts a ranked list from the top.
+fn cursor_clause(conditions: &mut Conditions, query: &ListQuery, order: &PageOrder, ranked: bool) {
+    let Some(from) = query.before.or(query.after) else {
+        return;
+    };
+    let comparison = order.comparison;
+    if ranked {
+        if let Some(rank) = from.rank {
+            let rank = conditions.placeholder(Bind::Float(rank));
+            let id = conditions.placeholder(Bind::Int(from.id));
+            conditions.push(format!("(s.score, t.id) {comparison} ({rank}, {id})"));
+        }
+    } else {
+        let at = conditions.placeholder(Bind::Time(from.at));
+        let id = conditions.placeholder(Bind::Int(from.id));
+        let column = order.column;
+        conditions.push(format!("(t.{column}, t.id) {comparison} ({at}, {id})"));
+    }
+}
+
 /// A page, and whether there were more tickets beyond it in the direction it was read.
 async fn list_page(
     store: &Store,
@@ -311,19 +420,10 @@ async fn list_page(
     search: Option<Search<'_>>,
 ) -> Result<(TicketPage, bool)> {
     let mut conditions = filter_conditions(query);
-    let column = query.sort.column();
-    // A page before a cursor is read backwards from it, then turned round.
-    let backwards = query.before.is_some();
-    let (direction, comparison) = if query.sort.descending() != backwards {
-        ("DESC", "<")
-    } else {
-        ("ASC", ">")
-    };
-    if let Some(from) = query.before.or(query.after) {
-        let at = conditions.placeholder(Bind::Time(from.at));
-        let id = conditions.placeholder(Bind::Int(from.id));
-        conditions.push(format!("(t.{column}, t.id) {comparison} ({at}, {id})"));
-    }
+    let order = PageOrder::of(query);
+    let (column, direction, backwards) = (order.column, order.direction, order.backwards);
+    let ranked = search.is_some_and(|search| search.plan == SearchPlan::Ranked);
+    cursor_clause(&mut conditions, query, &order, ranked);
     // The page is chosen on `tickets` alone, so the sort index drives it; names are looked up
     // for the page's rows only. A walking search tests the first tickets in the page's order.
     let chosen = match search {
@@ -340,6 +440,26 @@ async fn list_page(
             column,
             direction,
         ),
+        Some(
+            ranked @ Search {
+                plan: SearchPlan::Ranked,
+                ..
+            },
+        ) => {
+            let source = ranked_source(
+                &mut conditions,
+                store.backend(),
+                ranked.text,
+                ranked.customers,
+            );
+            let limit = conditions.placeholder(Bind::Int(query.limit + 1));
+            format!(
+                "SELECT t.*, s.score AS score FROM ({source}) s JOIN tickets t ON t.id = s.id
+                 {where_clause}
+                 ORDER BY s.score {direction}, t.id {direction} LIMIT {limit}",
+                where_clause = conditions.sql(),
+            )
+        }
         None | Some(_) => {
             if let Some(search) = search {
                 search_clause(&mut conditions, store.backend(), search);
@@ -359,30 +479,36 @@ async fn list_page(
         }
         None => "FALSE".to_owned(),
     };
+    let (score, by) = if ranked {
+        (", t.score AS score", "score")
+    } else {
+        ("", column)
+    };
     let sql = format!(
-        "SELECT {LIST_COLUMNS}, {unread} AS unread
+        "SELECT {LIST_COLUMNS}, {unread} AS unread{score}
          FROM ({chosen}) t
          JOIN customers c ON c.id = t.customer_id
          LEFT JOIN departments d ON d.id = t.department_id
          LEFT JOIN agents a ON a.id = t.assignee_id
-         ORDER BY t.{column} {direction}, t.id {direction}"
+         ORDER BY t.{by} {direction}, t.id {direction}"
     );
-    let mut tickets: Vec<TicketSummary> = on_pool!(store, pool => {
+    let mut rows: Vec<Scored> = on_pool!(store, pool => {
         bind_all!(sqlx::query_as(AssertSqlSafe(sql.clone())), &conditions.binds)
             .fetch_all(pool)
             .await
     })?;
-    let full = tickets.len() as i64 > query.limit;
-    tickets.truncate(query.limit.max(0) as usize);
+    let full = rows.len() as i64 > query.limit;
+    rows.truncate(query.limit.max(0) as usize);
     if backwards {
-        tickets.reverse();
+        rows.reverse();
     }
-    let cursor = |ticket: &TicketSummary| Cursor {
+    let cursor = |row: &Scored| Cursor {
         at: match query.sort {
-            Sort::UpdatedDesc | Sort::UpdatedAsc => ticket.updated_at,
-            Sort::CreatedDesc | Sort::CreatedAsc => ticket.created_at,
+            Sort::UpdatedDesc | Sort::UpdatedAsc | Sort::Relevance => row.ticket.updated_at,
+            Sort::CreatedDesc | Sort::CreatedAsc => row.ticket.created_at,
         },
-        id: ticket.id,
+        id: row.ticket.id,
+        rank: row.score.filter(|_| ranked),
     };
     // Read forwards, a page before exists when this one starts after a cursor; read
     // backwards, a page after always exists (the one the reader came from).
@@ -392,9 +518,9 @@ async fn list_page(
         (query.after.is_some(), full)
     };
     let page = TicketPage {
-        next: has_next.then(|| tickets.last().map(cursor)).flatten(),
-        previous: has_previous.then(|| tickets.first().map(cursor)).flatten(),
-        tickets,
+        next: has_next.then(|| rows.last().map(cursor)).flatten(),
+        previous: has_previous.then(|| rows.first().map(cursor)).flatten(),
+        tickets: rows.into_iter().map(|row| row.ticket).collect(),
         total: None,
     };
     Ok((page, full))

@@ -23,14 +23,16 @@ pub enum AssigneeFilter {
     Agent(i64),
 }
 
+#[derive(Clone)]
 pub(super) enum Bind {
     Int(i64),
     Text(String),
     Time(DateTime<Utc>),
+    Float(f64),
 }
 
 /// Collects a WHERE clause and its values, numbering placeholders as it goes.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct Conditions {
     pub(super) clauses: Vec<String>,
     pub(super) binds: Vec<Bind>,
@@ -63,6 +65,7 @@ macro_rules! bind_all {
                 Bind::Int(value) => query.bind(*value),
                 Bind::Text(value) => query.bind(value.clone()),
                 Bind::Time(value) => query.bind(*value),
+                Bind::Float(value) => query.bind(*value),
             };
         }
         query
@@ -89,6 +92,7 @@ pub(crate) fn visible_to_agent(ticket: &str, agent: &str) -> String {
 mod changes;
 mod dashboard;
 mod list;
+mod ordered;
 mod reads;
 pub mod report;
 mod search;

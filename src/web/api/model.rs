@@ -300,11 +300,13 @@ pub struct TicketFilter {
     pub tag: Option<String>,
     /// A customer id: only that customer's tickets.
     pub customer: Option<i64>,
-    /// Full-text search over subjects and messages, or `#1042`; also finds the tickets of a
-    /// customer whose address is the text or whose name holds all its words.
+    /// Full-text search: tickets holding every word in their subject or messages (`word*`
+    /// for a prefix), or `#1042`; also finds the tickets of a customer whose address is or
+    /// holds the text (three characters or more) or whose name holds all its words.
     pub q: Option<String>,
-    /// updated_desc (default), updated_asc, created_desc or created_asc.
-    #[param(pattern = "^(updated_desc|updated_asc|created_desc|created_asc)?$")]
+    /// updated_desc (default), updated_asc, created_desc, created_asc, or relevance (with
+    /// `q`: the best matches first, pages by score; without `q` as updated_desc).
+    #[param(pattern = "^(updated_desc|updated_asc|created_desc|created_asc|relevance)?$")]
     pub sort: Option<String>,
     /// Only tickets with customer messages the token's agent has not seen.
     pub unread: Option<bool>,

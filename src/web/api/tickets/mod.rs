@@ -55,7 +55,7 @@ fn list_query(filter: &TicketFilter, caller: &Caller) -> ApiResult<ListQuery> {
         "" => Sort::default(),
         other => Sort::parse(other).ok_or_else(|| {
             bad(format!(
-                "unknown sort {other:?} (updated_desc, updated_asc, created_desc, created_asc)"
+                "unknown sort {other:?} (updated_desc, updated_asc, created_desc, created_asc, relevance)"
             ))
         })?,
     };
