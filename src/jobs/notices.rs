@@ -231,6 +231,7 @@ async fn tell_one(
                 attachments: Vec::new(),
                 thread: ThreadHints::default(),
                 automatic: true,
+                choices: Vec::new(),
             };
             let result = channel.deliver_boxed(&message).await;
             record(store, &mut outcome, person, medium, result, outbox_id, now).await?;
