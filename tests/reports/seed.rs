@@ -232,14 +232,15 @@ pub async fn write(store: &Store, seed: &Seed) {
             );
         }
     }
-    for target in &seed.targets {
+    for (n, target) in seed.targets.iter().enumerate() {
         let t = &seed.tickets[target.ticket];
+        // A ticket's targets start apart (one row per target instance and start).
         run!(
             store,
             "INSERT INTO sla_targets (ticket_id, target, started_at, due_at, met_at, breached_at)
              VALUES ($1, 'resolution', $2, $3, $4, $5)",
             t.id,
-            t.created,
+            t.created + Duration::seconds(n as i64),
             t.created + Duration::days(1),
             target.met,
             target.breached,

@@ -225,7 +225,8 @@ async fn the_web_benchmark_fills_and_measures_every_page() {
         .await
         .unwrap_or_else(|error| panic!("{database_url:?}: {error}"));
         assert_eq!(report.tickets, 500);
-        assert_eq!(report.pages.len(), 5);
+        // Four kinds of list and ticket page, then each kind of search apart.
+        assert_eq!(report.pages.len(), 14);
         for page in &report.pages {
             assert!(page.requests > 0, "{page:?}");
             assert!(
