@@ -60,8 +60,9 @@ pub async fn run(settings: Settings) -> Result<()> {
         .context("the SMTP settings of the mailboxes ([email.smtp], email.mailboxes.smtp)")?;
     // Agents' notices go out through the shared [email.smtp], From the helpdesk's address.
     if settings.email.enabled {
-        let sender = helpdesk_email::smtp::SmtpSender::new(&channels::email::smtp_settings(&settings))
-            .context("the SMTP settings in [email.smtp]")?;
+        let sender =
+            helpdesk_email::smtp::SmtpSender::new(&channels::email::smtp_settings(&settings))
+                .context("the SMTP settings in [email.smtp]")?;
         deliverers = deliverers.with_notice_mail(std::sync::Arc::new(sender));
     }
     let telegram = if settings.telegram.enabled {

@@ -25,8 +25,8 @@ mod directory;
 pub mod model;
 mod notifications;
 pub mod problem;
-mod surveys;
 mod reports;
+mod surveys;
 mod tickets;
 mod webhooks;
 
