@@ -156,6 +156,7 @@ async fn listen_and_change(
         Duration::from_secs_f64((bench.interval.as_secs_f64() * bench.changes as f64).max(1.0));
     let cookie = cookies.first().cloned().unwrap_or_default();
     let address = server.address;
+    let middle = format!("/tickets/{}", 1000 + (bench.tickets / 2).max(1));
     let pages = tokio::spawn(async move {
         let seconds = measuring.as_secs().max(1);
         let list = measure(
@@ -172,7 +173,7 @@ async fn listen_and_change(
             2,
             seconds,
             "ticket page while streaming",
-            vec!["/tickets/1001".to_owned(), "/tickets/1500".to_owned()],
+            vec!["/tickets/1001".to_owned(), middle],
         );
         let (list, page) = tokio::join!(list, page);
         Ok::<_, WebBenchError>(vec![list?, page?])
@@ -182,10 +183,35 @@ async fn listen_and_change(
     api.set_nodelay(true)?;
     let head = format!("Authorization: Bearer {api_token}\r\nContent-Type: application/json\r\n");
     let mut buffer = Vec::new();
-    let mut sent = Vec::with_capacity(bench.changes);
+    // Each change sets a priority the ticket does not have, so each one is a change.
+    let mut priorities = Vec::with_capacity(bench.changes);
     for k in 0..bench.changes {
         let number = 1001 + k as i64;
-        let priority = ["high", "low"][k % 2];
+        request(
+            &mut api,
+            "GET",
+            &format!("/api/v1/tickets/{number}"),
+            &head,
+            "",
+            &mut buffer,
+        )
+        .await?;
+        let body = buffer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(&buffer[..0], |end| &buffer[end + 4..]);
+        let current = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|ticket| ticket["priority"].as_str().map(str::to_owned));
+        priorities.push(if current.as_deref() == Some("high") {
+            "low"
+        } else {
+            "high"
+        });
+    }
+    let mut sent = Vec::with_capacity(bench.changes);
+    for (k, priority) in priorities.into_iter().enumerate() {
+        let number = 1001 + k as i64;
         let at = Instant::now();
         let status = request(
             &mut api,

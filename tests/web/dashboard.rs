@@ -236,3 +236,29 @@ async fn the_web_benchmark_fills_and_measures_every_page() {
         }
     }
 }
+
+/// `helpdesk bench live` against a real `serve`: every browser gets every change, and the
+/// server's memory is read from its own process.
+#[tokio::test]
+async fn the_live_benchmark_delivers_every_change_to_every_browser() {
+    let mut urls = vec![None];
+    if let Some(server) = support::postgres_url() {
+        urls.push(Some(server));
+    }
+    for database_url in urls {
+        let report = helpdesk::web::bench_live::run(&helpdesk::web::bench_live::LiveBench {
+            viewers: 20,
+            changes: 3,
+            interval: std::time::Duration::from_millis(100),
+            tickets: 200,
+            database_url: database_url.clone(),
+            program: env!("CARGO_BIN_EXE_helpdesk").into(),
+        })
+        .await
+        .unwrap_or_else(|error| panic!("{database_url:?}: {error}"));
+        assert_eq!((report.deliveries, report.missed), (60, 0), "{report:?}");
+        assert!(report.p50_ms <= report.p99_ms && report.p99_ms <= report.max_ms);
+        assert!(report.rss_streams_mb > 1.0 && report.rss_peak_mb >= report.rss_streams_mb);
+        assert_eq!(report.pages.len(), 2);
+    }
+}
