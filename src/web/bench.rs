@@ -495,46 +495,110 @@ fn search_kinds(tickets: i64) -> Vec<(&'static str, Vec<String>)> {
     ]
 }
 
-/// Fills a fresh database, serves it on loopback and measures each kind of page.
-pub async fn run(bench: &WebBench) -> Result<WebBenchReport, WebBenchError> {
-    let workdir = tempfile::tempdir()?;
-    let (url, scratch) = match &bench.database_url {
-        Some(url) if bench.reuse => (url.clone(), None),
-        url => scratch_database(url.as_deref(), "web", workdir.path()).await?,
-    };
-    let store = Store::connect(&url, (bench.concurrency as u32 + 2).max(8)).await?;
-    store.migrate().await?;
-    let filling = Instant::now();
-    let held: i64 = on_pool!(&store, pool => sqlx::query_scalar("SELECT COUNT(*) FROM tickets")
+/// A benchmark's database: a fresh one filled with tickets, or with `--reuse` the one named,
+/// as it is.
+pub(crate) struct BenchDatabase {
+    pub store: Store,
+    scratch: Scratch,
+    pub fill_seconds: f64,
+    _workdir: tempfile::TempDir,
+}
+
+impl BenchDatabase {
+    pub(crate) async fn open(
+        database_url: Option<&str>,
+        reuse: bool,
+        name: &str,
+        tickets: i64,
+        connections: u32,
+    ) -> Result<BenchDatabase, WebBenchError> {
+        let workdir = tempfile::tempdir()?;
+        let (url, scratch) = match database_url {
+            Some(url) if reuse => (url.to_owned(), None),
+            url => scratch_database(url, name, workdir.path()).await?,
+        };
+        let store = Store::connect(&url, connections).await?;
+        store.migrate().await?;
+        let filling = Instant::now();
+        let held: i64 = on_pool!(&store, pool => sqlx::query_scalar("SELECT COUNT(*) FROM tickets")
+            .fetch_one(pool)
+            .await)?;
+        if held == 0 {
+            fill(&store, tickets).await?;
+        } else if !reuse || held != tickets {
+            return Err(WebBenchError::Failed(format!(
+                "the database already holds {held} tickets; --reuse measures a database filled \
+                 by an earlier run with the same --tickets"
+            )));
+        }
+        Ok(BenchDatabase {
+            store,
+            scratch,
+            fill_seconds: filling.elapsed().as_secs_f64(),
+            _workdir: workdir,
+        })
+    }
+
+    /// Serves the database on loopback, signed in as its admin, and measures each kind of
+    /// page after a short warm-up that is not counted.
+    pub(crate) async fn measure_pages(
+        &self,
+        kinds: Vec<(&str, Vec<String>)>,
+        concurrency: usize,
+        seconds: u64,
+    ) -> Result<Vec<PageLatency>, WebBenchError> {
+        let store = &self.store;
+        let admin: i64 = on_pool!(store, pool => sqlx::query_scalar(
+            "SELECT id FROM agents WHERE role = 'admin' ORDER BY id LIMIT 1",
+        )
         .fetch_one(pool)
         .await)?;
-    if held == 0 {
-        fill(&store, bench.tickets).await?;
-    } else if !bench.reuse || held != bench.tickets {
-        return Err(WebBenchError::Failed(format!(
-            "the database already holds {held} tickets; --reuse measures a database filled \
-             by an earlier run with the same --tickets"
-        )));
+        let token =
+            store::sessions::create(store, admin, chrono::Duration::hours(1), Utc::now()).await?;
+        let cookie = format!("{}={token}", super::auth::SESSION_COOKIE);
+        let settings = crate::config::Settings::load_from(None, Vec::new())
+            .map_err(|error| WebBenchError::Failed(error.to_string()))?;
+        let state = AppState::new(store.clone(), WebConfig::from_settings(&settings));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(super::serve_on(listener, state, async move {
+            let _ = stopped.await;
+        }));
+        let mut pages = Vec::new();
+        for (page, paths) in kinds {
+            measure(address, &cookie, 1, 1, page, paths.clone()).await?;
+            pages.push(measure(address, &cookie, concurrency, seconds, page, paths).await?);
+        }
+        let _ = stop.send(());
+        let _ = server.await;
+        Ok(pages)
     }
-    let fill_seconds = filling.elapsed().as_secs_f64();
-    let admin: i64 = on_pool!(&store, pool => sqlx::query_scalar(
-        "SELECT id FROM agents WHERE role = 'admin' ORDER BY id LIMIT 1",
-    )
-    .fetch_one(pool)
-    .await)?;
-    let token =
-        store::sessions::create(&store, admin, chrono::Duration::hours(1), Utc::now()).await?;
-    let cookie = format!("{}={token}", super::auth::SESSION_COOKIE);
 
-    let settings = crate::config::Settings::load_from(None, Vec::new())
-        .map_err(|error| WebBenchError::Failed(error.to_string()))?;
-    let state = AppState::new(store.clone(), WebConfig::from_settings(&settings));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(super::serve_on(listener, state, async move {
-        let _ = stopped.await;
-    }));
+    /// Closes the store and drops a scratch database; answers the backend's name.
+    pub(crate) async fn close(self) -> Result<&'static str, WebBenchError> {
+        let backend = match self.store.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        self.store.close().await;
+        if let Some((server_url, name)) = self.scratch {
+            store::scratch::drop_postgres_database(&server_url, &name).await?;
+        }
+        Ok(backend)
+    }
+}
+
+/// Fills a fresh database, serves it on loopback and measures each kind of page.
+pub async fn run(bench: &WebBench) -> Result<WebBenchReport, WebBenchError> {
+    let database = BenchDatabase::open(
+        bench.database_url.as_deref(),
+        bench.reuse,
+        "web",
+        bench.tickets,
+        (bench.concurrency as u32 + 2).max(8),
+    )
+    .await?;
 
     // Deep pages start at cursors spread over the whole table.
     let step = (bench.tickets / 200).max(1);
@@ -569,32 +633,11 @@ pub async fn run(bench: &WebBench) -> Result<WebBenchReport, WebBenchError> {
         ("ticket page", numbers),
     ];
     kinds.extend(search_kinds(bench.tickets));
-    let mut pages = Vec::new();
-    for (page, paths) in kinds {
-        // A short warm-up, not counted.
-        measure(address, &cookie, 1, 1, page, paths.clone()).await?;
-        pages.push(
-            measure(
-                address,
-                &cookie,
-                bench.concurrency,
-                bench.seconds,
-                page,
-                paths,
-            )
-            .await?,
-        );
-    }
-    let _ = stop.send(());
-    let _ = server.await;
-    let backend = match store.backend() {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    store.close().await;
-    if let Some((server_url, name)) = scratch {
-        store::scratch::drop_postgres_database(&server_url, &name).await?;
-    }
+    let pages = database
+        .measure_pages(kinds, bench.concurrency, bench.seconds)
+        .await?;
+    let fill_seconds = database.fill_seconds;
+    let backend = database.close().await?;
     Ok(WebBenchReport {
         backend: backend.to_owned(),
         tickets: bench.tickets,

@@ -4,11 +4,8 @@
 
 use std::time::Instant;
 
-use chrono::Utc;
-
-use crate::store::{self, Backend, Store, on_pool, on_writer};
-use crate::web::bench::{PageLatency, WebBenchError, fill, measure};
-use crate::web::{AppState, WebConfig};
+use crate::store::{Backend, Store, on_pool, on_writer};
+use crate::web::bench::{BenchDatabase, PageLatency, WebBenchError};
 
 #[derive(Debug, Clone)]
 pub struct ReportBench {
@@ -141,59 +138,23 @@ pub async fn fill_history(store: &Store, tickets: i64) -> Result<(), WebBenchErr
 
 /// Fills (or reuses) a database, serves it on loopback and measures the report pages.
 pub async fn run(bench: &ReportBench) -> Result<ReportBenchReport, WebBenchError> {
-    let workdir = tempfile::tempdir()?;
-    let (url, scratch) = match &bench.database_url {
-        Some(url) if bench.reuse => (url.clone(), None),
-        Some(url) if Backend::of_url(url) == Backend::Postgres => {
-            let database = format!("helpdesk_bench_reports_{}", std::process::id());
-            let scratch_url = store::scratch::create_postgres_database(url, &database).await?;
-            (scratch_url, Some((url.clone(), database)))
-        }
-        Some(url) => (url.clone(), None),
-        None => (
-            format!("sqlite://{}", workdir.path().join("reports.db").display()),
-            None,
-        ),
-    };
-    let store = Store::connect(&url, (bench.concurrency as u32 + 2).max(8)).await?;
-    store.migrate().await?;
+    let database = BenchDatabase::open(
+        bench.database_url.as_deref(),
+        bench.reuse,
+        "reports",
+        bench.tickets,
+        (bench.concurrency as u32 + 2).max(8),
+    )
+    .await?;
+    let store = &database.store;
     let filling = Instant::now();
-    let held: i64 = on_pool!(&store, pool => sqlx::query_scalar("SELECT COUNT(*) FROM tickets")
-        .fetch_one(pool)
-        .await)?;
-    if held == 0 {
-        fill(&store, bench.tickets).await?;
-    } else if !bench.reuse || held != bench.tickets {
-        return Err(WebBenchError::Failed(format!(
-            "the database already holds {held} tickets; --reuse measures a database filled \
-             by an earlier run with the same --tickets"
-        )));
-    }
-    let targets: i64 = on_pool!(&store, pool => sqlx::query_scalar("SELECT COUNT(*) FROM sla_targets")
+    let targets: i64 = on_pool!(store, pool => sqlx::query_scalar("SELECT COUNT(*) FROM sla_targets")
         .fetch_one(pool)
         .await)?;
     if targets == 0 {
-        fill_history(&store, bench.tickets).await?;
+        fill_history(store, bench.tickets).await?;
     }
-    let fill_seconds = filling.elapsed().as_secs_f64();
-
-    let admin: i64 = on_pool!(&store, pool => sqlx::query_scalar(
-        "SELECT id FROM agents WHERE role = 'admin' ORDER BY id LIMIT 1",
-    )
-    .fetch_one(pool)
-    .await)?;
-    let token =
-        store::sessions::create(&store, admin, chrono::Duration::hours(1), Utc::now()).await?;
-    let cookie = format!("{}={token}", crate::web::auth::SESSION_COOKIE);
-    let settings = crate::config::Settings::load_from(None, Vec::new())
-        .map_err(|error| WebBenchError::Failed(error.to_string()))?;
-    let state = AppState::new(store.clone(), WebConfig::from_settings(&settings));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::web::serve_on(listener, state, async move {
-        let _ = stopped.await;
-    }));
+    let fill_seconds = database.fill_seconds + filling.elapsed().as_secs_f64();
 
     let kinds: Vec<(&str, Vec<String>)> = vec![
         (
@@ -217,31 +178,10 @@ pub async fn run(bench: &ReportBench) -> Result<ReportBenchReport, WebBenchError
             vec!["/reports?period=this_year&group_by=month".to_owned()],
         ),
     ];
-    let mut pages = Vec::new();
-    for (page, paths) in kinds {
-        measure(address, &cookie, 1, 1, page, paths.clone()).await?;
-        pages.push(
-            measure(
-                address,
-                &cookie,
-                bench.concurrency,
-                bench.seconds,
-                page,
-                paths,
-            )
-            .await?,
-        );
-    }
-    let _ = stop.send(());
-    let _ = server.await;
-    let backend = match store.backend() {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
-    store.close().await;
-    if let Some((server_url, name)) = scratch {
-        store::scratch::drop_postgres_database(&server_url, &name).await?;
-    }
+    let pages = database
+        .measure_pages(kinds, bench.concurrency, bench.seconds)
+        .await?;
+    let backend = database.close().await?;
     Ok(ReportBenchReport {
         backend: backend.to_owned(),
         tickets: bench.tickets,
