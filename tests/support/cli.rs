@@ -19,7 +19,10 @@ impl Env {
     }
 
     async fn postgres_database(server: &str, name: &str) -> Env {
-        let database_url = helpdesk::store::scratch::create_postgres_database(server, name)
+        let database_url = helpdesk::store::scratch::create_postgres_database(
+            server,
+            &super::scoped_database_name(name),
+        )
             .await
             .expect("PostgreSQL reachable");
         Env {

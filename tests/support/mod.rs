@@ -108,8 +108,22 @@ pub async fn postgres(server: &str, test: &str) -> TestStore {
     postgres_database(server, &format!("helpdesk_test_{test}")).await
 }
 
+/// `name` with `HELPDESK_TEST_DB_PREFIX` (when set) in place of `helpdesk_test`, so that two
+/// checkouts can run their suites against one PostgreSQL server at once.
+pub fn scoped_database_name(name: &str) -> String {
+    match std::env::var("HELPDESK_TEST_DB_PREFIX") {
+        Ok(prefix) if !prefix.is_empty() => {
+            let rest = name.strip_prefix("helpdesk_test").unwrap_or(name);
+            let mut scoped = format!("{prefix}{rest}");
+            scoped.truncate(63);
+            scoped
+        }
+        _ => name.to_owned(),
+    }
+}
+
 async fn postgres_database(server: &str, name: &str) -> TestStore {
-    let url = scratch::create_postgres_database(server, name)
+    let url = scratch::create_postgres_database(server, &scoped_database_name(name))
         .await
         .unwrap_or_else(|error| panic!("PostgreSQL at {server} must be reachable: {error}"));
     open(url, tempfile::tempdir().expect("temp dir")).await

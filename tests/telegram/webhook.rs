@@ -21,6 +21,8 @@ store_test! {
     ) {
         let fake = FakeTelegram::start(TOKEN).await;
         agent(&db.store, "sam@example.org", "Sam", 555).await;
+        // Registering the command menus fails once: the webhook is set and posting already.
+        fake.fail_next("setMyCommands", Failure::BadGateway);
         let (running, _) = Running::start_webhook(&db, &fake).await;
         assert_eq!(
             fake.webhook_secret().as_deref(),

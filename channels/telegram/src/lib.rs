@@ -161,6 +161,9 @@ impl Telegram {
         let me = self.bot.get_me().await?;
         self.own_id
             .store(me.user.id.0, std::sync::atomic::Ordering::Relaxed);
+        // Updates can be taken once the bot knows itself: Telegram posts to a webhook as soon
+        // as it is set, before the command menus below are registered.
+        self.prepared.store(true, Ordering::SeqCst);
         tracing::info!(
             bot = me.user.username.as_deref().unwrap_or(""),
             "Telegram bot ready"
@@ -194,7 +197,6 @@ impl Telegram {
                 })
                 .await?;
         }
-        self.prepared.store(true, Ordering::SeqCst);
         Ok(())
     }
 
