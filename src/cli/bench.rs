@@ -103,10 +103,85 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// One or several `serve` instances on one PostgreSQL: pages per second over all of
+    /// them, and intake per second split between as many processes.
+    Cluster {
+        /// Instances started on the database (run once with 1 and once with 2 to compare).
+        #[arg(long, default_value_t = 2)]
+        instances: usize,
+        /// Tickets filled into the database before measuring (straight in SQL).
+        #[arg(long, default_value_t = 100_000)]
+        tickets: i64,
+        /// Generated mails taken in, split between the instances by conversation.
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        /// Seconds of measuring per kind of page.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Connections making requests at once, over all instances.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// The PostgreSQL server (a scratch database is created on it).
+        #[arg(long)]
+        database_url: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(command: BenchCommand) -> Result<()> {
+    let outcome = measure(command).await;
+    // What the benchmark process itself held at most (servers it started report their own).
+    eprintln!(
+        "peak RSS of the benchmark process: {:.1} MB",
+        web::bench_server::peak_memory_mb()
+    );
+    outcome
+}
+
+async fn measure(command: BenchCommand) -> Result<()> {
     match command {
+        BenchCommand::Cluster {
+            instances,
+            tickets,
+            messages,
+            seconds,
+            concurrency,
+            database_url,
+            json,
+        } => {
+            let report = web::bench_cluster::run(&web::bench_cluster::ClusterBench {
+                instances,
+                tickets,
+                messages,
+                seconds,
+                concurrency,
+                database_url,
+                program: std::env::current_exe()?,
+            })
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{} instance(s), {} tickets, {} connections; intake of {} mails by {} \
+                     process(es): {:.1} s, {:.0} messages/s, {} tickets for {} conversations; \
+                     instances' peak RSS {:?} MB",
+                    report.instances,
+                    report.tickets,
+                    concurrency,
+                    report.messages,
+                    report.instances,
+                    report.intake_seconds,
+                    report.intake_per_second,
+                    report.new_tickets,
+                    report.conversations,
+                    report.rss_peak_mb
+                );
+                print_pages(&report.pages);
+            }
+            Ok(())
+        }
         BenchCommand::Assign {
             tickets,
             rate,

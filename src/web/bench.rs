@@ -357,9 +357,10 @@ pub(super) fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
     sorted[at].as_secs_f64() * 1000.0
 }
 
-/// Requests `paths` in turn from `concurrency` connections for `seconds`.
+/// Requests `paths` in turn from `concurrency` connections for `seconds`, the connections
+/// spread over `addresses` (several instances of one cluster).
 pub(crate) async fn measure(
-    address: std::net::SocketAddr,
+    addresses: &[std::net::SocketAddr],
     cookie: &str,
     concurrency: usize,
     seconds: u64,
@@ -371,6 +372,7 @@ pub(crate) async fn measure(
     for worker in 0..concurrency {
         let cookie = cookie.to_owned();
         let paths = paths.clone();
+        let address = addresses[worker % addresses.len()];
         tasks.push(tokio::spawn(async move {
             let mut stream = TcpStream::connect(address).await?;
             stream.set_nodelay(true)?;
@@ -499,6 +501,7 @@ fn search_kinds(tickets: i64) -> Vec<(&'static str, Vec<String>)> {
 /// as it is.
 pub(crate) struct BenchDatabase {
     pub store: Store,
+    pub url: String,
     scratch: Scratch,
     pub fill_seconds: f64,
     _workdir: tempfile::TempDir,
@@ -533,6 +536,7 @@ impl BenchDatabase {
         }
         Ok(BenchDatabase {
             store,
+            url,
             scratch,
             fill_seconds: filling.elapsed().as_secs_f64(),
             _workdir: workdir,
@@ -548,14 +552,7 @@ impl BenchDatabase {
         seconds: u64,
     ) -> Result<Vec<PageLatency>, WebBenchError> {
         let store = &self.store;
-        let admin: i64 = on_pool!(store, pool => sqlx::query_scalar(
-            "SELECT id FROM agents WHERE role = 'admin' ORDER BY id LIMIT 1",
-        )
-        .fetch_one(pool)
-        .await)?;
-        let token =
-            store::sessions::create(store, admin, chrono::Duration::hours(1), Utc::now()).await?;
-        let cookie = format!("{}={token}", super::auth::SESSION_COOKIE);
+        let cookie = self.admin_cookie().await?;
         let settings = crate::config::Settings::load_from(None, Vec::new())
             .map_err(|error| WebBenchError::Failed(error.to_string()))?;
         let state = AppState::new(store.clone(), WebConfig::from_settings(&settings));
@@ -567,12 +564,25 @@ impl BenchDatabase {
         }));
         let mut pages = Vec::new();
         for (page, paths) in kinds {
-            measure(address, &cookie, 1, 1, page, paths.clone()).await?;
-            pages.push(measure(address, &cookie, concurrency, seconds, page, paths).await?);
+            measure(&[address], &cookie, 1, 1, page, paths.clone()).await?;
+            pages.push(measure(&[address], &cookie, concurrency, seconds, page, paths).await?);
         }
         let _ = stop.send(());
         let _ = server.await;
         Ok(pages)
+    }
+
+    /// A session cookie of the filled database's admin.
+    pub(crate) async fn admin_cookie(&self) -> Result<String, WebBenchError> {
+        let store = &self.store;
+        let admin: i64 = on_pool!(store, pool => sqlx::query_scalar(
+            "SELECT id FROM agents WHERE role = 'admin' ORDER BY id LIMIT 1",
+        )
+        .fetch_one(pool)
+        .await)?;
+        let token =
+            store::sessions::create(store, admin, chrono::Duration::hours(1), Utc::now()).await?;
+        Ok(format!("{}={token}", super::auth::SESSION_COOKIE))
     }
 
     /// Closes the store and drops a scratch database; answers the backend's name.

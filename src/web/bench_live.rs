@@ -4,7 +4,6 @@
 //! load client's connections do not count).
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,6 +14,7 @@ use tokio::net::TcpStream;
 use super::bench::{
     PageLatency, WebBenchError, fill, measure, percentile, read_head, request, scratch_database,
 };
+use super::bench_server::Server;
 use crate::domain::Role;
 use crate::store::{self, Backend, Store, on_pool};
 
@@ -83,7 +83,7 @@ pub async fn run(bench: &LiveBench) -> Result<LiveBenchReport, WebBenchError> {
     };
     store.close().await;
 
-    let server = Server::start(&bench.program, &url, workdir.path()).await?;
+    let server = Server::start(&bench.program, &url, &workdir.path().join("data")).await?;
     let outcome = listen_and_change(bench, &server, &cookies, &api_token).await;
     let rss_peak_mb = server.memory_mb("VmHWM:");
     server.stop().await;
@@ -155,12 +155,12 @@ async fn listen_and_change(
     let measuring =
         Duration::from_secs_f64((bench.interval.as_secs_f64() * bench.changes as f64).max(1.0));
     let cookie = cookies.first().cloned().unwrap_or_default();
-    let address = server.address;
+    let addresses = [server.address];
     let middle = format!("/tickets/{}", 1000 + (bench.tickets / 2).max(1));
     let pages = tokio::spawn(async move {
         let seconds = measuring.as_secs().max(1);
         let list = measure(
-            address,
+            &addresses,
             &cookie,
             2,
             seconds,
@@ -168,7 +168,7 @@ async fn listen_and_change(
             vec!["/tickets".to_owned()],
         );
         let page = measure(
-            address,
+            &addresses,
             &cookie,
             2,
             seconds,
@@ -303,93 +303,4 @@ fn take_numbers(pending: &mut String, events: &Received) {
 
 fn poisoned() -> WebBenchError {
     WebBenchError::Failed("a stream reader panicked".into())
-}
-
-/// A `helpdesk serve` child process on a free loopback port.
-struct Server {
-    child: std::process::Child,
-    address: std::net::SocketAddr,
-}
-
-impl Server {
-    async fn start(
-        program: &std::path::Path,
-        url: &str,
-        dir: &std::path::Path,
-    ) -> Result<Server, WebBenchError> {
-        let address = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let child = std::process::Command::new(program)
-            .arg("serve")
-            .env("HELPDESK_DATABASE__URL", url)
-            .env("HELPDESK_WEB__LISTEN", address.to_string())
-            .env("HELPDESK_DATA_DIR", dir.join("data"))
-            .env("HELPDESK_LOG__LEVEL", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()?;
-        let server = Server { child, address };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(mut stream) = TcpStream::connect(address).await {
-                let mut buffer = Vec::new();
-                if let Ok(200) = request(&mut stream, "GET", "/healthz", "", "", &mut buffer).await
-                {
-                    return Ok(server);
-                }
-            }
-            if Instant::now() > deadline {
-                return Err(WebBenchError::Failed(format!(
-                    "{} serve did not answer on {address} within 60 s",
-                    program.display()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// A memory figure of the server from /proc (`VmRSS:` now, `VmHWM:` its peak), in MB.
-    fn memory_mb(&self, field: &str) -> f64 {
-        let pid = self.child.id();
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|status| {
-                status.lines().find_map(|line| {
-                    let kb: f64 = line
-                        .strip_prefix(field)?
-                        .trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse()
-                        .ok()?;
-                    Some(kb / 1024.0)
-                })
-            })
-            .unwrap_or(0.0)
-    }
-
-    async fn stop(mut self) {
-        // SAFETY: sends SIGTERM to our own child, not yet reaped, so the pid is still its.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Ok(None) = self.child.try_wait() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    /// A benchmark that fails half-way leaves no server behind.
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
