@@ -119,6 +119,15 @@ impl Serve {
 
     /// `serve` with its log (stderr) going to `log`, e.g. a file that can fill up.
     pub async fn start_logging_to(env: &Env, log: impl Into<Stdio>) -> Serve {
+        Serve::start_with(env, &[], log).await
+    }
+
+    /// `serve` with more settings in its environment (`HELPDESK_TELEGRAM__ENABLED`, …).
+    pub async fn start_with(
+        env: &Env,
+        settings: &[(&str, String)],
+        log: impl Into<Stdio>,
+    ) -> Serve {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("free port")
@@ -127,6 +136,7 @@ impl Serve {
             .command()
             .env("HELPDESK_WEB__LISTEN", format!("127.0.0.1:{port}"))
             .env("HELPDESK_LOG__LEVEL", "warn,sqlx=error")
+            .envs(settings.iter().map(|(key, value)| (key, value)))
             .arg("serve")
             .stdout(Stdio::null())
             .stderr(log)
