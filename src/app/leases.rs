@@ -20,9 +20,8 @@ pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// How long a new holder waits before it starts the consumer: an old holder whose connection
 /// ended (and with it the lock) stops its consumer within one check and its timeout, so the
 /// two never run at once.
-const SETTLE: Duration = Duration::from_secs(
-    CHECK_EVERY.as_secs() + leases::CHECK_WITHIN.as_secs(),
-);
+const SETTLE: Duration =
+    Duration::from_secs(CHECK_EVERY.as_secs() + leases::CHECK_WITHIN.as_secs());
 
 /// What a consumer is told to stop by; the consumer's own graceful shutdown.
 pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;

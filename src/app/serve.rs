@@ -107,9 +107,17 @@ pub async fn run(settings: Settings) -> Result<()> {
         let (desk, store) = (desk.clone(), store.clone());
         let start: Consumer = match settings.telegram.mode {
             crate::config::TelegramMode::Polling => {
-                tracing::info!(api = settings.telegram.api_url, "Telegram long polling (leased)");
+                tracing::info!(
+                    api = settings.telegram.api_url,
+                    "Telegram long polling (leased)"
+                );
                 Box::new(move |shutdown| {
-                    channels::telegram::start(telegram.clone(), desk.clone(), store.clone(), shutdown)
+                    channels::telegram::start(
+                        telegram.clone(),
+                        desk.clone(),
+                        store.clone(),
+                        shutdown,
+                    )
                 })
             }
             crate::config::TelegramMode::Webhook => {

@@ -169,16 +169,18 @@ impl Held {
 /// its backend holds the lock; on SQLite while its instance is running.
 pub async fn holders(store: &Store) -> Result<Vec<Holder>> {
     let holders = match store {
-        Store::Postgres { pool } => sqlx::query_as(
-            "SELECT l.name, l.instance_id, l.taken_at FROM leases l
+        Store::Postgres { pool } => {
+            sqlx::query_as(
+                "SELECT l.name, l.instance_id, l.taken_at FROM leases l
              JOIN pg_locks k ON k.locktype = 'advisory' AND k.granted AND k.objsubid = 1
                  AND k.pid = l.backend_pid
                  AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                  AND ((k.classid::bigint << 32) | k.objid::bigint) = l.lock_key
              ORDER BY l.name",
-        )
-        .fetch_all(pool)
-        .await?,
+            )
+            .fetch_all(pool)
+            .await?
+        }
         Store::Sqlite { .. } => on_pool!(store, pool => sqlx::query_as(
             "SELECT l.name, l.instance_id, l.taken_at FROM leases l
              JOIN instances i ON i.id = l.instance_id

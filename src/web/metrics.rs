@@ -280,7 +280,10 @@ async fn render(store: &Store) -> Result<String> {
     for holder in crate::store::leases::holders(store).await? {
         out.sample(
             "helpdesk_consumer_held",
-            &[("consumer", &holder.name), ("instance", &holder.instance_id)],
+            &[
+                ("consumer", &holder.name),
+                ("instance", &holder.instance_id),
+            ],
             1.0,
         );
     }

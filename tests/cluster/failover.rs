@@ -20,7 +20,11 @@ const AGENTS_CHAT: i64 = -1_001_234_567_890;
 /// The longest a consumer may be without a holder after the holder died.
 const TAKEOVER: Duration = Duration::from_secs(15);
 
-fn settings(telegram: &FakeTelegram, discord: &FakeDiscord, imap_port: u16) -> Vec<(&'static str, String)> {
+fn settings(
+    telegram: &FakeTelegram,
+    discord: &FakeDiscord,
+    imap_port: u16,
+) -> Vec<(&'static str, String)> {
     vec![
         ("HELPDESK_EMAIL__ENABLED", "true".into()),
         ("HELPDESK_EMAIL__ACKNOWLEDGE", "false".into()),
@@ -145,7 +149,10 @@ async fn each_consumer_runs_on_one_instance_and_moves_when_its_holder_is_killed(
     let post = telegram
         .wait_for_sent(Duration::from_secs(20), |sent| {
             sent.chat_id == AGENTS_CHAT
-                && sent.text.as_deref().is_some_and(|text| text.contains("New ticket #"))
+                && sent
+                    .text
+                    .as_deref()
+                    .is_some_and(|text| text.contains("New ticket #"))
         })
         .await
         .expect("the agents see the new ticket");
@@ -190,7 +197,11 @@ async fn each_consumer_runs_on_one_instance_and_moves_when_its_holder_is_killed(
                 0,
                 "one poller while both ran"
             );
-            assert_eq!(discord.identifies(), 1, "one gateway session while both ran");
+            assert_eq!(
+                discord.identifies(),
+                1,
+                "one gateway session while both ran"
+            );
             drop(killed.take());
             killed_at = Some(Instant::now());
         }
@@ -207,7 +218,10 @@ async fn each_consumer_runs_on_one_instance_and_moves_when_its_holder_is_killed(
     }
     let killed_at = killed_at.expect("killed");
     while taken_over.is_none() {
-        assert!(killed_at.elapsed() < TAKEOVER, "not taken over within {TAKEOVER:?}");
+        assert!(
+            killed_at.elapsed() < TAKEOVER,
+            "not taken over within {TAKEOVER:?}"
+        );
         if holders(&store)
             .await
             .iter()
@@ -277,7 +291,11 @@ async fn each_consumer_runs_on_one_instance_and_moves_when_its_holder_is_killed(
         .json()
         .await
         .expect("JSON");
-    assert_eq!(ready["consumers"].as_array().map(Vec::len), Some(3), "{ready}");
+    assert_eq!(
+        ready["consumers"].as_array().map(Vec::len),
+        Some(3),
+        "{ready}"
+    );
     let conflicts = telegram.get_updates_conflicts();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(

@@ -91,7 +91,10 @@ async fn a_lease_has_one_holder_and_is_free_when_its_connection_ends() {
         .await
         .expect("terminate");
     assert!(ended);
-    assert!(first.check().await.is_err(), "the holder sees it lost the lease");
+    assert!(
+        first.check().await.is_err(),
+        "the holder sees it lost the lease"
+    );
     let second = take_within(&other, "telegram", "instance-b").await;
     let holders = leases::holders(&db.store).await.expect("holders");
     assert_eq!(
