@@ -16,6 +16,8 @@ mod accounts;
 mod api;
 // The `helpdesk` binary's one-shot commands as operators use them.
 mod cli;
+// Several `serve` instances on one PostgreSQL: one holder per channel consumer, failover.
+mod cluster;
 // Mail in, a Telegram answer out, threaded back into the customer's mail client.
 mod cross_channel;
 // Replies delivered on the customer's channel through the job queue, with retries.

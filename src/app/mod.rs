@@ -1,6 +1,7 @@
 //! Wiring shared by the commands: the store and intake built from settings, the log set-up,
 //! and `serve`, which starts every part of the app in one process.
 
+pub mod leases;
 pub mod logging;
 pub mod serve;
 

@@ -33,25 +33,38 @@ pub async fn run(settings: Settings) -> Result<()> {
     channels::mailboxes::check_departments(&store, &mailboxes)
         .await
         .context("the mailboxes in [email]")?;
+    // Other instances and the pages read from here which channels run where.
+    let instance =
+        store::instances::Instance::this_process(&super::channels_enabled(&settings), Utc::now());
+    store::instances::register(&store, &instance)
+        .await
+        .context("cannot register this instance in the database")?;
+    // Each consumer runs on the one instance holding its lease (always this one on SQLite).
+    let leased = |name: String, start: Consumer| {
+        tokio::spawn(super::leases::run_leased(
+            store.clone(),
+            instance.id.clone(),
+            name,
+            start,
+            jobs_stop.clone(),
+        ))
+    };
     // One task per mailbox: a mailbox whose server is down stops no other.
-    let imap: Vec<_> = mailboxes
-        .iter()
-        .map(|mailbox| {
-            let mut stop = jobs_stop.clone();
-            let shutdown = async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            };
-            let (_health, task) = channels::mailboxes::start(mailbox, &intake, shutdown);
-            tracing::info!(
-                mailbox = mailbox.name,
-                address = mailbox.address,
-                host = mailbox.imap.host,
-                folder = mailbox.imap.mailbox,
-                "IMAP intake started"
-            );
-            task
-        })
-        .collect();
+    let mut consumers: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    for mailbox in &mailboxes {
+        tracing::info!(
+            mailbox = mailbox.name,
+            address = mailbox.address,
+            host = mailbox.imap.host,
+            folder = mailbox.imap.mailbox,
+            "IMAP intake (leased)"
+        );
+        let (mailbox_, intake) = (mailbox.clone(), intake.clone());
+        consumers.push(leased(
+            format!("email:{}", mailbox.name),
+            Box::new(move |shutdown| channels::mailboxes::start(&mailbox_, &intake, shutdown).1),
+        ));
+    }
     // Channels that deliver replies join here as they are enabled.
     let deliverers = jobs::deliver::Deliverers::default().with_attachments(
         store::attachments::BlobStore::new(settings.attachments_dir()),
@@ -90,59 +103,65 @@ pub async fn run(settings: Settings) -> Result<()> {
         None
     };
     let desk = channels::ChatDesk::new(intake.clone(), deliverers.clone(), &settings.email.address);
-    let telegram = match telegram {
-        Some(telegram) => {
-            let mut stop = jobs_stop.clone();
-            let shutdown = async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            };
-            Some(match settings.telegram.mode {
-                crate::config::TelegramMode::Polling => {
-                    tracing::info!(
-                        api = settings.telegram.api_url,
-                        "Telegram long polling started"
-                    );
-                    channels::telegram::start(telegram, desk.clone(), store.clone(), shutdown)
-                }
-                crate::config::TelegramMode::Webhook => {
-                    let listen = settings.telegram.webhook_listen;
-                    let listener = tokio::net::TcpListener::bind(listen)
-                        .await
-                        .with_context(|| format!("Telegram webhook listener on {listen}"))?;
-                    tracing::info!(
-                        %listen,
-                        url = settings.telegram.webhook_url,
-                        "Telegram webhook listening"
-                    );
-                    channels::telegram::start_webhook(
-                        telegram,
+    if let Some(telegram) = telegram {
+        let (desk, store) = (desk.clone(), store.clone());
+        let start: Consumer = match settings.telegram.mode {
+            crate::config::TelegramMode::Polling => {
+                tracing::info!(
+                    api = settings.telegram.api_url,
+                    "Telegram long polling (leased)"
+                );
+                Box::new(move |shutdown| {
+                    channels::telegram::start(
+                        telegram.clone(),
+                        desk.clone(),
+                        store.clone(),
+                        shutdown,
+                    )
+                })
+            }
+            crate::config::TelegramMode::Webhook => {
+                let listen = settings.telegram.webhook_listen;
+                // Bound by the holder only; tried here so a wrong address stops the start.
+                drop(
+                    std::net::TcpListener::bind(listen)
+                        .with_context(|| format!("Telegram webhook listener on {listen}"))?,
+                );
+                tracing::info!(
+                    %listen,
+                    url = settings.telegram.webhook_url,
+                    "Telegram webhook (leased)"
+                );
+                Box::new(move |shutdown| match bind(listen) {
+                    Ok(listener) => channels::telegram::start_webhook(
+                        telegram.clone(),
                         desk.clone(),
                         store.clone(),
                         listener,
                         shutdown,
-                    )
-                }
-            })
-        }
-        None => None,
-    };
-    let discord = discord.map(|discord| {
-        let mut stop = jobs_stop.clone();
-        let shutdown = async move {
-            let _ = stop.wait_for(|stop| *stop).await;
+                    ),
+                    Err(error) => {
+                        tracing::error!(%error, %listen, "Telegram webhook listener");
+                        tokio::spawn(async {})
+                    }
+                })
+            }
         };
+        consumers.push(leased("telegram".to_owned(), start));
+    }
+    if let Some(discord) = discord {
         tracing::info!(
             agents_channel = settings.discord.agents_channel_id,
-            "Discord gateway started"
+            "Discord gateway (leased)"
         );
-        channels::discord::start(discord, desk.clone(), store.clone(), shutdown)
-    });
-    // Other instances and the pages read from here which channels run where.
-    let instance =
-        store::instances::Instance::this_process(&super::channels_enabled(&settings), Utc::now());
-    store::instances::register(&store, &instance)
-        .await
-        .context("cannot register this instance in the database")?;
+        let (desk, store) = (desk.clone(), store.clone());
+        consumers.push(leased(
+            "discord".to_owned(),
+            Box::new(move |shutdown| {
+                channels::discord::start(discord.clone(), desk.clone(), store.clone(), shutdown)
+            }),
+        ));
+    }
     let heartbeat = tokio::spawn(beat(store.clone(), instance.clone(), jobs_stop.clone()));
     let job_settings = jobs::JobSettings::from_settings(&settings);
     let workers = tokio::spawn(jobs::run(
@@ -163,20 +182,10 @@ pub async fn run(settings: Settings) -> Result<()> {
         Ok(Err(error)) => tracing::error!(%error, "job workers stopped with an error"),
         Err(error) => tracing::error!(%error, "job workers panicked"),
     }
-    for imap in imap {
-        if let Err(error) = imap.await {
-            tracing::error!(%error, "IMAP intake panicked");
+    for consumer in consumers {
+        if let Err(error) = consumer.await {
+            tracing::error!(%error, "a channel consumer panicked");
         }
-    }
-    if let Some(telegram) = telegram
-        && let Err(error) = telegram.await
-    {
-        tracing::error!(%error, "Telegram polling panicked");
-    }
-    if let Some(discord) = discord
-        && let Err(error) = discord.await
-    {
-        tracing::error!(%error, "Discord gateway panicked");
     }
     if let Err(error) = heartbeat.await {
         tracing::error!(%error, "instance heartbeat panicked");
@@ -188,6 +197,16 @@ pub async fn run(settings: Settings) -> Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What starts a leased consumer (see `super::leases`).
+type Consumer = Box<dyn FnMut(super::leases::Shutdown) -> tokio::task::JoinHandle<()> + Send>;
+
+/// A listener on `listen` for the tokio runtime.
+fn bind(listen: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(listen)?;
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
 }
 
 /// Moves this instance's heartbeat on every few seconds until `stop` turns true.

@@ -125,15 +125,25 @@ pub async fn run_reported<D>(
 ) where
     D: Fn(&HealthState) -> ChannelHealth + Clone + Send + Sync + 'static,
 {
-    let reporter = tokio::spawn(report_health(
+    let reporter = StopsWith(tokio::spawn(report_health(
         store.clone(),
         health.clone(),
         describe.clone(),
-    ));
+    )));
     run.await;
-    reporter.abort();
+    drop(reporter);
     health.disconnected();
     write_health(&store, &describe(&health.get())).await;
+}
+
+/// A task that ends when this is dropped: the health reporter stops with its channel also
+/// when the channel's task is aborted (its lease lost).
+struct StopsWith(tokio::task::JoinHandle<()>);
+
+impl Drop for StopsWith {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Copies a connection's health to `channel_health` whenever its connection state, error,

@@ -26,6 +26,7 @@ pub mod health;
 pub mod history;
 pub mod instances;
 pub mod jobs;
+pub mod leases;
 pub mod mailboxes;
 pub mod manage;
 pub mod notices;

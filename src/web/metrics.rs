@@ -272,6 +272,21 @@ async fn render(store: &Store) -> Result<String> {
             connection.backlog as f64,
         );
     }
+    out.family(
+        "helpdesk_consumer_held",
+        "gauge",
+        "1 for the instance holding the consumer's lease (one instance runs each consumer).",
+    );
+    for holder in crate::store::leases::holders(store).await? {
+        out.sample(
+            "helpdesk_consumer_held",
+            &[
+                ("consumer", &holder.name),
+                ("instance", &holder.instance_id),
+            ],
+            1.0,
+        );
+    }
     Ok(out.text)
 }
 
@@ -303,6 +318,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// [`UNREADY_AFTER_FAILURES`] times in a row; otherwise 503 with the reasons.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let mut reasons = Vec::new();
+    let mut consumers = Vec::new();
     if let Err(error) = state.store.ping().await {
         reasons.push(format!("database: {error}"));
     } else {
@@ -338,14 +354,19 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             }
             Err(error) => reasons.push(format!("database: {error}")),
         }
+        match crate::store::leases::holders(&state.store).await {
+            Ok(holders) => consumers = holders,
+            Err(error) => reasons.push(format!("database: {error}")),
+        }
     }
+    // Which instance runs each consumer: `name`, `instance_id`, `taken_at`.
     if reasons.is_empty() {
-        Json(json!({ "status": "ready" })).into_response()
+        Json(json!({ "status": "ready", "consumers": consumers })).into_response()
     } else {
         tracing::warn!(?reasons, "not ready");
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "reasons": reasons })),
+            Json(json!({ "status": "unavailable", "reasons": reasons, "consumers": consumers })),
         )
             .into_response()
     }

@@ -36,6 +36,8 @@ impl Env {
         command
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
+            // The test's own setting, not the binary's (which refuses unknown HELPDESK_ keys).
+            .env_remove("HELPDESK_TEST_DB_PREFIX")
             .env("HELPDESK_DATA_DIR", self.dir.path().join("data"))
             .env("HELPDESK_DATABASE__URL", &self.database_url);
         command
@@ -119,6 +121,15 @@ impl Serve {
 
     /// `serve` with its log (stderr) going to `log`, e.g. a file that can fill up.
     pub async fn start_logging_to(env: &Env, log: impl Into<Stdio>) -> Serve {
+        Serve::start_with(env, &[], log).await
+    }
+
+    /// `serve` with more settings in its environment (`HELPDESK_TELEGRAM__ENABLED`, …).
+    pub async fn start_with(
+        env: &Env,
+        settings: &[(&str, String)],
+        log: impl Into<Stdio>,
+    ) -> Serve {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("free port")
@@ -127,6 +138,7 @@ impl Serve {
             .command()
             .env("HELPDESK_WEB__LISTEN", format!("127.0.0.1:{port}"))
             .env("HELPDESK_LOG__LEVEL", "warn,sqlx=error")
+            .envs(settings.iter().map(|(key, value)| (key, value)))
             .arg("serve")
             .stdout(Stdio::null())
             .stderr(log)

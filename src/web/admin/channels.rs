@@ -58,6 +58,8 @@ struct ChannelsPage {
     mailboxes: Vec<MailboxRow>,
     /// Every running instance, with its channels.
     instances: Vec<crate::store::instances::Instance>,
+    /// Which instance runs each consumer.
+    consumers: Vec<crate::store::leases::Holder>,
 }
 
 pub async fn channels(State(state): State<AppState>, viewer: Viewer) -> WebResult<Response> {
@@ -124,5 +126,6 @@ pub async fn channels(State(state): State<AppState>, viewer: Viewer) -> WebResul
         mailboxes: mailbox_rows(&config.mailboxes, &health),
         channels: rows,
         instances: running,
+        consumers: crate::store::leases::holders(&state.store).await?,
     })
 }

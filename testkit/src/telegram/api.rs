@@ -233,7 +233,7 @@ pub(super) async fn get_updates(shared: &Shared, params: &Value) -> Response {
     let offset = integer(params.get("offset")).unwrap_or(0);
     let limit = integer(params.get("limit")).unwrap_or(100).clamp(1, 100) as usize;
     let timeout = integer(params.get("timeout")).unwrap_or(0).clamp(0, 50) as u64;
-    {
+    let poll = {
         let mut state = shared.lock();
         if !state.webhook_url.is_empty() {
             return error(
@@ -246,11 +246,29 @@ pub(super) async fn get_updates(shared: &Shared, params: &Value) -> Response {
         state.pending.retain(|update| {
             integer(update.get("update_id")).is_some_and(|update_id| update_id >= offset)
         });
-    }
+        // One poller at a time: a new getUpdates ends the one still waiting with 409.
+        state.next_poll += 1;
+        let id = state.next_poll;
+        if let Some(waiting) = state.active_poll.replace(id) {
+            state.terminated_polls.insert(waiting);
+            state.get_updates_conflicts += 1;
+        }
+        ActivePoll { shared, id }
+    };
+    shared.updates.send_modify(|_| {});
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let mut woken = shared.updates.subscribe();
     loop {
-        let ready: Vec<Value> = shared.lock().pending.iter().take(limit).cloned().collect();
+        let ready: Vec<Value> = {
+            let mut state = shared.lock();
+            if state.terminated_polls.remove(&poll.id) {
+                return error(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                );
+            }
+            state.pending.iter().take(limit).cloned().collect()
+        };
         if !ready.is_empty() {
             return ok(Value::Array(ready));
         }
@@ -260,6 +278,23 @@ pub(super) async fn get_updates(shared: &Shared, params: &Value) -> Response {
         if tokio::time::timeout(left, woken.changed()).await.is_err() {
             return ok(json!([]));
         }
+    }
+}
+
+/// A getUpdates call in progress; it ends when the call is answered or its client went away
+/// (the server drops the call then).
+struct ActivePoll<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for ActivePoll<'_> {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        if state.active_poll == Some(self.id) {
+            state.active_poll = None;
+        }
+        state.terminated_polls.remove(&self.id);
     }
 }
 

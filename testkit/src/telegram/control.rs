@@ -339,6 +339,12 @@ impl FakeTelegram {
         self.shared.lock().get_updates_offsets.clone()
     }
 
+    /// How many getUpdates calls were ended by a concurrent one (answered 409 "terminated by
+    /// other getUpdates request"), as when two instances poll one bot.
+    pub fn get_updates_conflicts(&self) -> usize {
+        self.shared.lock().get_updates_conflicts
+    }
+
     pub fn webhook_url(&self) -> String {
         self.shared.lock().webhook_url.clone()
     }

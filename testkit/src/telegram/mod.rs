@@ -17,6 +17,10 @@
 //! other answer (or no connection) is recorded for getWebhookInfo's `last_error_*` and the
 //! update is posted again after a pause. Updates go one at a time, oldest first, as Telegram
 //! does for a webhook with `max_connections` 1 (the fake never opens more).
+//!
+//! One poller per bot: a getUpdates that arrives while another still waits ends the waiting
+//! one with 409 "Conflict: terminated by other getUpdates request" (counted in
+//! [`FakeTelegram::get_updates_conflicts`]), as Telegram does when two instances poll.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -147,6 +151,12 @@ struct State_ {
     /// Every method called, in order, for tests that check what the client asked.
     calls: Vec<String>,
     get_updates_offsets: Vec<i64>,
+    /// The getUpdates call waiting now, and the ones a newer call ended (answered 409).
+    active_poll: Option<u64>,
+    next_poll: u64,
+    terminated_polls: HashSet<u64>,
+    /// How many getUpdates calls were ended by a concurrent one: two pollers on one bot.
+    get_updates_conflicts: usize,
     /// Callback queries sent to the bot: id → answered yet.
     callback_queries: HashMap<String, bool>,
     callback_answers: Vec<CallbackAnswer>,
