@@ -473,5 +473,11 @@ store_test! {
             page.body
         );
         assert!(page.body.contains("<td>business hours</td>"), "{}", page.body);
+        // The OpenAPI describes the labels.
+        let openapi = call(&app, Method::GET, "/api/openapi.json", None, None, &[]).await;
+        let schemas = &openapi.body["components"]["schemas"];
+        assert!(schemas["ReportFigures"]["properties"]["time_basis"].is_object(), "{}", openapi.text);
+        assert!(schemas["ReportSummary"]["properties"]["business_hours"].is_object(), "{}", openapi.text);
+        assert!(schemas["ReportBusinessHours"]["properties"]["time_zone"].is_object(), "{}", openapi.text);
     }
 }

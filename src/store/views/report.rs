@@ -172,6 +172,14 @@ type Clocks = HashMap<i64, Calendar>;
 /// A status change that resolved or reopened: group, department, created and changed (Unix
 /// seconds), 1 when it resolved.
 type ChangeRow = (Option<String>, Option<i64>, i64, i64, i64);
+/// A first response: group, department, created and answered (Unix seconds).
+type AnswerRow = (Option<String>, Option<i64>, i64, i64);
+/// A group and its count.
+type Count = (Option<String>, i64);
+/// A group and two counts (SLA targets ended and met; surveys sent and answered).
+type Counts = (Option<String>, i64, i64);
+/// A group's ratings: how many, how many of 4 or 5, and their sum.
+type RatingRow = (Option<String>, i64, i64, i64);
 
 /// The SQL that differs between the stores, and the grouping expressions.
 struct Sql {
@@ -265,7 +273,6 @@ pub async fn summary(store: &Store, query: &ReportQuery) -> Result<Summary> {
     let mine = |times: usize, column: &str| mine(agent, times, column);
     let times = sql.group_by.is_time();
 
-    // The statements are independent: they run at once, each on its own connection.
     let new_sql = format!(
         "SELECT CAST(k AS TEXT), n FROM (
              SELECT {key} AS k, COUNT(*) AS n FROM tickets t
@@ -334,25 +341,22 @@ pub async fn summary(store: &Store, query: &ReportQuery) -> Result<Summary> {
         key = sql.survey_key("s.sent_at"),
         mine = mine(2, "s.agent_id"),
     );
-    let (created, changes, answered, sla, ratings, sent, backlog, stored): (
-        Vec<(Option<String>, i64)>,
-        Vec<ChangeRow>,
-        Vec<(Option<String>, Option<i64>, i64, i64)>,
-        Vec<(Option<String>, i64, i64)>,
-        Vec<(Option<String>, i64, i64, i64)>,
-        Vec<(Option<String>, i64, i64)>,
-        _,
-        _,
-    ) = tokio::try_join!(
-        fetch(store, new_sql, &period, agent),
+    // Two statements at a time (a heavy one beside a light one): a report takes at most two
+    // of the pool's connections, however long a year's statements run.
+    let stored = calendars::all_calendars(store).await?;
+    let (changes, created): (Vec<ChangeRow>, Vec<Count>) = tokio::try_join!(
         fetch(store, changes_sql, &period, agent),
+        fetch(store, new_sql, &period, agent),
+    )?;
+    let (answered, sla): (Vec<AnswerRow>, Vec<Counts>) = tokio::try_join!(
         fetch(store, answered_sql, &period, agent),
         fetch(store, sla_sql, &period, agent),
+    )?;
+    let (ratings, sent): (Vec<RatingRow>, Vec<Counts>) = tokio::try_join!(
         fetch(store, ratings_sql, &period, agent),
         fetch(store, sent_sql, &period, agent),
-        backlog_at(store, &sql, query.to, agent),
-        calendars::all_calendars(store),
     )?;
+    let backlog = backlog_at(store, &sql, query.to, agent).await?;
 
     let mut clocks = Clocks::new();
     for (department, calendar) in &stored {
@@ -501,7 +505,7 @@ async fn backlog_at(
         mine = mine(1, "t.assignee_id"),
     );
     let moment = [at];
-    let (active, since): (Vec<(Option<String>, i64)>, Vec<(Option<String>, i64)>) = tokio::try_join!(
+    let (active, since): (Vec<Count>, Vec<Count>) = tokio::try_join!(
         fetch(store, active, &moment, agent),
         fetch(store, since, &moment, agent),
     )?;
