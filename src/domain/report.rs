@@ -1,7 +1,10 @@
 //! The rules of the reports: which periods there are, how a period is cut into days, weeks or
-//! months, how long something took, and the percentiles of those times. All in UTC.
+//! months, how long something took (business time where the department has a calendar), and
+//! the percentiles of those times. Periods and spans are in UTC.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+
+use super::calendar::{Calendar, Clock};
 
 /// What a report's rows are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -158,14 +161,44 @@ pub fn buckets(group_by: GroupBy, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec
     starts
 }
 
-/// How durations are measured. Wall-clock time everywhere for now; a business calendar per
-/// department changes [`elapsed`] and this label, nothing else.
-pub const TIME_BASIS: &str = "wall_clock";
+/// How a figure's times were measured: in the business hours of the ticket's department's
+/// calendar, around the clock (the department has none), or some of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeBasis {
+    Business,
+    WallClock,
+    Mixed,
+}
 
-/// How long the work of `department` took from `from` to `to`: the one place report durations
-/// are measured.
-pub fn elapsed(_department: Option<i64>, from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
-    (to - from).max(Duration::zero())
+impl TimeBasis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeBasis::Business => "business",
+            TimeBasis::WallClock => "wall_clock",
+            TimeBasis::Mixed => "mixed",
+        }
+    }
+
+    /// The basis of `business` times in business hours and `wall_clock` ones around the
+    /// clock; `None` when nothing was measured.
+    pub fn of(business: usize, wall_clock: usize) -> Option<TimeBasis> {
+        match (business, wall_clock) {
+            (0, 0) => None,
+            (_, 0) => Some(TimeBasis::Business),
+            (0, _) => Some(TimeBasis::WallClock),
+            _ => Some(TimeBasis::Mixed),
+        }
+    }
+}
+
+/// How long the work took from `from` to `to`: business time in `calendar` (the ticket's
+/// department's), else wall-clock. The one place report durations are measured.
+pub fn elapsed(calendar: Option<&Calendar>, from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
+    match calendar {
+        Some(calendar) => Duration::seconds(Clock::Business(calendar).between(from, to, &[])),
+        None => (to - from).max(Duration::zero()),
+    }
 }
 
 /// The nearest-rank percentile (`fraction` 0.5 for the median) of `sorted` values.
@@ -226,6 +259,27 @@ mod tests {
             [day("2026-11-02"), day("2026-11-09"), day("2026-11-16")]
         );
         assert!(buckets(GroupBy::Agent, midnight(day("2026-11-04")), Utc::now()).is_empty());
+    }
+
+    #[test]
+    fn elapsed_counts_business_hours_where_there_is_a_calendar() {
+        let calendar = Calendar {
+            zone: chrono_tz::Europe::Berlin,
+            hours: crate::domain::calendar::WeeklyHours::parse_text(
+                "mon 09:00-17:00\ntue 09:00-17:00\nwed 09:00-17:00\nthu 09:00-17:00\nfri 09:00-17:00",
+            )
+            .expect("hours"),
+            holidays: Default::default(),
+        };
+        // Friday 16:00 to Monday 10:00 in Berlin (UTC+1): one hour on Friday, one on Monday.
+        let from: DateTime<Utc> = "2026-11-27T15:00:00Z".parse().expect("from");
+        let to: DateTime<Utc> = "2026-11-30T09:00:00Z".parse().expect("to");
+        assert_eq!(elapsed(Some(&calendar), from, to), Duration::hours(2));
+        assert_eq!(elapsed(None, from, to), Duration::hours(66));
+        assert_eq!(elapsed(None, to, from), Duration::zero());
+        assert_eq!(TimeBasis::of(0, 0), None);
+        assert_eq!(TimeBasis::of(3, 0), Some(TimeBasis::Business));
+        assert_eq!(TimeBasis::of(3, 1), Some(TimeBasis::Mixed));
     }
 
     #[test]

@@ -101,6 +101,35 @@ pub async fn calendar(store: &Store, department_id: i64) -> Result<Option<Stored
     }))
 }
 
+/// Every department's calendar by department (the reports measure times in them).
+pub async fn all_calendars(store: &Store) -> Result<BTreeMap<i64, StoredCalendar>> {
+    let rows: Vec<(i64, String, String)> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT department_id, time_zone, hours FROM department_calendars",
+    )
+    .fetch_all(pool)
+    .await)?;
+    let mut calendars = BTreeMap::new();
+    for (department_id, time_zone, hours) in rows {
+        let stored = StoredCalendar {
+            time_zone,
+            hours: hours_of(&hours)?,
+            holidays: Vec::new(),
+        };
+        calendars.insert(department_id, stored);
+    }
+    let holidays: Vec<(i64, NaiveDate, String)> = on_pool!(store, pool => sqlx::query_as(
+        "SELECT department_id, day, name FROM department_holidays ORDER BY department_id, day",
+    )
+    .fetch_all(pool)
+    .await)?;
+    for (department_id, date, name) in holidays {
+        if let Some(stored) = calendars.get_mut(&department_id) {
+            stored.holidays.push(Holiday { date, name });
+        }
+    }
+    Ok(calendars)
+}
+
 /// Sets a department's zone and weekly hours, and with `holidays` replaces its holidays
 /// (`None` keeps them).
 pub async fn set_calendar(

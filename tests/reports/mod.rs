@@ -14,7 +14,7 @@ use crate::support::web::{WebApp, call};
 
 mod seed;
 
-use seed::{Expected, Seed, at, nearest_rank};
+use seed::{Expected, OfficeHours, Seed, at, nearest_rank};
 
 const PERIOD: &str = "from=2025-03-01&to=2025-03-31";
 
@@ -74,6 +74,10 @@ fn as_json(e: &Expected) -> BTreeMap<&'static str, Value> {
         ("surveys_sent", json!(e.sent)),
         ("surveys_answered", json!(e.answered)),
         ("response_rate", share(e.answered, e.sent)),
+        (
+            "time_basis",
+            e.time_basis().map_or(Value::Null, |b| json!(b)),
+        ),
     ])
 }
 
@@ -137,7 +141,7 @@ store_test! {
             assert_eq!(body["time_basis"], "wall_clock");
             assert_eq!(body["group_by"], group_by);
             assert_eq!(body["scope"], "team");
-            let expected = seed::expected(&seed, from, to, group_by, None);
+            let expected = seed::expected(&seed, from, to, group_by, None, None);
             assert_matches(body, &expected, group_by);
             checked_figures += expected.values().map(|e| e.new + e.resolved).sum::<i64>();
 
@@ -220,7 +224,7 @@ store_test! {
             .await;
             assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
             assert_eq!(reply.body["scope"], "agent");
-            let expected = seed::expected(&seed, from, to, group_by, Some(app.agent_id));
+            let expected = seed::expected(&seed, from, to, group_by, Some(app.agent_id), None);
             assert_matches(&reply.body, &expected, group_by);
             if group_by == "agent" {
                 for group in reply.body["groups"].as_array().expect("groups") {
@@ -229,8 +233,8 @@ store_test! {
             }
         }
         // What the whole team did is more than what the agent did.
-        let team = seed::expected(&seed, from, to, "agent", None);
-        let own = seed::expected(&seed, from, to, "agent", Some(app.agent_id));
+        let team = seed::expected(&seed, from, to, "agent", None, None);
+        let own = seed::expected(&seed, from, to, "agent", Some(app.agent_id), None);
         let count = |groups: &BTreeMap<String, Expected>| groups.values().map(|e| e.new).sum::<i64>();
         assert!(count(&team) > count(&own) && count(&own) > 0);
 
@@ -366,5 +370,114 @@ store_test! {
         assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
         let openapi = call(&app, Method::GET, "/api/openapi.json", None, None, &[]).await;
         assert!(openapi.body["paths"]["/api/v1/reports/summary"]["get"].is_object(), "{}", openapi.text);
+    }
+}
+
+store_test! {
+    #[tokio::test]
+    async fn times_count_business_hours_where_the_department_has_a_calendar(app: WebApp) {
+        // Billing works Monday to Friday 09:00-17:00 in Berlin and is closed on 10 March.
+        let hours = helpdesk::domain::calendar::WeeklyHours::parse_text(
+            "mon 09:00-17:00\ntue 09:00-17:00\nwed 09:00-17:00\nthu 09:00-17:00\nfri 09:00-17:00",
+        )
+        .expect("hours");
+        let closed = "2025-03-10".parse().expect("date");
+        let holiday = helpdesk::domain::ics::Holiday { date: closed, name: "Closed".into() };
+        helpdesk::store::calendars::set_calendar(
+            &app.db.store,
+            app.billing,
+            "Europe/Berlin",
+            &hours,
+            Some(&[holiday]),
+            Utc::now(),
+        )
+        .await
+        .expect("calendar");
+        let office = OfficeHours { department: app.billing, holidays: vec![closed] };
+        let seed = seeded(&app).await;
+        let admin = token(&app, app.admin_id, Role::Admin).await;
+        let (from, to) = (at("2025-03-01T00:00:00Z"), at("2025-04-01T00:00:00Z"));
+        for group_by in ["day", "week", "department", "agent", "channel"] {
+            let reply = call(
+                &app,
+                Method::GET,
+                &format!("/api/v1/reports/summary?{PERIOD}&group_by={group_by}"),
+                Some(&admin),
+                None,
+                &[],
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+            let expected = seed::expected(&seed, from, to, group_by, None, Some(&office));
+            assert_matches(&reply.body, &expected, group_by);
+            assert_eq!(reply.body["time_basis"], "mixed", "{group_by}");
+            assert_eq!(
+                reply.body["business_hours"],
+                serde_json::json!([{
+                    "department_id": app.billing,
+                    "department": "Billing",
+                    "time_zone": "Europe/Berlin",
+                }])
+            );
+        }
+        // By department: Billing's times are business hours, the others' wall-clock, and the
+        // business figures differ from what the wall clock would say.
+        let departments = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/reports/summary?{PERIOD}&group_by=department"),
+            Some(&admin),
+            None,
+            &[],
+        )
+        .await;
+        let billing = app.billing.to_string();
+        let technical = app.technical.to_string();
+        for group in departments.body["groups"].as_array().expect("groups") {
+            let want = if group["key"] == billing.as_str() { "business" } else { "wall_clock" };
+            assert_eq!(group["time_basis"], want, "{group}");
+        }
+        let wall = seed::expected(&seed, from, to, "department", None, None);
+        let business = seed::expected(&seed, from, to, "department", None, Some(&office));
+        assert!(!business[&billing].resolution.is_empty() && !business[&billing].first_response.is_empty());
+        assert_ne!(business[&billing].resolution, wall[&billing].resolution);
+        assert_eq!(business[&technical].resolution, wall[&technical].resolution);
+
+        // The CSV and the page say it too.
+        let browser = app.admin().await;
+        let csv = app
+            .get(&format!("/reports.csv?{PERIOD}&group_by=department"), Some(&browser))
+            .await;
+        let mut reader = csv::Reader::from_reader(csv.body.as_bytes());
+        let column = reader
+            .headers()
+            .expect("header")
+            .iter()
+            .position(|h| h == "time_basis")
+            .expect("time_basis column");
+        let bases: Vec<(String, String)> = reader
+            .records()
+            .map(|row| {
+                let row = row.expect("row");
+                (row[1].to_owned(), row[column].to_owned())
+            })
+            .collect();
+        assert!(bases.contains(&(billing.clone(), "business".to_owned())), "{}", csv.body);
+        assert!(bases.contains(&(technical.clone(), "wall_clock".to_owned())), "{}", csv.body);
+        let page = app
+            .get(&format!("/reports?{PERIOD}&group_by=department"), Some(&browser))
+            .await;
+        assert!(
+            page.body.contains("business hours for Billing (Europe/Berlin), wall-clock time for other tickets"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("<td>business hours</td>"), "{}", page.body);
+        // The OpenAPI describes the labels.
+        let openapi = call(&app, Method::GET, "/api/openapi.json", None, None, &[]).await;
+        let schemas = &openapi.body["components"]["schemas"];
+        assert!(schemas["ReportFigures"]["properties"]["time_basis"].is_object(), "{}", openapi.text);
+        assert!(schemas["ReportSummary"]["properties"]["business_hours"].is_object(), "{}", openapi.text);
+        assert!(schemas["ReportBusinessHours"]["properties"]["time_zone"].is_object(), "{}", openapi.text);
     }
 }

@@ -265,6 +265,53 @@ pub async fn write(store: &Store, seed: &Seed) {
     }
 }
 
+/// A department's office hours as the test counts them, apart from the application's calendar
+/// code: Monday to Friday 09:00-17:00 in Berlin, without `holidays` (Berlin dates).
+pub struct OfficeHours {
+    pub department: i64,
+    pub holidays: Vec<NaiveDate>,
+}
+
+impl OfficeHours {
+    /// Seconds of office hours in `[from, to)`: each Berlin working day's 09:00-17:00 cut to
+    /// the interval.
+    pub fn seconds(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        let berlin = chrono_tz::Europe::Berlin;
+        let mut day = from.with_timezone(&berlin).date_naive();
+        let last = to.with_timezone(&berlin).date_naive();
+        let mut total = 0;
+        while day <= last {
+            if day.weekday().num_days_from_monday() < 5 && !self.holidays.contains(&day) {
+                let local = |hour| {
+                    berlin
+                        .from_local_datetime(&day.and_hms_opt(hour, 0, 0).expect("hour"))
+                        .single()
+                        .expect("one instant")
+                        .with_timezone(&Utc)
+                };
+                let (open, close) = (local(9).max(from), local(17).min(to));
+                total += (close - open).num_seconds().max(0);
+            }
+            day = day.succ_opt().expect("next day");
+        }
+        total
+    }
+}
+
+/// How long `from` to `to` took on `t`: office hours for its department if it has them, else
+/// wall-clock; and whether it was office hours.
+fn took(
+    t: &Ticket,
+    hours: Option<&OfficeHours>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> (i64, bool) {
+    match hours {
+        Some(hours) if t.department == Some(hours.department) => (hours.seconds(from, to), true),
+        _ => ((to - from).num_seconds(), false),
+    }
+}
+
 /// The figures of one group, gathered from the rows.
 #[derive(Debug, Default, Clone)]
 pub struct Expected {
@@ -281,6 +328,29 @@ pub struct Expected {
     pub rating_sum: i64,
     pub sent: i64,
     pub answered: i64,
+    /// Times measured in office hours, and around the clock.
+    pub business: usize,
+    pub wall_clock: usize,
+}
+
+impl Expected {
+    /// `business`, `wall_clock` or `mixed`; `None` without times.
+    pub fn time_basis(&self) -> Option<&'static str> {
+        match (self.business, self.wall_clock) {
+            (0, 0) => None,
+            (_, 0) => Some("business"),
+            (0, _) => Some("wall_clock"),
+            _ => Some("mixed"),
+        }
+    }
+
+    fn count(&mut self, business: bool) {
+        if business {
+            self.business += 1;
+        } else {
+            self.wall_clock += 1;
+        }
+    }
 }
 
 pub fn nearest_rank(values: &[i64], fraction: f64) -> Option<i64> {
@@ -317,13 +387,15 @@ fn midnight(day: NaiveDate) -> DateTime<Utc> {
 }
 
 /// The expected groups of a report on `[from, to)` grouped by `group_by`, counting only the
-/// tickets assigned to `agent` and the surveys credited to them when given.
+/// tickets assigned to `agent` and the surveys credited to them when given, with times in
+/// `hours` for its department.
 pub fn expected(
     seed: &Seed,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     group_by: &str,
     agent: Option<i64>,
+    hours: Option<&OfficeHours>,
 ) -> BTreeMap<String, Expected> {
     let in_period = |time: DateTime<Utc>| time >= from && time < to;
     let id_key = |id: Option<i64>| id.map(|id| id.to_string()).unwrap_or_default();
@@ -360,17 +432,18 @@ pub fn expected(
             let group = groups.entry(ticket_key(t, *when)).or_default();
             if ACTIVE.contains(old) && DONE.contains(new) {
                 group.resolved += 1;
-                group.resolution.push((*when - t.created).num_seconds());
+                let (seconds, business) = took(t, hours, t.created, *when);
+                group.resolution.push(seconds);
+                group.count(business);
             } else if DONE.contains(old) && ACTIVE.contains(new) {
                 group.reopened += 1;
             }
         }
         if let Some(answered) = t.first_response.filter(|a| in_period(*a)) {
-            groups
-                .entry(ticket_key(t, answered))
-                .or_default()
-                .first_response
-                .push((answered - t.created).num_seconds());
+            let group = groups.entry(ticket_key(t, answered)).or_default();
+            let (seconds, business) = took(t, hours, t.created, answered);
+            group.first_response.push(seconds);
+            group.count(business);
         }
         if !time_grouped && t.created < to && ACTIVE.contains(&t.status_at(to)) {
             groups.entry(ticket_key(t, to)).or_default().backlog += 1;

@@ -6,13 +6,14 @@
 //! - backlog at the end: today's active tickets created before the end, corrected by the status
 //!   changes since the end (a ticket resolved after it was still open then);
 //! - first response and resolution times: for answers and resolutions in the period, measured
-//!   by [`report::elapsed`];
+//!   by [`report::elapsed`] in the business hours of the ticket's department where it has a
+//!   calendar (today's calendar, also for the past), else around the clock;
 //! - SLA targets that ended in the period (breached then, or met then without a breach);
 //! - ratings given in the period, and surveys sent in it with whether they were answered.
 //!
 //! Department, agent and channel are the ticket's (surveys: the survey's own, kept from when it
 //! was sent). Counting is done in SQL; durations are read as rows because a business calendar
-//! will measure them.
+//! measures them.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -21,7 +22,9 @@ use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
-use crate::domain::report::{self, GroupBy};
+use crate::domain::calendar::Calendar;
+use crate::domain::report::{self, GroupBy, TimeBasis};
+use crate::store::calendars;
 use crate::store::{Backend, Result, Store, on_pool};
 
 const ACTIVE: &str = "('new', 'open', 'pending')";
@@ -66,6 +69,8 @@ pub struct Figures {
     pub surveys_sent: i64,
     pub surveys_answered: i64,
     pub response_rate: Option<f64>,
+    /// How this row's times were measured; `None` when it has none.
+    pub time_basis: Option<TimeBasis>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -83,10 +88,20 @@ pub struct Summary {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub group_by: GroupBy,
-    /// How times are measured: `wall_clock`.
-    pub time_basis: &'static str,
+    /// How the period's times were measured, over all rows; `None` when it has none.
+    pub time_basis: Option<TimeBasis>,
+    /// The departments whose times count in business hours.
+    pub business_hours: Vec<BusinessHours>,
     pub groups: Vec<Group>,
     pub total: Figures,
+}
+
+/// A department that has a business calendar, by which its times are measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BusinessHours {
+    pub department_id: i64,
+    pub department: String,
+    pub time_zone: String,
 }
 
 /// Figures as they are gathered, before the shares and percentiles.
@@ -96,6 +111,9 @@ struct Tally {
     first_response: Vec<i64>,
     resolution: Vec<i64>,
     rating_sum: i64,
+    /// How many times were measured in business hours, and how many around the clock.
+    business: usize,
+    wall_clock: usize,
 }
 
 impl Tally {
@@ -112,6 +130,8 @@ impl Tally {
         f.surveys_sent += o.surveys_sent;
         f.surveys_answered += o.surveys_answered;
         self.rating_sum += other.rating_sum;
+        self.business += other.business;
+        self.wall_clock += other.wall_clock;
         self.first_response.extend_from_slice(&other.first_response);
         self.resolution.extend_from_slice(&other.resolution);
     }
@@ -129,13 +149,37 @@ impl Tally {
         f.satisfaction_score = share(f.ratings_positive, f.ratings);
         f.rating_average = share(self.rating_sum, f.ratings);
         f.response_rate = share(f.surveys_answered, f.surveys_sent);
+        f.time_basis = TimeBasis::of(self.business, self.wall_clock);
         f
     }
+
+    /// Counts a time from `from` to `to` (Unix seconds) on a ticket of `department`.
+    fn measure(&mut self, clocks: &Clocks, department: Option<i64>, from: i64, to: i64) -> i64 {
+        let calendar = department.and_then(|id| clocks.get(&id));
+        if calendar.is_some() {
+            self.business += 1;
+        } else {
+            self.wall_clock += 1;
+        }
+        let time = |epoch| DateTime::<Utc>::from_timestamp(epoch, 0).unwrap_or_default();
+        report::elapsed(calendar, time(from), time(to)).num_seconds()
+    }
 }
+
+/// The departments' business calendars by department id.
+type Clocks = HashMap<i64, Calendar>;
 
 /// A status change that resolved or reopened: group, department, created and changed (Unix
 /// seconds), 1 when it resolved.
 type ChangeRow = (Option<String>, Option<i64>, i64, i64, i64);
+/// A first response: group, department, created and answered (Unix seconds).
+type AnswerRow = (Option<String>, Option<i64>, i64, i64);
+/// A group and its count.
+type Count = (Option<String>, i64);
+/// A group and two counts (SLA targets ended and met; surveys sent and answered).
+type Counts = (Option<String>, i64, i64);
+/// A group's ratings: how many, how many of 4 or 5, and their sum.
+type RatingRow = (Option<String>, i64, i64, i64);
 
 /// The SQL that differs between the stores, and the grouping expressions.
 struct Sql {
@@ -144,12 +188,14 @@ struct Sql {
 }
 
 impl Sql {
-    /// The UTC day of a time column, as YYYY-MM-DD.
+    /// The UTC day of a time column, as YYYY-MM-DD once cast to text.
     fn day(&self, column: &str) -> String {
         match self.backend {
             // Times are stored as RFC 3339 text in UTC.
             Backend::Sqlite => format!("substr({column}, 1, 10)"),
-            Backend::Postgres => format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"),
+            // Grouped as a date and turned into text per group, not per row (sqlx sessions
+            // have DateStyle ISO).
+            Backend::Postgres => format!("CAST({column} AT TIME ZONE 'UTC' AS DATE)"),
         }
     }
 
@@ -170,7 +216,8 @@ impl Sql {
         }
     }
 
-    /// A ticket's group for a figure at one moment (the backlog at the end).
+    /// A ticket's group where SQL does not work out the span: the backlog at the end (one
+    /// moment), and rows of times (their span comes from their time).
     fn ticket_dimension(&self) -> String {
         if self.group_by.is_time() {
             "CAST(NULL AS TEXT)".into()
@@ -224,10 +271,101 @@ pub async fn summary(store: &Store, query: &ReportQuery) -> Result<Summary> {
     };
     let period = [query.from, query.to];
     let mine = |times: usize, column: &str| mine(agent, times, column);
+    let times = sql.group_by.is_time();
+
+    let new_sql = format!(
+        "SELECT CAST(k AS TEXT), n FROM (
+             SELECT {key} AS k, COUNT(*) AS n FROM tickets t
+             WHERE t.created_at >= $1 AND t.created_at < $2{mine} GROUP BY 1
+         ) grouped",
+        key = sql.ticket_key("t.created_at"),
+        mine = mine(2, "t.assignee_id"),
+    );
+    // Rows of times: their span is worked out from `at` here, not per row in SQL.
+    let changes_sql = format!(
+        "SELECT {key}, t.department_id, {created}, {at},
+                CAST(CASE WHEN e.old_value IN {ACTIVE} THEN 1 ELSE 0 END AS BIGINT)
+         FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id
+         WHERE e.kind = 'status' AND e.at >= $1 AND e.at < $2
+           AND ((e.old_value IN {ACTIVE} AND e.new_value IN {DONE})
+                OR (e.old_value IN {DONE} AND e.new_value IN {ACTIVE})){mine}",
+        key = sql.ticket_dimension(),
+        created = sql.epoch("t.created_at"),
+        at = sql.epoch("e.at"),
+        mine = mine(2, "t.assignee_id"),
+    );
+    let answered_sql = format!(
+        "SELECT {key}, t.department_id, {created}, {answered} FROM tickets t
+         WHERE t.first_response_at >= $1 AND t.first_response_at < $2{mine}",
+        key = sql.ticket_dimension(),
+        created = sql.epoch("t.created_at"),
+        answered = sql.epoch("t.first_response_at"),
+        mine = mine(2, "t.assignee_id"),
+    );
+    // By time for the whole team, a target's own times suffice: no look-up of its ticket.
+    let ticket = if times && agent.is_none() {
+        ""
+    } else {
+        "JOIN tickets t ON t.id = s.ticket_id"
+    };
+    let sla_sql = format!(
+        "SELECT CAST(k AS TEXT), COUNT(*), SUM(met) FROM (
+             SELECT {breached} AS k, 0 AS met FROM sla_targets s {ticket}
+             WHERE s.breached_at >= $1 AND s.breached_at < $2{mine}
+             UNION ALL
+             SELECT {met} AS k, 1 AS met FROM sla_targets s {ticket}
+             WHERE s.met_at >= $1 AND s.met_at < $2 AND s.breached_at IS NULL{mine}
+         ) ended GROUP BY k",
+        breached = sql.ticket_key("s.breached_at"),
+        met = sql.ticket_key("s.met_at"),
+        mine = mine(2, "t.assignee_id"),
+    );
+    let ratings_sql = format!(
+        "SELECT CAST(k AS TEXT), n, positive, total FROM (
+             SELECT {key} AS k, COUNT(*) AS n,
+                    SUM(CASE WHEN s.rating >= 4 THEN 1 ELSE 0 END) AS positive,
+                    SUM(s.rating) AS total
+             FROM satisfaction_surveys s
+             WHERE s.rated_at >= $1 AND s.rated_at < $2 AND s.rating IS NOT NULL{mine}
+             GROUP BY 1
+         ) grouped",
+        key = sql.survey_key("s.rated_at"),
+        mine = mine(2, "s.agent_id"),
+    );
+    let sent_sql = format!(
+        "SELECT CAST(k AS TEXT), n, answered FROM (
+             SELECT {key} AS k, COUNT(*) AS n, COUNT(s.rating) AS answered
+             FROM satisfaction_surveys s
+             WHERE s.sent_at >= $1 AND s.sent_at < $2{mine} GROUP BY 1
+         ) grouped",
+        key = sql.survey_key("s.sent_at"),
+        mine = mine(2, "s.agent_id"),
+    );
+    // Two statements at a time (a heavy one beside a light one): a report takes at most two
+    // of the pool's connections, however long a year's statements run.
+    let stored = calendars::all_calendars(store).await?;
+    let (changes, created): (Vec<ChangeRow>, Vec<Count>) = tokio::try_join!(
+        fetch(store, changes_sql, &period, agent),
+        fetch(store, new_sql, &period, agent),
+    )?;
+    let (answered, sla): (Vec<AnswerRow>, Vec<Counts>) = tokio::try_join!(
+        fetch(store, answered_sql, &period, agent),
+        fetch(store, sla_sql, &period, agent),
+    )?;
+    let (ratings, sent): (Vec<RatingRow>, Vec<Counts>) = tokio::try_join!(
+        fetch(store, ratings_sql, &period, agent),
+        fetch(store, sent_sql, &period, agent),
+    )?;
+    let backlog = backlog_at(store, &sql, query.to, agent).await?;
+
+    let mut clocks = Clocks::new();
+    for (department, calendar) in &stored {
+        clocks.insert(*department, calendar.calendar()?);
+    }
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
     let key_of = |key: Option<String>| -> String {
         let key = key.unwrap_or_default();
-        if sql.group_by.is_time() {
+        if times {
             NaiveDate::parse_from_str(&key, "%Y-%m-%d")
                 .map(|day| sql.group_by.bucket(day).to_string())
                 .unwrap_or(key)
@@ -235,139 +373,48 @@ pub async fn summary(store: &Store, query: &ReportQuery) -> Result<Summary> {
             key
         }
     };
-
-    let created: Vec<(Option<String>, i64)> = fetch(
-        store,
-        format!(
-            "SELECT {key}, COUNT(*) FROM tickets t
-             WHERE t.created_at >= $1 AND t.created_at < $2{mine} GROUP BY 1",
-            key = sql.ticket_key("t.created_at"),
-            mine = mine(2, "t.assignee_id"),
-        ),
-        &period,
-        agent,
-    )
-    .await?;
     for (key, count) in created {
         tallies.entry(key_of(key)).or_default().figures.new += count;
     }
-
-    let changes: Vec<ChangeRow> = fetch(
-        store,
-        format!(
-            "SELECT {key}, t.department_id, {created}, {at},
-                    CAST(CASE WHEN e.old_value IN {ACTIVE} THEN 1 ELSE 0 END AS BIGINT)
-             FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id
-             WHERE e.kind = 'status' AND e.at >= $1 AND e.at < $2
-               AND ((e.old_value IN {ACTIVE} AND e.new_value IN {DONE})
-                    OR (e.old_value IN {DONE} AND e.new_value IN {ACTIVE})){mine}",
-            key = sql.ticket_key("e.at"),
-            created = sql.epoch("t.created_at"),
-            at = sql.epoch("e.at"),
-            mine = mine(2, "t.assignee_id"),
-        ),
-        &period,
-        agent,
-    )
-    .await?;
+    // A row of times: its dimension, or the span its time `at` falls in.
+    let row_key = |key: Option<String>, at: i64| -> String {
+        match DateTime::<Utc>::from_timestamp(at, 0).filter(|_| times) {
+            Some(at) => sql.group_by.bucket(at.date_naive()).to_string(),
+            None => key.unwrap_or_default(),
+        }
+    };
     for (key, department, created, at, resolving) in changes {
-        let tally = tallies.entry(key_of(key)).or_default();
+        let tally = tallies.entry(row_key(key, at)).or_default();
         if resolving == 1 {
             tally.figures.resolved += 1;
-            tally.resolution.push(seconds(department, created, at));
+            let seconds = tally.measure(&clocks, department, created, at);
+            tally.resolution.push(seconds);
         } else {
             tally.figures.reopened += 1;
         }
     }
-
-    let answered: Vec<(Option<String>, Option<i64>, i64, i64)> = fetch(
-        store,
-        format!(
-            "SELECT {key}, t.department_id, {created}, {answered} FROM tickets t
-             WHERE t.first_response_at >= $1 AND t.first_response_at < $2{mine}",
-            key = sql.ticket_key("t.first_response_at"),
-            created = sql.epoch("t.created_at"),
-            answered = sql.epoch("t.first_response_at"),
-            mine = mine(2, "t.assignee_id"),
-        ),
-        &period,
-        agent,
-    )
-    .await?;
     for (key, department, created, at) in answered {
-        tallies
-            .entry(key_of(key))
-            .or_default()
-            .first_response
-            .push(seconds(department, created, at));
+        let tally = tallies.entry(row_key(key, at)).or_default();
+        let seconds = tally.measure(&clocks, department, created, at);
+        tally.first_response.push(seconds);
     }
-
-    let sla: Vec<(Option<String>, i64, i64)> = fetch(
-        store,
-        format!(
-            "SELECT k, COUNT(*), SUM(met) FROM (
-                 SELECT {breached} AS k, 0 AS met FROM sla_targets s
-                 JOIN tickets t ON t.id = s.ticket_id
-                 WHERE s.breached_at >= $1 AND s.breached_at < $2{mine}
-                 UNION ALL
-                 SELECT {met} AS k, 1 AS met FROM sla_targets s
-                 JOIN tickets t ON t.id = s.ticket_id
-                 WHERE s.breached_at IS NULL AND s.met_at >= $1 AND s.met_at < $2{mine}
-             ) ended GROUP BY k",
-            breached = sql.ticket_key("s.breached_at"),
-            met = sql.ticket_key("s.met_at"),
-            mine = mine(2, "t.assignee_id"),
-        ),
-        &period,
-        agent,
-    )
-    .await?;
     for (key, ended, met) in sla {
         let figures = &mut tallies.entry(key_of(key)).or_default().figures;
         figures.sla_ended += ended;
         figures.sla_met += met;
     }
-
-    let ratings: Vec<(Option<String>, i64, i64, i64)> = fetch(
-        store,
-        format!(
-            "SELECT {key}, COUNT(*), SUM(CASE WHEN s.rating >= 4 THEN 1 ELSE 0 END), SUM(s.rating)
-             FROM satisfaction_surveys s
-             WHERE s.rated_at >= $1 AND s.rated_at < $2 AND s.rating IS NOT NULL{mine}
-             GROUP BY 1",
-            key = sql.survey_key("s.rated_at"),
-            mine = mine(2, "s.agent_id"),
-        ),
-        &period,
-        agent,
-    )
-    .await?;
     for (key, count, positive, sum) in ratings {
         let tally = tallies.entry(key_of(key)).or_default();
         tally.figures.ratings += count;
         tally.figures.ratings_positive += positive;
         tally.rating_sum += sum;
     }
-
-    let sent: Vec<(Option<String>, i64, i64)> = fetch(
-        store,
-        format!(
-            "SELECT {key}, COUNT(*), COUNT(s.rating) FROM satisfaction_surveys s
-             WHERE s.sent_at >= $1 AND s.sent_at < $2{mine} GROUP BY 1",
-            key = sql.survey_key("s.sent_at"),
-            mine = mine(2, "s.agent_id"),
-        ),
-        &period,
-        agent,
-    )
-    .await?;
     for (key, count, answered) in sent {
         let figures = &mut tallies.entry(key_of(key)).or_default().figures;
         figures.surveys_sent += count;
         figures.surveys_answered += answered;
     }
 
-    let backlog = backlog_at(store, &sql, query.to, agent).await?;
     let mut total = Tally::default();
     let groups = if sql.group_by.is_time() {
         // Each span's backlog from the one after it: the flows of a span undone.
@@ -401,11 +448,26 @@ pub async fn summary(store: &Store, query: &ReportQuery) -> Result<Summary> {
         groups.sort_by(|a, b| (a.0.is_empty(), &a.1).cmp(&(b.0.is_empty(), &b.1)));
         groups
     };
+    let departments = names(store, GroupBy::Department).await?;
+    let business_hours = stored
+        .into_iter()
+        .map(|(department_id, calendar)| BusinessHours {
+            department_id,
+            department: label(
+                GroupBy::Department,
+                &department_id.to_string(),
+                &departments,
+            ),
+            time_zone: calendar.time_zone,
+        })
+        .collect();
+    let total = total.finish();
     Ok(Summary {
         from: query.from,
         to: query.to,
         group_by: query.group_by,
-        time_basis: report::TIME_BASIS,
+        time_basis: total.time_basis,
+        business_hours,
         groups: groups
             .into_iter()
             .map(|(key, label, tally)| Group {
@@ -414,7 +476,7 @@ pub async fn summary(store: &Store, query: &ReportQuery) -> Result<Summary> {
                 figures: tally.finish(),
             })
             .collect(),
-        total: total.finish(),
+        total,
     })
 }
 
@@ -428,32 +490,25 @@ async fn backlog_at(
 ) -> Result<HashMap<String, i64>> {
     let mine = |times: usize, column: &str| mine(agent, times, column);
     let key = sql.ticket_dimension();
-    let active: Vec<(Option<String>, i64)> = fetch(
-        store,
-        format!(
-            "SELECT {key}, COUNT(*) FROM tickets t
-             WHERE t.status IN {ACTIVE} AND t.created_at < $1{mine} GROUP BY 1",
-            mine = mine(1, "t.assignee_id"),
-        ),
-        &[at],
-        agent,
-    )
-    .await?;
-    let since: Vec<(Option<String>, i64)> = fetch(
-        store,
-        format!(
-            "SELECT {key}, SUM(CASE WHEN e.old_value IN {ACTIVE} THEN 1 ELSE -1 END)
-             FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id
-             WHERE e.kind = 'status' AND e.at >= $1 AND t.created_at < $1
-               AND ((e.old_value IN {ACTIVE} AND e.new_value IN {DONE})
-                    OR (e.old_value IN {DONE} AND e.new_value IN {ACTIVE})){mine}
-             GROUP BY 1",
-            mine = mine(1, "t.assignee_id"),
-        ),
-        &[at],
-        agent,
-    )
-    .await?;
+    let active = format!(
+        "SELECT {key}, COUNT(*) FROM tickets t
+         WHERE t.status IN {ACTIVE} AND t.created_at < $1{mine} GROUP BY 1",
+        mine = mine(1, "t.assignee_id"),
+    );
+    let since = format!(
+        "SELECT {key}, SUM(CASE WHEN e.old_value IN {ACTIVE} THEN 1 ELSE -1 END)
+         FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id
+         WHERE e.kind = 'status' AND e.at >= $1 AND t.created_at < $1
+           AND ((e.old_value IN {ACTIVE} AND e.new_value IN {DONE})
+                OR (e.old_value IN {DONE} AND e.new_value IN {ACTIVE})){mine}
+         GROUP BY 1",
+        mine = mine(1, "t.assignee_id"),
+    );
+    let moment = [at];
+    let (active, since): (Vec<Count>, Vec<Count>) = tokio::try_join!(
+        fetch(store, active, &moment, agent),
+        fetch(store, since, &moment, agent),
+    )?;
     let mut backlog = HashMap::new();
     for (key, count) in active.into_iter().chain(since) {
         *backlog.entry(key.unwrap_or_default()).or_insert(0) += count;
@@ -467,11 +522,6 @@ fn mine(agent: Option<i64>, times: usize, column: &str) -> String {
         Some(_) => format!(" AND {column} = ${}", times + 1),
         None => String::new(),
     }
-}
-
-fn seconds(department: Option<i64>, from: i64, to: i64) -> i64 {
-    let time = |epoch| DateTime::<Utc>::from_timestamp(epoch, 0).unwrap_or_default();
-    report::elapsed(department, time(from), time(to)).num_seconds()
 }
 
 fn time_label(group_by: GroupBy, start: NaiveDate) -> String {

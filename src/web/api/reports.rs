@@ -66,6 +66,12 @@ pub struct ReportFigures {
     pub surveys_sent: i64,
     pub surveys_answered: i64,
     pub response_rate: Option<f64>,
+    /// How this row's first response and resolution times are measured: `business` (business
+    /// hours of the ticket's department's calendar, see `business_hours`), `wall_clock` (around
+    /// the clock: the department has no calendar, or the ticket no department) or `mixed` (some
+    /// of each); null when the row has no times.
+    #[schema(pattern = "^(business|wall_clock|mixed)$")]
+    pub time_basis: Option<String>,
 }
 
 impl From<Figures> for ReportFigures {
@@ -89,6 +95,7 @@ impl From<Figures> for ReportFigures {
             surveys_sent: f.surveys_sent,
             surveys_answered: f.surveys_answered,
             response_rate: f.response_rate,
+            time_basis: f.time_basis.map(|basis| basis.as_str().to_owned()),
         }
     }
 }
@@ -104,14 +111,27 @@ pub struct ReportGroup {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReportBusinessHours {
+    pub department_id: i64,
+    pub department: String,
+    /// The calendar's IANA time zone.
+    pub time_zone: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReportSummary {
     /// The period's start (included) and end (excluded).
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     #[schema(pattern = "^(day|week|month|department|agent|channel)$")]
     pub group_by: String,
-    /// How times are measured: `wall_clock` (business calendars are not applied yet).
-    pub time_basis: String,
+    /// How the period's times are measured over all groups: `business`, `wall_clock` or
+    /// `mixed` (each group says its own); null when there are none.
+    #[schema(pattern = "^(business|wall_clock|mixed)$")]
+    pub time_basis: Option<String>,
+    /// The departments with a business calendar: their tickets' times count only business
+    /// hours (weekly hours in the zone, without holidays), by today's calendar.
+    pub business_hours: Vec<ReportBusinessHours>,
     /// Agents: `agent` (their own figures); admins: `team`.
     pub scope: String,
     pub groups: Vec<ReportGroup>,
@@ -158,7 +178,16 @@ pub async fn summary(
         from: summary.from,
         to: summary.to,
         group_by: summary.group_by.as_str().to_owned(),
-        time_basis: summary.time_basis.to_owned(),
+        time_basis: summary.time_basis.map(|basis| basis.as_str().to_owned()),
+        business_hours: summary
+            .business_hours
+            .into_iter()
+            .map(|b| ReportBusinessHours {
+                department_id: b.department_id,
+                department: b.department,
+                time_zone: b.time_zone,
+            })
+            .collect(),
         scope: if caller.is_admin() { "team" } else { "agent" }.to_owned(),
         groups: summary
             .groups

@@ -12,7 +12,7 @@ use super::AppState;
 use super::auth::Viewer;
 use super::error::{WebError, WebResult};
 use super::pages::{Nav, render};
-use crate::domain::report::{self, GroupBy, Preset};
+use crate::domain::report::{self, GroupBy, Preset, TimeBasis};
 use crate::store::views::report::{Figures, ReportQuery, ReportScope, Summary, summary};
 
 pub mod bench;
@@ -156,6 +156,7 @@ pub struct Row {
     pub csat: String,
     pub average: String,
     pub response_rate: String,
+    pub time_basis: &'static str,
 }
 
 impl Row {
@@ -185,6 +186,12 @@ impl Row {
                 "–".into()
             },
             average: f.rating_average.map_or("–".into(), |a| format!("{a:.1}")),
+            time_basis: match f.time_basis {
+                Some(TimeBasis::Business) => "business hours",
+                Some(TimeBasis::WallClock) => "wall-clock",
+                Some(TimeBasis::Mixed) => "mixed",
+                None => "–",
+            },
             response_rate: if f.surveys_sent > 0 {
                 format!(
                     "{} ({} of {})",
@@ -217,7 +224,7 @@ struct ReportsPage {
     to_day: String,
     period_text: String,
     group_name: &'static str,
-    time_basis: &'static str,
+    time_basis: String,
     charts: Vec<String>,
     rows: Vec<Row>,
     total: Row,
@@ -391,7 +398,7 @@ pub async fn page(
             GroupBy::Agent => "Agent",
             GroupBy::Channel => "Channel",
         },
-        time_basis: "wall-clock time",
+        time_basis: time_basis_text(&summary),
         rows: summary
             .groups
             .iter()
@@ -400,6 +407,22 @@ pub async fn page(
         total: Row::of("All", &summary.total),
         csv: format!("/reports.csv?{}", query_string(&chosen)),
     })
+}
+
+/// Which times count business hours, for the line above the figures.
+fn time_basis_text(summary: &Summary) -> String {
+    if summary.business_hours.is_empty() {
+        return "wall-clock time (no department has business hours)".into();
+    }
+    let departments: Vec<String> = summary
+        .business_hours
+        .iter()
+        .map(|b| format!("{} ({})", b.department, b.time_zone))
+        .collect();
+    format!(
+        "business hours for {}, wall-clock time for other tickets (the table's last column says which per row)",
+        departments.join(", ")
+    )
 }
 
 /// The CSV columns, in order.
@@ -458,7 +481,9 @@ pub fn to_csv(summary: &Summary) -> Result<Vec<u8>, WebError> {
                 f.surveys_sent.to_string(),
                 f.surveys_answered.to_string(),
                 share(f.response_rate),
-                summary.time_basis.to_owned(),
+                f.time_basis
+                    .map(|basis| basis.as_str().to_owned())
+                    .unwrap_or_default(),
             ])
             .map_err(failed)?;
     }
