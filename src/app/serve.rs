@@ -138,8 +138,11 @@ pub async fn run(settings: Settings) -> Result<()> {
         channels::discord::start(discord, desk.clone(), store.clone(), shutdown)
     });
     // Other instances and the pages read from here which channels run where.
-    let instance =
-        store::instances::Instance::this_process(&super::channels_enabled(&settings), Utc::now());
+    // Its id is the one its figures and traces carry.
+    let instance = store::instances::Instance {
+        id: crate::telemetry::instance_id().to_owned(),
+        ..store::instances::Instance::this_process(&super::channels_enabled(&settings), Utc::now())
+    };
     store::instances::register(&store, &instance)
         .await
         .context("cannot register this instance in the database")?;
