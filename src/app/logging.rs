@@ -53,6 +53,8 @@ pub fn init(settings: &Settings, serving: bool, runtime: &tokio::runtime::Handle
     let endpoint = settings.telemetry.otlp_endpoint.trim();
     let mut problem = None;
     let traces = if serving && !endpoint.is_empty() {
+        // The HTTP client is made inside the runtime it will run on.
+        let _entered = runtime.enter();
         match Traces::start(endpoint, runtime.clone()) {
             Ok(traces) => Some(traces),
             Err(error) => {

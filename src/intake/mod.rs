@@ -89,9 +89,7 @@ impl Prepared {
 /// One message's time in intake, for `helpdesk_intake_duration_seconds`.
 fn measured(channel: ChannelKind, outcome: &Result<Outcome, IntakeError>, started: Instant) {
     let outcome = match outcome {
-        Ok(Outcome::Created { .. } | Outcome::Threaded { .. } | Outcome::Bounced { .. }) => {
-            "taken"
-        }
+        Ok(Outcome::Created { .. } | Outcome::Threaded { .. } | Outcome::Bounced { .. }) => "taken",
         Ok(Outcome::Duplicate) => "duplicate",
         Ok(Outcome::Rejected { .. }) => "rejected",
         Err(_) => "error",

@@ -22,7 +22,9 @@ use prometheus_client::registry::Registry;
 pub const INSTANCE_LABEL: &str = "instance_id";
 
 /// Answers of pages and the API: most take milliseconds, a report or an export seconds.
-const QUICK: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const QUICK: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 /// Work that talks to another server (SMTP, Telegram, Discord, webhooks): up to its timeouts.
 const REMOTE: &[f64] = &[
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,

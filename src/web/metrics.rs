@@ -167,7 +167,9 @@ async fn from_database(store: &Store, out: &mut Scrape) -> Result<()> {
         jobs::counts_by_queue(store)
             .await?
             .into_iter()
-            .map(|(queue, state, count)| (vec![label("queue", queue), label("state", state)], count)),
+            .map(|(queue, state, count)| {
+                (vec![label("queue", queue), label("state", state)], count)
+            }),
     );
 
     // How long finished jobs waited after they were due, and ran; whole seconds, as the queue
@@ -191,7 +193,10 @@ async fn from_database(store: &Store, out: &mut Scrape) -> Result<()> {
                 let mean = seconds.iter().sum::<i64>() as f64 / seconds.len() as f64;
                 Some([
                     (vec![label("queue", queue), label("stat", "mean")], mean),
-                    (vec![label("queue", queue), label("stat", "max")], max as f64),
+                    (
+                        vec![label("queue", queue), label("stat", "max")],
+                        max as f64,
+                    ),
                 ])
             })
             .flatten()

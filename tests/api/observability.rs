@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use super::*;
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::jobs::deliver::Deliverers;
-use helpdesk_email::smtp::{SmtpSender, SmtpSettings, SmtpTls};
 use helpdesk_testkit::smtp;
 
 /// One sample line of the Prometheus text format.
@@ -104,16 +103,7 @@ store_test! {
     #[tokio::test]
     async fn metrics_show_requests_by_route_intake_delivery_and_jobs(app: WebApp) {
         let server = smtp::SmtpServer::start(smtp::Config::default()).await;
-        let sender = SmtpSender::new(&SmtpSettings {
-            host: "127.0.0.1".into(),
-            port: server.addr.port(),
-            tls: SmtpTls::None,
-            username: String::new(),
-            password: String::new(),
-            from_address: "support@helpdesk.example".into(),
-            from_name: None,
-        })
-        .expect("sender");
+        let sender = support::smtp_sender(&server);
         let admin = token(&app, app.admin_id, Role::Admin).await;
         // The histograms are the process's: other tests in this binary add to them too, so
         // what this test did shows as growth.
@@ -195,38 +185,17 @@ store_test! {
                 .all(|sample| sample.labels.get("route") != Some(&path)),
             "a raw path became a label"
         );
-        assert!(
-            grew(
-                &before,
-                &after,
-                &format!("{requests}_count"),
-                &[("route", "/api/v1/tickets/{number}/replies"), ("method", "POST"), ("status", "201")],
-            ) >= 1.0
-        );
-        assert!(
-            grew(
-                &before,
-                &after,
-                "helpdesk_intake_duration_seconds_count",
-                &[("channel", "email"), ("outcome", "taken")],
-            ) >= 1.0
-        );
-        assert!(
-            grew(
-                &before,
-                &after,
-                "helpdesk_delivery_duration_seconds_count",
-                &[("channel", "email"), ("outcome", "sent")],
-            ) >= 1.0
-        );
-        assert!(
-            grew(
-                &before,
-                &after,
-                "helpdesk_job_wait_duration_seconds_count",
-                &[("queue", "helpdesk.deliver")],
-            ) >= 1.0
-        );
+        for (name, want) in [
+            (
+                "helpdesk_http_request_duration_seconds_count",
+                &[("route", "/api/v1/tickets/{number}/replies"), ("method", "POST"), ("status", "201")][..],
+            ),
+            ("helpdesk_intake_duration_seconds_count", &[("channel", "email"), ("outcome", "taken")]),
+            ("helpdesk_delivery_duration_seconds_count", &[("channel", "email"), ("outcome", "sent")]),
+            ("helpdesk_job_wait_duration_seconds_count", &[("queue", "helpdesk.deliver")]),
+        ] {
+            assert!(grew(&before, &after, name, want) >= 1.0, "{name} {want:?}");
+        }
         // The process's figures name their instance; the database's are the same everywhere
         // and do not.
         let instance = helpdesk::telemetry::instance_id();
@@ -271,7 +240,10 @@ async fn every_answer_has_a_request_id_and_problems_name_it() {
     assert_eq!(missing.body["request_id"], "caller-chose-this-1");
 
     // Without one (or with one that is not sane) the server makes one.
-    for extra in [&[][..], &[("x-request-id", "has spaces and \"quotes\"")][..]] {
+    for extra in [
+        &[][..],
+        &[("x-request-id", "has spaces and \"quotes\"")][..],
+    ] {
         let unauthorized = call(&app, Method::GET, "/api/v1/tickets", None, None, extra).await;
         unauthorized.problem(StatusCode::UNAUTHORIZED);
         let id = id_of(&unauthorized);
@@ -280,7 +252,15 @@ async fn every_answer_has_a_request_id_and_problems_name_it() {
     }
 
     // Unknown API paths, unreadable bodies and pages have one too.
-    let unknown = call(&app, Method::GET, "/api/v1/nothing-here", Some(&admin), None, &[]).await;
+    let unknown = call(
+        &app,
+        Method::GET,
+        "/api/v1/nothing-here",
+        Some(&admin),
+        None,
+        &[],
+    )
+    .await;
     unknown.problem(StatusCode::NOT_FOUND);
     assert_eq!(unknown.body["request_id"], id_of(&unknown).as_str());
     let unreadable = call(
@@ -297,7 +277,15 @@ async fn every_answer_has_a_request_id_and_problems_name_it() {
     let page = app.get("/login", None).await;
     assert_eq!(page.headers["x-request-id"].len(), 32);
     // Successful JSON answers are left as they were.
-    let listed = call(&app, Method::GET, "/api/v1/tickets", Some(&admin), None, &[]).await;
+    let listed = call(
+        &app,
+        Method::GET,
+        "/api/v1/tickets",
+        Some(&admin),
+        None,
+        &[],
+    )
+    .await;
     assert_eq!(listed.status, StatusCode::OK);
     assert!(listed.body.get("request_id").is_none());
 

@@ -38,7 +38,11 @@ async fn receiver() -> (String, Received) {
                 };
                 kept.lock().expect("lock").push(request);
                 // An empty ExportTraceServiceResponse: everything accepted.
-                ([(header::CONTENT_TYPE, "application/x-protobuf")], Vec::new()).into_response()
+                (
+                    [(header::CONTENT_TYPE, "application/x-protobuf")],
+                    Vec::new(),
+                )
+                    .into_response()
             }
         }),
     );
@@ -51,17 +55,16 @@ async fn receiver() -> (String, Received) {
 }
 
 /// The string attribute `key` of a span, if it has one.
-fn attribute(
-    span: &opentelemetry_proto::tonic::trace::v1::Span,
-    key: &str,
-) -> Option<String> {
+fn attribute(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> Option<String> {
     span.attributes
         .iter()
         .find(|attribute| attribute.key == key)
-        .and_then(|attribute| match attribute.value.as_ref()?.value.as_ref()? {
-            AnyValue::StringValue(value) => Some(value.clone()),
-            other => Some(format!("{other:?}")),
-        })
+        .and_then(
+            |attribute| match attribute.value.as_ref()?.value.as_ref()? {
+                AnyValue::StringValue(value) => Some(value.clone()),
+                other => Some(format!("{other:?}")),
+            },
+        )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +90,10 @@ async fn a_request_id_reaches_the_answer_the_log_and_the_otlp_receiver() {
     let _serve = Serve(child);
     let (lines_in, lines) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if lines_in.send(line).is_err() {
                 break;
             }
@@ -145,18 +151,27 @@ async fn a_request_id_reaches_the_answer_the_log_and_the_otlp_receiver() {
     // The log line of the request carries the id in its span.
     let deadline = Instant::now() + Duration::from_secs(30);
     let in_span = |line: &Value| line["span"]["request_id"] == id;
-    while !log.iter().any(|line| in_span(line) && line["fields"]["message"] == "request answered") {
+    while !log
+        .iter()
+        .any(|line| in_span(line) && line["fields"]["message"] == "request answered")
+    {
         assert!(
             next_line(&mut log, deadline).is_some(),
             "no log line of request {id} in:\n{}",
-            log.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")
+            log.iter()
+                .map(Value::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     let line = log
         .iter()
         .find(|line| in_span(line))
         .expect("the request's line");
-    assert_eq!(line["span"]["http.route"], "/api/v1/tickets/{number}", "{line}");
+    assert_eq!(
+        line["span"]["http.route"], "/api/v1/tickets/{number}",
+        "{line}"
+    );
 
     // The receiver got the request's span, with the id, from service helpdesk.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -173,12 +188,16 @@ async fn a_request_id_reaches_the_answer_the_log_and_the_otlp_receiver() {
                     })
                 });
                 service
-                    && resource.scope_spans.iter().flat_map(|scope| &scope.spans).any(|span| {
-                        attribute(span, "request_id").as_deref() == Some(id)
-                            && span.name == "GET /api/v1/tickets/{number}"
-                            && attribute(span, "http.response.status_code").as_deref()
-                                == Some("IntValue(401)")
-                    })
+                    && resource
+                        .scope_spans
+                        .iter()
+                        .flat_map(|scope| &scope.spans)
+                        .any(|span| {
+                            attribute(span, "request_id").as_deref() == Some(id)
+                                && span.name == "GET /api/v1/tickets/{number}"
+                                && attribute(span, "http.response.status_code").as_deref()
+                                    == Some("IntValue(401)")
+                        })
             })
         });
         if found {
