@@ -17,6 +17,7 @@ pub mod seed;
 pub mod sign_in;
 pub mod store;
 pub mod surveys;
+pub mod telemetry;
 pub mod web;
 pub use helpdesk_channel;
 pub mod channels;

@@ -25,7 +25,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    app::logging::init(&settings, serving);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -33,7 +32,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli.command.run(settings)) {
+    let logging = app::logging::init(&settings, serving, runtime.handle());
+    let result = runtime.block_on(cli.command.run(settings));
+    // The runtime still runs here, so the last traces can go out.
+    logging.finish();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("helpdesk: {error:#}");

@@ -33,9 +33,12 @@ pub async fn run(settings: Settings) -> Result<()> {
     channels::mailboxes::check_departments(&store, &mailboxes)
         .await
         .context("the mailboxes in [email]")?;
-    // Other instances and the pages read from here which channels run where.
-    let instance =
-        store::instances::Instance::this_process(&super::channels_enabled(&settings), Utc::now());
+    // Other instances and the pages read from here which channels run where; its id is the
+    // one its leases, figures and traces carry.
+    let instance = store::instances::Instance {
+        id: crate::telemetry::instance_id().to_owned(),
+        ..store::instances::Instance::this_process(&super::channels_enabled(&settings), Utc::now())
+    };
     store::instances::register(&store, &instance)
         .await
         .context("cannot register this instance in the database")?;

@@ -56,6 +56,7 @@ pub struct Settings {
     pub telegram: TelegramSettings,
     pub discord: DiscordSettings,
     pub surveys: SurveySettings,
+    pub telemetry: TelemetrySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -281,6 +282,14 @@ pub struct SurveySettings {
     pub enabled: bool,
     /// Days a survey can be answered after it was sent.
     pub valid_days: u32,
+}
+
+/// What the process reports besides logs (`[telemetry]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// The OTLP/HTTP collector's base URL; empty: no traces are exported.
+    pub otlp_endpoint: String,
 }
 
 impl Settings {

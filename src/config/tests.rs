@@ -331,3 +331,30 @@ fn mailboxes_are_refused_with_the_key_that_is_wrong() {
     let off = twice_named.replace("enabled = true", "enabled = false");
     assert!(load_text(&off, &[]).is_ok());
 }
+
+#[test]
+fn an_otlp_endpoint_is_off_by_default_and_must_be_a_base_url() {
+    let settings = Settings::load_from(None, env(&[])).expect("defaults");
+    assert_eq!(settings.telemetry.otlp_endpoint, "");
+    let settings = Settings::load_from(
+        None,
+        env(&[(
+            "HELPDESK_TELEMETRY__OTLP_ENDPOINT",
+            "http://otel-collector:4318",
+        )]),
+    )
+    .expect("a collector's URL");
+    assert_eq!(
+        settings.telemetry.otlp_endpoint,
+        "http://otel-collector:4318"
+    );
+    for wrong in ["otel-collector:4318", "grpc://collector:4317", "http://"] {
+        let error = Settings::load_from(None, env(&[("HELPDESK_TELEMETRY__OTLP_ENDPOINT", wrong)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`telemetry.otlp_endpoint`") && error.contains("/v1/traces"),
+            "{wrong}: {error}"
+        );
+    }
+}

@@ -38,6 +38,19 @@ impl Settings {
                 ),
             ));
         }
+        let otlp = self.telemetry.otlp_endpoint.trim();
+        let otlp_valid = otlp.is_empty()
+            || ((otlp.starts_with("http://") || otlp.starts_with("https://"))
+                && reqwest::Url::parse(otlp).is_ok_and(|url| url.host().is_some()));
+        if !otlp_valid {
+            return Err(fail(
+                "telemetry.otlp_endpoint",
+                format!(
+                    "{otlp:?} must be the collector's http:// or https:// base URL \
+                     (traces go to its /v1/traces), or empty to export none"
+                ),
+            ));
+        }
         if !(1..=365).contains(&self.surveys.valid_days) {
             return Err(fail("surveys.valid_days", "must be 1 to 365 days".into()));
         }

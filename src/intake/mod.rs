@@ -15,6 +15,7 @@ mod storing;
 mod threading;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::Utc;
 use helpdesk_channel::{ChannelKind, InboundMessage};
@@ -74,6 +75,26 @@ pub enum Prepared {
         raw: Vec<u8>,
         reason: String,
     },
+}
+
+impl Prepared {
+    pub fn channel(&self) -> ChannelKind {
+        match self {
+            Prepared::Message { message, .. } => message.channel,
+            Prepared::Unreadable { channel, .. } => *channel,
+        }
+    }
+}
+
+/// One message's time in intake, for `helpdesk_intake_duration_seconds`.
+fn measured(channel: ChannelKind, outcome: &Result<Outcome, IntakeError>, started: Instant) {
+    let outcome = match outcome {
+        Ok(Outcome::Created { .. } | Outcome::Threaded { .. } | Outcome::Bounced { .. }) => "taken",
+        Ok(Outcome::Duplicate) => "duplicate",
+        Ok(Outcome::Rejected { .. }) => "rejected",
+        Err(_) => "error",
+    };
+    crate::telemetry::metrics().intake(channel, outcome, started.elapsed());
 }
 
 fn stopped(join_error: tokio::task::JoinError) -> IntakeError {
@@ -239,6 +260,14 @@ impl Intake {
     /// Takes in one prepared message in its own transaction. If the transaction fails, the raw
     /// message is still kept, with the error, and the outcome says so.
     pub async fn accept_prepared(&self, prepared: Prepared) -> Result<Outcome, IntakeError> {
+        let started = Instant::now();
+        let channel = prepared.channel();
+        let outcome = self.store_prepared(prepared).await;
+        measured(channel, &outcome, started);
+        outcome
+    }
+
+    async fn store_prepared(&self, prepared: Prepared) -> Result<Outcome, IntakeError> {
         let (message, attachments, body_omitted) = match prepared {
             Prepared::Message {
                 message,
@@ -303,6 +332,7 @@ impl Intake {
     /// unreachable), every message fails with that error instead. Outcomes are in the order
     /// given.
     pub async fn accept_batch(&self, batch: Vec<Prepared>) -> Vec<Result<Outcome, IntakeError>> {
+        let started = Instant::now();
         let mut outcomes: Vec<Option<Result<Outcome, IntakeError>>> =
             batch.iter().map(|_| None).collect();
         let mut readable = Vec::with_capacity(batch.len());
@@ -318,17 +348,22 @@ impl Intake {
         }
         parents_first(&mut readable);
         if readable.len() > 1 {
+            // Each message of a group commit took the group's time.
             match self.take_in_together(&readable).await {
                 Ok(taken) => {
-                    for (index, outcome) in taken {
-                        outcomes[index] = Some(Ok(outcome));
+                    for ((index, outcome), (_, message, ..)) in taken.into_iter().zip(&readable) {
+                        let outcome = Ok(outcome);
+                        measured(message.channel, &outcome, started);
+                        outcomes[index] = Some(outcome);
                     }
                     readable.clear();
                 }
                 // One by one each would meet the same outage.
                 Err(Some(error)) => {
-                    for (index, ..) in readable.drain(..) {
-                        outcomes[index] = Some(Err(StoreError::Unavailable(error.clone()).into()));
+                    for (index, message, ..) in readable.drain(..) {
+                        let outcome = Err(StoreError::Unavailable(error.clone()).into());
+                        measured(message.channel, &outcome, started);
+                        outcomes[index] = Some(outcome);
                     }
                 }
                 Err(None) => {}

@@ -283,7 +283,19 @@ pub async fn deliver_message(
                         sign(&mut message, &pending, sender.signature.as_deref());
                     }
                     message.choices = choices_of(store, &pending).await?;
-                    sender.deliver.deliver_boxed(&message).await
+                    let started = std::time::Instant::now();
+                    let sent = sender.deliver.deliver_boxed(&message).await;
+                    let outcome = match &sent {
+                        Ok(_) => "sent",
+                        Err(DeliveryError::Temporary(_)) => "temporary",
+                        Err(DeliveryError::Permanent(_)) => "permanent",
+                    };
+                    crate::telemetry::metrics().delivery(
+                        pending.channel,
+                        outcome,
+                        started.elapsed(),
+                    );
+                    sent
                 }
             })
         }

@@ -9,6 +9,7 @@ use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::{Job, JobContext, JobSettings, REGISTRY, deliver, relay, webhooks};
 use crate::store::Store;
@@ -122,17 +123,43 @@ pub(super) struct Start {
 /// A running worker; it ends with the error that stopped it after shutdown, if any.
 pub(super) type Worker = JoinHandle<std::result::Result<(), BoxDynError>>;
 
-/// Runs one job, counted as running until it returns.
-async fn handle<J: Job>(job: J, context: Data<JobContext>) -> std::result::Result<(), BoxDynError> {
-    let _running = context.running.start();
-    let about = job.about();
-    match job.run(&context).await {
-        Ok(()) => Ok(()),
-        Err(error) => {
-            tracing::debug!(queue = J::QUEUE, about = ?about, %error, "job failed");
-            Err(error.into())
-        }
+/// When the queue held the job due: whole seconds, stored one second early (see
+/// `store::jobs::NewJob`).
+struct Due(Option<u64>);
+
+impl<Args: Sync> FromRequest<Task<Args>> for Due {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(task: &Task<Args>) -> std::result::Result<Due, Self::Error> {
+        Ok(Due(task.run_at().map(|run_at| run_at + 1)))
     }
+}
+
+/// Runs one job in its own span, counted as running until it returns; its wait since due and
+/// its run time go to the job histograms.
+async fn handle<J: Job>(
+    job: J,
+    context: Data<JobContext>,
+    due: Due,
+) -> std::result::Result<(), BoxDynError> {
+    let _running = context.running.start();
+    let metrics = crate::telemetry::metrics();
+    if let Some(due) = due.0 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        metrics.job_wait(J::QUEUE, now.as_secs_f64() - due as f64);
+    }
+    let about = job.about();
+    let span = tracing::info_span!("job", otel.name = J::QUEUE, queue = J::QUEUE, about = ?about);
+    let started = std::time::Instant::now();
+    let result = job.run(&context).instrument(span).await;
+    let outcome = if result.is_ok() { "ok" } else { "error" };
+    metrics.job_run(J::QUEUE, outcome, started.elapsed());
+    result.map_err(|error| {
+        tracing::debug!(queue = J::QUEUE, about = ?about, %error, "job failed");
+        error.into()
+    })
 }
 
 /// Starts an apalis worker on `J`'s queue of whichever backend the store is, and starts a new

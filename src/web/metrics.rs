@@ -1,18 +1,24 @@
-//! /metrics in the Prometheus text format, and /readyz.
+//! /metrics in the Prometheus text format (through prometheus-client), and /readyz.
 //!
-//! Every figure is read from the database when scraped, so any instance reports the same numbers
-//! and nothing is lost on a restart: messages in and out per channel, tickets by status, jobs by
+//! Two kinds of figures. Those read from the database when scraped are the same on every
+//! instance and survive restarts: messages in and out per channel, tickets by status, jobs by
 //! queue and state with how long finished jobs waited and ran, delivery and webhook failures,
-//! and the health each channel connection last reported.
+//! and the health each channel connection last reported. Then this process's own histograms
+//! (`crate::telemetry::metrics`), labelled with its `instance_id`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::sync::atomic::AtomicU64;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde_json::json;
 
 use super::AppState;
@@ -27,49 +33,52 @@ const JOB_WINDOW_SECONDS: i64 = 3600;
 /// Whether a message of this direction and delivery state counts for a family.
 type MessageTest = dyn Fn(&str, Option<&str>) -> bool;
 
-/// A metric family being written: its HELP and TYPE once, then samples.
-struct Exposition {
-    text: String,
+/// A sample's labels, in order.
+type Labels = Vec<(&'static str, String)>;
+
+/// The families of one scrape. A family read from the database is one call with its rows,
+/// e.g. `scrape.gauges("helpdesk_x", "What x is", rows.map(|r| (vec![("name", r.name)], r.count)))`.
+struct Scrape {
+    registry: Registry,
 }
 
-impl Exposition {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.text, "# HELP {name} {help}");
-        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+impl Scrape {
+    /// A counter family; `name` ends in `_total`, as exposed.
+    fn counters(&mut self, name: &str, help: &str, rows: impl IntoIterator<Item = (Labels, u64)>) {
+        let family = Family::<Labels, Counter>::default();
+        for (labels, value) in rows {
+            family.get_or_create(&labels).inc_by(value);
+        }
+        // The encoder adds the suffix itself.
+        let name = name.strip_suffix("_total").unwrap_or(name);
+        self.registry.register(name, help, family);
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        let labels: Vec<String> = labels
-            .iter()
-            .map(|(key, value)| format!("{key}=\"{}\"", escape(value)))
-            .collect();
-        let labels = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{}}}", labels.join(","))
-        };
-        let _ = writeln!(self.text, "{name}{labels} {value}");
+    /// A gauge family of whole numbers.
+    fn gauges(&mut self, name: &str, help: &str, rows: impl IntoIterator<Item = (Labels, i64)>) {
+        let family = Family::<Labels, Gauge>::default();
+        for (labels, value) in rows {
+            family.get_or_create(&labels).set(value);
+        }
+        self.registry.register(name, help, family);
+    }
+
+    /// A gauge family of fractions.
+    fn fractions(&mut self, name: &str, help: &str, rows: impl IntoIterator<Item = (Labels, f64)>) {
+        let family = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        for (labels, value) in rows {
+            family.get_or_create(&labels).set(value);
+        }
+        self.registry.register(name, help, family);
     }
 }
 
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+fn label(key: &'static str, value: impl Into<String>) -> (&'static str, String) {
+    (key, value.into())
 }
 
-async fn render(store: &Store) -> Result<String> {
-    let mut out = Exposition {
-        text: String::new(),
-    };
-    out.family(
-        "helpdesk_database_up",
-        "gauge",
-        "1 when the database answered this scrape.",
-    );
-    out.sample("helpdesk_database_up", &[], 1.0);
-
+/// The figures read from the database: the same on every instance.
+async fn from_database(store: &Store, out: &mut Scrape) -> Result<()> {
     // Messages per channel and direction, and what became of replies.
     let messages: Vec<(String, String, Option<String>, i64)> = on_pool!(store, pool => sqlx::query_as(
         "SELECT channel, direction, delivery_status, COUNT(*) FROM messages
@@ -85,89 +94,83 @@ async fn render(store: &Store) -> Result<String> {
             }
         }
         by_channel
+            .into_iter()
+            .map(|(channel, count)| (vec![label("channel", channel)], count))
     };
-    let families: [(&str, &str, &MessageTest); 4] = [
-        (
-            "helpdesk_messages_received_total",
-            "Messages taken in from customers, per channel.",
-            &|direction, _| direction == "inbound",
+    let counted = |rows: Vec<(Labels, i64)>| {
+        rows.into_iter()
+            .map(|(labels, count)| (labels, u64::try_from(count).unwrap_or_default()))
+    };
+    out.counters(
+        "helpdesk_messages_received_total",
+        "Messages taken in from customers, per channel",
+        counted(sum(&|direction, _| direction == "inbound").collect()),
+    );
+    out.counters(
+        "helpdesk_messages_sent_total",
+        "Replies delivered to customers, per channel",
+        counted(
+            sum(&|direction, delivery| direction == "outbound" && delivery == Some("sent"))
+                .collect(),
         ),
-        (
-            "helpdesk_messages_sent_total",
-            "Replies delivered to customers, per channel.",
-            &|direction, delivery| direction == "outbound" && delivery == Some("sent"),
+    );
+    out.counters(
+        "helpdesk_delivery_failures_total",
+        "Replies that could not be delivered after every attempt, per channel",
+        counted(
+            sum(&|direction, delivery| direction == "outbound" && delivery == Some("failed"))
+                .collect(),
         ),
-        (
-            "helpdesk_delivery_failures_total",
-            "Replies that could not be delivered after every attempt, per channel.",
-            &|direction, delivery| direction == "outbound" && delivery == Some("failed"),
-        ),
-        (
-            "helpdesk_deliveries_pending",
-            "Replies waiting for delivery, per channel.",
-            &|direction, delivery| direction == "outbound" && delivery == Some("pending"),
-        ),
-    ];
-    for (name, help, want) in families {
-        let kind = if name.ends_with("_total") {
-            "counter"
-        } else {
-            "gauge"
-        };
-        out.family(name, kind, help);
-        for (channel, count) in sum(want) {
-            out.sample(name, &[("channel", &channel)], count as f64);
-        }
-    }
+    );
+    out.gauges(
+        "helpdesk_deliveries_pending",
+        "Replies waiting for delivery, per channel",
+        sum(&|direction, delivery| direction == "outbound" && delivery == Some("pending")),
+    );
 
     let rejected: Vec<(String, i64)> = on_pool!(store, pool => sqlx::query_as(
         "SELECT channel, COUNT(*) FROM raw_messages WHERE intake_error IS NOT NULL GROUP BY channel",
     )
     .fetch_all(pool)
     .await)?;
-    out.family(
+    out.counters(
         "helpdesk_intake_rejected_total",
-        "counter",
-        "Messages kept raw because they could not become part of a ticket, per channel.",
+        "Messages kept raw because they could not become part of a ticket, per channel",
+        counted(
+            rejected
+                .into_iter()
+                .map(|(channel, count)| (vec![label("channel", channel)], count))
+                .collect(),
+        ),
     );
-    for (channel, count) in rejected {
-        out.sample(
-            "helpdesk_intake_rejected_total",
-            &[("channel", &channel)],
-            count as f64,
-        );
-    }
 
     let tickets: Vec<(String, i64)> = on_pool!(store, pool => sqlx::query_as(
         "SELECT status, COUNT(*) FROM tickets GROUP BY status",
     )
     .fetch_all(pool)
     .await)?;
-    out.family("helpdesk_tickets", "gauge", "Tickets by status.");
-    for status in Status::ALL {
-        let count = tickets
-            .iter()
-            .find(|(name, _)| name == status.as_str())
-            .map_or(0, |(_, count)| *count);
-        out.sample(
-            "helpdesk_tickets",
-            &[("status", status.as_str())],
-            count as f64,
-        );
-    }
-
-    out.family(
-        "helpdesk_jobs",
-        "gauge",
-        "Jobs in the queue by queue and state.",
+    out.gauges(
+        "helpdesk_tickets",
+        "Tickets by status",
+        Status::ALL.iter().map(|status| {
+            let count = tickets
+                .iter()
+                .find(|(name, _)| name == status.as_str())
+                .map_or(0, |(_, count)| *count);
+            (vec![label("status", status.as_str())], count)
+        }),
     );
-    for (queue, state, count) in jobs::counts_by_queue(store).await? {
-        out.sample(
-            "helpdesk_jobs",
-            &[("queue", &queue), ("state", &state)],
-            count as f64,
-        );
-    }
+
+    out.gauges(
+        "helpdesk_jobs",
+        "Jobs in the queue by queue and state",
+        jobs::counts_by_queue(store)
+            .await?
+            .into_iter()
+            .map(|(queue, state, count)| {
+                (vec![label("queue", queue), label("state", state)], count)
+            }),
+    );
 
     // How long finished jobs waited after they were due, and ran; whole seconds, as the queue
     // keeps them. Jobs are stored due one second early (see store::jobs::NewJob).
@@ -181,136 +184,135 @@ async fn render(store: &Store) -> Result<String> {
             }
         }
     }
-    out.family(
+    let mean_and_max = |pick: fn(&(Vec<i64>, Vec<i64>)) -> &Vec<i64>| {
+        timing
+            .iter()
+            .filter_map(|(queue, seconds)| {
+                let seconds = pick(seconds);
+                let max = *seconds.iter().max()?;
+                let mean = seconds.iter().sum::<i64>() as f64 / seconds.len() as f64;
+                Some([
+                    (vec![label("queue", queue), label("stat", "mean")], mean),
+                    (
+                        vec![label("queue", queue), label("stat", "max")],
+                        max as f64,
+                    ),
+                ])
+            })
+            .flatten()
+            .collect::<Vec<_>>()
+    };
+    out.fractions(
         "helpdesk_job_wait_seconds",
-        "gauge",
-        "Seconds from due to picked up, of jobs finished in the last hour: mean and max.",
+        "Seconds from due to picked up, of jobs finished in the last hour: mean and max",
+        mean_and_max(|timing| &timing.0),
     );
-    for (queue, (waits, _)) in &timing {
-        if let Some(max) = waits.iter().max() {
-            let mean = waits.iter().sum::<i64>() as f64 / waits.len() as f64;
-            out.sample(
-                "helpdesk_job_wait_seconds",
-                &[("queue", queue), ("stat", "mean")],
-                mean,
-            );
-            out.sample(
-                "helpdesk_job_wait_seconds",
-                &[("queue", queue), ("stat", "max")],
-                *max as f64,
-            );
-        }
-    }
-    out.family(
+    out.fractions(
         "helpdesk_job_run_seconds",
-        "gauge",
-        "Seconds jobs finished in the last hour ran: mean and max.",
+        "Seconds jobs finished in the last hour ran: mean and max",
+        mean_and_max(|timing| &timing.1),
     );
-    for (queue, (_, runs)) in &timing {
-        if let Some(max) = runs.iter().max() {
-            let mean = runs.iter().sum::<i64>() as f64 / runs.len() as f64;
-            out.sample(
-                "helpdesk_job_run_seconds",
-                &[("queue", queue), ("stat", "mean")],
-                mean,
-            );
-            out.sample(
-                "helpdesk_job_run_seconds",
-                &[("queue", queue), ("stat", "max")],
-                *max as f64,
-            );
-        }
-    }
 
-    out.family(
+    out.gauges(
         "helpdesk_webhook_deliveries",
-        "gauge",
-        "Webhook deliveries by status (failed: every attempt failed).",
+        "Webhook deliveries by status (failed: every attempt failed)",
+        crate::store::webhooks::delivery_counts(store)
+            .await?
+            .into_iter()
+            .map(|(status, count)| (vec![label("status", status)], count)),
     );
-    for (status, count) in crate::store::webhooks::delivery_counts(store).await? {
-        out.sample(
-            "helpdesk_webhook_deliveries",
-            &[("status", &status)],
-            count as f64,
-        );
-    }
 
     let health = crate::store::health::list(store).await?;
-    out.family(
+    let per_connection = |value: fn(&crate::store::health::ChannelHealth) -> i64| {
+        health
+            .iter()
+            .map(|connection| {
+                (
+                    vec![
+                        label("channel", &connection.channel),
+                        label("name", &connection.name),
+                    ],
+                    value(connection),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    out.gauges(
         "helpdesk_channel_connected",
-        "gauge",
-        "1 when the channel connection last reported itself connected.",
+        "1 when the channel connection last reported itself connected",
+        per_connection(|connection| i64::from(connection.connected)),
     );
-    for connection in &health {
-        out.sample(
-            "helpdesk_channel_connected",
-            &[("channel", &connection.channel), ("name", &connection.name)],
-            if connection.connected { 1.0 } else { 0.0 },
-        );
-    }
-    out.family(
+    out.gauges(
         "helpdesk_channel_consecutive_failures",
-        "gauge",
-        "Failed attempts of the connection since its last success.",
+        "Failed attempts of the connection since its last success",
+        per_connection(|connection| connection.consecutive_failures),
     );
-    for connection in &health {
-        out.sample(
-            "helpdesk_channel_consecutive_failures",
-            &[("channel", &connection.channel), ("name", &connection.name)],
-            connection.consecutive_failures as f64,
-        );
-    }
-    out.family(
+    out.gauges(
         "helpdesk_channel_backlog",
-        "gauge",
-        "Messages waiting at the source to be taken in, or here to be delivered.",
+        "Messages waiting at the source to be taken in, or here to be delivered",
+        per_connection(|connection| connection.backlog),
     );
-    for connection in &health {
-        out.sample(
-            "helpdesk_channel_backlog",
-            &[("channel", &connection.channel), ("name", &connection.name)],
-            connection.backlog as f64,
-        );
-    }
-    out.family(
+    out.gauges(
         "helpdesk_consumer_held",
-        "gauge",
-        "1 for the instance holding the consumer's lease (one instance runs each consumer).",
+        "1 for the instance holding the consumer's lease (one instance runs each consumer)",
+        crate::store::leases::holders(store)
+            .await?
+            .into_iter()
+            .map(|holder| {
+                (
+                    vec![
+                        label("consumer", &holder.name),
+                        label("instance", &holder.instance_id),
+                    ],
+                    1,
+                )
+            }),
     );
-    for holder in crate::store::leases::holders(store).await? {
-        out.sample(
-            "helpdesk_consumer_held",
-            &[
-                ("consumer", &holder.name),
-                ("instance", &holder.instance_id),
-            ],
-            1.0,
-        );
-    }
-    Ok(out.text)
+    Ok(())
 }
 
-/// Prometheus text format. When the database does not answer within
-/// [`crate::store::HEALTH_TIMEOUT`], only `helpdesk_database_up 0`.
+/// Prometheus text format: the figures read from the database, then this process's
+/// histograms. When the database does not answer within [`crate::store::HEALTH_TIMEOUT`],
+/// `helpdesk_database_up 0` and the histograms only.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let scrape = async {
-        state.store.ping().await?;
-        render(&state.store).await
+    let mut scrape = Scrape {
+        registry: Registry::default(),
     };
-    let text = match scrape.await {
-        Ok(text) => text,
+    let mut database = Scrape {
+        registry: Registry::default(),
+    };
+    let read = async {
+        state.store.ping().await?;
+        from_database(&state.store, &mut database).await
+    };
+    let up = match read.await {
+        Ok(()) => true,
         Err(error) => {
             tracing::warn!(%error, "metrics: database unreachable");
-            "# HELP helpdesk_database_up 1 when the database answered this scrape.\n\
-             # TYPE helpdesk_database_up gauge\nhelpdesk_database_up 0\n"
-                .to_owned()
+            false
         }
     };
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        text,
-    )
-        .into_response()
+    scrape.gauges(
+        "helpdesk_database_up",
+        "1 when the database answered this scrape",
+        [(Vec::new(), i64::from(up))],
+    );
+    let mut own = Registry::default();
+    crate::telemetry::metrics().register(&mut own);
+    let mut text = String::new();
+    let encoded = [
+        Some(&scrape.registry),
+        up.then_some(&database.registry),
+        Some(&own),
+    ]
+    .into_iter()
+    .flatten()
+    .try_for_each(|registry| prometheus_text::encode(&mut text, registry));
+    if let Err(error) = encoded {
+        tracing::error!(%error, "metrics cannot be written");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    ([(CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], text).into_response()
 }
 
 /// Ready when the database answers within [`crate::store::HEALTH_TIMEOUT`], can write

@@ -38,6 +38,7 @@ mod notifications;
 mod pages;
 pub mod presence;
 pub mod reports;
+mod requests;
 pub(crate) mod rule_editor;
 mod signatures;
 mod survey;
@@ -288,6 +289,9 @@ pub fn router(state: AppState) -> Router {
         // gzip for whoever accepts it; the default predicate leaves out tiny answers, images
         // and the live event stream (which must not wait for a compressor's buffer).
         .layer(CompressionLayer::new())
+        // Outermost: the request id is set before anything logs, and the duration is the whole
+        // answer's.
+        .layer(axum::middleware::from_fn(requests::track))
         .with_state(state)
 }
 

@@ -24,6 +24,7 @@ mod customers;
 mod daily_tools;
 mod idempotency;
 mod mailboxes;
+mod observability;
 mod reply_files;
 mod rules;
 mod service;

@@ -2,6 +2,8 @@
 //! killed (SIGKILL) while its jobs run loses none of them: after a restart every ticket is
 //! assigned, once. Two processes sharing one PostgreSQL never assign a ticket twice.
 
+mod telemetry;
+
 use crate::support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -211,3 +211,19 @@ fn database_names_fit_postgresql_and_stay_apart() {
     assert_eq!((one.len(), two.len()), (63, 63));
     assert_ne!(one, two);
 }
+
+/// A sender to the test SMTP server `server` (plain, no login), from the support address.
+pub fn smtp_sender(
+    server: &helpdesk_testkit::smtp::SmtpServer,
+) -> helpdesk_email::smtp::SmtpSender {
+    helpdesk_email::smtp::SmtpSender::new(&helpdesk_email::smtp::SmtpSettings {
+        host: "127.0.0.1".into(),
+        port: server.addr.port(),
+        tls: helpdesk_email::smtp::SmtpTls::None,
+        username: String::new(),
+        password: String::new(),
+        from_address: "support@helpdesk.example".into(),
+        from_name: None,
+    })
+    .expect("sender")
+}

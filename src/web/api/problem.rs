@@ -27,6 +27,10 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong with this request.
     pub detail: String,
+    /// The request's id, as in its `X-Request-Id` answer header and the server's log lines:
+    /// quote it when asking about the error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// An API error: a status and a detail; the kind and title follow from the status.
@@ -142,6 +146,7 @@ impl ApiError {
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail,
+            request_id: crate::web::requests::current(),
         }
     }
 }
