@@ -33,6 +33,9 @@ const JOB_WINDOW_SECONDS: i64 = 3600;
 /// Whether a message of this direction and delivery state counts for a family.
 type MessageTest = dyn Fn(&str, Option<&str>) -> bool;
 
+/// Seconds finished jobs of one queue waited, and ran.
+type WaitsAndRuns = (Vec<i64>, Vec<i64>);
+
 /// A sample's labels, in order.
 type Labels = Vec<(&'static str, String)>;
 
@@ -174,7 +177,7 @@ async fn from_database(store: &Store, out: &mut Scrape) -> Result<()> {
 
     // How long finished jobs waited after they were due, and ran; whole seconds, as the queue
     // keeps them. Jobs are stored due one second early (see store::jobs::NewJob).
-    let mut timing: BTreeMap<String, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
+    let mut timing: BTreeMap<String, WaitsAndRuns> = BTreeMap::new();
     for (queue, run_at, lock_at, done_at) in jobs::finished(store, JOB_WINDOW_SECONDS).await? {
         let entry = timing.entry(queue).or_default();
         if let Some(lock_at) = lock_at {
@@ -184,7 +187,7 @@ async fn from_database(store: &Store, out: &mut Scrape) -> Result<()> {
             }
         }
     }
-    let mean_and_max = |pick: fn(&(Vec<i64>, Vec<i64>)) -> &Vec<i64>| {
+    let mean_and_max = |pick: fn(&WaitsAndRuns) -> &Vec<i64>| {
         timing
             .iter()
             .filter_map(|(queue, seconds)| {
