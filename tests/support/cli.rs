@@ -23,8 +23,8 @@ impl Env {
             server,
             &super::scoped_database_name(name),
         )
-            .await
-            .expect("PostgreSQL reachable");
+        .await
+        .expect("PostgreSQL reachable");
         Env {
             dir: tempfile::tempdir().expect("temp dir"),
             database_url,
