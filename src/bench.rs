@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use crate::corpus::{self, CorpusSpec};
 use crate::ingest::{self, SourceMessage, Summary};
 use crate::intake::{Intake, Limits};
-use crate::store::attachments::BlobStore;
+use crate::store::blobs::BlobStore;
 use crate::store::{self, Backend, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -59,7 +59,8 @@ pub async fn ingest(options: &IngestBench) -> Result<IngestReport, BenchError> {
         fresh_store(&options.database_url, workdir.path(), connections, "ingest").await?;
     let intake = Intake::new(
         store.clone(),
-        BlobStore::new(workdir.path().join("attachments")),
+        BlobStore::local(&workdir.path().join("attachments"))
+            .map_err(|error| BenchError::Setup(error.to_string()))?,
         Limits {
             max_attachment_bytes: 25 << 20,
             max_message_bytes: 50 << 20,
@@ -269,7 +270,8 @@ pub async fn assign(options: &AssignBench) -> Result<AssignReport, BenchError> {
     .await?;
     let intake = Intake::new(
         store.clone(),
-        BlobStore::new(workdir.path().join("attachments")),
+        BlobStore::local(&workdir.path().join("attachments"))
+            .map_err(|error| BenchError::Setup(error.to_string()))?,
         Limits {
             max_attachment_bytes: 25 << 20,
             max_message_bytes: 50 << 20,

@@ -12,6 +12,8 @@ mod support;
 
 // People's accounts: passwords, disabling, agents without a department.
 mod accounts;
+// Attachment contents in S3-compatible storage shared by two instances; outages; migration.
+mod attachments;
 // The JSON API, webhooks, /metrics and /readyz.
 mod api;
 // The `helpdesk` binary's one-shot commands as operators use them.

@@ -7,7 +7,7 @@ pub mod serve;
 
 use crate::config::Settings;
 use crate::intake::{Intake, Limits};
-use crate::store::attachments::BlobStore;
+use crate::store::blobs::{BlobError, BlobStore};
 use crate::store::{Store, StoreError};
 
 /// Opens the configured database and brings its schema up to date.
@@ -17,16 +17,17 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
     Ok(store)
 }
 
-pub fn intake(settings: &Settings, store: Store) -> Intake {
-    Intake::new(
+/// Intake on the configured attachment store (`[attachments]`).
+pub fn intake(settings: &Settings, store: Store) -> Result<Intake, BlobError> {
+    Ok(Intake::new(
         store,
-        BlobStore::new(settings.attachments_dir()),
+        BlobStore::from_settings(settings)?,
         Limits {
             max_attachment_bytes: settings.intake.max_attachment_bytes,
             max_message_bytes: settings.intake.max_message_bytes,
         },
     )
-    .with_unknown_sender_tag(settings.intake.unknown_sender_tag)
+    .with_unknown_sender_tag(settings.intake.unknown_sender_tag))
 }
 
 /// The channels the settings enable, in a fixed order.

@@ -19,7 +19,9 @@ pub async fn run(settings: Settings) -> Result<()> {
         "database ready"
     );
     let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
-    let mut intake = super::intake(&settings, store.clone());
+    let mut intake =
+        super::intake(&settings, store.clone()).context("the attachment store ([attachments])")?;
+    tracing::info!(store = intake.blobs().name(), "attachment store ready");
     if settings.email.enabled {
         let auto_replies = crate::autoreply::AutoReplies::from_settings(&settings)
             .context("email.never_answer")?;
@@ -69,9 +71,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         ));
     }
     // Channels that deliver replies join here as they are enabled.
-    let deliverers = jobs::deliver::Deliverers::default().with_attachments(
-        store::attachments::BlobStore::new(settings.attachments_dir()),
-    );
+    let deliverers = jobs::deliver::Deliverers::default().with_attachments(intake.blobs().clone());
     let mut deliverers = channels::mailboxes::with_senders(deliverers, &mailboxes)
         .context("the SMTP settings of the mailboxes ([email.smtp], email.mailboxes.smtp)")?;
     // Agents' notices go out through the shared [email.smtp], From the helpdesk's address.
@@ -174,7 +174,10 @@ pub async fn run(settings: Settings) -> Result<()> {
         intake.committed(),
         jobs_stop,
     ));
-    let state = web::AppState::new(store.clone(), web::WebConfig::from_settings(&settings));
+    let state = web::AppState::new(
+        store.clone(),
+        web::WebConfig::from_settings(&settings, intake.blobs().clone()),
+    );
     let served = web::serve(state, settings.web.listen, shutdown_signal())
         .await
         .with_context(|| format!("web server on {}", settings.web.listen));

@@ -29,7 +29,7 @@ pub struct IngestArgs {
 
 pub async fn run(args: IngestArgs, settings: &Settings) -> Result<()> {
     let store = app::open_store(settings).await?;
-    let intake = app::intake(settings, store);
+    let intake = app::intake(settings, store)?;
     let files = ingest::expand_paths(&args.files)?;
     let progress = if std::io::stderr().is_terminal() && !args.json {
         let bar = ProgressBar::new_spinner();

@@ -1,5 +1,6 @@
 //! The command definition: one file per command, each with its arguments and `run`.
 
+mod attachments;
 mod bench;
 mod department;
 mod import;
@@ -64,6 +65,9 @@ pub enum Command {
     /// Bring tickets in from other systems.
     #[command(subcommand)]
     Import(import::ImportCommand),
+    /// Where attachment contents are kept.
+    #[command(subcommand)]
+    Attachments(attachments::AttachmentsCommand),
 }
 
 impl Command {
@@ -85,6 +89,7 @@ impl Command {
             Command::Jobs(command) => jobs::run(command, &settings).await,
             Command::Token(command) => token::run(command, &settings).await,
             Command::Import(command) => import::run(command, &settings).await,
+            Command::Attachments(command) => attachments::run(command, &settings).await,
         }
     }
 }

@@ -14,7 +14,7 @@ pub struct SeedArgs {
 
 pub async fn run(SeedArgs { tickets }: SeedArgs, settings: &Settings) -> Result<()> {
     let store = app::open_store(settings).await?;
-    let intake = app::intake(settings, store);
+    let intake = app::intake(settings, store)?;
     let job_settings = jobs::JobSettings::from_settings(settings);
     let report = seed::seed(&intake, tickets, &job_settings).await?;
     println!(

@@ -152,7 +152,7 @@ pub async fn run(command: TicketCommand, settings: &Settings) -> Result<()> {
                     content_id: None,
                 });
             }
-            let blobs = store::attachments::BlobStore::new(settings.attachments_dir());
+            let blobs = store::blobs::BlobStore::from_settings(settings)?;
             let files = helpdesk::ops::keep_files(&blobs, attached)
                 .await
                 .context("cannot store the attachment")?;

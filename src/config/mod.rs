@@ -48,6 +48,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub web: WebSettings,
     pub intake: IntakeSettings,
+    pub attachments: AttachmentSettings,
     pub sla: SlaSettings,
     pub workflow: WorkflowSettings,
     pub log: LogSettings,
@@ -83,6 +84,36 @@ pub struct IntakeSettings {
     pub max_attachment_bytes: u64,
     pub max_message_bytes: u64,
     pub unknown_sender_tag: crate::intake::UnknownSenderTag,
+}
+
+/// Where attachment contents are kept (`store::blobs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentSettings {
+    pub store: BlobBackend,
+    pub s3: S3Settings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    /// Files under `data_dir/attachments`.
+    Fs,
+    /// Objects in an S3-compatible bucket.
+    S3,
+}
+
+/// An S3-compatible bucket; empty values fall back to the `AWS_*` environment variables.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub path_style: bool,
+    pub prefix: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -339,7 +370,7 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Where attachments are stored, content-addressed.
+    /// Where attachments are stored, content-addressed, with `[attachments] store = "fs"`.
     pub fn attachments_dir(&self) -> PathBuf {
         self.data_dir.join("attachments")
     }

@@ -22,7 +22,7 @@ use helpdesk_channel::{ChannelKind, InboundMessage};
 use tokio::sync::Notify;
 
 use crate::autoreply::AutoReplies;
-use crate::store::attachments::BlobStore;
+use crate::store::blobs::BlobStore;
 use crate::store::{self, Store, StoreError};
 use threading::{ThreadKeys, parents_first};
 
@@ -59,7 +59,7 @@ type ReadyMessage = (
     Option<String>,
 );
 
-/// A message made ready for the database: parsed, checked, attachment contents on disk.
+/// A message made ready for the database: parsed, checked, attachment contents named by hash.
 #[derive(Debug)]
 pub enum Prepared {
     Message {
@@ -240,7 +240,7 @@ impl Intake {
     /// with the parser's error.
     pub async fn accept_email(&self, raw: Vec<u8>) -> Result<Outcome, IntakeError> {
         let intake = self.clone();
-        // Parsing and writing attachment files are blocking work: keep them off the async
+        // Parsing and hashing are blocking work: keep them off the async
         // worker threads.
         let prepared = tokio::task::spawn_blocking(move || intake.prepare_email(raw))
             .await
@@ -281,6 +281,18 @@ impl Intake {
                 reason,
             } => return self.reject(channel, &external_id, &raw, &reason).await,
         };
+        self.write_attachment_contents(&message, &attachments)
+            .await?;
+        self.take_in_alone(message, attachments, body_omitted).await
+    }
+
+    /// One message whose attachment contents are written, in its own transaction.
+    async fn take_in_alone(
+        &self,
+        message: Box<InboundMessage>,
+        attachments: StoredAttachments,
+        body_omitted: Option<String>,
+    ) -> Result<Outcome, IntakeError> {
         let mut attempt = 1;
         loop {
             let mut tx = self.store.begin_write().await?;
@@ -342,7 +354,10 @@ impl Intake {
                     message,
                     attachments,
                     body_omitted,
-                } => readable.push((index, message, attachments, body_omitted)),
+                } => match self.write_attachment_contents(&message, &attachments).await {
+                    Ok(()) => readable.push((index, message, attachments, body_omitted)),
+                    Err(error) => outcomes[index] = Some(Err(error.into())),
+                },
                 unreadable => outcomes[index] = Some(self.accept_prepared(unreadable).await),
             }
         }
@@ -370,12 +385,7 @@ impl Intake {
             }
         }
         for (index, message, attachments, body_omitted) in readable {
-            let prepared = Prepared::Message {
-                message,
-                attachments,
-                body_omitted,
-            };
-            outcomes[index] = Some(self.accept_prepared(prepared).await);
+            outcomes[index] = Some(self.take_in_alone(message, attachments, body_omitted).await);
         }
         outcomes
             .into_iter()

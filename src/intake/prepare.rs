@@ -1,12 +1,16 @@
 //! Making a message ready for the database, outside any transaction: parsed, bounded, its
-//! attachments checked and their contents written to the blob store.
+//! attachments checked and named by their hashes. Their contents are written to the blob store
+//! just before the message's transaction (`Intake::write_attachment_contents`).
 
+use bytes::Bytes;
 use helpdesk_channel::{ChannelKind, InboundMessage};
 use helpdesk_email::RawMail;
 use sha2::{Digest, Sha256};
 
 use super::{Intake, Prepared, StoredAttachments};
 use crate::autoreply::{self, RefusedAttachment};
+use crate::store::StoreError;
+use crate::store::blobs::BlobStore;
 
 impl Intake {
     /// Parses a mail and stores its attachment contents: the part of intake that needs no
@@ -32,8 +36,8 @@ impl Intake {
         }
     }
 
-    /// Checks a parsed message's size, makes its text storable and stores its attachment
-    /// contents.
+    /// Checks a parsed message's size, makes its text storable and names its attachment
+    /// contents by their hashes.
     pub fn prepare(&self, mut message: InboundMessage) -> Prepared {
         make_storable(&mut message);
         if let Some(reason) = self.too_large(message.raw.len()) {
@@ -44,7 +48,7 @@ impl Intake {
                 reason,
             };
         }
-        let attachments = self.store_attachment_contents(&message);
+        let attachments = self.hash_attachment_contents(&message);
         Prepared::Message {
             message: Box::new(message),
             attachments,
@@ -110,10 +114,8 @@ impl Intake {
         })
     }
 
-    /// Writes attachment contents to the blob store before the transaction, so file I/O does
-    /// not hold the database's write lock. A content written for a transaction that then rolls
-    /// back is only an unreferenced file.
-    pub(super) fn store_attachment_contents(&self, message: &InboundMessage) -> StoredAttachments {
+    /// The hash each attachment's content is stored under, or why it is not kept.
+    pub(super) fn hash_attachment_contents(&self, message: &InboundMessage) -> StoredAttachments {
         message
             .attachments
             .iter()
@@ -125,12 +127,32 @@ impl Intake {
                         self.limits.max_attachment_bytes
                     ));
                 }
-                self.blobs.put(&attachment.content).map_err(|error| {
-                    tracing::error!(filename = attachment.filename, %error, "attachment not stored");
-                    format!("not kept: {error}")
-                })
+                Ok(BlobStore::hash(&attachment.content))
             })
             .collect()
+    }
+
+    /// Writes a message's attachment contents to the blob store before its transaction, so
+    /// the store's I/O does not hold the database's write lock. A content written for a
+    /// transaction that then rolls back is only an unreferenced file. If the store cannot take
+    /// them (an S3 outage), the message fails as with an unavailable database: nothing is
+    /// written, the source is not acknowledged and hands the message again later.
+    pub(super) async fn write_attachment_contents(
+        &self,
+        message: &InboundMessage,
+        stored: &StoredAttachments,
+    ) -> Result<(), StoreError> {
+        for (attachment, stored) in message.attachments.iter().zip(stored) {
+            if let Ok(sha256) = stored {
+                self.blobs
+                    .put_hashed(sha256, Bytes::copy_from_slice(&attachment.content))
+                    .await
+                    .inspect_err(|error| {
+                        tracing::warn!(filename = attachment.filename, %error, "attachment not stored; the message waits at its source");
+                    })?;
+            }
+        }
+        Ok(())
     }
 }
 

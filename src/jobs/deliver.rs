@@ -15,11 +15,11 @@ use helpdesk_channel::{
 use serde::{Deserialize, Serialize};
 
 use super::{Job, JobContext, JobError};
-use crate::store::attachments::BlobStore;
+use crate::store::blobs::BlobStore;
 use crate::store::jobs::About;
 use crate::store::outbound::{self, PendingDelivery};
 use crate::store::tickets::{Actor, NewEvent, record_event};
-use crate::store::{self, StoreError, health};
+use crate::store::{self, health};
 use crate::store::{Result, Store, Tx};
 
 /// Attempts before a reply is marked failed.
@@ -383,7 +383,8 @@ async fn hand_over(tx: &mut Tx, message_id: i64, attempt: i64, at: DateTime<Utc>
 }
 
 /// The files attached to outbound message `message_id`, read from the attachment store; a
-/// file that is gone fails the delivery for good (it will not come back).
+/// file that is gone fails the delivery for good (it will not come back), an unreachable store
+/// only for now (the queue tries again).
 async fn attached_files(
     store: &Store,
     deliverers: &Deliverers,
@@ -393,35 +394,37 @@ async fn attached_files(
     if listed.is_empty() {
         return Ok(Ok(Vec::new()));
     }
-    let Some(blobs) = deliverers.attachments.clone() else {
+    let Some(blobs) = deliverers.attachments.as_ref() else {
         return Ok(Err(DeliveryError::Temporary(
             "no attachment store is configured for delivery".into(),
         )));
     };
-    let read = tokio::task::spawn_blocking(move || {
-        listed
-            .into_iter()
-            .map(|attachment| {
-                let Some(sha256) = attachment.sha256.as_deref() else {
-                    return Err(format!("attachment {} was not kept", attachment.filename));
-                };
-                let content = blobs.get(sha256).map_err(|error| {
-                    format!("attachment {} cannot be read: {error}", attachment.filename)
-                })?;
-                Ok(Attachment {
-                    filename: attachment.filename,
-                    content_type: attachment.content_type,
-                    content,
-                    inline: attachment.inline,
-                    content_id: None,
-                })
-            })
-            .collect::<std::result::Result<Vec<_>, String>>()
-    })
-    .await
-    .map_err(|source| StoreError::Join {
-        what: "reading attachments",
-        source,
-    })?;
-    Ok(read.map_err(DeliveryError::Permanent))
+    let mut files = Vec::with_capacity(listed.len());
+    for attachment in listed {
+        let Some(sha256) = attachment.sha256.as_deref() else {
+            return Ok(Err(DeliveryError::Permanent(format!(
+                "attachment {} was not kept",
+                attachment.filename
+            ))));
+        };
+        let content = match blobs.get(sha256).await {
+            Ok(content) => content,
+            Err(error) => {
+                let reason = format!("attachment {} cannot be read: {error}", attachment.filename);
+                return Ok(Err(if error.is_missing() {
+                    DeliveryError::Permanent(reason)
+                } else {
+                    DeliveryError::Temporary(reason)
+                }));
+            }
+        };
+        files.push(Attachment {
+            filename: attachment.filename,
+            content_type: attachment.content_type,
+            content,
+            inline: attachment.inline,
+            content_id: None,
+        });
+    }
+    Ok(Ok(files))
 }

@@ -5,7 +5,7 @@
 use helpdesk_channel::Attachment;
 
 use crate::domain::{MessageKind, TicketNumber};
-use crate::store::attachments::BlobStore;
+use crate::store::blobs::BlobStore;
 use crate::store::outbound::{self, NewReply, StoredReply};
 use crate::store::{Result, Store, StoreError, Tx, attachments};
 
@@ -44,33 +44,19 @@ pub struct AttachedFile {
 }
 
 /// Puts the files an agent attaches (from the web form, the API or chat) in the attachment
-/// store, off the async threads; the rows follow with the reply ([`add_in`]).
+/// store; the rows follow with the reply ([`add_in`]). An unreachable store fails the reply
+/// before anything is written, so the agent can send it again.
 pub async fn keep_files(blobs: &BlobStore, files: Vec<Attachment>) -> Result<Vec<AttachedFile>> {
-    if files.is_empty() {
-        return Ok(Vec::new());
+    let mut kept = Vec::with_capacity(files.len());
+    for file in files {
+        kept.push(AttachedFile {
+            sha256: blobs.put(&file.content).await?,
+            size: i64::try_from(file.content.len()).unwrap_or(i64::MAX),
+            filename: file.filename,
+            content_type: file.content_type,
+        });
     }
-    let blobs = blobs.clone();
-    tokio::task::spawn_blocking(move || {
-        files
-            .into_iter()
-            .map(|file| {
-                Ok(AttachedFile {
-                    sha256: blobs
-                        .put(&file.content)
-                        .map_err(|error| error.to_string())?,
-                    size: i64::try_from(file.content.len()).unwrap_or(i64::MAX),
-                    filename: file.filename,
-                    content_type: file.content_type,
-                })
-            })
-            .collect::<Result<Vec<AttachedFile>, String>>()
-    })
-    .await
-    .map_err(|source| StoreError::Join {
-        what: "keeping files",
-        source,
-    })?
-    .map_err(|error| StoreError::KeepFile(format!("an agent's file: {error}")))
+    Ok(kept)
 }
 
 /// [`send_reply`] with files attached (their contents already put in the attachment store).

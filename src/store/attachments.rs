@@ -1,82 +1,8 @@
-//! Attachments: contents stored once per sha256 under the data directory, rows per message.
-
-use std::io::Write;
-use std::path::{Path, PathBuf};
+//! Attachments: rows per message; their contents are in the blob store (`store::blobs`).
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use super::{Result, Store, Tx, on_pool, on_tx};
-
-#[derive(Debug, thiserror::Error)]
-#[error("cannot store attachment content in {path}: {source}")]
-pub struct BlobError {
-    pub path: PathBuf,
-    pub source: std::io::Error,
-}
-
-/// Content-addressed files: `<dir>/ab/cd/abcd…` named by the sha256 of their bytes.
-#[derive(Debug, Clone)]
-pub struct BlobStore {
-    dir: PathBuf,
-}
-
-impl BlobStore {
-    pub fn new(dir: impl Into<PathBuf>) -> BlobStore {
-        BlobStore { dir: dir.into() }
-    }
-
-    pub fn path_of(&self, sha256: &str) -> PathBuf {
-        let (first, rest) = sha256.split_at(2.min(sha256.len()));
-        let second = rest.get(..2).unwrap_or(rest);
-        self.dir.join(first).join(second).join(sha256)
-    }
-
-    /// Writes `content` unless a file with the same hash exists; returns the hash. The file is
-    /// written under a temporary name and renamed, so a crash never leaves a half file under the
-    /// final name.
-    pub fn put(&self, content: &[u8]) -> Result<String, BlobError> {
-        let sha256 = hex::encode(Sha256::digest(content));
-        let path = self.path_of(&sha256);
-        if path.exists() {
-            return Ok(sha256);
-        }
-        let error = |source| BlobError {
-            path: path.clone(),
-            source,
-        };
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(error)?;
-        let temp = tempfile_in(dir).map_err(error)?;
-        // No fsync, matching the database's synchronous=NORMAL: written data survives a crash
-        // of the process; the raw message in the database holds the content as well.
-        let (temp_path, mut file) = temp;
-        file.write_all(content).map_err(error)?;
-        drop(file);
-        std::fs::rename(&temp_path, &path).map_err(error)?;
-        Ok(sha256)
-    }
-
-    pub fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
-        std::fs::read(self.path_of(sha256))
-    }
-}
-
-/// A uniquely named new file in `dir`.
-fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    loop {
-        let path = dir.join(format!(".incoming-{:016x}", fastrand::u64(..)));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(file) => return Ok((path, file)),
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(error) => return Err(error),
-        }
-    }
-}
 
 /// One attachment row to write with its message.
 #[derive(Debug, Clone)]
@@ -203,41 +129,5 @@ pub fn content_type_for(filename: &str) -> &'static str {
         "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         _ => "application/octet-stream",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_content_is_stored_once_under_its_hash() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let blobs = BlobStore::new(dir.path());
-        let first = blobs.put(b"invoice").expect("stored");
-        let second = blobs.put(b"invoice").expect("stored again");
-        assert_eq!(first, second);
-        assert_eq!(
-            first,
-            "52d6e3de4fa0dcc29946695f93940c3e7f26f30e1e39f4b1a49ad98839112786"
-        );
-        assert_eq!(blobs.get(&first).expect("readable"), b"invoice");
-        let path = blobs.path_of(&first);
-        assert!(path.starts_with(dir.path().join(&first[..2]).join(&first[2..4])));
-        let files: Vec<_> = walk(dir.path());
-        assert_eq!(files.len(), 1, "no temporary files left: {files:?}");
-    }
-
-    fn walk(dir: &Path) -> Vec<PathBuf> {
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir(dir).expect("readable dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                found.extend(walk(&path));
-            } else {
-                found.push(path);
-            }
-        }
-        found
     }
 }

@@ -69,9 +69,9 @@ pub enum StoreError {
     /// task's join error can be had only once).
     #[error("{0}")]
     Stopped(String),
-    /// A file could not be put in the attachment store.
-    #[error("cannot keep a file: {0}")]
-    KeepFile(String),
+    /// The attachment store (files or an S3 bucket) failed or lacks a content.
+    #[error(transparent)]
+    Blob(#[from] super::blobs::BlobError),
     /// A text the helpdesk sends could not be made from its template.
     #[error("mail template: {0}")]
     Template(#[from] askama::Error),
@@ -81,11 +81,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the database as a whole is failing (unreachable, out of space, I/O errors) rather
-    /// than this one request: the request should be tried again, not given up on.
+    /// Whether the database as a whole (or the attachment store) is failing (unreachable, out
+    /// of space, I/O errors) rather than this one request: the request should be tried again, not given up on.
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Unavailable(_) => true,
+            // Unreachable, refusing or out of space: worth waiting out, like the database.
+            StoreError::Blob(error) => !error.is_missing(),
             StoreError::Database(error) | StoreError::Connect { source: error, .. } => {
                 is_outage(error)
             }

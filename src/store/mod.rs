@@ -16,6 +16,7 @@ use sqlx::{Connection, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 pub mod agents;
 pub mod api_tokens;
 pub mod attachments;
+pub mod blobs;
 pub mod calendars;
 pub mod canned;
 pub mod cursors;

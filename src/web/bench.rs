@@ -555,7 +555,13 @@ impl BenchDatabase {
         let cookie = self.admin_cookie().await?;
         let settings = crate::config::Settings::load_from(None, Vec::new())
             .map_err(|error| WebBenchError::Failed(error.to_string()))?;
-        let state = AppState::new(store.clone(), WebConfig::from_settings(&settings));
+        let attachments =
+            crate::store::blobs::BlobStore::local(&self._workdir.path().join("attachments"))
+                .map_err(|error| WebBenchError::Failed(error.to_string()))?;
+        let state = AppState::new(
+            store.clone(),
+            WebConfig::from_settings(&settings, attachments),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -17,7 +17,7 @@ use tower_http::compression::CompressionLayer;
 use crate::config::Settings;
 use crate::domain::sla::SlaTargets;
 use crate::store::Store;
-use crate::store::attachments::BlobStore;
+use crate::store::blobs::BlobStore;
 
 mod account;
 mod admin;
@@ -80,12 +80,12 @@ pub struct WebConfig {
 }
 
 impl WebConfig {
-    pub fn from_settings(settings: &Settings) -> WebConfig {
+    pub fn from_settings(settings: &Settings, attachments: BlobStore) -> WebConfig {
         WebConfig {
             sla: settings.sla.targets(),
             business_hours: crate::jobs::JobSettings::from_settings(settings).hours,
             support_address: settings.email.address.clone(),
-            attachments: BlobStore::new(settings.attachments_dir()),
+            attachments,
             secure_cookies: secure_cookies(&settings.web.public_url),
             public_url: settings.web.public_url.clone(),
             email_enabled: settings.email.enabled,

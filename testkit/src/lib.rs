@@ -6,5 +6,6 @@
 
 pub mod discord;
 pub mod dovecot;
+pub mod s3;
 pub mod smtp;
 pub mod telegram;

@@ -3,7 +3,6 @@
 //! API, admins anyone's on the agents page.
 
 use super::*;
-use crate::support::web::config;
 
 /// A web configuration whose instance reads two mailboxes.
 fn with_mailboxes(db: &crate::support::TestStore) -> helpdesk::web::WebConfig {
@@ -29,9 +28,7 @@ signature = "Example Billing"
     let path = dir.path().join("helpdesk.toml");
     std::fs::write(&path, text).expect("written");
     let settings = helpdesk::config::Settings::load_from(Some(&path), Vec::new()).expect("valid");
-    let mut web = helpdesk::web::WebConfig::from_settings(&settings);
-    web.attachments = config(db).attachments;
-    web
+    helpdesk::web::WebConfig::from_settings(&settings, db.blobs())
 }
 
 store_test! {

@@ -336,6 +336,7 @@ store_test! {
         let stored = db
             .blobs()
             .get(invoice.sha256.as_deref().expect("content kept"))
+            .await
             .expect("blob readable");
         assert_eq!(stored, pdf, "the file arrives byte for byte");
         assert!(detail.messages[1].attachments.is_empty());
@@ -360,7 +361,7 @@ store_test! {
 
         // An agent's reply with a file reaches the customer with the file.
         let report = b"line one\nline two\n".to_vec();
-        let sha256 = db.blobs().put(&report).expect("blob stored");
+        let sha256 = db.blobs().put(&report).await.expect("blob stored");
         helpdesk::ops::send_reply_with_files(
             &db.store,
             &store::outbound::NewReply {

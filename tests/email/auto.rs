@@ -435,22 +435,7 @@ store_test! {
 
 /// A mail with one attachment of `size` bytes.
 fn with_attachment(headers: &[&str], filename: &str, size: usize) -> Vec<u8> {
-    let mut raw = String::new();
-    for header in headers {
-        raw.push_str(header);
-        raw.push_str("\r\n");
-    }
-    raw.push_str(
-        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
-         --b\r\nContent-Type: text/plain\r\n\r\nSee the file.\r\n--b\r\n\
-         Content-Type: application/octet-stream\r\n",
-    );
-    raw.push_str(&format!(
-        "Content-Disposition: attachment; filename=\"{filename}\"\r\n\r\n"
-    ));
-    raw.push_str(&"x".repeat(size));
-    raw.push_str("\r\n--b--\r\n");
-    raw.into_bytes()
+    support::mail_with_file(headers, filename, &"x".repeat(size))
 }
 
 store_test! {

@@ -150,7 +150,7 @@ store_test! {
         };
         let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
         let manual: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
-        let sha256 = db.blobs().put(&manual).expect("stored");
+        let sha256 = db.blobs().put(&manual).await.expect("stored");
         let stored = helpdesk::ops::send_reply_with_files(
             &db.store,
             &NewReply {

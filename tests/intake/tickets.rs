@@ -93,7 +93,7 @@ store_test! {
         assert_eq!(attachment.filename, "log.txt");
         assert_eq!(attachment.size, 6000);
         let sha = attachment.sha256.clone().expect("content kept");
-        assert_eq!(db.blobs().get(&sha).expect("on disk").len(), 6000);
+        assert_eq!(db.blobs().get(&sha).await.expect("on disk").len(), 6000);
 
         let small = db.intake_with(Limits {
             max_attachment_bytes: 100,

@@ -13,7 +13,7 @@ pub use cli::Env;
 pub use web::WebApp;
 
 use helpdesk::intake::{Intake, Limits};
-use helpdesk::store::attachments::BlobStore;
+use helpdesk::store::blobs::BlobStore;
 use helpdesk::store::{Backend, Store, scratch};
 use tempfile::TempDir;
 
@@ -35,7 +35,7 @@ impl TestStore {
     }
 
     pub fn blobs(&self) -> BlobStore {
-        BlobStore::new(self.dir.path().join("attachments"))
+        BlobStore::local(&self.dir.path().join("attachments")).expect("attachment directory")
     }
 
     /// Another intake on the same database, e.g. with other limits.
@@ -139,7 +139,7 @@ async fn open(url: String, dir: TempDir) -> TestStore {
     store.migrate().await.expect("migrations run");
     let intake = Intake::new(
         store.clone(),
-        BlobStore::new(dir.path().join("attachments")),
+        BlobStore::local(&dir.path().join("attachments")).expect("attachment directory"),
         LIMITS,
     );
     TestStore {
@@ -159,6 +159,40 @@ pub fn mail(headers: &[&str], body: &str) -> Vec<u8> {
     }
     raw.push_str("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
     raw.push_str(body);
+    raw.into_bytes()
+}
+
+/// A plain-SMTP sender to the test server `smtp`, from the support address.
+pub fn smtp_sender(smtp: &helpdesk_testkit::smtp::SmtpServer) -> helpdesk_email::smtp::SmtpSender {
+    helpdesk_email::smtp::SmtpSender::new(&helpdesk_email::smtp::SmtpSettings {
+        host: smtp.addr.ip().to_string(),
+        port: smtp.addr.port(),
+        tls: helpdesk_email::smtp::SmtpTls::None,
+        username: String::new(),
+        password: String::new(),
+        from_address: "support@helpdesk.example".into(),
+        from_name: None,
+    })
+    .expect("sender")
+}
+
+/// A mail with one attachment, `filename`, holding `content`.
+pub fn mail_with_file(headers: &[&str], filename: &str, content: &str) -> Vec<u8> {
+    let mut raw = String::new();
+    for header in headers {
+        raw.push_str(header);
+        raw.push_str("\r\n");
+    }
+    raw.push_str(
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nSee the file.\r\n--b\r\n\
+         Content-Type: application/octet-stream\r\n",
+    );
+    raw.push_str(&format!(
+        "Content-Disposition: attachment; filename=\"{filename}\"\r\n\r\n"
+    ));
+    raw.push_str(content);
+    raw.push_str("\r\n--b--\r\n");
     raw.into_bytes()
 }
 
@@ -212,18 +246,3 @@ fn database_names_fit_postgresql_and_stay_apart() {
     assert_ne!(one, two);
 }
 
-/// A sender to the test SMTP server `server` (plain, no login), from the support address.
-pub fn smtp_sender(
-    server: &helpdesk_testkit::smtp::SmtpServer,
-) -> helpdesk_email::smtp::SmtpSender {
-    helpdesk_email::smtp::SmtpSender::new(&helpdesk_email::smtp::SmtpSettings {
-        host: "127.0.0.1".into(),
-        port: server.addr.port(),
-        tls: helpdesk_email::smtp::SmtpTls::None,
-        username: String::new(),
-        password: String::new(),
-        from_address: "support@helpdesk.example".into(),
-        from_name: None,
-    })
-    .expect("sender")
-}

@@ -20,9 +20,7 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub fn config(db: &TestStore) -> WebConfig {
     let settings = helpdesk::config::Settings::load_from(None, Vec::new()).expect("defaults");
-    let mut config = WebConfig::from_settings(&settings);
-    config.attachments = db.blobs();
-    config
+    WebConfig::from_settings(&settings, db.blobs())
 }
 
 /// A router over a test store, with an admin, an agent of one department, and tickets.

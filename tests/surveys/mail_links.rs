@@ -55,8 +55,7 @@ store_test! {
             ],
         )
         .expect("settings");
-        let mut web_config = WebConfig::from_settings(&settings);
-        web_config.attachments = db.blobs();
+        let mut web_config = WebConfig::from_settings(&settings, db.blobs());
         web_config.email_enabled = true;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut web_stopped = stopped.clone();

@@ -263,6 +263,7 @@ store_test! {
         let stored = db
             .blobs()
             .get(invoice.sha256.as_deref().expect("content kept"))
+            .await
             .expect("blob readable");
         assert_eq!(stored, pdf, "the file arrives byte for byte");
         let photo = &detail.messages[1].attachments[0];
@@ -270,6 +271,7 @@ store_test! {
         assert_eq!(
             db.blobs()
                 .get(photo.sha256.as_deref().expect("photo kept"))
+                .await
                 .expect("blob"),
             jpeg,
             "the largest size of the photo is kept"
@@ -325,6 +327,7 @@ store_test! {
         assert_eq!(
             db.blobs()
                 .get(kept.sha256.as_deref().expect("content kept"))
+                .await
                 .expect("blob"),
             small
         );

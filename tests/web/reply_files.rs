@@ -73,7 +73,7 @@ store_test! {
         let names: Vec<&str> = reply.attachments.iter().map(|a| a.filename.as_str()).collect();
         assert_eq!(names, ["contract.pdf", "plan.txt"]);
         let sha = reply.attachments[0].sha256.clone().expect("kept");
-        assert_eq!(app.db.blobs().get(&sha).expect("stored"), contract);
+        assert_eq!(app.db.blobs().get(&sha).await.expect("stored"), contract);
 
         // The urlencoded form still works, as a note.
         let note = app.post(&format!("/tickets/{number}/reply"), &admin,

@@ -1,9 +1,12 @@
 //! Attachment downloads, sent so a browser never renders or runs them, and previews: images
 //! and PDFs of a short list of types shown in the browser, in a sandbox.
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderValue;
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use axum::http::header::{
+    CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS,
+};
 use axum::response::{IntoResponse, Response};
 
 use super::visible_ticket;
@@ -101,11 +104,20 @@ async fn send(
             "This attachment was too large to keep; only its name and size are known.".into(),
         ));
     };
-    let blobs = state.config.attachments.clone();
-    let content = tokio::task::spawn_blocking(move || blobs.get(&sha256))
-        .await
-        .map_err(|error| WebError::Internal(error.to_string()))?
-        .map_err(|error| WebError::Internal(format!("attachment file: {error}")))?;
+    // Streamed as it is read, so a large file is never whole in memory; a missing content or
+    // an unreachable store is answered before the first byte.
+    let (size, chunks) =
+        state
+            .config
+            .attachments
+            .stream(&sha256)
+            .await
+            .map_err(|error| match error.is_missing() {
+                true => WebError::NotFound(
+                    "The file of this attachment is missing from the store.".into(),
+                ),
+                false => crate::store::StoreError::from(error).into(),
+            })?;
     let shown = preview
         .then(|| preview_type(&download.content_type))
         .flatten();
@@ -124,13 +136,14 @@ async fn send(
             (CONTENT_TYPE, content_type),
             (CONTENT_DISPOSITION, disposition),
             (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (CONTENT_LENGTH, HeaderValue::from(size)),
             // No script runs and nothing loads, whatever the file turns out to be.
             (
                 axum::http::header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self'"),
             ),
         ],
-        content,
+        Body::from_stream(chunks),
     )
         .into_response())
 }
