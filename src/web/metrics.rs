@@ -265,7 +265,7 @@ async fn from_database(store: &Store, out: &mut Scrape) -> Result<()> {
                 (
                     vec![
                         label("consumer", &holder.name),
-                        label("instance", &holder.instance_id),
+                        label("instance_id", &holder.instance_id),
                     ],
                     1,
                 )

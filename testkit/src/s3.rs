@@ -3,7 +3,7 @@
 //! test process that a test can cut and restore to take the server off the network for a while
 //! (moto keeps its buckets in memory, so stopping the process would lose them).
 //!
-//! The executable is `$HELPDESK_TEST_MOTO_SERVER` or `moto_server` on the PATH (`.ci/run`
+//! The executable is `$TEST_MOTO_SERVER` or `moto_server` on the PATH (`.ci/run`
 //! installs it into a virtualenv and sets the variable). Without it the tests are skipped with a
 //! message, except under `CI=true`, where a missing server fails them.
 
@@ -45,7 +45,7 @@ impl S3Server {
     /// Starts moto's server and the relay; `None` (with a message) when moto is not installed
     /// and this is not CI.
     pub async fn start() -> Option<S3Server> {
-        let program = std::env::var("HELPDESK_TEST_MOTO_SERVER")
+        let program = std::env::var("TEST_MOTO_SERVER")
             .ok()
             .filter(|path| !path.is_empty())
             .unwrap_or_else(|| "moto_server".to_owned());
@@ -62,7 +62,7 @@ impl S3Server {
                 let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
                 let message = format!(
                     "`{program}` cannot run ({error}): install moto's server \
-                     (pip install 'moto[server]') or set HELPDESK_TEST_MOTO_SERVER"
+                     (pip install 'moto[server]') or set TEST_MOTO_SERVER"
                 );
                 assert!(!ci, "CI=true but {message}");
                 eprintln!("SKIPPED: {message}");

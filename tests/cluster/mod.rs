@@ -159,7 +159,7 @@ store_test! {
         let metrics = app.get("/metrics", None).await.body;
         assert!(
             metrics.contains(&format!(
-                "helpdesk_consumer_held{{consumer=\"telegram\",instance=\"{}\"}} 1",
+                "helpdesk_consumer_held{{consumer=\"telegram\",instance_id=\"{}\"}} 1",
                 instance.id
             )),
             "{metrics}"

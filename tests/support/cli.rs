@@ -36,8 +36,6 @@ impl Env {
         command
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
-            // The test's own setting, not the binary's (which refuses unknown HELPDESK_ keys).
-            .env_remove("HELPDESK_TEST_DB_PREFIX")
             .env("HELPDESK_DATA_DIR", self.dir.path().join("data"))
             .env("HELPDESK_DATABASE__URL", &self.database_url);
         command

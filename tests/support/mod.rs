@@ -108,10 +108,10 @@ pub async fn postgres(server: &str, test: &str) -> TestStore {
     postgres_database(server, &format!("helpdesk_test_{test}")).await
 }
 
-/// `name` with `HELPDESK_TEST_DB_PREFIX` (when set) in place of `helpdesk_test`, so that two
+/// `name` with `TEST_DB_PREFIX` (when set) in place of `helpdesk_test`, so that two
 /// checkouts can run their suites against one PostgreSQL server at once.
 pub fn scoped_database_name(name: &str) -> String {
-    match std::env::var("HELPDESK_TEST_DB_PREFIX") {
+    match std::env::var("TEST_DB_PREFIX") {
         Ok(prefix) if !prefix.is_empty() => {
             let rest = name.strip_prefix("helpdesk_test").unwrap_or(name);
             let mut scoped = format!("{prefix}{rest}");
@@ -245,4 +245,3 @@ fn database_names_fit_postgresql_and_stay_apart() {
     assert_eq!((one.len(), two.len()), (63, 63));
     assert_ne!(one, two);
 }
-
