@@ -211,12 +211,17 @@ pub async fn fill(store: &Store, tickets: i64) -> Result<(), WebBenchError> {
             .execute(&mut *conn)
             .await
             .map(|done| done.rows_affected()));
-            on_writer!(store, conn => sqlx::query(
-                "SELECT setval(pg_get_serial_sequence('tickets', 'id'), (SELECT MAX(id) FROM tickets))",
-            )
-            .execute(&mut *conn)
-            .await
-            .map(|done| done.rows_affected()));
+            // Rows went in with their ids: the sequences move past them, so that intake on
+            // the filled database (`bench cluster`) makes new ones.
+            for table in ["tickets", "customers"] {
+                on_writer!(store, conn => sqlx::query(AssertSqlSafe(format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
+                     (SELECT MAX(id) FROM {table}))"
+                )))
+                .execute(&mut *conn)
+                .await
+                .map(|done| done.rows_affected()));
+            }
         }
     }
     // One customer message per ticket, in chunks as well.

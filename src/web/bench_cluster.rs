@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::bench::{BenchDatabase, PageLatency, WebBenchError, measure};
 use super::bench_server::Server;
 use crate::corpus::{self, CorpusSpec};
-use crate::store::{self, Backend};
+use crate::store::Backend;
 
 #[derive(Debug, Clone)]
 pub struct ClusterBench {
@@ -142,31 +142,43 @@ async fn measure_cluster(
         std::fs::write(folder.join(format!("{index:07}.eml")), &mail.raw)?;
     }
     drop(corpus);
-    let before = store::tickets::totals(&database.store).await?.tickets;
     let started = Instant::now();
     let mut intakes = Vec::with_capacity(folders.len());
     for (k, folder) in folders.iter().enumerate() {
         intakes.push(
             std::process::Command::new(&bench.program)
                 .arg("ingest")
+                .arg("--json")
                 .arg(folder)
                 .env("HELPDESK_DATABASE__URL", &database.url)
                 .env("HELPDESK_DATA_DIR", workdir.join(format!("instance-{k}")))
                 .env("HELPDESK_LOG__LEVEL", "warn")
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .spawn()?,
         );
     }
-    for mut intake in intakes {
-        let status = tokio::task::spawn_blocking(move || intake.wait())
+    let mut new_tickets = 0;
+    for intake in intakes {
+        let output = tokio::task::spawn_blocking(move || intake.wait_with_output())
             .await
             .map_err(|error| WebBenchError::Failed(error.to_string()))??;
-        if !status.success() {
-            return Err(WebBenchError::Failed(format!("ingest ended with {status}")));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .map_err(|error| WebBenchError::Failed(format!("ingest's report: {error}")))?;
+        if !output.status.success() {
+            return Err(WebBenchError::Failed(format!(
+                "ingest ended with {}: {report}",
+                output.status
+            )));
         }
+        let summary = &report["summary"];
+        if summary["rejected"].as_u64() != Some(0) || summary["failed"].as_u64() != Some(0) {
+            return Err(WebBenchError::Failed(format!(
+                "ingest did not take every mail: {summary}"
+            )));
+        }
+        new_tickets += summary["new_tickets"].as_i64().unwrap_or(0);
     }
     let intake_seconds = started.elapsed().as_secs_f64();
-    let new_tickets = store::tickets::totals(&database.store).await?.tickets - before;
     Ok((pages, intake_seconds, conversations, new_tickets))
 }
