@@ -205,6 +205,23 @@ impl BlobStore {
         }
     }
 
+    /// Whether the store answers within `timeout`, for /readyz: a look-up of a key that is
+    /// never stored, so "not there" is the healthy answer (for S3 this needs the bucket's
+    /// list permission, as `attachments migrate` does).
+    pub async fn check(&self, timeout: std::time::Duration) -> Result<(), BlobError> {
+        const PROBE: &str = "readiness-probe";
+        match tokio::time::timeout(timeout, self.contains(PROBE)).await {
+            Ok(answer) => answer.map(|_| ()),
+            Err(_) => Err(self.error(
+                PROBE,
+                object_store::Error::Generic {
+                    store: "attachments",
+                    source: format!("no answer within {} ms", timeout.as_millis()).into(),
+                },
+            )),
+        }
+    }
+
     /// The whole content (for a mail, which is built in memory anyway).
     pub async fn get(&self, sha256: &str) -> Result<Vec<u8>, BlobError> {
         let read = async { self.objects.get(&self.key_of(sha256)).await?.bytes().await };

@@ -94,6 +94,15 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// What is failing, for an unavailable error's message: the attachment store or the
+    /// database.
+    pub fn failing_service(&self) -> &'static str {
+        match self {
+            StoreError::Blob(_) => "attachment store",
+            _ => "database",
+        }
+    }
 }
 
 fn is_outage(error: &sqlx::Error) -> bool {

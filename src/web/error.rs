@@ -21,8 +21,8 @@ pub enum WebError {
     TooManyRequests(String),
     #[error("database: {0}")]
     Store(StoreError),
-    /// The database cannot be reached or cannot write right now.
-    #[error("database: {0}")]
+    /// The database or the attachment store cannot be reached or cannot write right now.
+    #[error("{service}: {0}", service = .0.failing_service())]
     Unavailable(StoreError),
     #[error("page: {0}")]
     Template(#[from] askama::Error),
@@ -69,9 +69,9 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let status = self.status();
         // Internal details go to the log, not to the browser.
-        let message = if let WebError::Unavailable(_) = self {
-            tracing::warn!(error = %self, "page not served: database unavailable");
-            UNAVAILABLE.to_owned()
+        let message = if let WebError::Unavailable(error) = &self {
+            tracing::warn!(error = %self, "page not served: {} unavailable", error.failing_service());
+            unavailable(error.failing_service())
         } else if status.is_server_error() {
             tracing::error!(error = %self, "page failed");
             "Something went wrong on our side; the details are in the server log.".to_owned()
@@ -96,9 +96,11 @@ impl IntoResponse for WebError {
     }
 }
 
-/// What pages and the API say while the database cannot be reached or cannot write.
-pub const UNAVAILABLE: &str =
-    "The helpdesk cannot use its database right now; please try again in a moment.";
+/// What pages and the API say while the database (or the attachment store) cannot be reached
+/// or cannot write.
+pub fn unavailable(service: &str) -> String {
+    format!("The helpdesk cannot use its {service} right now; please try again in a moment.")
+}
 /// `Retry-After` on those answers, in seconds.
 pub const RETRY_SECONDS: &str = "5";
 

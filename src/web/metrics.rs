@@ -319,7 +319,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// Ready when the database answers within [`crate::store::HEALTH_TIMEOUT`], can write
-/// ([`Store::check_writes`]) and no connection of an enabled channel has failed
+/// ([`Store::check_writes`]), the attachment store answers in as long, and no connection of an enabled channel has failed
 /// [`UNREADY_AFTER_FAILURES`] times in a row; otherwise 503 with the reasons.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let mut reasons = Vec::new();
@@ -363,6 +363,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             Ok(holders) => consumers = holders,
             Err(error) => reasons.push(format!("database: {error}")),
         }
+    }
+    if let Err(error) = state
+        .config
+        .attachments
+        .check(crate::store::HEALTH_TIMEOUT)
+        .await
+    {
+        reasons.push(error.to_string());
     }
     // Which instance runs each consumer: `name`, `instance_id`, `taken_at`.
     if reasons.is_empty() {

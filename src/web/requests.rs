@@ -1,7 +1,9 @@
 //! Around every HTTP request: its request id (the caller's `X-Request-Id` when it is a sane
 //! one, else a new one), returned in `X-Request-Id`, carried by the request's span (so every
 //! log line and trace span of the request has it) and by problem responses; and its duration
-//! in `helpdesk_http_request_duration_seconds` by route template and status.
+//! in `helpdesk_http_request_duration_seconds` by route template and status. A W3C
+//! `traceparent` header makes the request's span a child of the caller's (when traces go out
+//! over OTLP), so a trace crosses the proxy or service in front into the helpdesk.
 
 use std::time::Instant;
 
@@ -9,7 +11,11 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry_http::HeaderExtractor;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// A caller's id longer than this is replaced.
@@ -79,6 +85,11 @@ pub async fn track(request: Request, next: Next) -> Response {
         http.route = %route,
         http.response.status_code = tracing::field::Empty,
     );
+    if request.headers().contains_key("traceparent") {
+        let caller = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
+        // Without the OTLP layer (traces off) there is nothing to link: not an error.
+        let _ = span.set_parent(caller);
+    }
     let mut response = CURRENT
         .scope(id.clone(), next.run(request).instrument(span.clone()))
         .await;

@@ -49,6 +49,85 @@ async fn the_openapi_document_describes_every_endpoint() {
     );
 }
 
+/// Every operation with a path parameter answers an id that is no number, or one past the
+/// largest, with a status its description lists (a client generated from the document, or
+/// a contract checker, must not meet an undocumented answer).
+#[tokio::test]
+async fn every_operation_documents_what_it_answers_to_a_bad_path_parameter() {
+    let app = WebApp::new(support::sqlite().await).await;
+    let admin = token(&app, app.admin_id, Role::Admin).await;
+    let document = call(&app, Method::GET, "/api/openapi.json", None, None, &[]).await;
+    let paths = document.body["paths"].as_object().expect("paths");
+    let mut checked = 0;
+    let mut undocumented = Vec::new();
+    for (path, operations) in paths {
+        if !path.contains('{') {
+            continue;
+        }
+        for (method, operation) in operations.as_object().expect("operations") {
+            let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                continue;
+            };
+            let documented = operation["responses"].as_object().expect("responses");
+            for bad in ["9223372036854775808", "not-a-number"] {
+                let uri = path
+                    .split('/')
+                    .map(|part| if part.starts_with('{') { bad } else { part })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let body =
+                    matches!(method, Method::POST | Method::PUT | Method::PATCH).then(|| json!({}));
+                let answer = call(&app, method.clone(), &uri, Some(&admin), body, &[]).await;
+                checked += 1;
+                if !documented.contains_key(answer.status.as_str()) {
+                    undocumented.push(format!("{method} {uri}: {}", answer.status));
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 40,
+        "only {checked} operations with a path parameter"
+    );
+    assert!(undocumented.is_empty(), "{undocumented:#?}");
+}
+
+/// Every operation that takes a JSON body answers one with a field it does not know with a
+/// status its description lists.
+#[tokio::test]
+async fn every_operation_documents_what_it_answers_to_an_unknown_field() {
+    let app = WebApp::new(support::sqlite().await).await;
+    let admin = token(&app, app.admin_id, Role::Admin).await;
+    let document = call(&app, Method::GET, "/api/openapi.json", None, None, &[]).await;
+    let paths = document.body["paths"].as_object().expect("paths");
+    let mut checked = 0;
+    let mut undocumented = Vec::new();
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().expect("operations") {
+            if operation["requestBody"]["content"]["application/json"].is_null() {
+                continue;
+            }
+            let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                continue;
+            };
+            let uri = path
+                .split('/')
+                .map(|part| if part.starts_with('{') { "1" } else { part })
+                .collect::<Vec<_>>()
+                .join("/");
+            let body = json!({"x-unknown-property": 42});
+            let answer = call(&app, method.clone(), &uri, Some(&admin), Some(body), &[]).await;
+            checked += 1;
+            let documented = operation["responses"].as_object().expect("responses");
+            if !documented.contains_key(answer.status.as_str()) {
+                undocumented.push(format!("{method} {uri}: {} {}", answer.status, answer.text));
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} operations with a JSON body");
+    assert!(undocumented.is_empty(), "{undocumented:#?}");
+}
+
 store_test! {
     #[tokio::test]
     async fn metrics_count_the_traffic_and_readyz_turns_503_without_a_database(app: WebApp) {

@@ -218,3 +218,45 @@ store_test! {
         assert_eq!(sent.attachments[0].content, b"the scanned page");
     }
 }
+
+store_test! {
+    /// While the bucket cannot be reached, /readyz says so and a download answers 503 naming
+    /// the attachment store, not the database; both recover without a restart.
+    #[tokio::test]
+    async fn readyz_and_the_pages_name_the_attachment_store_while_it_is_cut_off(db: TestStore) {
+        let Some((server, settings)) = bucket("readiness").await else { return };
+        let blobs = BlobStore::s3(&settings).expect("store");
+        let raw = support::mail_with_file(
+            &["From: ada@example.org", "Subject: Scan", "Message-ID: <s3-3@example.org>"],
+            "scan.txt",
+            "the scanned page",
+        );
+        let Outcome::Created { number, .. } =
+            intake(&db, blobs.clone()).accept_email(raw).await.expect("taken in")
+        else {
+            panic!("a new ticket");
+        };
+        let defaults = helpdesk::config::Settings::load_from(None, Vec::new()).expect("defaults");
+        let config = helpdesk::web::WebConfig::from_settings(&defaults, blobs);
+        let app = WebApp::with_config(db, config).await;
+        let admin = app.admin().await;
+        let file = app.detail(number).await.messages[0].attachments[0].id;
+        let download = format!("/tickets/{number}/attachments/{file}");
+        assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
+
+        server.cut();
+        let ready = app.get("/readyz", None).await;
+        assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(ready.body.contains("s3://readiness/helpdesk/"), "{}", ready.body);
+        let page = app.get(&download, Some(&admin)).await;
+        assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(page.body.contains("cannot use its attachment store"), "{}", page.body);
+        assert!(!page.body.contains("database"), "{}", page.body);
+
+        server.restore().await;
+        assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
+        let page = app.get(&download, Some(&admin)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.body, "the scanned page");
+    }
+}

@@ -50,7 +50,7 @@ fn settings(
 }
 
 /// The instance (of `serves`) holding each lease, by process id.
-async fn holders(store: &Store) -> Vec<(String, u32)> {
+pub(super) async fn holders(store: &Store) -> Vec<(String, u32)> {
     leases::holders(store)
         .await
         .expect("holders")
@@ -68,7 +68,7 @@ async fn holders(store: &Store) -> Vec<(String, u32)> {
 }
 
 /// Inbound messages per channel, and how many distinct source messages they are.
-async fn inbound(store: &Store, channel: ChannelKind) -> (i64, i64) {
+pub(super) async fn inbound(store: &Store, channel: ChannelKind) -> (i64, i64) {
     let Store::Postgres { pool } = store else {
         unreachable!("a PostgreSQL store");
     };

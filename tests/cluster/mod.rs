@@ -1,7 +1,8 @@
 //! Several instances on one database: each channel consumer (a mailbox's intake, the Telegram
 //! poller, the Discord gateway) runs on the one instance holding its lease, and another takes
 //! it over when the holder dies. The lease itself on PostgreSQL, what the pages show of it on
-//! both stores, and two real `serve` processes with one killed.
+//! both stores, and two real `serve` processes with one killed: with every channel polling,
+//! with Telegram by webhook behind one address, and with attachments in an S3 bucket.
 
 use std::time::Duration;
 
@@ -9,7 +10,9 @@ use crate::support;
 use crate::support::web::WebApp;
 use helpdesk::store::{Store, leases};
 
+mod attachments;
 mod failover;
+mod webhook;
 
 /// The backend process id behind the connection holding lease `name`.
 async fn backend_of(store: &Store, name: &str) -> i64 {

@@ -68,6 +68,10 @@ fn attribute(span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str) -> O
         )
 }
 
+/// The trace and span of a caller in front of the helpdesk.
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_id_reaches_the_answer_the_log_and_the_otlp_receiver() {
     let db = support::sqlite().await;
@@ -127,6 +131,8 @@ async fn a_request_id_reaches_the_answer_the_log_and_the_otlp_receiver() {
     let answer = client
         .get(format!("http://{address}/api/v1/tickets/1"))
         .header("X-Request-Id", id)
+        // The caller's trace (W3C Trace Context): the request's span continues it.
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
         .send()
         .await
         .expect("answered");
@@ -195,6 +201,8 @@ async fn a_request_id_reaches_the_answer_the_log_and_the_otlp_receiver() {
                         .flat_map(|scope| &scope.spans)
                         .any(|span| {
                             attribute(span, "request_id").as_deref() == Some(id)
+                                && hex::encode(&span.trace_id) == CALLER_TRACE
+                                && hex::encode(&span.parent_span_id) == CALLER_SPAN
                                 && span.name == "GET /api/v1/tickets/{number}"
                                 && attribute(span, "http.response.status_code").as_deref()
                                     == Some("401")

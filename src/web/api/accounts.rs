@@ -344,6 +344,7 @@ pub async fn own_signature(
         (status = 200, description = "Set; the signature as kept", body = SignatureInput),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field other than signature, or it is not a string", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn set_own_signature(

@@ -122,49 +122,6 @@ impl PolicyTargets {
             Target::Resolution => &mut self.resolution,
         }
     }
-}
-
-/// A department's SLA policy: its own targets in minutes (business minutes when it has a
-/// calendar); those left out take the [sla] defaults. On GET, `effective` gives every target
-/// as it applies.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SlaPolicyJson {
-    #[serde(default)]
-    pub first_response: PolicyMinutes,
-    #[serde(default)]
-    pub next_response: PolicyMinutes,
-    #[serde(default)]
-    pub resolution: PolicyMinutes,
-    /// Read only: every target as it applies (the department's own or the default).
-    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
-    pub effective: Option<PolicyTargets>,
-}
-
-impl SlaPolicyJson {
-    fn minutes(&mut self, target: Target) -> &mut PolicyMinutes {
-        match target {
-            Target::FirstResponse => &mut self.first_response,
-            Target::NextResponse => &mut self.next_response,
-            Target::Resolution => &mut self.resolution,
-        }
-    }
-
-    fn of(overrides: &PolicyOverrides, defaults: &SlaTargets) -> SlaPolicyJson {
-        let mut own = SlaPolicyJson::default();
-        let mut effective = PolicyTargets::default();
-        for target in Target::ALL {
-            for priority in Priority::ALL {
-                if let Some(minutes) = overrides.get(&(*target, *priority)) {
-                    *own.minutes(*target).slot(*priority) = Some(*minutes);
-                }
-                *effective.minutes(*target).slot(*priority) =
-                    Some(defaults.minutes_with(overrides, *target, *priority));
-            }
-        }
-        own.effective = Some(effective);
-        own
-    }
 
     fn overrides(&mut self) -> PolicyOverrides {
         let mut overrides = PolicyOverrides::new();
@@ -176,6 +133,39 @@ impl SlaPolicyJson {
             }
         }
         overrides
+    }
+}
+
+/// A department's SLA policy: its own targets in minutes (business minutes when it has a
+/// calendar), which a PUT replaces, and `effective`, every target as it applies (its own or
+/// the [sla] default).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SlaPolicyJson {
+    pub first_response: PolicyMinutes,
+    pub next_response: PolicyMinutes,
+    pub resolution: PolicyMinutes,
+    pub effective: PolicyTargets,
+}
+
+impl SlaPolicyJson {
+    fn of(overrides: &PolicyOverrides, defaults: &SlaTargets) -> SlaPolicyJson {
+        let mut own = PolicyTargets::default();
+        let mut effective = PolicyTargets::default();
+        for target in Target::ALL {
+            for priority in Priority::ALL {
+                if let Some(minutes) = overrides.get(&(*target, *priority)) {
+                    *own.minutes(*target).slot(*priority) = Some(*minutes);
+                }
+                *effective.minutes(*target).slot(*priority) =
+                    Some(defaults.minutes_with(overrides, *target, *priority));
+            }
+        }
+        SlaPolicyJson {
+            first_response: own.first_response,
+            next_response: own.next_response,
+            resolution: own.resolution,
+            effective,
+        }
     }
 }
 
@@ -199,6 +189,7 @@ async fn department(state: &AppState, id: i64) -> ApiResult<()> {
     security(("bearer" = [])),
     responses(
         (status = 200, body = CalendarJson),
+        (status = 400, description = "The id is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such department, or it has no calendar", body = Problem, content_type = "application/problem+json"),
     )
@@ -223,6 +214,7 @@ pub async fn get_calendar(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Saved", body = CalendarJson),
+        (status = 400, description = "The id or body is not readable", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such department", body = Problem, content_type = "application/problem+json"),
@@ -267,6 +259,7 @@ pub async fn put_calendar(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed (or there was none)"),
+        (status = 400, description = "The id is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such department", body = Problem, content_type = "application/problem+json"),
@@ -292,6 +285,7 @@ pub async fn delete_calendar(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Imported", body = ImportResult),
+        (status = 400, description = "The id or body is not readable", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such department", body = Problem, content_type = "application/problem+json"),
@@ -325,6 +319,7 @@ pub async fn import_holidays(
     security(("bearer" = [])),
     responses(
         (status = 200, body = SlaPolicyJson),
+        (status = 400, description = "The id is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such department", body = Problem, content_type = "application/problem+json"),
     )
@@ -344,21 +339,23 @@ pub async fn get_policy(
 #[utoipa::path(
     put, path = "/departments/{id}/sla-policy", tag = "departments",
     params(("id" = i64, Path, description = "The department's id")),
-    request_body = SlaPolicyJson,
+    request_body(content = PolicyTargets, description = "The department's own targets; those left out take the [sla] defaults"),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Saved", body = SlaPolicyJson),
+        (status = 400, description = "The id or body is not readable", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such department", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A target below 1 minute", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field that is not a kind of target or a priority, or minutes that are not a number", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn put_policy(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
-    ApiJson(mut policy): ApiJson<SlaPolicyJson>,
+    ApiJson(mut policy): ApiJson<PolicyTargets>,
 ) -> ApiResult<Json<SlaPolicyJson>> {
     caller.require_admin()?;
     department(&state, id).await?;

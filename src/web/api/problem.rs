@@ -60,9 +60,13 @@ pub enum ApiError {
     TooManyRequests(String),
     #[error("{0}")]
     Internal(String),
-    /// The database cannot be reached or cannot write right now; retry later.
-    #[error("{0}")]
-    Unavailable(String),
+    /// The database or the attachment store (`service`) cannot be reached or cannot write
+    /// right now; retry later.
+    #[error("{service}: {error}")]
+    Unavailable {
+        service: &'static str,
+        error: String,
+    },
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -73,7 +77,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(message) => ApiError::NotFound(message),
             StoreError::Conflict(message) => ApiError::Conflict(message),
             stale @ StoreError::Stale { .. } => ApiError::Conflict(stale.to_string()),
-            other if other.is_unavailable() => ApiError::Unavailable(other.to_string()),
+            other if other.is_unavailable() => ApiError::Unavailable {
+                service: other.failing_service(),
+                error: other.to_string(),
+            },
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -112,7 +119,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -127,14 +134,14 @@ impl ApiError {
             ApiError::TooLarge(_) => "too-large",
             ApiError::TooManyRequests(_) => "too-many-requests",
             ApiError::Internal(_) => "internal",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable { .. } => "unavailable",
         }
     }
 
     pub fn problem(&self) -> Problem {
         let status = self.status();
-        let detail = if let ApiError::Unavailable(_) = self {
-            crate::web::error::UNAVAILABLE.to_owned()
+        let detail = if let ApiError::Unavailable { service, .. } = self {
+            crate::web::error::unavailable(service)
         } else if status.is_server_error() {
             // Internal details go to the log, not to the client.
             "Something went wrong on our side; the details are in the server log.".to_owned()
@@ -164,13 +171,13 @@ pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let ApiError::Unavailable(_) = &self {
-            tracing::warn!(error = %self, "API request not served: database unavailable");
+        if let ApiError::Unavailable { service, .. } = &self {
+            tracing::warn!(error = %self, "API request not served: {service} unavailable");
         } else if status.is_server_error() {
             tracing::error!(error = %self, "API request failed");
         }
         let mut response = problem_response(status, &self.problem());
-        if let ApiError::Unavailable(_) = &self {
+        if let ApiError::Unavailable { .. } = &self {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 HeaderValue::from_static(crate::web::error::RETRY_SECONDS),

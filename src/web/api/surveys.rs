@@ -66,6 +66,7 @@ async fn switch_of(state: &AppState, id: i64) -> ApiResult<SurveySwitch> {
     security(("bearer" = [])),
     responses(
         (status = 200, body = SurveySwitch),
+        (status = 400, description = "The id is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such department", body = Problem, content_type = "application/problem+json"),
     )
@@ -86,6 +87,7 @@ pub async fn department_surveys(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = SurveySwitch),
+        (status = 400, description = "The id or body is not readable", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such department", body = Problem, content_type = "application/problem+json"),
