@@ -95,6 +95,17 @@ store_test! {
             "{:?}",
             db.backend()
         );
+        // The fetch records its success after the commit that made the messages visible.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !store::health::list(&db.store)
+            .await
+            .expect("health")
+            .iter()
+            .any(|h| h.name == "imap:INBOX" && h.last_success_at.is_some())
+        {
+            assert!(tokio::time::Instant::now() < deadline, "no successful fetch recorded");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         stop.send(true).expect("running");
         tokio::time::timeout(Duration::from_secs(20), task)
             .await

@@ -128,7 +128,13 @@ store_test! {
         let greeting = sent_to(&fake, ada.id, "Your ticket number is #").await;
         let number = ticket_number_in(greeting.text.as_deref().unwrap_or_default());
 
-        // Telegram did not get our answers and sends both updates again.
+        // Telegram did not get our answers and sends both updates again. (The fake records a
+        // delivery when our answer reaches it, which may be after the bot's reply.)
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while fake.webhook_deliveries().len() < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "{:?}", fake.webhook_deliveries());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let delivered: Vec<i64> = fake
             .webhook_deliveries()
             .iter()
