@@ -49,40 +49,83 @@ async fn the_openapi_document_describes_every_endpoint() {
     );
 }
 
+/// One request to an operation of the OpenAPI document: its path parameters set to `id`.
+struct Probe<'a> {
+    path: &'a str,
+    method: Method,
+    operation: &'a Value,
+}
+
+impl Probe<'_> {
+    fn uri(&self, id: &str) -> String {
+        self.path
+            .split('/')
+            .map(|part| if part.starts_with('{') { id } else { part })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// Sends it with an admin token; `Some(problem)` when the answer's status is not one the
+    /// operation lists.
+    async fn undocumented(
+        &self,
+        app: &WebApp,
+        admin: &str,
+        id: &str,
+        body: Option<Value>,
+    ) -> Option<String> {
+        let uri = self.uri(id);
+        let answer = call(app, self.method.clone(), &uri, Some(admin), body, &[]).await;
+        let documented = self.operation["responses"].as_object().expect("responses");
+        (!documented.contains_key(answer.status.as_str()))
+            .then(|| format!("{} {uri}: {} {}", self.method, answer.status, answer.text))
+    }
+}
+
+/// Every operation of the document.
+fn probes(document: &Value) -> Vec<Probe<'_>> {
+    let paths = document["paths"].as_object().expect("paths");
+    paths
+        .iter()
+        .flat_map(|(path, operations)| {
+            operations
+                .as_object()
+                .expect("operations")
+                .iter()
+                .filter_map(move |(method, operation)| {
+                    let method = method.to_uppercase().parse::<Method>().ok()?;
+                    Some(Probe {
+                        path,
+                        method,
+                        operation,
+                    })
+                })
+        })
+        .collect()
+}
+
+/// A signed-in admin's app and its OpenAPI document.
+async fn described() -> (WebApp, String, Value) {
+    let app = WebApp::new(support::sqlite().await).await;
+    let admin = token(&app, app.admin_id, Role::Admin).await;
+    let document = call(&app, Method::GET, "/api/openapi.json", None, None, &[]).await;
+    (app, admin, document.body)
+}
+
 /// Every operation with a path parameter answers an id that is no number, or one past the
 /// largest, with a status its description lists (a client generated from the document, or
 /// a contract checker, must not meet an undocumented answer).
 #[tokio::test]
 async fn every_operation_documents_what_it_answers_to_a_bad_path_parameter() {
-    let app = WebApp::new(support::sqlite().await).await;
-    let admin = token(&app, app.admin_id, Role::Admin).await;
-    let document = call(&app, Method::GET, "/api/openapi.json", None, None, &[]).await;
-    let paths = document.body["paths"].as_object().expect("paths");
+    let (app, admin, document) = described().await;
     let mut checked = 0;
     let mut undocumented = Vec::new();
-    for (path, operations) in paths {
-        if !path.contains('{') {
-            continue;
-        }
-        for (method, operation) in operations.as_object().expect("operations") {
-            let Ok(method) = method.to_uppercase().parse::<Method>() else {
-                continue;
-            };
-            let documented = operation["responses"].as_object().expect("responses");
-            for bad in ["9223372036854775808", "not-a-number"] {
-                let uri = path
-                    .split('/')
-                    .map(|part| if part.starts_with('{') { bad } else { part })
-                    .collect::<Vec<_>>()
-                    .join("/");
-                let body =
-                    matches!(method, Method::POST | Method::PUT | Method::PATCH).then(|| json!({}));
-                let answer = call(&app, method.clone(), &uri, Some(&admin), body, &[]).await;
-                checked += 1;
-                if !documented.contains_key(answer.status.as_str()) {
-                    undocumented.push(format!("{method} {uri}: {}", answer.status));
-                }
-            }
+    for probe in probes(&document).iter().filter(|p| p.path.contains('{')) {
+        for bad in ["9223372036854775808", "not-a-number"] {
+            let body = matches!(probe.method, Method::POST | Method::PUT | Method::PATCH)
+                .then(|| json!({}));
+            checked += 1;
+            undocumented.extend(probe.undocumented(&app, &admin, bad, body).await);
         }
     }
     assert!(
@@ -96,33 +139,16 @@ async fn every_operation_documents_what_it_answers_to_a_bad_path_parameter() {
 /// status its description lists.
 #[tokio::test]
 async fn every_operation_documents_what_it_answers_to_an_unknown_field() {
-    let app = WebApp::new(support::sqlite().await).await;
-    let admin = token(&app, app.admin_id, Role::Admin).await;
-    let document = call(&app, Method::GET, "/api/openapi.json", None, None, &[]).await;
-    let paths = document.body["paths"].as_object().expect("paths");
+    let (app, admin, document) = described().await;
     let mut checked = 0;
     let mut undocumented = Vec::new();
-    for (path, operations) in paths {
-        for (method, operation) in operations.as_object().expect("operations") {
-            if operation["requestBody"]["content"]["application/json"].is_null() {
-                continue;
-            }
-            let Ok(method) = method.to_uppercase().parse::<Method>() else {
-                continue;
-            };
-            let uri = path
-                .split('/')
-                .map(|part| if part.starts_with('{') { "1" } else { part })
-                .collect::<Vec<_>>()
-                .join("/");
-            let body = json!({"x-unknown-property": 42});
-            let answer = call(&app, method.clone(), &uri, Some(&admin), Some(body), &[]).await;
-            checked += 1;
-            let documented = operation["responses"].as_object().expect("responses");
-            if !documented.contains_key(answer.status.as_str()) {
-                undocumented.push(format!("{method} {uri}: {} {}", answer.status, answer.text));
-            }
-        }
+    for probe in probes(&document)
+        .iter()
+        .filter(|p| !p.operation["requestBody"]["content"]["application/json"].is_null())
+    {
+        let body = json!({"x-unknown-property": 42});
+        checked += 1;
+        undocumented.extend(probe.undocumented(&app, &admin, "1", Some(body)).await);
     }
     assert!(checked > 20, "only {checked} operations with a JSON body");
     assert!(undocumented.is_empty(), "{undocumented:#?}");

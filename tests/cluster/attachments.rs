@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support;
 use crate::support::cli::{Env, Serve};
-use helpdesk_testkit::dovecot::{Dovecot, PASSWORD, USER};
+use helpdesk_testkit::dovecot::Dovecot;
 use helpdesk_testkit::s3::{self, S3Server};
 use helpdesk_testkit::smtp::{Config, SmtpServer};
 use serde_json::Value;
@@ -16,17 +16,8 @@ use serde_json::Value;
 const PASSWORD_LINE: &str = "a long enough password\n";
 
 fn settings(imap_port: u16, smtp_port: u16, bucket: &S3Server) -> Vec<(&'static str, String)> {
-    vec![
-        ("HELPDESK_EMAIL__ENABLED", "true".into()),
-        ("HELPDESK_EMAIL__ACKNOWLEDGE", "false".into()),
-        ("HELPDESK_EMAIL__IMAP__HOST", "127.0.0.1".into()),
-        ("HELPDESK_EMAIL__IMAP__PORT", imap_port.to_string()),
-        ("HELPDESK_EMAIL__IMAP__TLS", "none".into()),
-        ("HELPDESK_EMAIL__IMAP__USERNAME", USER.into()),
-        ("HELPDESK_EMAIL__IMAP__PASSWORD", PASSWORD.into()),
-        ("HELPDESK_EMAIL__SMTP__HOST", "127.0.0.1".into()),
-        ("HELPDESK_EMAIL__SMTP__PORT", smtp_port.to_string()),
-        ("HELPDESK_EMAIL__SMTP__TLS", "none".into()),
+    let mut settings = super::mail_settings(imap_port, Some(smtp_port));
+    settings.extend([
         ("HELPDESK_ATTACHMENTS__STORE", "s3".into()),
         ("HELPDESK_ATTACHMENTS__S3__BUCKET", "cluster".into()),
         ("HELPDESK_ATTACHMENTS__S3__ENDPOINT", bucket.endpoint()),
@@ -41,7 +32,8 @@ fn settings(imap_port: u16, smtp_port: u16, bucket: &S3Server) -> Vec<(&'static 
         ),
         ("HELPDESK_ATTACHMENTS__S3__PATH_STYLE", "true".into()),
         ("HELPDESK_ATTACHMENTS__S3__PREFIX", "files/".into()),
-    ]
+    ]);
+    settings
 }
 
 async fn api(client: &reqwest::Client, serve: &Serve, token: &str, path: &str) -> Value {

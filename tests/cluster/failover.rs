@@ -11,7 +11,7 @@ use crate::support::cli::{Env, Serve};
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::store::{self, Store, leases};
 use helpdesk_testkit::discord::{AGENTS_CHANNEL_ID, FakeDiscord};
-use helpdesk_testkit::dovecot::{Dovecot, PASSWORD, USER};
+use helpdesk_testkit::dovecot::Dovecot;
 use helpdesk_testkit::telegram::{FakeTelegram, User};
 
 const TELEGRAM_TOKEN: &str = "123456:TEST-token";
@@ -25,20 +25,13 @@ fn settings(
     discord: &FakeDiscord,
     imap_port: u16,
 ) -> Vec<(&'static str, String)> {
-    vec![
-        ("HELPDESK_EMAIL__ENABLED", "true".into()),
-        ("HELPDESK_EMAIL__ACKNOWLEDGE", "false".into()),
-        ("HELPDESK_EMAIL__IMAP__HOST", "127.0.0.1".into()),
-        ("HELPDESK_EMAIL__IMAP__PORT", imap_port.to_string()),
-        ("HELPDESK_EMAIL__IMAP__TLS", "none".into()),
-        ("HELPDESK_EMAIL__IMAP__USERNAME", USER.into()),
-        ("HELPDESK_EMAIL__IMAP__PASSWORD", PASSWORD.into()),
-        ("HELPDESK_EMAIL__SMTP__HOST", "127.0.0.1".into()),
-        ("HELPDESK_EMAIL__SMTP__TLS", "none".into()),
-        ("HELPDESK_TELEGRAM__ENABLED", "true".into()),
-        ("HELPDESK_TELEGRAM__TOKEN", TELEGRAM_TOKEN.into()),
-        ("HELPDESK_TELEGRAM__API_URL", telegram.url()),
-        ("HELPDESK_TELEGRAM__AGENTS_CHAT_ID", AGENTS_CHAT.to_string()),
+    let mut settings = super::mail_settings(imap_port, None);
+    settings.extend(super::telegram_settings(
+        telegram,
+        TELEGRAM_TOKEN,
+        AGENTS_CHAT,
+    ));
+    settings.extend([
         ("HELPDESK_DISCORD__ENABLED", "true".into()),
         ("HELPDESK_DISCORD__TOKEN", DISCORD_TOKEN.into()),
         ("HELPDESK_DISCORD__API_URL", discord.url()),
@@ -46,7 +39,8 @@ fn settings(
             "HELPDESK_DISCORD__AGENTS_CHANNEL_ID",
             AGENTS_CHANNEL_ID.to_string(),
         ),
-    ]
+    ]);
+    settings
 }
 
 /// The instance (of `serves`) holding each lease, by process id.

@@ -14,6 +14,41 @@ mod attachments;
 mod failover;
 mod webhook;
 
+/// A `serve`'s settings for the Dovecot mailbox at `imap_port` (no acknowledgements) and the
+/// SMTP server on 127.0.0.1 (at `smtp_port`, else the default port).
+fn mail_settings(imap_port: u16, smtp_port: Option<u16>) -> Vec<(&'static str, String)> {
+    use helpdesk_testkit::dovecot::{PASSWORD, USER};
+    let mut settings = vec![
+        ("HELPDESK_EMAIL__ENABLED", "true".into()),
+        ("HELPDESK_EMAIL__ACKNOWLEDGE", "false".into()),
+        ("HELPDESK_EMAIL__IMAP__HOST", "127.0.0.1".into()),
+        ("HELPDESK_EMAIL__IMAP__PORT", imap_port.to_string()),
+        ("HELPDESK_EMAIL__IMAP__TLS", "none".into()),
+        ("HELPDESK_EMAIL__IMAP__USERNAME", USER.into()),
+        ("HELPDESK_EMAIL__IMAP__PASSWORD", PASSWORD.into()),
+        ("HELPDESK_EMAIL__SMTP__HOST", "127.0.0.1".into()),
+        ("HELPDESK_EMAIL__SMTP__TLS", "none".into()),
+    ];
+    if let Some(port) = smtp_port {
+        settings.push(("HELPDESK_EMAIL__SMTP__PORT", port.to_string()));
+    }
+    settings
+}
+
+/// A `serve`'s settings for the bot `token` of the fake Telegram, its agents in `agents_chat`.
+fn telegram_settings(
+    telegram: &helpdesk_testkit::telegram::FakeTelegram,
+    token: &str,
+    agents_chat: i64,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("HELPDESK_TELEGRAM__ENABLED", "true".into()),
+        ("HELPDESK_TELEGRAM__TOKEN", token.into()),
+        ("HELPDESK_TELEGRAM__API_URL", telegram.url()),
+        ("HELPDESK_TELEGRAM__AGENTS_CHAT_ID", agents_chat.to_string()),
+    ]
+}
+
 /// The backend process id behind the connection holding lease `name`.
 async fn backend_of(store: &Store, name: &str) -> i64 {
     let Store::Postgres { pool } = store else {

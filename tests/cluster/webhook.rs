@@ -44,11 +44,8 @@ async fn forward(listener: TcpListener, backends: Vec<u16>) {
 }
 
 fn settings(telegram: &FakeTelegram, url: &str, listen: u16) -> Vec<(&'static str, String)> {
-    vec![
-        ("HELPDESK_TELEGRAM__ENABLED", "true".into()),
-        ("HELPDESK_TELEGRAM__TOKEN", TOKEN.into()),
-        ("HELPDESK_TELEGRAM__API_URL", telegram.url()),
-        ("HELPDESK_TELEGRAM__AGENTS_CHAT_ID", AGENTS_CHAT.to_string()),
+    let mut settings = super::telegram_settings(telegram, TOKEN, AGENTS_CHAT);
+    settings.extend([
         ("HELPDESK_TELEGRAM__MODE", "webhook".into()),
         ("HELPDESK_TELEGRAM__WEBHOOK_URL", url.into()),
         ("HELPDESK_TELEGRAM__WEBHOOK_SECRET", SECRET.into()),
@@ -56,7 +53,8 @@ fn settings(telegram: &FakeTelegram, url: &str, listen: u16) -> Vec<(&'static st
             "HELPDESK_TELEGRAM__WEBHOOK_LISTEN",
             format!("127.0.0.1:{listen}"),
         ),
-    ]
+    ]);
+    settings
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
