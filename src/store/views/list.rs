@@ -3,10 +3,11 @@
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::AssertSqlSafe;
 
-use super::ordered::text_range;
+use super::ordered::{Matches, text_range};
 use super::reads::unread_sql;
 use super::search::{
-    SEARCH_WALK_WINDOW, Search, SearchPlan, fts5_query, probe_search, ranked_source, search_clause,
+    Documents, Known, SEARCH_WALK_WINDOW, Search, SearchPlan, fts5_query, probe_search,
+    ranked_source, search_clause,
 };
 use super::sla::{SlaFilter, sla_clauses};
 use super::{ACTIVE_STATUSES, AssigneeFilter, Bind, Conditions, Visibility, visibility_clause};
@@ -202,24 +203,10 @@ pub async fn list_tickets(store: &Store, query: &ListQuery) -> Result<TicketPage
         }
         return Ok(page);
     };
-    let probe = probe_search(store, text).await?;
-    let search = |plan, range| Search {
-        text,
-        plan,
-        customers: probe.customers,
-        range,
-    };
-    let collected = Some(search(SearchPlan::Collect, None));
-    if query.sort == Sort::Relevance {
-        let (mut page, _) = list_page(store, query, Some(search(SearchPlan::Ranked, None))).await?;
-        if query.count && !probe.common {
-            page.total = Some(count_tickets(store, query, collected).await?);
-        }
-        return Ok(page);
-    }
     // SQLite reads the matches in the list's order from the rowids of `ticket_search` that
-    // hold the page (`ordered`), so a common word costs no more than a rare one.
-    let mut range = None;
+    // hold the page (`ordered`), so a common word costs no more than a rare one; when they are
+    // few, it has them all and the words are not looked up again.
+    let mut matches = None;
     if let Store::Sqlite { pool, .. } = store
         && matches!(query.sort, Sort::UpdatedDesc | Sort::UpdatedAsc)
     {
@@ -229,23 +216,60 @@ pub async fn list_tickets(store: &Store, query: &ListQuery) -> Result<TicketPage
         let from = query.before.or(query.after).map(|cursor| cursor.at);
         let want = query.limit + 1;
         let descending = order.direction == "DESC";
-        range =
+        matches =
             Some(text_range(pool, &conditions, &fts5_query(text), descending, from, want).await?);
     }
-    let walk = match range {
+    // Listed from the start of the list, the matches are all there are.
+    let listed = match (&matches, query.before.or(query.after)) {
+        (Some(Matches::Listed(ids)), None) => Some(ids.as_slice()),
+        _ => None,
+    };
+    let known = match (listed, &matches) {
+        (Some(ids), _) => Known::Documents(ids.len() as i64),
+        (None, Some(_)) if !query.count => Known::Unneeded,
+        _ => Known::Nothing,
+    };
+    let probe = probe_search(store, text, known).await?;
+    let search = |plan, documents| Search {
+        text,
+        plan,
+        customers: probe.customers(),
+        documents,
+        rare_word: probe.rare_word.as_deref(),
+    };
+    let collected = Some(search(
+        SearchPlan::Collect,
+        listed.map_or(Documents::All, Documents::Listed),
+    ));
+    if query.sort == Sort::Relevance {
+        let ranked = search(SearchPlan::Ranked, Documents::All);
+        let (mut page, _) = list_page(store, query, Some(ranked)).await?;
+        if query.count && !probe.common {
+            page.total = Some(count_tickets(store, query, collected).await?);
+        }
+        return Ok(page);
+    }
+    let documents = match &matches {
+        None => Documents::All,
+        Some(Matches::Range(lo, hi)) => Documents::Range(*lo, *hi),
+        Some(Matches::Listed(ids)) => Documents::Listed(ids),
+    };
+    let walk = match matches {
         // The key range is small; only a customer with many tickets makes collecting slow.
         Some(_) => probe.common_customers,
         None => probe.common,
     };
     if walk {
-        let (page, full) = list_page(store, query, Some(search(SearchPlan::Walk, range))).await?;
+        let (page, full) =
+            list_page(store, query, Some(search(SearchPlan::Walk, documents))).await?;
         // Less than a page near the start of the list: the words are rare there after all.
         if full {
             return Ok(page);
         }
     }
-    let (mut page, _) = list_page(store, query, Some(search(SearchPlan::Collect, range))).await?;
-    if query.count && !(range.is_some() && probe.common) {
+    let (mut page, _) =
+        list_page(store, query, Some(search(SearchPlan::Collect, documents))).await?;
+    if query.count && !(matches.is_some() && probe.common) {
         page.total = Some(count_tickets(store, query, collected).await?);
     }
     Ok(page)

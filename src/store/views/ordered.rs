@@ -22,6 +22,15 @@ const EPOCH: i64 = 946_684_800;
 /// Matches looked at before the range is given up on and every match is collected.
 const WINDOW: i64 = 20_000;
 
+/// Where a search's matches lie in `ticket_search`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Matches {
+    /// The rowids `[lo, hi)` hold the page.
+    Range(i64, i64),
+    /// Every matching ticket from the start (the cursor or the end of the list) on.
+    Listed(Vec<i64>),
+}
+
 /// The first rowid of the second `at` falls in.
 fn second_start(at: DateTime<Utc>) -> i64 {
     (at.timestamp() - EPOCH).saturating_mul(SECOND)
@@ -34,7 +43,8 @@ fn floor_second(rowid: i64) -> i64 {
 
 /// The rowids `[lo, hi)` of `ticket_search` that hold the first `want` tickets matching the
 /// FTS5 query `fts` and `conditions` (the page's filters and cursor), read newest first when
-/// `descending`, from the cursor's time `from`.
+/// `descending`, from the cursor's time `from`; or, when the matches end within the first
+/// batch read, those tickets.
 pub(super) async fn text_range(
     pool: &SqlitePool,
     conditions: &Conditions,
@@ -42,7 +52,7 @@ pub(super) async fn text_range(
     descending: bool,
     from: Option<DateTime<Utc>>,
     want: i64,
-) -> Result<(i64, i64)> {
+) -> Result<Matches> {
     // One end stays at the cursor (or the end of the list); the other, the edge, moves.
     let fixed = match (descending, from) {
         (true, Some(at)) => second_start(at).saturating_add(SECOND),
@@ -58,26 +68,40 @@ pub(super) async fn text_range(
             (fixed, edge)
         }
     };
-    let everything = range(if descending { i64::MIN } else { i64::MAX });
+    let (lo, hi) = range(if descending { i64::MIN } else { i64::MAX });
+    let everything = Matches::Range(lo, hi);
+    // The batch's far end and size, and when the matches end within it, their rowids (one
+    // row, not one per match: each row is a round trip to the connection's thread).
     let next_batch = if descending {
-        "SELECT MIN(k), COUNT(*) FROM (SELECT rowid AS k FROM ticket_search
-         WHERE ticket_search MATCH $1 AND rowid < $2 ORDER BY rowid DESC LIMIT $3)"
+        "SELECT MIN(k), COUNT(*), CASE WHEN COUNT(*) < $3 THEN group_concat(k) END
+         FROM (SELECT rowid AS k FROM ticket_search
+               WHERE ticket_search MATCH $1 AND rowid < $2 ORDER BY rowid DESC LIMIT $3)"
     } else {
-        "SELECT MAX(k), COUNT(*) FROM (SELECT rowid AS k FROM ticket_search
-         WHERE ticket_search MATCH $1 AND rowid >= $2 ORDER BY rowid ASC LIMIT $3)"
+        "SELECT MAX(k), COUNT(*), CASE WHEN COUNT(*) < $3 THEN group_concat(k) END
+         FROM (SELECT rowid AS k FROM ticket_search
+               WHERE ticket_search MATCH $1 AND rowid >= $2 ORDER BY rowid ASC LIMIT $3)"
     };
     let mut batch = (want * 4).max(200);
     let (mut found, mut looked) = (0, 0);
     while looked < WINDOW {
-        let (far, read): (Option<i64>, i64) = sqlx::query_as(next_batch)
+        let (far, read, rowids): (Option<i64>, i64, Option<String>) = sqlx::query_as(next_batch)
             .bind(fts)
             .bind(edge)
             .bind(batch)
             .fetch_one(pool)
             .await?;
         let Some(far) = far.filter(|_| read == batch) else {
-            // The list of matches ends within this batch.
-            return Ok(everything);
+            // The list of matches ends within this batch; within the first, it is all there.
+            if looked > 0 {
+                return Ok(everything);
+            }
+            let listed = rowids
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|rowid| rowid.parse::<i64>().ok())
+                .map(|rowid| rowid & 0xffff_ffff)
+                .collect();
+            return Ok(Matches::Listed(listed));
         };
         // Whole seconds: the rest of the far end's second may hold newer tickets (by their
         // fractions) than the batch's last.
@@ -99,7 +123,8 @@ pub(super) async fn text_range(
         };
         edge = next;
         if found >= want {
-            return Ok(range(edge));
+            let (lo, hi) = range(edge);
+            return Ok(Matches::Range(lo, hi));
         }
         looked += read;
         batch *= 2;

@@ -82,24 +82,47 @@ fn text_match(conditions: &mut Conditions, backend: Backend, text: &str) -> Stri
     }
 }
 
-/// The ids of the tickets whose document matches, as SQL. On SQLite only the rowids in
-/// `range` are read (see [`super::ordered`]); the ticket's id is the rowid's low 32 bits.
-fn text_source(
-    conditions: &mut Conditions,
-    backend: Backend,
-    text: &str,
-    range: Option<(i64, i64)>,
-) -> String {
+/// Ids as an SQL list for `IN (…)`; `NULL` when there are none, which matches nothing.
+fn id_list(ids: &[i64]) -> String {
+    if ids.is_empty() {
+        return "NULL".to_owned();
+    }
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The ids of the tickets whose document matches, as SQL. On SQLite only the rowids in a
+/// range are read (see [`super::ordered`]); the ticket's id is the rowid's low 32 bits.
+fn text_source(conditions: &mut Conditions, backend: Backend, search: Search<'_>) -> String {
+    let (text, documents) = (search.text.trim(), search.documents);
+    if let Documents::Listed(ids) = documents {
+        return format!("SELECT id FROM tickets WHERE id IN ({})", id_list(ids));
+    }
+    if let (Backend::Postgres, Some(word)) = (backend, search.rare_word) {
+        // The index finds the rare word's few documents; each is tested for the whole search
+        // by the function behind `@@`, which the planner cannot turn into an index scan.
+        // Through the index alone, `question 333333` read the million entries of `question`
+        // (110-160 ms at a million tickets, 0.14 ms this way).
+        let word = conditions.placeholder(Bind::Text(word.to_owned()));
+        let whole = tsquery(conditions, text);
+        return format!(
+            "SELECT d.ticket_id FROM ticket_search d
+             WHERE d.document @@ plainto_tsquery('simple', {word})
+               AND ts_match_vq(d.document, {whole})"
+        );
+    }
     let matching = text_match(conditions, backend, text);
     match backend {
         Backend::Sqlite => {
-            let range = match range {
-                Some((lo, hi)) => {
+            let range = match documents {
+                Documents::Range(lo, hi) => {
                     let lo = conditions.placeholder(Bind::Int(lo));
                     let hi = conditions.placeholder(Bind::Int(hi));
                     format!(" AND rowid >= {lo} AND rowid < {hi}")
                 }
-                None => String::new(),
+                Documents::All | Documents::Listed(_) => String::new(),
             };
             format!("SELECT rowid & 4294967295 FROM ticket_search WHERE {matching}{range}")
         }
@@ -127,14 +150,50 @@ pub(super) const COMMON_SEARCH: i64 = 5_000;
 /// instead (a word common overall may be rare among recent tickets).
 pub(super) const SEARCH_WALK_WINDOW: i64 = 5_000;
 
-/// How a search is run: its text, plan, whether it names customers (their tickets match as
-/// well), and on SQLite the key range of `ticket_search` that holds the page.
+/// Which documents a search reads.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Documents<'a> {
+    /// Every document that matches the words.
+    All,
+    /// SQLite: the matches whose rowids lie in `[lo, hi)`, which hold the page.
+    Range(i64, i64),
+    /// The matching tickets, already read: the words are not looked up again.
+    Listed(&'a [i64]),
+}
+
+/// The customers a search names (their tickets match as well).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Customers<'a> {
+    None,
+    /// These, found by the probe.
+    Listed(&'a [i64]),
+    /// More than the probe lists: looked up again by the statement.
+    Many,
+}
+
+/// How a search is run: its text, plan, the customers it names, and the documents it reads.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Search<'a> {
     pub(super) text: &'a str,
     pub(super) plan: SearchPlan,
-    pub(super) customers: bool,
-    pub(super) range: Option<(i64, i64)>,
+    pub(super) customers: Customers<'a>,
+    pub(super) documents: Documents<'a>,
+    /// PostgreSQL: a word of several that few documents hold, which finds them first.
+    pub(super) rare_word: Option<&'a str>,
+}
+
+/// The ids of the customers a search names, as SQL for `IN (…)`, or `None` when it names none.
+fn named_customers(
+    conditions: &mut Conditions,
+    backend: Backend,
+    text: &str,
+    customers: Customers<'_>,
+) -> Option<String> {
+    match customers {
+        Customers::None => None,
+        Customers::Listed(ids) => Some(id_list(ids)),
+        Customers::Many => Some(customer_source(conditions, backend, text)),
+    }
 }
 
 /// `1042` or `#1042`: a ticket number.
@@ -214,8 +273,7 @@ pub(super) fn search_clause(conditions: &mut Conditions, backend: Backend, searc
             sources.push(format!("SELECT id FROM tickets WHERE number = {number}"));
         }
     }
-    if search.customers {
-        let customers = customer_source(conditions, backend, text);
+    if let Some(customers) = named_customers(conditions, backend, text, search.customers) {
         if walk {
             tests.push(format!("t.customer_id IN ({customers})"));
         } else {
@@ -236,10 +294,10 @@ pub(super) fn search_clause(conditions: &mut Conditions, backend: Backend, searc
         // SQLite builds the set of matching ids once for the statement and looks each ticket
         // up in it.
         (Backend::Sqlite, true) => {
-            let source = text_source(conditions, backend, text, search.range);
+            let source = text_source(conditions, backend, search);
             tests.push(format!("t.id IN ({source})"));
         }
-        (_, false) => sources.push(text_source(conditions, backend, text, search.range)),
+        (_, false) => sources.push(text_source(conditions, backend, search)),
     }
     let clause = match (walk, backend) {
         (true, _) => format!("({})", tests.join(" OR ")),
@@ -260,7 +318,7 @@ pub(super) fn ranked_source(
     conditions: &mut Conditions,
     backend: Backend,
     text: &str,
-    customers: bool,
+    customers: Customers<'_>,
 ) -> String {
     let text = text.trim();
     let mut sources = vec![match backend {
@@ -286,8 +344,7 @@ pub(super) fn ranked_source(
             "SELECT id, 1e9 AS score FROM tickets WHERE number = {number}"
         ));
     }
-    if customers {
-        let customers = customer_source(conditions, backend, text);
+    if let Some(customers) = named_customers(conditions, backend, text, customers) {
         sources.push(format!(
             "SELECT id, -1e9 AS score FROM tickets WHERE customer_id IN ({customers})"
         ));
@@ -298,72 +355,175 @@ pub(super) fn ranked_source(
     )
 }
 
+/// What the caller of a probe knows of the matching documents.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Known {
+    /// Nothing: the probe counts them.
+    Nothing,
+    /// How many there are.
+    Documents(i64),
+    /// Their number decides nothing (SQLite reads the page from its key range, and no total
+    /// is asked for): the probe does not count them.
+    Unneeded,
+}
+
+/// How many named customers the probe lists by id; with more, each statement looks them up.
+const LISTED_CUSTOMERS: i64 = 500;
+
 /// What the probe found out about a search before it is run.
 pub(super) struct Probe {
     /// So many tickets match (by their documents or their customers) that walking the list
     /// finds a page sooner than collecting every match, and counting them is not worth it.
     pub(super) common: bool,
-    /// The text names at least one customer with tickets.
-    pub(super) customers: bool,
+    /// The named customers that have tickets; `None` when there are too many to list.
+    customer_ids: Option<Vec<i64>>,
     /// The named customers alone have [`COMMON_SEARCH`] tickets or more.
     pub(super) common_customers: bool,
+    /// PostgreSQL: of several words, one in at most [`RARE_WORD`] documents beside a
+    /// common one.
+    pub(super) rare_word: Option<String>,
 }
 
-/// Counts, up to [`COMMON_SEARCH`], the tickets of named customers that match `text`, and the
-/// matching documents: on SQLite counted up to the same cap, on PostgreSQL as the planner
-/// estimates them from the column's statistics (a capped count of a common word read 5,000
-/// rows from the heap: 110 ms for `printer`).
-pub(super) async fn probe_search(store: &Store, text: &str) -> Result<Probe> {
+impl Probe {
+    pub(super) fn customers(&self) -> Customers<'_> {
+        match &self.customer_ids {
+            None => Customers::Many,
+            Some(ids) if ids.is_empty() => Customers::None,
+            Some(ids) => Customers::Listed(ids),
+        }
+    }
+}
+
+/// Finds the customers `text` names, with their tickets counted up to [`COMMON_SEARCH`], and
+/// how many documents match: as the caller knows them (see [`Known`]), else on
+/// SQLite counted up to the same cap, on PostgreSQL as the planner estimates them from the
+/// column's statistics (a capped count of a common word read 5,000 rows from the heap: 110 ms
+/// for `printer`). The customers are looked up once here, not again by each statement.
+pub(super) async fn probe_search(store: &Store, text: &str, documents: Known) -> Result<Probe> {
     let text = text.trim();
     let backend = store.backend();
     let mut conditions = Conditions::default();
     let cap = conditions.placeholder(Bind::Int(COMMON_SEARCH));
     let customers = customer_source(&mut conditions, backend, text);
-    let documents = match backend {
-        Backend::Sqlite => {
-            let matching = text_match(&mut conditions, backend, text);
-            format!(
-                "(SELECT COUNT(*) FROM (SELECT 1 FROM ticket_search WHERE {matching} LIMIT {cap}) m)"
-            )
-        }
-        Backend::Postgres => "CAST(0 AS BIGINT)".to_owned(),
-    };
+    let listed = conditions.placeholder(Bind::Int(LISTED_CUSTOMERS + 1));
     let sql = format!(
-        "SELECT {documents},
+        "SELECT named.customer_id,
                 (SELECT COUNT(*) FROM (SELECT 1 FROM tickets
-                                       WHERE customer_id IN ({customers}) LIMIT {cap}) c)"
+                                       WHERE customer_id = named.customer_id LIMIT {cap}) c)
+         FROM ({customers}) named LIMIT {listed}"
     );
-    let (mut matches, customer_tickets): (i64, i64) = on_pool!(store, pool => {
+    let named: Vec<(i64, i64)> = on_pool!(store, pool => {
         bind_all!(sqlx::query_as(AssertSqlSafe(sql.clone())), &conditions.binds)
-            .fetch_one(pool)
+            .fetch_all(pool)
             .await
     })?;
-    if let Store::Postgres { pool } = store {
-        let mut estimate = Conditions::default();
-        let matching = text_match(&mut estimate, backend, text);
-        let sql = format!("EXPLAIN SELECT 1 FROM ticket_search d WHERE {matching}");
-        // The first line: "Bitmap Heap Scan on ticket_search d  (cost=… rows=64333 width=4)".
-        let plan: String = bind_all!(sqlx::query_scalar(AssertSqlSafe(sql)), &estimate.binds)
-            .fetch_one(pool)
-            .await?;
-        let rows = plan
-            .split_once(" rows=")
-            .and_then(|(_, rest)| rest.split(' ').next())
-            .and_then(|rows| rows.parse::<f64>().ok())
-            .unwrap_or_default();
-        // The planner's guess for a word it has no statistics on is a fixed fraction (5,000
-        // at a million): only clearly common words are walked.
-        matches = if rows >= 2.0 * COMMON_SEARCH as f64 {
-            COMMON_SEARCH
-        } else {
-            0
-        };
-    }
+    let many = named.len() as i64 > LISTED_CUSTOMERS;
+    let customer_tickets = named
+        .iter()
+        .map(|(_, tickets)| tickets)
+        .sum::<i64>()
+        .min(COMMON_SEARCH);
+    let (documents, rare_word) = match documents {
+        Known::Documents(documents) => (documents, None),
+        Known::Unneeded => (0, None),
+        Known::Nothing => document_count(store, text).await?,
+    };
     Ok(Probe {
-        common: matches + customer_tickets >= COMMON_SEARCH,
-        customers: customer_tickets > 0,
-        common_customers: customer_tickets >= COMMON_SEARCH,
+        common: documents + customer_tickets >= COMMON_SEARCH,
+        customer_ids: (!many).then(|| {
+            named
+                .iter()
+                .filter(|(_, tickets)| *tickets > 0)
+                .map(|(id, _)| *id)
+                .collect()
+        }),
+        common_customers: many || customer_tickets >= COMMON_SEARCH,
+        rare_word,
     })
+}
+
+/// A word in at most so many documents leads a search of several words on PostgreSQL.
+const RARE_WORD: i64 = 1_000;
+
+/// The documents matching `text`, up to [`COMMON_SEARCH`]: counted on SQLite, estimated on
+/// PostgreSQL, where only clearly common words reach the cap; and on PostgreSQL the rarest of
+/// several words when it is rare.
+async fn document_count(store: &Store, text: &str) -> Result<(i64, Option<String>)> {
+    let backend = store.backend();
+    let mut conditions = Conditions::default();
+    let matching = text_match(&mut conditions, backend, text);
+    match store {
+        Store::Sqlite { pool, .. } => {
+            let cap = conditions.placeholder(Bind::Int(COMMON_SEARCH));
+            let sql = format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM ticket_search WHERE {matching} LIMIT {cap})"
+            );
+            let count: i64 = bind_all!(sqlx::query_scalar(AssertSqlSafe(sql)), &conditions.binds)
+                .fetch_one(pool)
+                .await?;
+            Ok((count, None))
+        }
+        Store::Postgres { pool } => {
+            let rows = estimate(pool, &matching, &conditions).await?;
+            // The planner's guess for a word it has no statistics on is a fixed fraction
+            // (5,000 at a million): only clearly common words are walked.
+            let count = if rows >= 2.0 * COMMON_SEARCH as f64 {
+                COMMON_SEARCH
+            } else {
+                0
+            };
+            Ok((count, rare_word(pool, text).await?))
+        }
+    }
+}
+
+/// PostgreSQL: of several words, one held by at most [`RARE_WORD`] documents when another is
+/// common (expected in [`COMMON_SEARCH`] documents or more), so that the index finds the few
+/// first. The planner's statistics name only
+/// the commonest words; any other it guesses at a fixed fraction, so the candidate's
+/// documents are counted (up to the cap) before it is chosen.
+async fn rare_word(pool: &sqlx::PgPool, text: &str) -> Result<Option<String>> {
+    let plain = words(text).plain;
+    if plain.len() < 2 {
+        return Ok(None);
+    }
+    let mut estimates = Vec::with_capacity(plain.len());
+    for word in plain {
+        let mut conditions = Conditions::default();
+        let matching = text_match(&mut conditions, Backend::Postgres, word);
+        estimates.push((estimate(pool, &matching, &conditions).await?, word));
+    }
+    estimates.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (Some((fewest, word)), Some((most, _))) = (estimates.first(), estimates.last()) else {
+        return Ok(None);
+    };
+    if *fewest >= COMMON_SEARCH as f64 || *most < COMMON_SEARCH as f64 {
+        return Ok(None);
+    }
+    let mut conditions = Conditions::default();
+    let matching = text_match(&mut conditions, Backend::Postgres, word);
+    let cap = conditions.placeholder(Bind::Int(RARE_WORD + 1));
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM ticket_search d WHERE {matching} LIMIT {cap}) m"
+    );
+    let count: i64 = bind_all!(sqlx::query_scalar(AssertSqlSafe(sql)), &conditions.binds)
+        .fetch_one(pool)
+        .await?;
+    Ok((count <= RARE_WORD).then(|| (*word).to_owned()))
+}
+
+/// PostgreSQL: how many documents the planner expects to match `matching`.
+async fn estimate(pool: &sqlx::PgPool, matching: &str, conditions: &Conditions) -> Result<f64> {
+    let sql = format!("EXPLAIN SELECT 1 FROM ticket_search d WHERE {matching}");
+    // The first line: "Bitmap Heap Scan on ticket_search d  (cost=… rows=64333 width=4)".
+    let plan: String = bind_all!(sqlx::query_scalar(AssertSqlSafe(sql)), &conditions.binds)
+        .fetch_one(pool)
+        .await?;
+    Ok(plan
+        .split_once(" rows=")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|rows| rows.parse::<f64>().ok())
+        .unwrap_or_default())
 }
 
 #[cfg(test)]
