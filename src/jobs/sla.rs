@@ -71,20 +71,21 @@ fn check_key(check: SlaCheck, at: DateTime<Utc>) -> String {
     )
 }
 
-/// A new ticket's first checks, due when it was created: they write its targets and queue
-/// the checks at their warning and due times (which depend on its department's calendar and
-/// policy, known only once it is routed).
+/// A new ticket's first check, due when it was created: it writes all its targets and queues
+/// each one's check at its warning and due times (which depend on its department's calendar
+/// and policy, known only once it is routed). One check, not one per kind: each works out
+/// every target, and two at once of one ticket wait for each other's row lock.
 pub(crate) fn schedule_new(
     jobs: &mut JobBatch,
     ticket_id: i64,
     created_at: DateTime<Utc>,
     _targets: &SlaTargets,
 ) -> Result<()> {
-    for target in [Target::FirstResponse, Target::Resolution] {
-        let check = SlaCheck { ticket_id, target };
-        check.add_to(jobs, &check_key(check, created_at), created_at)?;
-    }
-    Ok(())
+    let check = SlaCheck {
+        ticket_id,
+        target: Target::FirstResponse,
+    };
+    check.add_to(jobs, &check_key(check, created_at), created_at)
 }
 
 /// Queues a look at ticket `ticket_id`'s targets at `now`, after a change that may meet, pause,

@@ -142,7 +142,8 @@ store_test! {
             assert!(Instant::now() < deadline, "the reply was not delivered");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        // The job is acknowledged after it sent: its run is measured once it returns.
+        // The job is acknowledged after it sent: its run is measured once it returns, and the
+        // message counts as sent once its transaction commits, in either order.
         let grew = |before: &[Sample], after: &[Sample], name: &str, want: &[(&str, &str)]| {
             total(after, name, want) - total(before, name, want)
         };
@@ -150,7 +151,10 @@ store_test! {
         let after = loop {
             let after = scrape(&app).await;
             let want = [("queue", "helpdesk.deliver"), ("outcome", "ok")];
-            if grew(&before, &after, "helpdesk_job_run_duration_seconds_count", &want) >= 1.0 {
+            let sent = [("channel", "email")];
+            if grew(&before, &after, "helpdesk_job_run_duration_seconds_count", &want) >= 1.0
+                && total(&after, "helpdesk_messages_sent_total", &sent) >= 1.0
+            {
                 break after;
             }
             assert!(Instant::now() < deadline, "no deliver job run measured");

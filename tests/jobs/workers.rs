@@ -53,8 +53,8 @@ store_test! {
         }
         assert_eq!(
             count(jobs::sla::SlaCheck::QUEUE),
-            7,
-            "two SLA checks per new ticket, one for the customer's reply"
+            4,
+            "one SLA check per new ticket, one for the customer's reply"
         );
         assert!(queued.iter().all(|job| job.attempts == 0));
     }

@@ -181,18 +181,37 @@ store_test! {
 store_test! {
     #[tokio::test]
     async fn new_tickets_get_their_sla_timers_and_quiet_resolved_ones_close(db: TestStore) {
-        let (number, _, _) = new_ticket(&db, "sla3@x").await;
+        let (number, ticket_id, created) = new_ticket(&db, "sla3@x").await;
         jobs::relay_outbox(&db.store, &settings(), 100)
             .await
             .expect("relay");
-        let queued = jobs::list(&db.store, Some("Pending"), 10)
+        let sla_jobs = || async {
+            jobs::list(&db.store, Some("Pending"), 10)
+                .await
+                .expect("jobs")
+                .into_iter()
+                .filter(|job| job.queue == sla::SlaCheck::QUEUE)
+                .collect::<Vec<_>>()
+        };
+        let first = sla_jobs().await;
+        assert_eq!(first.len(), 1, "one first check: {first:?}");
+        // It writes every target and queues each one's check at its warning time.
+        let check = SlaCheck {
+            ticket_id,
+            target: Target::FirstResponse,
+        };
+        sla::check(&db.store, &settings().sla, check, created)
             .await
-            .expect("jobs");
-        let sla_jobs = queued
-            .iter()
-            .filter(|job| job.queue == sla::SlaCheck::QUEUE)
-            .count();
-        assert_eq!(sla_jobs, 2, "first response and resolution: {queued:?}");
+            .expect("check");
+        let later = sla_jobs().await;
+        assert_eq!(later.len(), 3, "first response and resolution: {later:?}");
+        assert!(
+            later
+                .iter()
+                .filter(|job| job.id != first[0].id)
+                .all(|job| job.run_at > first[0].run_at),
+            "{later:?}"
+        );
 
         let resolved_at = Utc::now();
         status(&db, number, Status::Open, resolved_at).await;
