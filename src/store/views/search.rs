@@ -479,9 +479,9 @@ async fn document_count(store: &Store, text: &str) -> Result<(i64, Option<String
 
 /// PostgreSQL: of several words, one held by at most [`RARE_WORD`] documents when another is
 /// common (expected in [`COMMON_SEARCH`] documents or more), so that the index finds the few
-/// first. The planner's statistics name only
-/// the commonest words; any other it guesses at a fixed fraction, so the candidate's
-/// documents are counted (up to the cap) before it is chosen.
+/// first. The planner's statistics name only the commonest words; any other it guesses at a
+/// fixed fraction, so the candidate's documents are counted (up to the cap) before it is
+/// chosen.
 async fn rare_word(pool: &sqlx::PgPool, text: &str) -> Result<Option<String>> {
     let plain = words(text).plain;
     if plain.len() < 2 {
