@@ -10,7 +10,7 @@ use crate::jobs::assign::AssignTicket;
 use crate::sign_in;
 use crate::store::agents::{self, Account};
 use crate::store::tickets::{Actor, NewEvent, record_event};
-use crate::store::{Store, StoreError, on_tx, sessions};
+use crate::store::{Store, StoreError, sessions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -52,13 +52,7 @@ pub async fn set_password(
     let password = password.to_owned();
     let hash = blocking(move || auth::hash_password(&password)).await?;
     let mut tx = store.begin_write().await?;
-    on_tx!(&mut tx, conn => sqlx::query("UPDATE agents SET password_hash = $1 WHERE id = $2")
-        .bind(&hash)
-        .bind(agent_id)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected()))
-    .map_err(StoreError::from)?;
+    agents::set_password_hash(&mut tx, agent_id, &hash).await?;
     sessions::end_for_agent(&mut tx, agent_id, keep).await?;
     tx.commit().await?;
     Ok(account)
@@ -116,40 +110,18 @@ pub async fn set_active(
 ) -> Result<usize, AccountError> {
     let account = find(store, agent_id).await?;
     let mut tx = store.begin_write().await?;
-    on_tx!(&mut tx, conn => sqlx::query("UPDATE agents SET active = $1 WHERE id = $2")
-        .bind(active)
-        .bind(agent_id)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected()))
-    .map_err(StoreError::from)?;
+    agents::set_active(&mut tx, agent_id, active).await?;
     if active {
         tx.commit().await?;
         return Ok(0);
     }
     sessions::end_for_agent(&mut tx, agent_id, None).await?;
-    let open: Vec<i64> = on_tx!(&mut tx, conn => sqlx::query_scalar(
-        "SELECT id FROM tickets
-         WHERE assignee_id = $1 AND status IN ('new', 'open', 'pending') ORDER BY id",
-    )
-    .bind(agent_id)
-    .fetch_all(&mut *conn)
-    .await)
-    .map_err(StoreError::from)?;
+    let open = agents::unassign_active_tickets(&mut tx, agent_id, now).await?;
     let reason = format!(
         "{} was disabled; the department's assignment strategy gives the ticket to someone else",
         account.name
     );
     for ticket_id in &open {
-        on_tx!(&mut tx, conn => sqlx::query(
-            "UPDATE tickets SET assignee_id = NULL, updated_at = $1 WHERE id = $2",
-        )
-        .bind(now)
-        .bind(*ticket_id)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected()))
-        .map_err(StoreError::from)?;
         record_event(
             &mut tx,
             &NewEvent {

@@ -195,6 +195,10 @@
   }
 
   var current = -1;
+  var highlighted = null; // the highlighted row's ticket link
+  function linkOf(item) {
+    return item && item.tagName === "TR" ? item.querySelector("a") : null;
+  }
   // The list's rows (each holds a ticket link) or the ticket page's messages.
   function items() {
     var rows = document.querySelectorAll("#ticket-rows tr");
@@ -208,20 +212,31 @@
     current = Math.max(0, Math.min(all.length - 1, index));
     all.forEach(function (item, i) { item.classList.toggle("selected", i === current); });
     var item = all[current];
-    var target = item.tagName === "TR" ? item.querySelector("a") : item;
+    var target = linkOf(item) || item;
+    highlighted = target.tagName === "A" ? target.getAttribute("href") : null;
     if (target.tagName !== "A") target.setAttribute("tabindex", "-1");
     target.focus();
     item.scrollIntoView({ block: "nearest" });
   }
-  // A refreshed list keeps the highlighted place.
+  // A refreshed list keeps the highlighted ticket (wherever it moved) and the keyboard focus
+  // the swap took away.
   document.addEventListener("helpdesk:refreshed", function () {
     var all = items();
-    if (current >= 0 && current < all.length) all[current].classList.add("selected");
+    if (highlighted) {
+      for (var i = 0; i < all.length; i++) {
+        var link = linkOf(all[i]);
+        if (link && link.getAttribute("href") === highlighted) current = i;
+      }
+    }
+    if (current < 0 || current >= all.length) return;
+    var item = all[current];
+    item.classList.add("selected");
+    var lost = !document.activeElement || document.activeElement === document.body;
+    if (lost) (linkOf(item) || item).focus({ preventScroll: true });
   });
   function open() {
     var all = items();
-    var row = all[current];
-    var link = row && row.tagName === "TR" && row.querySelector("a");
+    var link = linkOf(all[current]);
     if (link) location.href = link.href;
   }
   function writeReply(note) {

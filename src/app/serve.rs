@@ -23,7 +23,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         super::intake(&settings, store.clone()).context("the attachment store ([attachments])")?;
     tracing::info!(store = intake.blobs().name(), "attachment store ready");
     if settings.email.enabled {
-        let auto_replies = crate::autoreply::AutoReplies::from_settings(&settings)
+        let auto_replies = crate::intake::autoreply::AutoReplies::from_settings(&settings)
             .context("email.never_answer")?;
         intake = intake.with_auto_replies(auto_replies);
     }
@@ -74,13 +74,6 @@ pub async fn run(settings: Settings) -> Result<()> {
     let deliverers = jobs::deliver::Deliverers::default().with_attachments(intake.blobs().clone());
     let mut deliverers = channels::mailboxes::with_senders(deliverers, &mailboxes)
         .context("the SMTP settings of the mailboxes ([email.smtp], email.mailboxes.smtp)")?;
-    // Agents' notices go out through the shared [email.smtp], From the helpdesk's address.
-    if settings.email.enabled {
-        let sender =
-            helpdesk_email::smtp::SmtpSender::new(&channels::email::smtp_settings(&settings))
-                .context("the SMTP settings in [email.smtp]")?;
-        deliverers = deliverers.with_notice_mail(std::sync::Arc::new(sender));
-    }
     let telegram = if settings.telegram.enabled {
         let telegram =
             channels::telegram::client(&settings).context("the settings in [telegram]")?;

@@ -27,7 +27,7 @@ pub(super) struct CannedCommand<'a> {
 pub(super) async fn send(tx: &mut Tx, command: &CannedCommand<'_>) -> Result<String, StoreError> {
     let number = command.number;
     let mail_id = (command.ticket_channel == ChannelKind::Email)
-        .then(|| ops::new_mail_message_id(command.support_address, number.into()));
+        .then(|| crate::domain::new_mail_message_id(command.support_address, number.into()));
     let sent = ops::canned::reply_with_in(
         tx,
         &outbound::NewReply {
@@ -72,7 +72,7 @@ impl Suggest for ChatDesk {
             return Vec::new();
         }
         let found = async {
-            let Some((agent_id, _)) = super::store::agent_by_identity(
+            let Some((agent_id, _)) = crate::store::chat::agent_by_identity(
                 self.store(),
                 request.sender.channel,
                 &request.sender.address,

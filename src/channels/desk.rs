@@ -13,13 +13,12 @@ use helpdesk_channel::{
 };
 
 use super::commands::{self, Command};
-use super::store;
 use crate::domain::Status;
 use crate::domain::tags::TagChange;
 use crate::intake::{Intake, IntakeError, Outcome};
 use crate::jobs::chat_answer::{self, ChatAnswer};
 use crate::jobs::deliver::{self, Deliverers};
-use crate::store::{Store, StoreError, outbound};
+use crate::store::{Store, StoreError, chat, outbound};
 
 /// The first `#1042` in a text the bot wrote about a ticket.
 fn first_ticket_tag(text: &str) -> Option<i64> {
@@ -113,12 +112,12 @@ impl ChatDesk {
         external_id: &str,
         raw: Vec<u8>,
     ) -> Result<(), IntakeError> {
-        let original = store::customer_message(self.store(), channel, external_id).await?;
+        let original = chat::customer_message(self.store(), channel, external_id).await?;
         let customer = match &original {
             Some((_, address, name)) => Some((address.clone(), name.clone())),
-            None => store::customer_of_conversation(self.store(), channel, conversation).await?,
+            None => chat::customer_of_conversation(self.store(), channel, conversation).await?,
         };
-        let open = store::open_ticket_of_conversation(self.store(), channel, conversation).await?;
+        let open = chat::open_ticket_of_conversation(self.store(), channel, conversation).await?;
         let (Some((address, display_name)), Some(_)) = (customer, open) else {
             tracing::info!(%channel, conversation, external_id, "deleted message of no open ticket");
             return Ok(());
@@ -140,6 +139,7 @@ impl ChatDesk {
                 channel,
                 address,
                 display_name,
+                handle: None,
             },
             subject: None,
             text,
@@ -180,7 +180,7 @@ impl ChatDesk {
         }
         let now = Utc::now();
         let mut tx = self.store().begin_write().await?;
-        let Some((ticket_id, _)) = store::ticket_channel(&mut tx, number).await? else {
+        let Some((ticket_id, _)) = chat::ticket_channel(&mut tx, number).await? else {
             return Ok(());
         };
         let message_id = outbound::add_automatic(
@@ -204,9 +204,8 @@ impl ChatDesk {
         customer: Identity,
         conversation: String,
     ) -> Result<(), IntakeError> {
-        let open =
-            store::open_ticket_of_conversation(self.store(), customer.channel, &conversation)
-                .await?;
+        let open = chat::open_ticket_of_conversation(self.store(), customer.channel, &conversation)
+            .await?;
         let text = match open {
             Some(number) => {
                 format!("Welcome back. Your ticket #{number} is open; write here to add to it.")
@@ -249,6 +248,7 @@ impl ChatDesk {
                 channel,
                 address: recipient.to_owned(),
                 display_name: None,
+                handle: None,
             },
             subject: String::new(),
             text: text.to_owned(),
@@ -283,8 +283,7 @@ impl ChatDesk {
         let may_be_early = message.reply_to.is_some() || message.channel == ChannelKind::Discord;
         let tries = if may_be_early { POST_LOOKUP_TRIES } else { 1 };
         for attempt in 1..=tries {
-            if let Some(number) =
-                store::ticket_of_post(self.store(), message.channel, posts).await?
+            if let Some(number) = chat::ticket_of_post(self.store(), message.channel, posts).await?
             {
                 return Ok(Some(number));
             }
@@ -310,7 +309,7 @@ impl ChatDesk {
             parsed => parsed,
         };
         let Some(agent) =
-            store::agent_by_identity(self.store(), channel, &message.sender.address).await?
+            chat::agent_by_identity(self.store(), channel, &message.sender.address).await?
         else {
             let is_command =
                 !matches!(&command, Ok(parsed) if matches!(parsed.command, Command::Reply(_)));
@@ -400,7 +399,7 @@ impl ChatDesk {
             _ => Vec::new(),
         };
         let mut tx = self.store().begin_write().await?;
-        if !store::mark_action(
+        if !chat::mark_action(
             &mut tx,
             message.channel,
             &message.external_id,
@@ -412,7 +411,7 @@ impl ChatDesk {
             tx.rollback().await?;
             return Ok(None);
         }
-        let Some((_, ticket_channel)) = store::ticket_channel(&mut tx, number).await? else {
+        let Some((_, ticket_channel)) = chat::ticket_channel(&mut tx, number).await? else {
             return Err(StoreError::NotFound(format!(
                 "There is no ticket #{number}."
             )));
@@ -420,8 +419,9 @@ impl ChatDesk {
         let answer = match command {
             Command::Reply(text) | Command::Note(text) => {
                 let public = matches!(command, Command::Reply(_));
-                let mail_id = (public && ticket_channel == ChannelKind::Email)
-                    .then(|| crate::ops::new_mail_message_id(&self.support_address, number.into()));
+                let mail_id = (public && ticket_channel == ChannelKind::Email).then(|| {
+                    crate::domain::new_mail_message_id(&self.support_address, number.into())
+                });
                 let stored = crate::ops::reply::add_in(
                     &mut tx,
                     &outbound::NewReply {
@@ -449,7 +449,7 @@ impl ChatDesk {
             }
             Command::Assign(who) => {
                 let Some((id, name)) =
-                    store::agent_named(self.store(), message.channel, who).await?
+                    chat::agent_named(self.store(), message.channel, who).await?
                 else {
                     return Err(StoreError::NotFound(format!(
                         "No agent is called {who}; name them by email, name or chat id."
@@ -607,9 +607,9 @@ impl ChatDesk {
         match posted {
             Some(posted) => {
                 if let Some(number) = ticket
-                    && let Some((ticket_id, _)) = store::ticket_channel(&mut tx, number).await?
+                    && let Some((ticket_id, _)) = chat::ticket_channel(&mut tx, number).await?
                 {
-                    store::record_post(&mut tx, message.channel, &posted, ticket_id, now).await?;
+                    chat::record_post(&mut tx, message.channel, &posted, ticket_id, now).await?;
                 }
             }
             None => {

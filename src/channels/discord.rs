@@ -67,9 +67,10 @@ impl Deliver for DiscordDelivery {
         let Some(number) = self.ticket_post(message) else {
             return self.discord.deliver(message).await;
         };
-        let thread = super::store::thread_of_ticket(&self.store, ChannelKind::Discord, number)
-            .await
-            .map_err(|error| DeliveryError::Temporary(error.to_string()))?;
+        let thread =
+            crate::store::chat::thread_of_ticket(&self.store, ChannelKind::Discord, number)
+                .await
+                .map_err(|error| DeliveryError::Temporary(error.to_string()))?;
         if let Some(thread) = thread {
             let mut in_thread = message.clone();
             in_thread.recipient.address = thread.clone();
@@ -88,9 +89,13 @@ impl Deliver for DiscordDelivery {
         };
         let (posted, thread) = self.discord.post_with_thread(message, &name).await?;
         if let Some(thread) = thread
-            && let Err(error) =
-                super::store::remember_thread(&self.store, ChannelKind::Discord, number, &thread)
-                    .await
+            && let Err(error) = crate::store::chat::remember_thread(
+                &self.store,
+                ChannelKind::Discord,
+                number,
+                &thread,
+            )
+            .await
         {
             // The post is out; without the record the next news starts another thread.
             tracing::warn!(%error, number, "ticket thread not remembered");

@@ -37,13 +37,6 @@ pub fn imap_settings_of(imap: &crate::config::ImapSettings) -> ImapSettings {
     }
 }
 
-/// The SMTP settings of `[email.smtp]`, sending as `email.address`.
-pub fn smtp_settings(settings: &Settings) -> SmtpSettings {
-    let mut smtp = smtp_settings_of(&settings.email.smtp, &settings.email.address);
-    smtp.from_name = Some(settings.email.display_name.trim().to_owned()).filter(|n| !n.is_empty());
-    smtp
-}
-
 /// SMTP settings sending as `from_address`.
 pub fn smtp_settings_of(smtp: &crate::config::SmtpSettings, from_address: &str) -> SmtpSettings {
     SmtpSettings {

@@ -59,16 +59,23 @@ pub fn sender(mailbox: &Mailbox) -> Result<SmtpSender, MailboxError> {
     })
 }
 
-/// `deliverers` with every mailbox's sender and signature.
+/// `deliverers` with every mailbox's sender and signature. Agents' notices by mail go out
+/// through the first mailbox: its server and its address, so every configuration that
+/// validates can send them (the shared `[email.smtp]` may be empty when each mailbox has its
+/// own).
 pub fn with_senders(
     mut deliverers: Deliverers,
     mailboxes: &[Mailbox],
 ) -> Result<Deliverers, MailboxError> {
-    for mailbox in mailboxes {
+    for (index, mailbox) in mailboxes.iter().enumerate() {
+        let sender = Arc::new(sender(mailbox)?);
+        if index == 0 {
+            deliverers = deliverers.with_notice_mail(Arc::clone(&sender));
+        }
         deliverers = deliverers.with_mailbox(
             &mailbox.name,
             MailboxSender {
-                deliver: Arc::new(sender(mailbox)?),
+                deliver: sender,
                 signature: mailbox.signature.clone(),
             },
         );

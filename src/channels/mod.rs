@@ -19,7 +19,6 @@ pub mod discord;
 pub mod email;
 pub mod mailboxes;
 mod notify_command;
-pub mod store;
 pub mod telegram;
 
 use std::future::Future;

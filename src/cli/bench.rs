@@ -40,6 +40,18 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Jobs per second the queue runs, for a job that does nothing and for reply deliveries
+    /// (to a channel that takes each at once), each worker alone on a filled queue.
+    Jobs {
+        /// Jobs of each kind.
+        #[arg(long, default_value_t = 5000)]
+        jobs: usize,
+        /// A postgres:// server URL to measure PostgreSQL; default: a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Latency of the ticket list and ticket page on a large database, over loopback.
     Web {
         /// Tickets filled into a fresh database (straight in SQL, one message each).
@@ -205,6 +217,29 @@ async fn measure(command: BenchCommand) -> Result<()> {
                 report.tickets,
                 report.saturated_jobs_per_second
             );
+            Ok(())
+        }
+        BenchCommand::Jobs {
+            jobs,
+            database_url,
+            json,
+        } => {
+            let report = bench::jobs(&bench::JobsBench { jobs, database_url }).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "backend {}: {} no-op jobs in {:.2} s, {:.0} jobs/s; {} deliveries in \
+                     {:.2} s, {:.0} jobs/s",
+                    report.backend,
+                    report.jobs,
+                    report.noop_seconds,
+                    report.noop_jobs_per_second,
+                    report.jobs,
+                    report.delivery_seconds,
+                    report.delivery_jobs_per_second
+                );
+            }
             Ok(())
         }
         BenchCommand::Web {

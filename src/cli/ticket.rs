@@ -157,7 +157,7 @@ pub async fn run(command: TicketCommand, settings: &Settings) -> Result<()> {
                 .await
                 .context("cannot store the attachment")?;
             let external_id =
-                helpdesk::ops::new_mail_message_id(&settings.email.address, number.into());
+                helpdesk::domain::new_mail_message_id(&settings.email.address, number.into());
             let channels_here = app::channels_enabled(settings);
             let reply = store::outbound::NewReply {
                 number,

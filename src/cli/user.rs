@@ -198,10 +198,7 @@ fn read_password(file: Option<&Path>) -> Result<String> {
                 .context("cannot read the password from the terminal")?;
             let second = rpassword::prompt_password("The same password again: ")
                 .context("cannot read the password from the terminal")?;
-            if first != second {
-                bail!("the two passwords differ; nothing was changed");
-            }
-            first
+            return typed_twice(&first, &second);
         }
         None => {
             let mut line = String::new();
@@ -217,4 +214,36 @@ fn read_password(file: Option<&Path>) -> Result<String> {
         bail!("no password given: pipe it to stdin or use --password-file FILE");
     }
     Ok(password)
+}
+
+/// The password typed at the prompt, from its two readings: refused when they differ (a typo
+/// no one saw) or when nothing was typed.
+fn typed_twice(first: &str, second: &str) -> Result<String> {
+    if first != second {
+        bail!("the two passwords differ; nothing was changed");
+    }
+    if first.is_empty() {
+        bail!("no password typed; nothing was changed");
+    }
+    Ok(first.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::typed_twice;
+
+    #[test]
+    fn a_typed_password_counts_when_typed_the_same_twice() {
+        assert_eq!(
+            typed_twice("correct horse", "correct horse").expect("the same twice"),
+            "correct horse"
+        );
+        let differ = typed_twice("correct horse", "correct hoarse").expect_err("a typo");
+        assert_eq!(
+            differ.to_string(),
+            "the two passwords differ; nothing was changed"
+        );
+        let empty = typed_twice("", "").expect_err("nothing typed");
+        assert_eq!(empty.to_string(), "no password typed; nothing was changed");
+    }
 }

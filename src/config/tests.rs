@@ -149,6 +149,22 @@ fn sla_targets_and_business_hours_are_read_and_checked() {
 }
 
 #[test]
+fn the_warning_share_is_read_and_must_lie_strictly_between_0_and_1() {
+    let settings = load_text("[sla]\nwarning_share = 0.5\n", &[]).expect("valid");
+    assert_eq!(settings.sla.targets().warning_permille, 500);
+    let defaults = Settings::load_from(None, Vec::new()).expect("defaults");
+    assert_eq!(defaults.sla.targets().warning_permille, 800);
+    for share in ["0", "1", "1.5", "-0.2"] {
+        let error = Settings::load_from(None, env(&[("HELPDESK_SLA__WARNING_SHARE", share)]))
+            .expect_err("refused");
+        assert!(
+            error.to_string().contains("`sla.warning_share`"),
+            "{share}: {error}"
+        );
+    }
+}
+
+#[test]
 fn the_default_department_is_a_name_or_empty() {
     let settings = Settings::load_from(None, env(&[])).expect("defaults");
     assert_eq!(settings.workflow.default_department(), Some("General"));

@@ -19,6 +19,7 @@ pub mod zone;
 pub use agent::{AssignmentStrategy, Role};
 pub use ticket::{
     Direction, MessageKind, Priority, Status, TicketId, TicketNumber, TransitionError,
+    new_mail_message_id,
 };
 
 /// A value stored as text in the database that did not name a known variant.

@@ -247,6 +247,47 @@ mod tests {
     }
 
     #[test]
+    fn a_warning_at_half_the_time_moves_with_a_pause_across_it() {
+        let created = at("2026-11-30T09:00:00Z");
+        // A two-hour target; pending from 09:30 to 10:30, across the mark at one hour.
+        let mut timeline = Timeline {
+            created_at: created,
+            pending: vec![(at("2026-11-30T09:30:00Z"), None)],
+            ..Timeline::default()
+        };
+        let resolution = timeline
+            .instances()
+            .into_iter()
+            .find(|i| i.target == Target::Resolution)
+            .expect("resolution");
+        let paused = standing(
+            Clock::WallClock,
+            &timeline,
+            &resolution,
+            120,
+            500,
+            at("2026-11-30T10:15:00Z"),
+        );
+        assert_eq!(paused.paused_since, Some(at("2026-11-30T09:30:00Z")));
+        // As if the clock ran again now: half an hour used, half an hour to the warning.
+        assert_eq!(paused.warn_at, at("2026-11-30T10:45:00Z"));
+        assert_eq!(paused.due_at, at("2026-11-30T11:45:00Z"));
+        timeline.pending = vec![(at("2026-11-30T09:30:00Z"), Some(at("2026-11-30T10:30:00Z")))];
+        let resumed = standing(
+            Clock::WallClock,
+            &timeline,
+            &resolution,
+            120,
+            500,
+            at("2026-11-30T10:31:00Z"),
+        );
+        assert_eq!(resumed.paused_since, None);
+        assert_eq!(resumed.paused_seconds, 3600);
+        assert_eq!(resumed.warn_at, at("2026-11-30T11:00:00Z"));
+        assert_eq!(resumed.due_at, at("2026-11-30T12:00:00Z"));
+    }
+
+    #[test]
     fn a_pause_before_the_target_started_does_not_count() {
         let created = at("2026-11-30T08:00:00Z");
         let customer = at("2026-11-30T12:00:00Z");

@@ -97,6 +97,16 @@ impl From<i64> for TicketId {
     }
 }
 
+/// A Message-ID for a mail we send about ticket `number`, in the domain of the support address.
+pub fn new_mail_message_id(support_address: &str, number: TicketNumber) -> String {
+    let domain = support_address
+        .rsplit_once('@')
+        .map(|(_, domain)| domain)
+        .filter(|domain| !domain.is_empty())
+        .unwrap_or("helpdesk.invalid");
+    format!("{:016x}.{number}@{domain}", fastrand::u64(..))
+}
+
 /// `1042`, as the number is written after a `#`.
 impl std::fmt::Display for TicketNumber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -10,6 +10,7 @@
 //! `threading` (finding the ticket a message continues), `storing` (the transaction that
 //! takes a message in).
 
+pub mod autoreply;
 mod prepare;
 mod storing;
 mod threading;
@@ -21,9 +22,11 @@ use chrono::Utc;
 use helpdesk_channel::{ChannelKind, InboundMessage};
 use tokio::sync::Notify;
 
-use crate::autoreply::AutoReplies;
 use crate::store::blobs::BlobStore;
+use crate::store::raw::NewRaw;
 use crate::store::{self, Store, StoreError};
+use autoreply::AutoReplies;
+use storing::{Arrival, Deferred};
 use threading::{ThreadKeys, parents_first};
 
 /// Tries of a message whose transaction lost a deadlock to a concurrent intake.
@@ -296,16 +299,16 @@ impl Intake {
         let mut attempt = 1;
         loop {
             let mut tx = self.store.begin_write().await?;
-            match self
-                .take_in(
-                    &mut tx,
-                    &message,
-                    &attachments,
-                    body_omitted.as_deref(),
-                    Utc::now(),
-                )
-                .await
-            {
+            let one = [Arrival {
+                message: &message,
+                attachments: &attachments,
+                body_omitted: body_omitted.as_deref(),
+            }];
+            let taken = self.take_in_all(&mut tx, &one).await.map(|outcomes| {
+                // One message in, one outcome out.
+                outcomes.into_iter().next().unwrap_or(Outcome::Duplicate)
+            });
+            match taken {
                 Ok(outcome) => {
                     tx.commit().await?;
                     self.committed.notify_one();
@@ -406,38 +409,26 @@ impl Intake {
             .begin_write()
             .await
             .map_err(|error| outage(&error))?;
-        // Every message's thread locks at once, in one sorted order: taken message by message,
-        // two batches could each hold what the other waits for.
-        let keys: Vec<ThreadKeys> = messages
+        let all: Vec<_> = messages
             .iter()
-            .map(|(_, message, ..)| ThreadKeys::of(message))
+            .map(|(_, message, attachments, body_omitted)| Arrival {
+                message,
+                attachments,
+                body_omitted: body_omitted.as_deref(),
+            })
             .collect();
-        let all: Vec<&str> = keys.iter().flat_map(ThreadKeys::all).collect();
-        if let Err(error) = store::tickets::lock_thread(&mut tx, &all).await {
-            tracing::info!(%error, "batch could not lock its threads; taking its messages in one by one");
-            tx.rollback().await.ok();
-            return Err(outage(&error));
-        }
-        let mut taken = Vec::with_capacity(messages.len());
-        for (index, message, attachments, body_omitted) in messages {
-            match self
-                .take_in(
-                    &mut tx,
-                    message,
-                    attachments,
-                    body_omitted.as_deref(),
-                    Utc::now(),
-                )
-                .await
-            {
-                Ok(outcome) => taken.push((*index, outcome)),
-                Err(error) => {
-                    tracing::info!(%error, "batch rolled back");
-                    tx.rollback().await.ok();
-                    return Err(outage(&error));
-                }
+        let taken = self.take_in_all(&mut tx, &all).await.map(|outcomes| {
+            let indexes = messages.iter().map(|(index, ..)| *index);
+            indexes.zip(outcomes).collect::<Vec<_>>()
+        });
+        let taken = match taken {
+            Ok(taken) => taken,
+            Err(error) => {
+                tracing::info!(%error, "batch rolled back");
+                tx.rollback().await.ok();
+                return Err(outage(&error));
             }
-        }
+        };
         match tx.commit().await {
             Ok(()) => {
                 self.committed.notify_one();
@@ -448,6 +439,41 @@ impl Intake {
                 Err(outage(&error))
             }
         }
+    }
+
+    /// Takes in `messages` inside `tx`, in their order: their threads locked and their raw
+    /// forms stored in one statement each, then each message, then what they defer (follow-up
+    /// work, attachments) in one statement each: every statement is a round trip to the
+    /// database, which is what intake's speed depends on. Outcomes are in the order given.
+    async fn take_in_all(
+        &self,
+        tx: &mut store::Tx,
+        messages: &[Arrival<'_>],
+    ) -> Result<Vec<Outcome>, StoreError> {
+        // Every message's thread locks at once, first, in one sorted order: taken message by
+        // message, two batches could each hold what the other waits for.
+        let keys: Vec<ThreadKeys> = messages
+            .iter()
+            .map(|arrival| ThreadKeys::of(arrival.message))
+            .collect();
+        let all: Vec<&str> = keys.iter().flat_map(ThreadKeys::all).collect();
+        store::tickets::lock_thread(tx, &all).await?;
+        let now = Utc::now();
+        let raws: Vec<NewRaw> = messages
+            .iter()
+            .map(|arrival| raw_of(arrival.message))
+            .collect();
+        let raws = store::raw::insert_all(tx, &raws, now).await?;
+        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut deferred = Deferred::default();
+        for (arrival, raw) in messages.iter().zip(raws) {
+            let outcome = self
+                .take_in(tx, *arrival, raw, &mut deferred, Utc::now())
+                .await?;
+            outcomes.push(outcome);
+        }
+        deferred.write(tx, now).await?;
+        Ok(outcomes)
     }
 
     /// Keeps a message that cannot be taken in, with the reason.
@@ -463,6 +489,15 @@ impl Intake {
         Ok(Outcome::Rejected {
             reason: reason.to_owned(),
         })
+    }
+}
+
+/// What of `message` its raw row keeps.
+fn raw_of(message: &InboundMessage) -> NewRaw<'_> {
+    NewRaw {
+        channel: message.channel,
+        external_id: &message.external_id,
+        content: &message.raw,
     }
 }
 

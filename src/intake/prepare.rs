@@ -7,8 +7,8 @@ use helpdesk_channel::{ChannelKind, InboundMessage};
 use helpdesk_email::RawMail;
 use sha2::{Digest, Sha256};
 
+use super::autoreply::{self, RefusedAttachment};
 use super::{Intake, Prepared, StoredAttachments};
-use crate::autoreply::{self, RefusedAttachment};
 use crate::store::StoreError;
 use crate::store::blobs::BlobStore;
 

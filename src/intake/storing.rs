@@ -4,12 +4,12 @@
 use chrono::{DateTime, Utc};
 use helpdesk_channel::{ChannelKind, InboundMessage};
 
+use super::autoreply;
 use super::threading::{find_thread, join_split_conversation, on_ticket, thread_references};
 use super::{Intake, Outcome, UnknownSenderTag};
-use crate::autoreply;
 use crate::domain::{Direction, MessageKind, Priority, Status};
 use crate::store::attachments::NewAttachment;
-use crate::store::outbox::OutboxKind;
+use crate::store::outbox::{NewEntry, OutboxKind};
 use crate::store::raw::RawInsert;
 use crate::store::tickets::{Actor, NewEvent, NewMessage, NewTicket, ThreadedBy, TicketRef};
 use crate::store::{self, StoreError, Tx};
@@ -18,29 +18,35 @@ use crate::store::{self, StoreError, Tx};
 const SUBJECT_FROM_TEXT_CHARS: usize = 80;
 
 impl Intake {
-    pub(super) async fn take_in(
+    /// Takes in one message whose raw form `raw` stored, inside `tx`; what it writes that
+    /// nothing reads back before the commit goes to `deferred`, for the caller to write.
+    pub(super) async fn take_in<'a>(
         &self,
         tx: &mut Tx,
-        message: &InboundMessage,
-        attachments: &[Result<String, String>],
-        body_omitted: Option<&str>,
+        arrival: Arrival<'a>,
+        raw: RawInsert,
+        deferred: &mut Deferred<'a>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
+        let Arrival {
+            message,
+            attachments,
+            body_omitted,
+        } = arrival;
         let channel = message.channel;
-        let raw_id =
-            match store::raw::insert(tx, channel, &message.external_id, &message.raw, now).await? {
-                RawInsert::New(id) => id,
-                RawInsert::Known(_) => return Ok(Outcome::Duplicate),
-                RawInsert::Failed(id) => {
-                    store::raw::clear_error(tx, id).await?;
-                    id
-                }
-            };
+        let raw_id = match raw {
+            RawInsert::New(id) => id,
+            RawInsert::Known(_) => return Ok(Outcome::Duplicate),
+            RawInsert::Failed(id) => {
+                store::raw::clear_error(tx, id).await?;
+                id
+            }
+        };
         if let Some(note) = body_omitted {
             store::raw::record_body_omitted(tx, raw_id, note).await?;
         }
         if channel == ChannelKind::Email && message.automation.bounce {
-            return take_in_bounce(tx, message, raw_id, attachments, now).await;
+            return take_in_bounce(tx, arrival, raw_id, deferred, now).await;
         }
         // An auto-reply (out of office) on a ticket is kept, but is not the customer writing
         // again: it reopens nothing and notifies no one.
@@ -147,6 +153,7 @@ impl Intake {
                 subject: message.subject.as_deref(),
                 body_text,
                 body_html: message.html.as_deref(),
+                quoted_text: reply.as_ref().and_then(|r| r.quoted.as_deref()),
                 raw_message_id: Some(raw_id),
                 sent_at: message.sent_at,
                 now,
@@ -159,12 +166,9 @@ impl Intake {
             return Ok(Outcome::Duplicate);
         };
 
-        if let Some(quoted) = reply.as_ref().and_then(|r| r.quoted.as_deref()) {
-            store::tickets::set_quoted_text(tx, message_id, quoted).await?;
-        }
         let references = thread_references(message);
         store::tickets::insert_references(tx, message_id, channel, &references).await?;
-        store_attachments(tx, message_id, message, attachments, now).await?;
+        deferred.attachments_of(message_id, message, attachments);
 
         if let Some(auto_replies) = &self.auto_replies {
             let refused = self.refused_attachments(message);
@@ -186,22 +190,27 @@ impl Intake {
         }
 
         if automatic && !created {
-            return Ok(Outcome::Threaded {
+            let outcome = Outcome::Threaded {
                 number: ticket.number,
                 message_id,
                 reopened: false,
-            });
+            };
+            return Ok(outcome);
         }
-        let outbox = if created {
+        let event = if created {
             OutboxKind::TicketCreated
         } else if reopened {
             OutboxKind::TicketReopened
         } else {
             OutboxKind::CustomerReplied
         };
-        store::outbox::record(tx, outbox, ticket.id, Some(message_id), now).await?;
+        deferred.outbox.push(NewEntry {
+            kind: event,
+            ticket_id: ticket.id,
+            message_id: Some(message_id),
+        });
 
-        Ok(if created {
+        let outcome = if created {
             Outcome::Created {
                 number: ticket.number,
                 message_id,
@@ -212,47 +221,69 @@ impl Intake {
                 message_id,
                 reopened,
             }
-        })
+        };
+        Ok(outcome)
     }
 }
 
-/// The attachments of a message, with where their contents went.
-pub(super) async fn store_attachments(
-    tx: &mut Tx,
-    message_id: i64,
-    message: &InboundMessage,
-    stored: &[Result<String, String>],
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    for (attachment, stored) in message.attachments.iter().zip(stored) {
-        store::attachments::insert(
-            tx,
-            message_id,
-            &NewAttachment {
+/// A message to take in, as `prepare` made it ready.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Arrival<'a> {
+    pub message: &'a InboundMessage,
+    /// Per attachment: the stored content's hash, or why it was not kept.
+    pub attachments: &'a [Result<String, String>],
+    /// Why only the message's headers were read, if so.
+    pub body_omitted: Option<&'a str>,
+}
+
+/// What the messages of one transaction write after all of them, each kind in one statement
+/// (every statement is a round trip to the database): their follow-up work and their
+/// attachments' rows, which nothing in intake reads back. Thread references are written at
+/// once: a sibling reply later in the same batch looks for them.
+#[derive(Debug, Default)]
+pub(super) struct Deferred<'a> {
+    outbox: Vec<NewEntry>,
+    attachments: Vec<(i64, NewAttachment<'a>)>,
+}
+
+impl<'a> Deferred<'a> {
+    /// The attachments of a message, with where their contents went.
+    fn attachments_of(
+        &mut self,
+        message_id: i64,
+        message: &'a InboundMessage,
+        stored: &'a [Result<String, String>],
+    ) {
+        for (attachment, stored) in message.attachments.iter().zip(stored) {
+            let row = NewAttachment {
                 filename: &attachment.filename,
                 content_type: &attachment.content_type,
                 size: i64::try_from(attachment.content.len()).unwrap_or(i64::MAX),
                 inline: attachment.inline,
                 content_id: attachment.content_id.as_deref(),
                 stored: stored.clone(),
-            },
-            now,
-        )
-        .await?;
+            };
+            self.attachments.push((message_id, row));
+        }
     }
-    Ok(())
+
+    pub(super) async fn write(&self, tx: &mut Tx, now: DateTime<Utc>) -> Result<(), StoreError> {
+        store::attachments::insert_all(tx, &self.attachments, now).await?;
+        store::outbox::record_all(tx, &self.outbox, now).await
+    }
 }
 
 /// A bounce of mail we sent joins that mail's ticket as a system message, and the mail counts
 /// as failed. A bounce of anything else becomes no ticket (it would only start a loop); it is
 /// kept raw with the reason.
-pub(super) async fn take_in_bounce(
+pub(super) async fn take_in_bounce<'a>(
     tx: &mut Tx,
-    message: &InboundMessage,
+    arrival: Arrival<'a>,
     raw_id: i64,
-    attachments: &[Result<String, String>],
+    deferred: &mut Deferred<'a>,
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
+    let message = arrival.message;
     let returned: Vec<&str> = message
         .thread
         .references
@@ -289,6 +320,7 @@ pub(super) async fn take_in_bounce(
             subject: message.subject.as_deref(),
             body_text: &message.text,
             body_html: message.html.as_deref(),
+            quoted_text: None,
             raw_message_id: Some(raw_id),
             sent_at: message.sent_at,
             now,
@@ -299,7 +331,7 @@ pub(super) async fn take_in_bounce(
     else {
         return Ok(Outcome::Duplicate);
     };
-    store_attachments(tx, message_id, message, attachments, now).await?;
+    deferred.attachments_of(message_id, message, arrival.attachments);
     if let Some(sent) = sent {
         let reason = format!("the mail came back: {}", bounce_reason(message));
         store::outbound::mark_bounced(tx, sent, &reason, now).await?;

@@ -88,7 +88,8 @@ pub(super) fn thread_references(message: &InboundMessage) -> Vec<&str> {
 }
 
 /// The ticket a message continues: by the messages it replies to, by a `[#1042]` subject tag,
-/// by an earlier-arrived reply that points to it, or by its chat conversation.
+/// by an earlier-arrived reply that points to it, or by its chat conversation. The caller
+/// holds the message's thread locks (`take_in_all`).
 pub(super) async fn find_thread(
     tx: &mut Tx,
     message: &InboundMessage,
@@ -96,8 +97,6 @@ pub(super) async fn find_thread(
     let channel = message.channel;
     let references = thread_references(message);
     let conversation = message.thread.conversation.as_deref();
-    let keys = ThreadKeys::of(message);
-    store::tickets::lock_thread(tx, &keys.all().collect::<Vec<_>>()).await?;
     store::tickets::find_thread(
         tx,
         &ThreadLookup {

@@ -95,6 +95,7 @@ pub async fn deliver(
             channel: answer.channel,
             address: answer.place.clone(),
             display_name: None,
+            handle: None,
         },
         subject: String::new(),
         text: answer.text.clone(),
@@ -122,9 +123,9 @@ pub async fn deliver(
             health::record_delivery(&mut tx, channel, Ok(()), now).await?;
             if let Some(number) = answer.ticket_number
                 && let Some((ticket_id, _)) =
-                    crate::channels::store::ticket_channel(&mut tx, number).await?
+                    crate::store::chat::ticket_channel(&mut tx, number).await?
             {
-                crate::channels::store::record_post(
+                crate::store::chat::record_post(
                     &mut tx,
                     answer.channel,
                     &delivered.external_id,

@@ -77,7 +77,7 @@ pub struct Deliverers {
     attachments: Option<BlobStore>,
     /// Mail senders by mailbox name, in the configured order, each with its signature.
     mailboxes: Vec<(String, MailboxSender)>,
-    /// Sends agents their notices by mail (`[email.smtp]`), when mail is set up.
+    /// Sends agents their notices by mail (the first mailbox's sender), when mail is set up.
     notice_mail: Option<Arc<helpdesk_email::smtp::SmtpSender>>,
 }
 

@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 pub use self::error::JobError;
 pub use self::relay::relay_outbox;
 pub use self::settings::{JobSettings, default_business_hours};
-pub use self::worker::run;
+pub use self::worker::{run, run_only};
 use crate::store::jobs::{About, NewJob};
 pub use crate::store::jobs::{JobQuery, JobRow, STATES};
 use crate::store::{Result, Store, Tx};

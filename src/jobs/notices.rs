@@ -159,6 +159,7 @@ async fn chat_places(
                     channel,
                     address,
                     display_name: None,
+                    handle: None,
                 },
             )
         })

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::deliver::Deliverers;
 use super::{Job, JobContext, JobError};
+use crate::store::Store;
+use crate::store::chat::AnnouncedTicket;
 use crate::store::jobs::About;
-use crate::store::{Store, StoreError, on_pool};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -62,23 +63,11 @@ impl Job for NotifyAgents {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct TicketFacts {
-    number: i64,
-    subject: String,
-    priority: String,
-    channel: String,
-    customer: String,
-    assignee: Option<String>,
-    /// What the customer wrote, so agents can answer from their chat.
-    quoted: Option<String>,
-}
-
 /// Longest excerpt of the customer's message in an announcement.
 const EXCERPT_CHARS: usize = 1500;
 
 /// The text agents see for an event on a ticket.
-fn announcement(event: Event, ticket: &TicketFacts) -> String {
+fn announcement(event: Event, ticket: &AnnouncedTicket) -> String {
     let head = match event {
         Event::Created => format!("New ticket #{}", ticket.number),
         Event::Assigned => format!(
@@ -92,9 +81,16 @@ fn announcement(event: Event, ticket: &TicketFacts) -> String {
         ),
         Event::CustomerWrote => format!("Ticket #{}, the customer wrote again", ticket.number),
     };
+    let from = match ticket.sender_address.as_deref() {
+        Some(address) if ticket.customer.is_empty() || ticket.customer == address => {
+            address.to_owned()
+        }
+        Some(address) => format!("{} <{address}>", ticket.customer),
+        None => ticket.customer.clone(),
+    };
     let mut text = format!(
-        "{head}: {}\nfrom {} via {}",
-        ticket.subject, ticket.customer, ticket.channel
+        "{head}: {}\nfrom {from} via {}",
+        ticket.subject, ticket.channel
     );
     if event == Event::CustomerWrote
         && let Some(words) = ticket.quoted.as_deref().map(str::trim)
@@ -117,27 +113,7 @@ pub async fn notify(
     places: &[Identity],
     job: NotifyAgents,
 ) -> Result<usize, JobError> {
-    let facts: Option<TicketFacts> = on_pool!(store, pool => sqlx::query_as(
-        "SELECT t.number, t.subject, t.priority, t.channel,
-                COALESCE(c.name, (SELECT ci.address FROM customer_identities ci
-                                  WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1),
-                         '') AS customer,
-                a.name AS assignee,
-                CASE WHEN CAST($2 AS BIGINT) IS NULL
-                     THEN (SELECT m.body_text FROM messages m
-                           WHERE m.ticket_id = t.id AND m.direction = 'inbound'
-                           ORDER BY m.id DESC LIMIT 1)
-                     ELSE (SELECT m.body_text FROM messages m WHERE m.id = $2)
-                END AS quoted
-         FROM tickets t JOIN customers c ON c.id = t.customer_id
-         LEFT JOIN agents a ON a.id = t.assignee_id
-         WHERE t.id = $1",
-    )
-    .bind(job.ticket_id)
-    .bind(job.message_id)
-    .fetch_optional(pool)
-    .await)
-    .map_err(StoreError::from)?;
+    let facts = crate::store::chat::announced_ticket(store, job.ticket_id, job.message_id).await?;
     let Some(facts) = facts else {
         return Ok(0);
     };
@@ -166,7 +142,7 @@ pub async fn notify(
         match channel.deliver_boxed(&message).await {
             Ok(delivered) => {
                 // Agents answer by replying to this post.
-                crate::channels::store::remember_post(
+                crate::store::chat::remember_post(
                     store,
                     place.channel,
                     &delivered.external_id,
@@ -196,19 +172,29 @@ mod tests {
 
     #[test]
     fn announcements_name_the_ticket_and_what_happened() {
-        let ticket = TicketFacts {
+        let ticket = AnnouncedTicket {
             number: 1042,
             subject: "Printer on fire".into(),
-            priority: "urgent".into(),
+            priority: crate::domain::Priority::Urgent,
             channel: "email".into(),
             customer: "Ada Lovelace".into(),
+            sender_address: Some("ada@example.org".into()),
             assignee: Some("Sam".into()),
             quoted: Some("It smokes.".into()),
         };
         assert_eq!(
             announcement(Event::Created, &ticket),
-            "New ticket #1042: Printer on fire\nfrom Ada Lovelace via email"
+            "New ticket #1042: Printer on fire\nfrom Ada Lovelace <ada@example.org> via email"
         );
+        // A customer without a name goes by their address, said once.
+        let nameless = AnnouncedTicket {
+            customer: "ada@example.org".into(),
+            ..ticket
+        };
+        assert!(
+            announcement(Event::Created, &nameless).ends_with("\nfrom ada@example.org via email")
+        );
+        let ticket = nameless;
         assert!(
             announcement(Event::Assigned, &ticket).starts_with("Ticket #1042 assigned to Sam:")
         );

@@ -116,7 +116,11 @@ async fn relay_entries(
         if kind == "customer_replied" || kind == "ticket_reopened" {
             sla::touch_for_entry(&mut jobs, *id, *ticket_id, now)?;
         }
-        if let Some(event) = notify::Event::of_outbox(kind) {
+        // Without agents' places configured the announcement would go nowhere: no job.
+        if let (Some(event), false) = (
+            notify::Event::of_outbox(kind),
+            settings.agents_places.is_empty(),
+        ) {
             let job = NotifyAgents {
                 ticket_id: *ticket_id,
                 event,
@@ -143,9 +147,8 @@ async fn relay_entries(
         }
     }
     jobs.push(tx).await?;
-    for ticket_id in to_assign {
-        let assigned =
-            assign::assign_in(tx, ticket_id, rules, &settings.routing(), Utc::now()).await?;
+    let assigned = assign::assign_in(tx, &to_assign, rules, &settings.routing(), now).await?;
+    for (ticket_id, assigned) in assigned {
         tracing::debug!(ticket_id, ?assigned, "assigned on arrival");
     }
     let ids: Vec<i64> = pending.iter().map(|entry| entry.id).collect();

@@ -49,6 +49,7 @@ impl JobSettings {
                 channel: helpdesk_channel::ChannelKind::Telegram,
                 address: settings.telegram.agents_chat_id.to_string(),
                 display_name: None,
+                handle: None,
             });
         }
         if settings.discord.enabled && settings.discord.agents_channel_id != 0 {
@@ -56,6 +57,7 @@ impl JobSettings {
                 channel: helpdesk_channel::ChannelKind::Discord,
                 address: settings.discord.agents_channel_id.to_string(),
                 display_name: None,
+                handle: None,
             });
         }
         JobSettings {

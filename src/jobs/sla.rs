@@ -15,7 +15,7 @@ pub use crate::domain::sla::Target;
 use crate::domain::{Priority, Status};
 use crate::store::jobs::About;
 use crate::store::tickets::{Actor, change_status};
-use crate::store::{Result, Store, Tx, on_pool};
+use crate::store::{Result, Store, StoreError, Tx};
 
 mod check;
 
@@ -129,19 +129,12 @@ pub async fn check(
 
 /// Closes tickets resolved at least `quiet` before `now`; returns their numbers.
 pub async fn close_quiet(store: &Store, quiet: Duration, now: DateTime<Utc>) -> Result<Vec<i64>> {
-    let numbers: Vec<i64> = on_pool!(store, pool => sqlx::query_scalar(
-        "SELECT number FROM tickets WHERE status = 'resolved' AND resolved_at <= $1
-         ORDER BY id LIMIT 500",
-    )
-    .bind(now - quiet)
-    .fetch_all(pool)
-    .await)?;
+    let numbers = crate::store::tickets::resolved_before(store, now - quiet, 500).await?;
     let reason = format!("resolved {} days ago without news", quiet.num_days());
     let mut closed = Vec::with_capacity(numbers.len());
     for number in numbers {
         let mut tx = store.begin_write().await?;
-        // Another instance, or the customer, may have moved it meanwhile: skip it then.
-        if change_status(
+        let changed = change_status(
             &mut tx,
             number,
             Status::Closed,
@@ -149,13 +142,15 @@ pub async fn close_quiet(store: &Store, quiet: Duration, now: DateTime<Utc>) -> 
             Some(&reason),
             now,
         )
-        .await
-        .is_ok()
-        {
-            tx.commit().await?;
-            closed.push(number);
-        } else {
-            tx.rollback().await?;
+        .await;
+        match changed {
+            Ok(_) => {
+                tx.commit().await?;
+                closed.push(number);
+            }
+            // Another instance, or the customer, moved it meanwhile (or merged it away).
+            Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => tx.rollback().await?,
+            Err(error) => return Err(error),
         }
     }
     Ok(closed)

@@ -119,13 +119,7 @@ async fn enqueue(tx: &mut crate::store::Tx, job: DeliverWebhook, due: DateTime<U
 /// The event an outbox row announces and its payload, or `None` when it announces nothing
 /// (a reply or note shows as `message.added` instead; a row whose ticket is gone).
 async fn describe(store: &Store, row: &OutboxRow) -> Result<Option<(String, serde_json::Value)>> {
-    let Some(number): Option<i64> = crate::store::on_pool!(store, pool => sqlx::query_scalar(
-        "SELECT number FROM tickets WHERE id = $1",
-    )
-    .bind(row.ticket_id)
-    .fetch_optional(pool)
-    .await)?
-    else {
+    let Some(number) = crate::store::tickets::number_of(store, row.ticket_id).await? else {
         return Ok(None);
     };
     let Some(ticket) = crate::store::tickets::summary(store, number).await? else {

@@ -229,18 +229,9 @@ pub async fn run(
     wake: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
 ) -> std::result::Result<(), BoxDynError> {
-    let running = RunningJobs::default();
-    let context = JobContext {
-        store: store.clone(),
-        settings: settings.clone(),
-        deliverers,
-        running: running.clone(),
-        webhook_client: webhooks::client(),
-    };
-    // The workers stop on their own signal, sent once no handler runs (see RunningJobs).
-    let (stop_workers, workers_stopping) = watch::channel(false);
     let relay = {
         let store = store.clone();
+        let settings = settings.clone();
         let mut shutdown = shutdown.clone();
         async move {
             let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
@@ -265,25 +256,68 @@ pub async fn run(
             }
         }
     };
+    let relays = vec![
+        tokio::spawn(relay),
+        tokio::spawn(webhooks::relay_loop(store.clone(), shutdown.clone())),
+    ];
+    let spawns: Vec<_> = REGISTRY.iter().map(|job| job.spawn).collect();
+    supervise(store, settings, deliverers, &spawns, relays, shutdown).await
+}
+
+/// Runs only the worker of job type `J` (no relay, no sweep) until `shutdown` turns true: what
+/// `helpdesk bench jobs` measures the queue with.
+pub async fn run_only<J: Job>(
+    store: Store,
+    settings: JobSettings,
+    deliverers: deliver::Deliverers,
+    shutdown: watch::Receiver<bool>,
+) -> std::result::Result<(), BoxDynError> {
+    supervise(
+        store,
+        settings,
+        deliverers,
+        &[spawn::<J>],
+        Vec::new(),
+        shutdown,
+    )
+    .await
+}
+
+/// Starts the workers `spawns` beside the already running `relays`, and at `shutdown` stops
+/// them in order: the relays, then the running handlers, then the workers.
+async fn supervise(
+    store: Store,
+    settings: JobSettings,
+    deliverers: deliver::Deliverers,
+    spawns: &[fn(Start) -> Worker],
+    relays: Vec<JoinHandle<()>>,
+    shutdown: watch::Receiver<bool>,
+) -> std::result::Result<(), BoxDynError> {
+    let running = RunningJobs::default();
+    let context = JobContext {
+        store: store.clone(),
+        settings,
+        deliverers,
+        running: running.clone(),
+        webhook_client: webhooks::client(),
+    };
+    // The workers stop on their own signal, sent once no handler runs (see RunningJobs).
+    let (stop_workers, workers_stopping) = watch::channel(false);
     // Worker names are unique per process: a restarted process, or a second instance on the
     // same database, must not collide with registrations that have not yet expired.
     let start = Start {
-        store: store.clone(),
+        store,
         context,
         instance: format!("{}-{:08x}", std::process::id(), fastrand::u32(..)),
         shutdown: workers_stopping,
     };
-    let mut workers: Vec<Worker> = REGISTRY
-        .iter()
-        .map(|job| (job.spawn)(start.clone()))
-        .collect();
+    let mut workers: Vec<Worker> = spawns.iter().map(|spawn| spawn(start.clone())).collect();
     drop(start);
-    let webhook_relay = tokio::spawn(webhooks::relay_loop(store.clone(), shutdown.clone()));
-    let relay = tokio::spawn(relay);
     let _ = stop_signal(shutdown).await;
     let finish = async {
-        relay.await?;
-        webhook_relay.await?;
+        for relay in relays {
+            relay.await?;
+        }
         running.idle().await;
         stop_workers.send_replace(true);
         for worker in &mut workers {

@@ -15,6 +15,5 @@ pub use bulk::{BulkError, BulkOutcome};
 pub use change::{ChangedBy, TicketChange, apply, apply_in};
 pub use merge::merge;
 pub use reply::{
-    AttachedFile, keep_files, new_mail_message_id, reply_kind, send_reply, send_reply_as_seen,
-    send_reply_with_files,
+    AttachedFile, keep_files, reply_kind, send_reply, send_reply_as_seen, send_reply_with_files,
 };

@@ -4,7 +4,7 @@
 
 use helpdesk_channel::Attachment;
 
-use crate::domain::{MessageKind, TicketNumber};
+use crate::domain::MessageKind;
 use crate::store::blobs::BlobStore;
 use crate::store::outbound::{self, NewReply, StoredReply};
 use crate::store::{Result, Store, StoreError, Tx, attachments};
@@ -16,16 +16,6 @@ pub fn reply_kind(note: bool) -> MessageKind {
     } else {
         MessageKind::Public
     }
-}
-
-/// A Message-ID for a reply on ticket `number`, in the domain of the support address.
-pub fn new_mail_message_id(support_address: &str, number: TicketNumber) -> String {
-    let domain = support_address
-        .rsplit_once('@')
-        .map(|(_, domain)| domain)
-        .filter(|domain| !domain.is_empty())
-        .unwrap_or("helpdesk.invalid");
-    format!("{:016x}.{number}@{domain}", fastrand::u64(..))
 }
 
 /// Stores an agent's reply or note (a note is a reply of [`MessageKind::Internal`]) and, for a
@@ -102,22 +92,21 @@ pub async fn add_in(
         }
     }
     let stored = outbound::add_reply(tx, reply).await?;
-    for file in files {
-        attachments::insert(
-            tx,
-            stored.message_id,
-            &attachments::NewAttachment {
+    let files: Vec<_> = files
+        .iter()
+        .map(|file| {
+            let attachment = attachments::NewAttachment {
                 filename: &file.filename,
                 content_type: &file.content_type,
                 size: file.size,
                 inline: false,
                 content_id: None,
                 stored: Ok(file.sha256.clone()),
-            },
-            reply.now,
-        )
-        .await?;
-    }
+            };
+            (stored.message_id, attachment)
+        })
+        .collect();
+    attachments::insert_all(tx, &files, reply.now).await?;
     if stored.to_deliver {
         crate::jobs::deliver::enqueue(tx, stored.message_id, 1, reply.now).await?;
     }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use helpdesk_channel::ChannelKind;
 
-use super::{Result, Store, StoreError, is_unique_violation, on_pool, on_tx, on_writer};
+use super::{Result, Store, StoreError, Tx, is_unique_violation, on_pool, on_tx, on_writer};
 use crate::domain::{AssignmentStrategy, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
@@ -48,6 +48,43 @@ pub async fn departments(store: &Store) -> Result<Vec<Department>> {
     .fetch_all(pool)
     .await)?;
     Ok(rows)
+}
+
+/// Per department: its id, how many agents belong to it and how many of its tickets are
+/// active.
+pub async fn department_counts(store: &Store) -> Result<Vec<(i64, i64, i64)>> {
+    let counts = on_pool!(store, pool => sqlx::query_as(
+        "SELECT d.id,
+                (SELECT COUNT(*) FROM agent_departments ad WHERE ad.department_id = d.id),
+                (SELECT COUNT(*) FROM tickets t
+                 WHERE t.department_id = d.id AND t.status IN ('new', 'open', 'pending'))
+         FROM departments d",
+    )
+    .fetch_all(pool)
+    .await)?;
+    Ok(counts)
+}
+
+/// Per agent with active tickets: the agent's id and how many.
+pub async fn active_ticket_counts(store: &Store) -> Result<Vec<(i64, i64)>> {
+    let counts = on_pool!(store, pool => sqlx::query_as(
+        "SELECT assignee_id, COUNT(*) FROM tickets
+         WHERE assignee_id IS NOT NULL AND status IN ('new', 'open', 'pending')
+         GROUP BY assignee_id",
+    )
+    .fetch_all(pool)
+    .await)?;
+    Ok(counts)
+}
+
+/// Every (agent id, department id) membership.
+pub async fn memberships(store: &Store) -> Result<Vec<(i64, i64)>> {
+    let pairs = on_pool!(store, pool => sqlx::query_as(
+        "SELECT agent_id, department_id FROM agent_departments",
+    )
+    .fetch_all(pool)
+    .await)?;
+    Ok(pairs)
 }
 
 pub async fn department_by_name(store: &Store, name: &str) -> Result<Option<Department>> {
@@ -345,4 +382,52 @@ pub async fn set_chat_identities(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Stores agent `agent_id`'s new password hash.
+pub async fn set_password_hash(tx: &mut Tx, agent_id: i64, hash: &str) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("UPDATE agents SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(agent_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// Enables or disables agent `agent_id`.
+pub async fn set_active(tx: &mut Tx, agent_id: i64, active: bool) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("UPDATE agents SET active = $1 WHERE id = $2")
+        .bind(active)
+        .bind(agent_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(())
+}
+
+/// Takes agent `agent_id` off their active tickets at `now`; returns those tickets' ids, in
+/// order (the history entries are the caller's, who knows why).
+pub async fn unassign_active_tickets(
+    tx: &mut Tx,
+    agent_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>> {
+    let open: Vec<i64> = on_tx!(tx, conn => sqlx::query_scalar(
+        "SELECT id FROM tickets
+         WHERE assignee_id = $1 AND status IN ('new', 'open', 'pending') ORDER BY id",
+    )
+    .bind(agent_id)
+    .fetch_all(&mut *conn)
+    .await)?;
+    on_tx!(tx, conn => sqlx::query(
+        "UPDATE tickets SET assignee_id = NULL, updated_at = $1
+         WHERE assignee_id = $2 AND status IN ('new', 'open', 'pending')",
+    )
+    .bind(now)
+    .bind(agent_id)
+    .execute(&mut *conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(open)
 }

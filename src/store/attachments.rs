@@ -16,44 +16,55 @@ pub struct NewAttachment<'a> {
     pub stored: Result<String, String>,
 }
 
-pub async fn insert(
+/// Stores `attachments`, each beside the id of its message: the contents' rows, then the
+/// attachments' rows, each in one statement per hundred.
+pub async fn insert_all(
     tx: &mut Tx,
-    message_id: i64,
-    attachment: &NewAttachment<'_>,
+    attachments: &[(i64, NewAttachment<'_>)],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let (sha256, rejected_reason) = match &attachment.stored {
-        Ok(sha256) => {
-            on_tx!(tx, conn => sqlx::query(
-                "INSERT INTO attachment_blobs (sha256, size, created_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (sha256) DO NOTHING",
-            )
-            .bind(sha256)
-            .bind(attachment.size)
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map(|done| done.rows_affected()))?;
-            (Some(sha256.as_str()), None)
-        }
-        Err(reason) => (None, Some(reason.as_str())),
-    };
-    on_tx!(tx, conn => sqlx::query(
-        "INSERT INTO attachments
-            (message_id, sha256, filename, content_type, size, inline, content_id, rejected_reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(message_id)
-    .bind(sha256)
-    .bind(attachment.filename)
-    .bind(attachment.content_type)
-    .bind(attachment.size)
-    .bind(attachment.inline)
-    .bind(attachment.content_id)
-    .bind(rejected_reason)
-    .execute(&mut *conn)
-    .await
-    .map(|done| done.rows_affected()))?;
+    let contents: Vec<(&str, i64)> = attachments
+        .iter()
+        .filter_map(|(_, attachment)| Some((attachment.stored.as_deref().ok()?, attachment.size)))
+        .collect();
+    for chunk in contents.chunks(100) {
+        let sql = format!(
+            "INSERT INTO attachment_blobs (sha256, size, created_at) VALUES {}
+             ON CONFLICT (sha256) DO NOTHING",
+            super::value_rows(chunk.len(), 3)
+        );
+        on_tx!(tx, conn => {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (sha256, size) in chunk {
+                query = query.bind(*sha256).bind(*size).bind(now);
+            }
+            query.execute(&mut *conn).await.map(|done| done.rows_affected())
+        })?;
+    }
+    for chunk in attachments.chunks(100) {
+        let sql = format!(
+            "INSERT INTO attachments
+                (message_id, sha256, filename, content_type, size, inline, content_id,
+                 rejected_reason)
+             VALUES {}",
+            super::value_rows(chunk.len(), 8)
+        );
+        on_tx!(tx, conn => {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (message_id, attachment) in chunk {
+                query = query
+                    .bind(*message_id)
+                    .bind(attachment.stored.as_deref().ok())
+                    .bind(attachment.filename)
+                    .bind(attachment.content_type)
+                    .bind(attachment.size)
+                    .bind(attachment.inline)
+                    .bind(attachment.content_id)
+                    .bind(attachment.stored.as_ref().err());
+            }
+            query.execute(&mut *conn).await.map(|done| done.rows_affected())
+        })?;
+    }
     Ok(())
 }
 

@@ -157,15 +157,7 @@ pub async fn names_like(
     typed: &str,
     limit: i64,
 ) -> Result<Vec<String>> {
-    let typed = typed.trim().to_lowercase();
-    // Searched for as plain text: LIKE's wildcards in what was typed are escaped.
-    let pattern = format!(
-        "%{}%",
-        typed
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
+    let pattern = super::contains_pattern(typed.trim());
     let names: Vec<String> = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT name FROM canned_responses
          WHERE (owner_agent_id IS NULL OR owner_agent_id = $1)

@@ -22,6 +22,8 @@ pub struct IdentityRow {
     pub channel: String,
     pub address: String,
     pub display_name: Option<String>,
+    /// A chat account's handle, without the `@`.
+    pub handle: Option<String>,
 }
 
 /// The condition on customers `c` that keeps those `visibility` allows, with the agent's id
@@ -41,9 +43,9 @@ fn agent_of(visibility: Visibility) -> Option<i64> {
     }
 }
 
-/// Customers by id that `visibility` allows, after `after_id`, optionally those whose name or
-/// an address contains `search` (any case); one more than `limit` tells whether another page
-/// follows.
+/// Customers by id that `visibility` allows, after `after_id`, optionally those whose name, an
+/// address, or a chat account's name or handle (`ada_l` or `@ada_l`) contains `search` (any
+/// case); one more than `limit` tells whether another page follows.
 pub async fn list(
     store: &Store,
     visibility: Visibility,
@@ -54,15 +56,17 @@ pub async fn list(
     let pattern = search
         .map(str::trim)
         .filter(|text| !text.is_empty())
-        .map(|text| format!("%{}%", text.to_lowercase().replace(['%', '_'], "")));
+        .map(super::contains_pattern);
     let sql = format!(
         "SELECT c.id, c.name, c.created_at,
                 (SELECT COUNT(*) FROM tickets WHERE customer_id = c.id) AS tickets
          FROM customers c
          WHERE c.id > $1
-           AND ($2 IS NULL OR LOWER(COALESCE(c.name, '')) LIKE $2
+           AND ($2 IS NULL OR LOWER(COALESCE(c.name, '')) LIKE $2 ESCAPE '\\'
                 OR c.id IN (SELECT customer_id FROM customer_identities
-                            WHERE LOWER(address) LIKE $2 OR LOWER(COALESCE(display_name, '')) LIKE $2))
+                            WHERE LOWER(address) LIKE $2 ESCAPE '\\'
+                               OR LOWER(COALESCE(display_name, '')) LIKE $2 ESCAPE '\\'
+                               OR '@' || LOWER(handle) LIKE $2 ESCAPE '\\'))
            AND {}
          ORDER BY c.id LIMIT $3",
         visible_customer("$4")
@@ -103,7 +107,7 @@ pub async fn identities(store: &Store, customer_ids: &[i64]) -> Result<Vec<Ident
         customer_ids.iter().copied().max().unwrap_or_default(),
     );
     let rows: Vec<IdentityRow> = on_pool!(store, pool => sqlx::query_as(
-        "SELECT customer_id, channel, address, display_name FROM customer_identities
+        "SELECT customer_id, channel, address, display_name, handle FROM customer_identities
          WHERE customer_id BETWEEN $1 AND $2 ORDER BY id",
     )
     .bind(first)

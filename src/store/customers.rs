@@ -8,8 +8,9 @@ use sqlx::AssertSqlSafe;
 use super::{Result, StoreError, Tx, on_tx, on_writer};
 
 /// The customer behind `identity`, given what a lookup found: a known identity gets the display
-/// name it was missing; an unknown one becomes a new customer. Safe under concurrency: the unique
-/// (channel, address) key decides which of two racing writers creates the identity.
+/// name it was missing and the handle it has now (handles change); an unknown one becomes a new
+/// customer. Safe under concurrency: the unique (channel, address) key decides which of two
+/// racing writers creates the identity.
 pub async fn resolve(
     tx: &mut Tx,
     identity: &Identity,
@@ -29,6 +30,19 @@ pub async fn resolve(
             .await
             .map(|done| done.rows_affected()))?;
         }
+        if let Some(handle) = &identity.handle {
+            // Writes only when the handle changed: most messages leave the row alone.
+            on_tx!(tx, conn => sqlx::query(
+                "UPDATE customer_identities SET handle = $1
+                 WHERE channel = $2 AND address = $3 AND (handle IS NULL OR handle <> $1)",
+            )
+            .bind(handle)
+            .bind(channel)
+            .bind(&identity.address)
+            .execute(&mut *conn)
+            .await
+            .map(|done| done.rows_affected()))?;
+        }
         return Ok(customer_id);
     }
 
@@ -40,8 +54,9 @@ pub async fn resolve(
     .fetch_one(&mut *conn)
     .await)?;
     let linked: Option<i64> = on_tx!(tx, conn => sqlx::query_scalar(
-        "INSERT INTO customer_identities (customer_id, channel, address, display_name, created_at)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO customer_identities
+             (customer_id, channel, address, display_name, handle, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (channel, address) DO NOTHING
          RETURNING customer_id",
     )
@@ -49,6 +64,7 @@ pub async fn resolve(
     .bind(channel)
     .bind(&identity.address)
     .bind(&identity.display_name)
+    .bind(&identity.handle)
     .bind(now)
     .fetch_optional(&mut *conn)
     .await)?;

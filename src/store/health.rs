@@ -67,9 +67,15 @@ pub async fn list(store: &Store) -> Result<Vec<ChannelHealth>> {
     Ok(rows)
 }
 
+/// How often a healthy delivery connection's row is written again after a success: every
+/// delivery writing it made all deliveries of a channel wait on that one row's lock in turn.
+const SUCCESS_REFRESH: chrono::Duration = chrono::Duration::seconds(1);
+
 /// Records one delivery attempt on `channel` as the health of its "delivery" connection, in
 /// the transaction that records the attempt. A permanent failure (a refused recipient) says
-/// nothing against the connection; a temporary one (network, server trouble) does.
+/// nothing against the connection; a temporary one (network, server trouble) does. A success
+/// on a connection already known as healthy is written at most once per [`SUCCESS_REFRESH`]:
+/// the row is neither locked nor written otherwise.
 pub async fn record_delivery(
     tx: &mut super::Tx,
     channel: &str,
@@ -80,6 +86,27 @@ pub async fn record_delivery(
         Ok(()) => (true, None, false),
         Err((error, permanent)) => (permanent, Some(error), !permanent),
     };
+    if error.is_none() {
+        // An UPDATE whose condition is false for the row's current version takes no lock.
+        let refreshed = super::on_tx!(tx, conn => sqlx::query(
+            "UPDATE channel_health SET connected = TRUE, last_success_at = $2,
+                    consecutive_failures = 0, updated_at = $2,
+                    backlog = (SELECT COUNT(*) FROM messages
+                               WHERE delivery_status = 'pending' AND channel = $1)
+             WHERE channel = $1 AND name = 'delivery'
+               AND (NOT connected OR consecutive_failures <> 0 OR last_success_at IS NULL
+                    OR last_success_at < $3)",
+        )
+        .bind(channel)
+        .bind(now)
+        .bind(now - SUCCESS_REFRESH)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+        if refreshed > 0 || known(tx, channel).await? {
+            return Ok(());
+        }
+    }
     super::on_tx!(tx, conn => sqlx::query(
         "INSERT INTO channel_health (channel, name, connected, last_success_at, last_error,
                                      last_error_at, consecutive_failures, backlog, updated_at)
@@ -105,4 +132,15 @@ pub async fn record_delivery(
     .await
     .map(|done| done.rows_affected()))?;
     Ok(())
+}
+
+/// Whether `channel`'s delivery connection has a row yet.
+async fn known(tx: &mut super::Tx, channel: &str) -> Result<bool> {
+    let rows: i64 = super::on_tx!(tx, conn => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM channel_health WHERE channel = $1 AND name = 'delivery'",
+    )
+    .bind(channel)
+    .fetch_one(&mut *conn)
+    .await)?;
+    Ok(rows > 0)
 }

@@ -15,16 +15,20 @@ use sqlx::{Connection, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 pub mod agents;
 pub mod api_tokens;
+pub mod assign;
 pub mod attachments;
 pub mod blobs;
 pub mod calendars;
 pub mod canned;
+pub mod chat;
+pub mod counts;
 pub mod cursors;
 pub mod customer_views;
 pub mod customers;
 mod error;
 pub mod health;
 pub mod history;
+pub mod import;
 pub mod instances;
 pub mod jobs;
 pub mod leases;
@@ -55,6 +59,20 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the health checks (/readyz, /metrics) wait for the database before they report it
 /// down, so a monitor gets its answer within a second.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// Runs `checks`, the database's part of a health answer (/readyz, /metrics), within
+/// [`HEALTH_TIMEOUT`] altogether: an unreachable or stuck database is reported as unavailable
+/// however many queries the answer needs. Only for reads: what did not finish is dropped.
+pub async fn within_health_timeout<T>(checks: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(HEALTH_TIMEOUT, checks)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!(
+                "no answer within {} ms",
+                HEALTH_TIMEOUT.as_millis()
+            )))
+        })
+}
 
 /// The size of the write that checks whether SQLite can write again after a failed write.
 const WRITE_PROBE_BYTES: i64 = 64 * 1024;
@@ -140,6 +158,43 @@ macro_rules! on_writer {
     }};
 }
 pub(crate) use {on_pool, on_tx, on_writer};
+
+/// Ids as an SQL list for `IN (…)`; `NULL` when there are none, which matches nothing.
+pub(crate) fn id_list(ids: &[i64]) -> String {
+    if ids.is_empty() {
+        return "NULL".to_owned();
+    }
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A `LIKE … ESCAPE '\'` pattern for values that contain `text`, lower-cased: its wildcards
+/// (`%`, `_`, common in chat handles) are escaped and so searched for as typed.
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// `rows` rows of `columns` placeholders each, numbered on, for a statement's `VALUES`:
+/// `($1, $2), ($3, $4)`.
+pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let cells = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({cells})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Whether SQLite's writes need checking: set when a write transaction ends without its commit
 /// (a failed statement or commit, or one given up), cleared by [`Store::check_writes`].
@@ -311,18 +366,11 @@ impl Store {
 
     /// Whether the database answers within [`HEALTH_TIMEOUT`]; for /readyz and /metrics.
     pub async fn ping(&self) -> Result<()> {
-        let ping = async {
+        within_health_timeout(async {
             on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
             Ok(())
-        };
-        tokio::time::timeout(HEALTH_TIMEOUT, ping)
-            .await
-            .unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(format!(
-                    "no answer within {} ms",
-                    HEALTH_TIMEOUT.as_millis()
-                )))
-            })
+        })
+        .await
     }
 
     /// Whether the database can write, for /readyz. Answers at once while every write

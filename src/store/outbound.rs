@@ -87,6 +87,7 @@ pub async fn add_reply(tx: &mut Tx, reply: &NewReply<'_>) -> Result<StoredReply>
             subject: None,
             body_text: reply.text,
             body_html: None,
+            quoted_text: None,
             raw_message_id: None,
             sent_at: None,
             now: reply.now,
@@ -175,6 +176,7 @@ pub async fn add_automatic(tx: &mut Tx, message: &NewAutomatic<'_>) -> Result<i6
             subject: None,
             body_text: message.text,
             body_html: message.html,
+            quoted_text: None,
             raw_message_id: None,
             sent_at: None,
             now: message.now,
@@ -269,6 +271,7 @@ pub async fn pending_delivery(store: &Store, message_id: i64) -> Result<Option<P
             channel,
             address,
             display_name: row.display_name,
+            handle: None,
         }),
         None => Err(format!(
             "the customer of ticket #{} has no {channel} identity to reply to",

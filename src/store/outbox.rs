@@ -44,16 +44,60 @@ pub async fn record(
     message_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    on_tx!(tx, conn => sqlx::query(
-        "INSERT INTO outbox (kind, ticket_id, message_id, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(kind.as_str())
-    .bind(ticket_id)
-    .bind(message_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map(|done| done.rows_affected()))?;
+    let entry = NewEntry {
+        kind,
+        ticket_id,
+        message_id,
+    };
+    record_all(tx, &[entry], now).await
+}
+
+/// Records `kind` for each of `tickets` (without a message).
+pub async fn record_for_each(
+    tx: &mut Tx,
+    kind: OutboxKind,
+    tickets: &[i64],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let entries: Vec<NewEntry> = tickets
+        .iter()
+        .map(|&ticket_id| NewEntry {
+            kind,
+            ticket_id,
+            message_id: None,
+        })
+        .collect();
+    record_all(tx, &entries, now).await
+}
+
+/// An outbox entry to record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewEntry {
+    pub kind: OutboxKind,
+    pub ticket_id: i64,
+    pub message_id: Option<i64>,
+}
+
+/// Records `entries` in their order, in one statement per thousand: a batch of work (a
+/// relay round, a group commit of intake) is one round trip, not one per entry.
+pub async fn record_all(tx: &mut Tx, entries: &[NewEntry], now: DateTime<Utc>) -> Result<()> {
+    for chunk in entries.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO outbox (kind, ticket_id, message_id, created_at) VALUES {}",
+            super::value_rows(chunk.len(), 4)
+        );
+        on_tx!(tx, conn => {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for entry in chunk {
+                query = query
+                    .bind(entry.kind.as_str())
+                    .bind(entry.ticket_id)
+                    .bind(entry.message_id)
+                    .bind(now);
+            }
+            query.execute(&mut *conn).await.map(|done| done.rows_affected())
+        })?;
+    }
     Ok(())
 }
 

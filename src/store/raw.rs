@@ -1,5 +1,7 @@
 //! Raw inbound messages: every message exactly as it arrived, kept whatever happens to it.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use helpdesk_channel::ChannelKind;
 
@@ -16,39 +18,71 @@ pub enum RawInsert {
     Failed(i64),
 }
 
-/// Stores a raw message unless the same (channel, external id) is already kept. Under
-/// concurrency the unique key decides: a second writer waits for the first and then sees its row.
-pub async fn insert(
+/// A raw message to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRaw<'a> {
+    pub channel: ChannelKind,
+    pub external_id: &'a str,
+    pub content: &'a [u8],
+}
+
+/// Stores each raw message unless the same (channel, external id) is already kept, in one
+/// statement per hundred messages; the answers are in the order given, and a message given
+/// twice is new the first time and known the second. Under concurrency the unique key
+/// decides: a second writer waits for the first and then sees its row.
+pub async fn insert_all(
     tx: &mut Tx,
-    channel: ChannelKind,
-    external_id: &str,
-    content: &[u8],
+    messages: &[NewRaw<'_>],
     now: DateTime<Utc>,
-) -> Result<RawInsert> {
-    let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
-    let inserted: Option<i64> = on_tx!(tx, conn => sqlx::query_scalar(
-        "INSERT INTO raw_messages (channel, external_id, content, size, received_at)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (channel, external_id) DO NOTHING
-         RETURNING id",
-    )
-    .bind(channel.as_str())
-    .bind(external_id)
-    .bind(content)
-    .bind(size)
-    .bind(now)
-    .fetch_optional(&mut *conn)
-    .await)?;
-    if let Some(id) = inserted {
-        return Ok(RawInsert::New(id));
+) -> Result<Vec<RawInsert>> {
+    let mut answers = Vec::with_capacity(messages.len());
+    for chunk in messages.chunks(100) {
+        let sql = format!(
+            "INSERT INTO raw_messages (channel, external_id, content, size, received_at)
+             VALUES {}
+             ON CONFLICT (channel, external_id) DO NOTHING
+             RETURNING id, channel, external_id",
+            super::value_rows(chunk.len(), 5)
+        );
+        let inserted: Vec<(i64, String, String)> = on_tx!(tx, conn => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for message in chunk {
+                query = query
+                    .bind(message.channel.as_str())
+                    .bind(message.external_id)
+                    .bind(message.content)
+                    .bind(i64::try_from(message.content.len()).unwrap_or(i64::MAX))
+                    .bind(now);
+            }
+            query.fetch_all(&mut *conn).await
+        })?;
+        let mut new: HashMap<(String, String), i64> = inserted
+            .into_iter()
+            .map(|(id, channel, external_id)| ((channel, external_id), id))
+            .collect();
+        for message in chunk {
+            let key = (
+                message.channel.as_str().to_owned(),
+                message.external_id.to_owned(),
+            );
+            answers.push(match new.remove(&key) {
+                Some(id) => RawInsert::New(id),
+                None => received_again(tx, message).await?,
+            });
+        }
     }
+    Ok(answers)
+}
+
+/// A raw message that is kept already: counts the arrival and tells whether its intake failed.
+async fn received_again(tx: &mut Tx, message: &NewRaw<'_>) -> Result<RawInsert> {
     let (id, failed): (i64, bool) = on_tx!(tx, conn => sqlx::query_as(
         "UPDATE raw_messages SET times_received = times_received + 1
          WHERE channel = $1 AND external_id = $2
          RETURNING id, intake_error IS NOT NULL",
     )
-    .bind(channel.as_str())
-    .bind(external_id)
+    .bind(message.channel.as_str())
+    .bind(message.external_id)
     .fetch_one(&mut *conn)
     .await)?;
     Ok(if failed {
@@ -205,5 +239,42 @@ pub async fn counts(store: &Store) -> Result<RawCounts> {
         kept,
         failed,
         duplicates_dropped,
+    })
+}
+
+/// What a channel's intake left in the raw messages: the newest arrival, how many failed since
+/// `since`, and the newest failure's error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelIntake {
+    pub last_message: Option<DateTime<Utc>>,
+    pub failed_since: i64,
+    pub last_error: Option<String>,
+}
+
+pub async fn channel_intake(
+    store: &Store,
+    channel: ChannelKind,
+    since: DateTime<Utc>,
+) -> Result<ChannelIntake> {
+    let (last_message, failed_since): (Option<DateTime<Utc>>, i64) = on_pool!(store, pool => sqlx::query_as(
+        "SELECT (SELECT MAX(received_at) FROM raw_messages WHERE channel = $1),
+                (SELECT COUNT(*) FROM raw_messages
+                 WHERE channel = $1 AND intake_error IS NOT NULL AND received_at > $2)",
+    )
+    .bind(channel.as_str())
+    .bind(since)
+    .fetch_one(pool)
+    .await)?;
+    let last_error: Option<String> = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT intake_error FROM raw_messages
+         WHERE channel = $1 AND intake_error IS NOT NULL ORDER BY received_at DESC LIMIT 1",
+    )
+    .bind(channel.as_str())
+    .fetch_optional(pool)
+    .await)?;
+    Ok(ChannelIntake {
+        last_message,
+        failed_since,
+        last_error,
     })
 }

@@ -1,7 +1,7 @@
 //! Customer satisfaction surveys: when a ticket is resolved its customer is asked once, on
 //! their own channel, for a rating from 1 to 5.
 //!
-//! - Deciding and sending ([`offer`], run by `jobs::survey`): never for tickets an automatic
+//! - Deciding and storing ([`offer_in`], run by `jobs::survey`, which queues the delivery): never for tickets an automatic
 //!   message opened, merged tickets, departments or settings that turned surveys off, or mail
 //!   addresses that cannot answer; at most one survey per ticket (the table's key). The survey
 //!   is an automatic message of the ticket, delivered (with retries) like any reply: by mail
@@ -21,10 +21,9 @@ use hmac::{Hmac, Mac};
 use regex::Regex;
 use sha2::Sha256;
 
-use crate::jobs::deliver;
 use crate::store::surveys::{self, NewSurvey, Survey, TicketFacts};
 use crate::store::tickets::{Actor, NewEvent, record_event};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Store, StoreError, Tx};
 
 /// The name of the key survey links are signed with.
 const KEY_NAME: &str = "survey-links";
@@ -114,29 +113,35 @@ pub fn reason_not_to_ask(config: &SurveyConfig, facts: &TicketFacts) -> Option<&
 /// What [`offer`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Offered {
-    /// The survey is stored and its message queued for delivery.
+    /// The survey and its message are stored (and the message's delivery queued by
+    /// `jobs::survey::offer`).
     Queued { message_id: i64 },
     /// No survey, and why.
     Skipped(&'static str),
 }
 
+/// The key survey links are signed with, made on first use.
+pub async fn link_key(store: &Store, now: DateTime<Utc>) -> Result<String, StoreError> {
+    surveys::signing_key(store, KEY_NAME, now).await
+}
+
 /// Asks the customer of ticket `ticket_id` for a rating, if they may be asked: stores the
-/// survey, its message and the message's delivery job in one transaction.
-pub async fn offer(
-    store: &Store,
+/// survey and its message in `tx`, signing its links with `key`. Queueing the message's
+/// delivery in the same transaction is the caller's part (`jobs::survey`); after
+/// [`Offered::Skipped`] nothing needs to be kept.
+pub async fn offer_in(
+    tx: &mut Tx,
     config: &SurveyConfig,
+    key: &str,
     ticket_id: i64,
     now: DateTime<Utc>,
 ) -> Result<Offered, StoreError> {
-    let key = surveys::signing_key(store, KEY_NAME, now).await?;
-    let mut tx = store.begin_write().await?;
-    let facts = surveys::ticket_facts(&mut tx, ticket_id).await?;
+    let facts = surveys::ticket_facts(tx, ticket_id).await?;
     let skipped = match &facts {
         None => Some("there is no such ticket"),
         Some(facts) => reason_not_to_ask(config, facts),
     };
     let (Some(facts), None) = (facts, skipped) else {
-        tx.rollback().await?;
         return Ok(Offered::Skipped(skipped.unwrap_or_default()));
     };
     let channel: ChannelKind =
@@ -148,7 +153,7 @@ pub async fn offer(
             })?;
     let expires_at = now + config.valid_for;
     let inserted = surveys::insert(
-        &mut tx,
+        tx,
         &NewSurvey {
             ticket_id,
             channel: channel.as_str(),
@@ -160,7 +165,6 @@ pub async fn offer(
     )
     .await?;
     if !inserted {
-        tx.rollback().await?;
         return Ok(Offered::Skipped("the customer was asked before"));
     }
     let (text, html) = message::render(
@@ -170,14 +174,14 @@ pub async fn offer(
             number: facts.number,
             subject: &facts.subject,
             customer_name: facts.customer_name.as_deref(),
-            token: &token(&key, ticket_id),
+            token: &token(key, ticket_id),
             until: expires_at,
         },
     )?;
     let external_id = (channel == ChannelKind::Email)
-        .then(|| crate::ops::new_mail_message_id(&config.support_address, facts.number.into()));
+        .then(|| crate::domain::new_mail_message_id(&config.support_address, facts.number.into()));
     let message_id = store::outbound::add_automatic(
-        &mut tx,
+        tx,
         &store::outbound::NewAutomatic {
             ticket_id,
             channel,
@@ -188,9 +192,9 @@ pub async fn offer(
         },
     )
     .await?;
-    surveys::set_message(&mut tx, ticket_id, message_id).await?;
+    surveys::set_message(tx, ticket_id, message_id).await?;
     record_event(
-        &mut tx,
+        tx,
         &NewEvent {
             ticket_id,
             actor: Actor::System,
@@ -202,8 +206,6 @@ pub async fn offer(
         },
     )
     .await?;
-    deliver::enqueue(&mut tx, message_id, 1, now).await?;
-    tx.commit().await?;
     Ok(Offered::Queued { message_id })
 }
 

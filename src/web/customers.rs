@@ -25,7 +25,7 @@ const PANEL_TICKETS: i64 = 10;
 pub struct CustomerItem {
     pub id: i64,
     pub name: Option<String>,
-    /// The name, else the first address: what lists call them.
+    /// The name, else the first handle or address: what lists call them.
     pub label: String,
     pub created_at: DateTime<Utc>,
     pub tickets: i64,
@@ -47,7 +47,12 @@ async fn with_identities(state: &AppState, rows: Vec<CustomerRow>) -> WebResult<
                 label: row
                     .name
                     .clone()
-                    .or_else(|| identities.first().map(|i| i.address.clone()))
+                    .or_else(|| {
+                        identities.first().map(|i| match &i.handle {
+                            Some(handle) => format!("@{handle}"),
+                            None => i.address.clone(),
+                        })
+                    })
                     .unwrap_or_else(|| format!("customer #{}", row.id)),
                 id: row.id,
                 name: row.name,
@@ -73,6 +78,18 @@ async fn customer(state: &AppState, viewer: &Viewer, id: i64) -> WebResult<Custo
         .await?
         .pop()
         .ok_or_else(|| WebError::NotFound(format!("There is no customer #{id}.")))
+}
+
+/// What lists call customer `id` (their name, else a handle or address), if the viewer may see
+/// them.
+pub async fn label(state: &AppState, viewer: &Viewer, id: i64) -> WebResult<Option<String>> {
+    let Some(row) = customer_views::find(&state.store, viewer.visibility(), id).await? else {
+        return Ok(None);
+    };
+    Ok(with_identities(state, vec![row])
+        .await?
+        .pop()
+        .map(|customer| customer.label))
 }
 
 /// The customer's newest tickets the viewer may see, and whether there are more.

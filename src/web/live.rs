@@ -21,7 +21,7 @@ use super::auth::Viewer;
 use super::error::{WebError, WebResult};
 use super::presence::Presence;
 use crate::store::views::{self, TicketChange};
-use crate::store::{Store, StoreError, on_writer};
+use crate::store::{Store, StoreError};
 
 /// The NOTIFY channel readers announce new changes on.
 pub const NOTIFY_CHANNEL: &str = "helpdesk_ticket_changes";
@@ -123,20 +123,6 @@ struct FeedCursor {
     gaps: std::collections::BTreeMap<i64, u64>,
 }
 
-/// A read of the feed on PostgreSQL with the horizon of the snapshot that read it.
-#[derive(sqlx::FromRow)]
-struct HorizonRow {
-    xmin: String,
-    xmax: String,
-    id: Option<i64>,
-    ticket_id: Option<i64>,
-    number: Option<i64>,
-    kind: Option<String>,
-    assignee_id: Option<i64>,
-    previous_assignee_id: Option<i64>,
-    department_id: Option<i64>,
-}
-
 impl FeedCursor {
     fn new(last: i64) -> FeedCursor {
         FeedCursor {
@@ -155,45 +141,12 @@ impl FeedCursor {
             return Ok(changes);
         };
         let gaps: Vec<i64> = self.gaps.keys().copied().collect();
-        // One statement, so the horizon is that of the snapshot the rows were read with.
-        let rows: Vec<HorizonRow> = sqlx::query_as(
-            "WITH horizon AS (
-                 SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin,
-                        pg_snapshot_xmax(pg_current_snapshot())::text AS xmax)
-             SELECT h.xmin, h.xmax, c.id, c.ticket_id, c.number, c.kind, c.assignee_id,
-                    c.previous_assignee_id, c.department_id
-             FROM horizon h LEFT JOIN LATERAL (
-                 SELECT * FROM ticket_changes WHERE id > $1 OR id = ANY($2)
-                 ORDER BY id LIMIT $3) c ON TRUE
-             ORDER BY c.id",
-        )
-        .bind(self.last)
-        .bind(&gaps)
-        .bind(READ_LIMIT)
-        .fetch_all(pool)
-        .await?;
-        let parse = |text: &str| {
-            text.parse::<u64>()
-                .map_err(|_| StoreError::Invalid(format!("transaction id {text:?}")))
-        };
-        let Some(first) = rows.first() else {
+        let Some((horizon, changes)) =
+            views::changes_with_horizon(pool, self.last, &gaps, READ_LIMIT).await?
+        else {
             return Ok(Vec::new());
         };
-        let (xmin, xmax) = (parse(&first.xmin)?, parse(&first.xmax)?);
-        let changes: Vec<TicketChange> = rows
-            .into_iter()
-            .filter_map(|row| {
-                Some(TicketChange {
-                    id: row.id?,
-                    ticket_id: row.ticket_id?,
-                    number: row.number?,
-                    kind: row.kind?,
-                    assignee_id: row.assignee_id,
-                    previous_assignee_id: row.previous_assignee_id,
-                    department_id: row.department_id,
-                })
-            })
-            .collect();
+        let (xmin, xmax) = (horizon.xmin, horizon.xmax);
         Ok(self.absorb(changes, xmin, xmax))
     }
 
@@ -301,35 +254,11 @@ async fn read_feed(store: Store, hub: Hub) {
 /// transaction, not flushed to disk at commit: a lost announcement only delays the others to
 /// their next poll, and the notification queue's lock is held for a moment only.
 async fn announce(store: &Store, last: i64) -> Result<(), StoreError> {
-    notify(store, NOTIFY_CHANNEL, &last.to_string()).await
-}
-
-/// A NOTIFY on `channel` (PostgreSQL; nothing on SQLite), in its own transaction that is not
-/// flushed to disk at commit: what is announced is a hint the listeners can do without.
-pub(super) async fn notify(store: &Store, channel: &str, payload: &str) -> Result<(), StoreError> {
-    let Store::Postgres { pool } = store else {
-        return Ok(());
-    };
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(channel)
-        .bind(payload)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    views::notify(store, NOTIFY_CHANNEL, &last.to_string()).await
 }
 
 async fn prune(store: &Store, last: i64) -> Result<(), StoreError> {
-    on_writer!(store, conn => sqlx::query("DELETE FROM ticket_changes WHERE id < $1")
-        .bind(last - FEED_KEEP)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected()));
-    Ok(())
+    views::forget_changes_before(store, last - FEED_KEEP).await
 }
 
 /// The change as the browser gets it.

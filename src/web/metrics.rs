@@ -23,7 +23,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::domain::Status;
-use crate::store::{Result, Store, jobs, on_pool};
+use crate::store::{Result, Store, counts, jobs};
 
 /// A connection that failed this many times in a row makes the instance not ready.
 const UNREADY_AFTER_FAILURES: i64 = 3;
@@ -83,12 +83,7 @@ fn label(key: &'static str, value: impl Into<String>) -> (&'static str, String) 
 /// The figures read from the database: the same on every instance.
 async fn from_database(store: &Store, out: &mut Scrape) -> Result<()> {
     // Messages per channel and direction, and what became of replies.
-    let messages: Vec<(String, String, Option<String>, i64)> = on_pool!(store, pool => sqlx::query_as(
-        "SELECT channel, direction, delivery_status, COUNT(*) FROM messages
-         WHERE kind <> 'internal' GROUP BY channel, direction, delivery_status",
-    )
-    .fetch_all(pool)
-    .await)?;
+    let messages = counts::messages(store).await?;
     let sum = |want: &MessageTest| {
         let mut by_channel: BTreeMap<String, i64> = BTreeMap::new();
         for (channel, direction, delivery, count) in &messages {
@@ -131,11 +126,7 @@ async fn from_database(store: &Store, out: &mut Scrape) -> Result<()> {
         sum(&|direction, delivery| direction == "outbound" && delivery == Some("pending")),
     );
 
-    let rejected: Vec<(String, i64)> = on_pool!(store, pool => sqlx::query_as(
-        "SELECT channel, COUNT(*) FROM raw_messages WHERE intake_error IS NOT NULL GROUP BY channel",
-    )
-    .fetch_all(pool)
-    .await)?;
+    let rejected = counts::rejected_by_channel(store).await?;
     out.counters(
         "helpdesk_intake_rejected_total",
         "Messages kept raw because they could not become part of a ticket, per channel",
@@ -147,11 +138,7 @@ async fn from_database(store: &Store, out: &mut Scrape) -> Result<()> {
         ),
     );
 
-    let tickets: Vec<(String, i64)> = on_pool!(store, pool => sqlx::query_as(
-        "SELECT status, COUNT(*) FROM tickets GROUP BY status",
-    )
-    .fetch_all(pool)
-    .await)?;
+    let tickets = counts::tickets_by_status(store).await?;
     out.gauges(
         "helpdesk_tickets",
         "Tickets by status",
@@ -275,8 +262,8 @@ async fn from_database(store: &Store, out: &mut Scrape) -> Result<()> {
 }
 
 /// Prometheus text format: the figures read from the database, then this process's
-/// histograms. When the database does not answer within [`crate::store::HEALTH_TIMEOUT`],
-/// `helpdesk_database_up 0` and the histograms only.
+/// histograms. When the database has not answered them all within
+/// [`crate::store::HEALTH_TIMEOUT`], `helpdesk_database_up 0` and the histograms only.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut scrape = Scrape {
         registry: Registry::default(),
@@ -284,10 +271,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut database = Scrape {
         registry: Registry::default(),
     };
-    let read = async {
+    let read = crate::store::within_health_timeout(async {
         state.store.ping().await?;
         from_database(&state.store, &mut database).await
-    };
+    });
     let up = match read.await {
         Ok(()) => true,
         Err(error) => {
@@ -318,58 +305,27 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     ([(CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], text).into_response()
 }
 
-/// Ready when the database answers within [`crate::store::HEALTH_TIMEOUT`], can write
-/// ([`Store::check_writes`]), the attachment store answers in as long, and no connection of an enabled channel has failed
-/// [`UNREADY_AFTER_FAILURES`] times in a row; otherwise 503 with the reasons.
+/// Ready when the database answers all its checks within [`crate::store::HEALTH_TIMEOUT`]
+/// together, can write ([`Store::check_writes`]), the attachment store answers in as long,
+/// and no connection of an enabled channel has failed [`UNREADY_AFTER_FAILURES`] times in a
+/// row; otherwise 503 with the reasons. The three are asked at once, so the answer comes
+/// within that time.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let mut reasons = Vec::new();
-    let mut consumers = Vec::new();
-    if let Err(error) = state.store.ping().await {
-        reasons.push(format!("database: {error}"));
-    } else {
-        if let Err(error) = state.store.check_writes().await {
-            reasons.push(format!("database cannot write: {error}"));
-        }
-        let config = &state.config;
-        match crate::store::health::list(&state.store).await {
-            Ok(health) => {
-                for connection in health {
-                    let enabled = match connection.channel.as_str() {
-                        "email" => config.email_enabled,
-                        "telegram" => config.telegram_enabled,
-                        "discord" => config.discord_enabled,
-                        _ => false,
-                    };
-                    if enabled
-                        && !connection.connected
-                        && connection.consecutive_failures >= UNREADY_AFTER_FAILURES
-                    {
-                        reasons.push(format!(
-                            "{} {}: {} failures in a row{}",
-                            connection.channel,
-                            connection.name,
-                            connection.consecutive_failures,
-                            connection
-                                .last_error
-                                .map(|error| format!(", last: {error}"))
-                                .unwrap_or_default()
-                        ));
-                    }
-                }
-            }
-            Err(error) => reasons.push(format!("database: {error}")),
-        }
-        match crate::store::leases::holders(&state.store).await {
-            Ok(holders) => consumers = holders,
-            Err(error) => reasons.push(format!("database: {error}")),
-        }
+    let (database, writes, attachments) = tokio::join!(
+        crate::store::within_health_timeout(database_readiness(&state)),
+        // Bounded on its own, outside the limit above: cut short, it would forget that a
+        // write failed.
+        state.store.check_writes(),
+        state.config.attachments.check(crate::store::HEALTH_TIMEOUT),
+    );
+    let (mut reasons, consumers) = match database {
+        Ok(found) => found,
+        Err(error) => (vec![format!("database: {error}")], Vec::new()),
+    };
+    if let Err(error) = writes {
+        reasons.push(format!("database cannot write: {error}"));
     }
-    if let Err(error) = state
-        .config
-        .attachments
-        .check(crate::store::HEALTH_TIMEOUT)
-        .await
-    {
+    if let Err(error) = attachments {
         reasons.push(error.to_string());
     }
     // Which instance runs each consumer: `name`, `instance_id`, `taken_at`.
@@ -383,4 +339,39 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response()
     }
+}
+
+/// The database's part of readiness: its reasons not to be ready (channel connections that
+/// keep failing) and which instance holds each consumer.
+async fn database_readiness(
+    state: &AppState,
+) -> Result<(Vec<String>, Vec<crate::store::leases::Holder>)> {
+    state.store.ping().await?;
+    let config = &state.config;
+    let mut reasons = Vec::new();
+    for connection in crate::store::health::list(&state.store).await? {
+        let enabled = match connection.channel.as_str() {
+            "email" => config.email_enabled,
+            "telegram" => config.telegram_enabled,
+            "discord" => config.discord_enabled,
+            _ => false,
+        };
+        if enabled
+            && !connection.connected
+            && connection.consecutive_failures >= UNREADY_AFTER_FAILURES
+        {
+            reasons.push(format!(
+                "{} {}: {} failures in a row{}",
+                connection.channel,
+                connection.name,
+                connection.consecutive_failures,
+                connection
+                    .last_error
+                    .map(|error| format!(", last: {error}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    let consumers = crate::store::leases::holders(&state.store).await?;
+    Ok((reasons, consumers))
 }

@@ -461,9 +461,8 @@ async fn announce(
     store: &Store,
     announcement: &Announcement,
 ) -> Result<(), crate::store::StoreError> {
-    let payload = serde_json::to_string(announcement)
-        .map_err(|error| crate::store::StoreError::Invalid(error.to_string()))?;
-    super::live::notify(store, NOTIFY_CHANNEL, &payload).await
+    let payload = serde_json::to_string(announcement)?;
+    crate::store::views::notify(store, NOTIFY_CHANNEL, &payload).await
 }
 
 #[derive(serde::Deserialize)]

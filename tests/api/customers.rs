@@ -304,3 +304,50 @@ store_test! {
         );
     }
 }
+
+store_test! {
+    #[tokio::test]
+    async fn tickets_name_their_customer_record(app: WebApp) {
+        let backend = app.db.backend();
+        let admin = token(&app, app.admin_id, Role::Admin).await;
+        let pia = app
+            .mail_from("Pia Pedersen <pia@customer.example>", "c1@example.org", "Printer jam")
+            .await;
+        let tom = app
+            .mail_from("Tom <tom@other.example>", "c2@example.org", "Invoice")
+            .await;
+        let get = |path: String| {
+            let (app, admin) = (&app, &admin);
+            async move { call(app, Method::GET, &path, Some(admin), None, &[]).await }
+        };
+
+        let list = get("/api/v1/tickets".into()).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+        let items = list.body["items"].as_array().expect("items");
+        let customer_of = |number: i64| {
+            items
+                .iter()
+                .find(|item| item["number"] == json!(number))
+                .and_then(|item| item["customer_id"].as_i64())
+                .unwrap_or_else(|| panic!("#{number} with a customer_id in {}", list.text))
+        };
+        let (pia_id, tom_id) = (customer_of(pia), customer_of(tom));
+        assert_ne!(pia_id, tom_id, "{backend:?}");
+        let single = get(format!("/api/v1/tickets/{pia}")).await;
+        assert_eq!(single.body["customer_id"].as_i64(), Some(pia_id), "{}", single.text);
+
+        for (id, address, number) in [(pia_id, "pia@customer.example", pia), (tom_id, "tom@other.example", tom)] {
+            let customer = get(format!("/api/v1/customers/{id}")).await;
+            assert_eq!(customer.status, StatusCode::OK, "{}", customer.text);
+            assert_eq!(customer.body["identities"][0]["address"], json!(address));
+            assert_eq!(customer.body["tickets"][0]["number"], json!(number));
+        }
+        let document = call(&app, Method::GET, "/api/openapi.json", None, None, &[]).await;
+        assert_eq!(
+            document.body["components"]["schemas"]["Ticket"]["properties"]["customer_id"]["type"],
+            json!("integer"),
+            "{}",
+            document.text
+        );
+    }
+}

@@ -148,3 +148,54 @@ store_test! {
         assert!(cleared.body["time_zone"].is_null(), "{}", cleared.text);
     }
 }
+
+store_test! {
+    #[tokio::test]
+    async fn the_list_counts_every_matching_ticket_and_shows_sla_due_times(app: WebApp) {
+        let backend = app.db.backend();
+        let admin = token(&app, app.admin_id, Role::Admin).await;
+        let mut made = Vec::new();
+        for i in 0..5 {
+            let id = format!("total-{i}@example.org");
+            made.push(app.ticket(&id, &format!("Counted {i}"), "x").await);
+        }
+        // Its SLA check keeps when the first response falls due (8 h at normal priority).
+        let now = Utc::now();
+        let checked = app.detail(made[0]).await.summary.id;
+        let created = now - chrono::Duration::minutes(7 * 60 + 30);
+        crate::sla::clock::created_at(&app.db, checked, created).await;
+        let check = helpdesk::jobs::sla::SlaCheck {
+            ticket_id: checked,
+            target: helpdesk::domain::sla::Target::FirstResponse,
+        };
+        helpdesk::jobs::sla::check(&app.db.store, &app.state.config.sla, check, now)
+            .await
+            .expect("checked");
+
+        let get = |path: String| {
+            let (app, admin) = (&app, &admin);
+            async move { call(app, Method::GET, &path, Some(admin), None, &[]).await }
+        };
+        let first = get("/api/v1/tickets?limit=2".into()).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+        assert_eq!(numbers(&first).len(), 2);
+        assert_eq!(first.body["total"], 5, "{backend:?}: {}", first.text);
+        assert_eq!(first.body["total_at_least"], false);
+        let next = first.body["next"].as_str().expect("a next page").to_owned();
+        let second = get(next).await;
+        assert_eq!(second.body["total"], 5, "the same on every page: {}", second.text);
+        let filtered = get("/api/v1/tickets?q=Counted%203".into()).await;
+        assert_eq!(filtered.body["total"], 1, "{backend:?}: {}", filtered.text);
+
+        let all = get("/api/v1/tickets".into()).await;
+        let due = item(&all, made[0])["sla_due_at"]
+            .as_str()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .unwrap_or_else(|| panic!("{backend:?}: no sla_due_at in {}", all.text));
+        let expected = created + chrono::Duration::hours(8);
+        assert!(
+            (due.with_timezone(&Utc) - expected).num_seconds().abs() <= 1,
+            "{due} is not {expected}"
+        );
+    }
+}

@@ -25,6 +25,7 @@ mod daily_tools;
 mod idempotency;
 mod mailboxes;
 mod observability;
+mod presence;
 mod reply_files;
 mod rules;
 mod service;

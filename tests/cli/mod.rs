@@ -4,7 +4,7 @@ use crate::support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::cli::Env;
@@ -263,9 +263,9 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     Some(response)
 }
 
-#[test]
-fn serve_migrates_and_answers_health_checks_until_terminated() {
-    let env = Env::sqlite();
+/// Starts `serve` (after the global `options`) on a free port and waits for `/healthz`; the
+/// process, its port and that answer. If `serve` ends instead, its error output is the panic.
+fn serve_until_healthy(env: &Env, options: &[&str]) -> (Child, u16, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("free port")
@@ -273,21 +273,79 @@ fn serve_migrates_and_answers_health_checks_until_terminated() {
     let mut server = env
         .command()
         .env("HELPDESK_WEB__LISTEN", format!("127.0.0.1:{port}"))
+        .args(options)
         .arg("serve")
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve starts");
     let deadline = Instant::now() + Duration::from_secs(30);
-    let response = loop {
+    loop {
         if let Some(response) = http_get(port, "/healthz") {
-            break response;
+            return (server, port, response);
+        }
+        if let Some(status) = server.try_wait().expect("status") {
+            let mut stderr = String::new();
+            server
+                .stderr
+                .take()
+                .expect("stderr")
+                .read_to_string(&mut stderr)
+                .expect("read");
+            panic!("serve ended ({status}) instead of starting: {stderr}");
         }
         assert!(
             Instant::now() < deadline,
             "serve did not answer within 30 s"
         );
         std::thread::sleep(Duration::from_millis(100));
-    };
+    }
+}
+
+/// Every mailbox with an SMTP server of its own and the shared `[email.smtp]` left empty is a
+/// valid configuration, so `serve` starts with it (agents' notices go out through the first
+/// mailbox).
+#[test]
+fn serve_starts_when_only_the_mailboxes_have_smtp_servers() {
+    let env = Env::sqlite();
+    let config = env.dir.path().join("mailboxes.toml");
+    std::fs::write(
+        &config,
+        r#"
+[email]
+enabled = true
+[email.imap]
+host = "127.0.0.1"
+port = 1
+tls = "none"
+poll_seconds = 3600
+[[email.mailboxes]]
+name = "support"
+address = "support@helpdesk.example"
+[email.mailboxes.smtp]
+host = "127.0.0.1"
+port = 2
+tls = "none"
+[[email.mailboxes]]
+name = "billing"
+address = "billing@helpdesk.example"
+[email.mailboxes.smtp]
+host = "127.0.0.1"
+port = 3
+tls = "none"
+"#,
+    )
+    .expect("settings written");
+    let (mut server, _, response) =
+        serve_until_healthy(&env, &["--config", config.to_str().expect("path")]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(response.contains("{\"status\":\"ok\"}"), "{response}");
+}
+
+#[test]
+fn serve_migrates_and_answers_health_checks_until_terminated() {
+    let env = Env::sqlite();
+    let (mut server, port, response) = serve_until_healthy(&env, &[]);
     assert!(
         response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
         "{response}"

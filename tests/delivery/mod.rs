@@ -1,6 +1,8 @@
 //! Replies go out on the customer's channel through the job queue, with retries, and a reply
 //! that cannot be delivered is marked failed on its ticket.
 
+mod instances;
+
 fn test_settings() -> helpdesk::jobs::JobSettings {
     helpdesk::jobs::JobSettings::from_settings(
         &helpdesk::config::Settings::load_from(None, Vec::new()).expect("default settings"),
@@ -87,7 +89,7 @@ async fn reply(
     kind: MessageKind,
     now: DateTime<Utc>,
 ) -> i64 {
-    let id = helpdesk::ops::new_mail_message_id("support@helpdesk.example", number.into());
+    let id = helpdesk::domain::new_mail_message_id("support@helpdesk.example", number.into());
     let stored = helpdesk::ops::send_reply(
         &db.store,
         &NewReply {
@@ -328,213 +330,6 @@ store_test! {
     }
 }
 
-/// A public reply as an instance running `here` writes it.
-async fn reply_from(
-    db: &TestStore,
-    number: i64,
-    agent: i64,
-    kind: MessageKind,
-    here: &[ChannelKind],
-    now: DateTime<Utc>,
-) -> Result<i64, store::StoreError> {
-    let id = helpdesk::ops::new_mail_message_id("support@helpdesk.example", number.into());
-    helpdesk::ops::send_reply(
-        &db.store,
-        &NewReply {
-            number,
-            agent_id: agent,
-            text: "We are on it.",
-            kind,
-            external_id: Some(&id),
-            channels_here: here,
-            now,
-        },
-    )
-    .await
-    .map(|stored| stored.message_id)
-}
-
-async fn deliver_jobs(db: &TestStore) -> usize {
-    jobs::list(&db.store, Some("Pending"), 100)
-        .await
-        .expect("jobs")
-        .iter()
-        .filter(|job| job.queue == jobs::deliver::DeliverMessage::QUEUE)
-        .count()
-}
-
-store_test! {
-    #[tokio::test]
-    async fn a_reply_on_a_channel_no_running_instance_has_is_refused_when_written(db: TestStore) {
-        let (number, agent) = setup(&db).await;
-        let now = Utc::now();
-        let before = store::tickets::detail(&db.store, number)
-            .await
-            .expect("read")
-            .expect("exists");
-
-        // Mail runs neither here nor anywhere: refused, nothing stored or queued.
-        let refused = reply_from(&db, number, agent, MessageKind::Public, &[], now).await;
-        let Err(store::StoreError::Conflict(why)) = refused else {
-            panic!("{refused:?}");
-        };
-        assert!(
-            why.contains("by email") && why.contains("email.enabled"),
-            "{why}"
-        );
-        let after = store::tickets::detail(&db.store, number)
-            .await
-            .expect("read")
-            .expect("exists");
-        assert_eq!(after.messages.len(), before.messages.len());
-        assert_eq!(after.summary.status, "new", "a refused reply opens nothing");
-        assert_eq!(deliver_jobs(&db).await, 0);
-
-        // A note never leaves, so it is always taken.
-        reply_from(&db, number, agent, MessageKind::Internal, &[], now)
-            .await
-            .expect("a note is stored");
-
-        // Only a running instance counts: one silent for a minute does not.
-        support::other_instance(
-            &db.store,
-            &[ChannelKind::Email],
-            now - chrono::Duration::minutes(1),
-        )
-        .await;
-        assert!(
-            reply_from(
-                &db,
-                number,
-                agent,
-                MessageKind::Public,
-                &[ChannelKind::Telegram],
-                now
-            )
-            .await
-            .is_err(),
-            "a stopped instance's mail channel does not count"
-        );
-        let other = support::other_instance(&db.store, &[ChannelKind::Email], now).await;
-        reply_from(&db, number, agent, MessageKind::Public, &[], now)
-            .await
-            .expect("another running instance sends mail");
-        assert_eq!(deliver_jobs(&db).await, 1);
-        // Once it has stopped cleanly, replies are refused again.
-        store::instances::remove(&db.store, &other.id)
-            .await
-            .expect("removed");
-        assert!(
-            reply_from(&db, number, agent, MessageKind::Public, &[], now)
-                .await
-                .is_err()
-        );
-        // This process's own channels count without any instance row.
-        reply_from(
-            &db,
-            number,
-            agent,
-            MessageKind::Public,
-            &[ChannelKind::Email],
-            now,
-        )
-        .await
-        .expect("mail runs here");
-    }
-}
-
-store_test! {
-    #[tokio::test]
-    async fn a_reply_whose_channel_stopped_running_fails_after_its_attempts(db: TestStore) {
-        let (number, agent) = setup(&db).await;
-        let mut now: DateTime<Utc> = "2026-11-25T10:00:00Z".parse().expect("time");
-        // Written while mail ran; now no process delivers mail.
-        let message = reply(&db, number, agent, MessageKind::Public, now).await;
-        let without_mail = Deliverers::default();
-        let mut attempts = 0;
-        let outcome = loop {
-            attempts += 1;
-            match jobs::deliver::deliver_message(&db.store, &without_mail, message, now)
-                .await
-                .expect("runs")
-            {
-                DeliveryOutcome::RetryAt(at) => now = at,
-                other => break other,
-            }
-            assert!(attempts < 100, "retried for ever");
-        };
-        assert_eq!(attempts, jobs::deliver::MAX_DELIVERY_ATTEMPTS);
-        let DeliveryOutcome::Failed(reason) = outcome else {
-            panic!("{outcome:?}");
-        };
-        assert!(
-            reason.contains("after 8 attempts") && reason.contains("email.enabled"),
-            "{reason}"
-        );
-        let ticket = store::tickets::detail(&db.store, number)
-            .await
-            .expect("read")
-            .expect("exists");
-        let out = ticket.messages.last().expect("reply kept");
-        assert_eq!(out.delivery_status.as_deref(), Some("failed"));
-        let failed = ticket.history.last().expect("history");
-        assert_eq!(failed.kind, "delivery_failed");
-        assert_eq!(failed.text, "Delivery by mail failed");
-        // Nothing here runs mail, so nothing is said about a mail connection.
-        let health = store::health::list(&db.store).await.expect("health");
-        assert!(health.iter().all(|h| h.channel != "email"), "{health:?}");
-    }
-}
-
-store_test! {
-    #[tokio::test]
-    async fn a_reply_for_a_channel_another_instance_runs_is_handed_over_uncounted(db: TestStore) {
-        let (number, agent) = setup(&db).await;
-        let now = Utc::now();
-        support::other_instance(&db.store, &[ChannelKind::Email], now).await;
-        let message = reply_from(&db, number, agent, MessageKind::Public, &[], now)
-            .await
-            .expect("the other instance sends mail");
-        // A process without mail takes the job: it goes back for the other instance, again and
-        // again without using up the reply's attempts.
-        for round in 0..12 {
-            let outcome =
-                jobs::deliver::deliver_message(&db.store, &Deliverers::default(), message, now)
-                    .await
-                    .expect("runs");
-            assert!(
-                matches!(outcome, DeliveryOutcome::RetryAt(at) if at <= now + chrono::Duration::seconds(5)),
-                "round {round}: {outcome:?}"
-            );
-        }
-        assert_eq!(
-            deliver_jobs(&db).await,
-            13,
-            "each hand-over is a job of its own"
-        );
-        let channel = FlakyMail::new(0, false);
-        let with_mail = Deliverers::default().with(ChannelKind::Email, channel.clone());
-        let sent = jobs::deliver::deliver_message(&db.store, &with_mail, message, now)
-            .await
-            .expect("runs");
-        assert!(matches!(sent, DeliveryOutcome::Sent { .. }), "{sent:?}");
-        assert_eq!(channel.sent.lock().expect("lock").len(), 1);
-        let ticket = store::tickets::detail(&db.store, number)
-            .await
-            .expect("read")
-            .expect("exists");
-        assert_eq!(
-            ticket
-                .messages
-                .last()
-                .and_then(|m| m.delivery_status.clone())
-                .as_deref(),
-            Some("sent")
-        );
-        assert!(health_of_mail_connected(&db).await);
-    }
-}
-
 async fn health_of_mail_connected(db: &TestStore) -> bool {
     store::health::list(&db.store)
         .await
@@ -588,5 +383,77 @@ store_test! {
             ticket.history.last().map(|e| e.kind.as_str()),
             Some("delivery_failed")
         );
+    }
+}
+
+store_test! {
+    #[tokio::test]
+    async fn a_healthy_channels_deliveries_do_not_queue_on_its_health_row(db: TestStore) {
+        use helpdesk::store::health::record_delivery;
+
+        let s = &db.store;
+        let delivery = |health: Vec<store::health::ChannelHealth>| {
+            health
+                .into_iter()
+                .find(|h| (h.channel.as_str(), h.name.as_str()) == ("email", "delivery"))
+                .expect("delivery health recorded")
+        };
+        let at = |seconds: i64| {
+            DateTime::parse_from_rfc3339("2026-06-01T10:00:00Z")
+                .expect("time")
+                .with_timezone(&Utc)
+                + chrono::Duration::milliseconds(seconds * 1000)
+        };
+        let record = |result: Result<(), (&'static str, bool)>, now: DateTime<Utc>| async move {
+            let mut tx = s.begin_write().await.expect("begin");
+            record_delivery(&mut tx, "email", result, now)
+                .await
+                .expect("recorded");
+            tx.commit().await.expect("commit");
+        };
+
+        record(Ok(()), at(0)).await;
+        let first = delivery(store::health::list(s).await.expect("health"));
+        assert!(first.connected);
+        assert_eq!(first.last_success_at, Some(at(0)));
+        // Another success within the second changes nothing; one after it is written.
+        record(Ok(()), at(0) + chrono::Duration::milliseconds(500)).await;
+        let same = delivery(store::health::list(s).await.expect("health"));
+        assert_eq!(same.last_success_at, Some(at(0)));
+        record(Ok(()), at(2)).await;
+        let later = delivery(store::health::list(s).await.expect("health"));
+        assert_eq!(later.last_success_at, Some(at(2)));
+        // A failure is always written, and the next success at once clears it.
+        record(Err(("451 try later", false)), at(2)).await;
+        let failed = delivery(store::health::list(s).await.expect("health"));
+        assert!(!failed.connected);
+        assert_eq!(failed.consecutive_failures, 1);
+        record(Ok(()), at(2) + chrono::Duration::milliseconds(100)).await;
+        let recovered = delivery(store::health::list(s).await.expect("health"));
+        assert!(recovered.connected);
+        assert_eq!(recovered.consecutive_failures, 0);
+        assert_eq!(
+            recovered.last_success_at,
+            Some(at(2) + chrono::Duration::milliseconds(100))
+        );
+
+        // On PostgreSQL, deliveries run in parallel transactions: one still open must not
+        // hold up the next one's success (SQLite has a single writer anyway).
+        if s.backend() == store::Backend::Postgres {
+            let mut open = s.begin_write().await.expect("begin");
+            record_delivery(&mut open, "email", Ok(()), at(3))
+                .await
+                .expect("recorded");
+            let next = tokio::time::timeout(
+                Duration::from_secs(3),
+                record(Ok(()), at(3) + chrono::Duration::milliseconds(200)),
+            )
+            .await;
+            open.commit().await.expect("commit");
+            assert!(
+                next.is_ok(),
+                "a second delivery waited on the first one's health row"
+            );
+        }
     }
 }

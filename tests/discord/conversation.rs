@@ -210,6 +210,16 @@ store_test! {
         );
         fake.agent_writes_in_thread(&sam, thread, "/untag refund");
         sent_to(&fake, thread, "now has tags: vip.").await;
+        // A customer's /tag is refused on the spot and tags nothing.
+        let attempt = fake.slash_command(&ada, None, "tag", &[("tags", json!("hacked"))]);
+        let refusal = answer_to(&fake, attempt).await;
+        assert!(
+            refusal.ephemeral && refusal.content.contains("for the support team"),
+            "{refusal:?}"
+        );
+        let id = ticket(&db.store, number).await.summary.id;
+        let tags = store::views::tags(&db.store, id.into()).await.expect("tags");
+        assert_eq!(tags, ["vip"], "a customer does not tag tickets");
         let assign =
             fake.agent_runs_slash_command(&sam, thread, "assign", &[("agent", json!("@kim"))]);
         assert!(

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 mod canned;
 mod conversation;
+mod identities;
 mod notices;
 mod recovery;
 mod surveys;

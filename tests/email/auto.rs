@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use crate::support::{TestStore, mail};
 use chrono::Utc;
-use helpdesk::autoreply::AutoReplies;
 use helpdesk::config::Settings;
 use helpdesk::domain::{MessageKind, Status};
 use helpdesk::helpdesk_channel::ChannelKind;
+use helpdesk::intake::autoreply::AutoReplies;
 use helpdesk::intake::{Intake, Limits, Outcome};
 use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store;
@@ -51,7 +51,7 @@ async fn ticket(db: &TestStore, number: i64) -> TicketDetail {
 /// Sam, an agent, answers ticket `number` by mail; returns Sam's id and the reply's Message-ID.
 async fn agent_replies(db: &TestStore, number: i64, text: &str) -> (i64, String) {
     let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
-    let our_id = helpdesk::ops::new_mail_message_id(SUPPORT, number.into());
+    let our_id = helpdesk::domain::new_mail_message_id(SUPPORT, number.into());
     helpdesk::ops::send_reply(
         &db.store,
         &NewReply {

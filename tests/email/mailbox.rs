@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::{TestStore, mail};
-use helpdesk::autoreply::AutoReplies;
 use helpdesk::channels::StoredCursor;
 use helpdesk::channels::email::{self, IntakeSink};
 use helpdesk::config::Settings;
 use helpdesk::corpus::{self, CorpusSpec};
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::intake::IntakeError;
+use helpdesk::intake::autoreply::AutoReplies;
 use helpdesk::intake::{Intake, Limits};
 use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store;

@@ -2,6 +2,8 @@
 //! ticket in the mailbox's department, replies go out From that mailbox with the agent's and
 //! the mailbox's signatures, a mail to two mailboxes is one ticket, and a mailbox whose server
 //! is down stops no other.
+//! (Long because every test here needs the same two Dovecot users, SMTP servers and settings,
+//! which are kept beside them.)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,12 +11,12 @@ use std::time::{Duration, Instant};
 use helpdesk_testkit::{dovecot, smtp};
 
 use crate::support::{TestStore, mail};
-use helpdesk::autoreply::AutoReplies;
 use helpdesk::channels::mailboxes;
 use helpdesk::config::{Mailbox, Settings};
 use helpdesk::domain::{AssignmentStrategy, MessageKind};
 use helpdesk::helpdesk_channel::ChannelKind;
 use helpdesk::intake::Outcome;
+use helpdesk::intake::autoreply::AutoReplies;
 use helpdesk::jobs::{self, deliver::Deliverers};
 use helpdesk::store;
 use helpdesk::store::outbound::NewReply;
@@ -25,8 +27,16 @@ const BILLING: &str = "billing@helpdesk.example";
 
 /// Settings with two mailboxes: `support` (Dovecot user helpdesk, department Sales) and
 /// `billing` (user billing, department Billing), each on its own IMAP port, sending through
-/// the SMTP server on `smtp_port`.
-fn two_mailboxes(support_port: u16, billing_port: u16, smtp_port: u16) -> Settings {
+/// the shared SMTP server on `smtp_port`, or billing through its own on `billing_smtp`.
+fn two_mailboxes(
+    support_port: u16,
+    billing_port: u16,
+    smtp_port: u16,
+    billing_smtp: Option<u16>,
+) -> Settings {
+    let billing_smtp = billing_smtp
+        .map(|port| format!("[email.mailboxes.smtp]\nhost = \"127.0.0.1\"\nport = {port}\n"))
+        .unwrap_or_default();
     let text = format!(
         r#"
 [email]
@@ -58,11 +68,15 @@ signature = "Example Billing\nInvoices within 3 days"
 [email.mailboxes.imap]
 port = {billing_port}
 username = "{second}"
-"#,
+{billing_smtp}"#,
         password = dovecot::PASSWORD,
         user = dovecot::USER,
         second = dovecot::SECOND_USER,
     );
+    settings_of(&text)
+}
+
+fn settings_of(text: &str) -> Settings {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("helpdesk.toml");
     std::fs::write(&path, text).expect("settings written");
@@ -163,8 +177,15 @@ store_test! {
         let Some(dovecot) = dovecot::Dovecot::start() else {
             return;
         };
+        // Support sends through the shared server, billing through its own.
         let server = smtp::SmtpServer::start(smtp::Config::default()).await;
-        let settings = two_mailboxes(dovecot.port(), dovecot.port(), server.addr.port());
+        let billing_server = smtp::SmtpServer::start(smtp::Config::default()).await;
+        let settings = two_mailboxes(
+            dovecot.port(),
+            dovecot.port(),
+            server.addr.port(),
+            Some(billing_server.addr.port()),
+        );
         let boxes = settings.email.mailboxes();
         // A department that does not exist stops the start with a clear error.
         let missing = mailboxes::check_departments(&db.store, &boxes)
@@ -283,7 +304,7 @@ store_test! {
             .await
             .expect("signature");
         for (ticket, text) in [(printer, "Unplug it (support)."), (invoice, "Refunded (billing).")] {
-            let external = helpdesk::ops::new_mail_message_id(SUPPORT, ticket.0.into());
+            let external = helpdesk::domain::new_mail_message_id(SUPPORT, ticket.0.into());
             helpdesk::ops::send_reply(
                 &db.store,
                 &NewReply {
@@ -299,9 +320,10 @@ store_test! {
             .await
             .expect("reply stored");
         }
+        let all_received = || [server.received(), billing_server.received()].concat();
         wait_until("the replies and acknowledgements delivered", async || {
             store::outbound::delivery_counts(&db.store).await.expect("counts").0 == 0
-                && server.received().len() >= 5
+                && all_received().len() >= 5
         })
         .await;
 
@@ -316,7 +338,14 @@ store_test! {
         assert!(text.contains(signed), "agent's, then the mailbox's signature: {text}");
         assert!(!text.contains("Example Billing"), "{text}");
 
-        let (sent, text) = received_with(&server, "Refunded (billing).");
+        let (sent, text) = received_with(&billing_server, "Refunded (billing).");
+        assert!(
+            !server
+                .received()
+                .iter()
+                .any(|r| String::from_utf8_lossy(&r.data).contains("Refunded (billing).")),
+            "billing's reply goes through billing's own server only"
+        );
         assert_eq!(sent.mail_from, BILLING);
         assert_eq!(sent.rcpt_to, ["grace@customer.example"]);
         let from = header(&text, "From");
@@ -329,8 +358,7 @@ store_test! {
 
         // The acknowledgements come from and name the mailbox written to; one for the mail
         // to both.
-        let acks: Vec<_> = server
-            .received()
+        let acks: Vec<_> = all_received()
             .into_iter()
             .filter(|r| String::from_utf8_lossy(&r.data).contains("Auto-Submitted: auto-replied"))
             .collect();
@@ -343,10 +371,18 @@ store_test! {
         };
         let (from, text) = ack_to("grace@customer.example");
         assert_eq!(from, BILLING);
+        assert!(
+            billing_server.received().iter().any(|r| r.rcpt_to == ["grace@customer.example"]),
+            "billing's acknowledgement goes through billing's server"
+        );
         assert!(text.contains(&format!("Example Billing <{BILLING}>")), "{text}");
         assert!(!text.contains("Sam Spade"), "no agent signature on automatic mail: {text}");
         let (from, text) = ack_to("ada@customer.example");
         assert_eq!(from, SUPPORT);
+        assert!(
+            server.received().iter().any(|r| r.rcpt_to == ["ada@customer.example"]),
+            "support's acknowledgement goes through the shared server"
+        );
         assert!(text.contains(&format!("Example Support <{SUPPORT}>")), "{text}");
 
         stop.send(true).expect("running");
@@ -370,7 +406,7 @@ store_test! {
             return;
         };
         departments(&db).await;
-        let settings = two_mailboxes(support.port(), billing.port(), 25);
+        let settings = two_mailboxes(support.port(), billing.port(), 25, None);
         let boxes = settings.email.mailboxes();
         billing.stop();
         let (stop, tasks) = start_all(&db.intake, &boxes);
@@ -448,7 +484,7 @@ store_test! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn the_same_mail_arriving_in_two_mailboxes_at_once_is_one_ticket(db: TestStore) {
         departments(&db).await;
-        let settings = two_mailboxes(1, 2, 25);
+        let settings = two_mailboxes(1, 2, 25, None);
         let boxes = settings.email.mailboxes();
         let support = Arc::new(db.intake.clone().in_mailbox(&boxes[0]));
         let billing = Arc::new(db.intake.clone().in_mailbox(&boxes[1]));
@@ -509,6 +545,146 @@ store_test! {
             (raw.kept, raw.duplicates_dropped),
             (MAILS as i64, MAILS as i64),
             "{raw:?}"
+        );
+    }
+}
+
+/// With an SMTP server per mailbox and none shared, agents' notices by mail go out through the
+/// first mailbox's server, From its address.
+#[tokio::test]
+async fn notices_go_out_through_the_first_mailbox_when_no_smtp_server_is_shared() {
+    let support_server = smtp::SmtpServer::start(smtp::Config::default()).await;
+    let billing_server = smtp::SmtpServer::start(smtp::Config::default()).await;
+    let settings = settings_of(&format!(
+        r#"
+[email]
+enabled = true
+[email.imap]
+host = "127.0.0.1"
+[[email.mailboxes]]
+name = "support"
+address = "{SUPPORT}"
+display_name = "Example Support"
+[email.mailboxes.smtp]
+host = "127.0.0.1"
+port = {support}
+tls = "none"
+[[email.mailboxes]]
+name = "billing"
+address = "{BILLING}"
+[email.mailboxes.smtp]
+host = "127.0.0.1"
+port = {billing}
+tls = "none"
+"#,
+        support = support_server.addr.port(),
+        billing = billing_server.addr.port(),
+    ));
+    assert!(settings.email.smtp.host.is_empty(), "no shared server");
+    let deliverers = mailboxes::with_senders(Deliverers::default(), &settings.email.mailboxes())
+        .expect("senders");
+    let mailer = deliverers
+        .notice_mail()
+        .expect("notices can go out by mail");
+    mailer
+        .send_notice(&helpdesk_email::smtp::Notice {
+            to_address: "sam@helpdesk.example".into(),
+            to_name: Some("Sam".into()),
+            subject: "Ticket #7 is yours".into(),
+            text: "https://help.example/tickets/7".into(),
+        })
+        .await
+        .expect("sent");
+    let received = support_server.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].mail_from, SUPPORT);
+    assert_eq!(received[0].rcpt_to, ["sam@helpdesk.example"]);
+    let text = String::from_utf8_lossy(&received[0].data).replace("\r\n", "\n");
+    let from = header(&text, "From");
+    assert!(
+        from.contains("Example Support") && from.contains(SUPPORT),
+        "{from}"
+    );
+    assert!(billing_server.received().is_empty());
+}
+
+store_test! {
+    #[tokio::test]
+    async fn a_rule_still_moves_a_ticket_that_came_in_through_a_mailbox(db: TestStore) {
+        use helpdesk::domain::rules::{Action, Condition};
+
+        departments(&db).await;
+        let billing = store::agents::department_by_name(&db.store, "Billing")
+            .await
+            .expect("read")
+            .expect("Billing")
+            .id;
+        store::rules::create(
+            &db.store,
+            store::rules::NewRule {
+                name: "Invoices go to billing".into(),
+                enabled: true,
+                conditions: vec![Condition::SubjectContains {
+                    any: vec!["invoice".into()],
+                }],
+                actions: vec![Action::SetDepartment { department: billing }],
+                stop: false,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("valid rule");
+        let settings = two_mailboxes(1, 2, 25, None);
+        let boxes = settings.email.mailboxes();
+        // Written to support, whose tickets start in Sales.
+        let support = db.intake.clone().in_mailbox(&boxes[0]);
+        let outcome = support
+            .accept_email(mail(
+                &[
+                    "From: ada@customer.example",
+                    &format!("To: {SUPPORT}"),
+                    "Subject: Invoice 42 is wrong",
+                    "Message-ID: <rule-1@customer.example>",
+                ],
+                "The amount is off.",
+            ))
+            .await
+            .expect("taken in");
+        let Outcome::Created { number, .. } = outcome else {
+            panic!("a new ticket: {outcome:?}");
+        };
+        let all = tickets(&db).await;
+        let ticket = ticket_of(&all, "Invoice 42 is wrong");
+        assert_eq!((ticket.2.as_deref(), ticket.3.as_deref()), (Some("support"), Some("Sales")));
+
+        jobs::relay_outbox(&db.store, &jobs::JobSettings::from_settings(&settings), 100)
+            .await
+            .expect("relay");
+        let all = tickets(&db).await;
+        let ticket = ticket_of(&all, "Invoice 42 is wrong");
+        assert_eq!(
+            (ticket.2.as_deref(), ticket.3.as_deref()),
+            (Some("support"), Some("Billing")),
+            "the rule moved it; it still answers from support"
+        );
+        let detail = store::tickets::detail(&db.store, number)
+            .await
+            .expect("read")
+            .expect("ticket");
+        let departments: Vec<Option<&str>> = detail
+            .history
+            .iter()
+            .filter(|e| e.kind == "department")
+            .map(|e| e.new_value.as_deref())
+            .collect();
+        assert_eq!(departments, [Some("Sales"), Some("Billing")], "{:?}", detail.history);
+        assert!(
+            detail
+                .history
+                .iter()
+                .any(|e| e.kind == "rule" && e.new_value.as_deref() == Some("Invoices go to billing")),
+            "{:?}",
+            detail.history
         );
     }
 }

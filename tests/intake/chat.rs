@@ -10,6 +10,7 @@ fn chat(id: &str, conversation: &str, reply_to: Option<&str>, text: &str) -> Inb
             channel: ChannelKind::Telegram,
             address: "424242".to_owned(),
             display_name: Some("@ada".to_owned()),
+            handle: None,
         },
         subject: None,
         text: text.to_owned(),

@@ -91,7 +91,7 @@ store_test! {
 store_test! {
     #[tokio::test]
     async fn a_batch_commits_together_and_reports_each_message_in_order(db: TestStore) {
-        let batch = prepared(
+        let outcomes = take_in_batch(
             &db,
             vec![
                 first("b1@x", "ada@example.org", "Batch parent"),
@@ -100,14 +100,8 @@ store_test! {
                 first("b1@x", "ada@example.org", "Batch parent"),
                 first("b3@x", "grace@example.net", "Other"),
             ],
-        );
-        let outcomes: Vec<Outcome> = db
-            .intake
-            .accept_batch(batch)
-            .await
-            .into_iter()
-            .map(|outcome| outcome.expect("taken in"))
-            .collect();
+        )
+        .await;
         assert_eq!(created(&outcomes[0]), 1001, "{outcomes:?}");
         assert_eq!(
             threaded(&outcomes[1]),
@@ -162,6 +156,76 @@ store_test! {
                 .expect("totals")
                 .tickets,
             0
+        );
+    }
+}
+
+store_test! {
+    #[tokio::test]
+    async fn a_batch_writes_each_messages_files_and_follow_up_work_after_its_messages(
+        db: TestStore,
+    ) {
+        let file = |id: &str, from: &str, name: &str| {
+            support::mail_with_file(
+                &[
+                    &format!("From: {from}"),
+                    &format!("Message-ID: <{id}>"),
+                    "Subject: The log",
+                ],
+                name,
+                "the same bytes",
+            )
+        };
+        let outcomes = take_in_batch(
+            &db,
+            vec![
+                file("f1@x", "ada@example.org", "ada.log"),
+                reply("f2@x", "f1@x", "<f1@x>", "Re: The log"),
+                file("f3@x", "grace@example.net", "grace.log"),
+            ],
+        )
+        .await;
+        let (ada, grace) = (created(&outcomes[0]), created(&outcomes[2]));
+        assert_eq!(threaded(&outcomes[1]), ada, "{outcomes:?}");
+
+        for (number, name) in [(ada, "ada.log"), (grace, "grace.log")] {
+            let ticket = store::tickets::detail(&db.store, number)
+                .await
+                .expect("read")
+                .expect("exists");
+            let names: Vec<&str> = ticket.messages[0]
+                .attachments
+                .iter()
+                .map(|attachment| attachment.filename.as_str())
+                .collect();
+            assert_eq!(names, [name], "#{number}: each file on its own message");
+            assert!(ticket.messages[0].attachments[0].sha256.is_some());
+        }
+        let (blobs, _) = store::attachments::blob_totals(&db.store)
+            .await
+            .expect("totals");
+        assert_eq!(blobs, 1, "one content for the two files");
+
+        let message_id = |outcome: &Outcome| match outcome {
+            Outcome::Created { message_id, .. } | Outcome::Threaded { message_id, .. } => {
+                Some(*message_id)
+            }
+            _ => None,
+        };
+        let pending: Vec<(String, Option<i64>)> = store::outbox::pending(&db.store, 10)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .map(|entry| (entry.kind, entry.message_id))
+            .collect();
+        assert_eq!(
+            pending,
+            [
+                ("ticket_created".to_owned(), message_id(&outcomes[0])),
+                ("customer_replied".to_owned(), message_id(&outcomes[1])),
+                ("ticket_created".to_owned(), message_id(&outcomes[2])),
+            ],
+            "one entry per message, in the batch's order"
         );
     }
 }

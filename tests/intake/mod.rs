@@ -65,6 +65,16 @@ fn prepared(db: &support::TestStore, raws: Vec<Vec<u8>>) -> Vec<helpdesk::intake
         .collect()
 }
 
+/// `raws` taken in as one batch (`accept_batch`); the outcomes in the order given.
+async fn take_in_batch(db: &support::TestStore, raws: Vec<Vec<u8>>) -> Vec<Outcome> {
+    db.intake
+        .accept_batch(prepared(db, raws))
+        .await
+        .into_iter()
+        .map(|outcome| outcome.expect("taken in"))
+        .collect()
+}
+
 /// The ticket each message of the channel ended on, by external id.
 async fn ticket_of_each_message(store: &store::Store) -> std::collections::HashMap<String, i64> {
     let sql = "SELECT m.external_id, t.number FROM messages m JOIN tickets t ON t.id = m.ticket_id

@@ -190,20 +190,14 @@ store_test! {
                 .await
                 .expect("reply"),
         );
-        let batch = prepared(
+        let outcomes = take_in_batch(
             &db,
             vec![
                 first("x1@x", "ada@example.org", "Fax"),
                 first("x9@x", "grace@example.net", "Other"),
             ],
-        );
-        let outcomes: Vec<Outcome> = db
-            .intake
-            .accept_batch(batch)
-            .await
-            .into_iter()
-            .map(|outcome| outcome.expect("taken in"))
-            .collect();
+        )
+        .await;
         assert_eq!(threaded(&outcomes[0]), number, "{:?}", db.backend());
         created(&outcomes[1]);
         let tickets = ticket_of_each_message(&db.store).await;
@@ -217,21 +211,15 @@ store_test! {
     async fn in_a_batch_the_mail_a_reply_answers_opens_the_ticket_whatever_the_order(
         db: TestStore,
     ) {
-        let batch = prepared(
+        let outcomes = take_in_batch(
             &db,
             vec![
                 reply("bo3@x", "bo2@x", "<bo1@x> <bo2@x>", "Re: Re: Order"),
                 reply("bo2@x", "bo1@x", "<bo1@x>", "Re: Order"),
                 first("bo1@x", "ada@example.org", "Order"),
             ],
-        );
-        let outcomes: Vec<Outcome> = db
-            .intake
-            .accept_batch(batch)
-            .await
-            .into_iter()
-            .map(|outcome| outcome.expect("taken in"))
-            .collect();
+        )
+        .await;
         let number = created(&outcomes[2]);
         assert_eq!(threaded(&outcomes[1]), number);
         assert_eq!(threaded(&outcomes[0]), number);
@@ -243,8 +231,8 @@ store_test! {
     }
 }
 
-/// A generated support inbox taken in as `helpdesk ingest` does (batches in flight at once),
-/// in the order given.
+/// A generated support inbox taken in as `helpdesk ingest` does (8 batches in flight at once,
+/// its default on PostgreSQL), in the order given.
 async fn ingest_corpus(db: &support::TestStore, mails: Vec<Vec<u8>>, batch_size: usize) {
     let (sender, receiver) = tokio::sync::mpsc::channel(64);
     let feeder = tokio::spawn(async move {
@@ -286,14 +274,19 @@ async fn a_generated_inbox_gives_one_ticket_per_conversation_in_any_order_and_ti
         })
         .collect();
     // Each run on a fresh database: in arrival order, and shuffled (every reply may come
-    // before what it answers), in batches as SQLite's default and one by one as PostgreSQL's.
-    for run in 0..4u64 {
+    // before what it answers), in large batches (SQLite's default is 256), one by one, and in
+    // batches of 16 (PostgreSQL's default).
+    for run in 0..5u64 {
         for db in stores(&format!("inbox_{run}")).await {
             let mut mails: Vec<Vec<u8>> = generated.iter().map(|mail| mail.raw.clone()).collect();
             if run > 0 {
                 fastrand::Rng::with_seed(run).shuffle(&mut mails);
             }
-            let batch_size = if run % 2 == 0 { 64 } else { 1 };
+            let batch_size = match run {
+                4 => 16,
+                even if even % 2 == 0 => 64,
+                _ => 1,
+            };
             ingest_corpus(&db, mails, batch_size).await;
 
             let tickets = ticket_of_each_message(&db.store).await;

@@ -6,6 +6,19 @@ fn test_settings() -> helpdesk::jobs::JobSettings {
     )
 }
 
+/// The default settings with a Telegram group as the agents' place, so new and assigned
+/// tickets are announced.
+fn settings_with_place() -> helpdesk::jobs::JobSettings {
+    let mut settings = test_settings();
+    settings.agents_places = vec![helpdesk::helpdesk_channel::Identity {
+        channel: helpdesk::helpdesk_channel::ChannelKind::Telegram,
+        address: "-100123".into(),
+        display_name: None,
+        handle: None,
+    }];
+    settings
+}
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +49,7 @@ async fn agent(store: &Store, email: &str, departments: &[i64], limit: Option<i6
             email,
             name: email.split('@').next().unwrap_or(email),
             role: Role::Agent,
-            password_hash: None,
+            password_hash: Some(crate::support::web::password_hash()),
             department_ids: departments,
             identities: &[],
             max_open_tickets: limit,
@@ -67,6 +80,12 @@ async fn rule(
     )
     .await
     .expect("valid rule");
+}
+
+/// A rule named `name` that sends every ticket to `department`.
+async fn route_all_to(store: &Store, name: &str, department: i64) {
+    let actions = vec![Action::SetDepartment { department }];
+    rule(store, name, vec![], actions, false).await;
 }
 
 async fn ticket(db: &TestStore, id: &str, from: &str, subject: &str) -> i64 {

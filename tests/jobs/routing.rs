@@ -41,16 +41,7 @@ store_test! {
             true,
         )
         .await;
-        rule(
-            s,
-            "Everything else to support",
-            vec![],
-            vec![Action::SetDepartment {
-                department: support,
-            }],
-            false,
-        )
-        .await;
+        route_all_to(s, "Everything else to support", support).await;
 
         let mut given = Vec::new();
         for n in 0..7 {
@@ -243,14 +234,7 @@ store_test! {
         for n in 0..3 {
             agent(s, &format!("a{n}@helpdesk.example"), &[team], None).await;
         }
-        rule(
-            s,
-            "all to team",
-            vec![],
-            vec![Action::SetDepartment { department: team }],
-            false,
-        )
-        .await;
+        route_all_to(s, "all to team", team).await;
         for n in 0..10 {
             let number = ticket(&db, &format!("race{n}@x"), "ada@example.org", "Race").await;
             let id = ticket_id(s, number).await;
@@ -304,27 +288,20 @@ store_test! {
             true,
         )
         .await;
-        rule(
-            s,
-            "all to team",
-            vec![],
-            vec![Action::SetDepartment { department: team }],
-            false,
-        )
-        .await;
+        route_all_to(s, "all to team", team).await;
         let first = ticket(&db, "ok1@x", "ada@example.org", "Printer").await;
         let broken = ticket(&db, "bad@x", "bob@example.org", "Broken rule").await;
         let last = ticket(&db, "ok2@x", "cy@example.org", "Scanner").await;
 
         assert_eq!(
-            jobs::relay_outbox(s, &test_settings(), 100)
+            jobs::relay_outbox(s, &settings_with_place(), 100)
                 .await
                 .expect("relay"),
             3
         );
         // The assignments' own announcements follow in later rounds, until nothing is left.
         let mut rounds = 0;
-        while jobs::relay_outbox(s, &test_settings(), 100)
+        while jobs::relay_outbox(s, &settings_with_place(), 100)
             .await
             .expect("relay again")
             > 0
@@ -361,5 +338,139 @@ store_test! {
             notify_jobs >= 3,
             "every new ticket (the broken one included) is announced: {queued:?}"
         );
+    }
+}
+
+store_test! {
+    #[tokio::test]
+    async fn one_relay_round_shares_its_tickets_as_one_by_one_would(db: TestStore) {
+        let s = &db.store;
+        let billing = department(s, "Billing", AssignmentStrategy::RoundRobin).await;
+        let support = department(s, "Support", AssignmentStrategy::LeastOpen).await;
+        agent(s, "anna@helpdesk.example", &[billing], None).await;
+        agent(s, "ben@helpdesk.example", &[billing], Some(1)).await;
+        agent(s, "cleo@helpdesk.example", &[billing, support], None).await;
+        agent(s, "dora@helpdesk.example", &[support], None).await;
+        rule(
+            s,
+            "Money goes to billing",
+            vec![Condition::TextContains {
+                any: vec!["invoice".into()],
+            }],
+            vec![Action::SetDepartment {
+                department: billing,
+            }],
+            true,
+        )
+        .await;
+        route_all_to(s, "Everything else to support", support).await;
+        let mut numbers = Vec::new();
+        for n in 0..6 {
+            let (id, subject) = if n % 2 == 0 {
+                (format!("inv{n}@x"), format!("Invoice {n}"))
+            } else {
+                (format!("other{n}@x"), format!("Printer {n}"))
+            };
+            numbers.push(ticket(&db, &id, "c@example.org", &subject).await);
+        }
+
+        // All six in one round: each department's agents and counts are read once and kept
+        // up to date as the round gives tickets out.
+        assert_eq!(
+            jobs::relay_outbox(s, &test_settings(), 100)
+                .await
+                .expect("relay"),
+            6
+        );
+        let mut assignees = Vec::new();
+        for number in &numbers {
+            let summary = store::tickets::summary(s, *number)
+                .await
+                .expect("read")
+                .expect("exists");
+            assignees.push(summary.assignee.unwrap_or_default());
+        }
+        // Billing, round robin: anna, ben (then at his limit of one), cleo. Support, least
+        // open: cleo (the lower id of two with none), dora, then dora again, as cleo's
+        // billing ticket of this same round counts in Support too.
+        assert_eq!(
+            assignees,
+            vec!["anna", "cleo", "ben", "dora", "cleo", "dora"],
+            "{:?}",
+            db.backend()
+        );
+        let detail = store::tickets::detail(s, numbers[4])
+            .await
+            .expect("read")
+            .expect("exists");
+        let kinds: Vec<&str> = detail.history.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, vec!["created", "rule", "department", "assignee"]);
+        assert_eq!(
+            jobs::assign::waiting(s, 10).await.expect("waiting"),
+            Vec::<i64>::new()
+        );
+    }
+}
+
+store_test! {
+    #[tokio::test]
+    async fn no_ticket_goes_to_an_agent_who_can_neither_sign_in_nor_chat(db: TestStore) {
+        let s = &db.store;
+        let billing = department(s, "Billing", AssignmentStrategy::RoundRobin).await;
+        // Made as the API or the agents page may: no password and no chat account.
+        let hollow = store::agents::create_agent(
+            s,
+            &NewAgent {
+                email: "hollow@helpdesk.example",
+                name: "Hollow",
+                role: Role::Agent,
+                password_hash: None,
+                department_ids: &[billing],
+                identities: &[],
+                max_open_tickets: None,
+            },
+            Utc::now(),
+        )
+        .await
+        .expect("agent");
+        let anna = agent(s, "anna@helpdesk.example", &[billing], None).await;
+        route_all_to(s, "Everything to billing", billing).await;
+
+        for n in 0..10 {
+            let number = ticket(&db, &format!("h{n}@x"), "c@example.org", "Invoice").await;
+            assert_eq!(
+                assign(&db, number).await,
+                Assigned::To { agent_id: anna },
+                "ticket {n} of {:?} (the other agent is #{hollow})",
+                db.backend()
+            );
+        }
+
+        // A chat account is enough to answer: such an agent takes their turn.
+        let chatty = store::agents::create_agent(
+            s,
+            &NewAgent {
+                email: "chatty@helpdesk.example",
+                name: "Chatty",
+                role: Role::Agent,
+                password_hash: None,
+                department_ids: &[billing],
+                identities: &[(helpdesk::helpdesk_channel::ChannelKind::Telegram, "777")],
+                max_open_tickets: None,
+            },
+            Utc::now(),
+        )
+        .await
+        .expect("agent");
+        let mut assignees = Vec::new();
+        for n in 10..12 {
+            let number = ticket(&db, &format!("h{n}@x"), "c@example.org", "Invoice").await;
+            assignees.push(assign(&db, number).await);
+        }
+        assert!(
+            assignees.contains(&Assigned::To { agent_id: chatty }),
+            "{assignees:?}"
+        );
+        assert!(!assignees.contains(&Assigned::To { agent_id: hollow }));
     }
 }

@@ -66,14 +66,7 @@ store_test! {
         let s = &db.store;
         let team = department(s, "Team", AssignmentStrategy::LeastOpen).await;
         let zoe = agent(s, "zoe@helpdesk.example", &[team], None).await;
-        rule(
-            s,
-            "all to team",
-            vec![],
-            vec![Action::SetDepartment { department: team }],
-            false,
-        )
-        .await;
+        route_all_to(s, "all to team", team).await;
         // Twice: a restarted process starts its workers again on the same database.
         for round in 0..2 {
             let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -146,28 +139,18 @@ impl helpdesk::helpdesk_channel::Deliver for Recorder {
 store_test! {
     #[tokio::test]
     async fn agents_are_told_about_new_and_assigned_tickets_in_their_place(db: TestStore) {
-        use helpdesk::helpdesk_channel::{ChannelKind, Identity};
+        use helpdesk::helpdesk_channel::ChannelKind;
         use helpdesk::jobs::notify::{self, Event, NotifyAgents};
 
         let s = &db.store;
         let team = department(s, "Team", AssignmentStrategy::RoundRobin).await;
         agent(s, "kim@helpdesk.example", &[team], None).await;
-        rule(
-            s,
-            "all to team",
-            vec![],
-            vec![Action::SetDepartment { department: team }],
-            false,
-        )
-        .await;
+        route_all_to(s, "all to team", team).await;
         let number = ticket(&db, "n1@x", "Ada <ada@example.org>", "Printer on fire").await;
-        jobs::relay_outbox(s, &test_settings(), 100)
-            .await
-            .expect("relay");
+        let settings = settings_with_place();
+        jobs::relay_outbox(s, &settings, 100).await.expect("relay");
         assign(&db, number).await;
-        jobs::relay_outbox(s, &test_settings(), 100)
-            .await
-            .expect("relay");
+        jobs::relay_outbox(s, &settings, 100).await.expect("relay");
         let queued = jobs::list(s, Some("Pending"), 50).await.expect("jobs");
         let notifications = queued
             .iter()
@@ -178,11 +161,7 @@ store_test! {
         let recorder = Arc::new(Recorder::default());
         let deliverers =
             jobs::deliver::Deliverers::default().with(ChannelKind::Telegram, recorder.clone());
-        let places = vec![Identity {
-            channel: ChannelKind::Telegram,
-            address: "-100123".into(),
-            display_name: None,
-        }];
+        let places = settings.agents_places.clone();
         let ticket_id = ticket_id(s, number).await;
         for event in [Event::Created, Event::Assigned] {
             let posted = notify::notify(
@@ -204,7 +183,7 @@ store_test! {
         assert_eq!(posted[0].recipient.address, "-100123");
         assert_eq!(
             posted[0].text,
-            format!("New ticket #{number}: Printer on fire\nfrom Ada via email")
+            format!("New ticket #{number}: Printer on fire\nfrom Ada <ada@example.org> via email")
         );
         assert!(
             posted[1]
@@ -228,4 +207,67 @@ store_test! {
         .expect("nothing to do");
         assert_eq!(none, 0);
     }
+}
+
+store_test! {
+    #[tokio::test]
+    async fn without_agents_places_no_announcement_is_queued(db: TestStore) {
+        use helpdesk::jobs::notify::NotifyAgents;
+
+        let s = &db.store;
+        let team = department(s, "Team", AssignmentStrategy::RoundRobin).await;
+        agent(s, "kim@helpdesk.example", &[team], None).await;
+        route_all_to(s, "all to team", team).await;
+        let number = ticket(&db, "n2@x", "Ada <ada@example.org>", "Printer on fire").await;
+        // The first round assigns the ticket at once, the second relays the assignment.
+        for _ in 0..2 {
+            jobs::relay_outbox(s, &test_settings(), 100)
+                .await
+                .expect("relay");
+        }
+        let summary = store::tickets::summary(s, number)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(summary.assignee.as_deref(), Some("kim"));
+        let queued = jobs::list(s, Some("Pending"), 50).await.expect("jobs");
+        assert!(
+            queued.iter().all(|job| job.queue != NotifyAgents::QUEUE),
+            "no place to post in, no job: {queued:?}"
+        );
+        assert!(
+            queued.iter().any(|job| job.queue == jobs::sla::SlaCheck::QUEUE),
+            "the ticket's other work is queued: {queued:?}"
+        );
+    }
+}
+
+/// SQLite: the queue's acknowledgement (apalis's `ack.sql`: the finished ids from json_each
+/// joined to `Jobs`, and `lock_by`) looks each id up; by the `lock_by` index it would walk every
+/// job the worker ever took, and the queue slowed as it grew (migration 0029).
+#[tokio::test]
+async fn the_queue_acknowledges_each_job_by_its_id() {
+    let db = crate::support::sqlite().await;
+    let store::Store::Sqlite { writer, .. } = &db.store else {
+        panic!("a SQLite store");
+    };
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN
+         WITH j AS (SELECT value ->> 'task_id' AS task_id, value ->> 'status' AS status
+                    FROM json_each(?1))
+         UPDATE Jobs SET status = j.status, done_at = strftime('%s', 'now')
+         FROM j WHERE Jobs.id = j.task_id AND Jobs.lock_by = ?2",
+    )
+    .bind("[]")
+    .bind("worker")
+    .fetch_all(writer)
+    .await
+    .expect("plan");
+    let steps: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+    assert!(
+        steps
+            .iter()
+            .any(|step| step.contains("Jobs USING INDEX sqlite_autoindex_Jobs_1 (id=?)")),
+        "{steps:?}"
+    );
 }

@@ -129,7 +129,7 @@ async fn person(
             email,
             name,
             role,
-            password_hash: None,
+            password_hash: Some(crate::support::web::password_hash()),
             department_ids: departments,
             identities: &identities,
             max_open_tickets: None,
@@ -439,5 +439,136 @@ store_test! {
         assert_eq!(media(&sent, boss), ["telegram"], "{sent:?}");
         assert!(media(&sent, seller).is_empty(), "{sent:?}");
         assert!(places.chat(509).iter().any(|t| t.starts_with(&format!("Ticket #{number} missed its SLA target"))));
+    }
+}
+
+store_test! {
+    #[tokio::test]
+    async fn an_sla_warning_waits_while_pending_then_reaches_the_assignee_before_the_breach(
+        db: TestStore,
+    ) {
+        use chrono::{Duration as Span, DurationRound};
+        use helpdesk::domain::sla::{PolicyOverrides, Target};
+        use helpdesk::domain::{Priority, Status};
+        use helpdesk::jobs::sla::{self, SlaCheck, SlaOutcome};
+
+        let places = Places::start().await;
+        let targets = helpdesk::jobs::JobSettings::from_settings(&places.settings).sla;
+        let support = department(&db.store, "Support").await;
+        // Resolution within an hour at normal priority: the warning at 80 %, after 48 minutes.
+        let policy: PolicyOverrides =
+            [((Target::Resolution, Priority::Normal), 60)].into_iter().collect();
+        store::calendars::set_policy(&db.store, support, &policy).await.expect("policy");
+        let kim = person(&db.store, "kim@helpdesk.example", "Kim", Role::Agent, &[support], Some(501)).await;
+        let sam = person(&db.store, "sam@helpdesk.example", "Sam", Role::Agent, &[support], None).await;
+        let boss = person(&db.store, "boss@helpdesk.example", "Boss", Role::Admin, &[], Some(509)).await;
+        let number = ticket(&db, "sla-pending-1@example.org", support, boss).await;
+        change(&db, number, boss, |change| change.assignee = Some(Some(sam))).await;
+        let ticket_id = store::views::ticket_facts(&db.store, number.into())
+            .await
+            .expect("read")
+            .expect("ticket")
+            .id
+            .get();
+        // Created 70 minutes ago, answered after 5, waiting for the customer after 10.
+        let t0 = (Utc::now() - Span::minutes(70))
+            .duration_trunc(Span::seconds(1))
+            .expect("whole seconds");
+        crate::sla::clock::created_at(&db, ticket_id, t0).await;
+        crate::sla::clock::answer(&db, number, sam, t0 + Span::minutes(5)).await;
+        crate::sla::status(&db, number, Status::Pending, t0 + Span::minutes(10)).await;
+        let before = last_entry(&db).await;
+
+        // Past the warning mark, but the clock stands still: no warning.
+        let resolution = SlaCheck { ticket_id, target: Target::Resolution };
+        let at = t0 + Span::minutes(50);
+        assert_eq!(
+            sla::check(&db.store, &targets, resolution, at).await.expect("check"),
+            SlaOutcome::Paused(at + Span::minutes(50))
+        );
+        let (sent, last) = tell_since(&db, &places, before).await;
+        assert!(sent.is_empty(), "{sent:?}");
+
+        // The customer writes: the ticket opens and its clock runs again.
+        let raw = mail(
+            &[
+                "From: Ada Lovelace <ada@example.org>",
+                &format!("Subject: Re: [#{number}] Printer on fire"),
+                "Message-ID: <sla-pending-2@example.org>",
+                "In-Reply-To: <sla-pending-1@example.org>",
+            ],
+            "Here are the photos.",
+        );
+        let outcome = db.intake.accept_email(raw).await.expect("taken in");
+        assert!(
+            matches!(outcome, Outcome::Threaded { reopened: true, .. }),
+            "{outcome:?}"
+        );
+        let (sent, last) = tell_since(&db, &places, last).await;
+        assert_eq!(media(&sent, sam), ["mail"], "the customer's reply: {sent:?}");
+        let detail = store::tickets::detail(&db.store, number)
+            .await
+            .expect("read")
+            .expect("ticket");
+        let resumed = detail
+            .history
+            .iter()
+            .rev()
+            .find(|e| e.kind == "status" && e.new_value.as_deref() == Some("open"))
+            .expect("reopened")
+            .at;
+        // Ten minutes ran before the pause: 38 more to the warning, 50 to the due time.
+        let (warn_at, due) = (resumed + Span::minutes(38), resumed + Span::minutes(50));
+        assert_eq!(
+            sla::check(&db.store, &targets, resolution, warn_at - Span::seconds(1))
+                .await
+                .expect("check"),
+            SlaOutcome::CheckAgainAt(due)
+        );
+        let (sent, last) = tell_since(&db, &places, last).await;
+        assert!(sent.is_empty(), "not yet: {sent:?}");
+
+        assert_eq!(
+            sla::check(&db.store, &targets, resolution, warn_at).await.expect("check"),
+            SlaOutcome::CheckAgainAt(due)
+        );
+        let (sent, last) = tell_since(&db, &places, last).await;
+        assert_eq!(media(&sent, sam), ["mail"], "{sent:?}");
+        assert_eq!(sent.len(), 1, "only the assignee is warned: {sent:?}");
+        let warned: Vec<String> = places
+            .mails("sam@helpdesk.example")
+            .into_iter()
+            .filter(|m| m.contains(&format!("Ticket #{number} nears its SLA target")))
+            .collect();
+        assert_eq!(warned.len(), 1, "{warned:?}");
+
+        // At the due time: the breach, told to the department's agents and the admins.
+        assert_eq!(
+            sla::check(&db.store, &targets, resolution, due).await.expect("check"),
+            SlaOutcome::Escalated { from: Priority::Normal, to: Priority::High }
+        );
+        let (sent, _) = tell_since(&db, &places, last).await;
+        assert_eq!(media(&sent, kim), ["telegram"], "{sent:?}");
+        assert_eq!(media(&sent, sam), ["mail"], "{sent:?}");
+        assert_eq!(media(&sent, boss), ["telegram"], "{sent:?}");
+        assert!(
+            places
+                .chat(509)
+                .iter()
+                .any(|t| t.starts_with(&format!("Ticket #{number} missed its SLA target"))),
+            "{:?}",
+            places.chat(509)
+        );
+        let detail = store::tickets::detail(&db.store, number)
+            .await
+            .expect("read")
+            .expect("ticket");
+        let kinds: Vec<&str> = detail
+            .history
+            .iter()
+            .map(|e| e.kind.as_str())
+            .filter(|kind| kind.starts_with("sla_"))
+            .collect();
+        assert_eq!(kinds, ["sla_warning", "sla_breached"]);
     }
 }

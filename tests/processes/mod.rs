@@ -69,7 +69,7 @@ async fn routing(store: &Store) {
                 email,
                 name: email,
                 role: Role::Agent,
-                password_hash: None,
+                password_hash: Some(crate::support::web::password_hash()),
                 department_ids: &[department],
                 identities: &[],
                 max_open_tickets: None,

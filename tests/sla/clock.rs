@@ -15,7 +15,7 @@ use helpdesk::store::outbound::NewReply;
 use helpdesk::store::sla::{TargetRow, TargetState};
 
 /// Moves a new ticket (one message, its creation events) to have been created at `at`.
-async fn created_at(db: &TestStore, ticket_id: i64, at: DateTime<Utc>) {
+pub(crate) async fn created_at(db: &TestStore, ticket_id: i64, at: DateTime<Utc>) {
     let statements = [
         "UPDATE tickets SET created_at = $1, updated_at = $1 WHERE id = $2",
         "UPDATE messages SET created_at = $1 WHERE ticket_id = $2",
@@ -63,7 +63,7 @@ fn of(rows: &[TargetRow], target: Target) -> &TargetRow {
         .expect("a row of that target")
 }
 
-async fn answer(db: &TestStore, number: i64, agent: i64, now: DateTime<Utc>) {
+pub(crate) async fn answer(db: &TestStore, number: i64, agent: i64, now: DateTime<Utc>) {
     helpdesk::ops::send_reply(
         &db.store,
         &NewReply {

@@ -1,7 +1,7 @@
 //! SLA escalation and auto-close on every backend, on a controlled clock.
 
 mod api;
-mod clock;
+pub(crate) mod clock;
 
 use crate::support;
 use crate::support::{TestStore, mail};
@@ -39,7 +39,7 @@ async fn new_ticket(db: &TestStore, id: &str) -> (i64, i64, chrono::DateTime<Utc
     (number, summary.id, summary.created_at)
 }
 
-async fn status(db: &TestStore, number: i64, to: Status, at: chrono::DateTime<Utc>) {
+pub(crate) async fn status(db: &TestStore, number: i64, to: Status, at: chrono::DateTime<Utc>) {
     let mut tx = db.store.begin_write().await.expect("tx");
     store::tickets::change_status(&mut tx, number, to, Actor::System, None, at)
         .await

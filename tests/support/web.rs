@@ -18,6 +18,12 @@ use super::TestStore;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The hash of [`PASSWORD`], made once: hashing is slow on purpose.
+pub fn password_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| helpdesk::auth::hash_password(PASSWORD).expect("hash"))
+}
+
 pub fn config(db: &TestStore) -> WebConfig {
     let settings = helpdesk::config::Settings::load_from(None, Vec::new()).expect("defaults");
     WebConfig::from_settings(&settings, db.blobs())
@@ -145,14 +151,13 @@ pub async fn agent_with_password(
     role: Role,
     departments: &[i64],
 ) -> i64 {
-    let hash = helpdesk::auth::hash_password(PASSWORD).expect("hash");
     store::agents::create_agent(
         store,
         &NewAgent {
             email,
             name,
             role,
-            password_hash: Some(&hash),
+            password_hash: Some(password_hash()),
             department_ids: departments,
             identities: &[],
             max_open_tickets: None,

@@ -9,7 +9,11 @@ store_test! {
         db: TestStore,
     ) {
         let fake = FakeTelegram::start(TOKEN).await;
-        agent(&db.store, "sam@example.org", "Sam", 555).await;
+        let sam_id = agent(&db.store, "sam@example.org", "Sam", 555).await;
+        // A signature is for mail: it never follows a reply in chat.
+        let signature = "Sam Sample, Printer Support, +49 30 1234";
+        let set = store::mailboxes::set_agent_signature(&db.store, sam_id, signature).await;
+        assert!(matches!(set, Ok(true)), "{set:?}");
         let running = Running::start(&db, &fake).await;
         let ada = User::new(42, "Ada");
 
@@ -39,6 +43,7 @@ store_test! {
         );
         let answer = sent_to(&fake, ada.id, "Please unplug it first.").await;
         assert_eq!(answer.method, "sendMessage");
+        assert_eq!(answer.text.as_deref(), Some("Please unplug it first."));
 
         let detail = until_ticket(&db.store, number, "the reply is delivered", |t| {
             t.messages
@@ -62,6 +67,49 @@ store_test! {
             ]
         );
         assert_eq!(detail.messages[2].author, "Sam");
+
+        // A reply with files from the web or the API: the text, then each file as a document.
+        let report = b"toner: empty\nfuser: 212 C\n".to_vec();
+        let sha256 = db.blobs().put(&report).await.expect("blob stored");
+        helpdesk::ops::send_reply_with_files(
+            &db.store,
+            &store::outbound::NewReply {
+                number,
+                agent_id: sam_id,
+                text: "The service report is attached.",
+                kind: helpdesk::domain::MessageKind::Public,
+                external_id: None,
+                channels_here: &[ChannelKind::Telegram],
+                now: chrono::Utc::now(),
+            },
+            &[helpdesk::ops::AttachedFile {
+                filename: "service report.txt".into(),
+                content_type: "text/plain".into(),
+                size: report.len() as i64,
+                sha256,
+            }],
+        )
+        .await
+        .expect("reply stored");
+        let text = sent_to(&fake, ada.id, "The service report is attached.").await;
+        assert_eq!(text.text.as_deref(), Some("The service report is attached."));
+        let document = fake
+            .wait_for_sent(WAIT, |sent| {
+                sent.chat_id == ada.id && sent.method == "sendDocument"
+            })
+            .await
+            .unwrap_or_else(|| panic!("no document sent: {:?}", fake.calls()));
+        assert_eq!(
+            document.file,
+            Some(("service report.txt".to_owned(), report))
+        );
+        assert_eq!(document.text.as_deref(), Some("service report.txt"));
+        assert!(
+            !fake.sent().iter().any(|sent| sent.chat_id == ada.id
+                && sent.text.as_deref().is_some_and(|t| t.contains("Printer Support"))),
+            "the signature stays out of chat: {:#?}",
+            fake.sent()
+        );
 
         // The poller's health is on record for the admin page and /metrics.
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -150,6 +198,15 @@ store_test! {
         // A customer's /tag is text on their ticket, like any other.
         fake.customer_writes(&ada, "/tag hacked");
         sent_to(&fake, AGENTS_CHAT, "/tag hacked").await;
+        let tagged = ticket(&db.store, number).await;
+        assert!(
+            tagged.messages.iter().any(|m| m.body_text == "/tag hacked"),
+            "the customer's words are on the ticket"
+        );
+        let tags = store::views::tags(&db.store, tagged.summary.id.into())
+            .await
+            .expect("tags");
+        assert_eq!(tags, ["vip"], "a customer does not tag tickets");
         fake.group_message(AGENTS_CHAT, &sam, Some(post.message_id), "/assign @kim");
         sent_to(&fake, AGENTS_CHAT, "assigned to Kim Lee").await;
         // Commands work by ticket number too, and on the bot's own answers.
@@ -387,7 +444,27 @@ store_test! {
         fake.customer_writes(&ada, "First");
         let greeting = sent_to(&fake, ada.id, "Your ticket number is #").await;
         let number = ticket_number_in(greeting.text.as_deref().unwrap_or_default());
-        sent_to(&fake, AGENTS_CHAT, &format!("New ticket #{number}")).await;
+        let post = sent_to(&fake, AGENTS_CHAT, &format!("New ticket #{number}")).await;
+        assert!(
+            post.text.as_deref().is_some_and(|text| text.contains("\nfrom Ada via telegram")),
+            "{post:?}"
+        );
+        // A mail's post names the address too: agents see who a stranger is.
+        let mail = support::mail(
+            &[
+                "From: Pia Pedersen <Pia@Customer.example>",
+                "Subject: Invoice 7",
+                "Message-ID: <pia-1@customer.example>",
+            ],
+            "Where is my invoice?",
+        );
+        db.intake.accept_email(mail).await.expect("taken in");
+        sent_to(
+            &fake,
+            AGENTS_CHAT,
+            "Invoice 7\nfrom Pia Pedersen <pia@customer.example> via email",
+        )
+        .await;
 
         for text in ["Live one", "Live two", "Live three"] {
             fake.customer_writes(&ada, text);

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 mod canned;
 mod conversation;
+mod identities;
 mod recovery;
 mod surveys;
 mod webhook;
@@ -104,8 +105,9 @@ impl Running {
         webhook: Option<tokio::net::TcpListener>,
     ) -> Running {
         let telegram = channels::telegram::client(&settings).expect("telegram client");
-        let deliverers =
-            Deliverers::default().with(ChannelKind::Telegram, Arc::new(telegram.clone()));
+        let deliverers = Deliverers::default()
+            .with_attachments(db.blobs())
+            .with(ChannelKind::Telegram, Arc::new(telegram.clone()));
         let desk = ChatDesk::new(db.intake.clone(), deliverers.clone(), "support@example.org");
         let (stop, stopped) = watch::channel(false);
         let mut bot_stop = stopped.clone();

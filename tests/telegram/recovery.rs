@@ -90,6 +90,7 @@ store_test! {
                 channel: ChannelKind::Telegram,
                 address: ada.id.to_string(),
                 display_name: Some("Ada".into()),
+                handle: None,
             },
             subject: None,
             text: "Hello".into(),

@@ -234,6 +234,12 @@ store_test! {
         let detail = ticket(&db.store, number).await;
         assert_eq!(detail.messages.len(), 1, "kept once: {detail:#?}");
         assert_eq!(detail.messages[0].body_text, "My printer is on fire");
+        // Our 200 may reach Telegram only after the greeting did.
+        let refused = fake.webhook_deliveries()[0].update_id;
+        assert!(
+            fake.wait_for_webhook_delivery(refused, WAIT).await,
+            "Telegram hears the update was taken"
+        );
         assert_eq!(fake.unconfirmed_updates(), 0);
         running.stop().await;
     }

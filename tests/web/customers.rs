@@ -179,6 +179,12 @@ store_test! {
             .await
             .body;
         assert!(found.contains("Invoice address") && !found.contains("Printer jam"));
+        assert!(
+            found.contains(&format!(
+                "The tickets of <a href=\"/customers/{other}\">P. Pedersen</a>"
+            )),
+            "{backend:?}: the list names whose tickets it shows: {found}"
+        );
 
         // The list searches names and addresses, any part of them.
         let list = app.get("/customers?q=pedersen", Some(&agent)).await;
@@ -292,4 +298,75 @@ store_test! {
             .body;
         assert!(found.contains("New question") && found.contains("Invoice address"));
     }
+}
+
+/// The customer of ticket `number` wrote on chat `channel` as account `id`, handle `handle`:
+/// the ticket's customer panel and the customer's page show channel, handle and id, and a
+/// search for the handle, with or without `@` and in any case, finds them on the customers
+/// page and over the API (which carries the handle); a search for another handle does not.
+pub(crate) async fn chat_customer_is_shown_and_found(
+    app: &WebApp,
+    number: i64,
+    channel: &str,
+    handle: &str,
+    id: &str,
+) {
+    let backend = app.db.backend();
+    let customer = customer_of(app, number).await;
+    let admin = app.admin().await;
+    let shown = format!(
+        "<span class=\"badge channel\">{channel}</span> <span class=\"handle\">@{handle}</span> \
+         <span class=\"address\">id {id}</span>"
+    );
+    let ticket = app.get(&format!("/tickets/{number}"), Some(&admin)).await;
+    assert_eq!(ticket.status, StatusCode::OK, "{backend:?}");
+    let panel = section(&ticket.body, "customer-panel");
+    assert!(panel.contains(&shown), "{backend:?}: {shown} in {panel}");
+    let page = app
+        .get(&format!("/customers/{customer}"), Some(&admin))
+        .await;
+    assert!(page.body.contains(&shown), "{backend:?}: {}", page.body);
+
+    let link = format!("href=\"/customers/{customer}\"");
+    let upper = format!("@{}", handle.to_uppercase());
+    for q in [handle.to_owned(), format!("@{handle}"), upper] {
+        let query = serde_urlencoded::to_string([("q", q.as_str())]).expect("query");
+        let list = app.get(&format!("/customers?{query}"), Some(&admin)).await;
+        assert!(list.body.contains(&link), "{backend:?} {q}: {}", list.body);
+        let found = crate::support::web::call(
+            app,
+            Method::GET,
+            &format!("/api/v1/customers?{query}"),
+            Some(&api_token(app).await),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.text);
+        let items = found.body["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{backend:?} {q}: {}", found.text);
+        assert_eq!(items[0]["id"].as_i64(), Some(customer));
+        assert_eq!(
+            items[0]["identities"][0]["handle"].as_str(),
+            Some(handle),
+            "{}",
+            found.text
+        );
+        assert_eq!(items[0]["identities"][0]["address"].as_str(), Some(id));
+    }
+    let elsewhere = app.get("/customers?q=%40someone_else", Some(&admin)).await;
+    assert!(!elsewhere.body.contains(&link), "{backend:?}");
+}
+
+async fn api_token(app: &WebApp) -> String {
+    helpdesk::store::api_tokens::create(
+        &app.db.store,
+        app.admin_id,
+        "test",
+        helpdesk::domain::Role::Admin,
+        Utc::now(),
+    )
+    .await
+    .expect("token")
+    .token
 }

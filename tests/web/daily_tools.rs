@@ -305,3 +305,47 @@ store_test! {
         assert!(theirs.contains(">vip</a>") && theirs.contains("<td class=\"num\">1</td>"));
     }
 }
+
+store_test! {
+    #[tokio::test]
+    async fn the_list_marks_tickets_overdue_or_due_soon(app: WebApp) {
+        let backend = app.db.backend();
+        let overdue = app.ticket("due-1@example.org", "Waiting a day", "x").await;
+        let soon = app.ticket("due-2@example.org", "Waiting seven hours", "x").await;
+        let fresh = app.ticket("due-3@example.org", "Just came in", "x").await;
+        // Normal priority: a first response within 8 h. The overdue one was never checked, so
+        // the list works its due time out from the [sla] defaults; the other's SLA check keeps
+        // its due time on the ticket.
+        let now = Utc::now();
+        let overdue_id = app.detail(overdue).await.summary.id;
+        crate::sla::clock::created_at(&app.db, overdue_id, now - chrono::Duration::hours(24)).await;
+        let soon_id = app.detail(soon).await.summary.id;
+        let created = now - chrono::Duration::minutes(7 * 60 + 30);
+        crate::sla::clock::created_at(&app.db, soon_id, created).await;
+        let check = helpdesk::jobs::sla::SlaCheck {
+            ticket_id: soon_id,
+            target: helpdesk::domain::sla::Target::FirstResponse,
+        };
+        let checked =
+            helpdesk::jobs::sla::check(&app.db.store, &app.state.config.sla, check, now).await;
+        assert!(matches!(checked, Ok(helpdesk::jobs::sla::SlaOutcome::CheckAgainAt(_))), "{checked:?}");
+
+        let admin = app.admin().await;
+        let list = app.get("/tickets", Some(&admin)).await.body;
+        let due = |number: i64| {
+            let row = row(&list, number);
+            let start = row.find("<td class=\"due").unwrap_or_else(|| panic!("no due cell in {row}"));
+            let cell = &row[start..];
+            cell[..cell.find("</td>").expect("cell end")].to_owned()
+        };
+        let cell = due(overdue);
+        assert!(cell.contains("first response") && cell.contains("<span class=\"badge overdue\">overdue</span>"), "{backend:?}: {cell}");
+        assert!(!cell.contains("due-soon"), "{cell}");
+        let cell = due(soon);
+        assert!(cell.contains("first response") && cell.contains("<span class=\"badge due-soon\">due soon</span>"), "{backend:?}: {cell}");
+        assert!(!cell.contains("overdue"), "{cell}");
+        let cell = due(fresh);
+        assert!(cell.contains("first response"), "{cell}");
+        assert!(!cell.contains("overdue") && !cell.contains("due-soon"), "{backend:?}: {cell}");
+    }
+}

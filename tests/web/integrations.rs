@@ -95,7 +95,7 @@ store_test! {
             (ChannelKind::Telegram, "123456789"),
             (ChannelKind::Discord, "80351110224678912"),
         ] {
-            let found = helpdesk::channels::store::agent_by_identity(&app.db.store, channel, id)
+            let found = helpdesk::store::chat::agent_by_identity(&app.db.store, channel, id)
                 .await
                 .expect("read");
             assert_eq!(found.map(|(id, _)| id), Some(app.agent_id), "{channel:?}");

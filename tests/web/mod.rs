@@ -14,7 +14,7 @@ use tower::ServiceExt;
 mod admin_pages;
 mod bulk;
 mod canned;
-mod customers;
+pub(crate) mod customers;
 mod daily_tools;
 mod dashboard;
 mod integrations;

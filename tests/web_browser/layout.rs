@@ -264,7 +264,36 @@ store_test! {
         let client = &session.client;
         let app = &session.app;
         let number = some_data(app).await;
+        // A tag (for /tags) and a canned response (so the ticket page shows its picker).
+        let admin = app.admin().await;
+        for (path, fields) in [
+            (
+                format!("/tickets/{number}/update"),
+                vec![("add_tags", "billing vat")],
+            ),
+            (
+                "/canned".to_owned(),
+                vec![
+                    ("name", "Invoice resent"),
+                    ("body", "Dear {{customer_name}}, the right invoice is attached."),
+                    ("shared", "1"),
+                ],
+            ),
+        ] {
+            let posted = app.post(&path, &admin, &fields).await;
+            assert_eq!(
+                posted.status,
+                axum::http::StatusCode::SEE_OTHER,
+                "{path}: {}",
+                posted.body
+            );
+        }
         visit(&session, &format!("/tickets/{number}")).await;
+        assert!(
+            script(client, "return document.getElementById('canned-picker') !== null;").await
+                == Value::Bool(true),
+            "the ticket page shows the canned response picker"
+        );
         let customer = script(
             client,
             "return document.querySelector('#customer-panel .customer-name a').getAttribute('href');",
@@ -278,6 +307,8 @@ store_test! {
             format!("/tickets/{number}"),
             "/customers".to_owned(),
             customer,
+            "/canned".to_owned(),
+            "/tags".to_owned(),
             "/account".to_owned(),
             "/admin/rules".to_owned(),
             "/admin/rules/new".to_owned(),

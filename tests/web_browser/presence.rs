@@ -131,7 +131,23 @@ async fn keyboard_shortcuts_move_open_reply_and_are_listed_under_a_question_mark
     )
     .await;
     assert_eq!(first, serde_json::Value::Bool(true));
+
+    // A ticket arriving refreshes the list live: the highlight and the focus stay on "Second",
+    // now the second row.
+    session.app.ticket("k3@example.org", "Third", "Hello").await;
+    wait_for(
+        client,
+        "//tbody[@id='ticket-rows']/tr[2][contains(@class, 'selected')][.//a[.='Second']]",
+    )
+    .await;
+    eventually(
+        client,
+        "return document.activeElement.closest('tr') === document.querySelectorAll('#ticket-rows tr')[1];",
+        serde_json::Value::Bool(true),
+    )
+    .await;
     press(client, 'o').await;
+    wait_on_page(client, "//h1[contains(., 'Second')]").await;
     wait_on_page(client, "//div[@data-ticket]").await;
     eventually(
         client,

@@ -66,8 +66,12 @@ pub struct Identity {
     pub channel: ChannelKind,
     /// The stable address on that channel: a lower-cased email address, a numeric chat user id.
     pub address: String,
-    /// A human name if the channel gave one ("Ada Lovelace", "@ada").
+    /// A human name if the channel gave one ("Ada Lovelace").
     pub display_name: Option<String>,
+    /// The account's handle on a chat channel, without the `@` ("ada_l"): what people type to
+    /// find someone, unlike the display name, and free to change, unlike the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
 }
 
 /// A file that came with (or goes out with) a message.

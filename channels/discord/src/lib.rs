@@ -233,16 +233,19 @@ pub(crate) fn http_client(settings: &DiscordSettings) -> Http {
     }
 }
 
+/// A Discord user: the id, the name they chose to be shown by (else their username), and the
+/// username, which is what others type to find them.
 pub(crate) fn identity(user: &serenity::all::User) -> Identity {
+    let handle = Some(user.name.clone()).filter(|name| !name.trim().is_empty());
     Identity {
         channel: ChannelKind::Discord,
         address: user.id.get().to_string(),
-        display_name: Some(
-            user.global_name
-                .clone()
-                .unwrap_or_else(|| user.name.clone()),
-        )
-        .filter(|name| !name.trim().is_empty()),
+        display_name: user
+            .global_name
+            .clone()
+            .filter(|name| !name.trim().is_empty())
+            .or_else(|| handle.clone()),
+        handle,
     }
 }
 

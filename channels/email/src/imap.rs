@@ -232,10 +232,7 @@ impl<C: Cursor, S: Sink<(Uid, RawMail)>> ImapIntake<C, S> {
         let mut shutdown = pin!(shutdown);
         loop {
             let result = self.session(&mut shutdown).await;
-            self.health.update(|h| {
-                h.connected = false;
-                h.idling = false;
-            });
+            self.health.disconnected();
             let Err(error) = result else { return };
             let failures = self.health.failed(&error.to_string());
             let delay = self.backoff(failures);

@@ -242,6 +242,7 @@ fn identity(address: &str, name: Option<&str>) -> Option<Identity> {
     }
     Some(Identity {
         channel: ChannelKind::Email,
+        handle: None,
         display_name: name
             .map(str::trim)
             .filter(|n| !n.is_empty())

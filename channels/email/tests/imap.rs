@@ -1,12 +1,12 @@
 //! IMAP intake against a real Dovecot (see `helpdesk_testkit::dovecot`; skipped without
 //! Dovecot unless `CI=true`).
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use helpdesk_channel::MemoryCursor;
 use helpdesk_email::RawMail;
 use helpdesk_email::imap::{
     Cursor, CursorPosition, Health, ImapIntake, ImapSettings, ImapTls, Sink, Uid, rustls,
@@ -31,30 +31,14 @@ fn mail(n: u32) -> Vec<u8> {
     .into_bytes()
 }
 
-#[derive(Clone, Default)]
-struct MemoryCursor(Arc<Mutex<Option<CursorPosition>>>);
-
-impl MemoryCursor {
-    fn get(&self) -> Option<CursorPosition> {
-        *self.0.lock().unwrap()
-    }
-}
-
-impl Cursor for MemoryCursor {
-    type Error = Infallible;
-
-    async fn position(&self, _: &str) -> Result<Option<String>, Infallible> {
-        Ok(self.get().map(|position| position.to_string()))
-    }
-
-    async fn set_position(&self, _: &str, value: &str) -> Result<(), Infallible> {
-        *self.0.lock().unwrap() = CursorPosition::parse(value);
-        Ok(())
-    }
-
-    async fn positions(&self, _: &str) -> Result<Vec<(String, String)>, Infallible> {
-        Ok(Vec::new())
-    }
+/// The one position the intake under test keeps (the cursor holds nothing else).
+async fn position(cursor: &MemoryCursor) -> Option<CursorPosition> {
+    let all = match cursor.positions("").await {
+        Ok(all) => all,
+        Err(never) => match never {},
+    };
+    all.first()
+        .and_then(|(_, value)| CursorPosition::parse(value))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,7 +184,7 @@ async fn cursor_at(cursor: &MemoryCursor, uid_validity: u32, last_uid: Uid) {
         last_uid,
     };
     eventually(&format!("cursor at {want:?}"), || async {
-        (cursor.get() == Some(want)).then_some(())
+        (position(cursor).await == Some(want)).then_some(())
     })
     .await;
 }
@@ -229,7 +213,7 @@ async fn batches_arrive_in_uid_order_and_are_seen_only_after_commit() {
         // Held in the sink (not committed): earlier batches are acknowledged, this one not.
         assert_eq!(server.seen().await, seen_before);
         assert_eq!(
-            cursor.get().map(|p| p.last_uid),
+            position(&cursor).await.map(|p| p.last_uid),
             seen_before.last().copied()
         );
         sink.release_one();
@@ -277,7 +261,7 @@ async fn failed_delivery_leaves_mail_unseen_and_is_retried() {
     );
     assert!(health.last_error_at.is_some());
     assert_eq!(health.backlog, 2);
-    assert_eq!(cursor.get(), None);
+    assert_eq!(position(&cursor).await, None);
     assert_eq!(server.seen().await, Vec::<Uid>::new());
 
     sink.release_one();
@@ -313,7 +297,7 @@ async fn nothing_is_acknowledged_while_delivery_fails() {
     assert!(health.consecutive_failures >= 2, "{health:?}");
     assert_eq!(health.backlog, 1);
     assert_eq!(health.last_success_at, None);
-    assert_eq!(cursor.get(), None);
+    assert_eq!(position(&cursor).await, None);
     assert_eq!(server.seen().await, Vec::<Uid>::new());
     assert!(sink.attempts().iter().all(|a| a == &[1]));
     running.shut_down().await;
@@ -363,10 +347,13 @@ async fn a_changed_uidvalidity_reads_the_mailbox_again() {
     server.append(&mail(2)).await;
     let validity = server.uid_validity().await;
     // A position from an earlier incarnation of the mailbox, already past every UID.
-    let cursor = MemoryCursor(Arc::new(Mutex::new(Some(CursorPosition {
+    let cursor = MemoryCursor::default();
+    let earlier = CursorPosition {
         uid_validity: validity.wrapping_sub(1),
         last_uid: 7,
-    }))));
+    };
+    let name = CursorPosition::name(&server.settings().mailbox);
+    let Ok(()) = cursor.set_position(&name, &earlier.to_string()).await;
     let sink = TestSink::default();
     let running = Running::start(intake(server.settings(), &cursor, &sink));
     cursor_at(&cursor, validity, 2).await;
@@ -388,7 +375,7 @@ async fn mail_appended_while_idling_arrives() {
         running.health.get().idling.then_some(())
     })
     .await;
-    assert_eq!(cursor.get(), None);
+    assert_eq!(position(&cursor).await, None);
 
     server.append(&mail(1)).await;
     cursor_at(&cursor, validity, 1).await;

@@ -45,6 +45,7 @@ fn reply() -> OutboundMessage {
             channel: ChannelKind::Email,
             address: "ada@example.com".to_owned(),
             display_name: Some("Ada Lovelace".to_owned()),
+            handle: None,
         },
         subject: "Re: Printer prints blank pages".to_owned(),
         text: "Hello Ada,\n\nplease restart the printer.\n.hidden line starting with a dot\n\nÜmlauts work too.".to_owned(),
@@ -146,6 +147,7 @@ async fn acknowledgement_is_marked_as_automatic() {
             channel: ChannelKind::Email,
             address: "joerg@example.de".to_owned(),
             display_name: Some("Jörg Müller".to_owned()),
+            handle: None,
         },
         html: None,
         attachments: Vec::new(),
@@ -475,6 +477,7 @@ fn bad_input_is_a_build_error() {
             channel: ChannelKind::Email,
             address: "not an address".to_owned(),
             display_name: None,
+            handle: None,
         },
         ..reply()
     };
@@ -501,6 +504,7 @@ fn line_breaks_cannot_inject_headers() {
             channel: ChannelKind::Email,
             address: "ada@example.com".to_owned(),
             display_name: Some("Ada\r\nCc: evil@example.net".to_owned()),
+            handle: None,
         },
         ..reply()
     };

@@ -47,6 +47,7 @@ fn choice_of(query: &CallbackQuery) -> Option<ChoiceMade> {
             channel: ChannelKind::Telegram,
             address: query.from.id.0.to_string(),
             display_name: Some(query.from.full_name()).filter(|name| !name.trim().is_empty()),
+            handle: query.from.username.clone(),
         },
         message: external_id(chat.id.0, message.id().0),
         data: query.data.clone()?,

@@ -29,6 +29,7 @@ impl Telegram {
             channel: ChannelKind::Telegram,
             address: from.id.0.to_string(),
             display_name: Some(from.full_name()).filter(|name| !name.trim().is_empty()),
+            handle: from.username.clone(),
         };
         let chat = message.chat.id.0;
         let own_id = external_id(chat, message.id.0);

@@ -10,8 +10,8 @@ use crate::domain::sla_clock::{self, Instance};
 use crate::domain::{Priority, Status};
 use crate::store::outbox::{self, OutboxKind};
 use crate::store::sla::{self as targets_store, TargetRow, TicketStanding};
-use crate::store::tickets::{Actor, NewEvent, record_event};
-use crate::store::{Result, Tx, calendars, on_tx};
+use crate::store::tickets::{Actor, NewEvent, escalate_priority, record_event};
+use crate::store::{Result, Tx, calendars};
 
 /// What the check did to one target of the checked kind.
 enum Fired {
@@ -253,25 +253,7 @@ async fn breach(
     .await?;
     let to = priority.raised();
     if to != priority {
-        on_tx!(tx, conn => sqlx::query("UPDATE tickets SET priority = $1 WHERE id = $2")
-            .bind(to.as_str())
-            .bind(ticket_id)
-            .execute(&mut *conn)
-            .await
-            .map(|done| done.rows_affected()))?;
-        record_event(
-            tx,
-            &NewEvent {
-                ticket_id,
-                actor: Actor::System,
-                kind: "priority",
-                old_value: Some(priority.as_str()),
-                new_value: Some(to.as_str()),
-                reason: Some(&format!("escalation: {reason}")),
-                at: now,
-            },
-        )
-        .await?;
+        escalate_priority(tx, ticket_id, priority, to, &reason, now).await?;
     }
     outbox::record(tx, OutboxKind::TicketEscalated, ticket_id, None, now).await?;
     Ok((priority, to))

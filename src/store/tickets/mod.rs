@@ -13,7 +13,8 @@ mod thread;
 
 pub use read::{
     AssignmentAudit, EventView, MessageView, TicketDetail, TicketFilter, TicketSummary, Totals,
-    assignment_audit, detail, events, list, messages, summary, totals,
+    assignment_audit, detail, events, list, messages, number_of, number_of_message,
+    resolved_before, summary, totals,
 };
 pub use thread::{
     Candidate, ThreadLookup, ThreadMatch, ThreadedBy, find_thread, is_known_writer, link,
@@ -115,6 +116,8 @@ pub struct NewMessage<'a> {
     pub subject: Option<&'a str>,
     pub body_text: &'a str,
     pub body_html: Option<&'a str>,
+    /// The quoted mail and signature of a reply, kept beside its new text.
+    pub quoted_text: Option<&'a str>,
     pub raw_message_id: Option<i64>,
     pub sent_at: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
@@ -127,8 +130,8 @@ pub async fn insert_message(tx: &mut Tx, message: &NewMessage<'_>) -> Result<Opt
     let id = on_tx!(tx, conn => sqlx::query_scalar(
         "INSERT INTO messages (ticket_id, direction, kind, author_customer_id, author_agent_id,
                                channel, external_id, subject, body_text, body_html,
-                               raw_message_id, sent_at, created_at, sender_address)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                               raw_message_id, sent_at, created_at, sender_address, quoted_text)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          ON CONFLICT (channel, external_id) DO NOTHING
          RETURNING id",
     )
@@ -146,6 +149,7 @@ pub async fn insert_message(tx: &mut Tx, message: &NewMessage<'_>) -> Result<Opt
     .bind(message.sent_at)
     .bind(message.now)
     .bind(message.sender_address)
+    .bind(message.quoted_text)
     .fetch_optional(&mut *conn)
     .await)?;
     Ok(id)
@@ -198,31 +202,74 @@ pub struct NewEvent<'a> {
 }
 
 pub async fn record_event(tx: &mut Tx, event: &NewEvent<'_>) -> Result<()> {
-    let (agent, customer) = match event.actor {
-        Actor::System => (None, None),
-        Actor::Agent(id) => (Some(id), None),
-        Actor::Customer(id) => (None, Some(id)),
-    };
-    on_tx!(tx, conn => sqlx::query(
-        "INSERT INTO ticket_events (ticket_id, at, actor_agent_id, actor_customer_id, kind,
-                                    old_value, new_value, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(event.ticket_id)
-    .bind(event.at)
-    .bind(agent)
-    .bind(customer)
-    .bind(event.kind)
-    .bind(event.old_value)
-    .bind(event.new_value)
-    .bind(event.reason)
-    .execute(&mut *conn)
-    .await
-    .map(|done| done.rows_affected()))?;
+    record_events(tx, std::slice::from_ref(event)).await
+}
+
+/// Records `events` in this order, in one statement per thousand.
+pub async fn record_events(tx: &mut Tx, events: &[NewEvent<'_>]) -> Result<()> {
+    for chunk in events.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO ticket_events (ticket_id, at, actor_agent_id, actor_customer_id, kind,
+                                        old_value, new_value, reason)
+             VALUES {}",
+            super::value_rows(chunk.len(), 8)
+        );
+        on_tx!(tx, conn => {
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for event in chunk {
+                let (agent, customer) = match event.actor {
+                    Actor::System => (None, None),
+                    Actor::Agent(id) => (Some(id), None),
+                    Actor::Customer(id) => (None, Some(id)),
+                };
+                query = query
+                    .bind(event.ticket_id)
+                    .bind(event.at)
+                    .bind(agent)
+                    .bind(customer)
+                    .bind(event.kind)
+                    .bind(event.old_value)
+                    .bind(event.new_value)
+                    .bind(event.reason);
+            }
+            query.execute(&mut *conn).await.map(|done| done.rows_affected())
+        })?;
+    }
     Ok(())
 }
 
 /// Changes a ticket's status along the workflow and records who did it and why.
+/// Raises ticket `ticket_id`'s priority from `from` to `to` for a missed SLA target and records
+/// it as the system's change. Not activity: `updated_at` stays.
+pub async fn escalate_priority(
+    tx: &mut Tx,
+    ticket_id: i64,
+    from: Priority,
+    to: Priority,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("UPDATE tickets SET priority = $1 WHERE id = $2")
+        .bind(to.as_str())
+        .bind(ticket_id)
+        .execute(&mut *conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    record_event(
+        tx,
+        &NewEvent {
+            ticket_id,
+            actor: Actor::System,
+            kind: "priority",
+            old_value: Some(from.as_str()),
+            new_value: Some(to.as_str()),
+            reason: Some(&format!("escalation: {reason}")),
+            at: now,
+        },
+    )
+    .await
+}
+
 pub async fn change_status(
     tx: &mut Tx,
     number: i64,
@@ -269,15 +316,4 @@ pub async fn change_status(
         status: to,
         ..ticket
     })
-}
-
-/// Keeps the quoted mail and signature of a reply beside its new text.
-pub async fn set_quoted_text(tx: &mut Tx, message_id: i64, quoted: &str) -> Result<()> {
-    on_tx!(tx, conn => sqlx::query("UPDATE messages SET quoted_text = $1 WHERE id = $2")
-        .bind(quoted)
-        .bind(message_id)
-        .execute(&mut *conn)
-        .await
-        .map(|done| done.rows_affected()))?;
-    Ok(())
 }

@@ -19,6 +19,7 @@ pub struct TicketSummary {
     pub department: Option<String>,
     pub assignee: Option<String>,
     pub customer: String,
+    pub customer_id: i64,
     pub channel: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -60,8 +61,8 @@ const SUMMARY_COLUMNS: &str = "t.id, t.number, t.subject, t.status, t.priority,
     d.name AS department, a.name AS assignee,
     COALESCE(c.name, (SELECT ci.address FROM customer_identities ci
                       WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1), '') AS customer,
-    t.channel, t.created_at, t.updated_at, t.first_response_at, t.resolved_at, t.waiting_on,
-    t.sla_due_at, t.sla_due_target, t.sla_paused, t.sla_breached_at
+    t.customer_id, t.channel, t.created_at, t.updated_at, t.first_response_at, t.resolved_at,
+    t.waiting_on, t.sla_due_at, t.sla_due_target, t.sla_paused, t.sla_breached_at
     FROM tickets t
     JOIN customers c ON c.id = t.customer_id
     LEFT JOIN departments d ON d.id = t.department_id
@@ -87,6 +88,47 @@ pub async fn list(store: &Store, filter: &TicketFilter) -> Result<Vec<TicketSumm
         .fetch_all(pool)
         .await)?;
     Ok(rows)
+}
+
+/// The number of ticket `id`, if it still exists.
+pub async fn number_of(store: &Store, id: i64) -> Result<Option<i64>> {
+    let number = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT number FROM tickets WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(number)
+}
+
+/// The number of the ticket holding the message `external_id` of `channel`, if any.
+pub async fn number_of_message(
+    store: &Store,
+    channel: helpdesk_channel::ChannelKind,
+    external_id: &str,
+) -> Result<Option<i64>> {
+    let number = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT t.number FROM messages m JOIN tickets t ON t.id = m.ticket_id
+         WHERE m.channel = $1 AND m.external_id = $2",
+    )
+    .bind(channel.as_str())
+    .bind(external_id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(number)
+}
+
+/// Up to `limit` tickets resolved at or before `before`, oldest first, by number.
+pub async fn resolved_before(store: &Store, before: DateTime<Utc>, limit: i64) -> Result<Vec<i64>> {
+    let numbers = on_pool!(store, pool => sqlx::query_scalar(
+        "SELECT number FROM tickets WHERE status = 'resolved' AND resolved_at <= $1
+         ORDER BY id LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await)?;
+    Ok(numbers)
 }
 
 pub async fn summary(store: &Store, number: i64) -> Result<Option<TicketSummary>> {

@@ -29,12 +29,11 @@ pub async fn lock_thread(tx: &mut Tx, keys: &[&str]) -> Result<()> {
         .collect();
     hashes.sort_unstable();
     hashes.dedup();
-    for hash in hashes {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(hash)
-            .execute(&mut **transaction)
-            .await?;
-    }
+    // One statement for all: `unnest` hands the keys out in the array's (sorted) order.
+    sqlx::query("SELECT pg_advisory_xact_lock(key) FROM unnest($1::BIGINT[]) AS key")
+        .bind(hashes)
+        .execute(&mut **transaction)
+        .await?;
     Ok(())
 }
 

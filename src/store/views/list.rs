@@ -186,8 +186,8 @@ const LIST_COLUMNS: &str = "t.id, t.number, t.subject, t.status, t.priority,
     d.name AS department, a.name AS assignee,
     COALESCE(c.name, (SELECT ci.address FROM customer_identities ci
                       WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1), '') AS customer,
-    t.channel, t.created_at, t.updated_at, t.first_response_at, t.resolved_at, t.waiting_on,
-    t.sla_due_at, t.sla_due_target, t.sla_paused, t.sla_breached_at";
+    t.customer_id, t.channel, t.created_at, t.updated_at, t.first_response_at, t.resolved_at,
+    t.waiting_on, t.sla_due_at, t.sla_due_target, t.sla_paused, t.sla_breached_at";
 
 /// One page of tickets matching `query`, in its order.
 pub async fn list_tickets(store: &Store, query: &ListQuery) -> Result<TicketPage> {

@@ -99,7 +99,10 @@ mod search;
 mod sla;
 mod ticket;
 
-pub use changes::{TicketChange, changes_after, last_change_id};
+pub use changes::{
+    Horizon, TicketChange, changes_after, changes_with_horizon, forget_changes_before,
+    last_change_id, notify,
+};
 pub use dashboard::{Count, DUE_SOON, Dashboard, dashboard};
 pub use list::{
     COUNT_LIMIT, Cursor, ListQuery, Sort, TagCount, TicketPage, Total, list_tickets, tag_counts,

@@ -4,7 +4,7 @@
 use sqlx::AssertSqlSafe;
 
 use super::{Bind, Conditions};
-use crate::store::{Backend, Result, Store, on_pool};
+use crate::store::{Backend, Result, Store, id_list, on_pool};
 
 /// The words of a search: plain ones, and prefixes (`print*`).
 struct Words<'a> {
@@ -80,17 +80,6 @@ fn text_match(conditions: &mut Conditions, backend: Backend, text: &str) -> Stri
         }
         Backend::Postgres => format!("d.document @@ {}", tsquery(conditions, text)),
     }
-}
-
-/// Ids as an SQL list for `IN (…)`; `NULL` when there are none, which matches nothing.
-fn id_list(ids: &[i64]) -> String {
-    if ids.is_empty() {
-        return "NULL".to_owned();
-    }
-    ids.iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The ids of the tickets whose document matches, as SQL. On SQLite only the rowids in a

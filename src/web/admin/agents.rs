@@ -8,10 +8,10 @@ use chrono::Utc;
 
 use crate::accounts::{self, AccountError};
 use crate::domain::Role;
+use crate::store::StoreError;
 use crate::store::agents::{self, AgentSummary, Department, NewAgent};
 use crate::store::manage::{self, AgentUpdate};
 use crate::store::tickets::Actor;
-use crate::store::{StoreError, on_pool};
 use crate::web::AppState;
 use crate::web::auth::{Posted, Viewer};
 use crate::web::error::{WebError, WebResult};
@@ -107,20 +107,8 @@ async fn agents_page_with(
 ) -> WebResult<Response> {
     let failed = error.is_some() || refused.is_some();
     let departments = agents::departments(&state.store).await?;
-    let open: Vec<(i64, i64)> = on_pool!(&state.store, pool => sqlx::query_as(
-        "SELECT assignee_id, COUNT(*) FROM tickets
-         WHERE assignee_id IS NOT NULL AND status IN ('new', 'open', 'pending')
-         GROUP BY assignee_id",
-    )
-    .fetch_all(pool)
-    .await)
-    .map_err(StoreError::from)?;
-    let memberships: Vec<(i64, i64)> = on_pool!(&state.store, pool => sqlx::query_as(
-        "SELECT agent_id, department_id FROM agent_departments",
-    )
-    .fetch_all(pool)
-    .await)
-    .map_err(StoreError::from)?;
+    let open = agents::active_ticket_counts(&state.store).await?;
+    let memberships = agents::memberships(&state.store).await?;
     let signatures = crate::store::mailboxes::agent_signatures(&state.store).await?;
     let rows = agents::list_agents(&state.store)
         .await?

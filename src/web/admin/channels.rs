@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 
-use crate::store::{StoreError, on_pool};
 use crate::web::AppState;
 use crate::web::auth::Viewer;
 use crate::web::error::WebResult;
@@ -75,25 +74,7 @@ pub async fn channels(State(state): State<AppState>, viewer: Viewer) -> WebResul
         (ChannelKind::Discord, config.discord_enabled),
     ] {
         let name = channel.as_str();
-        let (last_message, failed): (Option<DateTime<Utc>>, i64) =
-            on_pool!(&state.store, pool => sqlx::query_as(
-            "SELECT (SELECT MAX(received_at) FROM raw_messages WHERE channel = $1),
-                    (SELECT COUNT(*) FROM raw_messages
-                     WHERE channel = $1 AND intake_error IS NOT NULL AND received_at > $2)",
-        )
-        .bind(name)
-        .bind(since)
-        .fetch_one(pool)
-        .await)
-            .map_err(StoreError::from)?;
-        let last_intake_error: Option<String> = on_pool!(&state.store, pool => sqlx::query_scalar(
-            "SELECT intake_error FROM raw_messages
-             WHERE channel = $1 AND intake_error IS NOT NULL ORDER BY received_at DESC LIMIT 1",
-        )
-        .bind(name)
-        .fetch_optional(pool)
-        .await)
-        .map_err(StoreError::from)?;
+        let intake = crate::store::raw::channel_intake(&state.store, channel, since).await?;
         let connections: Vec<_> = health
             .iter()
             .filter(|connection| connection.channel == name)
@@ -116,9 +97,9 @@ pub async fn channels(State(state): State<AppState>, viewer: Viewer) -> WebResul
             state,
             instances,
             connections,
-            last_message,
-            failed_intake_24h: failed,
-            last_intake_error,
+            last_message: intake.last_message,
+            failed_intake_24h: intake.failed_since,
+            last_intake_error: intake.last_error,
         });
     }
     render(&ChannelsPage {

@@ -7,9 +7,9 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 
 use crate::domain::AssignmentStrategy;
+use crate::store::StoreError;
 use crate::store::agents::{self};
 use crate::store::manage;
-use crate::store::{StoreError, on_pool};
 use crate::web::AppState;
 use crate::web::auth::{Posted, Viewer};
 use crate::web::error::{WebError, WebResult};
@@ -58,16 +58,7 @@ async fn departments_page(
     viewer: &Viewer,
     error: Option<String>,
 ) -> WebResult<Response> {
-    let counts: Vec<(i64, i64, i64)> = on_pool!(&state.store, pool => sqlx::query_as(
-        "SELECT d.id,
-                (SELECT COUNT(*) FROM agent_departments ad WHERE ad.department_id = d.id),
-                (SELECT COUNT(*) FROM tickets t
-                 WHERE t.department_id = d.id AND t.status IN ('new', 'open', 'pending'))
-         FROM departments d",
-    )
-    .fetch_all(pool)
-    .await)
-    .map_err(StoreError::from)?;
+    let counts = agents::department_counts(&state.store).await?;
     let switches = crate::store::surveys::department_switches(&state.store).await?;
     let departments = agents::departments(&state.store)
         .await?

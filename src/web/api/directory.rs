@@ -28,6 +28,7 @@ async fn with_identities(state: &AppState, rows: Vec<CustomerRow>) -> ApiResult<
                     channel: identity.channel.clone(),
                     address: identity.address.clone(),
                     display_name: identity.display_name.clone(),
+                    handle: identity.handle.clone(),
                 })
                 .collect(),
             id: row.id,
@@ -39,7 +40,7 @@ async fn with_identities(state: &AppState, rows: Vec<CustomerRow>) -> ApiResult<
 }
 
 /// Customers in the order they first wrote, optionally those matching `q`: part of a name, an
-/// address or a chat account's id or name, in any case. An agent's token lists the customers
+/// address or a chat account's id, name or handle (with or without `@`), in any case. An agent's token lists the customers
 /// of the tickets it may see (their departments' and their own); an admin's lists all.
 #[utoipa::path(
     get, path = "/customers", tag = "customers",

@@ -59,7 +59,8 @@ pub async fn reply(
     // Kept before the transaction (disk, not database); content addressed, so sending the
     // same files again after a refusal stores nothing twice.
     let files = ops::keep_files(&state.config.attachments, posted.files).await?;
-    let external_id = ops::new_mail_message_id(&state.config.support_address, number.into());
+    let external_id =
+        crate::domain::new_mail_message_id(&state.config.support_address, number.into());
     let sent = crate::web::canned::send_reply(
         &state,
         &outbound::NewReply {

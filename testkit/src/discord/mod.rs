@@ -58,7 +58,10 @@ pub const HEARTBEAT_INTERVAL_MS: u64 = 1_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: u64,
+    /// The name shown (`global_name`).
     pub name: String,
+    /// The account's username; the name when not set.
+    pub username: Option<String>,
 }
 
 impl User {
@@ -66,12 +69,14 @@ impl User {
         User {
             id,
             name: name.to_owned(),
+            username: None,
         }
     }
 
     fn json(&self) -> Value {
+        let username = self.username.as_deref().unwrap_or(&self.name);
         json!({
-            "id": self.id.to_string(), "username": self.name, "global_name": self.name,
+            "id": self.id.to_string(), "username": username, "global_name": self.name,
             "discriminator": "0", "avatar": null, "bot": false, "public_flags": 0,
         })
     }

@@ -1,5 +1,7 @@
 //! Discord's REST API as the bot calls it: users, channels, messages, threads, commands,
 //! interaction answers and attachment downloads.
+//! (Long because it is one short handler per route serenity calls, kept together so the
+//! routes read as Discord documents them.)
 
 use super::*;
 

@@ -3,9 +3,13 @@
 
 use super::*;
 
-pub(super) async fn params_of(
-    request: Request,
-) -> Result<(Value, Option<(String, Vec<u8>)>), Response> {
+/// Uploaded files by the multipart field that carried them: (file name, bytes).
+pub(super) type Uploads = std::collections::HashMap<String, (String, Vec<u8>)>;
+
+/// The parameters of a call, and the files uploaded with it (multipart) by the field that
+/// carries each: `document` for sendDocument, `photo` for sendPhoto, or the field such a
+/// parameter names as `attach://<field>`.
+pub(super) async fn params_of(request: Request) -> Result<(Value, Uploads), Response> {
     let multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -16,7 +20,7 @@ pub(super) async fn params_of(
             .await
             .map_err(|rejection| error(400, &format!("Bad Request: {rejection}")))?;
         let mut params = serde_json::Map::new();
-        let mut file = None;
+        let mut files = Uploads::new();
         while let Some(field) = form
             .next_field()
             .await
@@ -29,23 +33,25 @@ pub(super) async fn params_of(
                 .await
                 .map_err(|failure| error(400, &format!("Bad Request: {failure}")))?;
             match file_name {
-                Some(file_name) => file = Some((file_name, bytes.to_vec())),
+                Some(file_name) => {
+                    files.insert(name, (file_name, bytes.to_vec()));
+                }
                 None => {
                     let text = String::from_utf8_lossy(&bytes).into_owned();
                     params.insert(name, Value::String(text));
                 }
             }
         }
-        return Ok((Value::Object(params), file));
+        return Ok((Value::Object(params), files));
     }
     let body = axum::body::to_bytes(request.into_body(), 64 << 20)
         .await
         .map_err(|failure| error(400, &format!("Bad Request: {failure}")))?;
     if body.is_empty() {
-        return Ok((json!({}), None));
+        return Ok((json!({}), Uploads::new()));
     }
     serde_json::from_slice(&body)
-        .map(|params| (params, None))
+        .map(|params| (params, Uploads::new()))
         .map_err(|failure| error(400, &format!("Bad Request: {failure}")))
 }
 
@@ -71,7 +77,7 @@ pub(super) async fn api(
             return failure_response(failure);
         }
     }
-    let (params, file) = match params_of(request).await {
+    let (params, mut files) = match params_of(request).await {
         Ok(parsed) => parsed,
         Err(response) => return response,
     };
@@ -126,8 +132,22 @@ pub(super) async fn api(
             send(&shared, "sendMessage", &params, Some(text), None)
         }
         "sendDocument" | "sendPhoto" => {
-            let Some(file) = file else {
-                return error(400, "Bad Request: there is no file in the request");
+            let field = if method == "sendPhoto" {
+                "photo"
+            } else {
+                "document"
+            };
+            // The file's own field, or another one it names ("attach://<field>", as teloxide
+            // sends it).
+            let carrier = match text_of(params.get(field)) {
+                Some(named) => named.strip_prefix("attach://").map(str::to_owned),
+                None => Some(field.to_owned()),
+            };
+            let Some(file) = carrier.and_then(|carrier| files.remove(&carrier)) else {
+                return error(
+                    400,
+                    &format!("Bad Request: there is no {field} in the request"),
+                );
             };
             let caption = text_of(params.get("caption"));
             send(&shared, &method, &params, caption, Some(file))

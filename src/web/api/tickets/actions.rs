@@ -80,7 +80,8 @@ async fn post_text(
         _ => {}
     }
     let files = ops::keep_files(&state.config.attachments, posted.files).await?;
-    let external_id = ops::new_mail_message_id(&state.config.support_address, number.into());
+    let external_id =
+        crate::domain::new_mail_message_id(&state.config.support_address, number.into());
     let channels_here = state.config.channels_here();
     let reply = outbound::NewReply {
         number,

@@ -14,7 +14,6 @@ use super::detail;
 use crate::intake::{Intake, Outcome};
 use crate::ops::{self, ChangedBy, TicketChange};
 use crate::store::api_tokens::{self, RememberedAnswer};
-use crate::store::on_pool;
 use crate::web::AppState;
 use crate::web::api::caller::Caller;
 use crate::web::api::model::{NewTicket, TicketDetail};
@@ -181,6 +180,7 @@ pub async fn create(
         sender: Identity {
             channel: ChannelKind::Email,
             address: address.clone(),
+            handle: None,
             display_name: new
                 .customer_name
                 .as_deref()
@@ -285,13 +285,11 @@ fn replay(answer: RememberedAnswer, request_hash: &str) -> ApiResult<Response> {
 }
 
 async fn ticket_of_message(state: &AppState, external_id: &str) -> ApiResult<i64> {
-    let number: Option<i64> = on_pool!(&state.store, pool => sqlx::query_scalar(
-        "SELECT t.number FROM messages m JOIN tickets t ON t.id = m.ticket_id
-         WHERE m.channel = 'email' AND m.external_id = $1",
+    let number = crate::store::tickets::number_of_message(
+        &state.store,
+        helpdesk_channel::ChannelKind::Email,
+        external_id,
     )
-    .bind(external_id)
-    .fetch_optional(pool)
-    .await)
-    .map_err(crate::store::StoreError::from)?;
+    .await?;
     number.ok_or_else(|| ApiError::Conflict("the same request is being handled; try again".into()))
 }

@@ -90,7 +90,7 @@ fn list_query(filter: &TicketFilter, caller: &Caller) -> ApiResult<ListQuery> {
         sort,
         after,
         before,
-        count: false,
+        count: true,
         limit: page_size(filter.limit, 50, MAX_PAGE).map_err(bad)?,
     })
 }
@@ -129,7 +129,8 @@ fn page_link(filter: &TicketFilter, (key, cursor): (&str, &str)) -> String {
 }
 
 /// Tickets the token may see, with the web list's filters, newest change first; keyset pages
-/// both ways. Without `status` every status is listed (the web page shows active ones).
+/// both ways, each with how many tickets match in all. Without `status` every status is
+/// listed (the web page shows active ones).
 #[utoipa::path(
     get, path = "/tickets", tag = "tickets",
     params(TicketFilter),
@@ -161,6 +162,8 @@ pub async fn list(
         .collect();
     let mut response = axum::Json(TicketPage {
         items: page.tickets.into_iter().map(model::Ticket::from).collect(),
+        total: page.total.map(|total| total.count),
+        total_at_least: page.total.is_some_and(|total| total.at_least),
         next_cursor,
         next,
         previous_cursor,

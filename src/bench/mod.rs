@@ -1,5 +1,7 @@
 //! `helpdesk bench ingest`: intake throughput on a generated corpus.
 
+mod jobs;
+
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -9,6 +11,8 @@ use crate::ingest::{self, SourceMessage, Summary};
 use crate::intake::{Intake, Limits};
 use crate::store::blobs::BlobStore;
 use crate::store::{self, Backend, Store, StoreError};
+
+pub use self::jobs::{JobsBench, JobsReport, jobs};
 
 #[derive(Debug, Clone)]
 pub struct IngestBench {
@@ -57,15 +61,7 @@ pub async fn ingest(options: &IngestBench) -> Result<IngestReport, BenchError> {
     let connections = (options.concurrency as u32).max(2) + 2;
     let (store, scratch) =
         fresh_store(&options.database_url, workdir.path(), connections, "ingest").await?;
-    let intake = Intake::new(
-        store.clone(),
-        BlobStore::local(&workdir.path().join("attachments"))
-            .map_err(|error| BenchError::Setup(error.to_string()))?,
-        Limits {
-            max_attachment_bytes: 25 << 20,
-            max_message_bytes: 50 << 20,
-        },
-    );
+    let intake = bench_intake(&store, workdir.path())?;
 
     let (sender, receiver) = mpsc::channel(1024);
     let feeder = tokio::spawn(async move {
@@ -104,10 +100,7 @@ pub async fn ingest(options: &IngestBench) -> Result<IngestReport, BenchError> {
 
     let totals = store::tickets::totals(&store).await?;
     let (blobs, _) = store::attachments::blob_totals(&store).await?;
-    store.close().await;
-    if let Some((server_url, name)) = scratch {
-        store::scratch::drop_postgres_database(&server_url, &name).await?;
-    }
+    close(&store, scratch).await?;
     Ok(IngestReport {
         backend: format!("{:?}", store.backend()),
         messages: options.messages,
@@ -167,6 +160,35 @@ async fn fresh_store(
     let store = Store::connect(&url, connections).await?;
     store.migrate().await?;
     Ok((store, scratch))
+}
+
+/// Closes a benchmark's store and drops the scratch database [`fresh_store`] made for it.
+async fn close(store: &Store, scratch: Option<(String, String)>) -> Result<(), BenchError> {
+    store.close().await;
+    if let Some((server_url, name)) = scratch {
+        store::scratch::drop_postgres_database(&server_url, &name).await?;
+    }
+    Ok(())
+}
+
+/// Intake on a benchmark's store, its attachments kept under `workdir`.
+fn bench_intake(store: &Store, workdir: &std::path::Path) -> Result<Intake, BenchError> {
+    Ok(Intake::new(
+        store.clone(),
+        BlobStore::local(&workdir.join("attachments"))
+            .map_err(|error| BenchError::Setup(error.to_string()))?,
+        Limits {
+            max_attachment_bytes: 25 << 20,
+            max_message_bytes: 50 << 20,
+        },
+    ))
+}
+
+/// The job settings of the default configuration.
+fn default_job_settings() -> Result<crate::jobs::JobSettings, BenchError> {
+    let settings = crate::config::Settings::load_from(None, Vec::new())
+        .map_err(|error| BenchError::Setup(error.to_string()))?;
+    Ok(crate::jobs::JobSettings::from_settings(&settings))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -238,6 +260,9 @@ pub async fn assign(options: &AssignBench) -> Result<AssignReport, BenchError> {
     let now = chrono::Utc::now();
     let team = store::agents::create_department(&store, "Team", AssignmentStrategy::LeastOpen, now)
         .await?;
+    // Assignment chooses only people who can act: these sign in with a password.
+    let hash = crate::auth::hash_password("bench agents' password")
+        .map_err(|error| BenchError::Setup(error.to_string()))?;
     for n in 0..10 {
         store::agents::create_agent(
             &store,
@@ -245,7 +270,7 @@ pub async fn assign(options: &AssignBench) -> Result<AssignReport, BenchError> {
                 email: &format!("agent{n}@bench.example"),
                 name: &format!("Agent {n}"),
                 role: Role::Agent,
-                password_hash: None,
+                password_hash: Some(&hash),
                 department_ids: &[team.id],
                 identities: &[],
                 max_open_tickets: None,
@@ -268,15 +293,7 @@ pub async fn assign(options: &AssignBench) -> Result<AssignReport, BenchError> {
         now,
     )
     .await?;
-    let intake = Intake::new(
-        store.clone(),
-        BlobStore::local(&workdir.path().join("attachments"))
-            .map_err(|error| BenchError::Setup(error.to_string()))?,
-        Limits {
-            max_attachment_bytes: 25 << 20,
-            max_message_bytes: 50 << 20,
-        },
-    );
+    let intake = bench_intake(&store, workdir.path())?;
     let corpus = corpus::generate(&CorpusSpec {
         messages: options.tickets * 2,
         reply_ratio: 0.0,
@@ -285,14 +302,11 @@ pub async fn assign(options: &AssignBench) -> Result<AssignReport, BenchError> {
     });
     let (steady, backlog) = corpus.split_at(options.tickets);
 
-    let settings = crate::jobs::JobSettings::from_settings(
-        &crate::config::Settings::load_from(None, Vec::new())
-            .map_err(|error| BenchError::Setup(error.to_string()))?,
-    );
+    let settings = default_job_settings()?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(crate::jobs::run(
         store.clone(),
-        settings,
+        settings.clone(),
         crate::jobs::deliver::Deliverers::default(),
         intake.committed(),
         stopped,
@@ -355,10 +369,6 @@ pub async fn assign(options: &AssignBench) -> Result<AssignReport, BenchError> {
         )));
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let settings = crate::jobs::JobSettings::from_settings(
-        &crate::config::Settings::load_from(None, Vec::new())
-            .map_err(|error| BenchError::Setup(error.to_string()))?,
-    );
     let drain_started = Instant::now();
     let workers = tokio::spawn(crate::jobs::run(
         store.clone(),
@@ -378,10 +388,7 @@ pub async fn assign(options: &AssignBench) -> Result<AssignReport, BenchError> {
     eprintln!("workers stopped");
 
     let backend = format!("{:?}", store.backend());
-    store.close().await;
-    if let Some((server_url, name)) = scratch {
-        store::scratch::drop_postgres_database(&server_url, &name).await?;
-    }
+    close(&store, scratch).await?;
     Ok(AssignReport {
         backend,
         tickets: options.tickets,

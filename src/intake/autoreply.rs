@@ -235,7 +235,7 @@ pub async fn answer(
         return Ok(None);
     };
     let external_id =
-        crate::ops::new_mail_message_id(&settings.support_address, occasion.number.into());
+        crate::domain::new_mail_message_id(&settings.support_address, occasion.number.into());
     let message_id = store::outbound::add_automatic(
         tx,
         &store::outbound::NewAutomatic {
@@ -295,6 +295,7 @@ mod tests {
                 channel: ChannelKind::Email,
                 address: address.to_owned(),
                 display_name: None,
+                handle: None,
             },
             subject: None,
             text: String::new(),

@@ -1,10 +1,17 @@
-//! What the API sends and receives, as documented in its OpenAPI description.
+//! What the API sends and receives, as documented in its OpenAPI description: tickets here,
+//! customers and agents in [`people`], rules and jobs in [`workflow`].
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain;
+
+mod people;
+mod workflow;
+
+pub use people::*;
+pub use workflow::*;
 
 /// A ticket's status: new → open → pending (waiting on the customer) → resolved → closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -64,6 +71,8 @@ pub struct Ticket {
     pub assignee: Option<String>,
     /// The customer's name, or their address when no name is known.
     pub customer: String,
+    /// The customer's record: `GET /customers/{customer_id}`.
+    pub customer_id: i64,
     /// The channel the ticket came in on (email, telegram, discord, web, api).
     pub channel: String,
     pub created_at: DateTime<Utc>,
@@ -92,6 +101,7 @@ impl From<crate::store::tickets::TicketSummary> for Ticket {
             department: t.department,
             assignee: t.assignee,
             customer: t.customer,
+            customer_id: t.customer_id,
             channel: t.channel,
             created_at: t.created_at,
             updated_at: t.updated_at,
@@ -108,6 +118,11 @@ impl From<crate::store::tickets::TicketSummary> for Ticket {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TicketPage {
     pub items: Vec<Ticket>,
+    /// How many tickets match the filters on every page together, as the web list counts
+    /// them; absent for a search of words too common to count.
+    pub total: Option<i64>,
+    /// Counting stopped at `total` (10,000): at least that many match.
+    pub total_at_least: bool,
     /// Pass as `cursor` to get the next page.
     pub next_cursor: Option<String>,
     /// The next page's path and query.
@@ -480,238 +495,6 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Identity {
-    pub channel: String,
-    pub address: String,
-    pub display_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Customer {
-    pub id: i64,
-    pub name: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub identities: Vec<Identity>,
-    /// How many tickets they have, of every department.
-    pub ticket_count: i64,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CustomerPage {
-    pub items: Vec<Customer>,
-    pub next_cursor: Option<String>,
-    pub next: Option<String>,
-}
-
-/// A customer with the tickets the caller may see.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CustomerDetail {
-    #[serde(flatten)]
-    pub customer: Customer,
-    pub tickets: Vec<Ticket>,
-}
-
-/// A new name for a customer; `null` or an empty name clears it (they are then shown by
-/// address).
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerRename {
-    #[schema(max_length = 200, example = "Pia Pedersen")]
-    pub name: Option<String>,
-}
-
-/// The record to merge into the customer of the path: the same person.
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerMerge {
-    /// This record's identities, tickets and messages move to the customer of the path, and
-    /// this record is deleted.
-    pub other_id: i64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-#[serde(default)]
-#[into_params(parameter_in = Query)]
-pub struct CustomerFilter {
-    /// Part of a name or address.
-    pub q: Option<String>,
-    pub cursor: Option<String>,
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Agent {
-    pub id: i64,
-    pub email: String,
-    pub name: String,
-    /// admin or agent.
-    pub role: String,
-    pub active: bool,
-    pub available: bool,
-    pub max_open_tickets: Option<i64>,
-    /// Department names, comma separated.
-    pub departments: String,
-    /// The IANA time zone the pages show times in; absent: the browser's.
-    pub time_zone: Option<String>,
-}
-
-impl From<crate::store::agents::AgentSummary> for Agent {
-    fn from(a: crate::store::agents::AgentSummary) -> Self {
-        Agent {
-            id: a.id,
-            email: a.email,
-            name: a.name,
-            role: a.role,
-            active: a.active,
-            available: a.available,
-            max_open_tickets: a.max_open_tickets,
-            departments: a.departments,
-            time_zone: a.time_zone,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Department {
-    pub id: i64,
-    pub name: String,
-    /// round_robin or least_open.
-    pub assignment_strategy: String,
-}
-
-/// A routing rule: when all conditions hold, the actions apply in order. Conditions and
-/// actions are the JSON the admin page's rule editor takes (see docs/API.md).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Rule {
-    pub id: i64,
-    /// 1 for the rule that runs first.
-    pub position: i64,
-    pub name: String,
-    pub enabled: bool,
-    #[schema(value_type = Vec<Object>)]
-    pub conditions: serde_json::Value,
-    #[schema(value_type = Vec<Object>)]
-    pub actions: serde_json::Value,
-    /// No later rule runs after this one matched.
-    pub stop: bool,
-    /// What to look out for: the rule can never fire, an action points at a department or
-    /// agent that is gone or disabled, or a later rule undoes what it sets (from the conditions
-    /// and from the newest tickets).
-    pub warnings: Vec<String>,
-}
-
-/// Where to move a rule in the order.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RuleMoveInput {
-    /// The new position, 1 for first; past the end means last.
-    #[schema(minimum = 1)]
-    pub position: usize,
-}
-
-/// A recent ticket a rule would change, as the rules stand.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RuleMatch {
-    pub ticket: i64,
-    pub subject: String,
-    /// False when the rule's conditions hold but an earlier rule with "stop" ends the
-    /// evaluation first (`stopped_by`).
-    pub applies: bool,
-    pub stopped_by: Option<i64>,
-    /// Later rules that set a field of this rule's again on this ticket.
-    pub overridden: Vec<RuleOverride>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RuleOverride {
-    /// department, priority or assignee.
-    pub field: String,
-    /// The id of the later rule.
-    pub by: i64,
-}
-
-/// A rule to create or to replace one with.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RuleInput {
-    #[schema(min_length = 1)]
-    pub name: String,
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
-    pub conditions: serde_json::Value,
-    #[schema(value_type = Vec<Object>)]
-    pub actions: serde_json::Value,
-    #[serde(default)]
-    pub stop: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Job {
-    pub id: String,
-    /// helpdesk.assign, helpdesk.deliver, helpdesk.chat_answer, helpdesk.notify, helpdesk.sla
-    /// or helpdesk.webhook.
-    pub queue: String,
-    /// Pending, Running, Done, Failed or Killed.
-    pub status: String,
-    pub attempts: i64,
-    pub max_attempts: i64,
-    /// The last attempt's result as the queue keeps it (JSON text).
-    pub last_result: Option<String>,
-    /// The last attempt's error, when it failed.
-    pub last_error: Option<String>,
-    /// The number of the ticket the job is about (`/tickets/{number}`), when it is about one.
-    pub ticket: Option<i64>,
-    /// When the job was queued.
-    pub created_at: Option<DateTime<Utc>>,
-    /// When it is (or was last) due.
-    pub run_at: Option<DateTime<Utc>>,
-    /// When a worker last took it.
-    pub started_at: Option<DateTime<Utc>>,
-    pub done_at: Option<DateTime<Utc>>,
-}
-
-impl From<crate::jobs::JobRow> for Job {
-    fn from(job: crate::jobs::JobRow) -> Self {
-        Job {
-            id: job.id,
-            queue: job.queue,
-            status: job.status,
-            attempts: job.attempts,
-            max_attempts: job.max_attempts,
-            last_result: job.last_result,
-            last_error: job.last_error,
-            ticket: job.ticket,
-            created_at: job.created_at,
-            run_at: job.run_at,
-            started_at: job.started_at,
-            done_at: job.done_at,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-#[serde(default)]
-#[into_params(parameter_in = Query)]
-pub struct JobFilter {
-    /// Only jobs of this queue, e.g. helpdesk.deliver.
-    pub queue: Option<String>,
-    /// Pending, Running, Done, Failed or Killed.
-    #[param(pattern = "^(Pending|Running|Done|Failed|Killed)?$")]
-    pub state: Option<String>,
-    /// Only jobs queued before this one (the last id of the previous page).
-    pub before: Option<String>,
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<i64>,
 }
 
 /// A page size from a query: `default` when missing, an error outside 1..=`max`.

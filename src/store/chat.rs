@@ -1,9 +1,10 @@
-//! What the chat side keeps: the bot's posts about tickets, agents' actions already done.
+//! What the chat channels keep: the bot's posts about tickets, agents' actions already done.
 
 use chrono::{DateTime, Utc};
 use helpdesk_channel::ChannelKind;
 
-use crate::store::{Result, Store, StoreError, Tx, on_pool, on_tx};
+use super::{Result, Store, StoreError, Tx, on_pool, on_tx};
+use crate::domain::Priority;
 
 /// Remembers that the bot's message `external_id` on `channel` is about `ticket_id`.
 pub async fn record_post(
@@ -261,4 +262,55 @@ pub async fn customer_of_conversation(
     .fetch_optional(pool)
     .await)?;
     Ok(found)
+}
+
+/// A ticket as the agents' places are told of it.
+#[derive(sqlx::FromRow)]
+pub struct AnnouncedTicket {
+    pub number: i64,
+    pub subject: String,
+    pub priority: Priority,
+    pub channel: String,
+    pub customer: String,
+    /// The address the announced mail came from: someone new to the helpdesk is known by it.
+    /// None for chat messages.
+    pub sender_address: Option<String>,
+    pub assignee: Option<String>,
+    /// What the customer wrote, so agents can answer from their chat.
+    pub quoted: Option<String>,
+}
+
+/// Ticket `ticket_id` as an announcement of message `message_id` (or else its newest inbound
+/// message) shows it.
+pub async fn announced_ticket(
+    store: &Store,
+    ticket_id: i64,
+    message_id: Option<i64>,
+) -> Result<Option<AnnouncedTicket>> {
+    let facts = on_pool!(store, pool => sqlx::query_as(
+        "SELECT t.number, t.subject, t.priority, t.channel,
+                COALESCE(c.name, (SELECT ci.address FROM customer_identities ci
+                                  WHERE ci.customer_id = t.customer_id ORDER BY ci.id LIMIT 1),
+                         '') AS customer,
+                CASE WHEN m.channel = 'email'
+                     THEN COALESCE(m.sender_address,
+                                   (SELECT ci.address FROM customer_identities ci
+                                    WHERE ci.customer_id = t.customer_id AND ci.channel = 'email'
+                                    ORDER BY ci.id LIMIT 1))
+                END AS sender_address,
+                a.name AS assignee, m.body_text AS quoted
+         FROM tickets t JOIN customers c ON c.id = t.customer_id
+         LEFT JOIN agents a ON a.id = t.assignee_id
+         LEFT JOIN messages m
+                ON m.id = COALESCE(CAST($2 AS BIGINT),
+                                   (SELECT l.id FROM messages l
+                                    WHERE l.ticket_id = t.id AND l.direction = 'inbound'
+                                    ORDER BY l.id DESC LIMIT 1))
+         WHERE t.id = $1",
+    )
+    .bind(ticket_id)
+    .bind(message_id)
+    .fetch_optional(pool)
+    .await)?;
+    Ok(facts)
 }
