@@ -40,6 +40,8 @@ mod outages;
 mod processes;
 // The ticket list's full-text search on a large table.
 mod search;
+// Pooled PostgreSQL connections left behind by cancelled requests.
+mod store;
 // SLA escalation and auto-close on a controlled clock.
 mod sla;
 // Satisfaction surveys: who is asked, and the mail survey's links.

@@ -30,22 +30,6 @@ pub struct TestStore {
 }
 
 impl TestStore {
-    /// The same database through a new pool, as a process started afresh sees it.
-    pub async fn reopened(self) -> TestStore {
-        self.store.close().await;
-        let store = Store::connect(&self.url, 8).await.expect("database opens");
-        let intake = Intake::new(
-            store.clone(),
-            BlobStore::local(&self.dir.path().join("attachments")).expect("attachment directory"),
-            LIMITS,
-        );
-        TestStore {
-            store,
-            intake,
-            ..self
-        }
-    }
-
     pub fn backend(&self) -> Backend {
         self.store.backend()
     }
