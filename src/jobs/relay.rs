@@ -9,7 +9,7 @@ use super::assign::{self, AssignTicket};
 use super::notify::{self, NotifyAgents};
 use super::{Job, JobBatch, JobSettings, sla};
 use crate::store::outbox::{self, RelayEntry};
-use crate::store::{Result, Store, StoreError, Tx};
+use crate::store::{Result, Store, Tx};
 
 /// Turns pending outbox entries into work, one round of up to `limit` entries in one
 /// transaction: new tickets get their SLA timers, notifications become jobs, and new or
@@ -25,14 +25,7 @@ use crate::store::{Result, Store, StoreError, Tx};
 /// locks the ticket and its department.
 pub async fn relay_outbox(store: &Store, settings: &JobSettings, limit: i64) -> Result<usize> {
     let rules = crate::store::rules::list(store).await?;
-    let round = async {
-        let mut tx = store.begin_write().await?;
-        let handled =
-            relay_entries(&mut tx, settings, &rules, PendingEntries::First(limit)).await?;
-        tx.commit().await?;
-        Ok::<_, StoreError>(handled)
-    }
-    .await;
+    let round = relay_in_tx(store, settings, &rules, PendingEntries::First(limit)).await;
     let error = match round {
         Ok(handled) => return Ok(handled),
         Err(error) => error,
@@ -53,25 +46,44 @@ async fn relay_alone(
     rules: &[crate::domain::rules::Rule],
     entry: &outbox::PendingEvent,
 ) -> Result<()> {
-    let relayed = async {
-        let mut tx = store.begin_write().await?;
-        relay_entries(&mut tx, settings, rules, PendingEntries::Only(entry.id)).await?;
-        tx.commit().await
-    }
-    .await;
+    let relayed = relay_in_tx(store, settings, rules, PendingEntries::Only(entry.id)).await;
     let Err(error) = relayed else {
         return Ok(());
     };
     tracing::warn!(ticket_id = entry.ticket_id, %error, "relaying failed; an assignment job retries it");
-    let mut tx = store.begin_write().await?;
-    relay_entries(
-        &mut tx,
+    relay_in_tx(
+        store,
         settings,
         &[],
         PendingEntries::OnlyWithoutAssigning(entry.id),
     )
-    .await?;
-    tx.commit().await
+    .await
+    .map(|_| ())
+}
+
+/// [`relay_entries`] in a transaction of its own. One that fails is rolled back before this
+/// returns: a transaction merely dropped ends when its connection is next used, and until then
+/// its entries stay locked, so the retry one at a time (which skips locked entries, as another
+/// instance's are) would pass them by.
+async fn relay_in_tx(
+    store: &Store,
+    settings: &JobSettings,
+    rules: &[crate::domain::rules::Rule],
+    entries: PendingEntries,
+) -> Result<usize> {
+    let mut tx = store.begin_write().await?;
+    match relay_entries(&mut tx, settings, rules, entries).await {
+        Ok(handled) => {
+            tx.commit().await?;
+            Ok(handled)
+        }
+        Err(error) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(error = %rollback, "rolling back a failed outbox relay");
+            }
+            Err(error)
+        }
+    }
 }
 
 /// Which pending outbox entries a relay transaction takes.
