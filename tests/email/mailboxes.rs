@@ -429,12 +429,16 @@ store_test! {
             tickets(&db).await.len() == 1
         })
         .await;
-        wait_until("the mailbox that is down says so", async || {
-            store::health::list(&db.store)
-                .await
-                .expect("health")
+        // The up mailbox records its success after the mail's ticket is committed.
+        wait_until("the down mailbox says so, the up one its success", async || {
+            let health = store::health::list(&db.store).await.expect("health");
+            let down = health.iter().any(|h| {
+                h.name == "imap:billing/INBOX" && !h.connected && h.consecutive_failures >= 1
+            });
+            let up = health
                 .iter()
-                .any(|h| h.name == "imap:billing/INBOX" && !h.connected && h.consecutive_failures >= 1)
+                .any(|h| h.name == "imap:support/INBOX" && h.last_success_at.is_some());
+            down && up
         })
         .await;
         let health = store::health::list(&db.store).await.expect("health");
