@@ -230,7 +230,7 @@ pub async fn import(
             }
         };
         match import::store_row(store, &row).await {
-            Ok(Stored::Ticket(number)) => report.imported.push(number),
+            Ok(Stored::Ticket(number)) => report.imported.push(number.get()),
             Ok(Stored::AlreadyImported) => report.already_imported += 1,
             Err(StoreError::Conflict(reason) | StoreError::NotFound(reason)) => {
                 report.skipped.push(SkippedRow { line, reason });

@@ -224,7 +224,7 @@ async fn queue_replies(
         crate::ops::send_reply(
             store,
             &NewReply {
-                number,
+                number: number.into(),
                 agent_id: agent,
                 text: "Thank you, this is fixed now.",
                 kind: MessageKind::Public,

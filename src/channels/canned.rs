@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use helpdesk_channel::{ChannelKind, Suggest, SuggestionRequest};
 
 use super::ChatDesk;
+use crate::domain::TicketNumber;
 use crate::ops;
 use crate::store::canned::Pick;
 use crate::store::{StoreError, Tx, canned, outbound};
@@ -14,7 +15,7 @@ const MAX_SUGGESTIONS: i64 = 25;
 
 /// An agent's `/canned NAME` on a ticket.
 pub(super) struct CannedCommand<'a> {
-    pub number: i64,
+    pub number: TicketNumber,
     pub ticket_channel: ChannelKind,
     pub agent_id: i64,
     pub name: &'a str,
@@ -27,7 +28,7 @@ pub(super) struct CannedCommand<'a> {
 pub(super) async fn send(tx: &mut Tx, command: &CannedCommand<'_>) -> Result<String, StoreError> {
     let number = command.number;
     let mail_id = (command.ticket_channel == ChannelKind::Email)
-        .then(|| crate::domain::new_mail_message_id(command.support_address, number.into()));
+        .then(|| crate::domain::new_mail_message_id(command.support_address, number));
     let sent = ops::canned::reply_with_in(
         tx,
         &outbound::NewReply {

@@ -14,6 +14,7 @@ use helpdesk_channel::{
 
 use super::commands::{self, Command};
 use crate::domain::Status;
+use crate::domain::TicketNumber;
 use crate::domain::tags::TagChange;
 use crate::intake::{Intake, IntakeError, Outcome};
 use crate::jobs::chat_answer::{self, ChatAnswer};
@@ -165,7 +166,7 @@ impl ChatDesk {
                  Anything you add in this chat goes to the same ticket."
             );
             if let Err(error) = self.greet(channel, number, &text).await {
-                tracing::warn!(%channel, number, %error, "greeting not queued");
+                tracing::warn!(%channel, %number, %error, "greeting not queued");
             }
         }
         Ok(())
@@ -174,7 +175,12 @@ impl ChatDesk {
     /// Queues the greeting of a new chat ticket as an automatic message of the ticket, so the
     /// delivery job sends it (as a reply to the customer's message) and retries it on rate
     /// limits and outages. Only where this process delivers on the channel.
-    async fn greet(&self, channel: ChannelKind, number: i64, text: &str) -> Result<(), StoreError> {
+    async fn greet(
+        &self,
+        channel: ChannelKind,
+        number: TicketNumber,
+        text: &str,
+    ) -> Result<(), StoreError> {
         if self.deliverers.get(channel).is_none() {
             return Ok(());
         }
@@ -236,14 +242,14 @@ impl ChatDesk {
         recipient: &str,
         conversation: Option<&str>,
         reply_to: Option<&str>,
-        ticket_number: i64,
+        ticket_number: TicketNumber,
         text: &str,
     ) -> Option<String> {
         let deliverer = self.deliverers.get(channel)?;
         let message = OutboundMessage {
             channel,
             external_id: None,
-            ticket_number,
+            ticket_number: ticket_number.get(),
             recipient: Identity {
                 channel,
                 address: recipient.to_owned(),
@@ -354,7 +360,7 @@ impl ChatDesk {
                     .and_then(first_ticket_tag)
             }),
         };
-        let Some(number) = number else {
+        let Some(number) = number.map(TicketNumber) else {
             if matches!(parsed.command, Command::Reply(_)) {
                 // Agents talking among themselves.
                 return Ok(AgentOutcome::Ignored);
@@ -387,7 +393,7 @@ impl ChatDesk {
         &self,
         message: &AgentMessage,
         (agent_id, agent_name): (i64, String),
-        number: i64,
+        number: TicketNumber,
         command: &Command,
     ) -> Result<Option<String>, StoreError> {
         let now = Utc::now();
@@ -419,9 +425,8 @@ impl ChatDesk {
         let answer = match command {
             Command::Reply(text) | Command::Note(text) => {
                 let public = matches!(command, Command::Reply(_));
-                let mail_id = (public && ticket_channel == ChannelKind::Email).then(|| {
-                    crate::domain::new_mail_message_id(&self.support_address, number.into())
-                });
+                let mail_id = (public && ticket_channel == ChannelKind::Email)
+                    .then(|| crate::domain::new_mail_message_id(&self.support_address, number));
                 let stored = crate::ops::reply::add_in(
                     &mut tx,
                     &outbound::NewReply {
@@ -473,7 +478,7 @@ impl ChatDesk {
             Command::Priority(priority) => {
                 crate::ops::apply_in(
                     &mut tx,
-                    number.into(),
+                    number,
                     crate::ops::ChangedBy { agent_id, now },
                     &crate::ops::TicketChange {
                         priority: Some(*priority),
@@ -493,7 +498,7 @@ impl ChatDesk {
                 };
                 let changed = crate::ops::apply_in(
                     &mut tx,
-                    number.into(),
+                    number,
                     crate::ops::ChangedBy { agent_id, now },
                     &crate::ops::TicketChange {
                         tags: Some(TagChange::Edit { add, remove }),
@@ -502,7 +507,7 @@ impl ChatDesk {
                     },
                 )
                 .await?;
-                let tags = crate::store::manage::tags_in(&mut tx, number.into()).await?;
+                let tags = crate::store::manage::tags_in(&mut tx, number).await?;
                 let now_has = if tags.is_empty() {
                     "no tags".to_owned()
                 } else {
@@ -546,14 +551,14 @@ impl ChatDesk {
     async fn change_status(
         &self,
         tx: &mut crate::store::Tx,
-        number: i64,
+        number: TicketNumber,
         to: Status,
         agent_id: i64,
         now: chrono::DateTime<Utc>,
     ) -> Result<String, StoreError> {
         let changed = crate::ops::apply_in(
             tx,
-            number.into(),
+            number,
             crate::ops::ChangedBy { agent_id, now },
             &crate::ops::TicketChange {
                 status: Some(to),
@@ -584,7 +589,7 @@ impl ChatDesk {
     async fn answer(
         &self,
         message: &AgentMessage,
-        ticket: Option<i64>,
+        ticket: Option<TicketNumber>,
         text: &str,
     ) -> Result<(), StoreError> {
         let now = Utc::now();
@@ -642,7 +647,7 @@ impl Sink<ChatEvent> for ChatDesk {
 /// (a claim or an assignment in chat is news to the others there).
 async fn assign(
     tx: &mut crate::store::Tx,
-    number: i64,
+    number: TicketNumber,
     to: i64,
     by: i64,
     now: chrono::DateTime<Utc>,
@@ -655,7 +660,7 @@ async fn assign(
     // The change records the assignment's outbox entry, which tells the agents' places.
     crate::ops::apply_in(
         tx,
-        number.into(),
+        number,
         crate::ops::ChangedBy { agent_id: by, now },
         &crate::ops::TicketChange {
             assignee: Some(Some(to)),
@@ -672,7 +677,7 @@ fn answered_directly(message: &AgentMessage) -> bool {
 }
 
 /// The first attempt at answering `message` in its place, as a reply to it.
-fn chat_answer(message: &AgentMessage, ticket: Option<i64>, text: &str) -> ChatAnswer {
+fn chat_answer(message: &AgentMessage, ticket: Option<TicketNumber>, text: &str) -> ChatAnswer {
     ChatAnswer {
         channel: message.channel,
         place: message.place.clone(),

@@ -11,6 +11,7 @@ use helpdesk_discord::{DEFAULT_API_URL, Discord, DiscordError, DiscordSettings};
 
 use super::{ChatDesk, StoredCursor};
 use crate::config::Settings;
+use crate::domain::TicketNumber;
 use crate::store::Store;
 use crate::store::health::ChannelHealth;
 
@@ -47,7 +48,7 @@ impl DiscordDelivery {
     }
 
     /// A post about a ticket in the agents' channel (not an answer to someone).
-    fn ticket_post(&self, message: &OutboundMessage) -> Option<i64> {
+    fn ticket_post(&self, message: &OutboundMessage) -> Option<TicketNumber> {
         let agents = self.discord.agents_channel_id();
         (agents != 0
             && message.recipient.address == agents.to_string()
@@ -55,6 +56,7 @@ impl DiscordDelivery {
             && message.thread.reply_to.is_none())
         .then_some(message.thread.ticket_number)
         .flatten()
+        .map(TicketNumber)
     }
 }
 
@@ -98,7 +100,7 @@ impl Deliver for DiscordDelivery {
             .await
         {
             // The post is out; without the record the next news starts another thread.
-            tracing::warn!(%error, number, "ticket thread not remembered");
+            tracing::warn!(%error, %number, "ticket thread not remembered");
         }
         Ok(posted)
     }

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use clap::Subcommand;
 use helpdesk::config::Settings;
-use helpdesk::domain::{MessageKind, Status};
+use helpdesk::domain::{MessageKind, Status, TicketNumber};
 use helpdesk::store::tickets::TicketFilter;
 use helpdesk::{app, store};
 
@@ -51,10 +51,8 @@ pub enum TicketCommand {
     },
 }
 
-fn parse_ticket_number(text: &str) -> Result<i64> {
-    text.trim()
-        .trim_start_matches('#')
-        .parse()
+fn parse_ticket_number(text: &str) -> Result<TicketNumber> {
+    text.parse()
         .with_context(|| format!("{text:?} is not a ticket number such as 1042 or #1042"))
 }
 
@@ -157,7 +155,7 @@ pub async fn run(command: TicketCommand, settings: &Settings) -> Result<()> {
                 .await
                 .context("cannot store the attachment")?;
             let external_id =
-                helpdesk::domain::new_mail_message_id(&settings.email.address, number.into());
+                helpdesk::domain::new_mail_message_id(&settings.email.address, number);
             let channels_here = app::channels_enabled(settings);
             let reply = store::outbound::NewReply {
                 number,

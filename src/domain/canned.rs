@@ -1,6 +1,7 @@
 //! Canned responses: a named reply text with placeholders, and the actions (status, priority,
 //! tags) applied with it. Checking and filling in the placeholders; no I/O.
 
+use crate::domain::TicketNumber;
 use crate::domain::tags::{self, TagError};
 use crate::domain::{Priority, Status};
 
@@ -99,7 +100,7 @@ impl CannedDraft {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlaceholderValues {
     pub customer_name: String,
-    pub ticket_number: i64,
+    pub ticket_number: TicketNumber,
     pub agent_name: String,
     pub department: String,
 }
@@ -172,7 +173,7 @@ mod tests {
     fn values() -> PlaceholderValues {
         PlaceholderValues {
             customer_name: "Ada".into(),
-            ticket_number: 1042,
+            ticket_number: TicketNumber(1042),
             agent_name: "Sam".into(),
             department: "Billing".into(),
         }

@@ -47,6 +47,7 @@ named_enum! {
     Hash,
     PartialOrd,
     Ord,
+    Default,
     serde::Serialize,
     serde::Deserialize,
     sqlx::Type,
@@ -65,6 +66,7 @@ pub struct TicketId(pub i64);
     Hash,
     PartialOrd,
     Ord,
+    Default,
     serde::Serialize,
     serde::Deserialize,
     sqlx::Type,
@@ -111,6 +113,18 @@ pub fn new_mail_message_id(support_address: &str, number: TicketNumber) -> Strin
 impl std::fmt::Display for TicketNumber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+/// A number as people type it: `1042` or `#1042`, spaces around it ignored.
+impl std::str::FromStr for TicketNumber {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.trim()
+            .trim_start_matches('#')
+            .parse()
+            .map(TicketNumber)
     }
 }
 

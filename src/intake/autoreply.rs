@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use helpdesk_channel::{ChannelKind, InboundMessage};
 use regex::Regex;
 
+use crate::domain::{TicketId, TicketNumber};
 use crate::jobs::deliver;
 use crate::store::{self, StoreError, Tx};
 
@@ -78,7 +79,7 @@ pub struct RefusedAttachment {
 #[template(path = "mail/acknowledgement.txt")]
 struct AcknowledgementText<'a> {
     customer_name: Option<&'a str>,
-    number: i64,
+    number: TicketNumber,
     subject: &'a str,
     support_address: &'a str,
     refused: &'a [RefusedAttachment],
@@ -89,7 +90,7 @@ struct AcknowledgementText<'a> {
 #[template(path = "mail/acknowledgement.html")]
 struct AcknowledgementHtml<'a> {
     customer_name: Option<&'a str>,
-    number: i64,
+    number: TicketNumber,
     subject: &'a str,
     support_address: &'a str,
     refused: &'a [RefusedAttachment],
@@ -100,7 +101,7 @@ struct AcknowledgementHtml<'a> {
 #[template(path = "mail/attachments_refused.txt")]
 struct RefusedText<'a> {
     customer_name: Option<&'a str>,
-    number: i64,
+    number: TicketNumber,
     support_address: &'a str,
     refused: &'a [RefusedAttachment],
     limit: &'a str,
@@ -110,7 +111,7 @@ struct RefusedText<'a> {
 #[template(path = "mail/attachments_refused.html")]
 struct RefusedHtml<'a> {
     customer_name: Option<&'a str>,
-    number: i64,
+    number: TicketNumber,
     support_address: &'a str,
     refused: &'a [RefusedAttachment],
     limit: &'a str,
@@ -119,8 +120,8 @@ struct RefusedHtml<'a> {
 /// What a new or continued ticket's message is, as far as answering it goes.
 pub struct Occasion<'a> {
     pub message: &'a InboundMessage,
-    pub ticket_id: i64,
-    pub number: i64,
+    pub ticket_id: TicketId,
+    pub number: TicketNumber,
     pub subject: &'a str,
     pub created: bool,
     pub refused: &'a [RefusedAttachment],
@@ -235,7 +236,7 @@ pub async fn answer(
         return Ok(None);
     };
     let external_id =
-        crate::domain::new_mail_message_id(&settings.support_address, occasion.number.into());
+        crate::domain::new_mail_message_id(&settings.support_address, occasion.number);
     let message_id = store::outbound::add_automatic(
         tx,
         &store::outbound::NewAutomatic {
@@ -368,7 +369,7 @@ mod tests {
             if html {
                 AcknowledgementHtml {
                     customer_name: Some("Ada"),
-                    number: 1042,
+                    number: TicketNumber(1042),
                     subject: "Printer <on fire>",
                     support_address: "support@example.org",
                     refused: &refused,
@@ -379,7 +380,7 @@ mod tests {
             } else {
                 AcknowledgementText {
                     customer_name: Some("Ada"),
-                    number: 1042,
+                    number: TicketNumber(1042),
                     subject: "Printer <on fire>",
                     support_address: "support@example.org",
                     refused: &refused,
@@ -415,7 +416,7 @@ mod tests {
     fn without_refused_files_no_paragraph_about_them() {
         let text = AcknowledgementText {
             customer_name: None,
-            number: 7,
+            number: TicketNumber(7),
             subject: "VPN",
             support_address: "support@example.org",
             refused: &[],

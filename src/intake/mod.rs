@@ -22,6 +22,7 @@ use chrono::Utc;
 use helpdesk_channel::{ChannelKind, InboundMessage};
 use tokio::sync::Notify;
 
+use crate::domain::TicketNumber;
 use crate::store::blobs::BlobStore;
 use crate::store::raw::NewRaw;
 use crate::store::{self, Store, StoreError};
@@ -119,15 +120,21 @@ pub struct Limits {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// A new ticket was opened.
-    Created { number: i64, message_id: i64 },
+    Created {
+        number: TicketNumber,
+        message_id: i64,
+    },
     /// The message joined an existing ticket (reopening it if it was resolved or pending).
     Threaded {
-        number: i64,
+        number: TicketNumber,
         message_id: i64,
         reopened: bool,
     },
     /// A bounce of mail we sent: kept on that mail's ticket, which counts it as failed.
-    Bounced { number: i64, message_id: i64 },
+    Bounced {
+        number: TicketNumber,
+        message_id: i64,
+    },
     /// The same message was taken in before; nothing changed.
     Duplicate,
     /// The message was kept raw with this error and is not part of a ticket.
@@ -135,7 +142,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn ticket_number(&self) -> Option<i64> {
+    pub fn ticket_number(&self) -> Option<TicketNumber> {
         match self {
             Outcome::Created { number, .. }
             | Outcome::Threaded { number, .. }

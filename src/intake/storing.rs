@@ -7,6 +7,7 @@ use helpdesk_channel::{ChannelKind, InboundMessage};
 use super::autoreply;
 use super::threading::{find_thread, join_split_conversation, on_ticket, thread_references};
 use super::{Intake, Outcome, UnknownSenderTag};
+use crate::domain::TicketNumber;
 use crate::domain::{Direction, MessageKind, Priority, Status};
 use crate::store::attachments::NewAttachment;
 use crate::store::outbox::{NewEntry, OutboxKind};
@@ -294,7 +295,7 @@ pub(super) async fn take_in_bounce<'a>(
     let ticket = match sent {
         Some(sent) => Some((sent.ticket_id, sent.number)),
         None => match message.thread.ticket_number {
-            Some(number) => store::tickets::find_by_number(tx, number)
+            Some(number) => store::tickets::find_by_number(tx, TicketNumber(number))
                 .await?
                 .map(|ticket| (ticket.id, ticket.number)),
             None => None,

@@ -199,8 +199,8 @@ pub(super) async fn join_split_conversation(
     }
     for duplicate in split.iter().filter(|ticket| ticket.id != target.id) {
         tracing::info!(
-            duplicate = duplicate.number,
-            into = target.number,
+            duplicate = %duplicate.number,
+            into = %target.number,
             "one conversation on two tickets; merging"
         );
         store::manage::move_into(

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::deliver::Deliverers;
 use super::{Job, JobContext, JobError};
+use crate::domain::TicketNumber;
 use crate::store::jobs::About;
 use crate::store::{Result, Store, Tx, health};
 
@@ -29,7 +30,7 @@ pub struct ChatAnswer {
     pub reply_to: Option<String>,
     /// The ticket it is about: the posted answer then counts as a post of the ticket, so
     /// replying to it works too.
-    pub ticket_number: Option<i64>,
+    pub ticket_number: Option<TicketNumber>,
     pub text: String,
     /// Starts at 1.
     pub attempt: i64,
@@ -90,7 +91,7 @@ pub async fn deliver(
     let message = OutboundMessage {
         channel: answer.channel,
         external_id: None,
-        ticket_number: answer.ticket_number.unwrap_or_default(),
+        ticket_number: answer.ticket_number.unwrap_or_default().get(),
         recipient: helpdesk_channel::Identity {
             channel: answer.channel,
             address: answer.place.clone(),

@@ -189,7 +189,7 @@ fn outbound_message(pending: &PendingDelivery, recipient: &Identity) -> Outbound
     OutboundMessage {
         channel: pending.channel,
         external_id: pending.external_id.clone(),
-        ticket_number: pending.ticket_number,
+        ticket_number: pending.ticket_number.get(),
         recipient: recipient.clone(),
         subject,
         text: pending.text.clone(),
@@ -357,7 +357,7 @@ pub async fn deliver_message(
                     },
                 )
                 .await?;
-                tracing::warn!(message_id, ticket = pending.ticket_number, %reason, "delivery failed for good");
+                tracing::warn!(message_id, ticket = %pending.ticket_number, %reason, "delivery failed for good");
                 DeliveryOutcome::Failed(why)
             } else {
                 outbound::record_attempt(&mut tx, message_id, Err((&reason, false)), now).await?;

@@ -181,6 +181,7 @@ fn about(queue: &str, payload: &[u8]) -> Option<About> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::TicketId;
 
     #[test]
     fn a_job_points_at_its_ticket_by_its_queue() {
@@ -189,10 +190,13 @@ mod tests {
             about(deliver::DeliverMessage::QUEUE, &payload),
             Some(About::Message(9))
         );
-        let payload = serde_json::to_vec(&assign::AssignTicket { ticket_id: 4 }).expect("json");
+        let payload = serde_json::to_vec(&assign::AssignTicket {
+            ticket_id: TicketId(4),
+        })
+        .expect("json");
         assert_eq!(
             about(assign::AssignTicket::QUEUE, &payload),
-            Some(About::Ticket(4))
+            Some(About::Ticket(TicketId(4)))
         );
         assert_eq!(about("elsewhere", &payload), None);
     }

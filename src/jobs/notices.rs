@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::deliver::Deliverers;
 use super::{Job, JobContext, JobError};
+use crate::domain::TicketId;
+use crate::domain::TicketNumber;
 use crate::domain::notice::{NoticeEvent, NoticeWay};
 use crate::store::jobs::About;
 use crate::store::notices::{self, Person, TicketFacts};
@@ -20,7 +22,7 @@ use crate::store::{Store, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotifyPeople {
     pub outbox_id: i64,
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
 }
 
 impl Job for NotifyPeople {
@@ -224,7 +226,7 @@ async fn tell_one(
             let message = OutboundMessage {
                 channel: place.channel,
                 external_id: None,
-                ticket_number: ticket.number,
+                ticket_number: ticket.number.get(),
                 recipient: place.clone(),
                 subject: words.head.clone(),
                 text: format!("{}\n{}", words.head, words.text),
@@ -289,7 +291,7 @@ async fn record(
 }
 
 /// The link to a ticket's page.
-fn ticket_link(public_url: &str, number: i64) -> String {
+fn ticket_link(public_url: &str, number: TicketNumber) -> String {
     format!("{}/tickets/{number}", public_url.trim_end_matches('/'))
 }
 
@@ -353,7 +355,7 @@ mod tests {
 
     fn ticket() -> TicketFacts {
         TicketFacts {
-            number: 1042,
+            number: TicketNumber(1042),
             subject: "Printer on fire".into(),
             assignee_id: Some(3),
             department_id: None,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::deliver::Deliverers;
 use super::{Job, JobContext, JobError};
+use crate::domain::TicketId;
 use crate::store::Store;
 use crate::store::chat::AnnouncedTicket;
 use crate::store::jobs::About;
@@ -35,7 +36,7 @@ impl Event {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotifyAgents {
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
     pub event: Event,
     /// The message that caused the event: a notice quotes it, not whatever the ticket's
     /// latest message is by the time the notice goes out. Absent in jobs queued before it was
@@ -126,14 +127,14 @@ pub async fn notify(
         let message = OutboundMessage {
             channel: place.channel,
             external_id: None,
-            ticket_number: facts.number,
+            ticket_number: facts.number.get(),
             recipient: place.clone(),
             subject: format!("#{} {}", facts.number, facts.subject),
             text: text.clone(),
             html: None,
             attachments: Vec::new(),
             thread: ThreadHints {
-                ticket_number: Some(facts.number),
+                ticket_number: Some(facts.number.get()),
                 ..ThreadHints::default()
             },
             automatic: true,
@@ -169,11 +170,12 @@ pub async fn notify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::TicketNumber;
 
     #[test]
     fn announcements_name_the_ticket_and_what_happened() {
         let ticket = AnnouncedTicket {
-            number: 1042,
+            number: TicketNumber(1042),
             subject: "Printer on fire".into(),
             priority: crate::domain::Priority::Urgent,
             channel: "email".into(),

@@ -50,7 +50,7 @@ async fn relay_alone(
     let Err(error) = relayed else {
         return Ok(());
     };
-    tracing::warn!(ticket_id = entry.ticket_id, %error, "relaying failed; an assignment job retries it");
+    tracing::warn!(ticket_id = %entry.ticket_id, %error, "relaying failed; an assignment job retries it");
     relay_in_tx(
         store,
         settings,
@@ -161,7 +161,7 @@ async fn relay_entries(
     jobs.push(tx).await?;
     let assigned = assign::assign_in(tx, &to_assign, rules, &settings.routing(), now).await?;
     for (ticket_id, assigned) in assigned {
-        tracing::debug!(ticket_id, ?assigned, "assigned on arrival");
+        tracing::debug!(%ticket_id, ?assigned, "assigned on arrival");
     }
     let ids: Vec<i64> = pending.iter().map(|entry| entry.id).collect();
     outbox::mark_processed(tx, &ids, now).await?;
@@ -203,7 +203,7 @@ async fn offer_waiting(store: &Store) {
         }
         .await;
         if let Err(error) = result {
-            tracing::warn!(%error, ticket_id, "offering a waiting ticket");
+            tracing::warn!(%error, %ticket_id, "offering a waiting ticket");
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{Job, JobBatch, JobContext, JobError};
 use crate::domain::sla::SlaTargets;
 pub use crate::domain::sla::Target;
-use crate::domain::{Priority, Status};
+use crate::domain::{Priority, Status, TicketId, TicketNumber};
 use crate::store::jobs::About;
 use crate::store::tickets::{Actor, change_status};
 use crate::store::{Result, Store, StoreError, Tx};
@@ -22,7 +22,7 @@ mod check;
 /// Check one kind of target of one ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaCheck {
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
     pub target: Target,
 }
 
@@ -32,7 +32,7 @@ impl Job for SlaCheck {
     async fn run(self, context: &JobContext) -> Result<(), JobError> {
         let outcome = check(&context.store, &context.settings.sla, self, Utc::now()).await?;
         if let SlaOutcome::Escalated { from, to } = &outcome {
-            tracing::info!(ticket_id = self.ticket_id, target = ?self.target, %from, %to, "ticket escalated");
+            tracing::info!(ticket_id = %self.ticket_id, target = ?self.target, %from, %to, "ticket escalated");
         }
         Ok(())
     }
@@ -77,7 +77,7 @@ fn check_key(check: SlaCheck, at: DateTime<Utc>) -> String {
 /// every target, and two at once of one ticket wait for each other's row lock.
 pub(crate) fn schedule_new(
     jobs: &mut JobBatch,
-    ticket_id: i64,
+    ticket_id: TicketId,
     created_at: DateTime<Utc>,
     _targets: &SlaTargets,
 ) -> Result<()> {
@@ -91,7 +91,7 @@ pub(crate) fn schedule_new(
 /// Queues a look at ticket `ticket_id`'s targets at `now`, after a change that may meet, pause,
 /// resume or move them (a reply, a status, priority or department change, a customer's
 /// message).
-pub async fn touch(tx: &mut Tx, ticket_id: i64, now: DateTime<Utc>) -> Result<()> {
+pub async fn touch(tx: &mut Tx, ticket_id: TicketId, now: DateTime<Utc>) -> Result<()> {
     let check = SlaCheck {
         ticket_id,
         target: Target::NextResponse,
@@ -104,7 +104,7 @@ pub async fn touch(tx: &mut Tx, ticket_id: i64, now: DateTime<Utc>) -> Result<()
 pub(crate) fn touch_for_entry(
     jobs: &mut JobBatch,
     entry: i64,
-    ticket_id: i64,
+    ticket_id: TicketId,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let check = SlaCheck {
@@ -128,7 +128,11 @@ pub async fn check(
 }
 
 /// Closes tickets resolved at least `quiet` before `now`; returns their numbers.
-pub async fn close_quiet(store: &Store, quiet: Duration, now: DateTime<Utc>) -> Result<Vec<i64>> {
+pub async fn close_quiet(
+    store: &Store,
+    quiet: Duration,
+    now: DateTime<Utc>,
+) -> Result<Vec<TicketNumber>> {
     let numbers = crate::store::tickets::resolved_before(store, now - quiet, 500).await?;
     let reason = format!("resolved {} days ago without news", quiet.num_days());
     let mut closed = Vec::with_capacity(numbers.len());

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Job, JobContext, JobError, deliver};
+use crate::domain::TicketId;
 use crate::store::jobs::About;
 use crate::store::{Store, StoreError, Tx};
 use crate::surveys::{self, Offered, SurveyConfig};
@@ -12,7 +13,7 @@ use crate::surveys::{self, Offered, SurveyConfig};
 /// Send ticket `ticket_id`'s satisfaction survey, if it may have one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendSurvey {
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
 }
 
 impl Job for SendSurvey {
@@ -26,7 +27,7 @@ impl Job for SendSurvey {
             Utc::now(),
         )
         .await?;
-        tracing::debug!(ticket_id = self.ticket_id, ?offered, "satisfaction survey");
+        tracing::debug!(ticket_id = %self.ticket_id, ?offered, "satisfaction survey");
         Ok(())
     }
 
@@ -37,7 +38,11 @@ impl Job for SendSurvey {
 
 /// Queues the survey of a ticket resolved (or closed) at `now`, inside the change's
 /// transaction. Each resolution queues one; the survey itself is sent at most once.
-pub async fn enqueue(tx: &mut Tx, ticket_id: i64, now: DateTime<Utc>) -> crate::store::Result<()> {
+pub async fn enqueue(
+    tx: &mut Tx,
+    ticket_id: TicketId,
+    now: DateTime<Utc>,
+) -> crate::store::Result<()> {
     SendSurvey { ticket_id }
         .enqueue(
             tx,
@@ -52,7 +57,7 @@ pub async fn enqueue(tx: &mut Tx, ticket_id: i64, now: DateTime<Utc>) -> crate::
 pub async fn offer(
     store: &Store,
     config: &SurveyConfig,
-    ticket_id: i64,
+    ticket_id: TicketId,
     now: DateTime<Utc>,
 ) -> Result<Offered, StoreError> {
     let key = surveys::link_key(store, now).await?;

@@ -2,6 +2,7 @@
 //! wrote the text), and its actions (status, priority, tags) applied in the same transaction,
 //! so the reply and its actions are one commit.
 
+use crate::domain::TicketNumber;
 use crate::domain::canned::{self, PlaceholderValues};
 use crate::domain::tags::TagChange;
 use crate::ops::AttachedFile;
@@ -39,7 +40,7 @@ pub fn render(response: &CannedResponse, values: &PlaceholderValues) -> Result<S
 /// prefilled with it).
 pub async fn render_for(
     store: &Store,
-    number: i64,
+    number: TicketNumber,
     agent_id: i64,
     response: &CannedResponse,
 ) -> Result<String> {
@@ -112,7 +113,7 @@ pub async fn reply_with_in(
         Some(change) => {
             apply_in(
                 tx,
-                reply.number.into(),
+                reply.number,
                 ChangedBy {
                     agent_id: reply.agent_id,
                     now: reply.now,

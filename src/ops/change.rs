@@ -85,7 +85,7 @@ pub async fn apply_in(
         let status_changed = manage::set_status(tx, ticket, status, &stamp).await?;
         if status_changed && matches!(status, Status::Resolved | Status::Closed) {
             // The survey job decides whether the customer is asked (at most once).
-            if let Some(found) = crate::store::tickets::find_by_number(tx, ticket.get()).await? {
+            if let Some(found) = crate::store::tickets::find_by_number(tx, ticket).await? {
                 crate::jobs::survey::enqueue(tx, found.id, by.now).await?;
             }
         }
@@ -96,7 +96,7 @@ pub async fn apply_in(
         change.status.is_some() || change.priority.is_some() || change.department.is_some();
     if changed
         && moves_targets
-        && let Some(id) = crate::store::sla::ticket_id(tx, ticket.get()).await?
+        && let Some(id) = crate::store::sla::ticket_id(tx, ticket).await?
     {
         crate::jobs::sla::touch(tx, id, by.now).await?;
     }
@@ -106,7 +106,7 @@ pub async fn apply_in(
 /// The outbox entry of an assignment by a person: the assignee is told (unless they took the
 /// ticket themselves) and the agents' places see it.
 async fn record_assigned(tx: &mut Tx, ticket: TicketNumber, by: ChangedBy) -> Result<()> {
-    let Some(found) = crate::store::tickets::find_by_number(tx, ticket.get()).await? else {
+    let Some(found) = crate::store::tickets::find_by_number(tx, ticket).await? else {
         return Ok(());
     };
     crate::store::outbox::record_by(

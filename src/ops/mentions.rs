@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::TicketId;
 use crate::domain::notice::{mentioned_names, names_person};
 use crate::store::outbox::{self, OutboxKind};
 use crate::store::{Result, Tx, notices};
@@ -13,7 +14,7 @@ use crate::store::{Result, Tx, notices};
 /// that tells them, inside the note's transaction. Returns whom it mentions.
 pub async fn record_in(
     tx: &mut Tx,
-    ticket_id: i64,
+    ticket_id: TicketId,
     message_id: i64,
     author_id: i64,
     text: &str,

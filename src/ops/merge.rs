@@ -22,10 +22,10 @@ pub async fn merge(
         ));
     }
     let mut tx = store.begin_write().await?;
-    let duplicate = find_by_number(&mut tx, number.get())
+    let duplicate = find_by_number(&mut tx, number)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("no ticket #{number}")))?;
-    let target = find_by_number(&mut tx, into.get())
+    let target = find_by_number(&mut tx, into)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("no ticket #{into} to merge into")))?;
     if duplicate.status == Status::Closed {

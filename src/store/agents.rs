@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use helpdesk_channel::ChannelKind;
 
 use super::{Result, Store, StoreError, Tx, is_unique_violation, on_pool, on_tx, on_writer};
+use crate::domain::TicketId;
 use crate::domain::{AssignmentStrategy, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
@@ -412,8 +413,8 @@ pub async fn unassign_active_tickets(
     tx: &mut Tx,
     agent_id: i64,
     now: DateTime<Utc>,
-) -> Result<Vec<i64>> {
-    let open: Vec<i64> = on_tx!(tx, conn => sqlx::query_scalar(
+) -> Result<Vec<TicketId>> {
+    let open: Vec<TicketId> = on_tx!(tx, conn => sqlx::query_scalar(
         "SELECT id FROM tickets
          WHERE assignee_id = $1 AND status IN ('new', 'open', 'pending') ORDER BY id",
     )

@@ -6,11 +6,11 @@ use sqlx::AssertSqlSafe;
 
 use super::{Result, Store, Tx, id_list, on_pool, on_tx};
 use crate::domain::assignment::Candidate;
-use crate::domain::{AssignmentStrategy, Priority, Status};
+use crate::domain::{AssignmentStrategy, Priority, Status, TicketId};
 
 #[derive(sqlx::FromRow)]
 pub struct TicketRow {
-    pub id: i64,
+    pub id: TicketId,
     pub channel: String,
     pub subject: String,
     pub department_id: Option<i64>,
@@ -25,7 +25,7 @@ pub struct TicketRow {
 
 /// The tickets of `tickets` as assignment reads them (on PostgreSQL locked, in id order): with
 /// the sender's first address and the first message's text, which rules look at.
-pub async fn ticket_rows(tx: &mut Tx, tickets: &[i64]) -> Result<Vec<TicketRow>> {
+pub async fn ticket_rows(tx: &mut Tx, tickets: &[TicketId]) -> Result<Vec<TicketRow>> {
     let lock = match tx {
         Tx::Sqlite { .. } => "",
         Tx::Postgres { .. } => "FOR UPDATE OF t",
@@ -49,7 +49,11 @@ pub async fn ticket_rows(tx: &mut Tx, tickets: &[i64]) -> Result<Vec<TicketRow>>
 /// Active tickets nobody is assigned to that assignment should look at again, oldest first:
 /// those with a department (an agent may have become available), and those assignment never
 /// finished for since `stale_before` (their job was lost with a crashed process).
-pub async fn waiting(store: &Store, limit: i64, stale_before: DateTime<Utc>) -> Result<Vec<i64>> {
+pub async fn waiting(
+    store: &Store,
+    limit: i64,
+    stale_before: DateTime<Utc>,
+) -> Result<Vec<TicketId>> {
     let ids = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT id FROM tickets
          WHERE assignee_id IS NULL AND status IN ('new', 'open', 'pending')
@@ -64,7 +68,7 @@ pub async fn waiting(store: &Store, limit: i64, stale_before: DateTime<Utc>) -> 
 }
 
 /// Tags a rule added to ticket `ticket_id` (those it has already stay as they are).
-pub async fn add_tags(tx: &mut Tx, ticket_id: i64, tags: &[String]) -> Result<()> {
+pub async fn add_tags(tx: &mut Tx, ticket_id: TicketId, tags: &[String]) -> Result<()> {
     for tag in tags {
         on_tx!(tx, conn => sqlx::query(
             "INSERT INTO ticket_tags (ticket_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -111,7 +115,7 @@ pub async fn department_id(tx: &mut Tx, name: &str) -> Result<Option<i64>> {
 
 /// One ticket's row as assignment leaves it.
 pub struct RoutedTicket {
-    pub id: i64,
+    pub id: TicketId,
     pub department: Option<i64>,
     pub priority: &'static str,
     pub assignee: Option<i64>,

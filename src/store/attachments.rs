@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Result, Store, Tx, on_pool, on_tx};
+use crate::domain::TicketId;
 
 /// One attachment row to write with its message.
 #[derive(Debug, Clone)]
@@ -84,7 +85,7 @@ pub struct AttachmentView {
 }
 
 /// The attachments of a ticket's messages, in message order.
-pub async fn of_ticket(store: &Store, ticket_id: i64) -> Result<Vec<AttachmentView>> {
+pub async fn of_ticket(store: &Store, ticket_id: TicketId) -> Result<Vec<AttachmentView>> {
     let rows = on_pool!(store, pool => sqlx::query_as(
         "SELECT a.message_id, a.id, a.filename, a.content_type, a.size, a.inline, a.content_id,
                 a.sha256, a.rejected_reason

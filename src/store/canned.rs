@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Result, Store, StoreError, Tx, is_unique_violation, on_pool, on_tx};
+use crate::domain::TicketNumber;
 use crate::domain::canned::{CannedDraft, PlaceholderValues};
 use crate::domain::{Priority, Status};
 
@@ -304,7 +305,7 @@ const VALUES_SQL: &str = "SELECT
     LEFT JOIN departments d ON d.id = t.department_id
     WHERE t.number = $1";
 
-fn values_of(number: i64, row: Option<ValuesRow>) -> Result<PlaceholderValues> {
+fn values_of(number: TicketNumber, row: Option<ValuesRow>) -> Result<PlaceholderValues> {
     let row = row.ok_or_else(|| StoreError::NotFound(format!("no ticket #{number}")))?;
     Ok(PlaceholderValues {
         customer_name: row.customer_name,
@@ -317,7 +318,7 @@ fn values_of(number: i64, row: Option<ValuesRow>) -> Result<PlaceholderValues> {
 /// What the placeholders become on ticket `number` when `agent_id` replies.
 pub async fn placeholder_values(
     store: &Store,
-    number: i64,
+    number: TicketNumber,
     agent_id: i64,
 ) -> Result<PlaceholderValues> {
     let row: Option<ValuesRow> = on_pool!(store, pool => sqlx::query_as(VALUES_SQL)
@@ -331,7 +332,7 @@ pub async fn placeholder_values(
 /// [`placeholder_values`] in the caller's transaction.
 pub async fn placeholder_values_in(
     tx: &mut Tx,
-    number: i64,
+    number: TicketNumber,
     agent_id: i64,
 ) -> Result<PlaceholderValues> {
     let row: Option<ValuesRow> = on_tx!(tx, conn => sqlx::query_as(VALUES_SQL)

@@ -5,13 +5,14 @@ use helpdesk_channel::ChannelKind;
 
 use super::{Result, Store, StoreError, Tx, on_pool, on_tx};
 use crate::domain::Priority;
+use crate::domain::{TicketId, TicketNumber};
 
 /// Remembers that the bot's message `external_id` on `channel` is about `ticket_id`.
 pub async fn record_post(
     tx: &mut Tx,
     channel: ChannelKind,
     external_id: &str,
-    ticket_id: i64,
+    ticket_id: TicketId,
     now: DateTime<Utc>,
 ) -> Result<()> {
     on_tx!(tx, conn => sqlx::query(
@@ -33,7 +34,7 @@ pub async fn remember_post(
     store: &Store,
     channel: ChannelKind,
     external_id: &str,
-    ticket_id: i64,
+    ticket_id: TicketId,
 ) -> Result<()> {
     let mut tx = store.begin_write().await?;
     record_post(&mut tx, channel, external_id, ticket_id, Utc::now()).await?;
@@ -66,7 +67,7 @@ pub async fn ticket_of_post(
 pub async fn first_post(
     store: &Store,
     channel: ChannelKind,
-    ticket_id: i64,
+    ticket_id: TicketId,
 ) -> Result<Option<String>> {
     let id = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT external_id FROM chat_posts WHERE channel = $1 AND ticket_id = $2
@@ -150,7 +151,7 @@ pub async fn open_ticket_of_conversation(
     store: &Store,
     channel: ChannelKind,
     conversation: &str,
-) -> Result<Option<i64>> {
+) -> Result<Option<TicketNumber>> {
     let number = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT number FROM tickets WHERE channel = $1 AND conversation = $2 AND status <> 'closed'
          ORDER BY id DESC LIMIT 1",
@@ -163,8 +164,11 @@ pub async fn open_ticket_of_conversation(
 }
 
 /// The channel a ticket's customer wrote on.
-pub async fn ticket_channel(tx: &mut Tx, number: i64) -> Result<Option<(i64, ChannelKind)>> {
-    let row: Option<(i64, String)> = on_tx!(tx, conn => sqlx::query_as(
+pub async fn ticket_channel(
+    tx: &mut Tx,
+    number: TicketNumber,
+) -> Result<Option<(TicketId, ChannelKind)>> {
+    let row: Option<(TicketId, String)> = on_tx!(tx, conn => sqlx::query_as(
         "SELECT id, channel FROM tickets WHERE number = $1",
     )
     .bind(number)
@@ -185,7 +189,7 @@ const THREAD_MARK: &str = "thread:";
 pub async fn remember_thread(
     store: &Store,
     channel: ChannelKind,
-    number: i64,
+    number: TicketNumber,
     thread_id: &str,
 ) -> Result<()> {
     let mut tx = store.begin_write().await?;
@@ -206,7 +210,7 @@ pub async fn remember_thread(
 pub async fn thread_of_ticket(
     store: &Store,
     channel: ChannelKind,
-    number: i64,
+    number: TicketNumber,
 ) -> Result<Option<String>> {
     let marked: Option<String> = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT p.external_id FROM chat_posts p JOIN tickets t ON t.id = p.ticket_id
@@ -267,7 +271,7 @@ pub async fn customer_of_conversation(
 /// A ticket as the agents' places are told of it.
 #[derive(sqlx::FromRow)]
 pub struct AnnouncedTicket {
-    pub number: i64,
+    pub number: TicketNumber,
     pub subject: String,
     pub priority: Priority,
     pub channel: String,
@@ -284,7 +288,7 @@ pub struct AnnouncedTicket {
 /// message) shows it.
 pub async fn announced_ticket(
     store: &Store,
-    ticket_id: i64,
+    ticket_id: TicketId,
     message_id: Option<i64>,
 ) -> Result<Option<AnnouncedTicket>> {
     let facts = on_pool!(store, pool => sqlx::query_as(

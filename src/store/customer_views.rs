@@ -6,6 +6,7 @@ use sqlx::AssertSqlSafe;
 
 use super::views::Visibility;
 use super::{Result, Store, on_pool};
+use crate::domain::TicketNumber;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CustomerRow {
@@ -121,7 +122,7 @@ pub async fn identities(store: &Store, customer_ids: &[i64]) -> Result<Vec<Ident
 }
 
 /// The customer of the ticket with this number.
-pub async fn of_ticket(store: &Store, number: i64) -> Result<Option<CustomerRow>> {
+pub async fn of_ticket(store: &Store, number: TicketNumber) -> Result<Option<CustomerRow>> {
     let row = on_pool!(store, pool => sqlx::query_as(
         "SELECT c.id, c.name, c.created_at,
                 (SELECT COUNT(*) FROM tickets o WHERE o.customer_id = c.id) AS tickets

@@ -15,6 +15,7 @@
 //!   made from the errors above.
 //! - `anyhow` only at the edge: the command line and the startup of `serve`.
 
+use crate::domain::TicketNumber;
 use sqlx::sqlite::SqliteError;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +47,7 @@ pub enum StoreError {
         .unseen.last().unwrap_or(.seen)
     )]
     Stale {
-        number: i64,
+        number: TicketNumber,
         seen: i64,
         unseen: Vec<i64>,
     },

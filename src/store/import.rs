@@ -6,6 +6,8 @@ use helpdesk_channel::{ChannelKind, Identity};
 
 use super::tickets::{Actor, NewEvent, NewMessage, NewTicket, TicketRef};
 use super::{Result, Store, StoreError, Tx, on_pool, on_tx};
+use crate::domain::TicketId;
+use crate::domain::TicketNumber;
 use crate::domain::{Direction, MessageKind, Priority, Status};
 
 /// One row of an import, checked.
@@ -29,7 +31,7 @@ pub struct ImportRow {
 
 /// What a row became.
 pub enum Stored {
-    Ticket(i64),
+    Ticket(TicketNumber),
     AlreadyImported,
 }
 
@@ -120,7 +122,7 @@ async fn store_in(
             )
             .await?
         }
-        Some(number) => create_numbered(tx, row, number, customer_id).await?,
+        Some(number) => create_numbered(tx, row, TicketNumber(number), customer_id).await?,
     };
     super::tickets::insert_message(
         tx,
@@ -210,7 +212,7 @@ async fn store_in(
 async fn create_numbered(
     tx: &mut Tx,
     row: &ImportRow,
-    number: i64,
+    number: TicketNumber,
     customer_id: i64,
 ) -> Result<TicketRef> {
     let taken: Option<i64> = on_tx!(tx, conn => sqlx::query_scalar(
@@ -224,7 +226,7 @@ async fn create_numbered(
             "ticket #{number} exists already"
         )));
     }
-    let id: i64 = on_tx!(tx, conn => sqlx::query_scalar(
+    let id: TicketId = on_tx!(tx, conn => sqlx::query_scalar(
         "INSERT INTO tickets (number, subject, status, priority, customer_id, channel,
                               created_at, updated_at, last_customer_message_at)
          VALUES ($1, $2, 'new', $3, $4, 'email', $5, $5, $5)

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Backend, Result, Store, Tx, on_writer};
+use crate::domain::{TicketId, TicketNumber};
 
 /// The job queue's own migrations (its tables live beside ours) on SQLite.
 pub(super) async fn migrate_sqlite(writer: &sqlx::SqlitePool) -> Result<()> {
@@ -217,7 +218,7 @@ pub struct JobRow {
     /// The last attempt's error, when it failed.
     pub last_error: Option<String>,
     /// The number of the ticket the job is about.
-    pub ticket: Option<i64>,
+    pub ticket: Option<TicketNumber>,
     /// When the job was queued (from its id, a ULID).
     pub created_at: Option<DateTime<Utc>>,
     /// When it is (or was last) due.
@@ -327,8 +328,8 @@ pub async fn query(
 /// the jobs page and names the job in logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum About {
-    Ticket(i64),
-    Number(i64),
+    Ticket(TicketId),
+    Number(TicketNumber),
     Message(i64),
     WebhookDelivery(i64),
 }
@@ -345,12 +346,15 @@ impl std::fmt::Display for About {
 }
 
 /// The ticket numbers the jobs point at, looked up together per kind of pointer.
-async fn ticket_numbers(store: &Store, about: &[Option<About>]) -> Result<HashMap<About, i64>> {
+async fn ticket_numbers(
+    store: &Store,
+    about: &[Option<About>],
+) -> Result<HashMap<About, TicketNumber>> {
     let mut numbers = HashMap::new();
     let (mut tickets, mut messages, mut deliveries) = (Vec::new(), Vec::new(), Vec::new());
     for pointer in about.iter().flatten() {
         match *pointer {
-            About::Ticket(id) => tickets.push(id),
+            About::Ticket(id) => tickets.push(id.get()),
             About::Message(id) => messages.push(id),
             About::WebhookDelivery(id) => deliveries.push(id),
             About::Number(number) => {
@@ -364,7 +368,11 @@ async fn ticket_numbers(store: &Store, about: &[Option<About>]) -> Result<HashMa
         tickets,
     )
     .await?;
-    numbers.extend(found.into_iter().map(|(id, n)| (About::Ticket(id), n)));
+    numbers.extend(
+        found
+            .into_iter()
+            .map(|(id, n)| (About::Ticket(TicketId(id)), n)),
+    );
     let found = numbers_of(
         store,
         "SELECT m.id, t.number FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE m.id",
@@ -388,7 +396,11 @@ async fn ticket_numbers(store: &Store, about: &[Option<About>]) -> Result<HashMa
 }
 
 /// Runs `select` (ending in the id column to match) for `ids`: (id, ticket number) pairs.
-async fn numbers_of(store: &Store, select: &str, mut ids: Vec<i64>) -> Result<Vec<(i64, i64)>> {
+async fn numbers_of(
+    store: &Store,
+    select: &str,
+    mut ids: Vec<i64>,
+) -> Result<Vec<(i64, TicketNumber)>> {
     ids.sort_unstable();
     ids.dedup();
     if ids.is_empty() {

@@ -5,13 +5,14 @@ use chrono::{DateTime, Utc};
 
 use super::tickets::{Actor, NewEvent, record_event};
 use super::{Result, Store, Tx, on_pool, on_tx, on_writer};
+use crate::domain::{TicketId, TicketNumber};
 
 /// Records that a new ticket came in through `mailbox` and, when `department` names one that
 /// exists, starts it there with the reason in its history (rules may still move it). Returns
 /// whether the department was found.
 pub async fn place_ticket(
     tx: &mut Tx,
-    ticket_id: i64,
+    ticket_id: TicketId,
     mailbox: &str,
     department: Option<&str>,
     now: DateTime<Utc>,
@@ -55,7 +56,7 @@ pub async fn place_ticket(
 }
 
 /// The mailbox ticket `number` came in through, if it came in through one.
-pub async fn of_ticket(store: &Store, number: i64) -> Result<Option<String>> {
+pub async fn of_ticket(store: &Store, number: TicketNumber) -> Result<Option<String>> {
     let mailbox: Option<Option<String>> = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT mailbox FROM tickets WHERE number = $1",
     )

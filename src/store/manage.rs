@@ -29,7 +29,7 @@ async fn event(
     record_event(
         tx,
         &NewEvent {
-            ticket_id: ticket_id.get(),
+            ticket_id,
             actor: Actor::Agent(change.agent_id),
             kind,
             old_value,
@@ -95,7 +95,7 @@ pub async fn set_status(
     }
     super::tickets::change_status(
         tx,
-        number.get(),
+        number,
         to,
         Actor::Agent(change.agent_id),
         change

@@ -160,12 +160,12 @@ macro_rules! on_writer {
 pub(crate) use {on_pool, on_tx, on_writer};
 
 /// Ids as an SQL list for `IN (…)`; `NULL` when there are none, which matches nothing.
-pub(crate) fn id_list(ids: &[i64]) -> String {
+pub(crate) fn id_list<T: std::fmt::Display>(ids: &[T]) -> String {
     if ids.is_empty() {
         return "NULL".to_owned();
     }
     ids.iter()
-        .map(i64::to_string)
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Result, Store, Tx, on_pool, on_tx};
 use crate::domain::notice::{NoticeEvent, NoticeWay};
+use crate::domain::{TicketId, TicketNumber};
 
 /// The ways a person chose, event by event; an event they left at its default is absent.
 pub async fn chosen(store: &Store, agent_id: i64) -> Result<Vec<(NoticeEvent, NoticeWay)>> {
@@ -81,7 +82,10 @@ pub async fn chat_accounts(store: &Store, agent_id: i64) -> Result<Vec<(String, 
 
 /// The active agents who may see ticket `ticket_id` (admins, its assignee, its department's
 /// agents) as (id, email, name): whom a note on it can mention.
-pub async fn mentionable_in(tx: &mut Tx, ticket_id: i64) -> Result<Vec<(i64, String, String)>> {
+pub async fn mentionable_in(
+    tx: &mut Tx,
+    ticket_id: TicketId,
+) -> Result<Vec<(i64, String, String)>> {
     let rows = on_tx!(tx, conn => sqlx::query_as(
         "SELECT a.id, a.email, a.name FROM agents a, tickets t
          WHERE t.id = $1 AND a.active
@@ -127,7 +131,7 @@ pub async fn mentioned(store: &Store, message_id: i64) -> Result<Vec<i64>> {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Happened {
     pub kind: String,
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
     pub message_id: Option<i64>,
     /// Who caused it; they are not told.
     pub actor_agent_id: Option<i64>,
@@ -146,14 +150,14 @@ pub async fn happened(store: &Store, outbox_id: i64) -> Result<Option<Happened>>
 /// The ticket as a notice names it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TicketFacts {
-    pub number: i64,
+    pub number: TicketNumber,
     pub subject: String,
     pub assignee_id: Option<i64>,
     pub department_id: Option<i64>,
     pub customer: String,
 }
 
-pub async fn ticket(store: &Store, ticket_id: i64) -> Result<Option<TicketFacts>> {
+pub async fn ticket(store: &Store, ticket_id: TicketId) -> Result<Option<TicketFacts>> {
     let row = on_pool!(store, pool => sqlx::query_as(
         "SELECT t.number, t.subject, t.assignee_id, t.department_id,
                 COALESCE(c.name, (SELECT ci.address FROM customer_identities ci

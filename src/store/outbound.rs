@@ -8,11 +8,12 @@ use super::tickets::{
 };
 use super::{Result, Store, StoreError, Tx, on_pool, on_tx};
 use crate::domain::{Direction, MessageKind, Status};
+use crate::domain::{TicketId, TicketNumber};
 
 /// What an agent wrote on a ticket.
 #[derive(Debug, Clone)]
 pub struct NewReply<'a> {
-    pub number: i64,
+    pub number: TicketNumber,
     pub agent_id: i64,
     pub text: &'a str,
     /// Public (goes to the customer) or internal (a note, never sent).
@@ -150,7 +151,7 @@ pub async fn add_reply(tx: &mut Tx, reply: &NewReply<'_>) -> Result<StoredReply>
 /// notice): kind `system`, no author, pending delivery.
 #[derive(Debug, Clone)]
 pub struct NewAutomatic<'a> {
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
     pub channel: ChannelKind,
     /// Chosen now so every delivery attempt sends the same message (mail); `None` where the
     /// channel gives the id on delivery (chat).
@@ -199,8 +200,8 @@ pub async fn add_automatic(tx: &mut Tx, message: &NewAutomatic<'_>) -> Result<i6
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingDelivery {
     pub message_id: i64,
-    pub ticket_id: i64,
-    pub ticket_number: i64,
+    pub ticket_id: TicketId,
+    pub ticket_number: TicketNumber,
     pub channel: ChannelKind,
     /// The customer's identity on the ticket's channel, or why there is none (the reply can
     /// then never go out).
@@ -222,8 +223,8 @@ pub struct PendingDelivery {
 
 #[derive(sqlx::FromRow)]
 struct PendingRow {
-    ticket_id: i64,
-    number: i64,
+    ticket_id: TicketId,
+    number: TicketNumber,
     channel: String,
     subject: String,
     body_text: String,
@@ -313,7 +314,7 @@ pub async fn pending_delivery(store: &Store, message_id: i64) -> Result<Option<P
         thread: ThreadHints {
             in_reply_to: last_inbound.clone().into_iter().collect(),
             references,
-            ticket_number: Some(row.number),
+            ticket_number: Some(row.number.get()),
             conversation: row.conversation,
             reply_to: last_inbound,
         },
@@ -374,8 +375,8 @@ pub async fn delivery_counts(store: &Store) -> Result<(i64, i64)> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct SentMessage {
     pub message_id: i64,
-    pub ticket_id: i64,
-    pub number: i64,
+    pub ticket_id: TicketId,
+    pub number: TicketNumber,
 }
 
 /// The message we sent on `channel` with one of `ids` (the first that matches), if any.
@@ -436,7 +437,12 @@ pub async fn mark_bounced(
 /// oldest first: what the customer wrote, and what other agents replied or noted. The
 /// writer's own messages and those the helpdesk wrote by itself (acknowledgements, no author)
 /// say nothing new to answer, so they do not count.
-pub async fn unseen_since(tx: &mut Tx, number: i64, agent_id: i64, seen: i64) -> Result<Vec<i64>> {
+pub async fn unseen_since(
+    tx: &mut Tx,
+    number: TicketNumber,
+    agent_id: i64,
+    seen: i64,
+) -> Result<Vec<i64>> {
     let ids: Vec<(i64,)> = on_tx!(tx, conn => sqlx::query_as(
         "SELECT m.id FROM messages m JOIN tickets t ON t.id = m.ticket_id
          WHERE t.number = $1 AND m.id > $2

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Result, Store, Tx, on_pool, on_tx};
+use crate::domain::TicketId;
 
 /// What happened that other parts of the system (assignment, notifications, acknowledgements)
 /// must act on.
@@ -40,7 +41,7 @@ impl OutboxKind {
 pub async fn record(
     tx: &mut Tx,
     kind: OutboxKind,
-    ticket_id: i64,
+    ticket_id: TicketId,
     message_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -56,7 +57,7 @@ pub async fn record(
 pub async fn record_for_each(
     tx: &mut Tx,
     kind: OutboxKind,
-    tickets: &[i64],
+    tickets: &[TicketId],
     now: DateTime<Utc>,
 ) -> Result<()> {
     let entries: Vec<NewEntry> = tickets
@@ -74,7 +75,7 @@ pub async fn record_for_each(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NewEntry {
     pub kind: OutboxKind,
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
     pub message_id: Option<i64>,
 }
 
@@ -106,7 +107,7 @@ pub async fn record_all(tx: &mut Tx, entries: &[NewEntry], now: DateTime<Utc>) -
 pub struct PendingEvent {
     pub id: i64,
     pub kind: String,
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
     pub message_id: Option<i64>,
 }
 
@@ -126,7 +127,7 @@ pub async fn pending(store: &Store, limit: i64) -> Result<Vec<PendingEvent>> {
 pub struct RelayEntry {
     pub id: i64,
     pub kind: String,
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
     /// The message that caused it, if a message did.
     pub message_id: Option<i64>,
     pub created_at: DateTime<Utc>,
@@ -185,7 +186,7 @@ pub async fn mark_processed(tx: &mut Tx, ids: &[i64], now: DateTime<Utc>) -> Res
 pub async fn record_by(
     tx: &mut Tx,
     kind: OutboxKind,
-    ticket_id: i64,
+    ticket_id: TicketId,
     message_id: Option<i64>,
     actor_agent_id: Option<i64>,
     now: DateTime<Utc>,

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Result, Store, StoreError, on_pool};
+use crate::domain::TicketNumber;
 use crate::domain::rule_check::{Directory, KnownAgent, Sample};
 use crate::domain::rules::{Action, Condition, Rule, TicketFacts};
 
@@ -118,7 +119,7 @@ pub async fn directory(store: &Store) -> Result<Directory> {
 
 #[derive(sqlx::FromRow)]
 struct SampleRow {
-    number: i64,
+    number: TicketNumber,
     channel: String,
     subject: String,
     created_at: DateTime<Utc>,

@@ -8,6 +8,7 @@ use super::{Result, Store, Tx, on_pool, on_tx};
 use crate::domain::sla::Target;
 use crate::domain::sla_clock::Timeline;
 use crate::domain::{Priority, Status};
+use crate::domain::{TicketId, TicketNumber};
 
 /// A ticket as its SLA clock needs it.
 #[derive(Debug, Clone)]
@@ -30,7 +31,7 @@ struct TicketRow {
 
 /// Reads ticket `ticket_id`'s clock inside `tx`, locking the ticket on PostgreSQL so two checks
 /// of one ticket take turns; `None` when it is gone.
-pub async fn ticket_clock(tx: &mut Tx, ticket_id: i64) -> Result<Option<TicketClock>> {
+pub async fn ticket_clock(tx: &mut Tx, ticket_id: TicketId) -> Result<Option<TicketClock>> {
     let lock = match tx {
         Tx::Sqlite { .. } => "",
         Tx::Postgres { .. } => "FOR UPDATE",
@@ -150,7 +151,7 @@ const TARGET_COLUMNS: &str = "id, target, started_at, due_at, met_at, breached_a
     paused_since, paused_seconds";
 
 /// A ticket's targets in the order they started, inside `tx`.
-pub async fn targets_in(tx: &mut Tx, ticket_id: i64) -> Result<Vec<TargetRow>> {
+pub async fn targets_in(tx: &mut Tx, ticket_id: TicketId) -> Result<Vec<TargetRow>> {
     let sql = format!(
         "SELECT {TARGET_COLUMNS} FROM sla_targets WHERE ticket_id = $1 ORDER BY started_at, id"
     );
@@ -162,7 +163,7 @@ pub async fn targets_in(tx: &mut Tx, ticket_id: i64) -> Result<Vec<TargetRow>> {
 }
 
 /// A ticket's targets in the order they started.
-pub async fn targets(store: &Store, ticket_id: i64) -> Result<Vec<TargetRow>> {
+pub async fn targets(store: &Store, ticket_id: TicketId) -> Result<Vec<TargetRow>> {
     let sql = format!(
         "SELECT {TARGET_COLUMNS} FROM sla_targets WHERE ticket_id = $1 ORDER BY started_at, id"
     );
@@ -174,7 +175,7 @@ pub async fn targets(store: &Store, ticket_id: i64) -> Result<Vec<TargetRow>> {
 }
 
 /// Adds a target row; its id.
-pub async fn insert_target(tx: &mut Tx, ticket_id: i64, row: &TargetRow) -> Result<i64> {
+pub async fn insert_target(tx: &mut Tx, ticket_id: TicketId, row: &TargetRow) -> Result<i64> {
     let id = on_tx!(tx, conn => sqlx::query_scalar(
         "INSERT INTO sla_targets (ticket_id, target, started_at, due_at, met_at, breached_at,
                                   warned_at, paused_since, paused_seconds)
@@ -226,7 +227,11 @@ pub struct TicketStanding {
 }
 
 /// Writes where a ticket stands to its row.
-pub async fn set_standing(tx: &mut Tx, ticket_id: i64, standing: &TicketStanding) -> Result<()> {
+pub async fn set_standing(
+    tx: &mut Tx,
+    ticket_id: TicketId,
+    standing: &TicketStanding,
+) -> Result<()> {
     on_tx!(tx, conn => sqlx::query(
         "UPDATE tickets SET sla_due_at = $1, sla_due_target = $2, sla_paused = $3,
                             sla_breached_at = $4
@@ -244,7 +249,7 @@ pub async fn set_standing(tx: &mut Tx, ticket_id: i64, standing: &TicketStanding
 }
 
 /// The ticket id of a number, inside `tx`.
-pub async fn ticket_id(tx: &mut Tx, number: i64) -> Result<Option<i64>> {
+pub async fn ticket_id(tx: &mut Tx, number: TicketNumber) -> Result<Option<TicketId>> {
     let id = on_tx!(tx, conn => sqlx::query_scalar("SELECT id FROM tickets WHERE number = $1")
         .bind(number)
         .fetch_optional(&mut *conn)

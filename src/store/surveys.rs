@@ -7,12 +7,13 @@ use sqlx::AssertSqlSafe;
 
 use super::tickets::{Actor, NewEvent, record_event};
 use super::{Result, Store, StoreError, Tx, on_pool, on_tx, on_writer};
+use crate::domain::{TicketId, TicketNumber};
 
 /// What deciding whether ticket `ticket_id` gets a survey needs.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TicketFacts {
-    pub ticket_id: i64,
-    pub number: i64,
+    pub ticket_id: TicketId,
+    pub number: TicketNumber,
     pub subject: String,
     pub status: String,
     pub channel: String,
@@ -28,7 +29,7 @@ pub struct TicketFacts {
     pub address: Option<String>,
 }
 
-pub async fn ticket_facts(tx: &mut Tx, ticket_id: i64) -> Result<Option<TicketFacts>> {
+pub async fn ticket_facts(tx: &mut Tx, ticket_id: TicketId) -> Result<Option<TicketFacts>> {
     Ok(on_tx!(tx, conn => sqlx::query_as(
         "SELECT t.id AS ticket_id, t.number, t.subject, t.status, t.channel,
                 c.name AS customer_name, t.department_id,
@@ -49,7 +50,7 @@ pub async fn ticket_facts(tx: &mut Tx, ticket_id: i64) -> Result<Option<TicketFa
 /// A survey about to be sent.
 #[derive(Debug, Clone)]
 pub struct NewSurvey<'a> {
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
     pub channel: &'a str,
     pub agent_id: Option<i64>,
     pub department_id: Option<i64>,
@@ -79,7 +80,7 @@ pub async fn insert(tx: &mut Tx, survey: &NewSurvey<'_>) -> Result<bool> {
 }
 
 /// Links the survey of `ticket_id` to the outbound message that carries it.
-pub async fn set_message(tx: &mut Tx, ticket_id: i64, message_id: i64) -> Result<()> {
+pub async fn set_message(tx: &mut Tx, ticket_id: TicketId, message_id: i64) -> Result<()> {
     on_tx!(tx, conn => sqlx::query(
         "UPDATE satisfaction_surveys SET message_id = $1 WHERE ticket_id = $2",
     )
@@ -94,8 +95,8 @@ pub async fn set_message(tx: &mut Tx, ticket_id: i64, message_id: i64) -> Result
 /// A ticket's survey as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Survey {
-    pub ticket_id: i64,
-    pub number: i64,
+    pub ticket_id: TicketId,
+    pub number: TicketNumber,
     pub customer_id: i64,
     pub channel: String,
     pub sent_at: DateTime<Utc>,
@@ -111,7 +112,7 @@ const SURVEY_COLUMNS: &str = "s.ticket_id, t.number, t.customer_id, s.channel, s
     FROM satisfaction_surveys s JOIN tickets t ON t.id = s.ticket_id";
 
 /// The survey of ticket `ticket_id`, if one was sent.
-pub async fn of_ticket(store: &Store, ticket_id: i64) -> Result<Option<Survey>> {
+pub async fn of_ticket(store: &Store, ticket_id: TicketId) -> Result<Option<Survey>> {
     let sql = format!("SELECT {SURVEY_COLUMNS} WHERE s.ticket_id = $1");
     Ok(
         on_pool!(store, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
@@ -135,7 +136,7 @@ pub async fn of_message(store: &Store, message_id: i64) -> Result<Option<Survey>
 /// Whether `address` on `channel` is an identity of the customer of ticket `ticket_id`.
 pub async fn is_customer(
     store: &Store,
-    ticket_id: i64,
+    ticket_id: TicketId,
     channel: &str,
     address: &str,
 ) -> Result<bool> {
@@ -238,7 +239,7 @@ pub async fn comment(
 }
 
 /// Marks a ticket as opened by an automatic message: it is never surveyed.
-pub async fn mark_opened_by_automatic(tx: &mut Tx, ticket_id: i64) -> Result<()> {
+pub async fn mark_opened_by_automatic(tx: &mut Tx, ticket_id: TicketId) -> Result<()> {
     on_tx!(tx, conn => sqlx::query("UPDATE tickets SET opened_by_automatic = TRUE WHERE id = $1")
         .bind(ticket_id)
         .execute(&mut *conn)

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Result, Store, StoreError, Tx, on_pool, on_tx, on_writer};
+use crate::domain::TicketId;
 
 /// The events a webhook can subscribe to.
 pub const EVENTS: &[&str] = &[
@@ -149,7 +150,7 @@ pub struct OutboxRow {
     pub id: i64,
     pub source: String,
     pub source_id: i64,
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
 }
 
 pub async fn pending(store: &Store, limit: i64) -> Result<Vec<OutboxRow>> {
@@ -240,7 +241,7 @@ pub async fn insert_delivery(
     tx: &mut Tx,
     webhook_id: i64,
     event: &str,
-    ticket_id: i64,
+    ticket_id: TicketId,
     payload: &str,
     now: DateTime<Utc>,
 ) -> Result<i64> {
@@ -264,7 +265,7 @@ pub struct Delivery {
     pub id: i64,
     pub webhook_id: i64,
     pub event: String,
-    pub ticket_id: Option<i64>,
+    pub ticket_id: Option<TicketId>,
     #[serde(skip)]
     pub payload: String,
     /// pending, delivered or failed.

@@ -6,12 +6,13 @@ use chrono::{DateTime, Utc};
 use helpdesk_channel::ChannelKind;
 
 use super::{RATINGS, SurveyConfig};
+use crate::domain::TicketNumber;
 use crate::store::StoreError;
 
 /// What the survey is about.
 pub(super) struct About<'a> {
     pub channel: ChannelKind,
-    pub number: i64,
+    pub number: TicketNumber,
     pub subject: &'a str,
     pub customer_name: Option<&'a str>,
     pub token: &'a str,
@@ -22,7 +23,7 @@ pub(super) struct About<'a> {
 #[template(path = "mail/survey.txt")]
 struct SurveyText<'a> {
     customer_name: Option<&'a str>,
-    number: i64,
+    number: TicketNumber,
     subject: &'a str,
     links: &'a [(i64, &'static str, String)],
     until: &'a str,
@@ -33,7 +34,7 @@ struct SurveyText<'a> {
 #[template(path = "mail/survey.html")]
 struct SurveyHtml<'a> {
     customer_name: Option<&'a str>,
-    number: i64,
+    number: TicketNumber,
     subject: &'a str,
     links: &'a [(i64, &'static str, String)],
     until: &'a str,

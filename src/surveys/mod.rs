@@ -21,6 +21,7 @@ use hmac::{Hmac, Mac};
 use regex::Regex;
 use sha2::Sha256;
 
+use crate::domain::TicketId;
 use crate::store::surveys::{self, NewSurvey, Survey, TicketFacts};
 use crate::store::tickets::{Actor, NewEvent, record_event};
 use crate::store::{self, Store, StoreError, Tx};
@@ -133,7 +134,7 @@ pub async fn offer_in(
     tx: &mut Tx,
     config: &SurveyConfig,
     key: &str,
-    ticket_id: i64,
+    ticket_id: TicketId,
     now: DateTime<Utc>,
 ) -> Result<Offered, StoreError> {
     let facts = surveys::ticket_facts(tx, ticket_id).await?;
@@ -179,7 +180,7 @@ pub async fn offer_in(
         },
     )?;
     let external_id = (channel == ChannelKind::Email)
-        .then(|| crate::domain::new_mail_message_id(&config.support_address, facts.number.into()));
+        .then(|| crate::domain::new_mail_message_id(&config.support_address, facts.number));
     let message_id = store::outbound::add_automatic(
         tx,
         &store::outbound::NewAutomatic {
@@ -209,7 +210,7 @@ pub async fn offer_in(
     Ok(Offered::Queued { message_id })
 }
 
-fn mac(key: &str, ticket_id: i64) -> Hmac<Sha256> {
+fn mac(key: &str, ticket_id: TicketId) -> Hmac<Sha256> {
     // HMAC takes keys of any length.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
@@ -218,15 +219,15 @@ fn mac(key: &str, ticket_id: i64) -> Hmac<Sha256> {
 }
 
 /// The token of ticket `ticket_id`'s survey links: its id and a MAC of it under `key`.
-pub fn token(key: &str, ticket_id: i64) -> String {
+pub fn token(key: &str, ticket_id: TicketId) -> String {
     let digest = hex::encode(mac(key, ticket_id).finalize().into_bytes());
     format!("{ticket_id}.{}", &digest[..MAC_HEX])
 }
 
 /// The ticket a token is for, if `key` signed it.
-pub fn verify(key: &str, token: &str) -> Option<i64> {
+pub fn verify(key: &str, token: &str) -> Option<TicketId> {
     let (id, given) = token.split_once('.')?;
-    let ticket_id: i64 = id.parse().ok().filter(|id| *id > 0)?;
+    let ticket_id = id.parse::<i64>().ok().filter(|id| *id > 0).map(TicketId)?;
     if given.len() != MAC_HEX {
         return None;
     }
@@ -238,13 +239,13 @@ pub fn verify(key: &str, token: &str) -> Option<i64> {
 }
 
 /// The ticket a survey link's token is for, checked against the server's key.
-pub async fn ticket_of_token(store: &Store, token: &str) -> Result<Option<i64>, StoreError> {
+pub async fn ticket_of_token(store: &Store, token: &str) -> Result<Option<TicketId>, StoreError> {
     let key = surveys::signing_key(store, KEY_NAME, Utc::now()).await?;
     Ok(verify(&key, token))
 }
 
 /// The buttons of a chat survey: the five ratings of ticket `ticket_id`.
-pub fn choices(ticket_id: i64) -> Vec<Choice> {
+pub fn choices(ticket_id: TicketId) -> Vec<Choice> {
     RATINGS
         .iter()
         .map(|(rating, _)| Choice {
@@ -255,10 +256,10 @@ pub fn choices(ticket_id: i64) -> Vec<Choice> {
 }
 
 /// The ticket and rating a chat button's data names.
-pub fn parse_choice(data: &str) -> Option<(i64, i64)> {
+pub fn parse_choice(data: &str) -> Option<(TicketId, i64)> {
     let (ticket, rating) = data.strip_prefix(CHOICE_PREFIX)?.split_once(':')?;
     let rating: i64 = rating.parse().ok().filter(|r| (1..=5).contains(r))?;
-    Some((ticket.parse().ok()?, rating))
+    Some((TicketId(ticket.parse().ok()?), rating))
 }
 
 /// What an answer came to.
@@ -280,7 +281,7 @@ pub fn open(survey: &Survey, now: DateTime<Utc>) -> bool {
 /// Records `rating` (1-5) for ticket `ticket_id`'s survey at `now`.
 pub async fn record_rating(
     store: &Store,
-    ticket_id: i64,
+    ticket_id: TicketId,
     rating: i64,
     now: DateTime<Utc>,
 ) -> Result<Recorded, StoreError> {
@@ -300,7 +301,7 @@ pub async fn record_rating(
 /// [`MAX_COMMENT_CHARS`]; blank removes it).
 pub async fn record_comment(
     store: &Store,
-    ticket_id: i64,
+    ticket_id: TicketId,
     comment: &str,
     now: DateTime<Utc>,
 ) -> Result<Recorded, StoreError> {
@@ -362,8 +363,8 @@ mod tests {
 
     #[test]
     fn tokens_name_their_ticket_and_refuse_forgeries() {
-        let token = token("server key", 42);
-        assert_eq!(verify("server key", &token), Some(42));
+        let token = token("server key", TicketId(42));
+        assert_eq!(verify("server key", &token), Some(TicketId(42)));
         assert_eq!(verify("other key", &token), None);
         let forged = token.replacen("42.", "43.", 1);
         assert_eq!(verify("server key", &forged), None);
@@ -374,11 +375,14 @@ mod tests {
 
     #[test]
     fn chat_buttons_carry_ticket_and_rating_within_telegrams_limit() {
-        let choices = choices(i64::MAX);
+        let choices = choices(TicketId(i64::MAX));
         assert_eq!(choices.len(), 5);
         for (choice, (rating, _)) in choices.iter().zip(RATINGS) {
             assert!(choice.data.len() <= 64, "{}", choice.data);
-            assert_eq!(parse_choice(&choice.data), Some((i64::MAX, rating)));
+            assert_eq!(
+                parse_choice(&choice.data),
+                Some((TicketId(i64::MAX), rating))
+            );
         }
         assert_eq!(parse_choice("survey:1:6"), None);
         assert_eq!(parse_choice("other:1:5"), None);

@@ -12,6 +12,7 @@ use super::auth::{Posted, Viewer};
 use super::error::{WebError, WebResult};
 use super::pages::{Nav, render, see_other};
 use super::tickets::{Choice, choices};
+use crate::domain::TicketNumber;
 use crate::domain::canned::{CannedDraft, PLACEHOLDERS};
 use crate::domain::{Priority, Status};
 use crate::ops::{self, AttachedFile};
@@ -238,7 +239,7 @@ pub struct Picker {
 pub async fn picker(
     state: &AppState,
     viewer: &Viewer,
-    number: i64,
+    number: TicketNumber,
     picked: Option<i64>,
 ) -> StoreResult<(Picker, Option<String>)> {
     let responses = canned::visible_to(&state.store, viewer.id()).await?;

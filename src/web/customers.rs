@@ -10,6 +10,7 @@ use super::AppState;
 use super::auth::{Posted, Viewer};
 use super::error::{WebError, WebResult};
 use super::pages::{Nav, render, see_other};
+use crate::domain::TicketNumber;
 use crate::store::customer_views::{self, CustomerRow, IdentityRow};
 use crate::store::customers;
 use crate::store::tickets::TicketSummary;
@@ -343,7 +344,11 @@ pub struct CustomerPanel {
     pub more: bool,
 }
 
-pub async fn panel(state: &AppState, viewer: &Viewer, number: i64) -> WebResult<CustomerPanel> {
+pub async fn panel(
+    state: &AppState,
+    viewer: &Viewer,
+    number: TicketNumber,
+) -> WebResult<CustomerPanel> {
     let row = customer_views::of_ticket(&state.store, number)
         .await?
         .ok_or_else(|| WebError::NotFound(format!("There is no ticket #{number}.")))?;

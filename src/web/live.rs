@@ -20,6 +20,7 @@ use super::AppState;
 use super::auth::Viewer;
 use super::error::{WebError, WebResult};
 use super::presence::Presence;
+use crate::domain::TicketNumber;
 use crate::store::views::{self, TicketChange};
 use crate::store::{Store, StoreError};
 
@@ -264,7 +265,7 @@ async fn prune(store: &Store, last: i64) -> Result<(), StoreError> {
 /// The change as the browser gets it.
 #[derive(serde::Serialize)]
 struct ChangeMessage {
-    number: i64,
+    number: TicketNumber,
     kind: String,
 }
 
@@ -272,7 +273,7 @@ struct ChangeMessage {
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct EventsQuery {
     /// The ticket page's number: its agent is present there while the stream is open.
-    ticket: Option<i64>,
+    ticket: Option<TicketNumber>,
 }
 
 /// The server-sent events of the signed-in person: `ticket` for every change to a ticket they
@@ -391,12 +392,13 @@ fn ticket_event(change: &TicketChange) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{TicketId, TicketNumber};
 
     fn change(id: i64) -> TicketChange {
         TicketChange {
             id,
-            ticket_id: id,
-            number: id,
+            ticket_id: TicketId(id),
+            number: TicketNumber(id),
             kind: "updated".into(),
             assignee_id: None,
             previous_assignee_id: None,

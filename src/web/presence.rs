@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use super::AppState;
 use super::auth::Posted;
 use super::error::WebResult;
+use crate::domain::TicketNumber;
 use crate::store::Store;
 
 /// The NOTIFY channel instances exchange presence on.
@@ -67,7 +68,7 @@ struct Remote {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Announcement {
     origin: u64,
-    number: i64,
+    number: TicketNumber,
     agent: i64,
     name: String,
     /// False: the agent left the ticket on that instance.
@@ -77,12 +78,12 @@ struct Announcement {
 
 #[derive(Debug, Default)]
 struct Board {
-    local: HashMap<(i64, i64), Local>,
-    remote: HashMap<(u64, i64, i64), Remote>,
+    local: HashMap<(TicketNumber, i64), Local>,
+    remote: HashMap<(u64, TicketNumber, i64), Remote>,
 }
 
 impl Board {
-    fn people(&self, number: i64, now: Instant) -> Vec<Person> {
+    fn people(&self, number: TicketNumber, now: Instant) -> Vec<Person> {
         let mut people: Vec<Person> = Vec::new();
         let writing = |until: Option<Instant>| until.is_some_and(|until| until > now);
         let local = self
@@ -116,7 +117,7 @@ pub struct Presence {
     origin: u64,
     board: Arc<Mutex<Board>>,
     /// Ticket numbers whose presence changed.
-    changed: broadcast::Sender<i64>,
+    changed: broadcast::Sender<TicketNumber>,
     /// Local changes to announce to the other instances (PostgreSQL only).
     outbox: Option<mpsc::UnboundedSender<Announcement>>,
 }
@@ -154,14 +155,14 @@ impl Presence {
     }
 
     /// Who is on ticket `number`, besides `except`.
-    pub fn people(&self, number: i64, except: i64) -> Vec<Person> {
+    pub fn people(&self, number: TicketNumber, except: i64) -> Vec<Person> {
         let mut people = self.board().people(number, Instant::now());
         people.retain(|person| person.agent_id != except);
         people
     }
 
     /// Notes an open page of `agent` on ticket `number`; it is gone when the guard drops.
-    pub fn join(&self, number: i64, agent: i64, name: &str) -> Here {
+    pub fn join(&self, number: TicketNumber, agent: i64, name: &str) -> Here {
         let announcement = {
             let mut board = self.board();
             let entry = board.local.entry((number, agent)).or_insert_with(|| Local {
@@ -181,7 +182,7 @@ impl Presence {
     }
 
     /// Marks `agent` as writing on ticket `number` for [`TYPING`].
-    pub fn typing(&self, number: i64, agent: i64, name: &str) {
+    pub fn typing(&self, number: TicketNumber, agent: i64, name: &str) {
         let announcement = {
             let mut board = self.board();
             let entry = board.local.entry((number, agent)).or_insert_with(|| Local {
@@ -195,7 +196,7 @@ impl Presence {
         self.spread(number, announcement);
     }
 
-    fn leave(&self, number: i64, agent: i64) {
+    fn leave(&self, number: TicketNumber, agent: i64) {
         let announcement = {
             let mut board = self.board();
             let Some(entry) = board.local.get_mut(&(number, agent)) else {
@@ -222,7 +223,7 @@ impl Presence {
         }
     }
 
-    fn announcement(&self, number: i64, agent: i64, entry: &Local) -> Announcement {
+    fn announcement(&self, number: TicketNumber, agent: i64, entry: &Local) -> Announcement {
         Announcement {
             origin: self.origin,
             number,
@@ -236,7 +237,7 @@ impl Presence {
     }
 
     /// Tells this instance's pages, and the other instances, that `number` changed.
-    fn spread(&self, number: i64, announcement: Announcement) {
+    fn spread(&self, number: TicketNumber, announcement: Announcement) {
         // No receivers is fine: nobody has that ticket open here.
         let _ = self.changed.send(number);
         if let Some(outbox) = &self.outbox {
@@ -299,7 +300,7 @@ impl Presence {
 #[derive(Debug)]
 pub struct Here {
     presence: Presence,
-    number: i64,
+    number: TicketNumber,
     agent: i64,
 }
 
@@ -471,7 +472,7 @@ pub struct TypingForm {}
 /// `POST /tickets/{number}/typing`: the reply box of that ticket is being written in.
 pub async fn typing(
     State(state): State<AppState>,
-    Path(number): Path<i64>,
+    Path(number): Path<TicketNumber>,
     posted: Posted<TypingForm>,
 ) -> WebResult<StatusCode> {
     let viewer = posted.viewer;
@@ -495,11 +496,11 @@ mod tests {
             changed: broadcast::channel(16).0,
             outbox: None,
         };
-        let kim = presence.join(7, 2, "Kim");
-        let kim_again = presence.join(7, 2, "Kim");
-        let _abe = presence.join(7, 3, "Abe");
-        presence.typing(7, 2, "Kim");
-        let seen_by_abe = presence.people(7, 3);
+        let kim = presence.join(TicketNumber(7), 2, "Kim");
+        let kim_again = presence.join(TicketNumber(7), 2, "Kim");
+        let _abe = presence.join(TicketNumber(7), 3, "Abe");
+        presence.typing(TicketNumber(7), 2, "Kim");
+        let seen_by_abe = presence.people(TicketNumber(7), 3);
         assert_eq!(
             seen_by_abe,
             [Person {
@@ -508,30 +509,34 @@ mod tests {
                 typing: true
             }]
         );
-        assert!(presence.people(8, 3).is_empty());
+        assert!(presence.people(TicketNumber(8), 3).is_empty());
         drop(kim);
         // One of Kim's pages is still open.
-        assert_eq!(presence.people(7, 3).len(), 1);
+        assert_eq!(presence.people(TicketNumber(7), 3).len(), 1);
         drop(kim_again);
-        assert!(presence.people(7, 3).is_empty());
+        assert!(presence.people(TicketNumber(7), 3).is_empty());
         presence.heard(Announcement {
             origin: 9,
-            number: 7,
+            number: TicketNumber(7),
             agent: 4,
             name: "Zoe".into(),
             here: true,
             typing: false,
         });
-        let names: Vec<String> = presence.people(7, 3).into_iter().map(|p| p.name).collect();
+        let names: Vec<String> = presence
+            .people(TicketNumber(7), 3)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
         assert_eq!(names, ["Zoe"]);
         presence.heard(Announcement {
             origin: 9,
-            number: 7,
+            number: TicketNumber(7),
             agent: 4,
             name: "Zoe".into(),
             here: false,
             typing: false,
         });
-        assert!(presence.people(7, 3).is_empty());
+        assert!(presence.people(TicketNumber(7), 3).is_empty());
     }
 }

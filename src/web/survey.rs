@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 
+use crate::domain::TicketNumber;
 use crate::store::surveys::{self, Survey};
 use crate::surveys::{self as survey_flow, MAX_COMMENT_CHARS, RATINGS, Recorded};
 use crate::web::AppState;
@@ -18,7 +19,7 @@ use crate::web::error::WebResult;
 
 struct SurveyForm {
     token: String,
-    number: i64,
+    number: TicketNumber,
     rating: Option<i64>,
     comment: Option<String>,
     choices: &'static [(i64, &'static str)],

@@ -163,7 +163,7 @@ store_test! {
         let now = Utc::now();
         let checked = app.detail(made[0]).await.summary.id;
         let created = now - chrono::Duration::minutes(7 * 60 + 30);
-        crate::sla::clock::created_at(&app.db, checked, created).await;
+        crate::sla::clock::created_at(&app.db, checked.get(), created).await;
         let check = helpdesk::jobs::sla::SlaCheck {
             ticket_id: checked,
             target: helpdesk::domain::sla::Target::FirstResponse,

@@ -54,7 +54,7 @@ async fn customer_writes_again(app: &WebApp, number: i64, first_id: &str, id: &s
         .await
         .expect("taken in");
     assert!(
-        matches!(outcome, helpdesk::intake::Outcome::Threaded { number: n, .. } if n == number),
+        matches!(outcome, helpdesk::intake::Outcome::Threaded { number: n, .. } if n == number.into()),
         "{outcome:?}"
     );
 }

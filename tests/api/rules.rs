@@ -204,7 +204,7 @@ store_test! {
         helpdesk::ops::send_reply(
             &app.db.store,
             &store::outbound::NewReply {
-                number,
+                number: number.into(),
                 agent_id: app.admin_id,
                 text: "On it",
                 kind: helpdesk::domain::MessageKind::Public,

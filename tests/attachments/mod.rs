@@ -63,7 +63,7 @@ async fn reply_with(
     helpdesk::ops::send_reply_with_files(
         &db.store,
         &NewReply {
-            number,
+            number: number.into(),
             agent_id: agent,
             text: "Here it is.",
             kind: MessageKind::Public,
@@ -113,7 +113,7 @@ store_test! {
         config.email_enabled = true;
         let b = WebApp::with_config(db, config).await;
         let admin = b.admin().await;
-        let detail = b.detail(number).await;
+        let detail = b.detail(number.get()).await;
         let logs = &detail.messages[0].attachments[0];
         let download = b
             .get(&format!("/tickets/{number}/attachments/{}", logs.id), Some(&admin))
@@ -140,7 +140,7 @@ store_test! {
         )
         .await;
         assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
-        let detail = b.detail(number).await;
+        let detail = b.detail(number.get()).await;
         let reply = detail.messages.last().expect("reply");
         let fix = reply.attachments[0].sha256.clone().expect("kept");
         assert!(b_blobs.contains(&fix).await.expect("asked"), "the form's file is in the bucket");
@@ -153,7 +153,7 @@ store_test! {
             .await
             .expect("runs");
         assert!(matches!(outcome, DeliveryOutcome::Sent { .. }), "{outcome:?}");
-        let forwarded = reply_with(&b.db, number, "logs.txt", large.as_bytes(), sha256).await;
+        let forwarded = reply_with(&b.db, number.get(), "logs.txt", large.as_bytes(), sha256).await;
         let outcome = deliver_message(&b.db.store, &deliverers, forwarded, Utc::now())
             .await
             .expect("runs");
@@ -198,7 +198,7 @@ store_test! {
         assert_eq!(blobs.get(&sha256).await.expect("stored"), b"the scanned page");
 
         // A delivery with the file waits while the store is cut off, then goes out.
-        let message = reply_with(&db, number, "scan.txt", b"the scanned page", sha256).await;
+        let message = reply_with(&db, number.get(), "scan.txt", b"the scanned page", sha256).await;
         let smtp = SmtpServer::start(Config::default()).await;
         let deliverers = Deliverers::default()
             .with(ChannelKind::Email, Arc::new(support::smtp_sender(&smtp)))
@@ -240,7 +240,7 @@ store_test! {
         let config = helpdesk::web::WebConfig::from_settings(&defaults, blobs);
         let app = WebApp::with_config(db, config).await;
         let admin = app.admin().await;
-        let file = app.detail(number).await.messages[0].attachments[0].id;
+        let file = app.detail(number.get()).await.messages[0].attachments[0].id;
         let download = format!("/tickets/{number}/attachments/{file}");
         assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
 

@@ -17,7 +17,7 @@ async fn reply_from(
     helpdesk::ops::send_reply(
         &db.store,
         &NewReply {
-            number,
+            number: number.into(),
             agent_id: agent,
             text: "We are on it.",
             kind,
@@ -44,7 +44,7 @@ store_test! {
     async fn a_reply_on_a_channel_no_running_instance_has_is_refused_when_written(db: TestStore) {
         let (number, agent) = setup(&db).await;
         let now = Utc::now();
-        let before = store::tickets::detail(&db.store, number)
+        let before = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");
@@ -58,7 +58,7 @@ store_test! {
             why.contains("by email") && why.contains("email.enabled"),
             "{why}"
         );
-        let after = store::tickets::detail(&db.store, number)
+        let after = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");
@@ -147,7 +147,7 @@ store_test! {
             reason.contains("after 8 attempts") && reason.contains("email.enabled"),
             "{reason}"
         );
-        let ticket = store::tickets::detail(&db.store, number)
+        let ticket = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");
@@ -214,7 +214,7 @@ store_test! {
             .expect("runs");
         assert!(matches!(sent, DeliveryOutcome::Sent { .. }), "{sent:?}");
         assert_eq!(channel.sent.lock().expect("lock").len(), 1);
-        let ticket = store::tickets::detail(&db.store, number)
+        let ticket = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");

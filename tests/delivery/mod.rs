@@ -79,7 +79,7 @@ async fn setup(db: &TestStore) -> (i64, i64) {
         panic!("a new ticket");
     };
     let agent = support::plain_agent(&db.store, "sam@helpdesk.example", "Sam").await;
-    (number, agent)
+    (number.get(), agent)
 }
 
 async fn reply(
@@ -93,7 +93,7 @@ async fn reply(
     let stored = helpdesk::ops::send_reply(
         &db.store,
         &NewReply {
-            number,
+            number: number.into(),
             agent_id: agent,
             text: "We are on it.",
             kind,
@@ -165,7 +165,7 @@ store_test! {
                 .is_some_and(|id| id.ends_with(&format!(".{number}@helpdesk.example")))
         );
 
-        let ticket = store::tickets::detail(&db.store, number)
+        let ticket = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");
@@ -221,7 +221,7 @@ store_test! {
             reason.contains("after 8 attempts") && reason.contains("451"),
             "{reason}"
         );
-        let ticket = store::tickets::detail(&db.store, number)
+        let ticket = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");
@@ -315,7 +315,7 @@ store_test! {
             .expect("stops")
             .expect("task")
             .expect("clean stop");
-        let ticket = store::tickets::detail(&db.store, number)
+        let ticket = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");
@@ -367,7 +367,7 @@ store_test! {
             matches!(&outcome, DeliveryOutcome::Failed(why) if why.contains("no email identity")),
             "{outcome:?}"
         );
-        let ticket = store::tickets::detail(&db.store, number)
+        let ticket = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");

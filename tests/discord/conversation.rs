@@ -54,7 +54,7 @@ store_test! {
         );
         assert_eq!(detail.messages[2].author, "Sam");
         // The greeting went through the delivery queue and is on record with the ticket.
-        let everything = store::tickets::detail(&db.store, number)
+        let everything = store::tickets::detail(&db.store, number.into())
             .await
             .expect("ticket query")
             .expect("ticket");
@@ -218,7 +218,7 @@ store_test! {
             "{refusal:?}"
         );
         let id = ticket(&db.store, number).await.summary.id;
-        let tags = store::views::tags(&db.store, id.into()).await.expect("tags");
+        let tags = store::views::tags(&db.store, id).await.expect("tags");
         assert_eq!(tags, ["vip"], "a customer does not tag tickets");
         let assign =
             fake.agent_runs_slash_command(&sam, thread, "assign", &[("agent", json!("@kim"))]);
@@ -375,7 +375,7 @@ store_test! {
         helpdesk::ops::send_reply_with_files(
             &db.store,
             &store::outbound::NewReply {
-                number,
+                number: number.into(),
                 agent_id: sam,
                 text: "Here is the corrected invoice.",
                 kind: helpdesk::domain::MessageKind::Public,

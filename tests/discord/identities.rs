@@ -18,7 +18,7 @@ store_test! {
             &app, number, "discord", "ada_l", "4242",
         )
         .await;
-        let customer = helpdesk::store::customer_views::of_ticket(&app.db.store, number)
+        let customer = helpdesk::store::customer_views::of_ticket(&app.db.store, number.into())
             .await
             .expect("read")
             .expect("customer");

@@ -143,7 +143,7 @@ async fn sent_to(fake: &FakeDiscord, channel: u64, contains: &str) -> Sent {
 /// Ticket `number` with the messages people wrote (greetings, kept as automatic messages of
 /// the ticket, left out).
 async fn ticket(store: &Store, number: i64) -> store::tickets::TicketDetail {
-    let mut detail = store::tickets::detail(store, number)
+    let mut detail = store::tickets::detail(store, number.into())
         .await
         .expect("ticket query")
         .unwrap_or_else(|| panic!("ticket #{number} exists"));

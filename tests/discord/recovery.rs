@@ -128,7 +128,7 @@ store_test! {
         assert_eq!(to_ada.iter().filter(|t| *t == "Answer one").count(), 1);
         assert_eq!(to_ada.iter().filter(|t| *t == "Answer two").count(), 1);
         assert!(
-            store::tickets::detail(&db.store, number + 1)
+            store::tickets::detail(&db.store, (number + 1).into())
                 .await
                 .expect("ticket query")
                 .is_none(),
@@ -159,7 +159,7 @@ store_test! {
         let stored = helpdesk::ops::send_reply(
             &db.store,
             &store::outbound::NewReply {
-                number,
+                number: number.into(),
                 agent_id: sam,
                 text: "On it",
                 kind: helpdesk::domain::MessageKind::Public,
@@ -203,7 +203,7 @@ store_test! {
         let stored = helpdesk::ops::send_reply(
             &db.store,
             &store::outbound::NewReply {
-                number,
+                number: number.into(),
                 agent_id: sam,
                 text: "Hello?",
                 kind: helpdesk::domain::MessageKind::Public,
@@ -333,7 +333,7 @@ store_test! {
         );
         running.stop().await;
         assert!(
-            store::tickets::detail(&db.store, number + 1)
+            store::tickets::detail(&db.store, (number + 1).into())
                 .await
                 .expect("ticket query")
                 .is_none(),

@@ -51,7 +51,7 @@ store_test! {
             .id
             .0;
         let rating = || async {
-            store::surveys::of_ticket(&db.store, ticket_id)
+            store::surveys::of_ticket(&db.store, ticket_id.into())
                 .await
                 .expect("read")
                 .expect("the survey")
@@ -90,7 +90,7 @@ store_test! {
                 .is_none()
         );
         assert_eq!(rating().await, Some(3));
-        let detail = store::tickets::detail(&db.store, number)
+        let detail = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("ticket");

@@ -36,13 +36,13 @@ fn answering(db: &TestStore) -> Intake {
 
 async fn created(intake: &Intake, raw: Vec<u8>) -> i64 {
     match intake.accept_email(raw).await.expect("taken in") {
-        Outcome::Created { number, .. } => number,
+        Outcome::Created { number, .. } => number.get(),
         other => panic!("expected a new ticket, got {other:?}"),
     }
 }
 
 async fn ticket(db: &TestStore, number: i64) -> TicketDetail {
-    store::tickets::detail(&db.store, number)
+    store::tickets::detail(&db.store, number.into())
         .await
         .expect("read")
         .expect("exists")
@@ -55,7 +55,7 @@ async fn agent_replies(db: &TestStore, number: i64, text: &str) -> (i64, String)
     helpdesk::ops::send_reply(
         &db.store,
         &NewReply {
-            number,
+            number: number.into(),
             agent_id: agent,
             text,
             kind: MessageKind::Public,
@@ -205,7 +205,7 @@ store_test! {
         );
         let outcome = intake.accept_email(answer).await.expect("taken in");
         assert!(
-            matches!(outcome, Outcome::Threaded { number: n, .. } if n == number),
+            matches!(outcome, Outcome::Threaded { number: n, .. } if n == number.into()),
             "{outcome:?}"
         );
     }
@@ -292,7 +292,7 @@ store_test! {
             .await
             .expect("taken in");
         assert!(
-            matches!(outcome, Outcome::Bounced { number: n, .. } if n == number),
+            matches!(outcome, Outcome::Bounced { number: n, .. } if n == number.into()),
             "{outcome:?}"
         );
         let totals = store::tickets::totals(&db.store).await.expect("totals");
@@ -372,7 +372,7 @@ store_test! {
         let mut tx = db.store.begin_write().await.expect("tx");
         store::tickets::change_status(
             &mut tx,
-            number,
+            number.into(),
             Status::Pending,
             Actor::Agent(agent),
             None,
@@ -394,7 +394,7 @@ store_test! {
         );
         let outcome = intake.accept_email(away).await.expect("taken in");
         assert!(
-            matches!(outcome, Outcome::Threaded { number: n, reopened: false, .. } if n == number),
+            matches!(outcome, Outcome::Threaded { number: n, reopened: false, .. } if n == number.into()),
             "{outcome:?}"
         );
         let detail = ticket(&db, number).await;

@@ -308,7 +308,7 @@ store_test! {
             helpdesk::ops::send_reply(
                 &db.store,
                 &NewReply {
-                    number: ticket.0,
+                    number: ticket.0.into(),
                     agent_id: agent,
                     text,
                     kind: MessageKind::Public,

@@ -55,7 +55,7 @@ store_test! {
             db.intake.committed(),
             stopped,
         ));
-        let our_id = helpdesk::domain::new_mail_message_id("support@helpdesk.example", number.into());
+        let our_id = helpdesk::domain::new_mail_message_id("support@helpdesk.example", number);
         helpdesk::ops::send_reply(
             &db.store,
             &NewReply {

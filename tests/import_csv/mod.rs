@@ -5,6 +5,7 @@
 use crate::support;
 use chrono::Utc;
 use helpdesk::domain::AssignmentStrategy;
+use helpdesk::domain::TicketNumber;
 use helpdesk::import_csv;
 use helpdesk::store;
 
@@ -63,7 +64,7 @@ store_test! {
                 .expect("customers");
         assert!(customers.is_empty());
 
-        let fire = store::tickets::detail(s, 5001)
+        let fire = store::tickets::detail(s, TicketNumber(5001))
             .await
             .expect("read")
             .expect("ticket");
@@ -115,7 +116,7 @@ store_test! {
         );
         let after = db.intake.accept_email(raw).await.expect("taken in");
         let number = after.ticket_number().expect("ticket");
-        assert!(number > 5005, "{number}");
+        assert!(number > TicketNumber(5005), "{number}");
 
         // Feeding the file again imports nothing twice.
         let again = import_csv::import(s, FILE, Utc::now())

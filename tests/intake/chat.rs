@@ -41,7 +41,7 @@ store_test! {
                 .await
                 .expect("1"),
         );
-        let ticket = store::tickets::summary(&db.store, number)
+        let ticket = store::tickets::summary(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");
@@ -77,7 +77,7 @@ store_test! {
         let mut tx = db.store.begin_write().await.expect("tx");
         store::tickets::change_status(
             &mut tx,
-            number,
+            number.into(),
             Status::Closed,
             Actor::System,
             None,

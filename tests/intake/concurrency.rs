@@ -189,7 +189,7 @@ store_test! {
         assert_eq!(threaded(&outcomes[1]), ada, "{outcomes:?}");
 
         for (number, name) in [(ada, "ada.log"), (grace, "grace.log")] {
-            let ticket = store::tickets::detail(&db.store, number)
+            let ticket = store::tickets::detail(&db.store, number.into())
                 .await
                 .expect("read")
                 .expect("exists");

@@ -47,14 +47,14 @@ fn reply(id: &str, in_reply_to: &str, references: &str, subject: &str) -> Vec<u8
 
 fn created(outcome: &Outcome) -> i64 {
     match outcome {
-        Outcome::Created { number, .. } => *number,
+        Outcome::Created { number, .. } => number.get(),
         other => panic!("expected a new ticket, got {other:?}"),
     }
 }
 
 fn threaded(outcome: &Outcome) -> i64 {
     match outcome {
-        Outcome::Threaded { number, .. } => *number,
+        Outcome::Threaded { number, .. } => number.get(),
         other => panic!("expected a threaded reply, got {other:?}"),
     }
 }

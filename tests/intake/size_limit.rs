@@ -1,6 +1,7 @@
 //! Mail over the size limit becomes a ticket of its headers and a note, also from files.
 
 use super::*;
+use helpdesk::domain::TicketNumber;
 
 /// Limits under which [`big_mail`] is too large and [`first`] is not.
 const SMALL: Limits = Limits {
@@ -29,7 +30,7 @@ fn big_mail(id: &str) -> Vec<u8> {
 /// Ticket `number` holds one message from Grace that notes the mail's size instead of its
 /// text, and the mail's raw row holds its header section only, with the same note.
 async fn assert_kept_as_headers_and_a_note(db: &support::TestStore, number: i64, raw: &[u8]) {
-    let ticket = store::tickets::detail(&db.store, number)
+    let ticket = store::tickets::detail(&db.store, number.into())
         .await
         .expect("read")
         .expect("exists");
@@ -141,7 +142,7 @@ store_test! {
         );
         assert_kept_as_headers_and_a_note(&db, 1003, &big).await;
         for (number, subject) in [(1002, "Before"), (1004, "After")] {
-            let ticket = store::tickets::detail(&db.store, number)
+            let ticket = store::tickets::detail(&db.store, TicketNumber(number))
                 .await
                 .expect("read")
                 .expect("exists");

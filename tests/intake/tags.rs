@@ -29,7 +29,7 @@ store_test! {
         let apart = created(&db.intake.accept_email(stranger).await.expect("stranger"));
         assert_ne!(apart, number, "{:?}", db.backend());
 
-        let named = store::tickets::detail(&db.store, number)
+        let named = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");
@@ -45,7 +45,7 @@ store_test! {
             "{back:?}"
         );
 
-        let new = store::tickets::detail(&db.store, apart)
+        let new = store::tickets::detail(&db.store, apart.into())
             .await
             .expect("read")
             .expect("exists");
@@ -102,7 +102,7 @@ store_test! {
                 db.backend()
             );
         }
-        let ticket = store::tickets::detail(&db.store, number)
+        let ticket = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");
@@ -185,7 +185,7 @@ store_test! {
             "{:?}",
             db.backend()
         );
-        let ticket = store::tickets::detail(&db.store, number)
+        let ticket = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");

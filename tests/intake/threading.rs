@@ -160,7 +160,7 @@ store_test! {
             db.backend()
         );
         assert_eq!(unmerged_tickets(&db.store).await, 1);
-        let merged = store::tickets::detail(&db.store, apart)
+        let merged = store::tickets::detail(&db.store, apart.into())
             .await
             .expect("read")
             .expect("kept");
@@ -223,7 +223,7 @@ store_test! {
         let number = created(&outcomes[2]);
         assert_eq!(threaded(&outcomes[1]), number);
         assert_eq!(threaded(&outcomes[0]), number);
-        let ticket = store::tickets::summary(&db.store, number)
+        let ticket = store::tickets::summary(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");

@@ -2,6 +2,7 @@
 //! characters, and a customer's reply reopening a resolved ticket.
 
 use super::*;
+use helpdesk::domain::TicketNumber;
 
 store_test! {
     #[tokio::test]
@@ -14,7 +15,7 @@ store_test! {
         let outcome = db.intake.accept_email(raw.clone()).await.expect("taken in");
         assert_eq!(created(&outcome), 1001, "{:?}", db.backend());
 
-        let ticket = store::tickets::detail(&db.store, 1001)
+        let ticket = store::tickets::detail(&db.store, TicketNumber(1001))
             .await
             .expect("readable")
             .expect("ticket exists");
@@ -85,7 +86,7 @@ store_test! {
         assert_eq!(blobs, 1, "same content stored once");
         assert_eq!(bytes, 6000, "hex text of 3000 bytes");
 
-        let ticket = store::tickets::detail(&db.store, a)
+        let ticket = store::tickets::detail(&db.store, a.into())
             .await
             .expect("read")
             .expect("exists");
@@ -105,7 +106,7 @@ store_test! {
                 .await
                 .expect("c"),
         );
-        let ticket = store::tickets::detail(&db.store, c)
+        let ticket = store::tickets::detail(&db.store, c.into())
             .await
             .expect("read")
             .expect("exists");
@@ -183,7 +184,7 @@ store_test! {
             let mut tx = db.store.begin_write().await.expect("tx");
             store::tickets::change_status(
                 &mut tx,
-                number,
+                number.into(),
                 status,
                 Actor::System,
                 Some("test"),
@@ -202,14 +203,14 @@ store_test! {
             outcome,
             match outcome {
                 Outcome::Threaded { message_id, .. } => Outcome::Threaded {
-                    number,
+                    number: number.into(),
                     message_id,
                     reopened: true
                 },
                 ref other => panic!("{other:?}"),
             }
         );
-        let ticket = store::tickets::detail(&db.store, number)
+        let ticket = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");
@@ -228,7 +229,7 @@ store_test! {
         let mut tx = db.store.begin_write().await.expect("tx");
         store::tickets::change_status(
             &mut tx,
-            number,
+            number.into(),
             Status::Closed,
             Actor::System,
             None,
@@ -240,7 +241,7 @@ store_test! {
         let mut tx = db.store.begin_write().await.expect("tx");
         let refused = store::tickets::change_status(
             &mut tx,
-            number,
+            number.into(),
             Status::Open,
             Actor::System,
             None,
@@ -257,7 +258,7 @@ store_test! {
                 .expect("r3"),
         );
         assert_eq!(follow_up, number + 1);
-        let ticket = store::tickets::detail(&db.store, follow_up)
+        let ticket = store::tickets::detail(&db.store, follow_up.into())
             .await
             .expect("read")
             .expect("exists");
@@ -287,7 +288,7 @@ store_test! {
                 .await
                 .expect("taken in"),
         );
-        let ticket = store::tickets::detail(&db.store, number)
+        let ticket = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{TestStore, mail};
 use chrono::Utc;
+use helpdesk::domain::TicketId;
 use helpdesk::domain::rules::{Action, Condition};
 use helpdesk::domain::{AssignmentStrategy, Priority, Role};
 use helpdesk::intake::Outcome;
@@ -98,13 +99,13 @@ async fn ticket(db: &TestStore, id: &str, from: &str, subject: &str) -> i64 {
         "Hello",
     );
     match db.intake.accept_email(raw).await.expect("taken in") {
-        Outcome::Created { number, .. } => number,
+        Outcome::Created { number, .. } => number.get(),
         other => panic!("{other:?}"),
     }
 }
 
-async fn ticket_id(store: &Store, number: i64) -> i64 {
-    store::tickets::summary(store, number)
+async fn ticket_id(store: &Store, number: i64) -> TicketId {
+    store::tickets::summary(store, number.into())
         .await
         .expect("read")
         .expect("exists")

@@ -1,6 +1,7 @@
 //! Rules route tickets and strategies assign them fairly, once, whatever fails.
 
 use super::*;
+use helpdesk::domain::TicketNumber;
 
 store_test! {
     #[tokio::test]
@@ -69,7 +70,7 @@ store_test! {
             "{:?}",
             db.backend()
         );
-        let first = store::tickets::detail(s, 1001)
+        let first = store::tickets::detail(s, TicketNumber(1001))
             .await
             .expect("read")
             .expect("exists");
@@ -116,7 +117,7 @@ store_test! {
             waiting,
             "asked again, still waiting"
         );
-        let detail = store::tickets::detail(s, other)
+        let detail = store::tickets::detail(s, other.into())
             .await
             .expect("read")
             .expect("exists");
@@ -172,7 +173,7 @@ store_test! {
 
         let routed = ticket(&db, "d1@x", "ada@example.org", "Invoice 7").await;
         assert!(matches!(assign(&db, routed).await, Assigned::To { .. }));
-        let detail = store::tickets::detail(s, routed)
+        let detail = store::tickets::detail(s, routed.into())
             .await
             .expect("read")
             .expect("exists");
@@ -180,7 +181,7 @@ store_test! {
 
         let unrouted = ticket(&db, "d2@x", "ada@example.org", "Printer").await;
         assert_eq!(assign(&db, unrouted).await, Assigned::To { agent_id: gil });
-        let detail = store::tickets::detail(s, unrouted)
+        let detail = store::tickets::detail(s, unrouted.into())
             .await
             .expect("read")
             .expect("exists");
@@ -255,7 +256,7 @@ store_test! {
                 .filter(|o| matches!(o, Assigned::To { .. }))
                 .count();
             assert_eq!(assigned, 1, "{:?}: {outcomes:?}", db.backend());
-            let detail = store::tickets::detail(s, number)
+            let detail = store::tickets::detail(s, number.into())
                 .await
                 .expect("read")
                 .expect("exists");
@@ -310,7 +311,7 @@ store_test! {
             assert!(rounds < 5, "the outbox keeps refilling");
         }
         for number in [first, last] {
-            let ticket = store::tickets::summary(s, number)
+            let ticket = store::tickets::summary(s, number.into())
                 .await
                 .expect("read")
                 .expect("exists");
@@ -325,7 +326,7 @@ store_test! {
             assign_jobs, 1,
             "the failed assignment is retried by a job: {queued:?}"
         );
-        let broken_ticket = store::tickets::summary(s, broken)
+        let broken_ticket = store::tickets::summary(s, broken.into())
             .await
             .expect("read")
             .expect("exists");
@@ -384,7 +385,7 @@ store_test! {
         );
         let mut assignees = Vec::new();
         for number in &numbers {
-            let summary = store::tickets::summary(s, *number)
+            let summary = store::tickets::summary(s, (*number).into())
                 .await
                 .expect("read")
                 .expect("exists");
@@ -399,7 +400,7 @@ store_test! {
             "{:?}",
             db.backend()
         );
-        let detail = store::tickets::detail(s, numbers[4])
+        let detail = store::tickets::detail(s, numbers[4].into())
             .await
             .expect("read")
             .expect("exists");
@@ -407,7 +408,7 @@ store_test! {
         assert_eq!(kinds, vec!["created", "rule", "department", "assignee"]);
         assert_eq!(
             jobs::assign::waiting(s, 10).await.expect("waiting"),
-            Vec::<i64>::new()
+            Vec::new()
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The workers: the outbox relayed once, new tickets assigned within seconds, agents told.
 
 use super::*;
+use helpdesk::domain::TicketNumber;
 
 store_test! {
     #[tokio::test]
@@ -39,7 +40,7 @@ store_test! {
         // they wait there, saying why).
         assert_eq!(count(jobs::assign::AssignTicket::QUEUE), 0, "{queued:?}");
         for number in 1001..=1003 {
-            let ticket = store::tickets::detail(&db.store, number)
+            let ticket = store::tickets::detail(&db.store, TicketNumber(number))
                 .await
                 .expect("read")
                 .expect("exists");
@@ -80,7 +81,7 @@ store_test! {
             let number = ticket(&db, &format!("live{round}@x"), "ada@example.org", "Live").await;
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                let summary = store::tickets::summary(s, number)
+                let summary = store::tickets::summary(s, number.into())
                     .await
                     .expect("read")
                     .expect("exists");
@@ -225,7 +226,7 @@ store_test! {
                 .await
                 .expect("relay");
         }
-        let summary = store::tickets::summary(s, number)
+        let summary = store::tickets::summary(s, number.into())
             .await
             .expect("read")
             .expect("exists");

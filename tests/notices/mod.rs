@@ -154,11 +154,11 @@ async fn ticket(db: &TestStore, id: &str, department: i64, by: i64) -> i64 {
     else {
         panic!("a new ticket");
     };
-    change(db, number, by, |change| {
+    change(db, number.get(), by, |change| {
         change.department = Some(Some(department));
     })
     .await;
-    number
+    number.get()
 }
 
 async fn change(
@@ -187,7 +187,7 @@ async fn write(db: &TestStore, number: i64, agent_id: i64, text: &str, public: b
     helpdesk::ops::send_reply(
         &db.store,
         &NewReply {
-            number,
+            number: number.into(),
             agent_id,
             text,
             kind: if public {
@@ -418,7 +418,7 @@ store_test! {
             .id;
 
         let mut tx = db.store.begin_write().await.expect("tx");
-        outbox::record(&mut tx, OutboxKind::SlaWarning, ticket_id.get(), None, Utc::now())
+        outbox::record(&mut tx, OutboxKind::SlaWarning, ticket_id, None, Utc::now())
             .await
             .expect("recorded");
         tx.commit().await.expect("commit");
@@ -429,7 +429,7 @@ store_test! {
         assert!(mails.iter().any(|m| m.contains(&format!("Ticket #{number} nears its SLA target"))), "{mails:?}");
 
         let mut tx = db.store.begin_write().await.expect("tx");
-        outbox::record(&mut tx, OutboxKind::SlaBreached, ticket_id.get(), None, Utc::now())
+        outbox::record(&mut tx, OutboxKind::SlaBreached, ticket_id, None, Utc::now())
             .await
             .expect("recorded");
         tx.commit().await.expect("commit");
@@ -480,7 +480,7 @@ store_test! {
         let before = last_entry(&db).await;
 
         // Past the warning mark, but the clock stands still: no warning.
-        let resolution = SlaCheck { ticket_id, target: Target::Resolution };
+        let resolution = SlaCheck { ticket_id: ticket_id.into(), target: Target::Resolution };
         let at = t0 + Span::minutes(50);
         assert_eq!(
             sla::check(&db.store, &targets, resolution, at).await.expect("check"),
@@ -506,7 +506,7 @@ store_test! {
         );
         let (sent, last) = tell_since(&db, &places, last).await;
         assert_eq!(media(&sent, sam), ["mail"], "the customer's reply: {sent:?}");
-        let detail = store::tickets::detail(&db.store, number)
+        let detail = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("ticket");
@@ -559,7 +559,7 @@ store_test! {
             "{:?}",
             places.chat(509)
         );
-        let detail = store::tickets::detail(&db.store, number)
+        let detail = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("ticket");

@@ -63,7 +63,7 @@ store_test! {
         assert!(!mails[0].to_lowercase().contains("\r\nin-reply-to:"), "{}", mails[0]);
 
         // The note is on the ticket, and Kim, who wrote it, got no notice.
-        let detail = store::tickets::detail(&db.store, number)
+        let detail = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("ticket");

@@ -20,7 +20,7 @@ async fn mail_in(db: &TestStore, id: &str, from: &str, subject: &str, body: &str
         body,
     );
     match db.intake.accept_email(raw).await.expect("intake") {
-        Outcome::Created { number, .. } | Outcome::Threaded { number, .. } => number,
+        Outcome::Created { number, .. } | Outcome::Threaded { number, .. } => number.get(),
         other => panic!("not a ticket: {other:?}"),
     }
 }
@@ -53,7 +53,7 @@ async fn found(store: &Store, query: ListQuery) -> Vec<i64> {
         .expect("search")
         .tickets
         .iter()
-        .map(|ticket| ticket.number)
+        .map(|ticket| ticket.number.get())
         .collect()
 }
 
@@ -73,7 +73,7 @@ async fn all_pages(store: &Store, query: ListQuery, limit: i64) -> Vec<i64> {
         )
         .await
         .expect("page");
-        numbers.extend(page.tickets.iter().map(|ticket| ticket.number));
+        numbers.extend(page.tickets.iter().map(|ticket| ticket.number.get()));
         pages.push(page.clone());
         match page.next {
             Some(next) => after = Some(next),
@@ -92,8 +92,12 @@ async fn all_pages(store: &Store, query: ListQuery, limit: i64) -> Vec<i64> {
         )
         .await
         .expect("page before");
-        let read: Vec<i64> = pages[at - 1].tickets.iter().map(|t| t.number).collect();
-        let again: Vec<i64> = before.tickets.iter().map(|t| t.number).collect();
+        let read: Vec<i64> = pages[at - 1]
+            .tickets
+            .iter()
+            .map(|t| t.number.get())
+            .collect();
+        let again: Vec<i64> = before.tickets.iter().map(|t| t.number.get()).collect();
         assert_eq!(again, read, "page {at} back");
     }
     numbers

@@ -12,7 +12,10 @@ mod documents;
 const TICKETS: i64 = 12_000;
 
 fn numbers(page: &views::TicketPage) -> Vec<i64> {
-    page.tickets.iter().map(|ticket| ticket.number).collect()
+    page.tickets
+        .iter()
+        .map(|ticket| ticket.number.get())
+        .collect()
 }
 
 /// The page by definition: subjects holding `word`, newest change first.

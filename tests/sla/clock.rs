@@ -45,13 +45,13 @@ async fn outbox_kinds(db: &TestStore, ticket_id: i64) -> Vec<String> {
         .await
         .expect("outbox")
         .into_iter()
-        .filter(|entry| entry.ticket_id == ticket_id)
+        .filter(|entry| entry.ticket_id == ticket_id.into())
         .map(|entry| entry.kind)
         .collect()
 }
 
 async fn rows(db: &TestStore, ticket_id: i64) -> Vec<TargetRow> {
-    store::sla::targets(&db.store, ticket_id)
+    store::sla::targets(&db.store, ticket_id.into())
         .await
         .expect("targets")
 }
@@ -67,7 +67,7 @@ pub(crate) async fn answer(db: &TestStore, number: i64, agent: i64, now: DateTim
     helpdesk::ops::send_reply(
         &db.store,
         &NewReply {
-            number,
+            number: number.into(),
             agent_id: agent,
             text: "On it",
             kind: MessageKind::Public,
@@ -130,7 +130,7 @@ store_test! {
         answer(&db, number, agent, t0 + Duration::minutes(10)).await;
         status(&db, number, Status::Pending, t0 + Duration::minutes(20)).await;
 
-        let resolution = SlaCheck { ticket_id, target: Target::Resolution };
+        let resolution = SlaCheck { ticket_id: ticket_id.into(), target: Target::Resolution };
         // Pending for an hour: the two-day resolution target moved by that hour.
         let outcome = sla::check(&db.store, &targets, resolution, t0 + Duration::minutes(80))
             .await
@@ -147,7 +147,7 @@ store_test! {
         assert_eq!(paused.state(), TargetState::Paused);
         assert_eq!(paused.paused_since, Some(t0 + Duration::minutes(20)));
         assert_eq!(paused.paused_seconds, 3600);
-        let summary = store::tickets::summary(&db.store, number).await.expect("read").expect("ticket");
+        let summary = store::tickets::summary(&db.store, number.into()).await.expect("read").expect("ticket");
         assert!(summary.sla_paused, "the list shows the ticket paused");
         assert_eq!(summary.sla_due_at, None);
 
@@ -158,10 +158,10 @@ store_test! {
         );
         let outcome = db.intake.accept_email(raw).await.expect("taken in");
         assert!(
-            matches!(outcome, Outcome::Threaded { number: n, reopened: true, .. } if n == number),
+            matches!(outcome, Outcome::Threaded { number: n, reopened: true, .. } if n == number.into()),
             "{outcome:?}"
         );
-        let detail = store::tickets::detail(&db.store, number).await.expect("read").expect("ticket");
+        let detail = store::tickets::detail(&db.store, number.into()).await.expect("read").expect("ticket");
         assert_eq!(detail.summary.status, Status::Open);
         let resumed_at = detail
             .history
@@ -171,7 +171,7 @@ store_test! {
             .expect("reopened")
             .at;
         let now = resumed_at + Duration::minutes(1);
-        let next = SlaCheck { ticket_id, target: Target::NextResponse };
+        let next = SlaCheck { ticket_id: ticket_id.into(), target: Target::NextResponse };
         let outcome = sla::check(&db.store, &targets, next, now).await.expect("check");
         let found = rows(&db, ticket_id).await;
         let resolution_row = of(&found, Target::Resolution);
@@ -190,7 +190,7 @@ store_test! {
             .await
             .expect("check");
         assert_eq!(outcome, SlaOutcome::Met);
-        let summary = store::tickets::summary(&db.store, number).await.expect("read").expect("ticket");
+        let summary = store::tickets::summary(&db.store, number.into()).await.expect("read").expect("ticket");
         assert!(!summary.sla_paused);
         assert_eq!(summary.sla_due_at, Some(t0 + Duration::minutes(2880) + pause));
         assert_eq!(summary.sla_due_target.as_deref(), Some("resolution"));
@@ -211,7 +211,7 @@ store_test! {
             .duration_trunc(Duration::seconds(1))
             .expect("whole seconds");
         created_at(&db, ticket_id, t0).await;
-        let first = SlaCheck { ticket_id, target: Target::FirstResponse };
+        let first = SlaCheck { ticket_id: ticket_id.into(), target: Target::FirstResponse };
         let due = t0 + Duration::minutes(60);
         assert_eq!(
             sla::check(&db.store, &targets, first, t0 + Duration::minutes(1)).await.expect("check"),
@@ -248,7 +248,7 @@ store_test! {
         for kind in ["sla_warning", "sla_breached", "ticket_escalated"] {
             assert_eq!(kinds.iter().filter(|k| *k == kind).count(), 1, "{kind}: {kinds:?}");
         }
-        let detail = store::tickets::detail(&db.store, number).await.expect("read").expect("ticket");
+        let detail = store::tickets::detail(&db.store, number.into()).await.expect("read").expect("ticket");
         let events = |kind: &str| detail.history.iter().filter(|e| e.kind == kind).count();
         assert_eq!((events("sla_warning"), events("sla_breached"), events("escalated")), (1, 1, 1));
         let warning = detail.history.iter().position(|e| e.kind == "sla_warning").expect("warning");
@@ -299,7 +299,7 @@ store_test! {
         // the second hour is Tuesday 09:00-10:00 Berlin.
         let friday: DateTime<Utc> = "2026-11-27T15:00:00Z".parse().expect("instant");
         created_at(&db, ticket_id, friday).await;
-        let first = SlaCheck { ticket_id, target: Target::FirstResponse };
+        let first = SlaCheck { ticket_id: ticket_id.into(), target: Target::FirstResponse };
         assert_eq!(
             sla::check(&db.store, &targets, first, friday + Duration::minutes(1)).await.expect("check"),
             SlaOutcome::CheckAgainAt("2026-12-01T09:00:00Z".parse().expect("instant"))

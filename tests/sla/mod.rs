@@ -7,6 +7,7 @@ use crate::support;
 use crate::support::{TestStore, mail};
 use chrono::{Duration, Utc};
 use helpdesk::config::Settings;
+use helpdesk::domain::TicketNumber;
 use helpdesk::domain::{MessageKind, Priority, Status};
 use helpdesk::intake::Outcome;
 use helpdesk::jobs::sla::{self, SlaCheck, SlaOutcome, Target};
@@ -36,12 +37,12 @@ async fn new_ticket(db: &TestStore, id: &str) -> (i64, i64, chrono::DateTime<Utc
         .await
         .expect("read")
         .expect("exists");
-    (number, summary.id, summary.created_at)
+    (number.get(), summary.id.get(), summary.created_at)
 }
 
 pub(crate) async fn status(db: &TestStore, number: i64, to: Status, at: chrono::DateTime<Utc>) {
     let mut tx = db.store.begin_write().await.expect("tx");
-    store::tickets::change_status(&mut tx, number, to, Actor::System, None, at)
+    store::tickets::change_status(&mut tx, number.into(), to, Actor::System, None, at)
         .await
         .expect("status");
     tx.commit().await.expect("commit");
@@ -53,7 +54,7 @@ store_test! {
         let targets = settings().sla;
         let (number, ticket_id, created) = new_ticket(&db, "sla1@x").await;
         let first = SlaCheck {
-            ticket_id,
+            ticket_id: ticket_id.into(),
             target: Target::FirstResponse,
         };
         let due = created + Duration::minutes(480);
@@ -85,7 +86,7 @@ store_test! {
                 .expect("check"),
             SlaOutcome::AlreadyEscalated
         );
-        let ticket = store::tickets::detail(&db.store, number)
+        let ticket = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");
@@ -110,7 +111,7 @@ store_test! {
 
         // The resolution target now follows the higher priority: 24 hours.
         let resolution = SlaCheck {
-            ticket_id,
+            ticket_id: ticket_id.into(),
             target: Target::Resolution,
         };
         assert_eq!(
@@ -136,7 +137,7 @@ store_test! {
         helpdesk::ops::send_reply(
             &db.store,
             &NewReply {
-                number,
+                number: number.into(),
                 agent_id: agent,
                 text: "Looking into it",
                 kind: MessageKind::Public,
@@ -149,7 +150,7 @@ store_test! {
         .expect("reply");
         let late = created + Duration::days(30);
         let first = SlaCheck {
-            ticket_id,
+            ticket_id: ticket_id.into(),
             target: Target::FirstResponse,
         };
         assert_eq!(
@@ -160,7 +161,7 @@ store_test! {
         );
         status(&db, number, Status::Resolved, created + Duration::hours(1)).await;
         let resolution = SlaCheck {
-            ticket_id,
+            ticket_id: ticket_id.into(),
             target: Target::Resolution,
         };
         assert_eq!(
@@ -169,7 +170,7 @@ store_test! {
                 .expect("check"),
             SlaOutcome::Met
         );
-        let ticket = store::tickets::detail(&db.store, number)
+        let ticket = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");
@@ -197,7 +198,7 @@ store_test! {
         assert_eq!(first.len(), 1, "one first check: {first:?}");
         // It writes every target and queues each one's check at its warning time.
         let check = SlaCheck {
-            ticket_id,
+            ticket_id: ticket_id.into(),
             target: Target::FirstResponse,
         };
         sla::check(&db.store, &settings().sla, check, created)
@@ -224,8 +225,8 @@ store_test! {
         let closed = sla::close_quiet(&db.store, week, resolved_at + week)
             .await
             .expect("sweep");
-        assert_eq!(closed, vec![number]);
-        let ticket = store::tickets::detail(&db.store, number)
+        assert_eq!(closed, vec![TicketNumber(number)]);
+        let ticket = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("exists");

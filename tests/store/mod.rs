@@ -18,7 +18,9 @@ async fn one_connection(test: &str) -> Option<(TestStore, Store, PgConnection)> 
     };
     let db = support::postgres(&server, test).await;
     let store = Store::connect(&db.url, 1).await.expect("database opens");
-    let watcher = PgConnection::connect(&db.url).await.expect("second connection");
+    let watcher = PgConnection::connect(&db.url)
+        .await
+        .expect("second connection");
     let Store::Postgres { pool } = &store else {
         unreachable!("a PostgreSQL URL opens a PostgreSQL store")
     };

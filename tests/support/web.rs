@@ -330,13 +330,13 @@ impl WebApp {
             body,
         );
         match self.db.intake.accept_email(raw).await.expect("taken in") {
-            Outcome::Created { number, .. } => number,
+            Outcome::Created { number, .. } => number.get(),
             other => panic!("{other:?}"),
         }
     }
 
     pub async fn detail(&self, number: i64) -> helpdesk::store::tickets::TicketDetail {
-        store::tickets::detail(&self.db.store, number)
+        store::tickets::detail(&self.db.store, number.into())
             .await
             .expect("read")
             .expect("exists")

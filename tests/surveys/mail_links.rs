@@ -162,7 +162,7 @@ store_test! {
         assert_eq!(commented["rating"], 2);
 
         // The history has both ratings and the comment, as the customer's.
-        let detail = store::tickets::detail(&db.store, number)
+        let detail = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("ticket");

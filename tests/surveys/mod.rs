@@ -36,11 +36,11 @@ async fn mailed_ticket(db: &TestStore, from: &str, id: &str, extra: &[&str]) -> 
     else {
         panic!("a new ticket");
     };
-    let facts = store::views::ticket_facts(&db.store, number.into())
+    let facts = store::views::ticket_facts(&db.store, number)
         .await
         .expect("ticket read")
         .expect("ticket");
-    (number, facts.id.0)
+    (number.get(), facts.id.0)
 }
 
 /// Sets ticket `number`'s status as agent `agent_id` would.
@@ -65,7 +65,7 @@ async fn set_status(store: &Store, number: i64, agent_id: i64, status: Status) {
 /// How many surveys ticket `ticket_id` has (0 or 1).
 async fn surveys_of(store: &Store, ticket_id: i64) -> usize {
     usize::from(
-        store::surveys::of_ticket(store, ticket_id)
+        store::surveys::of_ticket(store, ticket_id.into())
             .await
             .expect("survey read")
             .is_some(),

@@ -12,14 +12,14 @@ store_test! {
         let config = config();
 
         // Not while it is open.
-        let early = helpdesk::jobs::survey::offer(&db.store, &config, ticket_id, Utc::now())
+        let early = helpdesk::jobs::survey::offer(&db.store, &config, ticket_id.into(), Utc::now())
             .await
             .expect("offer");
         assert_eq!(early, Offered::Skipped("the ticket is no longer resolved"));
         assert_eq!(surveys_of(&db.store, ticket_id).await, 0);
 
         set_status(&db.store, number, agent, Status::Resolved).await;
-        let first = helpdesk::jobs::survey::offer(&db.store, &config, ticket_id, Utc::now())
+        let first = helpdesk::jobs::survey::offer(&db.store, &config, ticket_id.into(), Utc::now())
             .await
             .expect("offer");
         assert!(queued(&first), "{first:?}");
@@ -28,11 +28,11 @@ store_test! {
         // Reopened and resolved again: still the one survey.
         set_status(&db.store, number, agent, Status::Open).await;
         set_status(&db.store, number, agent, Status::Resolved).await;
-        let again = helpdesk::jobs::survey::offer(&db.store, &config, ticket_id, Utc::now())
+        let again = helpdesk::jobs::survey::offer(&db.store, &config, ticket_id.into(), Utc::now())
             .await
             .expect("offer");
         assert_eq!(again, Offered::Skipped("the customer was asked before"));
-        let survey = store::surveys::of_ticket(&db.store, ticket_id)
+        let survey = store::surveys::of_ticket(&db.store, ticket_id.into())
             .await
             .expect("read")
             .expect("the survey");
@@ -42,7 +42,7 @@ store_test! {
 
         // It is an automatic message of the ticket, queued for delivery, and the history says
         // it was sent; the ticket stays resolved.
-        let detail = store::tickets::detail(&db.store, number)
+        let detail = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("ticket");
@@ -84,7 +84,7 @@ store_test! {
         ] {
             let (number, ticket_id) = mailed_ticket(&db, "ada@example.org", id, &[header]).await;
             set_status(&db.store, number, agent, Status::Resolved).await;
-            let offered = helpdesk::jobs::survey::offer(&db.store, &config, ticket_id, Utc::now())
+            let offered = helpdesk::jobs::survey::offer(&db.store, &config, ticket_id.into(), Utc::now())
                 .await
                 .expect("offer");
             assert_eq!(
@@ -98,7 +98,7 @@ store_test! {
         let (number, ticket_id) =
             mailed_ticket(&db, "noreply@shop.example", "noreply@example.org", &[]).await;
         set_status(&db.store, number, agent, Status::Resolved).await;
-        let offered = helpdesk::jobs::survey::offer(&db.store, &config, ticket_id, Utc::now())
+        let offered = helpdesk::jobs::survey::offer(&db.store, &config, ticket_id.into(), Utc::now())
             .await
             .expect("offer");
         assert_eq!(offered, Offered::Skipped("the address cannot answer"));
@@ -125,7 +125,7 @@ store_test! {
         )
         .await
         .expect("merged");
-        let offered = helpdesk::jobs::survey::offer(&db.store, &config(), duplicate_id, Utc::now())
+        let offered = helpdesk::jobs::survey::offer(&db.store, &config(), duplicate_id.into(), Utc::now())
             .await
             .expect("offer");
         assert_eq!(
@@ -167,7 +167,7 @@ store_test! {
         )
         .await
         .expect("changed");
-        let offered = helpdesk::jobs::survey::offer(&db.store, &config(), ticket_id, Utc::now())
+        let offered = helpdesk::jobs::survey::offer(&db.store, &config(), ticket_id.into(), Utc::now())
             .await
             .expect("offer");
         assert_eq!(
@@ -183,18 +183,18 @@ store_test! {
             enabled: false,
             ..config()
         };
-        let offered = helpdesk::jobs::survey::offer(&db.store, &off, ticket_id, Utc::now())
+        let offered = helpdesk::jobs::survey::offer(&db.store, &off, ticket_id.into(), Utc::now())
             .await
             .expect("offer");
         assert_eq!(
             offered,
             Offered::Skipped("surveys are turned off ([surveys] enabled)")
         );
-        let offered = helpdesk::jobs::survey::offer(&db.store, &config(), ticket_id, Utc::now())
+        let offered = helpdesk::jobs::survey::offer(&db.store, &config(), ticket_id.into(), Utc::now())
             .await
             .expect("offer");
         assert!(queued(&offered), "{offered:?}");
-        let survey = store::surveys::of_ticket(&db.store, ticket_id)
+        let survey = store::surveys::of_ticket(&db.store, ticket_id.into())
             .await
             .expect("read")
             .expect("survey");

@@ -74,7 +74,7 @@ store_test! {
         helpdesk::ops::send_reply_with_files(
             &db.store,
             &store::outbound::NewReply {
-                number,
+                number: number.into(),
                 agent_id: sam_id,
                 text: "The service report is attached.",
                 kind: helpdesk::domain::MessageKind::Public,
@@ -203,7 +203,7 @@ store_test! {
             tagged.messages.iter().any(|m| m.body_text == "/tag hacked"),
             "the customer's words are on the ticket"
         );
-        let tags = store::views::tags(&db.store, tagged.summary.id.into())
+        let tags = store::views::tags(&db.store, tagged.summary.id)
             .await
             .expect("tags");
         assert_eq!(tags, ["vip"], "a customer does not tag tickets");

@@ -107,7 +107,7 @@ store_test! {
         desk.handle(helpdesk::helpdesk_channel::ChatEvent::Customer(message))
             .await
             .expect("taken in");
-        let number = 1001;
+        let number = helpdesk::domain::TicketNumber(1001);
         let stored = helpdesk::ops::send_reply(
             &db.store,
             &store::outbound::NewReply {

@@ -51,7 +51,7 @@ store_test! {
             .id
             .0;
         let rating = || async {
-            store::surveys::of_ticket(&db.store, ticket_id)
+            store::surveys::of_ticket(&db.store, ticket_id.into())
                 .await
                 .expect("read")
                 .expect("the survey")
@@ -85,7 +85,7 @@ store_test! {
         );
         assert_eq!(rating().await, Some(2));
 
-        let detail = store::tickets::detail(&db.store, number)
+        let detail = store::tickets::detail(&db.store, number.into())
             .await
             .expect("read")
             .expect("ticket");

@@ -12,7 +12,7 @@ store_test! {
         helpdesk::ops::send_reply(
             &app.db.store,
             &helpdesk::store::outbound::NewReply {
-                number,
+                number: number.into(),
                 agent_id: app.admin_id,
                 text: "Hi",
                 kind: helpdesk::domain::MessageKind::Public,
@@ -35,7 +35,7 @@ store_test! {
         .await
         .expect("jobs");
         let job = deliveries.first().expect("a delivery job").clone();
-        assert_eq!(job.ticket, Some(number), "{backend:?}");
+        assert_eq!(job.ticket.map(|t| t.get()), Some(number), "{backend:?}");
         assert!(job.created_at.is_some() && job.run_at.is_some());
 
         let page = app

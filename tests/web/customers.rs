@@ -3,7 +3,7 @@
 use super::*;
 
 async fn customer_of(app: &WebApp, number: i64) -> i64 {
-    helpdesk::store::customer_views::of_ticket(&app.db.store, number)
+    helpdesk::store::customer_views::of_ticket(&app.db.store, number.into())
         .await
         .expect("read")
         .expect("ticket")

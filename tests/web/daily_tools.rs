@@ -95,7 +95,7 @@ store_test! {
         helpdesk::ops::send_reply(
             &app.db.store,
             &helpdesk::store::outbound::NewReply {
-                number,
+                number: number.into(),
                 agent_id: app.admin_id,
                 text: "Please restart it.",
                 kind: helpdesk::domain::MessageKind::Public,
@@ -114,7 +114,7 @@ store_test! {
         helpdesk::ops::send_reply(
             &app.db.store,
             &helpdesk::store::outbound::NewReply {
-                number,
+                number: number.into(),
                 agent_id: app.admin_id,
                 text: "Checked the logs.",
                 kind: helpdesk::domain::MessageKind::Internal,
@@ -318,10 +318,10 @@ store_test! {
         // its due time on the ticket.
         let now = Utc::now();
         let overdue_id = app.detail(overdue).await.summary.id;
-        crate::sla::clock::created_at(&app.db, overdue_id, now - chrono::Duration::hours(24)).await;
+        crate::sla::clock::created_at(&app.db, overdue_id.get(), now - chrono::Duration::hours(24)).await;
         let soon_id = app.detail(soon).await.summary.id;
         let created = now - chrono::Duration::minutes(7 * 60 + 30);
-        crate::sla::clock::created_at(&app.db, soon_id, created).await;
+        crate::sla::clock::created_at(&app.db, soon_id.get(), created).await;
         let check = helpdesk::jobs::sla::SlaCheck {
             ticket_id: soon_id,
             target: helpdesk::domain::sla::Target::FirstResponse,

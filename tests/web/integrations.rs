@@ -2,6 +2,7 @@
 //! identities, API tokens and webhooks.
 
 use super::*;
+use helpdesk::domain::TicketId;
 
 /// A form only admins may post: anonymous visitors are sent to sign in, agents get 403, and an
 /// admin's post without the CSRF token or with a wrong one is refused.
@@ -451,7 +452,7 @@ store_test! {
         // A delivery that failed shows with its answer and error.
         let mut tx = app.db.store.begin_write().await.expect("tx");
         let delivery =
-            webhooks::insert_delivery(&mut tx, hook.id, "ticket.created", 1, "{}", Utc::now())
+            webhooks::insert_delivery(&mut tx, hook.id, "ticket.created", TicketId(1), "{}", Utc::now())
                 .await
                 .expect("delivery");
         webhooks::record_attempt(

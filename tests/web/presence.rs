@@ -3,6 +3,7 @@
 //! and across instances on PostgreSQL.
 
 use super::*;
+use helpdesk::domain::TicketNumber;
 
 /// Reads server-sent events from a response body until `wanted` shows up.
 async fn read_until(body: &mut axum::body::Body, wanted: &str) -> String {
@@ -78,7 +79,7 @@ store_test! {
         assert_eq!(denied.status, StatusCode::NOT_FOUND);
         let _ada_there = stream(&app, &admin.cookie, &format!("/events?ticket={hidden}")).await;
         assert!(
-            app.state.live.presence().people(hidden, app.agent_id).len() == 1,
+            app.state.live.presence().people(hidden.into(), app.agent_id).len() == 1,
             "Ada is on the hidden ticket"
         );
         let mut elsewhere = stream(&app, &agent.cookie, &format!("/events?ticket={hidden}")).await;
@@ -114,7 +115,7 @@ async fn presence_reaches_another_instance() {
     ) {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
-            let people = hub.presence().people(42, 0);
+            let people = hub.presence().people(TicketNumber(42), 0);
             if done(&people) {
                 return;
             }
@@ -123,12 +124,12 @@ async fn presence_reaches_another_instance() {
         }
     }
 
-    let kim = first.presence().join(42, 7, "Kim");
+    let kim = first.presence().join(TicketNumber(42), 7, "Kim");
     until(&second, "Kim shows on the other instance", |people| {
         people.len() == 1 && people[0].name == "Kim" && !people[0].typing
     })
     .await;
-    first.presence().typing(42, 7, "Kim");
+    first.presence().typing(TicketNumber(42), 7, "Kim");
     until(&second, "Kim writes", |people| {
         people.iter().any(|p| p.typing)
     })

@@ -176,7 +176,7 @@ store_test! {
             other => panic!("{other:?}"),
         };
         let admin = app.admin().await;
-        let detail = app.detail(number).await;
+        let detail = app.detail(number.get()).await;
         let file = |name: &str| {
             detail.messages[0].attachments.iter().find(|a| a.filename == name)
                 .unwrap_or_else(|| panic!("{name} in {:?}", detail.messages[0].attachments)).id

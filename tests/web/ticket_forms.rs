@@ -437,7 +437,7 @@ store_test! {
         let settings = helpdesk::jobs::JobSettings::from_settings(
             &helpdesk::config::Settings::load_from(None, Vec::new()).expect("defaults"),
         );
-        helpdesk::jobs::assign::assign_ticket(&app.db.store, id, &settings.routing(), Utc::now())
+        helpdesk::jobs::assign::assign_ticket(&app.db.store, id.into(), &settings.routing(), Utc::now())
             .await
             .expect("assigned");
 

@@ -93,7 +93,7 @@ store_test! {
                 )
                 .await
                 .expect("page");
-                seen.extend(page.tickets.iter().map(|t| t.number));
+                seen.extend(page.tickets.iter().map(|t| t.number.get()));
                 match page.next {
                     Some(next) => after = Some(next),
                     None => break,
@@ -156,7 +156,7 @@ store_test! {
                 .expect("ascii")
                 .contains("script-src 'self'")
         );
-        let detail = app.detail(number).await;
+        let detail = app.detail(number.get()).await;
         let attachment = detail.messages[0].attachments.first().expect("attachment");
         let link = format!("/tickets/{number}/attachments/{}", attachment.id);
         assert!(page.body.contains(&link));

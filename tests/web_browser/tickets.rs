@@ -305,7 +305,7 @@ store_test! {
         .await;
         screenshot(client, "merge-confirm").await;
         assert_eq!(
-            app.detail(pia).await.summary.status,
+            app.detail(pia.get()).await.summary.status,
             "new",
             "nothing is merged before the confirmation"
         );

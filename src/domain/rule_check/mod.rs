@@ -62,7 +62,7 @@ impl Directory {
 /// A recent ticket as it arrived, to try the rules on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sample {
-    pub number: i64,
+    pub number: TicketNumber,
     pub facts: TicketFacts,
 }
 
@@ -104,7 +104,7 @@ pub enum Finding {
         by: usize,
         field: Field,
         always: bool,
-        tickets: Vec<i64>,
+        tickets: Vec<TicketNumber>,
     },
 }
 
@@ -126,7 +126,7 @@ pub fn check(
         findings: vec![Vec::new(); rules.len()],
         matched: vec![0; rules.len()],
     };
-    let mut seen: BTreeMap<(usize, usize, Field), Vec<i64>> = BTreeMap::new();
+    let mut seen: BTreeMap<(usize, usize, Field), Vec<TicketNumber>> = BTreeMap::new();
     for sample in samples {
         let mut facts = sample.facts.clone();
         let trace = rules::trace(rules, &mut facts, hours);
@@ -191,7 +191,7 @@ pub fn preview(
     at: usize,
     samples: &[Sample],
     hours: &BusinessHours,
-) -> Vec<(i64, Outcome)> {
+) -> Vec<(TicketNumber, Outcome)> {
     let Some(rule) = rules.get(at) else {
         return Vec::new();
     };
@@ -216,6 +216,7 @@ pub fn preview(
     rows
 }
 
+use crate::domain::TicketNumber;
 pub use describe::{describe_action, describe_condition};
 use logic::{always_overrides, dead_references, never_fires};
 pub use logic::{contradict, implies};

@@ -80,7 +80,7 @@ fn to_general() -> Rule {
 
 fn sample(number: i64, subject: &str) -> Sample {
     Sample {
-        number,
+        number: TicketNumber(number),
         facts: TicketFacts {
             channel: ChannelKind::Email,
             sender_address: "pia@customer.example".into(),
@@ -106,7 +106,7 @@ fn a_catch_all_after_a_rule_without_stop_overrides_it() {
             by: 1,
             field: Field::Department,
             always: true,
-            tickets: vec![1001],
+            tickets: vec![TicketNumber(1001)],
         }]
     );
     assert!(report.findings[1].is_empty());
@@ -162,7 +162,7 @@ fn a_later_rule_with_a_superset_of_conditions_overrides_only_where_it_matches() 
             by: 1,
             field: Field::Priority,
             always: false,
-            tickets: vec![7],
+            tickets: vec![TicketNumber(7)],
         }]
     );
 }
@@ -437,12 +437,12 @@ fn the_preview_lists_tickets_the_rule_changes_and_those_an_earlier_stop_takes() 
         rows,
         vec![
             (
-                1,
+                TicketNumber(1),
                 Outcome::Applies {
                     overridden: vec![(Field::Department, 2)]
                 }
             ),
-            (2, Outcome::StoppedBefore { rule: 0 }),
+            (TicketNumber(2), Outcome::StoppedBefore { rule: 0 }),
         ]
     );
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use self::round::Round;
 use super::{Job, JobContext, JobError};
+use crate::domain::TicketId;
 use crate::domain::rules::{BusinessHours, Rule};
 use crate::store::assign::{self, TicketRow};
 use crate::store::jobs::About;
@@ -18,7 +19,7 @@ use crate::store::{self, Result, Store, Tx};
 /// Assign a ticket: rules first, then the department's strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssignTicket {
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
 }
 
 impl Job for AssignTicket {
@@ -32,7 +33,7 @@ impl Job for AssignTicket {
             Utc::now(),
         )
         .await?;
-        tracing::debug!(ticket_id = self.ticket_id, ?outcome, "assignment ran");
+        tracing::debug!(ticket_id = %self.ticket_id, ?outcome, "assignment ran");
         Ok(())
     }
 
@@ -66,7 +67,7 @@ pub struct Routing<'a> {
 /// locked first, so two instances never assign one ticket twice.
 pub async fn assign_ticket(
     store: &Store,
-    ticket_id: i64,
+    ticket_id: TicketId,
     routing: &Routing<'_>,
     now: DateTime<Utc>,
 ) -> Result<Assigned> {
@@ -88,16 +89,17 @@ pub async fn assign_ticket(
 /// dozen per ticket.
 pub(crate) async fn assign_in(
     tx: &mut Tx,
-    tickets: &[i64],
+    tickets: &[TicketId],
     rules: &[Rule],
     routing: &Routing<'_>,
     now: DateTime<Utc>,
-) -> Result<Vec<(i64, Assigned)>> {
+) -> Result<Vec<(TicketId, Assigned)>> {
     if tickets.is_empty() {
         return Ok(Vec::new());
     }
     let rows = assign::ticket_rows(tx, tickets).await?;
-    let mut rows: HashMap<i64, TicketRow> = rows.into_iter().map(|row| (row.id, row)).collect();
+    let mut rows: HashMap<TicketId, TicketRow> =
+        rows.into_iter().map(|row| (row.id, row)).collect();
     let mut round = Round::default();
     let mut outcomes = Vec::with_capacity(tickets.len());
     for ticket_id in tickets {
@@ -112,7 +114,7 @@ pub(crate) async fn assign_in(
 
 /// Active tickets nobody is assigned to that assignment should look at again, oldest first
 /// (see [`assign::waiting`]).
-pub async fn waiting(store: &Store, limit: i64) -> Result<Vec<i64>> {
+pub async fn waiting(store: &Store, limit: i64) -> Result<Vec<TicketId>> {
     assign::waiting(
         store,
         limit,

@@ -7,9 +7,9 @@ use std::collections::hash_map::Entry;
 use chrono::{DateTime, Utc};
 
 use super::{Assigned, Routing};
-use crate::domain::AssignmentStrategy;
 use crate::domain::assignment::{self, Candidate};
 use crate::domain::rules::{self, Action, Rule, TicketFacts};
+use crate::domain::{AssignmentStrategy, TicketId};
 use crate::store::assign::{self, RoutedTicket, TicketRow};
 use crate::store::outbox::OutboxKind;
 use crate::store::tickets::{Actor, NewEvent, record_events};
@@ -27,7 +27,7 @@ struct Department {
 
 /// An event of a ticket's history, waiting to be written with the others.
 struct Event {
-    ticket_id: i64,
+    ticket_id: TicketId,
     kind: &'static str,
     old_value: Option<String>,
     new_value: Option<String>,
@@ -46,7 +46,7 @@ pub(super) struct Round {
     /// Agents given a ticket, for their `last_assigned_at`.
     agents: Vec<i64>,
     /// Tickets given to someone, for the outbox.
-    assigned: Vec<i64>,
+    assigned: Vec<TicketId>,
 }
 
 impl Round {
@@ -158,7 +158,7 @@ impl Round {
     async fn apply_rules(
         &mut self,
         tx: &mut Tx,
-        ticket_id: i64,
+        ticket_id: TicketId,
         facts: &mut TicketFacts,
         rules: &[Rule],
         routing: &Routing<'_>,
@@ -257,7 +257,7 @@ impl Round {
     /// for the next ticket of the round in every department they are in.
     fn give_to(
         &mut self,
-        ticket_id: i64,
+        ticket_id: TicketId,
         agent_id: i64,
         name: &str,
         department: Option<i64>,
@@ -283,7 +283,7 @@ impl Round {
 
     fn change(
         &mut self,
-        ticket_id: i64,
+        ticket_id: TicketId,
         kind: &'static str,
         old_value: Option<String>,
         new_value: Option<String>,

@@ -7,7 +7,7 @@ use super::{SlaCheck, SlaOutcome, enqueue};
 use crate::domain::calendar::Clock;
 use crate::domain::sla::{PolicyOverrides, SlaTargets, Target};
 use crate::domain::sla_clock::{self, Instance};
-use crate::domain::{Priority, Status};
+use crate::domain::{Priority, Status, TicketId};
 use crate::store::outbox::{self, OutboxKind};
 use crate::store::sla::{self as targets_store, TargetRow, TicketStanding};
 use crate::store::tickets::{Actor, NewEvent, escalate_priority, record_event};
@@ -192,7 +192,7 @@ fn due_text(row: &TargetRow) -> String {
 }
 
 /// The warning of one target: its history event and outbox row.
-async fn warn(tx: &mut Tx, ticket_id: i64, row: &TargetRow, now: DateTime<Utc>) -> Result<()> {
+async fn warn(tx: &mut Tx, ticket_id: TicketId, row: &TargetRow, now: DateTime<Utc>) -> Result<()> {
     let reason = format!(
         "{} is due at {}",
         row.target.label(),
@@ -218,7 +218,7 @@ async fn warn(tx: &mut Tx, ticket_id: i64, row: &TargetRow, now: DateTime<Utc>) 
 /// up one step, with its own events and outbox row). Returns the priority before and after.
 async fn breach(
     tx: &mut Tx,
-    ticket_id: i64,
+    ticket_id: TicketId,
     row: &TargetRow,
     priority: Priority,
     now: DateTime<Utc>,

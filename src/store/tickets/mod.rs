@@ -7,6 +7,7 @@ use sqlx::AssertSqlSafe;
 
 use super::{Result, StoreError, Tx, on_tx};
 use crate::domain::{Direction, MessageKind, Priority, Status};
+use crate::domain::{TicketId, TicketNumber};
 
 mod read;
 mod thread;
@@ -24,12 +25,12 @@ pub use thread::{
 /// The few facts about a ticket that threading needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TicketRef {
-    pub id: i64,
-    pub number: i64,
+    pub id: TicketId,
+    pub number: TicketNumber,
     pub status: Status,
 }
 
-type TicketRefRow = (i64, i64, String);
+type TicketRefRow = (TicketId, TicketNumber, String);
 
 fn to_ref(row: Option<TicketRefRow>) -> Result<Option<TicketRef>> {
     row.map(|(id, number, status)| {
@@ -42,7 +43,7 @@ fn to_ref(row: Option<TicketRefRow>) -> Result<Option<TicketRef>> {
     .transpose()
 }
 
-pub async fn find_by_number(tx: &mut Tx, number: i64) -> Result<Option<TicketRef>> {
+pub async fn find_by_number(tx: &mut Tx, number: TicketNumber) -> Result<Option<TicketRef>> {
     let row = on_tx!(tx, conn => sqlx::query_as(
         "SELECT id, number, status FROM tickets WHERE number = $1",
     )
@@ -58,7 +59,7 @@ pub struct NewTicket<'a> {
     pub customer_id: i64,
     pub channel: ChannelKind,
     pub conversation: Option<&'a str>,
-    pub follows_ticket_id: Option<i64>,
+    pub follows_ticket_id: Option<TicketId>,
     pub now: DateTime<Utc>,
 }
 
@@ -93,7 +94,7 @@ pub async fn create(tx: &mut Tx, ticket: &NewTicket<'_>) -> Result<TicketRef> {
 }
 
 /// Reopens a ticket its customer wrote to again (its `updated_at` moves with the message).
-pub async fn reopen(tx: &mut Tx, ticket_id: i64, to: Status) -> Result<()> {
+pub async fn reopen(tx: &mut Tx, ticket_id: TicketId, to: Status) -> Result<()> {
     on_tx!(tx, conn => sqlx::query(
         "UPDATE tickets SET status = $1, resolved_at = NULL WHERE id = $2",
     )
@@ -106,7 +107,7 @@ pub async fn reopen(tx: &mut Tx, ticket_id: i64, to: Status) -> Result<()> {
 }
 
 pub struct NewMessage<'a> {
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
     pub direction: Direction,
     pub kind: MessageKind,
     pub author_customer_id: Option<i64>,
@@ -192,7 +193,7 @@ pub enum Actor {
 }
 
 pub struct NewEvent<'a> {
-    pub ticket_id: i64,
+    pub ticket_id: TicketId,
     pub actor: Actor,
     pub kind: &'a str,
     pub old_value: Option<&'a str>,
@@ -243,7 +244,7 @@ pub async fn record_events(tx: &mut Tx, events: &[NewEvent<'_>]) -> Result<()> {
 /// it as the system's change. Not activity: `updated_at` stays.
 pub async fn escalate_priority(
     tx: &mut Tx,
-    ticket_id: i64,
+    ticket_id: TicketId,
     from: Priority,
     to: Priority,
     reason: &str,
@@ -272,7 +273,7 @@ pub async fn escalate_priority(
 
 pub async fn change_status(
     tx: &mut Tx,
-    number: i64,
+    number: TicketNumber,
     to: Status,
     actor: Actor,
     reason: Option<&str>,

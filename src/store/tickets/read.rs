@@ -5,14 +5,15 @@ use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
 use crate::domain::{Priority, Status};
+use crate::domain::{TicketId, TicketNumber};
 use crate::store::{Result, Store, on_pool};
 
 /// A ticket as lists show it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct TicketSummary {
     #[serde(skip)]
-    pub id: i64,
-    pub number: i64,
+    pub id: TicketId,
+    pub number: TicketNumber,
     pub subject: String,
     pub status: Status,
     pub priority: Priority,
@@ -91,7 +92,7 @@ pub async fn list(store: &Store, filter: &TicketFilter) -> Result<Vec<TicketSumm
 }
 
 /// The number of ticket `id`, if it still exists.
-pub async fn number_of(store: &Store, id: i64) -> Result<Option<i64>> {
+pub async fn number_of(store: &Store, id: TicketId) -> Result<Option<TicketNumber>> {
     let number = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT number FROM tickets WHERE id = $1",
     )
@@ -106,7 +107,7 @@ pub async fn number_of_message(
     store: &Store,
     channel: helpdesk_channel::ChannelKind,
     external_id: &str,
-) -> Result<Option<i64>> {
+) -> Result<Option<TicketNumber>> {
     let number = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT t.number FROM messages m JOIN tickets t ON t.id = m.ticket_id
          WHERE m.channel = $1 AND m.external_id = $2",
@@ -119,7 +120,11 @@ pub async fn number_of_message(
 }
 
 /// Up to `limit` tickets resolved at or before `before`, oldest first, by number.
-pub async fn resolved_before(store: &Store, before: DateTime<Utc>, limit: i64) -> Result<Vec<i64>> {
+pub async fn resolved_before(
+    store: &Store,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<TicketNumber>> {
     let numbers = on_pool!(store, pool => sqlx::query_scalar(
         "SELECT number FROM tickets WHERE status = 'resolved' AND resolved_at <= $1
          ORDER BY id LIMIT $2",
@@ -131,7 +136,7 @@ pub async fn resolved_before(store: &Store, before: DateTime<Utc>, limit: i64) -
     Ok(numbers)
 }
 
-pub async fn summary(store: &Store, number: i64) -> Result<Option<TicketSummary>> {
+pub async fn summary(store: &Store, number: TicketNumber) -> Result<Option<TicketSummary>> {
     let sql = format!("SELECT {SUMMARY_COLUMNS} WHERE t.number = $1");
     let row = on_pool!(store, pool => sqlx::query_as(AssertSqlSafe(sql.clone()))
         .bind(number)
@@ -165,7 +170,7 @@ pub struct MessageView {
     pub attachments: Vec<crate::store::attachments::AttachmentView>,
 }
 
-pub async fn messages(store: &Store, ticket_id: i64) -> Result<Vec<MessageView>> {
+pub async fn messages(store: &Store, ticket_id: TicketId) -> Result<Vec<MessageView>> {
     let mut rows: Vec<MessageView> = on_pool!(store, pool => sqlx::query_as(
         "SELECT m.id, m.direction, m.kind,
                 COALESCE(a.name, c.name,
@@ -227,7 +232,7 @@ impl EventView {
     }
 }
 
-pub async fn events(store: &Store, ticket_id: i64) -> Result<Vec<EventView>> {
+pub async fn events(store: &Store, ticket_id: TicketId) -> Result<Vec<EventView>> {
     // Creation is not stored as an event: the ticket row records who opened it, when, on
     // which channel and after which closed ticket, and the history shows it first.
     let mut rows: Vec<EventView> = on_pool!(store, pool => sqlx::query_as(
@@ -292,7 +297,7 @@ pub struct TicketDetail {
     pub linked_from: Vec<i64>,
 }
 
-pub async fn detail(store: &Store, number: i64) -> Result<Option<TicketDetail>> {
+pub async fn detail(store: &Store, number: TicketNumber) -> Result<Option<TicketDetail>> {
     let Some(summary) = summary(store, number).await? else {
         return Ok(None);
     };
@@ -309,7 +314,7 @@ pub async fn detail(store: &Store, number: i64) -> Result<Option<TicketDetail>> 
 }
 
 /// The numbers of the ticket this one links to and of the tickets that link to it.
-async fn links(store: &Store, ticket_id: i64) -> Result<(Option<i64>, Vec<i64>)> {
+async fn links(store: &Store, ticket_id: TicketId) -> Result<(Option<i64>, Vec<i64>)> {
     let rows: Vec<(i64, bool)> = on_pool!(store, pool => sqlx::query_as(
         "SELECT l.number, TRUE FROM tickets t JOIN tickets l ON l.id = t.linked_ticket_id
          WHERE t.id = $1

@@ -8,6 +8,8 @@ use sha2::{Digest, Sha256};
 use sqlx::AssertSqlSafe;
 
 use super::{Actor, NewEvent, TicketRef, record_event};
+use crate::domain::TicketId;
+use crate::domain::TicketNumber;
 use crate::store::{Result, Tx, on_tx};
 
 /// Serialises transactions that touch the same conversation, so that a reply and the message
@@ -183,8 +185,8 @@ pub async fn find_thread(tx: &mut Tx, lookup: &ThreadLookup<'_>) -> Result<Threa
         {
             found.push(Candidate {
                 ticket: TicketRef {
-                    id,
-                    number,
+                    id: TicketId(id),
+                    number: TicketNumber(number),
                     status: status.parse()?,
                 },
                 by: ThreadedBy::from_rank(rank),
@@ -234,8 +236,8 @@ async fn shared_reference(
     row.map(|(id, number, status, customer_id, merged_into)| {
         Ok(Candidate {
             ticket: TicketRef {
-                id,
-                number,
+                id: TicketId(id),
+                number: TicketNumber(number),
                 status: status.parse()?,
             },
             by: ThreadedBy::SharedReference,
@@ -249,7 +251,7 @@ async fn shared_reference(
 /// Whether `sender` belongs on the ticket by what the database knows: one of the addresses of
 /// its customer, someone who wrote on it before, or an agent. (Who else a mail was written
 /// to is in the raw mails; see [`recent_inbound_mail_headers`].)
-pub async fn is_known_writer(tx: &mut Tx, ticket_id: i64, sender: &Identity) -> Result<bool> {
+pub async fn is_known_writer(tx: &mut Tx, ticket_id: TicketId, sender: &Identity) -> Result<bool> {
     let known: bool = on_tx!(tx, conn => sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM tickets t
                         JOIN customer_identities ci ON ci.customer_id = t.customer_id
@@ -271,7 +273,7 @@ pub async fn is_known_writer(tx: &mut Tx, ticket_id: i64, sender: &Identity) -> 
 /// `limit`, for who they were written to.
 pub async fn recent_inbound_mail_headers(
     tx: &mut Tx,
-    ticket_id: i64,
+    ticket_id: TicketId,
     limit: i64,
 ) -> Result<Vec<Vec<u8>>> {
     let heads = on_tx!(tx, conn => sqlx::query_scalar(

@@ -1,13 +1,14 @@
 //! The `ticket_changes` feed the database keeps, which live pages and webhooks follow.
 
+use crate::domain::{TicketId, TicketNumber};
 use crate::store::{Result, Store, StoreError, on_pool, on_writer};
 
 /// A change to a ticket, from the `ticket_changes` feed the database keeps.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct TicketChange {
     pub id: i64,
-    pub ticket_id: i64,
-    pub number: i64,
+    pub ticket_id: TicketId,
+    pub number: TicketNumber,
     pub kind: String,
     pub assignee_id: Option<i64>,
     pub previous_assignee_id: Option<i64>,
@@ -59,8 +60,8 @@ pub async fn changes_with_horizon(
         xmin: String,
         xmax: String,
         id: Option<i64>,
-        ticket_id: Option<i64>,
-        number: Option<i64>,
+        ticket_id: Option<TicketId>,
+        number: Option<TicketNumber>,
         kind: Option<String>,
         assignee_id: Option<i64>,
         previous_assignee_id: Option<i64>,

@@ -531,7 +531,7 @@ async fn list_page(
             Sort::UpdatedDesc | Sort::UpdatedAsc | Sort::Relevance => row.ticket.updated_at,
             Sort::CreatedDesc | Sort::CreatedAsc => row.ticket.created_at,
         },
-        id: row.ticket.id,
+        id: row.ticket.id.get(),
         rank: row.score.filter(|_| ranked),
     };
     // Read forwards, a page before exists when this one starts after a cursor; read

@@ -187,7 +187,7 @@ pub async fn preview_rule(
                     Outcome::StoppedBefore { rule } => (false, Some(stored[rule].id), Vec::new()),
                 };
                 RuleMatch {
-                    ticket: number,
+                    ticket: number.get(),
                     subject,
                     applies,
                     stopped_by,

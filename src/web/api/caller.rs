@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 
 use super::problem::ApiError;
 use crate::domain::Role;
+use crate::domain::TicketNumber;
 use crate::store::api_tokens::{self, TokenOwner};
 use crate::store::views::{self, TicketFacts, Visibility};
 use crate::web::AppState;
@@ -48,10 +49,10 @@ impl Caller {
     pub async fn visible_ticket(
         &self,
         state: &AppState,
-        number: i64,
+        number: TicketNumber,
     ) -> Result<TicketFacts, ApiError> {
         let not_found = || ApiError::NotFound(format!("there is no ticket #{number} you can see"));
-        let facts = views::ticket_facts(&state.store, number.into())
+        let facts = views::ticket_facts(&state.store, number)
             .await?
             .ok_or_else(not_found)?;
         if self.is_admin() || views::agent_may_see(&state.store, self.id(), &facts).await? {

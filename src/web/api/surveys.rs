@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::caller::Caller;
 use super::problem::{ApiError, ApiJson, ApiPath, ApiResult, Problem};
+use crate::domain::TicketId;
 use crate::store::surveys;
 use crate::web::AppState;
 
@@ -29,7 +30,7 @@ pub struct Satisfaction {
 }
 
 /// The satisfaction of ticket `ticket_id`, if a survey was sent.
-pub async fn of_ticket(state: &AppState, ticket_id: i64) -> ApiResult<Option<Satisfaction>> {
+pub async fn of_ticket(state: &AppState, ticket_id: TicketId) -> ApiResult<Option<Satisfaction>> {
     Ok(surveys::of_ticket(&state.store, ticket_id)
         .await?
         .map(|survey| Satisfaction {

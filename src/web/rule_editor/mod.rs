@@ -18,6 +18,7 @@ use super::auth::{Posted, Viewer};
 use super::error::{WebError, WebResult};
 use super::pages::{Nav, see_other};
 use super::tickets::{Choice, choices};
+use crate::domain::TicketNumber;
 use crate::domain::rule_check::{self, Directory, Finding, Outcome, Sample};
 use crate::domain::rules::Rule;
 use crate::store::StoreError;
@@ -120,7 +121,7 @@ pub async fn rules(State(state): State<AppState>, viewer: Viewer) -> WebResult<R
 // ---- the editor ----
 
 struct PreviewLine {
-    number: i64,
+    number: TicketNumber,
     subject: String,
     note: String,
 }

@@ -6,6 +6,7 @@ use axum::response::Response;
 use chrono::Utc;
 
 use super::{ReplyDraft, parse_or_bad, ticket_page, visible_ticket};
+use crate::domain::TicketNumber;
 use crate::domain::tags::{self, TagChange};
 use crate::domain::{Priority, Status};
 use crate::ops::{self, ChangedBy, TicketChange};
@@ -37,7 +38,7 @@ pub struct ReplyForm {
 /// loaded): the page again with what was typed and why.
 pub async fn reply(
     State(state): State<AppState>,
-    Path(number): Path<i64>,
+    Path(number): Path<TicketNumber>,
     posted: PostedFiles<ReplyForm>,
 ) -> WebResult<Response> {
     let viewer = posted.viewer;
@@ -59,8 +60,7 @@ pub async fn reply(
     // Kept before the transaction (disk, not database); content addressed, so sending the
     // same files again after a refusal stores nothing twice.
     let files = ops::keep_files(&state.config.attachments, posted.files).await?;
-    let external_id =
-        crate::domain::new_mail_message_id(&state.config.support_address, number.into());
+    let external_id = crate::domain::new_mail_message_id(&state.config.support_address, number);
     let sent = crate::web::canned::send_reply(
         &state,
         &outbound::NewReply {
@@ -134,7 +134,7 @@ pub(super) fn tag_edit(add: &str, remove: &str) -> WebResult<Option<TagChange>> 
 /// history event with who and why.
 pub async fn update(
     State(state): State<AppState>,
-    Path(number): Path<i64>,
+    Path(number): Path<TicketNumber>,
     posted: Posted<UpdateForm>,
 ) -> WebResult<Response> {
     let viewer = posted.viewer;
@@ -152,7 +152,7 @@ pub async fn update(
         agent_id: viewer.id(),
         now: Utc::now(),
     };
-    ops::apply(&state.store, number.into(), by, &change).await?;
+    ops::apply(&state.store, number, by, &change).await?;
     state.live.wake();
     Ok(see_other(&format!("/tickets/{number}")))
 }
@@ -177,27 +177,21 @@ struct MergeConfirmPage {
 
 pub async fn merge(
     State(state): State<AppState>,
-    Path(number): Path<i64>,
+    Path(number): Path<TicketNumber>,
     posted: Posted<MergeForm>,
 ) -> WebResult<Response> {
     let viewer = posted.viewer;
     visible_ticket(&state, &viewer, number).await?;
-    let into: i64 = posted
-        .form
-        .into
-        .trim()
-        .trim_start_matches('#')
-        .parse()
-        .map_err(|_| {
-            WebError::BadRequest(format!(
-                "{:?} is not a ticket number such as 1042",
-                posted.form.into
-            ))
-        })?;
+    let into: TicketNumber = posted.form.into.parse().map_err(|_| {
+        WebError::BadRequest(format!(
+            "{:?} is not a ticket number such as 1042",
+            posted.form.into
+        ))
+    })?;
     visible_ticket(&state, &viewer, into).await?;
     let confirmed = posted.form.confirm == "yes";
     if !confirmed && number != into {
-        let plan = manage::merge_plan(&state.store, number.into(), into.into()).await?;
+        let plan = manage::merge_plan(&state.store, number, into).await?;
         if !plan.same_customer() {
             return render(&MergeConfirmPage {
                 nav: Nav::of(&viewer, "tickets"),
@@ -212,7 +206,7 @@ pub async fn merge(
         reason: Some(posted.form.reason.as_str()),
         now: Utc::now(),
     };
-    ops::merge(&state.store, number.into(), into.into(), confirmed, &change).await?;
+    ops::merge(&state.store, number, into, confirmed, &change).await?;
     state.live.wake();
     Ok(see_other(&format!("/tickets/{into}")))
 }

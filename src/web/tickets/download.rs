@@ -10,6 +10,7 @@ use axum::http::header::{
 use axum::response::{IntoResponse, Response};
 
 use super::visible_ticket;
+use crate::domain::TicketNumber;
 use crate::store::views;
 use crate::web::AppState;
 use crate::web::auth::Viewer;
@@ -72,7 +73,7 @@ fn content_disposition(disposition: &str, filename: &str) -> String {
 pub async fn download(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path((number, attachment_id)): Path<(i64, i64)>,
+    Path((number, attachment_id)): Path<(TicketNumber, i64)>,
 ) -> WebResult<Response> {
     send(&state, &viewer, (number, attachment_id), false).await
 }
@@ -82,7 +83,7 @@ pub async fn download(
 pub async fn preview(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path((number, attachment_id)): Path<(i64, i64)>,
+    Path((number, attachment_id)): Path<(TicketNumber, i64)>,
 ) -> WebResult<Response> {
     send(&state, &viewer, (number, attachment_id), true).await
 }
@@ -90,7 +91,7 @@ pub async fn preview(
 async fn send(
     state: &AppState,
     viewer: &Viewer,
-    (number, attachment_id): (i64, i64),
+    (number, attachment_id): (TicketNumber, i64),
     preview: bool,
 ) -> WebResult<Response> {
     let facts = visible_ticket(state, viewer, number).await?;

@@ -15,6 +15,7 @@ mod download;
 mod list;
 mod page;
 
+use crate::domain::TicketNumber;
 pub use actions::{merge, reply, update};
 pub use bulk::bulk;
 pub use download::{download, preview};
@@ -78,10 +79,10 @@ fn agent_choices(agents: &[AgentSummary], current: &str) -> Vec<Choice> {
 pub(super) async fn visible_ticket(
     state: &AppState,
     viewer: &Viewer,
-    number: i64,
+    number: TicketNumber,
 ) -> WebResult<TicketFacts> {
     let not_found = || WebError::NotFound(format!("There is no ticket #{number} you can see."));
-    let facts = views::ticket_facts(&state.store, number.into())
+    let facts = views::ticket_facts(&state.store, number)
         .await?
         .ok_or_else(not_found)?;
     if viewer.is_admin() || views::agent_may_see(&state.store, viewer.id(), &facts).await? {

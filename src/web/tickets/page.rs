@@ -8,6 +8,7 @@ use axum::response::Response;
 use chrono::Utc;
 
 use super::{Choice, agent_choices, choices, department_choices, visible_ticket};
+use crate::domain::TicketNumber;
 use crate::domain::{Priority, Status};
 use crate::store::agents;
 use crate::store::tickets::{EventView, MessageView, TicketSummary};
@@ -42,7 +43,7 @@ struct UnseenItem {
 }
 
 impl MessageItem {
-    fn new(number: i64, message: MessageView, unseen: &[i64]) -> MessageItem {
+    fn new(number: TicketNumber, message: MessageView, unseen: &[i64]) -> MessageItem {
         let url = |id: i64| format!("/tickets/{number}/attachments/{id}/preview");
         let inline: Vec<(String, String)> = message
             .attachments
@@ -125,7 +126,7 @@ pub(super) struct ReplyDraft {
 pub async fn show(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path(number): Path<i64>,
+    Path(number): Path<TicketNumber>,
     Query(pick): Query<crate::web::canned::PickQuery>,
 ) -> WebResult<Response> {
     let draft = ReplyDraft {
@@ -170,7 +171,7 @@ fn excerpt(text: &str) -> String {
 pub(super) async fn ticket_page(
     state: &AppState,
     viewer: &Viewer,
-    number: i64,
+    number: TicketNumber,
     mut reply: ReplyDraft,
 ) -> WebResult<Response> {
     let facts = visible_ticket(state, viewer, number).await?;
@@ -221,7 +222,7 @@ pub(super) async fn ticket_page(
     } else {
         StatusCode::OK
     };
-    let sla = crate::store::sla::targets(&state.store, facts.id.get()).await?;
+    let sla = crate::store::sla::targets(&state.store, facts.id).await?;
     let mut page = render(&TicketPage {
         nav: Nav::of(viewer, "tickets"),
         csrf: viewer.csrf().to_owned(),
@@ -261,7 +262,7 @@ pub(super) async fn ticket_page(
                 .unwrap_or_default(),
         ),
         customer_panel: crate::web::customers::panel(state, viewer, number).await?,
-        survey: crate::store::surveys::of_ticket(&state.store, facts.id.0).await?,
+        survey: crate::store::surveys::of_ticket(&state.store, facts.id).await?,
         ticket: detail.summary,
         facts,
         messages,

@@ -94,7 +94,7 @@ pub struct Ticket {
 impl From<crate::store::tickets::TicketSummary> for Ticket {
     fn from(t: crate::store::tickets::TicketSummary) -> Self {
         Ticket {
-            number: t.number,
+            number: t.number.get(),
             subject: t.subject,
             status: t.status.to_string(),
             priority: t.priority.to_string(),

@@ -1,5 +1,6 @@
 //! Rules and jobs as the API shows and takes them.
 
+use crate::domain::TicketNumber;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -111,7 +112,7 @@ impl From<crate::jobs::JobRow> for Job {
             max_attempts: job.max_attempts,
             last_result: job.last_result,
             last_error: job.last_error,
-            ticket: job.ticket,
+            ticket: job.ticket.map(TicketNumber::get),
             created_at: job.created_at,
             run_at: job.run_at,
             started_at: job.started_at,

@@ -8,6 +8,7 @@ use helpdesk_channel::Attachment;
 
 use super::detail;
 use crate::domain::MessageKind;
+use crate::domain::TicketNumber;
 use crate::ops::{self, ChangedBy};
 use crate::store::canned::{self, Pick};
 use crate::store::manage::{self, Change};
@@ -58,7 +59,7 @@ impl FromRequest<AppState> for PostedText {
 async fn post_text(
     state: &AppState,
     caller: &Caller,
-    number: i64,
+    number: TicketNumber,
     posted: PostedText,
     kind: MessageKind,
 ) -> ApiResult<(StatusCode, axum::Json<PostedMessage>)> {
@@ -80,8 +81,7 @@ async fn post_text(
         _ => {}
     }
     let files = ops::keep_files(&state.config.attachments, posted.files).await?;
-    let external_id =
-        crate::domain::new_mail_message_id(&state.config.support_address, number.into());
+    let external_id = crate::domain::new_mail_message_id(&state.config.support_address, number);
     let channels_here = state.config.channels_here();
     let reply = outbound::NewReply {
         number,
@@ -114,7 +114,7 @@ async fn post_text(
     Ok((
         StatusCode::CREATED,
         axum::Json(PostedMessage {
-            ticket: number,
+            ticket: number.get(),
             message_id: stored.message_id,
             delivery_status: stored.to_deliver.then(|| "pending".to_owned()),
         }),
@@ -146,7 +146,7 @@ async fn post_text(
 pub async fn reply(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(number): ApiPath<i64>,
+    ApiPath(number): ApiPath<TicketNumber>,
     posted: PostedText,
 ) -> ApiResult<(StatusCode, axum::Json<PostedMessage>)> {
     post_text(&state, &caller, number, posted, MessageKind::Public).await
@@ -175,7 +175,7 @@ pub async fn reply(
 pub async fn note(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(number): ApiPath<i64>,
+    ApiPath(number): ApiPath<TicketNumber>,
     posted: PostedText,
 ) -> ApiResult<(StatusCode, axum::Json<PostedMessage>)> {
     post_text(&state, &caller, number, posted, MessageKind::Internal).await
@@ -201,7 +201,7 @@ pub async fn note(
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(number): ApiPath<i64>,
+    ApiPath(number): ApiPath<TicketNumber>,
     ApiJson(changes): ApiJson<TicketChanges>,
 ) -> ApiResult<axum::Json<TicketDetail>> {
     caller.visible_ticket(&state, number).await?;
@@ -211,7 +211,7 @@ pub async fn update(
     };
     let change = ops::TicketChange::try_from(changes)
         .map_err(|error| ApiError::Unprocessable(error.to_string()))?;
-    if ops::apply(&state.store, number.into(), by, &change).await? {
+    if ops::apply(&state.store, number, by, &change).await? {
         state.live.wake();
     }
     Ok(axum::Json(detail(&state, caller.id(), number).await?))
@@ -237,13 +237,14 @@ pub async fn update(
 pub async fn merge(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(number): ApiPath<i64>,
+    ApiPath(number): ApiPath<TicketNumber>,
     ApiJson(request): ApiJson<MergeRequest>,
 ) -> ApiResult<axum::Json<TicketDetail>> {
     caller.visible_ticket(&state, number).await?;
-    caller.visible_ticket(&state, request.into).await?;
-    if !request.confirm_different_customers && number != request.into {
-        let plan = manage::merge_plan(&state.store, number.into(), request.into.into()).await?;
+    let into = TicketNumber(request.into);
+    caller.visible_ticket(&state, into).await?;
+    if !request.confirm_different_customers && number != into {
+        let plan = manage::merge_plan(&state.store, number, request.into.into()).await?;
         if !plan.same_customer() {
             return Err(ApiError::Conflict(format!(
                 "#{number} and #{} belong to different customers. {} Send \
@@ -260,12 +261,12 @@ pub async fn merge(
     };
     ops::merge(
         &state.store,
-        number.into(),
+        number,
         request.into.into(),
         request.confirm_different_customers,
         &change,
     )
     .await?;
     state.live.wake();
-    Ok(axum::Json(detail(&state, caller.id(), request.into).await?))
+    Ok(axum::Json(detail(&state, caller.id(), into).await?))
 }

@@ -11,6 +11,7 @@ use helpdesk_channel::{ChannelKind, Identity, InboundMessage};
 use sha2::{Digest, Sha256};
 
 use super::detail;
+use crate::domain::TicketNumber;
 use crate::intake::{Intake, Outcome};
 use crate::ops::{self, ChangedBy, TicketChange};
 use crate::store::api_tokens::{self, RememberedAnswer};
@@ -217,7 +218,7 @@ pub async fn create(
                 agent_id: caller.id(),
                 now: Utc::now(),
             };
-            ops::apply(&state.store, number.into(), by, &change).await?;
+            ops::apply(&state.store, number, by, &change).await?;
             number
         }
         // The same key raced another request: answer with the ticket that one made.
@@ -251,7 +252,7 @@ pub async fn create(
     Ok(created(number, body, replayed))
 }
 
-fn created(number: i64, body: String, replayed: bool) -> Response {
+fn created(number: TicketNumber, body: String, replayed: bool) -> Response {
     let mut response = (
         StatusCode::CREATED,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -280,11 +281,12 @@ fn replay(answer: RememberedAnswer, request_hash: &str) -> ApiResult<Response> {
     let number = serde_json::from_str::<serde_json::Value>(&answer.body)
         .ok()
         .and_then(|body| body.get("number").and_then(serde_json::Value::as_i64))
+        .map(TicketNumber)
         .unwrap_or_default();
     Ok(created(number, answer.body, true))
 }
 
-async fn ticket_of_message(state: &AppState, external_id: &str) -> ApiResult<i64> {
+async fn ticket_of_message(state: &AppState, external_id: &str) -> ApiResult<TicketNumber> {
     let number = crate::store::tickets::number_of_message(
         &state.store,
         helpdesk_channel::ChannelKind::Email,

@@ -179,8 +179,12 @@ pub async fn list(
 }
 
 /// The API's view of one ticket, `unread` as the agent `reader` stands.
-pub async fn detail(state: &AppState, reader: i64, number: i64) -> ApiResult<TicketDetail> {
-    let facts = views::ticket_facts(&state.store, number.into())
+pub async fn detail(
+    state: &AppState,
+    reader: i64,
+    number: TicketNumber,
+) -> ApiResult<TicketDetail> {
+    let facts = views::ticket_facts(&state.store, number)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("there is no ticket #{number}")))?;
     let detail = crate::store::tickets::detail(&state.store, number)
@@ -198,12 +202,12 @@ pub async fn detail(state: &AppState, reader: i64, number: i64) -> ApiResult<Tic
         tags: views::tags(&state.store, facts.id).await?,
         messages: detail.messages.into_iter().map(Into::into).collect(),
         history: detail.history.into_iter().map(Into::into).collect(),
-        sla: crate::store::sla::targets(&state.store, facts.id.get())
+        sla: crate::store::sla::targets(&state.store, facts.id)
             .await?
             .into_iter()
             .map(Into::into)
             .collect(),
-        satisfaction: super::surveys::of_ticket(state, facts.id.0).await?,
+        satisfaction: super::surveys::of_ticket(state, facts.id).await?,
     })
 }
 
@@ -223,7 +227,7 @@ pub async fn detail(state: &AppState, reader: i64, number: i64) -> ApiResult<Tic
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(number): ApiPath<i64>,
+    ApiPath(number): ApiPath<TicketNumber>,
 ) -> ApiResult<axum::Json<TicketDetail>> {
     let facts = caller.visible_ticket(&state, number).await?;
     let mut shown = detail(&state, caller.id(), number).await?;

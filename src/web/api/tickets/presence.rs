@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 
+use crate::domain::TicketNumber;
 use crate::web::AppState;
 use crate::web::api::caller::Caller;
 use crate::web::api::problem::{ApiPath, ApiResult, Problem};
@@ -30,11 +31,11 @@ pub struct TicketPresence {
 pub async fn presence(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(number): ApiPath<i64>,
+    ApiPath(number): ApiPath<TicketNumber>,
 ) -> ApiResult<axum::Json<TicketPresence>> {
     caller.visible_ticket(&state, number).await?;
     Ok(axum::Json(TicketPresence {
-        number,
+        number: number.get(),
         people: state.live.presence().people(number, caller.id()),
     }))
 }
