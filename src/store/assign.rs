@@ -8,6 +8,15 @@ use super::{Result, Store, Tx, id_list, on_pool, on_tx};
 use crate::domain::assignment::Candidate;
 use crate::domain::{AssignmentStrategy, Priority, Status, TicketId};
 
+/// Whether agent `a` can act on a ticket: signs in with a password or answers from a chat
+/// account. One condition for the strategies' candidates and the agents rules name.
+macro_rules! can_act {
+    () => {
+        "(a.password_hash IS NOT NULL \
+         OR EXISTS (SELECT 1 FROM agent_identities i WHERE i.agent_id = a.id))"
+    };
+}
+
 #[derive(sqlx::FromRow)]
 pub struct TicketRow {
     pub id: TicketId,
@@ -82,10 +91,20 @@ pub async fn add_tags(tx: &mut Tx, ticket_id: TicketId, tags: &[String]) -> Resu
     Ok(())
 }
 
-/// An agent's name and whether they are active.
-pub async fn agent_name_and_active(tx: &mut Tx, agent_id: i64) -> Result<Option<(String, bool)>> {
+/// An agent a rule names, as assignment needs to know them.
+#[derive(sqlx::FromRow)]
+pub struct NamedAgent {
+    pub name: String,
+    pub active: bool,
+    /// Signs in with a password or answers from a chat account: the same test as
+    /// [`candidates`], so a rule cannot give a ticket to someone who cannot act on it.
+    pub reachable: bool,
+}
+
+/// Agent `agent_id`, if there is one.
+pub async fn named_agent(tx: &mut Tx, agent_id: i64) -> Result<Option<NamedAgent>> {
     let row = on_tx!(tx, conn => sqlx::query_as(
-        "SELECT name, active FROM agents WHERE id = $1",
+        concat!("SELECT a.name, a.active, ", can_act!(), " AS reachable FROM agents a WHERE a.id = $1"),
     )
     .bind(agent_id)
     .fetch_optional(&mut *conn)
@@ -229,16 +248,15 @@ struct CandidateRow {
 /// answer from a chat account. Someone with neither (made through the API or the agents page
 /// and never given either) would hold tickets no one answers, so is never a candidate.
 pub async fn candidates(tx: &mut Tx, department: i64) -> Result<Vec<Candidate>> {
-    let rows: Vec<CandidateRow> = on_tx!(tx, conn => sqlx::query_as(
+    let rows: Vec<CandidateRow> = on_tx!(tx, conn => sqlx::query_as(concat!(
         "SELECT a.id, a.name, a.active, a.available, a.max_open_tickets, a.last_assigned_at,
                 (SELECT COUNT(*) FROM tickets t
                  WHERE t.assignee_id = a.id AND t.status IN ('new', 'open', 'pending'))
                     AS open_tickets
          FROM agents a JOIN agent_departments ad ON ad.agent_id = a.id
-         WHERE ad.department_id = $1
-           AND (a.password_hash IS NOT NULL
-                OR EXISTS (SELECT 1 FROM agent_identities i WHERE i.agent_id = a.id))
-         ORDER BY a.id",
+         WHERE ad.department_id = $1 AND ",
+        can_act!(),
+        " ORDER BY a.id"),
     )
     .bind(department)
     .fetch_all(&mut *conn)

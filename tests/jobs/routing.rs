@@ -473,5 +473,35 @@ store_test! {
             "{assignees:?}"
         );
         assert!(!assignees.contains(&Assigned::To { agent_id: hollow }));
+
+        // A rule that names them is passed over too, and the history says why.
+        rule(
+            s,
+            "Hollow's own",
+            vec![Condition::SubjectContains {
+                any: vec!["hollow".into()],
+            }],
+            vec![Action::AssignTo { agent: hollow }],
+            false,
+        )
+        .await;
+        let number = ticket(&db, "h99@x", "c@example.org", "For hollow").await;
+        let outcome = assign(&db, number).await;
+        assert!(
+            matches!(outcome, Assigned::To { agent_id } if agent_id != hollow),
+            "{outcome:?}"
+        );
+        let detail = store::tickets::detail(s, number.into())
+            .await
+            .expect("read")
+            .expect("exists");
+        assert!(
+            detail.history.iter().any(|event| event
+                .reason
+                .as_deref()
+                .is_some_and(|reason| reason.contains("Hollow can neither sign in nor chat"))),
+            "{:?}",
+            detail.history
+        );
     }
 }

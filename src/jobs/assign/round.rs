@@ -198,11 +198,13 @@ impl Round {
         }
         assign::add_tags(tx, ticket_id, &facts.tags).await?;
         if let Some(agent_id) = facts.assignee {
-            // A rule may name someone who has been disabled since: they get nothing new.
-            let (name, active) = assign::agent_name_and_active(tx, agent_id)
+            // A rule may name someone who has been disabled since, or who can neither sign in
+            // nor chat: they get nothing new.
+            let agent = assign::named_agent(tx, agent_id)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("no agent #{agent_id}")))?;
-            if active {
+            let name = agent.name;
+            if agent.active && agent.reachable {
                 if let Some(department) = facts.department {
                     // Read before the agent's count goes up, like any other assignment.
                     self.department(tx, department).await?;
@@ -210,8 +212,13 @@ impl Round {
                 self.give_to(ticket_id, agent_id, &name, facts.department, &why, now);
             } else {
                 facts.assignee = None;
+                let cannot = if agent.active {
+                    "can neither sign in nor chat"
+                } else {
+                    "is disabled"
+                };
                 let reason =
-                    format!("{why}: {name} is disabled, so the department's strategy chooses");
+                    format!("{why}: {name} {cannot}, so the department's strategy chooses");
                 self.change(ticket_id, "unassigned", None, None, &reason);
             }
         }
