@@ -21,11 +21,8 @@ async fn one_connection(test: &str) -> Option<(TestStore, Store, PgConnection)> 
     let watcher = PgConnection::connect(&db.url)
         .await
         .expect("second connection");
-    let Store::Postgres { pool } = &store else {
-        unreachable!("a PostgreSQL URL opens a PostgreSQL store")
-    };
     sqlx::query("CREATE TABLE pool_probe (n int)")
-        .execute(pool)
+        .execute(pool(&store))
         .await
         .expect("probe table");
     Some((db, store, watcher))

@@ -244,12 +244,12 @@ pub async fn merge(
     let into = TicketNumber(request.into);
     caller.visible_ticket(&state, into).await?;
     if !request.confirm_different_customers && number != into {
-        let plan = manage::merge_plan(&state.store, number, request.into.into()).await?;
+        let plan = manage::merge_plan(&state.store, number, into).await?;
         if !plan.same_customer() {
             return Err(ApiError::Conflict(format!(
                 "#{number} and #{} belong to different customers. {} Send \
                  \"confirm_different_customers\": true to merge them anyway.",
-                request.into,
+                into,
                 plan.sentence()
             )));
         }
@@ -262,7 +262,7 @@ pub async fn merge(
     ops::merge(
         &state.store,
         number,
-        request.into.into(),
+        into,
         request.confirm_different_customers,
         &change,
     )
