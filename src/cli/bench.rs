@@ -20,8 +20,8 @@ pub enum BenchCommand {
         /// Batches in flight at once [default: 4 on SQLite, 8 on PostgreSQL].
         #[arg(long)]
         concurrency: Option<usize>,
-        /// Most messages committed together; 1 for a transaction per message [default: 256 on
-        /// SQLite, 1 on PostgreSQL].
+        /// Most messages committed together; 1 for a transaction per message [default: 512 on
+        /// SQLite, 16 on PostgreSQL].
         #[arg(long)]
         batch_size: Option<usize>,
         #[arg(long)]

@@ -18,7 +18,7 @@ pub struct IngestArgs {
     /// Batches in flight at once [default: 4 on SQLite, 8 on PostgreSQL].
     #[arg(long)]
     concurrency: Option<usize>,
-    /// Most messages committed together, each still all or nothing [default: 256 on SQLite,
+    /// Most messages committed together, each still all or nothing [default: 512 on SQLite,
     /// 16 on PostgreSQL, where small batches in parallel do better].
     #[arg(long)]
     batch_size: Option<usize>,
@@ -127,12 +127,13 @@ pub fn default_concurrency(backend: Backend) -> usize {
     }
 }
 
-/// A shared commit is what makes bulk intake fast. On PostgreSQL small batches in parallel
-/// share commits without waiting long on each other's thread locks (docs/BENCHMARKS.md: 16
-/// beat 1, 4, 8 and 32 at 8 in flight).
+/// A shared commit is what makes bulk intake fast. On SQLite a batch holds the one write lock
+/// for about a sixth of a second at 512 (docs/BENCHMARKS.md: 512 against 256 and 1,024). On
+/// PostgreSQL small batches in parallel share commits without waiting long on each other's
+/// thread locks (docs/BENCHMARKS.md: 16 beat 1, 4, 8 and 32 at 8 in flight).
 pub fn default_batch_size(backend: Backend) -> usize {
     match backend {
-        Backend::Sqlite => 256,
+        Backend::Sqlite => 512,
         Backend::Postgres => 16,
     }
 }

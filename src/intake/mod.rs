@@ -14,6 +14,7 @@ pub mod autoreply;
 mod prepare;
 mod storing;
 mod threading;
+mod together;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,11 +25,12 @@ use tokio::sync::Notify;
 
 use crate::domain::TicketNumber;
 use crate::store::blobs::BlobStore;
-use crate::store::raw::NewRaw;
+use crate::store::raw::{NewRaw, RawInsert};
 use crate::store::{self, Store, StoreError};
 use autoreply::AutoReplies;
 use storing::{Arrival, Deferred};
 use threading::{ThreadKeys, parents_first};
+use together::Batch;
 
 /// Tries of a message whose transaction lost a deadlock to a concurrent intake.
 const MAX_ATTEMPTS: u32 = 3;
@@ -448,10 +450,9 @@ impl Intake {
         }
     }
 
-    /// Takes in `messages` inside `tx`, in their order: their threads locked and their raw
-    /// forms stored in one statement each, then each message, then what they defer (follow-up
-    /// work, attachments) in one statement each: every statement is a round trip to the
-    /// database, which is what intake's speed depends on. Outcomes are in the order given.
+    /// Takes in `messages` inside `tx`: their threads locked and their raw forms stored in
+    /// one statement each, then the messages in waves ([`together`]), then what they defer
+    /// (follow-up work, attachments) in one statement each. Outcomes are in the order given.
     async fn take_in_all(
         &self,
         tx: &mut store::Tx,
@@ -471,16 +472,30 @@ impl Intake {
             .map(|arrival| raw_of(arrival.message))
             .collect();
         let raws = store::raw::insert_all(tx, &raws, now).await?;
-        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; messages.len()];
+        let mut pending = Vec::new();
+        for (index, raw) in raws.iter().enumerate() {
+            match raw {
+                RawInsert::Known(_) => outcomes[index] = Some(Outcome::Duplicate),
+                RawInsert::New(_) | RawInsert::Failed(_) => pending.push(index),
+            }
+        }
         let mut deferred = Deferred::default();
-        for (arrival, raw) in messages.iter().zip(raws) {
-            let outcome = self
-                .take_in(tx, *arrival, raw, &mut deferred, Utc::now())
-                .await?;
-            outcomes.push(outcome);
+        let mut batch = Batch {
+            messages,
+            keys: &keys,
+            raws: &raws,
+            outcomes: &mut outcomes,
+            deferred: &mut deferred,
+        };
+        while !pending.is_empty() {
+            pending = self.take_in_wave(tx, &mut batch, pending, now).await?;
         }
         deferred.write(tx, now).await?;
-        Ok(outcomes)
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or(Outcome::Duplicate))
+            .collect())
     }
 
     /// Keeps a message that cannot be taken in, with the reason.

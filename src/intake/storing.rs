@@ -5,27 +5,31 @@ use chrono::{DateTime, Utc};
 use helpdesk_channel::{ChannelKind, InboundMessage};
 
 use super::autoreply;
-use super::threading::{find_thread, join_split_conversation, on_ticket, thread_references};
+use super::threading::{join_split_conversation, on_ticket, thread_references};
 use super::{Intake, Outcome, UnknownSenderTag};
-use crate::domain::TicketNumber;
 use crate::domain::{Direction, MessageKind, Priority, Status};
+use crate::domain::{TicketId, TicketNumber};
 use crate::store::attachments::NewAttachment;
 use crate::store::outbox::{NewEntry, OutboxKind};
 use crate::store::raw::RawInsert;
-use crate::store::tickets::{Actor, NewEvent, NewMessage, NewTicket, ThreadedBy, TicketRef};
+use crate::store::tickets::{
+    Actor, NewEvent, NewMessage, NewTicket, References, ThreadMatch, ThreadedBy, TicketRef,
+};
 use crate::store::{self, StoreError, Tx};
 
 /// Subjects made from chat text are cut to this many characters.
 const SUBJECT_FROM_TEXT_CHARS: usize = 80;
 
 impl Intake {
-    /// Takes in one message whose raw form `raw` stored, inside `tx`; what it writes that
-    /// nothing reads back before the commit goes to `deferred`, for the caller to write.
+    /// Takes in one message whose raw form `raw` stored and whose thread look-up `found` is,
+    /// inside `tx`, statement by statement; what it writes that nothing reads back before the
+    /// commit goes to `deferred`, for the caller to write.
     pub(super) async fn take_in<'a>(
         &self,
         tx: &mut Tx,
         arrival: Arrival<'a>,
         raw: RawInsert,
+        found: ThreadMatch,
         deferred: &mut Deferred<'a>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, StoreError> {
@@ -52,7 +56,6 @@ impl Intake {
         // An auto-reply (out of office) on a ticket is kept, but is not the customer writing
         // again: it reopens nothing and notifies no one.
         let automatic = message.automation.auto_reply;
-        let found = find_thread(tx, message).await?;
         let customer_id =
             store::customers::resolve(tx, &message.sender, found.customer.clone(), now).await?;
         let best = found.best().copied();
@@ -130,45 +133,32 @@ impl Intake {
             }
         };
 
-        // A mail reply on an open ticket shows what is new; what it quotes is kept beside it.
-        let reply = (channel == ChannelKind::Email && !created)
-            .then(|| helpdesk_email::quote::split_reply(&message.text));
-        let body_text = reply
-            .as_ref()
-            .map_or(message.text.as_str(), |r| r.new.as_str());
+        let reply = new_text_of(message, created);
         let kind = if automatic && !created {
             MessageKind::System
         } else {
             MessageKind::Public
         };
-        let Some(message_id) = store::tickets::insert_message(
-            tx,
-            &NewMessage {
-                ticket_id: ticket.id,
-                direction: Direction::Inbound,
-                kind,
-                author_customer_id: Some(customer_id),
-                author_agent_id: None,
-                channel,
-                external_id: Some(&message.external_id),
-                subject: message.subject.as_deref(),
-                body_text,
-                body_html: message.html.as_deref(),
-                quoted_text: reply.as_ref().and_then(|r| r.quoted.as_deref()),
-                raw_message_id: Some(raw_id),
-                sent_at: message.sent_at,
-                now,
-                sender_address: Some(&message.sender.address),
-            },
-        )
-        .await?
-        else {
+        let row = inbound_row(
+            message,
+            ticket.id,
+            Some(customer_id),
+            kind,
+            raw_id,
+            &reply,
+            now,
+        );
+        let Some(message_id) = store::tickets::insert_message(tx, &row).await? else {
             // Only reachable if a message row exists without its raw row; treat it as known.
             return Ok(Outcome::Duplicate);
         };
-
-        let references = thread_references(message);
-        store::tickets::insert_references(tx, message_id, channel, &references).await?;
+        let referenced = thread_references(message);
+        let references = References {
+            message_id,
+            channel,
+            referenced: &referenced,
+        };
+        store::tickets::insert_references(tx, &[references]).await?;
         deferred.attachments_of(message_id, message, attachments);
 
         if let Some(auto_replies) = &self.auto_replies {
@@ -198,32 +188,47 @@ impl Intake {
             };
             return Ok(outcome);
         }
-        let event = if created {
-            OutboxKind::TicketCreated
-        } else if reopened {
-            OutboxKind::TicketReopened
-        } else {
-            OutboxKind::CustomerReplied
-        };
-        deferred.outbox.push(NewEntry {
-            kind: event,
-            ticket_id: ticket.id,
-            message_id: Some(message_id),
-        });
+        Ok(deferred.taken(ticket, message_id, created, reopened))
+    }
+}
 
-        let outcome = if created {
-            Outcome::Created {
-                number: ticket.number,
-                message_id,
-            }
-        } else {
-            Outcome::Threaded {
-                number: ticket.number,
-                message_id,
-                reopened,
-            }
-        };
-        Ok(outcome)
+/// A mail reply on an open ticket shows what is new; what it quotes is kept beside it.
+pub(super) fn new_text_of(
+    message: &InboundMessage,
+    created: bool,
+) -> Option<helpdesk_email::quote::Reply> {
+    (message.channel == ChannelKind::Email && !created)
+        .then(|| helpdesk_email::quote::split_reply(&message.text))
+}
+
+/// The row of a message a customer sent in, `reply` its text split by [`new_text_of`].
+pub(super) fn inbound_row<'m>(
+    message: &'m InboundMessage,
+    ticket_id: TicketId,
+    customer_id: Option<i64>,
+    kind: MessageKind,
+    raw_id: i64,
+    reply: &'m Option<helpdesk_email::quote::Reply>,
+    now: DateTime<Utc>,
+) -> NewMessage<'m> {
+    NewMessage {
+        ticket_id,
+        direction: Direction::Inbound,
+        kind,
+        author_customer_id: customer_id,
+        author_agent_id: None,
+        channel: message.channel,
+        external_id: Some(&message.external_id),
+        subject: message.subject.as_deref(),
+        body_text: reply
+            .as_ref()
+            .map_or(message.text.as_str(), |r| r.new.as_str()),
+        body_html: message.html.as_deref(),
+        quoted_text: reply.as_ref().and_then(|r| r.quoted.as_deref()),
+        raw_message_id: Some(raw_id),
+        sent_at: message.sent_at,
+        now,
+        sender_address: Some(&message.sender.address),
     }
 }
 
@@ -243,13 +248,23 @@ pub(super) struct Arrival<'a> {
 /// once: a sibling reply later in the same batch looks for them.
 #[derive(Debug, Default)]
 pub(super) struct Deferred<'a> {
-    outbox: Vec<NewEntry>,
+    /// The follow-up work of each message, by its place in the batch: written in the batch's
+    /// order, whatever order its messages were written in.
+    outbox: Vec<(usize, NewEntry)>,
     attachments: Vec<(i64, NewAttachment<'a>)>,
+    /// The place in the batch of the message being taken in.
+    place: usize,
 }
 
 impl<'a> Deferred<'a> {
+    /// What follows is of the message at `place` in the batch.
+    pub(super) fn at(&mut self, place: usize) -> &mut Self {
+        self.place = place;
+        self
+    }
+
     /// The attachments of a message, with where their contents went.
-    fn attachments_of(
+    pub(super) fn attachments_of(
         &mut self,
         message_id: i64,
         message: &'a InboundMessage,
@@ -268,9 +283,47 @@ impl<'a> Deferred<'a> {
         }
     }
 
-    pub(super) async fn write(&self, tx: &mut Tx, now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// A message taken in (not an automatic reply on its ticket): its follow-up work, and its
+    /// outcome.
+    pub(super) fn taken(
+        &mut self,
+        ticket: TicketRef,
+        message_id: i64,
+        created: bool,
+        reopened: bool,
+    ) -> Outcome {
+        let kind = if created {
+            OutboxKind::TicketCreated
+        } else if reopened {
+            OutboxKind::TicketReopened
+        } else {
+            OutboxKind::CustomerReplied
+        };
+        let entry = NewEntry {
+            kind,
+            ticket_id: ticket.id,
+            message_id: Some(message_id),
+        };
+        self.outbox.push((self.place, entry));
+        if created {
+            Outcome::Created {
+                number: ticket.number,
+                message_id,
+            }
+        } else {
+            Outcome::Threaded {
+                number: ticket.number,
+                message_id,
+                reopened,
+            }
+        }
+    }
+
+    pub(super) async fn write(mut self, tx: &mut Tx, now: DateTime<Utc>) -> Result<(), StoreError> {
         store::attachments::insert_all(tx, &self.attachments, now).await?;
-        store::outbox::record_all(tx, &self.outbox, now).await
+        self.outbox.sort_by_key(|(place, _)| *place);
+        let outbox: Vec<NewEntry> = self.outbox.into_iter().map(|(_, entry)| entry).collect();
+        store::outbox::record_all(tx, &outbox, now).await
     }
 }
 
@@ -308,28 +361,16 @@ pub(super) async fn take_in_bounce<'a>(
             reason: reason.to_owned(),
         });
     };
-    let Some(message_id) = store::tickets::insert_message(
-        tx,
-        &NewMessage {
-            ticket_id,
-            direction: Direction::Inbound,
-            kind: MessageKind::System,
-            author_customer_id: None,
-            author_agent_id: None,
-            channel: message.channel,
-            external_id: Some(&message.external_id),
-            subject: message.subject.as_deref(),
-            body_text: &message.text,
-            body_html: message.html.as_deref(),
-            quoted_text: None,
-            raw_message_id: Some(raw_id),
-            sent_at: message.sent_at,
-            now,
-            sender_address: Some(&message.sender.address),
-        },
-    )
-    .await?
-    else {
+    let row = inbound_row(
+        message,
+        ticket_id,
+        None,
+        MessageKind::System,
+        raw_id,
+        &None,
+        now,
+    );
+    let Some(message_id) = store::tickets::insert_message(tx, &row).await? else {
         return Ok(Outcome::Duplicate);
     };
     deferred.attachments_of(message_id, message, arrival.attachments);

@@ -87,37 +87,13 @@ pub(super) fn thread_references(message: &InboundMessage) -> Vec<&str> {
     ids
 }
 
-/// The ticket a message continues: by the messages it replies to, by a `[#1042]` subject tag,
-/// by an earlier-arrived reply that points to it, or by its chat conversation. The caller
-/// holds the message's thread locks (`take_in_all`).
-pub(super) async fn find_thread(
-    tx: &mut Tx,
-    message: &InboundMessage,
-) -> Result<ThreadMatch, StoreError> {
-    let channel = message.channel;
-    let references = thread_references(message);
-    let conversation = message.thread.conversation.as_deref();
-    store::tickets::find_thread(
-        tx,
-        &ThreadLookup {
-            channel,
-            sender: &message.sender,
-            referenced_ids: &references,
-            ticket_number: message.thread.ticket_number,
-            // Chat replies always name what they answer; only mail arrives out of order.
-            external_id: (channel == ChannelKind::Email).then_some(message.external_id.as_str()),
-            conversation,
-        },
-    )
-    .await
-}
-
 /// What a message's intake locks (see [`store::tickets::lock_thread`]): the ids it refers to,
 /// its own id, its chat conversation, and the sender's identity (merging customer records
 /// moves identities under this lock).
 pub(super) struct ThreadKeys<'a> {
     message: &'a InboundMessage,
-    references: Vec<&'a str>,
+    /// What it refers to, newest first (see [`thread_references`]).
+    pub(super) references: Vec<&'a str>,
     conversation: Option<String>,
     identity: String,
 }
@@ -137,6 +113,23 @@ impl<'a> ThreadKeys<'a> {
                 message.sender.channel.as_str(),
                 &message.sender.address,
             ),
+        }
+    }
+
+    /// What finds the ticket the message continues: by the messages it replies to, by a
+    /// `[#1042]` subject tag, by an earlier-arrived reply that points to it, or by its chat
+    /// conversation.
+    pub(super) fn lookup(&self) -> ThreadLookup<'_> {
+        let message = self.message;
+        let channel = message.channel;
+        ThreadLookup {
+            channel,
+            sender: &message.sender,
+            referenced_ids: &self.references,
+            ticket_number: message.thread.ticket_number,
+            // Chat replies always name what they answer; only mail arrives out of order.
+            external_id: (channel == ChannelKind::Email).then_some(message.external_id.as_str()),
+            conversation: message.thread.conversation.as_deref(),
         }
     }
 
@@ -170,33 +163,40 @@ pub(super) async fn on_ticket(
         .any(|head| helpdesk_email::recipients(head).contains(&sender.address)))
 }
 
-/// The ticket a message continues. When its headers tie it to more than one open ticket of the
-/// same customer, the conversation was split (a reply taken in before the mails between it and
-/// what it answers): the tickets become one, the oldest, as an agent's merge would leave them.
-pub(super) async fn join_split_conversation(
-    tx: &mut Tx,
-    best: &Candidate,
-    found: &ThreadMatch,
-    now: DateTime<Utc>,
-) -> Result<TicketRef, StoreError> {
+/// The open tickets of one customer a message's headers tie it to, when they are more than
+/// one and the best is among them: the conversation was split (a reply taken in before the
+/// mails between it and what it answers). Empty otherwise.
+pub(super) fn split_conversation(best: &Candidate, found: &ThreadMatch) -> Vec<TicketRef> {
     let open = |candidate: &&Candidate| {
         candidate.by.by_headers()
             && !candidate.merged
             && candidate.ticket.status != Status::Closed
             && candidate.customer_id == best.customer_id
     };
+    if !open(&best) {
+        return Vec::new();
+    }
     let split: Vec<TicketRef> = found
         .candidates
         .iter()
         .filter(open)
         .map(|candidate| candidate.ticket)
         .collect();
+    if split.len() < 2 { Vec::new() } else { split }
+}
+
+/// The ticket a message continues. When the conversation was split ([`split_conversation`]),
+/// the tickets become one, the oldest, as an agent's merge would leave them.
+pub(super) async fn join_split_conversation(
+    tx: &mut Tx,
+    best: &Candidate,
+    found: &ThreadMatch,
+    now: DateTime<Utc>,
+) -> Result<TicketRef, StoreError> {
+    let split = split_conversation(best, found);
     let Some(target) = split.iter().min_by_key(|ticket| ticket.number).copied() else {
         return Ok(best.ticket);
     };
-    if split.len() < 2 || !open(&best) {
-        return Ok(best.ticket);
-    }
     for duplicate in split.iter().filter(|ticket| ticket.id != target.id) {
         tracing::info!(
             duplicate = %duplicate.number,

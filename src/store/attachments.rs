@@ -32,7 +32,7 @@ pub async fn insert_all(
         let sql = format!(
             "INSERT INTO attachment_blobs (sha256, size, created_at) VALUES {}
              ON CONFLICT (sha256) DO NOTHING",
-            super::value_rows(chunk.len(), 3)
+            super::value_rows(tx, chunk.len(), 3)
         );
         on_tx!(tx, conn => {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -48,7 +48,7 @@ pub async fn insert_all(
                 (message_id, sha256, filename, content_type, size, inline, content_id,
                  rejected_reason)
              VALUES {}",
-            super::value_rows(chunk.len(), 8)
+            super::value_rows(tx, chunk.len(), 8)
         );
         on_tx!(tx, conn => {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));

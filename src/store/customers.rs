@@ -46,41 +46,80 @@ pub async fn resolve(
         return Ok(customer_id);
     }
 
-    let customer_id: i64 = on_tx!(tx, conn => sqlx::query_scalar(
-        "INSERT INTO customers (name, created_at) VALUES ($1, $2) RETURNING id",
-    )
-    .bind(&identity.display_name)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await)?;
-    let linked: Option<i64> = on_tx!(tx, conn => sqlx::query_scalar(
-        "INSERT INTO customer_identities
-             (customer_id, channel, address, display_name, handle, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (channel, address) DO NOTHING
-         RETURNING customer_id",
-    )
-    .bind(customer_id)
-    .bind(channel)
-    .bind(&identity.address)
-    .bind(&identity.display_name)
-    .bind(&identity.handle)
-    .bind(now)
-    .fetch_optional(&mut *conn)
-    .await)?;
-    if let Some(customer_id) = linked {
-        return Ok(customer_id);
+    let created = create_all(tx, &[identity], now).await?;
+    created
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::NotFound("the customer just created".to_owned()))
+}
+
+/// A new customer for each of `identities` (distinct identities none of which is known yet),
+/// in two statements per hundred; the ids are in the order given. Safe under concurrency: an
+/// identity another writer created meanwhile keeps its customer, and the one made for it here
+/// is dropped.
+pub async fn create_all(
+    tx: &mut Tx,
+    identities: &[&Identity],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(identities.len());
+    for chunk in identities.chunks(100) {
+        let sql = format!(
+            "INSERT INTO customers (name, created_at) VALUES {} RETURNING id",
+            super::value_rows(tx, chunk.len(), 2)
+        );
+        // Rows are numbered in the order of the VALUES list, on both stores.
+        let mut customers: Vec<i64> = on_tx!(tx, conn => {
+            let mut query = sqlx::query_scalar(AssertSqlSafe(sql));
+            for identity in chunk {
+                query = query.bind(&identity.display_name).bind(now);
+            }
+            query.fetch_all(&mut *conn).await
+        })?;
+        customers.sort_unstable();
+        let sql = format!(
+            "INSERT INTO customer_identities
+                 (customer_id, channel, address, display_name, handle, created_at)
+             VALUES {}
+             ON CONFLICT (channel, address) DO NOTHING
+             RETURNING customer_id",
+            super::value_rows(tx, chunk.len(), 6)
+        );
+        let linked: Vec<i64> = on_tx!(tx, conn => {
+            let mut query = sqlx::query_scalar(AssertSqlSafe(sql));
+            for (identity, customer_id) in chunk.iter().zip(&customers) {
+                query = query
+                    .bind(customer_id)
+                    .bind(identity.channel.as_str())
+                    .bind(&identity.address)
+                    .bind(&identity.display_name)
+                    .bind(&identity.handle)
+                    .bind(now);
+            }
+            query.fetch_all(&mut *conn).await
+        })?;
+        for (identity, customer_id) in chunk.iter().zip(customers) {
+            if linked.contains(&customer_id) {
+                ids.push(customer_id);
+            } else {
+                ids.push(taken_meanwhile(tx, identity, customer_id).await?);
+            }
+        }
     }
-    // Another intake created this identity meanwhile: use its customer, drop ours.
+    Ok(ids)
+}
+
+/// Another intake created `identity` meanwhile: its customer, with `ours` dropped.
+async fn taken_meanwhile(tx: &mut Tx, identity: &Identity, ours: i64) -> Result<i64> {
     on_tx!(tx, conn => sqlx::query("DELETE FROM customers WHERE id = $1")
-        .bind(customer_id)
+        .bind(ours)
         .execute(&mut *conn)
         .await
         .map(|done| done.rows_affected()))?;
     let existing = on_tx!(tx, conn => sqlx::query_scalar(
         "SELECT customer_id FROM customer_identities WHERE channel = $1 AND address = $2",
     )
-    .bind(channel)
+    .bind(identity.channel.as_str())
     .bind(&identity.address)
     .fetch_one(&mut *conn)
     .await)?;

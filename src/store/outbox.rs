@@ -85,7 +85,7 @@ pub async fn record_all(tx: &mut Tx, entries: &[NewEntry], now: DateTime<Utc>) -
     for chunk in entries.chunks(1000) {
         let sql = format!(
             "INSERT INTO outbox (kind, ticket_id, message_id, created_at) VALUES {}",
-            super::value_rows(chunk.len(), 4)
+            super::value_rows(tx, chunk.len(), 4)
         );
         on_tx!(tx, conn => {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));

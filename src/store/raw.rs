@@ -42,7 +42,7 @@ pub async fn insert_all(
              VALUES {}
              ON CONFLICT (channel, external_id) DO NOTHING
              RETURNING id, channel, external_id",
-            super::value_rows(chunk.len(), 5)
+            super::value_rows(tx, chunk.len(), 5)
         );
         let inserted: Vec<(i64, String, String)> = on_tx!(tx, conn => {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));

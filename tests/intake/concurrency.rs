@@ -229,3 +229,50 @@ store_test! {
         );
     }
 }
+
+store_test! {
+    #[tokio::test]
+    async fn a_ticket_takes_a_batchs_messages_in_the_batchs_order(db: TestStore) {
+        // A batch is written in waves: a message waits for an earlier one it shares a thread
+        // key with (here: Ada, new again as far as the batch knows). A later message of the
+        // same ticket that shares no key with it must wait too, or the ticket's messages would
+        // go in out of the batch's order.
+        let number = created(&take_in_batch(&db, vec![first("p1@x", "ada@example.org", "Fire")]).await[0]);
+        let p2 = reply("p2@x", "p1@x", "<p1@x>", "Re: Fire");
+        assert_eq!(threaded(&take_in_batch(&db, vec![p2]).await[0]), number);
+        let other_sender = |id: &str, parent: &str| {
+            mail(
+                &[
+                    "From: Lin Shu <lin@example.net>",
+                    "Subject: Re: Fire",
+                    &format!("Message-ID: <{id}>"),
+                    &format!("In-Reply-To: <{parent}>"),
+                    &format!("References: <{parent}>"),
+                ],
+                "Same here.\r\n",
+            )
+        };
+        let outcomes = take_in_batch(
+            &db,
+            vec![
+                first("x@x", "ada@example.org", "Something else"),
+                reply("a@x", "p1@x", "<p1@x>", "Re: Fire"),
+                other_sender("c@x", "p2@x"),
+            ],
+        )
+        .await;
+        created(&outcomes[0]);
+        assert_eq!(threaded(&outcomes[1]), number, "{outcomes:?}");
+        assert_eq!(threaded(&outcomes[2]), number, "{outcomes:?}");
+        let ticket = store::tickets::detail(&db.store, number.into())
+            .await
+            .expect("read")
+            .expect("exists");
+        let order: Vec<&str> = ticket
+            .messages
+            .iter()
+            .filter_map(|message| message.external_id.as_deref())
+            .collect();
+        assert_eq!(order, ["p1@x", "p2@x", "a@x", "c@x"]);
+    }
+}

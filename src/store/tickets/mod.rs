@@ -18,8 +18,8 @@ pub use read::{
     resolved_before, summary, totals,
 };
 pub use thread::{
-    Candidate, ThreadLookup, ThreadMatch, ThreadedBy, find_thread, is_known_writer, link,
-    lock_thread, recent_inbound_mail_headers,
+    Candidate, ThreadLookup, ThreadMatch, ThreadedBy, find_sibling, find_threads, is_known_writer,
+    link, lock_thread, recent_inbound_mail_headers,
 };
 
 /// The few facts about a ticket that threading needs.
@@ -65,32 +65,66 @@ pub struct NewTicket<'a> {
 
 /// Opens a ticket with the next human number.
 pub async fn create(tx: &mut Tx, ticket: &NewTicket<'_>) -> Result<TicketRef> {
-    let number = match tx {
-        Tx::Sqlite { .. } => "(SELECT value + 1 FROM counters WHERE name = 'ticket_number')",
-        Tx::Postgres { .. } => "nextval('ticket_numbers')",
-    };
-    let sql = format!(
-        "INSERT INTO tickets (number, subject, status, priority, customer_id, channel,
-                              conversation, follows_ticket_id, created_at, updated_at,
-                              last_customer_message_at)
-         VALUES ({number}, $1, 'new', $2, $3, $4, $5, $6, $7, $7, $7)
-         RETURNING id, number"
-    );
-    let (id, number) = on_tx!(tx, conn => sqlx::query_as(AssertSqlSafe(sql))
-    .bind(ticket.subject)
-    .bind(ticket.priority.as_str())
-    .bind(ticket.customer_id)
-    .bind(ticket.channel.as_str())
-    .bind(ticket.conversation)
-    .bind(ticket.follows_ticket_id)
-    .bind(ticket.now)
-    .fetch_one(&mut *conn)
-    .await)?;
-    Ok(TicketRef {
-        id,
-        number,
-        status: Status::New,
-    })
+    let created = create_all(tx, std::slice::from_ref(ticket)).await?;
+    created
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::NotFound("the ticket just created".to_owned()))
+}
+
+/// Opens tickets numbered on in the order given, one statement per hundred.
+pub async fn create_all(tx: &mut Tx, tickets: &[NewTicket<'_>]) -> Result<Vec<TicketRef>> {
+    let mut created = Vec::with_capacity(tickets.len());
+    for chunk in tickets.chunks(100) {
+        let mut placeholders = super::Placeholders::new(tx);
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|row| {
+                // SQLite computes every row of an INSERT that fires triggers before it stores
+                // the first, so each row counts on from the same counter value.
+                let number = match tx {
+                    Tx::Sqlite { .. } => format!(
+                        "(SELECT value + {} FROM counters WHERE name = 'ticket_number')",
+                        row + 1
+                    ),
+                    Tx::Postgres { .. } => "nextval('ticket_numbers')".to_owned(),
+                };
+                let values: Vec<String> = (0..9).map(|_| placeholders.next()).collect();
+                format!("({number}, 'new', {})", values.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO tickets (number, status, subject, priority, customer_id, channel,
+                                  conversation, follows_ticket_id, created_at, updated_at,
+                                  last_customer_message_at)
+             VALUES {}
+             RETURNING id, number",
+            rows.join(", ")
+        );
+        let mut numbered: Vec<(TicketId, TicketNumber)> = on_tx!(tx, conn => {
+            let mut query = sqlx::query_as(AssertSqlSafe(sql));
+            for ticket in chunk {
+                query = query
+                    .bind(ticket.subject)
+                    .bind(ticket.priority.as_str())
+                    .bind(ticket.customer_id)
+                    .bind(ticket.channel.as_str())
+                    .bind(ticket.conversation)
+                    .bind(ticket.follows_ticket_id)
+                    .bind(ticket.now)
+                    .bind(ticket.now)
+                    .bind(ticket.now);
+            }
+            query.fetch_all(&mut *conn).await
+        })?;
+        // Numbers follow the order of the VALUES list.
+        numbered.sort_unstable_by_key(|(_, number)| *number);
+        created.extend(numbered.into_iter().map(|(id, number)| TicketRef {
+            id,
+            number,
+            status: Status::New,
+        }));
+    }
+    Ok(created)
 }
 
 /// Reopens a ticket its customer wrote to again (its `updated_at` moves with the message).
@@ -128,59 +162,105 @@ pub struct NewMessage<'a> {
 
 /// Stores a message; `None` when a message with the same external id is already on the channel.
 pub async fn insert_message(tx: &mut Tx, message: &NewMessage<'_>) -> Result<Option<i64>> {
-    let id = on_tx!(tx, conn => sqlx::query_scalar(
-        "INSERT INTO messages (ticket_id, direction, kind, author_customer_id, author_agent_id,
-                               channel, external_id, subject, body_text, body_html,
-                               raw_message_id, sent_at, created_at, sender_address, quoted_text)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         ON CONFLICT (channel, external_id) DO NOTHING
-         RETURNING id",
-    )
-    .bind(message.ticket_id)
-    .bind(message.direction.as_str())
-    .bind(message.kind.as_str())
-    .bind(message.author_customer_id)
-    .bind(message.author_agent_id)
-    .bind(message.channel.as_str())
-    .bind(message.external_id)
-    .bind(message.subject)
-    .bind(message.body_text)
-    .bind(message.body_html)
-    .bind(message.raw_message_id)
-    .bind(message.sent_at)
-    .bind(message.now)
-    .bind(message.sender_address)
-    .bind(message.quoted_text)
-    .fetch_optional(&mut *conn)
-    .await)?;
-    Ok(id)
+    let ids = insert_messages(tx, std::slice::from_ref(message)).await?;
+    Ok(ids.into_iter().next().flatten())
 }
 
-/// Remembers the ids a message pointed to, for replies that arrive before their parents.
-pub async fn insert_references(
-    tx: &mut Tx,
-    message_id: i64,
-    channel: ChannelKind,
-    referenced: &[&str],
-) -> Result<()> {
-    if referenced.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<String> = (0..referenced.len())
-        .map(|i| format!("($1, $2, ${})", i + 3))
-        .collect();
-    let sql = format!(
-        "INSERT INTO message_references (message_id, channel, referenced_external_id)
-         VALUES {} ON CONFLICT DO NOTHING",
-        rows.join(", ")
-    );
-    on_tx!(tx, conn => {
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(message_id).bind(channel.as_str());
-        for external_id in referenced {
-            query = query.bind(*external_id);
+/// Stores messages, one statement per hundred; per message, in the order given, its id, or
+/// `None` when a message with the same external id is already on the channel.
+pub async fn insert_messages(tx: &mut Tx, messages: &[NewMessage<'_>]) -> Result<Vec<Option<i64>>> {
+    let mut ids = Vec::with_capacity(messages.len());
+    for chunk in messages.chunks(100) {
+        let sql = format!(
+            "INSERT INTO messages (ticket_id, direction, kind, author_customer_id, author_agent_id,
+                                   channel, external_id, subject, body_text, body_html,
+                                   raw_message_id, sent_at, created_at, sender_address, quoted_text)
+             VALUES {}
+             ON CONFLICT (channel, external_id) DO NOTHING
+             RETURNING id, channel, external_id",
+            super::value_rows(tx, chunk.len(), 15)
+        );
+        let stored: Vec<(i64, String, Option<String>)> = on_tx!(tx, conn => {
+            let mut query = sqlx::query_as(AssertSqlSafe(sql));
+            for message in chunk {
+                query = query
+                    .bind(message.ticket_id)
+                    .bind(message.direction.as_str())
+                    .bind(message.kind.as_str())
+                    .bind(message.author_customer_id)
+                    .bind(message.author_agent_id)
+                    .bind(message.channel.as_str())
+                    .bind(message.external_id)
+                    .bind(message.subject)
+                    .bind(message.body_text)
+                    .bind(message.body_html)
+                    .bind(message.raw_message_id)
+                    .bind(message.sent_at)
+                    .bind(message.now)
+                    .bind(message.sender_address)
+                    .bind(message.quoted_text);
+            }
+            query.fetch_all(&mut *conn).await
+        })?;
+        // Only a message with an external id can meet one already stored; those without are
+        // numbered in the order of the VALUES list.
+        let mut by_external_id = std::collections::HashMap::new();
+        let mut without = Vec::new();
+        for (id, channel, external_id) in stored {
+            match external_id {
+                Some(external_id) => {
+                    by_external_id.insert((channel, external_id), id);
+                }
+                None => without.push(id),
+            }
         }
-        query.execute(&mut *conn).await.map(|done| done.rows_affected())
-    })?;
+        without.sort_unstable();
+        let mut without = without.into_iter();
+        for message in chunk {
+            ids.push(match message.external_id {
+                Some(external_id) => by_external_id
+                    .remove(&(message.channel.as_str().to_owned(), external_id.to_owned())),
+                None => without.next(),
+            });
+        }
+    }
+    Ok(ids)
+}
+
+/// The ids a message pointed to.
+#[derive(Debug, Clone, Copy)]
+pub struct References<'a> {
+    pub message_id: i64,
+    pub channel: ChannelKind,
+    pub referenced: &'a [&'a str],
+}
+
+/// Remembers the ids messages pointed to, for replies that arrive before their parents, one
+/// statement per thousand.
+pub async fn insert_references(tx: &mut Tx, messages: &[References<'_>]) -> Result<()> {
+    let rows: Vec<(i64, &str, &str)> = messages
+        .iter()
+        .flat_map(|message| {
+            message
+                .referenced
+                .iter()
+                .map(|id| (message.message_id, message.channel.as_str(), *id))
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO message_references (message_id, channel, referenced_external_id)
+             VALUES {} ON CONFLICT DO NOTHING",
+            super::value_rows(tx, chunk.len(), 3)
+        );
+        on_tx!(tx, conn => {
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (message_id, channel, external_id) in chunk {
+                query = query.bind(*message_id).bind(*channel).bind(*external_id);
+            }
+            query.execute(&mut *conn).await.map(|done| done.rows_affected())
+        })?;
+    }
     Ok(())
 }
 
@@ -213,7 +293,7 @@ pub async fn record_events(tx: &mut Tx, events: &[NewEvent<'_>]) -> Result<()> {
             "INSERT INTO ticket_events (ticket_id, at, actor_agent_id, actor_customer_id, kind,
                                         old_value, new_value, reason)
              VALUES {}",
-            super::value_rows(chunk.len(), 8)
+            super::value_rows(tx, chunk.len(), 8)
         );
         on_tx!(tx, conn => {
             let mut query = sqlx::query(AssertSqlSafe(sql));

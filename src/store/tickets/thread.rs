@@ -114,45 +114,121 @@ impl ThreadMatch {
     }
 }
 
-/// Finds, in one query, the sender's customer and the tickets a message may continue, in the
-/// order of [`ThreadedBy`]; among tickets found the same way, the one with the newest message
-/// referred to (or the oldest reply that arrived before) first.
-pub async fn find_thread(tx: &mut Tx, lookup: &ThreadLookup<'_>) -> Result<ThreadMatch> {
-    let ids = lookup.referenced_ids;
-    // $1 channel, $2 tag, $3 own id, $4 conversation, $5 and $6 the sender's identity,
-    // $7… the referenced ids.
-    let mut candidates = vec![
-        "SELECT m.ticket_id, 2 AS rank, -m.id AS recency FROM message_references r
-         JOIN messages m ON m.id = r.message_id
-         WHERE r.channel = $1 AND r.referenced_external_id = $3"
-            .to_owned(),
-        "SELECT id, 4, 0 FROM tickets WHERE number = $2".to_owned(),
-        "SELECT id, 5, id FROM tickets
-         WHERE channel = $1 AND conversation = $4 AND status <> 'closed'"
-            .to_owned(),
-    ];
-    if !ids.is_empty() {
-        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 7)).collect();
-        let placeholders = placeholders.join(", ");
-        candidates.push(format!(
-            "SELECT ticket_id, 1, id FROM messages
-             WHERE channel = $1 AND external_id IN ({placeholders})"
-        ));
+/// Most bound values in one look-up statement (SQLite allows 32,766).
+const LOOKUP_VALUES: usize = 8000;
+
+/// For each of `lookups`, as if each were asked alone: the sender's customer and the tickets
+/// the message may continue, in the order of [`ThreadedBy`]; among tickets found the same way,
+/// the one with the newest message referred to (or the oldest reply that arrived before)
+/// first. Sibling replies are [`find_sibling`]'s. One query per few hundred look-ups: every
+/// statement is a round trip, and intake asks for a whole batch at once.
+pub async fn find_threads(tx: &mut Tx, lookups: &[ThreadLookup<'_>]) -> Result<Vec<ThreadMatch>> {
+    let mut found = Vec::with_capacity(lookups.len());
+    let mut start = 0;
+    while start < lookups.len() {
+        let mut end = start;
+        let mut values = 0;
+        while end < lookups.len() && (end == start || values < LOOKUP_VALUES) {
+            values += 7 + 2 * lookups[end].referenced_ids.len();
+            end += 1;
+        }
+        found.extend(find_some(tx, &lookups[start..end]).await?);
+        start = end;
     }
+    Ok(found)
+}
+
+/// When nothing a message refers to is here, and nothing here refers to it, another message
+/// may refer to the same ids (a sibling reply): its ticket becomes the best of `found`. Asked
+/// only then, as it is rare and costs a query.
+pub async fn find_sibling(
+    tx: &mut Tx,
+    lookup: &ThreadLookup<'_>,
+    found: &mut ThreadMatch,
+) -> Result<()> {
+    let ids = lookup.referenced_ids;
+    if !ids.is_empty()
+        && !found
+            .candidates
+            .iter()
+            .any(|c| c.by < ThreadedBy::SharedReference)
+        && let Some(sibling) = shared_reference(tx, lookup.channel, ids).await?
+    {
+        found
+            .candidates
+            .retain(|c| c.ticket.id != sibling.ticket.id);
+        found.candidates.insert(0, sibling);
+    }
+    Ok(())
+}
+
+/// One statement's worth of [`find_threads`].
+async fn find_some(tx: &mut Tx, lookups: &[ThreadLookup<'_>]) -> Result<Vec<ThreadMatch>> {
+    // Per look-up: its place, channel, tag, own id, conversation and the sender's identity;
+    // then per referenced id: the look-up's place and the id.
+    let mut placeholders = crate::store::Placeholders::new(tx);
+    let mut placeholder = || placeholders.next();
+    let asked: Vec<String> = lookups
+        .iter()
+        .map(|_| {
+            let [i, channel, tag, own, conversation, sender_channel, address] =
+                std::array::from_fn(|_| placeholder());
+            format!(
+                "(CAST({i} AS BIGINT), CAST({channel} AS TEXT), CAST({tag} AS BIGINT), \
+                 CAST({own} AS TEXT), CAST({conversation} AS TEXT), \
+                 CAST({sender_channel} AS TEXT), CAST({address} AS TEXT))"
+            )
+        })
+        .collect();
+    let referred: Vec<String> = lookups
+        .iter()
+        .flat_map(|lookup| lookup.referenced_ids.iter())
+        .map(|_| {
+            let [i, id] = std::array::from_fn(|_| placeholder());
+            format!("(CAST({i} AS BIGINT), CAST({id} AS TEXT))")
+        })
+        .collect();
+    let (refs_cte, by_reference) = if referred.is_empty() {
+        (String::new(), "")
+    } else {
+        (
+            format!(", r (i, external_id) AS (VALUES {})", referred.join(", ")),
+            " UNION ALL
+             SELECT r.i, m.ticket_id, 1, m.id FROM r
+             JOIN q ON q.i = r.i
+             JOIN messages m ON m.channel = q.channel AND m.external_id = r.external_id",
+        )
+    };
     let sql = format!(
-        "SELECT ci.customer_id, ci.display_name, found.id, found.number, found.status,
+        "WITH q (i, channel, tag, own, conversation, sender_channel, address) AS
+             (VALUES {asked}){refs_cte},
+         c (i, ticket_id, rank, recency) AS (
+             SELECT q.i, m.ticket_id, 2, -m.id FROM q
+             JOIN message_references mr
+               ON mr.channel = q.channel AND mr.referenced_external_id = q.own
+             JOIN messages m ON m.id = mr.message_id
+             UNION ALL
+             SELECT q.i, t.id, 4, 0 FROM q JOIN tickets t ON t.number = q.tag
+             UNION ALL
+             SELECT q.i, t.id, 5, t.id FROM q
+             JOIN tickets t ON t.channel = q.channel AND t.conversation = q.conversation
+                           AND t.status <> 'closed'{by_reference})
+         SELECT q.i, ci.customer_id, ci.display_name, found.id, found.number, found.status,
                 found.rank, found.customer_id, found.merged_into_ticket_id
-         FROM (SELECT 1 AS one) base
-         LEFT JOIN customer_identities ci ON ci.channel = $5 AND ci.address = $6
-         LEFT JOIN (SELECT t.id, t.number, t.status, t.customer_id, t.merged_into_ticket_id,
+         FROM q
+         LEFT JOIN customer_identities ci
+           ON ci.channel = q.sender_channel AND ci.address = q.address
+         LEFT JOIN (SELECT c.i, t.id, t.number, t.status, t.customer_id,
+                           t.merged_into_ticket_id,
                            CAST(MIN(c.rank) AS BIGINT) AS rank, MAX(c.recency) AS recency
-                    FROM ({}) c JOIN tickets t ON t.id = c.ticket_id
-                    GROUP BY t.id, t.number, t.status, t.customer_id, t.merged_into_ticket_id
-                    ) found ON 1 = 1
-         ORDER BY found.rank, found.recency DESC",
-        candidates.join(" UNION ALL ")
+                    FROM c JOIN tickets t ON t.id = c.ticket_id
+                    GROUP BY c.i, t.id, t.number, t.status, t.customer_id,
+                             t.merged_into_ticket_id) found ON found.i = q.i
+         ORDER BY q.i, found.rank, found.recency DESC",
+        asked = asked.join(", ")
     );
     type Row = (
+        i64,
         Option<i64>,
         Option<String>,
         Option<i64>,
@@ -163,27 +239,42 @@ pub async fn find_thread(tx: &mut Tx, lookup: &ThreadLookup<'_>) -> Result<Threa
         Option<i64>,
     );
     let rows: Vec<Row> = on_tx!(tx, conn => {
-        let mut query = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(lookup.channel.as_str())
-            .bind(lookup.ticket_number)
-            .bind(lookup.external_id)
-            .bind(lookup.conversation)
-            .bind(lookup.sender.channel.as_str())
-            .bind(&lookup.sender.address);
-        for id in ids {
-            query = query.bind(*id);
+        let mut query = sqlx::query_as(AssertSqlSafe(sql));
+        for (i, lookup) in lookups.iter().enumerate() {
+            query = query
+                .bind(i as i64)
+                .bind(lookup.channel.as_str())
+                .bind(lookup.ticket_number)
+                .bind(lookup.external_id)
+                .bind(lookup.conversation)
+                .bind(lookup.sender.channel.as_str())
+                .bind(&lookup.sender.address);
+        }
+        for (i, lookup) in lookups.iter().enumerate() {
+            for id in lookup.referenced_ids {
+                query = query.bind(i as i64).bind(*id);
+            }
         }
         query.fetch_all(&mut *conn).await
     })?;
-    let customer = rows
-        .first()
-        .and_then(|row| row.0.map(|id| (id, row.1.clone())));
-    let mut found: Vec<Candidate> = Vec::new();
-    for (_, _, id, number, status, rank, customer_id, merged_into) in rows {
+    let mut found: Vec<ThreadMatch> = lookups
+        .iter()
+        .map(|_| ThreadMatch {
+            customer: None,
+            candidates: Vec::new(),
+        })
+        .collect();
+    for (i, customer_id, name, id, number, status, rank, ticket_customer, merged_into) in rows {
+        let Some(found) = usize::try_from(i).ok().and_then(|i| found.get_mut(i)) else {
+            continue;
+        };
+        if let Some(customer_id) = customer_id {
+            found.customer = Some((customer_id, name));
+        }
         if let (Some(id), Some(number), Some(status), Some(rank), Some(customer_id)) =
-            (id, number, status, rank, customer_id)
+            (id, number, status, rank, ticket_customer)
         {
-            found.push(Candidate {
+            found.candidates.push(Candidate {
                 ticket: TicketRef {
                     id: TicketId(id),
                     number: TicketNumber(number),
@@ -195,19 +286,7 @@ pub async fn find_thread(tx: &mut Tx, lookup: &ThreadLookup<'_>) -> Result<Threa
             });
         }
     }
-    // Nothing it refers to is here, and nothing here refers to it: another message may refer
-    // to the same ids (a sibling reply). Asked only then, as it is rare and costs a query.
-    if !ids.is_empty()
-        && !found.iter().any(|c| c.by < ThreadedBy::SharedReference)
-        && let Some(sibling) = shared_reference(tx, lookup.channel, ids).await?
-    {
-        found.retain(|c| c.ticket.id != sibling.ticket.id);
-        found.insert(0, sibling);
-    }
-    Ok(ThreadMatch {
-        customer,
-        candidates: found,
-    })
+    Ok(found)
 }
 
 /// The ticket of the first message that refers to any of `ids`.
