@@ -223,6 +223,34 @@ pub fn generate(spec: &CorpusSpec) -> Vec<GeneratedMail> {
     mails
 }
 
+/// Writes `mails` as an mbox file (mboxrd: a line that starts with `From `, after any number
+/// of `>`, gains one more `>`), which `helpdesk ingest` reads back byte for byte.
+pub fn write_mbox(mails: &[GeneratedMail], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    for (index, mail) in mails.iter().enumerate() {
+        writeln!(
+            out,
+            "From corpus-{index}@helpdesk.example Thu Jan  1 00:00:00 2026"
+        )?;
+        for line in mail.raw.split_inclusive(|byte| *byte == b'\n') {
+            let quoted = line.iter().position(|byte| *byte != b'>');
+            if quoted.is_some_and(|at| line[at..].starts_with(b"From ")) {
+                out.write_all(b">")?;
+            }
+            out.write_all(line)?;
+        }
+        if !mail.raw.ends_with(b"\n") {
+            out.write_all(b"\r\n")?;
+        }
+        // The blank line that ends a message in an mbox is not part of it.
+        out.write_all(if mail.raw.ends_with(b"\r\n") {
+            b"\r\n"
+        } else {
+            b"\n"
+        })?;
+    }
+    Ok(())
+}
+
 fn capitalise(word: &str) -> String {
     let mut chars = word.chars();
     match chars.next() {
@@ -333,6 +361,35 @@ fn base64_lines(content: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_corpus_as_an_mbox_reads_back_byte_for_byte() {
+        let mut mails = generate(&CorpusSpec {
+            messages: 300,
+            ..CorpusSpec::default()
+        });
+        let quoted = b"Subject: quoting\r\n\r\nFrom here on\r\n>From there\r\n".to_vec();
+        mails.push(GeneratedMail {
+            raw: quoted,
+            thread: 0,
+            starts_thread: true,
+        });
+        let mut mbox = Vec::new();
+        write_mbox(&mails, &mut mbox).expect("written");
+        let read: Vec<Vec<u8>> = crate::ingest::MboxReader::new(&mbox[..], u64::MAX)
+            .map(|mail| match mail.expect("read") {
+                helpdesk_email::RawMail::Whole(raw) => raw,
+                other => panic!("cut: {other:?}"),
+            })
+            .collect();
+        assert_eq!(read.len(), mails.len());
+        for (read, mail) in read.iter().zip(&mails) {
+            assert_eq!(
+                String::from_utf8_lossy(read),
+                String::from_utf8_lossy(&mail.raw)
+            );
+        }
+    }
 
     #[test]
     fn corpus_has_the_asked_shape_and_is_deterministic() {

@@ -354,6 +354,10 @@ pub async fn run(
     let mut summary = Summary::default();
     let mut in_flight = JoinSet::new();
     let mut source_open = true;
+    // The tables grow by orders of magnitude in a bulk import: the database's statistics are
+    // gathered again at every doubling (see `Store::refresh_statistics`).
+    let mut statistics_at = 1000;
+    let mut statistics: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         if source_open && summary.stopped.is_some() {
             // The reader sees the channel closed and stops.
@@ -413,6 +417,16 @@ pub async fn run(
                     summary.count(&origin, outcome);
                     progress(&summary);
                 }
+                let idle = statistics.as_ref().is_none_or(|task| task.is_finished());
+                if summary.messages >= statistics_at && idle {
+                    statistics_at = summary.messages.saturating_mul(2);
+                    let store = intake.store().clone();
+                    statistics = Some(tokio::spawn(async move {
+                        if let Err(error) = store.refresh_statistics().await {
+                            tracing::warn!(%error, "could not refresh the database's statistics");
+                        }
+                    }));
+                }
             }
             Some(Err(join_error)) => {
                 summary.failed += 1;
@@ -422,6 +436,9 @@ pub async fn run(
             }
             None => break,
         }
+    }
+    if let Some(task) = statistics {
+        task.await.ok();
     }
     summary
 }

@@ -1,6 +1,6 @@
 //! `helpdesk bench`: the measurements of docs/BENCHMARKS.md.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use helpdesk::store::Backend;
 use helpdesk::{bench, web};
@@ -26,6 +26,14 @@ pub enum BenchCommand {
         batch_size: Option<usize>,
         #[arg(long)]
         json: bool,
+    },
+    /// Writes the corpus of `bench ingest` as an mbox file, to measure `helpdesk ingest`
+    /// itself (its memory without the corpus, say).
+    Corpus {
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        /// The mbox file to write.
+        output: std::path::PathBuf,
     },
     /// Time from intake commit to assignment under a steady load, and assignments per second
     /// with a backlog, with the real job workers.
@@ -334,6 +342,20 @@ async fn measure(command: BenchCommand) -> Result<()> {
                 );
                 print_pages(&report.pages);
             }
+            Ok(())
+        }
+        BenchCommand::Corpus { messages, output } => {
+            let corpus = helpdesk::corpus::generate(&helpdesk::corpus::CorpusSpec {
+                messages,
+                ..helpdesk::corpus::CorpusSpec::default()
+            });
+            let file = std::fs::File::create(&output)
+                .with_context(|| format!("cannot create {}", output.display()))?;
+            let mut file = std::io::BufWriter::new(file);
+            helpdesk::corpus::write_mbox(&corpus, &mut file)
+                .and_then(|()| std::io::Write::flush(&mut file))
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            println!("{} messages written to {}", corpus.len(), output.display());
             Ok(())
         }
         BenchCommand::Ingest {

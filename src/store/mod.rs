@@ -386,6 +386,24 @@ impl Store {
         })
     }
 
+    /// Has PostgreSQL gather the statistics of the tables intake writes. Its planner chooses
+    /// by them, and the plans of foreign key checks and trigger statements, made once per
+    /// connection, stay as first made until statistics change: made on a table that was
+    /// nearly empty when a bulk import began, they scan it whole for every row. Autovacuum
+    /// does this too, but only once a minute at most, and not at all where it is off. SQLite
+    /// plans by the shape of its indexes and needs nothing.
+    pub async fn refresh_statistics(&self) -> Result<()> {
+        if let Store::Postgres { pool } = self {
+            sqlx::query(
+                "ANALYZE tickets, messages, message_references, customers, customer_identities,
+                         raw_messages, outbox, attachments, ticket_search, ticket_changes",
+            )
+            .execute(pool)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Closes the pools, waiting at most a few seconds for connections still checked out
     /// (a background task of the job queue may hold one until the runtime ends).
     pub async fn close(&self) {
